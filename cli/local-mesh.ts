@@ -1,0 +1,89 @@
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { startEmulators, type LocalEmulators } from '../emulators/all';
+import { createLogger, type Logger } from '../shared/log';
+import { createPubSubClient, createStorageClient } from '../shared/mesh/clients';
+import { provisionTopology } from '../shared/provision';
+import { loadSettings, type SpineSettings } from '../shared/settings';
+import { defineTopology, type Topology } from '../shared/topology';
+import { startFunctionsProcess, type FunctionsProcess } from './functions-process';
+
+export interface LocalMeshOptions {
+  projectId?: string;
+  topicPrefix?: string;
+  bucket?: string;
+  /** Keeps the Storage emulator's objects (the state) here between runs; in memory when unset. */
+  dataDir?: string;
+  /** Extra environment for the functions (e.g. SPINE_STATE_STORE). */
+  functionsEnv?: Record<string, string>;
+  logger?: Logger;
+  onFunctionsLog?: (line: string) => void;
+}
+
+export interface LocalMesh {
+  readonly settings: SpineSettings;
+  readonly topology: Topology;
+  readonly emulators: LocalEmulators;
+  readonly functions: FunctionsProcess;
+  /** Everything a client needs: emulator hosts, project, bucket, topic prefix. */
+  readonly env: Record<string, string>;
+  /** Stops the functions process and starts it again on the same ports (push endpoints stay valid). */
+  restartFunctions(options?: { crash?: boolean }): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The whole mesh on this machine: the official Pub/Sub emulator, the Storage and Tasks
+ * emulators, the functions in their own process, and the topology provisioned with push
+ * subscriptions to them.
+ */
+export async function startLocalMesh(options: LocalMeshOptions = {}): Promise<LocalMesh> {
+  const log = options.logger ?? createLogger('mesh');
+  if (options.dataDir) await mkdir(options.dataDir, { recursive: true });
+  const emulators = await startEmulators({
+    ...(options.projectId ? { projectId: options.projectId } : {}),
+    ...(options.dataDir ? { dataDir: path.join(options.dataDir, 'storage') } : {}),
+    logger: log.child({ part: 'emulators' }),
+  });
+  let functions: FunctionsProcess | undefined;
+  try {
+    const env: Record<string, string> = {
+      ...emulators.env(),
+      SPINE_TOPIC_PREFIX: options.topicPrefix ?? 'spine-',
+      SPINE_BUCKET: options.bucket ?? 'spine-state',
+    };
+    const settings = loadSettings(env);
+    const topology = defineTopology({ projectId: settings.projectId, prefix: settings.topicPrefix, bucket: settings.bucket });
+    const functionsEnv = { ...env, ...options.functionsEnv };
+    functions = await startFunctionsProcess({ env: functionsEnv, onLog: options.onFunctionsLog });
+    const pubsub = createPubSubClient(settings);
+    const storage = createStorageClient(settings);
+    try {
+      await provisionTopology(topology, { pubsub, storage }, { endpoints: functions.urls, logger: log });
+    } finally {
+      await pubsub.close();
+    }
+    let current = functions;
+    return {
+      settings,
+      topology,
+      emulators,
+      env,
+      get functions() {
+        return current;
+      },
+      async restartFunctions({ crash = false } = {}) {
+        await (crash ? current.kill() : current.stop());
+        current = await startFunctionsProcess({ env: functionsEnv, ports: current.ports, onLog: options.onFunctionsLog });
+      },
+      async stop() {
+        await current.stop();
+        await emulators.stop();
+      },
+    };
+  } catch (error) {
+    await functions?.stop();
+    await emulators.stop();
+    throw error;
+  }
+}

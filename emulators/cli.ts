@@ -1,0 +1,165 @@
+/**
+ * `npm run emulators`: starts the local Pub/Sub, Cloud Storage and Cloud Tasks emulators, prints
+ * the environment that points the official clients at them as KEY=value lines on stdout (logs go
+ * to stderr), and stops them all on Ctrl-C, SIGTERM or SIGHUP.
+ *
+ *   npm run emulators -- --project spine-local --pubsub-port 8085
+ */
+import { parseArgs } from 'node:util';
+import type { Logger, Severity } from '../shared/log';
+import { startEmulators, type EmulatorPart } from './all';
+import { InvalidEmulatorSettingError } from './pubsub';
+import { DEFAULT_PROJECT_ID } from './pubsub/settings';
+
+export interface EmulatorsCliSettings {
+  projectId: string;
+  dataDir?: string;
+  /** 0 = any free port. */
+  ports: Record<EmulatorPart, number>;
+  help: boolean;
+}
+
+/** Each setting once: its flag, the environment variable behind it, and the default. */
+const SETTINGS = {
+  project: { env: 'SPINE_EMULATORS_PROJECT', fallback: DEFAULT_PROJECT_ID, help: 'project id the emulators and clients use' },
+  'data-dir': { env: 'SPINE_EMULATORS_DATA_DIR', fallback: undefined, help: 'folder where the storage emulator keeps objects (default: memory)' },
+  'pubsub-port': { env: 'SPINE_PUBSUB_PORT', fallback: '0', help: 'Pub/Sub emulator port (default: a free one)' },
+  'storage-port': { env: 'SPINE_STORAGE_PORT', fallback: '0', help: 'Cloud Storage emulator port (default: a free one)' },
+  'tasks-port': { env: 'SPINE_TASKS_PORT', fallback: '0', help: 'Cloud Tasks emulator port (default: a free one)' },
+} as const;
+
+type SettingName = keyof typeof SETTINGS;
+
+export const USAGE = [
+  'Usage: npm run emulators -- [options]',
+  '',
+  'Starts the Pub/Sub, Cloud Storage and Cloud Tasks emulators and prints their environment',
+  '(KEY=value lines) on stdout. Stop with Ctrl-C.',
+  '',
+  'Options (flag, then environment variable, then default):',
+  ...Object.entries(SETTINGS).map(([flag, { env, help }]) => `  --${flag.padEnd(14)} ${help} [${env}]`),
+  '  -h, --help       show this help',
+].join('\n');
+
+/** Reads the settings from argv and env (pure, so tests can inject both); errors name the flag. */
+export function parseCliSettings(argv: readonly string[], env: NodeJS.ProcessEnv): EmulatorsCliSettings {
+  const stringOptions = Object.fromEntries(Object.keys(SETTINGS).map((flag) => [flag, { type: 'string' }])) as Record<
+    SettingName,
+    { type: 'string' }
+  >;
+  const { values } = parseArgs({
+    args: [...argv],
+    options: { ...stringOptions, help: { type: 'boolean', short: 'h' } },
+    strict: true,
+    allowPositionals: false,
+  });
+  const value = (name: SettingName): string | undefined => {
+    const fromFlag = values[name];
+    return typeof fromFlag === 'string' ? fromFlag : (env[SETTINGS[name].env] ?? SETTINGS[name].fallback);
+  };
+  const port = (name: SettingName): number => {
+    const text = value(name) ?? '0';
+    const parsed = Number(text);
+    if (!/^\d+$/.test(text) || parsed > 65_535) {
+      throw new InvalidEmulatorSettingError(`--${name}`, text, 'must be a port number from 0 (any free port) to 65535');
+    }
+    return parsed;
+  };
+  const projectId = value('project') ?? DEFAULT_PROJECT_ID;
+  if (!/^[a-z][a-z0-9-]*$/.test(projectId)) {
+    throw new InvalidEmulatorSettingError('--project', projectId, 'must be lower-case letters, digits and hyphens');
+  }
+  return {
+    projectId,
+    dataDir: value('data-dir'),
+    ports: { pubsub: port('pubsub-port'), storage: port('storage-port'), tasks: port('tasks-port') },
+    help: values.help === true,
+  };
+}
+
+/** The environment as KEY=value lines (usable with `set -a; . file`, `docker --env-file`, dotenv). */
+export function formatEnv(env: Record<string, string>): string {
+  return Object.entries(env)
+    .map(([key, value]) => `${key}=${value}\n`)
+    .join('');
+}
+
+export async function main(argv: readonly string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  let settings: EmulatorsCliSettings;
+  try {
+    settings = parseCliSettings(argv, env);
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n\n${USAGE}\n`);
+    return 2;
+  }
+  if (settings.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+
+  const logger = createStderrLogger('emulators');
+  // Listen before starting: a Ctrl-C during start-up must still stop what was started.
+  const shutdown = shutdownSignal(logger);
+
+  let emulators;
+  try {
+    emulators = await startEmulators({ projectId: settings.projectId, dataDir: settings.dataDir, ports: settings.ports, logger });
+  } catch (error) {
+    logger.error('could not start the emulators', { error });
+    return 1;
+  }
+  process.stdout.write(formatEnv(emulators.env()));
+
+  const signal = await shutdown;
+  logger.info('stopping the emulators', { signal });
+  try {
+    await emulators.stop();
+  } catch (error) {
+    logger.error('could not stop every emulator', { error });
+    return 1;
+  }
+  logger.info('emulators stopped');
+  return 0;
+}
+
+/** Resolves on the first SIGINT/SIGTERM/SIGHUP; later ones are logged, since stopping is already bounded. */
+function shutdownSignal(logger: Logger): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    let received: NodeJS.Signals | undefined;
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+      process.on(signal, () => {
+        if (received) logger.info('already stopping', { signal });
+        else resolve((received = signal));
+      });
+    }
+  });
+}
+
+const severityRank: Record<Severity, number> = { DEBUG: 10, INFO: 20, WARNING: 30, ERROR: 40 };
+
+/**
+ * The shape of shared/log's logger, but every entry goes to stderr: stdout carries only the
+ * KEY=value lines, so it can be read by a program.
+ */
+function createStderrLogger(component: string, base: Record<string, unknown> = {}): Logger {
+  const level = (process.env.SPINE_LOG_LEVEL ?? 'INFO').toUpperCase();
+  const threshold = level === 'SILENT' ? Infinity : (severityRank[level as Severity] ?? severityRank.INFO);
+  const write = (severity: Severity) => (message: string, fields?: Record<string, unknown>) => {
+    if (severityRank[severity] < threshold) return;
+    const entry = { severity, message, component, ...base, ...fields, time: new Date().toISOString() };
+    process.stderr.write(
+      `${JSON.stringify(entry, (_key, value: unknown) => (value instanceof Error ? { name: value.name, message: value.message, stack: value.stack } : value))}\n`,
+    );
+  };
+  return {
+    debug: write('DEBUG'),
+    info: write('INFO'),
+    warn: write('WARNING'),
+    error: write('ERROR'),
+    child: (fields) => createStderrLogger(component, { ...base, ...fields }),
+  };
+}
+
+if (require.main === module) {
+  void main().then((code) => process.exit(code));
+}

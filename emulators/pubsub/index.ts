@@ -1,0 +1,15 @@
+export { startPubSubEmulator, type PubSubEmulator, type PubSubEmulatorEnv, type PubSubEmulatorOptions } from './emulator';
+export {
+  EmulatorError,
+  EmulatorNotInstalledError,
+  EmulatorStartError,
+  InvalidEmulatorSettingError,
+  INSTALL_HINTS,
+  type EmulatorErrorCode,
+  type MissingComponent,
+  type ProcessOutcome,
+} from './errors';
+export { findPubSubLauncher, commonSdkRoots, LAUNCHER_SETTING, LAUNCHER_IN_SDK, type LaunchPlan, type FindLauncherOptions } from './launcher';
+export { findJava } from './java';
+export { isGroupAlive } from './process-group';
+export { DEFAULT_JAVA_HEAP, DEFAULT_PROJECT_ID } from './settings';

@@ -1,0 +1,111 @@
+import { execFile } from 'node:child_process';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { EmulatorNotInstalledError } from './errors';
+import { findOnPath, isExecutableFile } from './executables';
+
+const execFileAsync = promisify(execFile);
+
+/** Setting (environment variable) naming the emulator launcher explicitly. */
+export const LAUNCHER_SETTING = 'SPINE_PUBSUB_EMULATOR';
+
+/** Where the launcher lives inside a Cloud SDK install. */
+export const LAUNCHER_IN_SDK = path.join('platform', 'pubsub-emulator', 'bin', 'cloud-pubsub-emulator');
+
+/** Install folders of the Cloud SDK worth a look when `gcloud` cannot tell us. */
+export function commonSdkRoots(env: NodeJS.ProcessEnv = process.env): string[] {
+  const home = env.HOME ?? os.homedir();
+  return [
+    '/usr/lib/google-cloud-sdk',
+    '/usr/share/google-cloud-sdk',
+    '/google-cloud-sdk',
+    path.join(home, 'google-cloud-sdk'),
+    '/opt/google-cloud-sdk',
+    '/opt/homebrew/share/google-cloud-sdk',
+    '/usr/local/share/google-cloud-sdk',
+  ];
+}
+
+/**
+ * How to start the emulator: its launcher script run directly (starts in well under a second),
+ * or, as a last resort, through `gcloud beta emulators pubsub start` (a Python process in front).
+ */
+export type LaunchPlan =
+  | { via: 'launcher'; command: string; source: 'option' | 'setting' | 'gcloud-sdk-root' | 'common-path' }
+  | { via: 'gcloud'; command: string; source: 'gcloud' };
+
+export interface FindLauncherOptions {
+  /** Explicit launcher path; wins over everything else. */
+  launcher?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Folders searched after the one `gcloud info` reports; defaults to {@link commonSdkRoots}. */
+  sdkRoots?: readonly string[];
+}
+
+/**
+ * Finds the Pub/Sub emulator: the `launcher` option or SPINE_PUBSUB_EMULATOR, then the Cloud SDK
+ * that `gcloud` on the PATH belongs to, then common install folders, then `gcloud` itself.
+ * An explicit launcher that is not executable fails rather than falling through, so a typo is
+ * reported instead of silently starting some other emulator.
+ */
+export async function findPubSubLauncher(options: FindLauncherOptions = {}): Promise<LaunchPlan> {
+  const env = options.env ?? process.env;
+
+  const explicit = options.launcher
+    ? { path: options.launcher, source: 'option' as const, name: 'the launcher option' }
+    : env[LAUNCHER_SETTING]
+      ? { path: env[LAUNCHER_SETTING], source: 'setting' as const, name: LAUNCHER_SETTING }
+      : undefined;
+  if (explicit) {
+    if (isExecutableFile(explicit.path)) return { via: 'launcher', command: explicit.path, source: explicit.source };
+    throw new EmulatorNotInstalledError(
+      'pubsub-emulator',
+      `${explicit.name} points to ${explicit.path}, which is not an executable file`,
+    );
+  }
+
+  const gcloud = findOnPath('gcloud', env);
+  const reportedRoot = gcloud ? await sdkRootOf(gcloud, env) : undefined;
+  if (reportedRoot) {
+    const launcher = path.join(reportedRoot, LAUNCHER_IN_SDK);
+    if (isExecutableFile(launcher)) return { via: 'launcher', command: launcher, source: 'gcloud-sdk-root' };
+  }
+
+  for (const root of options.sdkRoots ?? commonSdkRoots(env)) {
+    const launcher = path.join(root, LAUNCHER_IN_SDK);
+    if (isExecutableFile(launcher)) return { via: 'launcher', command: launcher, source: 'common-path' };
+  }
+
+  if (gcloud) return { via: 'gcloud', command: gcloud, source: 'gcloud' };
+
+  throw new EmulatorNotInstalledError(
+    'pubsub-emulator',
+    `no Pub/Sub emulator launcher found (looked for ${LAUNCHER_SETTING}, gcloud on the PATH and ${LAUNCHER_IN_SDK} under the usual Cloud SDK folders)`,
+  );
+}
+
+/** The command line that starts the emulator on host:port. */
+export function launchArgs(plan: LaunchPlan, host: string, port: number, projectId: string): string[] {
+  return plan.via === 'launcher'
+    ? [`--host=${host}`, `--port=${port}`]
+    : ['beta', 'emulators', 'pubsub', 'start', `--host-port=${host}:${port}`, `--project=${projectId}`];
+}
+
+// `gcloud info` costs about half a second of Python start-up, so each gcloud is asked once per process.
+const sdkRootCache = new Map<string, Promise<string | undefined>>();
+
+function sdkRootOf(gcloud: string, env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  let root = sdkRootCache.get(gcloud);
+  if (!root) {
+    root = execFileAsync(gcloud, ['info', '--format=value(installation.sdk_root)'], {
+      env: { ...env, CLOUDSDK_CORE_DISABLE_PROMPTS: '1' },
+      timeout: 15_000,
+    }).then(
+      ({ stdout }) => stdout.trim() || undefined,
+      () => undefined,
+    );
+    sdkRootCache.set(gcloud, root);
+  }
+  return root;
+}

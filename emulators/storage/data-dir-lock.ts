@@ -1,0 +1,38 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { StorageEmulatorSettingError } from './options';
+
+const LOCK_FILE = 'emulator.lock';
+
+/**
+ * Claims a data directory for this process: two emulators writing one directory would lose
+ * each other's writes. A lock left by a process that no longer runs is taken over.
+ * Returns the function that releases it.
+ */
+export async function acquireDataDirLock(dataDir: string): Promise<() => Promise<void>> {
+  await fs.mkdir(dataDir, { recursive: true });
+  const lockPath = path.join(dataDir, LOCK_FILE);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await fs.writeFile(lockPath, String(process.pid), { flag: 'wx' });
+      return () => fs.rm(lockPath, { force: true });
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== 'EEXIST') throw error;
+      const owner = Number((await fs.readFile(lockPath, 'utf8').catch(() => '')).trim());
+      if (Number.isInteger(owner) && owner > 0 && isRunning(owner)) {
+        throw new StorageEmulatorSettingError('dataDir', dataDir, `is in use by another storage emulator (pid ${owner})`);
+      }
+      await fs.rm(lockPath, { force: true });
+    }
+  }
+  throw new StorageEmulatorSettingError('dataDir', dataDir, 'could not be locked');
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as { code?: unknown }).code === 'EPERM';
+  }
+}

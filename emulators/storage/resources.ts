@@ -1,0 +1,66 @@
+import type { BucketRecord, ObjectVersion } from './model';
+
+/** JSON API resources as the service returns them: int64 fields as strings, links pointing at the emulator. */
+
+export type JsonResource = Record<string, unknown>;
+
+export function objectResource(object: ObjectVersion, baseUrl: string): JsonResource {
+  const encodedName = encodeURIComponent(object.name);
+  const generation = String(object.generation);
+  return {
+    kind: 'storage#object',
+    id: `${object.bucket}/${object.name}/${generation}`,
+    selfLink: `${baseUrl}/storage/v1/b/${object.bucket}/o/${encodedName}`,
+    mediaLink: `${baseUrl}/download/storage/v1/b/${object.bucket}/o/${encodedName}?generation=${generation}&alt=media`,
+    name: object.name,
+    bucket: object.bucket,
+    generation,
+    metageneration: String(object.metageneration),
+    contentType: object.contentType ?? 'application/octet-stream',
+    storageClass: object.storageClass ?? 'STANDARD',
+    size: String(object.size),
+    ...(object.md5Hash !== undefined && { md5Hash: object.md5Hash }),
+    crc32c: object.crc32c,
+    ...(object.componentCount !== undefined && { componentCount: object.componentCount }),
+    etag: etagOf(object.generation, object.metageneration),
+    timeCreated: object.timeCreated,
+    updated: object.updated,
+    timeStorageClassUpdated: object.timeCreated,
+    timeFinalized: object.timeCreated,
+    ...(object.timeDeleted !== undefined && { timeDeleted: object.timeDeleted }),
+    ...optional(object, ['contentEncoding', 'contentDisposition', 'contentLanguage', 'cacheControl', 'customTime']),
+    ...(object.temporaryHold !== undefined && { temporaryHold: object.temporaryHold }),
+    ...(object.eventBasedHold !== undefined && { eventBasedHold: object.eventBasedHold }),
+    ...(object.metadata !== undefined && { metadata: { ...object.metadata } }),
+  };
+}
+
+export function bucketResource(bucket: BucketRecord, baseUrl: string): JsonResource {
+  return {
+    kind: 'storage#bucket',
+    selfLink: `${baseUrl}/storage/v1/b/${bucket.name}`,
+    id: bucket.name,
+    name: bucket.name,
+    projectNumber: bucket.projectNumber,
+    location: 'US',
+    locationType: 'multi-region',
+    storageClass: 'STANDARD',
+    rpo: 'DEFAULT',
+    ...bucket.settings,
+    metageneration: String(bucket.metageneration),
+    etag: etagOf(0, bucket.metageneration),
+    timeCreated: bucket.timeCreated,
+    updated: bucket.updated,
+  };
+}
+
+/** Changes with every generation and metageneration, like the service's opaque etags. */
+function etagOf(generation: number, metageneration: number): string {
+  return Buffer.from(`${generation}:${metageneration}`).toString('base64');
+}
+
+function optional<T extends object, K extends keyof T>(source: T, keys: K[]): Partial<Pick<T, K>> {
+  const picked: Partial<Pick<T, K>> = {};
+  for (const key of keys) if (source[key] !== undefined) picked[key] = source[key];
+  return picked;
+}

@@ -1,0 +1,368 @@
+import type { Logger } from '../../shared/log';
+import { BlobMissingError, type BlobStore } from './blob-store';
+import { invalid, objectNotFound, objectUnderHold, required } from './errors';
+import { crc32cOf, hashContent, verifyProvidedHashes, type ContentHashes, type ProvidedHashes } from './hashes';
+import type { StateJournal } from './journal';
+import type { ListObjectsOptions, ObjectListing } from './listing';
+import type { BucketRecord, CommitResult, ObjectVersion, WritableObjectFields } from './model';
+import { validateBucketName, validateObjectName } from './names';
+import { copyWritableFields, overrideFields, pickWritableFields } from './object-fields';
+import { checkReadPreconditions, checkWritePreconditions, type Preconditions } from './preconditions';
+import type { ObjectRateLimiter } from './rate-limit';
+import type { ByteRange } from './ranges';
+import type { StorageState } from './state';
+import type { StatsRecorder } from './stats';
+import { UploadSessions, type UploadSessionRecord } from './uploads';
+
+/** The most source objects one compose may name, as in the service. */
+export const MAX_COMPOSE_SOURCES = 32;
+
+const BUCKET_READ_ONLY_FIELDS = ['kind', 'id', 'selfLink', 'name', 'projectNumber', 'metageneration', 'etag', 'timeCreated', 'updated'];
+
+export interface ObjectAddress {
+  bucket: string;
+  name: string;
+  /** A specific generation; absent = the live one. */
+  generation?: number;
+}
+
+export interface InsertObjectRequest {
+  bucket: string;
+  name: string;
+  data: Buffer;
+  fields: WritableObjectFields;
+  preconditions: Preconditions;
+  providedHashes: ProvidedHashes;
+}
+
+export interface StartUploadRequest {
+  bucket: string;
+  name: string;
+  fields: WritableObjectFields;
+  preconditions: Preconditions;
+  declaredSize?: number;
+  providedHashes: ProvidedHashes;
+}
+
+export interface RewriteRequest {
+  source: ObjectAddress;
+  sourcePreconditions: Preconditions;
+  destination: { bucket: string; name: string };
+  destinationPreconditions: Preconditions;
+  /** Object resource fields that override the source's metadata. */
+  overrides: Record<string, unknown> | undefined;
+}
+
+export interface ComposeRequest {
+  bucket: string;
+  name: string;
+  destination: Record<string, unknown> | undefined;
+  sources: Array<{ name: string; generation?: number; ifGenerationMatch?: number }>;
+  preconditions: Preconditions;
+}
+
+export interface ServiceParts {
+  state: StorageState;
+  blobs: BlobStore;
+  journal: StateJournal;
+  stats: StatsRecorder;
+  rateLimiter?: ObjectRateLimiter;
+  logger: Logger;
+}
+
+/**
+ * The storage operations behind the HTTP routes. Each mutation stages its bytes first, then
+ * checks and commits in one synchronous step on `StorageState`, then waits until the journal
+ * has made the change durable before the caller answers; blobs a commit released are deleted
+ * only after that.
+ */
+export class StorageService {
+  readonly uploads: UploadSessions;
+  private readonly state: StorageState;
+  private readonly blobs: BlobStore;
+  private readonly journal: StateJournal;
+  private readonly stats: StatsRecorder;
+  private readonly rateLimiter: ObjectRateLimiter | undefined;
+  private readonly logger: Logger;
+
+  constructor(parts: ServiceParts) {
+    ({ state: this.state, blobs: this.blobs, journal: this.journal, stats: this.stats, logger: this.logger } = parts);
+    this.rateLimiter = parts.rateLimiter;
+    this.uploads = new UploadSessions(this.blobs, this.journal, {
+      precheck: (record) => this.precheckUpload(record),
+      commit: (record, blobId, hashes) => this.commitUpload(record, blobId, hashes),
+    });
+  }
+
+  // ---- buckets ----
+
+  async insertBucket(resource: Record<string, unknown>): Promise<BucketRecord> {
+    const name = resource.name;
+    if (typeof name !== 'string' || name === '') throw required('resource.name');
+    validateBucketName(name);
+    const record = this.state.createBucket(name, bucketSettings(resource));
+    await this.journal.saveBucket(name);
+    return record;
+  }
+
+  getBucket(name: string, preconditions: Preconditions): BucketRecord {
+    return this.state.getBucket(name, preconditions);
+  }
+
+  listBuckets(options: { prefix?: string; pageToken?: string; maxResults?: number }) {
+    return this.state.listBuckets(options);
+  }
+
+  async patchBucket(name: string, patch: Record<string, unknown>, preconditions: Preconditions): Promise<BucketRecord> {
+    const record = this.state.patchBucket(name, bucketSettings(patch, { keepNulls: true }), preconditions);
+    await this.journal.saveBucket(name);
+    return record;
+  }
+
+  async deleteBucket(name: string, preconditions: Preconditions): Promise<void> {
+    this.state.deleteBucket(name, preconditions);
+    await this.journal.saveBucket(name);
+  }
+
+  // ---- objects ----
+
+  /** Metadata of the live object (or one generation); 412 / 304 for failed read preconditions. */
+  getObject(address: ObjectAddress, preconditions: Preconditions): ObjectVersion {
+    const version = this.state.getObject(address.bucket, address.name, address.generation);
+    checkReadPreconditions(preconditions, version);
+    return version;
+  }
+
+  /**
+   * The object's metadata and bytes (all, or a range). If the object is replaced while its old
+   * bytes are being read they may be gone; the read then starts over on the new generation.
+   */
+  async readObject(
+    address: ObjectAddress,
+    preconditions: Preconditions,
+    rangeOf: (version: ObjectVersion) => ByteRange | undefined,
+  ): Promise<{ version: ObjectVersion; data: Buffer; range: ByteRange | undefined }> {
+    for (let attempt = 0; ; attempt++) {
+      const version = this.getObject(address, preconditions);
+      const range = rangeOf(version);
+      try {
+        const data = await this.blobs.read(version.blobId, range?.start ?? 0, range?.end ?? version.size);
+        this.stats.download();
+        return { version, data, range };
+      } catch (error) {
+        if (!(error instanceof BlobMissingError)) throw error;
+        if (address.generation !== undefined || attempt >= 3) throw objectNotFound(address.bucket, address.name);
+      }
+    }
+  }
+
+  listObjects(bucket: string, options: ListObjectsOptions): ObjectListing {
+    return this.state.listObjects(bucket, options);
+  }
+
+  /** A one-shot upload (media or multipart). */
+  async insertObject(request: InsertObjectRequest): Promise<ObjectVersion> {
+    validateObjectName(request.name);
+    this.state.getBucket(request.bucket);
+    const hashes = hashContent(request.data);
+    verifyProvidedHashes(request.providedHashes, hashes);
+    const blobId = await this.blobs.put(request.data);
+    return this.commitNewObject(request.bucket, request.name, blobId, hashes, request.data.length, request.fields, request.preconditions);
+  }
+
+  async startUpload(request: StartUploadRequest): Promise<string> {
+    validateObjectName(request.name);
+    this.state.getBucket(request.bucket);
+    return this.uploads.start(request);
+  }
+
+  async patchObject(address: ObjectAddress, patch: Record<string, unknown>, preconditions: Preconditions): Promise<ObjectVersion> {
+    const version = this.state.patchObject(address.bucket, address.name, address.generation, patch, preconditions);
+    await this.journal.saveObject(address.bucket, address.name);
+    return version;
+  }
+
+  async deleteObject(address: ObjectAddress, preconditions: Preconditions): Promise<void> {
+    const result = this.state.deleteObject(address.bucket, address.name, address.generation, preconditions);
+    await this.persistObject(address.bucket, address.name, result);
+  }
+
+  /**
+   * Copy / rewrite. The destination shares the source's bytes, so the source read, both
+   * precondition checks and the commit happen in one synchronous step.
+   */
+  async rewriteObject(request: RewriteRequest): Promise<ObjectVersion> {
+    const { source, destination } = request;
+    validateObjectName(destination.name);
+    this.state.getBucket(destination.bucket);
+    const from = this.state.getObject(source.bucket, source.name, source.generation);
+    checkWritePreconditions(request.sourcePreconditions, from);
+    const result = this.state.writeObject(
+      destination.bucket,
+      destination.name,
+      {
+        content: { blobId: from.blobId, size: from.size, crc32c: from.crc32c, ...(from.md5Hash && { md5Hash: from.md5Hash }) },
+        fields: overrideFields(copyWritableFields(from), request.overrides),
+        ...(from.componentCount !== undefined && { componentCount: from.componentCount }),
+      },
+      request.destinationPreconditions,
+      'copy',
+    );
+    await this.persistObject(destination.bucket, destination.name, result);
+    return result.value;
+  }
+
+  /** Renames within a bucket: the new name and the removal of the old commit together. */
+  async moveObject(request: RewriteRequest): Promise<ObjectVersion> {
+    const { source, destination } = request;
+    validateObjectName(destination.name);
+    const from = this.state.getObject(source.bucket, source.name, source.generation);
+    checkWritePreconditions(request.sourcePreconditions, from);
+    // Checked up front: once the destination is committed, removing the source must not fail.
+    if (from.temporaryHold) throw objectUnderHold(from.bucket, from.name, 'Temporary');
+    if (from.eventBasedHold) throw objectUnderHold(from.bucket, from.name, 'Event-Based');
+    const written = this.state.writeObject(
+      destination.bucket,
+      destination.name,
+      {
+        content: { blobId: from.blobId, size: from.size, crc32c: from.crc32c, ...(from.md5Hash && { md5Hash: from.md5Hash }) },
+        fields: copyWritableFields(from),
+        ...(from.componentCount !== undefined && { componentCount: from.componentCount }),
+      },
+      request.destinationPreconditions,
+      'move',
+    );
+    const removed = this.state.deleteObject(source.bucket, source.name, from.generation, {});
+    await Promise.all([
+      this.persistObject(destination.bucket, destination.name, written),
+      this.persistObject(source.bucket, source.name, removed),
+    ]);
+    return written.value;
+  }
+
+  /** Concatenates up to 32 objects of one bucket into a composite object (crc32c only, no md5). */
+  async composeObject(request: ComposeRequest): Promise<ObjectVersion> {
+    validateObjectName(request.name);
+    if (request.sources.length === 0) throw required('sourceObjects');
+    if (request.sources.length > MAX_COMPOSE_SOURCES) {
+      throw invalid(`The number of source components provided (${request.sources.length}) exceeds the maximum (${MAX_COMPOSE_SOURCES}).`);
+    }
+    const versions = request.sources.map((source) => {
+      const version = this.state.getObject(request.bucket, source.name, source.generation);
+      checkWritePreconditions(
+        source.ifGenerationMatch === undefined ? {} : { ifGenerationMatch: source.ifGenerationMatch },
+        version,
+      );
+      return version;
+    });
+    const parts = await Promise.all(versions.map((version) => this.blobs.read(version.blobId, 0, version.size)));
+    const data = Buffer.concat(parts);
+    const crc32c = crc32cOf(parts);
+    const componentCount = versions.reduce((sum, version) => sum + (version.componentCount ?? 1), 0);
+    const blobId = await this.blobs.put(data);
+    return this.commitNewObject(
+      request.bucket,
+      request.name,
+      blobId,
+      { crc32c },
+      data.length,
+      pickWritableFields(request.destination),
+      request.preconditions,
+      { kind: 'compose', componentCount },
+    );
+  }
+
+  // ---- emulator controls ----
+
+  statsSnapshot() {
+    return { ...this.stats.snapshot(), activeUploads: this.uploads.activeCount() };
+  }
+
+  resetStats(): void {
+    this.stats.reset();
+  }
+
+  /** Deletes every bucket, object and upload session and zeroes the counters. */
+  async reset(): Promise<void> {
+    const buckets = this.state.bucketNames();
+    const objects = buckets.flatMap((bucket) => this.state.objectNames(bucket).map((name) => ({ bucket, name })));
+    const blobs = this.state.clear();
+    await this.uploads.clear();
+    await Promise.all(objects.map(({ bucket, name }) => this.journal.saveObject(bucket, name)));
+    await Promise.all(buckets.map((bucket) => this.journal.saveBucket(bucket)));
+    await this.blobs.remove(blobs);
+    this.rateLimiter?.clear();
+    this.stats.reset();
+  }
+
+  /** Deletes blobs that no stored version refers to (left by a crash between two steps). */
+  async sweepOrphanBlobs(): Promise<number> {
+    const referenced = this.state.referencedBlobs();
+    const orphans = (await this.blobs.list()).filter((id) => !referenced.has(id));
+    await this.blobs.remove(orphans);
+    return orphans.length;
+  }
+
+  // ---- internals ----
+
+  private async commitNewObject(
+    bucket: string,
+    name: string,
+    blobId: string,
+    hashes: Pick<ContentHashes, 'crc32c'> & Partial<ContentHashes>,
+    size: number,
+    fields: WritableObjectFields,
+    preconditions: Preconditions,
+    { kind = 'insert', componentCount }: { kind?: 'insert' | 'compose'; componentCount?: number } = {},
+  ): Promise<ObjectVersion> {
+    let result: CommitResult<ObjectVersion>;
+    try {
+      result = this.state.writeObject(
+        bucket,
+        name,
+        {
+          content: { blobId, size, crc32c: hashes.crc32c, ...(hashes.md5Hash !== undefined && { md5Hash: hashes.md5Hash }) },
+          fields,
+          ...(componentCount !== undefined && { componentCount }),
+        },
+        preconditions,
+        kind,
+      );
+    } catch (error) {
+      // The staged bytes belong to no version: the commit was refused.
+      await this.blobs.remove([blobId]);
+      throw error;
+    }
+    await this.persistObject(bucket, name, result);
+    return result.value;
+  }
+
+  private precheckUpload(record: UploadSessionRecord): void {
+    const current = this.state.findLiveObject(record.bucket, record.name);
+    checkWritePreconditions(record.preconditions, current);
+  }
+
+  private commitUpload(record: UploadSessionRecord, blobId: string, hashes: ContentHashes): Promise<ObjectVersion> {
+    return this.commitNewObject(record.bucket, record.name, blobId, hashes, record.received, record.fields, record.preconditions);
+  }
+
+  private async persistObject(bucket: string, name: string, result: CommitResult<unknown>): Promise<void> {
+    await this.journal.saveObject(bucket, name);
+    if (result.releasedBlobs.length > 0) {
+      await this.blobs.remove(result.releasedBlobs).catch((error: unknown) => {
+        this.logger.warn('could not delete released blobs', { error, blobs: result.releasedBlobs });
+      });
+    }
+  }
+}
+
+/** Bucket settings from a request body: everything but the service-owned fields. */
+function bucketSettings(resource: Record<string, unknown>, { keepNulls = false } = {}): Record<string, unknown> {
+  const settings: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(resource)) {
+    if (BUCKET_READ_ONLY_FIELDS.includes(key) || value === undefined) continue;
+    if (value === null && !keepNulls) continue;
+    settings[key] = value;
+  }
+  return settings;
+}

@@ -1,0 +1,122 @@
+import type { CloudEvent } from '@google-cloud/functions-framework';
+import type { DocumentStorage } from '../../shared/backends/document-storage';
+import { decode } from '../../shared/codec';
+import { SpineError } from '../../shared/errors';
+import { fromPubSubMessage } from '../../shared/events';
+import { EventType, type AnySpineEvent } from '../../shared/events/types';
+import type { Logger } from '../../shared/log';
+import type { Change, ChangePublisher } from '../../shared/mesh/change-publisher';
+import type { ContentStore } from '../../shared/mesh/content-store';
+import type { DeadLetterStore } from '../../shared/mesh/dead-letters';
+import type { GroupState, NetworkState } from '../../shared/model';
+import { pushedMessage, type PubSubPushData } from '../pubsub-push';
+
+export interface MaterializeDependencies {
+  state: DocumentStorage;
+  changes: ChangePublisher;
+  deadLetters: DeadLetterStore;
+  content: ContentStore;
+  logger: Logger;
+}
+
+/** Errors that no retry can fix: the event is recorded as a dead letter and acknowledged. */
+const PERMANENT = new Set(['INVALID_ID', 'INVALID_ARGUMENT', 'UNSERIALIZABLE_CONTENT', 'CONTENT_TOO_LARGE', 'CORRUPT_DATA', 'INVALID_EVENT']);
+
+export function isPermanent(error: unknown): boolean {
+  return error instanceof SpineError && PERMANENT.has(error.code);
+}
+
+export class UnapplicableEventError extends SpineError {
+  constructor(type: string) {
+    super('INVALID_EVENT', `event type ${type} is not applied by materialize`);
+  }
+}
+
+/**
+ * Applies one contact-write event to the state store with the blend semantics, then announces
+ * what changed. Idempotent under redelivery (writes are de-duplicated by writer and sequence)
+ * and convergent under reordering (clock stamps decide). Throws only for transient failures,
+ * so Pub/Sub redelivers; unapplicable events become dead letters.
+ */
+export function createMaterializeHandler(deps: MaterializeDependencies) {
+  const { state, changes, deadLetters, content, logger } = deps;
+
+  async function loadReferenced<T>(reference: { object: string; sha256: string; size: number }): Promise<T> {
+    return decode<T>(await content.get(reference));
+  }
+
+  async function apply(event: AnySpineEvent): Promise<Change[]> {
+    const cause = { causeId: event.id };
+    switch (event.type) {
+      case EventType.ContactWritten: {
+        const d = event.data;
+        const value = d.contentRef ? await loadReferenced(d.contentRef) : d.content;
+        const outcome = await state.applyContactWrite(d.networkId, d.groupId, d.contactId, {
+          content: value,
+          stamp: d.stamp,
+          writerId: d.writerId,
+          seq: d.seq,
+          ...(d.blendMode ? { blendMode: d.blendMode } : {}),
+        });
+        const unchanged = !(outcome.contentChanged || outcome.contradiction);
+        return [{ type: EventType.GroupChanged, data: { networkId: d.networkId, groupId: d.groupId, kind: 'updated', ...cause, writerId: d.writerId, ...(unchanged ? { unchanged } : {}) } }];
+      }
+      case EventType.GroupSaved: {
+        const d = event.data;
+        const groupState = d.stateRef ? await loadReferenced<GroupState>(d.stateRef) : d.state!;
+        const applied = await state.applyGroupSave(d.networkId, d.groupId, groupState, d);
+        return [{ type: EventType.GroupChanged, data: { networkId: d.networkId, groupId: d.groupId, kind: 'updated', ...cause, writerId: d.writerId, ...(applied ? {} : { unchanged: true }) } }];
+      }
+      case EventType.GroupDeleted: {
+        const d = event.data;
+        const removed = await state.applyGroupDelete(d.networkId, d.groupId, d);
+        const ids = removed.length ? removed : [d.groupId];
+        return ids.map((groupId) => ({
+          type: EventType.GroupChanged,
+          data: { networkId: d.networkId, groupId, kind: 'deleted', ...cause, writerId: d.writerId, ...(removed.length ? {} : { unchanged: true }) },
+        }));
+      }
+      case EventType.NetworkSaved: {
+        const d = event.data;
+        const networkState = d.stateRef ? await loadReferenced<NetworkState>(d.stateRef) : d.state!;
+        const outcome = await state.applyNetworkSave(d.networkId, networkState, d);
+        const groupChanges: Change[] = outcome
+          ? [
+              ...outcome.written.map((groupId) => ({ type: EventType.GroupChanged, data: { networkId: d.networkId, groupId, kind: 'updated' as const, ...cause, writerId: d.writerId } })),
+              ...outcome.removed.map((groupId) => ({ type: EventType.GroupChanged, data: { networkId: d.networkId, groupId, kind: 'deleted' as const, ...cause, writerId: d.writerId } })),
+            ]
+          : [];
+        return [...groupChanges, { type: EventType.NetworkChanged, data: { networkId: d.networkId, kind: 'updated', ...cause, writerId: d.writerId, ...(outcome ? {} : { unchanged: true }) } }];
+      }
+      case EventType.NetworkDeleted: {
+        const d = event.data;
+        const groups = await state.applyNetworkDelete(d.networkId, d);
+        return [
+          ...(groups ?? []).map((groupId) => ({ type: EventType.GroupChanged, data: { networkId: d.networkId, groupId, kind: 'deleted' as const, ...cause, writerId: d.writerId } })),
+          { type: EventType.NetworkChanged, data: { networkId: d.networkId, kind: 'deleted', ...cause, writerId: d.writerId, ...(groups ? {} : { unchanged: true }) } },
+        ];
+      }
+      default:
+        throw new UnapplicableEventError(event.type);
+    }
+  }
+
+  return async function materialize(cloudEvent: CloudEvent<PubSubPushData>): Promise<void> {
+    const message = pushedMessage(cloudEvent);
+    const log = logger.child({ messageId: message.id, path: message.attributes.path });
+    try {
+      const event = fromPubSubMessage({ data: message.data, attributes: message.attributes });
+      const announced = await apply(event);
+      await changes.publish(announced);
+      log.debug('materialized', { type: event.type, eventId: event.id });
+    } catch (error) {
+      if (!isPermanent(error)) {
+        log.warn('materialize failed; Pub/Sub will redeliver', { error });
+        throw error;
+      }
+      const reason = (error as Error).message;
+      await deadLetters.record({ id: message.id, reason, source: 'materialize', attributes: message.attributes, data: message.data, orderingKey: message.attributes.path });
+      log.warn('event refused and recorded as a dead letter', { reason });
+    }
+  };
+}

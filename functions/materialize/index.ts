@@ -1,0 +1,12 @@
+import * as functions from '@google-cloud/functions-framework';
+import type { PubSubPushData } from '../pubsub-push';
+import { runtime } from '../runtime';
+import { createMaterializeHandler } from './handler';
+
+let handler: ReturnType<typeof createMaterializeHandler> | undefined;
+
+functions.cloudEvent<PubSubPushData>('materialize', (cloudEvent: functions.CloudEvent<PubSubPushData>) => {
+  const current = runtime();
+  handler ??= createMaterializeHandler({ ...current, logger: current.logger.child({ function: 'materialize' }) });
+  return handler(cloudEvent);
+});

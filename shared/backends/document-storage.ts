@@ -1,0 +1,524 @@
+import { randomUUID } from 'node:crypto';
+import { applyContactWrite, recordApplied, type BlendOutcome, type ContactWrite } from '../blend';
+import { clone, decode, encode } from '../codec';
+import { InvalidArgumentError, NetworkNotFoundError, SnapshotNotFoundError, StorageClosedError } from '../errors';
+import { compareStamps, HybridLogicalClock, isStamp } from '../hlc';
+import { changePath, parsePath, pathMatches, validateContactId, validateGroupId, validateNetworkId, validateSnapshotId, validateWriterId, type ParsedPath } from '../ids';
+import { createLogger, type Logger } from '../log';
+import type {
+  AppliedLog,
+  Contact,
+  ContactWriteOptions,
+  GroupChange,
+  GroupChangeKind,
+  GroupQuery,
+  GroupState,
+  NetworkState,
+  NetworkStorage,
+  SnapshotInfo,
+  SubscriptionCallback,
+  SyncResult,
+  Unsubscribe,
+} from '../model';
+import { groupMatches } from '../query';
+import { newSnapshotId } from '../snapshot-id';
+import { checkContent, DEFAULT_MAX_CONTENT_BYTES, validateGroupState, validateNetworkState, validateQuery } from '../state-validation';
+import { KeyedMutex, KeyedReadWriteLock } from '../util/locks';
+import type { WriteOrigin } from '../events/types';
+import type { ContactUpdate, GroupRecord, NetworkRecord, StateStore } from './state-store';
+
+export interface DocumentStorageOptions {
+  /** Identifies this instance's writes in clock stamps; random by default. */
+  writerId?: string;
+  /** Largest encoded contact content accepted, in bytes (default 10 MiB). */
+  maxContentBytes?: number;
+  logger?: Logger;
+}
+
+interface Subscription {
+  path: ParsedPath;
+  callback: SubscriptionCallback;
+  delivery: Promise<void>;
+}
+
+/** A `GroupState` with no contacts or wires, as a contact write creates it. */
+export function emptyGroupState(groupId: string, name = groupId): GroupState {
+  return {
+    group: { id: groupId, name, contactIds: [], wireIds: [], subgroupIds: [], boundaryContactIds: [] },
+    contacts: new Map(),
+    wires: new Map(),
+  };
+}
+
+/**
+ * `NetworkStorage` over a `StateStore`: the blend semantics, validation, cascading deletes,
+ * snapshots, queries and in-process subscriptions live here once, for every backend.
+ * Writes to one group are serialized in this process; network-wide writes exclude them.
+ */
+export class DocumentStorage implements NetworkStorage {
+  readonly writerId: string;
+  protected readonly maxContentBytes: number;
+  protected readonly log: Logger;
+  private readonly clock: HybridLogicalClock;
+  private sequence = 0;
+  private readonly groupLocks = new KeyedMutex();
+  private readonly networkLocks = new KeyedReadWriteLock();
+  private readonly subscriptions = new Set<Subscription>();
+  private ready: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(
+    protected readonly store: StateStore,
+    options: DocumentStorageOptions = {},
+  ) {
+    this.writerId = validateWriterId(options.writerId ?? `storage-${randomUUID().slice(0, 8)}`);
+    this.maxContentBytes = options.maxContentBytes ?? DEFAULT_MAX_CONTENT_BYTES;
+    this.log = options.logger ?? createLogger('storage');
+    this.clock = new HybridLogicalClock(this.writerId);
+  }
+
+  initialize(): Promise<void> {
+    this.ready ??= this.store.init();
+    return this.ready;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.subscriptions.clear();
+    await this.store.close();
+  }
+
+  // ---- contacts
+
+  async saveContactContent(networkId: string, groupId: string, contactId: string, content: unknown, options: ContactWriteOptions = {}): Promise<void> {
+    this.checkIds(networkId, groupId, contactId);
+    if (options.blendMode !== undefined && options.blendMode !== 'accept-last' && options.blendMode !== 'merge') {
+      throw new InvalidArgumentError(`blendMode must be accept-last or merge, not ${JSON.stringify(options.blendMode)}`);
+    }
+    checkContent(content, this.maxContentBytes, `content of contact ${JSON.stringify(contactId)}`);
+    const write: ContactWrite = { content: clone(content), ...this.nextOrigin(), blendMode: options.blendMode };
+    await this.applyContactWrite(networkId, groupId, contactId, write);
+  }
+
+  /**
+   * Applies a stamped write from any writer, at most once per `(writerId, seq)`. This is how
+   * the mesh materializes contact-write events; `saveContactContent` stamps its own.
+   */
+  async applyContactWrite(networkId: string, groupId: string, contactId: string, write: ContactWrite): Promise<BlendOutcome> {
+    this.checkIds(networkId, groupId, contactId);
+    this.checkOrigin(write);
+    await this.open('applyContactWrite');
+    this.clock.observe(write.stamp);
+    const outcome = await this.networkLocks.read(networkId, () =>
+      this.groupLocks.run(changePath(networkId, groupId), async () => {
+        const group = await this.ensureGroup(networkId, groupId);
+        let result: BlendOutcome | undefined;
+        await this.updateContact(networkId, groupId, contactId, (current) => {
+          // A whole-group save newer than this write replaced the group without this contact.
+          if (current === null && group.stamp !== undefined && compareStamps(group.stamp, write.stamp) > 0) {
+            result = { contact: { id: contactId, groupId, blendMode: write.blendMode ?? 'accept-last' }, contentChanged: false, duplicate: false, contradiction: false, superseded: true };
+            return null;
+          }
+          result = applyContactWrite(current, { contactId, groupId }, write);
+          const worthWriting = !result.duplicate && (result.contentChanged || result.contradiction || result.contact.blendMode === 'merge' || current === null);
+          return worthWriting ? result.contact : null;
+        });
+        return result!;
+      }),
+    );
+    if (outcome.contentChanged || outcome.contradiction) this.notify(networkId, groupId, 'updated');
+    return outcome;
+  }
+
+  async loadContactContent(networkId: string, groupId: string, contactId: string): Promise<unknown | null> {
+    this.checkIds(networkId, groupId, contactId);
+    await this.open('loadContactContent');
+    const contact = await this.store.getContact(networkId, groupId, contactId);
+    return contact?.content ?? null;
+  }
+
+  // ---- groups
+
+  async saveGroupState(networkId: string, groupId: string, state: GroupState): Promise<void> {
+    await this.applyGroupSave(networkId, groupId, state, this.nextOrigin());
+  }
+
+  /**
+   * Replaces a group as of `origin.stamp`. A save older than the group's last one is skipped;
+   * contacts written after the save (newer stamps) are kept. Returns false when skipped.
+   */
+  async applyGroupSave(networkId: string, groupId: string, state: GroupState, origin: WriteOrigin): Promise<boolean> {
+    this.checkIds(networkId, groupId);
+    this.checkOrigin(origin);
+    validateGroupState(groupId, state, this.maxContentBytes);
+    const copy = clone(state);
+    await this.open('saveGroupState');
+    this.clock.observe(origin.stamp);
+    const applied = await this.networkLocks.read(networkId, () =>
+      this.groupLocks.run(changePath(networkId, groupId), async () => {
+        await this.ensureNetwork(networkId, groupId);
+        return this.writeGroup(networkId, groupId, copy, origin.stamp);
+      }),
+    );
+    if (applied) this.notify(networkId, groupId, 'updated');
+    return applied;
+  }
+
+  async loadGroupState(networkId: string, groupId: string): Promise<GroupState | null> {
+    this.checkIds(networkId, groupId);
+    await this.open('loadGroupState');
+    return this.readGroup(networkId, groupId);
+  }
+
+  async deleteGroup(networkId: string, groupId: string): Promise<void> {
+    await this.applyGroupDelete(networkId, groupId, this.nextOrigin());
+  }
+
+  /** Deletes a group and its descendants unless the group was saved after `origin.stamp`; returns the removed group ids. */
+  async applyGroupDelete(networkId: string, groupId: string, origin: WriteOrigin): Promise<string[]> {
+    this.checkIds(networkId, groupId);
+    this.checkOrigin(origin);
+    await this.open('deleteGroup');
+    this.clock.observe(origin.stamp);
+    const removed = await this.networkLocks.write(networkId, async () => {
+      const records = await this.readGroupRecords(networkId);
+      const target = records.get(groupId);
+      if (!target) return [];
+      if (target.stamp !== undefined && compareStamps(target.stamp, origin.stamp) > 0) return [];
+      const doomed = [groupId, ...descendantsOf(groupId, records)];
+      // Deepest first, so a crash never leaves a child whose parent is gone.
+      for (const id of [...doomed].reverse()) await this.store.deleteGroup(networkId, id);
+      const parentId = target.group.parentId;
+      const parent = parentId === undefined ? undefined : records.get(parentId);
+      if (parent && parent.group.subgroupIds.includes(groupId)) {
+        parent.group.subgroupIds = parent.group.subgroupIds.filter((id) => id !== groupId);
+        await this.store.putGroup(networkId, parent);
+      }
+      return doomed;
+    });
+    for (const id of removed) this.notify(networkId, id, 'deleted');
+    return removed;
+  }
+
+  // ---- networks
+
+  async saveNetworkState(networkId: string, state: NetworkState): Promise<void> {
+    await this.applyNetworkSave(networkId, state, this.nextOrigin());
+  }
+
+  /**
+   * Replaces a network as of `origin.stamp`; groups left out are removed unless written later.
+   * Returns the groups written and removed, or `null` when a newer save made this one moot.
+   */
+  async applyNetworkSave(networkId: string, state: NetworkState, origin: WriteOrigin): Promise<{ written: string[]; removed: string[] } | null> {
+    validateNetworkId(networkId);
+    this.checkOrigin(origin);
+    validateNetworkState(state, this.maxContentBytes);
+    const copy = clone(state);
+    await this.open('saveNetworkState');
+    this.clock.observe(origin.stamp);
+    const outcome = await this.networkLocks.write(networkId, async () => {
+      const existing = await this.store.getNetwork(networkId);
+      if (existing?.stamp !== undefined && compareStamps(existing.stamp, origin.stamp) > 0) return null;
+      const now = new Date();
+      await this.store.putNetwork({
+        id: networkId,
+        rootGroupId: copy.rootGroupId,
+        currentGroupId: copy.currentGroupId,
+        createdAt: existing?.createdAt ?? now,
+        updatedAt: now,
+        stamp: origin.stamp,
+      });
+      const written: string[] = [];
+      for (const [groupId, groupState] of copy.groups) {
+        if (await this.writeGroup(networkId, groupId, groupState, origin.stamp)) written.push(groupId);
+      }
+      const removed: string[] = [];
+      for (const id of await this.store.listGroupIds(networkId)) {
+        if (copy.groups.has(id)) continue;
+        const record = await this.store.getGroup(networkId, id);
+        if (record?.stamp !== undefined && compareStamps(record.stamp, origin.stamp) > 0) continue;
+        await this.store.deleteGroup(networkId, id);
+        removed.push(id);
+      }
+      return { written, removed };
+    });
+    if (!outcome) return null;
+    for (const id of outcome.written) this.notify(networkId, id, 'updated');
+    for (const id of outcome.removed) this.notify(networkId, id, 'deleted');
+    return outcome;
+  }
+
+  async loadNetworkState(networkId: string): Promise<NetworkState | null> {
+    validateNetworkId(networkId);
+    await this.open('loadNetworkState');
+    const record = await this.store.getNetwork(networkId);
+    if (!record) return null;
+    const groups = new Map<string, GroupState>();
+    for (const groupId of (await this.store.listGroupIds(networkId)).sort()) {
+      const state = await this.readGroup(networkId, groupId);
+      if (state) groups.set(groupId, state);
+    }
+    return { groups, rootGroupId: record.rootGroupId, currentGroupId: record.currentGroupId };
+  }
+
+  async listNetworks(): Promise<string[]> {
+    await this.open('listNetworks');
+    return (await this.store.listNetworkIds()).sort();
+  }
+
+  async deleteNetwork(networkId: string): Promise<void> {
+    await this.applyNetworkDelete(networkId, this.nextOrigin());
+  }
+
+  /** Deletes a network with everything in it, unless it was saved after `origin.stamp`; returns its former groups, or `null` when skipped. */
+  async applyNetworkDelete(networkId: string, origin: WriteOrigin): Promise<string[] | null> {
+    validateNetworkId(networkId);
+    this.checkOrigin(origin);
+    await this.open('deleteNetwork');
+    this.clock.observe(origin.stamp);
+    const groups = await this.networkLocks.write(networkId, async () => {
+      const record = await this.store.getNetwork(networkId);
+      if (record?.stamp !== undefined && compareStamps(record.stamp, origin.stamp) > 0) return null;
+      const ids = await this.store.listGroupIds(networkId);
+      await this.store.deleteNetwork(networkId);
+      return ids;
+    });
+    if (!groups) return null;
+    for (const id of groups) this.notify(networkId, id, 'deleted');
+    return groups;
+  }
+
+  async exists(networkId: string): Promise<boolean> {
+    validateNetworkId(networkId);
+    await this.open('exists');
+    return (await this.store.getNetwork(networkId)) !== null;
+  }
+
+  // ---- queries
+
+  async queryGroups(networkId: string, query: GroupQuery): Promise<GroupState[]> {
+    validateNetworkId(networkId);
+    validateQuery(query);
+    await this.open('queryGroups');
+    const records = await this.readGroupRecords(networkId);
+    const matching = [...records.values()].filter((record) => groupMatches(record.group, query));
+    const states = await Promise.all(matching.map((record) => this.readGroup(networkId, record.group.id)));
+    return states.filter((s): s is GroupState => s !== null);
+  }
+
+  // ---- snapshots
+
+  async saveSnapshot(networkId: string, label?: string): Promise<string> {
+    validateNetworkId(networkId);
+    if (label !== undefined && typeof label !== 'string') throw new InvalidArgumentError('snapshot label must be a string');
+    await this.open('saveSnapshot');
+    // Exclusive, so the snapshot is one consistent state of the network.
+    return this.networkLocks.write(networkId, async () => {
+      const state = await this.loadNetworkState(networkId);
+      if (!state) throw new NetworkNotFoundError(networkId);
+      const payload = encode(state);
+      const info: SnapshotInfo = { id: newSnapshotId(), networkId, createdAt: new Date(), size: Buffer.byteLength(payload, 'utf8') };
+      if (label !== undefined) info.label = label;
+      await this.store.putSnapshot(networkId, info, payload);
+      return info.id;
+    });
+  }
+
+  async loadSnapshot(networkId: string, snapshotId: string): Promise<NetworkState> {
+    validateNetworkId(networkId);
+    validateSnapshotId(snapshotId);
+    await this.open('loadSnapshot');
+    const payload = await this.store.getSnapshot(networkId, snapshotId);
+    if (payload === null) throw new SnapshotNotFoundError(networkId, snapshotId);
+    return decode<NetworkState>(payload);
+  }
+
+  async listSnapshots(networkId: string): Promise<SnapshotInfo[]> {
+    validateNetworkId(networkId);
+    await this.open('listSnapshots');
+    const infos = await this.store.listSnapshots(networkId);
+    return infos.sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+  }
+
+  async deleteSnapshot(networkId: string, snapshotId: string): Promise<void> {
+    validateNetworkId(networkId);
+    validateSnapshotId(snapshotId);
+    await this.open('deleteSnapshot');
+    if (!(await this.store.deleteSnapshot(networkId, snapshotId))) throw new SnapshotNotFoundError(networkId, snapshotId);
+  }
+
+  // ---- federation
+
+  async subscribe(path: string, callback: SubscriptionCallback): Promise<Unsubscribe> {
+    const parsed = parsePath(path);
+    if (typeof callback !== 'function') throw new InvalidArgumentError('subscribe needs a callback function');
+    await this.open('subscribe');
+    const subscription: Subscription = { path: parsed, callback, delivery: Promise.resolve() };
+    this.subscriptions.add(subscription);
+    return async () => {
+      this.subscriptions.delete(subscription);
+    };
+  }
+
+  async sync(remote: NetworkStorage): Promise<SyncResult> {
+    await this.open('sync');
+    let networks = 0;
+    let groups = 0;
+    for (const networkId of await remote.listNetworks()) {
+      const state = await remote.loadNetworkState(networkId);
+      if (!state) continue;
+      await this.saveNetworkState(networkId, state);
+      networks += 1;
+      groups += state.groups.size;
+    }
+    return { networks, groups };
+  }
+
+  // ---- internals
+
+  /** Stamp and sequence number for a write this instance makes itself. */
+  nextOrigin(): WriteOrigin {
+    return { stamp: this.clock.tick(), writerId: this.writerId, seq: ++this.sequence };
+  }
+
+  private checkOrigin(origin: WriteOrigin): void {
+    if (!isStamp(origin.stamp)) throw new InvalidArgumentError(`write stamp ${JSON.stringify(origin.stamp)} is not a clock stamp`);
+    validateWriterId(origin.writerId);
+    if (!Number.isSafeInteger(origin.seq) || origin.seq < 1) throw new InvalidArgumentError(`write seq must be a positive integer, not ${origin.seq}`);
+  }
+
+  private checkIds(networkId: string, groupId: string, contactId?: string): void {
+    validateNetworkId(networkId);
+    validateGroupId(groupId);
+    if (contactId !== undefined) validateContactId(contactId);
+  }
+
+  private async open(operation: string): Promise<void> {
+    if (this.closed) throw new StorageClosedError(operation);
+    await this.initialize();
+  }
+
+  /** Creates the network record when missing; a new network's root is its first group. */
+  private async ensureNetwork(networkId: string, firstGroupId: string): Promise<NetworkRecord> {
+    const existing = await this.store.getNetwork(networkId);
+    if (existing) return existing;
+    const now = new Date();
+    const record: NetworkRecord = { id: networkId, rootGroupId: firstGroupId, currentGroupId: firstGroupId, createdAt: now, updatedAt: now };
+    await this.store.putNetwork(record);
+    return record;
+  }
+
+  private async ensureGroup(networkId: string, groupId: string): Promise<GroupRecord> {
+    await this.ensureNetwork(networkId, groupId);
+    const existing = await this.store.getGroup(networkId, groupId);
+    if (existing) return existing;
+    const { group, wires } = emptyGroupState(groupId);
+    const record: GroupRecord = { group, wires };
+    await this.store.putGroup(networkId, record);
+    return record;
+  }
+
+  private async updateContact(networkId: string, groupId: string, contactId: string, update: ContactUpdate): Promise<void> {
+    if (this.store.updateContact) return this.store.updateContact(networkId, groupId, contactId, update);
+    const next = update(await this.store.getContact(networkId, groupId, contactId));
+    if (next) await this.store.putContact(networkId, groupId, next);
+  }
+
+  /** Replaces a group as of `stamp`; contacts first, so a crash leaves no record pointing at missing contacts. */
+  private async writeGroup(networkId: string, groupId: string, state: GroupState, stamp: string): Promise<boolean> {
+    const record = await this.store.getGroup(networkId, groupId);
+    if (record?.stamp !== undefined && compareStamps(record.stamp, stamp) > 0) return false;
+    const newer = (contact: Contact | undefined) => contact?.version !== undefined && compareStamps(contact.version.stamp, stamp) > 0;
+    const existing = new Map((await this.store.listContacts(networkId, groupId)).map((c) => [c.id, c] as const));
+    for (const contact of state.contacts.values()) {
+      const current = existing.get(contact.id);
+      if (newer(current)) continue;
+      const applied = mergeAppliedLogs(current?.version?.applied, contact.version?.applied);
+      await this.store.putContact(networkId, groupId, { ...contact, version: { stamp, applied } });
+    }
+    const group = { ...state.group, contactIds: mergeIds(state.group.contactIds, state.contacts.keys()) };
+    await this.store.putGroup(networkId, { group, wires: state.wires, stamp });
+    for (const current of existing.values()) {
+      if (!state.contacts.has(current.id) && !newer(current)) await this.store.deleteContact(networkId, groupId, current.id);
+    }
+    return true;
+  }
+
+  private async readGroup(networkId: string, groupId: string): Promise<GroupState | null> {
+    const record = await this.store.getGroup(networkId, groupId);
+    if (!record) return null;
+    const stored = await this.store.listContacts(networkId, groupId);
+    const byId = new Map(stored.map((c) => [c.id, c] as const));
+    const order = mergeIds(record.group.contactIds, [...byId.keys()].sort());
+    const contacts = new Map<string, Contact>();
+    for (const id of order) {
+      const contact = byId.get(id);
+      if (contact) contacts.set(id, contact);
+    }
+    return { group: { ...record.group, contactIds: order }, contacts, wires: record.wires };
+  }
+
+  private async readGroupRecords(networkId: string): Promise<Map<string, GroupRecord>> {
+    const ids = await this.store.listGroupIds(networkId);
+    const records = await Promise.all(ids.map((id) => this.store.getGroup(networkId, id)));
+    return new Map(records.filter((r): r is GroupRecord => r !== null).map((r) => [r.group.id, r] as const));
+  }
+
+  private notify(networkId: string, groupId: string, kind: GroupChangeKind): void {
+    const matching = [...this.subscriptions].filter((s) => pathMatches(s.path, networkId, groupId));
+    if (matching.length === 0) return;
+    const change: GroupChange = { networkId, groupId, path: changePath(networkId, groupId), kind, time: new Date() };
+    const state = kind === 'deleted' ? Promise.resolve(null) : this.readGroup(networkId, groupId).catch(() => null);
+    for (const subscription of matching) {
+      // Each subscriber sees its changes one at a time, in the order they happened.
+      subscription.delivery = subscription.delivery.then(async () => {
+        if (!this.subscriptions.has(subscription)) return;
+        try {
+          await subscription.callback(await state, change);
+        } catch (error) {
+          this.log.error('subscriber callback failed', { path: change.path, error });
+        }
+      });
+    }
+  }
+}
+
+/** Union of two applied logs: whatever either side had applied counts as applied. */
+function mergeAppliedLogs(a: AppliedLog | undefined, b: AppliedLog | undefined): AppliedLog {
+  let out: AppliedLog = { ...a };
+  for (const [writerId, entry] of Object.entries(b ?? {})) {
+    const mine = out[writerId] ?? { upTo: 0, beyond: [] };
+    const upTo = Math.max(mine.upTo, entry.upTo);
+    out[writerId] = { upTo, beyond: [] };
+    for (const seq of [...mine.beyond, ...entry.beyond]) if (seq > upTo) out = recordApplied(out, writerId, seq);
+  }
+  return out;
+}
+
+function mergeIds(first: Iterable<string>, second: Iterable<string>): string[] {
+  const out = [...first];
+  const seen = new Set(out);
+  for (const id of second) if (!seen.has(id)) out.push(id), seen.add(id);
+  return out;
+}
+
+/** Groups below `groupId` by parent links, deepest last. */
+function descendantsOf(groupId: string, records: Map<string, GroupRecord>): string[] {
+  const children = new Map<string, string[]>();
+  for (const record of records.values()) {
+    const parent = record.group.parentId;
+    if (parent !== undefined) children.set(parent, [...(children.get(parent) ?? []), record.group.id]);
+  }
+  const out: string[] = [];
+  const visit = (id: string) => {
+    for (const child of children.get(id) ?? []) {
+      if (child === groupId || out.includes(child)) continue;
+      out.push(child);
+      visit(child);
+    }
+  };
+  visit(groupId);
+  return out;
+}

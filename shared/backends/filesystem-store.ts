@@ -1,0 +1,158 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { decode, encode } from '../codec';
+import { CorruptDataError } from '../errors';
+import { idToKey } from '../ids';
+import type { Contact, SnapshotInfo } from '../model';
+import { listDir, readFileIfExists, removeTree, sweepLeftovers, writeFileAtomic } from './atomic-file';
+import type { GroupRecord, NetworkRecord, StateStore } from './state-store';
+
+export interface FileSystemStoreOptions {
+  basePath: string;
+  /** fsync every write before it becomes visible (default true). */
+  fsync?: boolean;
+}
+
+/**
+ * Bassline's on-disk layout, with ids encoded by `idToKey` so no id can reach outside `basePath`:
+ *
+ *     networks/{network}/metadata.json
+ *     networks/{network}/groups/{group}/group.json
+ *     networks/{network}/groups/{group}/contacts/{contact}.json
+ *     networks/{network}/snapshots/{snapshot}.json       the network state
+ *     networks/{network}/snapshots/{snapshot}.info.json  its SnapshotInfo, for cheap listing
+ */
+export class FileSystemStateStore implements StateStore {
+  private readonly root: string;
+  private readonly fsync: boolean;
+
+  constructor(options: FileSystemStoreOptions) {
+    this.root = path.resolve(options.basePath);
+    this.fsync = options.fsync ?? true;
+  }
+
+  async init(): Promise<void> {
+    await fs.mkdir(path.join(this.root, 'networks'), { recursive: true });
+    await sweepLeftovers(path.join(this.root, 'networks'));
+  }
+
+  async close(): Promise<void> {}
+
+  async getNetwork(networkId: string): Promise<NetworkRecord | null> {
+    return this.readJson<NetworkRecord>(path.join(this.networkDir(networkId), 'metadata.json'));
+  }
+
+  async putNetwork(record: NetworkRecord): Promise<void> {
+    await this.writeJson(path.join(this.networkDir(record.id), 'metadata.json'), record);
+  }
+
+  async listNetworkIds(): Promise<string[]> {
+    const keys = await listDir(path.join(this.root, 'networks'));
+    // Only networks whose metadata exists count; the id is read from it since long keys are hashed.
+    const records = await Promise.all(keys.map((key) => this.readJson<NetworkRecord>(path.join(this.root, 'networks', key, 'metadata.json'))));
+    return records.filter((r): r is NetworkRecord => r !== null).map((r) => r.id);
+  }
+
+  async deleteNetwork(networkId: string): Promise<void> {
+    await removeTree(this.networkDir(networkId));
+  }
+
+  async getGroup(networkId: string, groupId: string): Promise<GroupRecord | null> {
+    return this.readJson<GroupRecord>(path.join(this.groupDir(networkId, groupId), 'group.json'));
+  }
+
+  async putGroup(networkId: string, record: GroupRecord): Promise<void> {
+    await this.writeJson(path.join(this.groupDir(networkId, record.group.id), 'group.json'), record);
+  }
+
+  async listGroupIds(networkId: string): Promise<string[]> {
+    const groupsDir = path.join(this.networkDir(networkId), 'groups');
+    const keys = await listDir(groupsDir);
+    const ids = await Promise.all(
+      keys.map(async (key) => {
+        // A folder without group.json holds contacts of a group whose record was never written.
+        const record = await this.readJson<GroupRecord>(path.join(groupsDir, key, 'group.json'));
+        return record?.group.id;
+      }),
+    );
+    return ids.filter((id): id is string => id !== undefined);
+  }
+
+  async deleteGroup(networkId: string, groupId: string): Promise<void> {
+    await removeTree(this.groupDir(networkId, groupId));
+  }
+
+  async getContact(networkId: string, groupId: string, contactId: string): Promise<Contact | null> {
+    return this.readJson<Contact>(this.contactFile(networkId, groupId, contactId));
+  }
+
+  async listContacts(networkId: string, groupId: string): Promise<Contact[]> {
+    const dir = path.join(this.groupDir(networkId, groupId), 'contacts');
+    const names = (await listDir(dir)).filter((name) => name.endsWith('.json'));
+    const contacts = await Promise.all(names.map((name) => this.readJson<Contact>(path.join(dir, name))));
+    return contacts.filter((c): c is Contact => c !== null);
+  }
+
+  async putContact(networkId: string, groupId: string, contact: Contact): Promise<void> {
+    await this.writeJson(this.contactFile(networkId, groupId, contact.id), contact);
+  }
+
+  async deleteContact(networkId: string, groupId: string, contactId: string): Promise<void> {
+    await fs.rm(this.contactFile(networkId, groupId, contactId), { force: true });
+  }
+
+  async putSnapshot(networkId: string, info: SnapshotInfo, payload: string): Promise<void> {
+    const base = path.join(this.networkDir(networkId), 'snapshots', idToKey(info.id));
+    // The state first: an info file is only ever written for a complete snapshot.
+    await writeFileAtomic(`${base}.json`, payload, { fsync: this.fsync });
+    await this.writeJson(`${base}.info.json`, info);
+  }
+
+  async getSnapshot(networkId: string, snapshotId: string): Promise<string | null> {
+    const base = path.join(this.networkDir(networkId), 'snapshots', idToKey(snapshotId));
+    if ((await readFileIfExists(`${base}.info.json`)) === null) return null;
+    return readFileIfExists(`${base}.json`);
+  }
+
+  async listSnapshots(networkId: string): Promise<SnapshotInfo[]> {
+    const dir = path.join(this.networkDir(networkId), 'snapshots');
+    const names = (await listDir(dir)).filter((name) => name.endsWith('.info.json'));
+    const infos = await Promise.all(names.map((name) => this.readJson<SnapshotInfo>(path.join(dir, name))));
+    return infos.filter((info): info is SnapshotInfo => info !== null);
+  }
+
+  async deleteSnapshot(networkId: string, snapshotId: string): Promise<boolean> {
+    const base = path.join(this.networkDir(networkId), 'snapshots', idToKey(snapshotId));
+    const existed = (await readFileIfExists(`${base}.info.json`)) !== null;
+    // The info first, so a crash in between leaves no listed snapshot without its state.
+    await fs.rm(`${base}.info.json`, { force: true });
+    await fs.rm(`${base}.json`, { force: true });
+    return existed;
+  }
+
+  private networkDir(networkId: string): string {
+    return path.join(this.root, 'networks', idToKey(networkId));
+  }
+
+  private groupDir(networkId: string, groupId: string): string {
+    return path.join(this.networkDir(networkId), 'groups', idToKey(groupId));
+  }
+
+  private contactFile(networkId: string, groupId: string, contactId: string): string {
+    return path.join(this.groupDir(networkId, groupId), 'contacts', `${idToKey(contactId)}.json`);
+  }
+
+  private async readJson<T>(file: string): Promise<T | null> {
+    const text = await readFileIfExists(file);
+    if (text === null) return null;
+    try {
+      return decode<T>(text);
+    } catch (error) {
+      throw new CorruptDataError(`cannot read ${path.relative(this.root, file)}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  private async writeJson(file: string, value: unknown): Promise<void> {
+    await writeFileAtomic(file, encode(value), { fsync: this.fsync });
+  }
+}

@@ -1,0 +1,539 @@
+import type { Bucket, Storage } from '@google-cloud/storage';
+import { decode, encode } from '../codec';
+import { CorruptDataError, InvalidArgumentError, StorageConflictError } from '../errors';
+import { idToKey, keyToId } from '../ids';
+import { createLogger, type Logger } from '../log';
+import type { Contact, SnapshotInfo } from '../model';
+import { resolveRetryPolicy, withRetry, type RetryOptions, type RetryPolicy } from './retry';
+import type { ContactUpdate, GroupRecord, NetworkRecord, StateStore } from './state-store';
+
+export interface GcsStateStoreOptions {
+  /** An existing bucket; `init()` fails naming it when it is missing (unless `createBucketIfMissing`). */
+  bucket: string;
+  /** Object name prefix everything lives under; a trailing "/" is added when missing. Default: none. */
+  prefix?: string;
+  /**
+   * The client to use; default `new Storage({ retryOptions: { autoRetry: false } })`. This store
+   * retries on its own (`retry`), so a client passed in should have `autoRetry: false` too, or
+   * the two kinds of retries stack.
+   */
+  storage?: Storage;
+  /** Create the bucket in `init()` when it does not exist (default false). */
+  createBucketIfMissing?: boolean;
+  /** Backoff for 412 compare-and-set races and 408/429/5xx answers. */
+  retry?: RetryOptions;
+  /** Downloads or deletes in flight at once for one listing (default 16). */
+  concurrency?: number;
+  /** Objects per listing page (default 1000, the service's maximum); smaller only to test paging. */
+  listPageSize?: number;
+  logger?: Logger;
+}
+
+/** What the store's retries ran into since it was created; for tests, benchmarks and metrics. */
+export interface GcsStoreCounters {
+  /** Compare-and-set writes refused with 412 because another writer got there first. */
+  preconditionFailures: number;
+  /** Requests refused with 429 (rate limit, e.g. about one write per second per object). */
+  rateLimited: number;
+  /** Requests that failed with another transient status (408, 5xx) or a reset connection. */
+  transientFailures: number;
+  /** Waits before another try, all causes together. */
+  retries: number;
+}
+
+export const DEFAULT_GCS_CONCURRENCY = 16;
+const MAX_PREFIX_BYTES = 256;
+const TRANSIENT_STATUS = new Set([408, 429, 500, 502, 503, 504]);
+const TRANSIENT_SOCKET_CODES = new Set(['ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN']);
+const LIST_FIELDS = 'items(name),prefixes,nextPageToken';
+
+interface StoredObject {
+  data: Buffer;
+  /** The object generation the bytes belong to, for `ifGenerationMatch`. */
+  generation: string;
+}
+
+interface ListResponse {
+  items?: Array<{ name: string }>;
+  prefixes?: string[];
+  nextPageToken?: string;
+}
+
+/**
+ * Bassline's filesystem layout as object names under `prefix`, ids encoded by `idToKey` (one
+ * name segment each, no "/" or "."):
+ *
+ *     networks/{network}/metadata.json
+ *     networks/{network}/groups/{group}/group.json
+ *     networks/{network}/groups/{group}/contacts/{contact}.json
+ *     networks/{network}/snapshots/{snapshot}.json       the network state
+ *     networks/{network}/snapshots/{snapshot}.info.json  its SnapshotInfo, for cheap listing
+ *
+ * One object per contact because Cloud Storage sustains only about one write per second to one
+ * object name: writes to different contacts of a hot group land on different names, and the
+ * group and network records are written only when created and on whole-group or network saves.
+ * Contact writes are compare-and-set on the object generation (`ifGenerationMatch`), which makes
+ * them safe between processes (Cloud Function instances) sharing the bucket; listings and reads
+ * are strongly consistent, so a write is visible to every reader once it has returned.
+ */
+export class GcsStateStore implements StateStore {
+  readonly bucketName: string;
+  /** Normalized: empty, or ending in "/". */
+  readonly prefix: string;
+  readonly counters: GcsStoreCounters = { preconditionFailures: 0, rateLimited: 0, transientFailures: 0, retries: 0 };
+  private client: Storage | undefined;
+  private bucketHandle: Bucket | undefined;
+  private readonly createBucketIfMissing: boolean;
+  private readonly policy: RetryPolicy;
+  private readonly concurrency: number;
+  private readonly listPageSize: number;
+  private readonly log: Logger;
+
+  constructor(options: GcsStateStoreOptions) {
+    if (!options || typeof options !== 'object') throw new InvalidArgumentError('GcsStateStore needs options with { bucket }');
+    this.bucketName = validateBucketName(options.bucket);
+    this.prefix = normalizePrefix(options.prefix);
+    this.client = options.storage;
+    this.createBucketIfMissing = options.createBucketIfMissing ?? false;
+    this.policy = resolveRetryPolicy(options.retry);
+    this.concurrency = positiveInteger(options.concurrency ?? DEFAULT_GCS_CONCURRENCY, 'concurrency');
+    this.listPageSize = positiveInteger(options.listPageSize ?? 1000, 'listPageSize');
+    this.log = options.logger ?? createLogger('gcs-store');
+  }
+
+  async init(): Promise<void> {
+    // Loaded on first use, so importing the library does not load the Cloud Storage client.
+    this.client ??= new (await import('@google-cloud/storage')).Storage({ retryOptions: { autoRetry: false } });
+    const bucket = this.client.bucket(this.bucketName);
+    const [exists] = await this.retrying('check that bucket exists', `gs://${this.bucketName}`, () => bucket.exists());
+    if (!exists) {
+      if (!this.createBucketIfMissing) {
+        throw new InvalidArgumentError(
+          `Cloud Storage bucket ${JSON.stringify(this.bucketName)} (option bucket) does not exist; create it first or pass createBucketIfMissing: true`,
+        );
+      }
+      try {
+        await this.client.createBucket(this.bucketName);
+        this.log.info('created bucket', { bucket: this.bucketName });
+      } catch (error) {
+        if (statusOf(error) !== 409) throw error; // 409: created meanwhile by someone else
+      }
+    }
+    this.bucketHandle = bucket;
+  }
+
+  async close(): Promise<void> {}
+
+  // ---- networks
+
+  async getNetwork(networkId: string): Promise<NetworkRecord | null> {
+    return this.readJson<NetworkRecord>(this.networkRecordName(networkId));
+  }
+
+  async putNetwork(record: NetworkRecord): Promise<void> {
+    await this.writeJson(this.networkRecordName(record.id), record);
+  }
+
+  async listNetworkIds(): Promise<string[]> {
+    const base = `${this.prefix}networks/`;
+    const { prefixes } = await this.list(base, '/');
+    return this.idsOfKeys(
+      prefixes.map((p) => p.slice(base.length, -1)),
+      async (key) => (await this.readJson<NetworkRecord>(`${base}${key}/metadata.json`))?.id,
+    );
+  }
+
+  async deleteNetwork(networkId: string): Promise<void> {
+    await this.deleteAllUnder(this.networkPrefix(networkId), this.networkRecordName(networkId));
+  }
+
+  // ---- groups
+
+  async getGroup(networkId: string, groupId: string): Promise<GroupRecord | null> {
+    return this.readJson<GroupRecord>(this.groupRecordName(networkId, groupId));
+  }
+
+  async putGroup(networkId: string, record: GroupRecord): Promise<void> {
+    await this.writeJson(this.groupRecordName(networkId, record.group.id), record);
+  }
+
+  /**
+   * A group is listed when anything is stored under its name (its record, or contacts written
+   * before it). Ids come from the names without reads, except for shortened (hashed) names,
+   * whose record is read; callers treat a listed group without a record as absent.
+   */
+  async listGroupIds(networkId: string): Promise<string[]> {
+    const base = `${this.networkPrefix(networkId)}groups/`;
+    const { prefixes } = await this.list(base, '/');
+    return this.idsOfKeys(
+      prefixes.map((p) => p.slice(base.length, -1)),
+      async (key) => (await this.readJson<GroupRecord>(`${base}${key}/group.json`))?.group.id,
+    );
+  }
+
+  async deleteGroup(networkId: string, groupId: string): Promise<void> {
+    await this.deleteAllUnder(this.groupPrefix(networkId, groupId), this.groupRecordName(networkId, groupId));
+  }
+
+  // ---- contacts
+
+  async getContact(networkId: string, groupId: string, contactId: string): Promise<Contact | null> {
+    return this.readJson<Contact>(this.contactName(networkId, groupId, contactId));
+  }
+
+  async listContacts(networkId: string, groupId: string): Promise<Contact[]> {
+    const { names } = await this.list(`${this.groupPrefix(networkId, groupId)}contacts/`);
+    const contacts = await mapWithConcurrency(
+      names.filter((name) => name.endsWith('.json')),
+      this.concurrency,
+      (name) => this.readJson<Contact>(name),
+    );
+    // A contact deleted between the listing and its download reads as null.
+    return contacts.filter((c): c is Contact => c !== null);
+  }
+
+  async putContact(networkId: string, groupId: string, contact: Contact): Promise<void> {
+    await this.writeJson(this.contactName(networkId, groupId, contact.id), contact);
+  }
+
+  /**
+   * Compare-and-set: reads the contact and its generation, writes `update(current)` only if the
+   * object is still at that generation (absent: generation 0), and on 412 reads and updates
+   * again, after a jittered backoff. 429/5xx answers retry the same write. Gives up with
+   * `StorageConflictError` after `retry.maxAttempts` tries.
+   */
+  async updateContact(networkId: string, groupId: string, contactId: string, update: ContactUpdate): Promise<void> {
+    const name = this.contactName(networkId, groupId, contactId);
+    let pending: { text: string; generation: string } | undefined;
+    let attempts = 0;
+    try {
+      await withRetry(
+        async (attempt) => {
+          attempts = attempt;
+          if (!pending) {
+            const stored = await this.download(name);
+            const next = update(stored ? this.decodeObject<Contact>(name, stored.data) : null);
+            if (next === null) return;
+            pending = { text: encode(next), generation: stored?.generation ?? '0' };
+          }
+          try {
+            await this.upload(name, pending.text, pending.generation);
+          } catch (error) {
+            // Another writer changed the contact since it was read: start over from its new state.
+            if (statusOf(error) === 412) pending = undefined;
+            throw error;
+          }
+        },
+        this.retryControl('update contact', name, (error) => statusOf(error) === 412 || isTransient(error)),
+      );
+    } catch (error) {
+      throw this.wrap(`update contact ${JSON.stringify(contactId)} of group ${JSON.stringify(groupId)} at`, name, error, attempts);
+    }
+  }
+
+  async deleteContact(networkId: string, groupId: string, contactId: string): Promise<void> {
+    await this.deleteObject(this.contactName(networkId, groupId, contactId));
+  }
+
+  // ---- snapshots
+
+  async putSnapshot(networkId: string, info: SnapshotInfo, payload: string): Promise<void> {
+    const base = this.snapshotBase(networkId, info.id);
+    // The state first: an info object is only ever written for a complete snapshot.
+    await this.writeText(`${base}.json`, payload);
+    await this.writeJson(`${base}.info.json`, info);
+  }
+
+  async getSnapshot(networkId: string, snapshotId: string): Promise<string | null> {
+    const base = this.snapshotBase(networkId, snapshotId);
+    const [info, body] = await Promise.all([this.read(`${base}.info.json`), this.read(`${base}.json`)]);
+    if (!info || !body) return null;
+    return body.data.toString('utf8');
+  }
+
+  async listSnapshots(networkId: string): Promise<SnapshotInfo[]> {
+    // Only the small info objects are read, never the snapshot bodies.
+    const { names } = await this.list(`${this.networkPrefix(networkId)}snapshots/`);
+    const infos = await mapWithConcurrency(
+      names.filter((name) => name.endsWith('.info.json')),
+      this.concurrency,
+      (name) => this.readJson<SnapshotInfo>(name),
+    );
+    return infos.filter((info): info is SnapshotInfo => info !== null);
+  }
+
+  async deleteSnapshot(networkId: string, snapshotId: string): Promise<boolean> {
+    const base = this.snapshotBase(networkId, snapshotId);
+    // The info first, so a failure in between leaves no listed snapshot without its state.
+    const existed = await this.deleteObject(`${base}.info.json`);
+    await this.deleteObject(`${base}.json`);
+    return existed;
+  }
+
+  // ---- names
+
+  /** The full object name of a relative one, e.g. `networks/n/metadata.json`; for tests and tools. */
+  objectName(relative: string): string {
+    return this.prefix + relative;
+  }
+
+  private networkPrefix(networkId: string): string {
+    return `${this.prefix}networks/${idToKey(networkId)}/`;
+  }
+
+  private networkRecordName(networkId: string): string {
+    return `${this.networkPrefix(networkId)}metadata.json`;
+  }
+
+  private groupPrefix(networkId: string, groupId: string): string {
+    return `${this.networkPrefix(networkId)}groups/${idToKey(groupId)}/`;
+  }
+
+  private groupRecordName(networkId: string, groupId: string): string {
+    return `${this.groupPrefix(networkId, groupId)}group.json`;
+  }
+
+  private contactName(networkId: string, groupId: string, contactId: string): string {
+    return `${this.groupPrefix(networkId, groupId)}contacts/${idToKey(contactId)}.json`;
+  }
+
+  private snapshotBase(networkId: string, snapshotId: string): string {
+    return `${this.networkPrefix(networkId)}snapshots/${idToKey(snapshotId)}`;
+  }
+
+  // ---- objects
+
+  private get bucket(): Bucket {
+    if (!this.bucketHandle) throw new Error('GcsStateStore: init() must finish before the store is used');
+    return this.bucketHandle;
+  }
+
+  /** Ids of name segments: decoded from the key when it is not shortened, else read from the record. */
+  private async idsOfKeys(keys: string[], readId: (key: string) => Promise<string | undefined>): Promise<string[]> {
+    const ids = await mapWithConcurrency(keys, this.concurrency, async (key) => decodeKey(key) ?? (await readId(key)));
+    return ids.filter((id): id is string => id !== undefined);
+  }
+
+  private async readJson<T>(name: string): Promise<T | null> {
+    const stored = await this.read(name);
+    return stored ? this.decodeObject<T>(name, stored.data) : null;
+  }
+
+  private decodeObject<T>(name: string, data: Buffer): T {
+    try {
+      return decode<T>(data);
+    } catch (error) {
+      throw new CorruptDataError(`cannot read gs://${this.bucketName}/${name}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  private read(name: string): Promise<StoredObject | null> {
+    return this.retrying('read', name, () => this.download(name));
+  }
+
+  private writeJson(name: string, value: unknown): Promise<void> {
+    return this.writeText(name, encode(value));
+  }
+
+  private writeText(name: string, text: string): Promise<void> {
+    return this.retrying('write', name, () => this.upload(name, text));
+  }
+
+  /** One download, bytes and generation together; null when there is no such object. */
+  private download(name: string): Promise<StoredObject | null> {
+    return new Promise((resolve, reject) => {
+      let generation: string | undefined;
+      const chunks: Buffer[] = [];
+      this.bucket
+        .file(name)
+        .createReadStream()
+        .on('response', (response: { headers?: Record<string, unknown> }) => {
+          const header = response.headers?.['x-goog-generation'];
+          if (typeof header === 'string') generation = header;
+        })
+        .on('data', (chunk: Buffer) => chunks.push(chunk))
+        .on('error', (error) => (statusOf(error) === 404 ? resolve(null) : reject(error)))
+        .on('end', () => {
+          if (generation === undefined) reject(new Error(`download of gs://${this.bucketName}/${name} carried no x-goog-generation header`));
+          else resolve({ data: Buffer.concat(chunks), generation });
+        });
+    });
+  }
+
+  /** One upload in a single request; with `ifGenerationMatch` it fails with 412 unless the object is at that generation. */
+  private async upload(name: string, text: string, ifGenerationMatch?: string): Promise<void> {
+    await this.bucket.file(name).save(text, {
+      resumable: false,
+      contentType: 'application/json',
+      ...(ifGenerationMatch !== undefined && { preconditionOpts: { ifGenerationMatch } }),
+    });
+  }
+
+  /** True when it deleted something, false when there was nothing to delete. */
+  private async deleteObject(name: string): Promise<boolean> {
+    return this.retrying('delete', name, async () => {
+      try {
+        await this.bucket.file(name).delete();
+        return true;
+      } catch (error) {
+        if (statusOf(error) === 404) return false;
+        throw error;
+      }
+    });
+  }
+
+  /** Deletes every object under `prefix`, in parallel; `recordName` last, so a partial delete still shows the record. */
+  private async deleteAllUnder(prefix: string, recordName: string): Promise<void> {
+    const { names } = await this.list(prefix);
+    await mapWithConcurrency(
+      names.filter((name) => name !== recordName),
+      this.concurrency,
+      (name) => this.deleteObject(name),
+    );
+    await this.deleteObject(recordName);
+  }
+
+  /** Every name (and, with a delimiter, every folder prefix) under `prefix`, through all pages. */
+  private async list(prefix: string, delimiter?: string): Promise<{ names: string[]; prefixes: string[] }> {
+    const names: string[] = [];
+    const prefixes: string[] = [];
+    let pageToken: string | undefined;
+    do {
+      const token = pageToken;
+      const page = await this.retrying('list', prefix, async () => {
+        const [, , response] = await this.bucket.getFiles({
+          prefix,
+          ...(delimiter !== undefined && { delimiter }),
+          ...(token !== undefined && { pageToken: token }),
+          maxResults: this.listPageSize,
+          autoPaginate: false,
+          fields: LIST_FIELDS,
+        });
+        return (response ?? {}) as ListResponse;
+      });
+      for (const item of page.items ?? []) names.push(item.name);
+      prefixes.push(...(page.prefixes ?? []));
+      pageToken = page.nextPageToken || undefined;
+    } while (pageToken !== undefined);
+    return { names, prefixes };
+  }
+
+  // ---- retries
+
+  /** Runs one request with retries on transient failures; wraps the error once they run out. */
+  private async retrying<T>(operation: string, name: string, run: () => Promise<T>): Promise<T> {
+    let attempts = 0;
+    try {
+      return await withRetry((attempt) => {
+        attempts = attempt;
+        return run();
+      }, this.retryControl(operation, name, isTransient));
+    } catch (error) {
+      throw this.wrap(operation, name, error, attempts);
+    }
+  }
+
+  private retryControl(operation: string, name: string, retryable: (error: unknown) => boolean) {
+    return {
+      policy: this.policy,
+      retryable: (error: unknown) => {
+        const status = statusOf(error);
+        if (status === 412) this.counters.preconditionFailures++;
+        else if (status === 429) this.counters.rateLimited++;
+        else if (isTransient(error)) this.counters.transientFailures++;
+        return retryable(error);
+      },
+      onRetry: (error: unknown, retry: number, delayMs: number) => {
+        this.counters.retries++;
+        this.log.debug('retrying storage request', { operation, object: name, status: statusOf(error), retry, delayMs });
+      },
+    };
+  }
+
+  /** Retries that ran out become a typed error keeping the status; anything else passes through. */
+  private wrap(operation: string, name: string, error: unknown, attempts: number): unknown {
+    const status = statusOf(error);
+    if (status !== 412 && !isTransient(error)) return error;
+    const what = status === 412 ? 'other writers kept changing it' : status === 429 ? 'rate limited' : 'service unavailable';
+    const key = name.startsWith('gs://') ? name : `gs://${this.bucketName}/${name}`;
+    return new StorageConflictError(
+      `could not ${operation} ${key} in ${attempts} attempt${attempts === 1 ? '' : 's'}: ${what} (last answer ${String(status)}: ${messageOf(error)})`,
+      { key, status, attempts, cause: error },
+    );
+  }
+}
+
+/** The key's id when the key is a plain (not shortened) encoding of one. */
+function decodeKey(key: string): string | undefined {
+  try {
+    const id = keyToId(key);
+    return id !== undefined && idToKey(id) === key ? id : undefined;
+  } catch {
+    return undefined; // not an encoding idToKey makes: someone else's object
+  }
+}
+
+function statusOf(error: unknown): number | string | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'number' || typeof code === 'string' ? code : undefined;
+}
+
+function isTransient(error: unknown): boolean {
+  const status = statusOf(error);
+  return typeof status === 'number' ? TRANSIENT_STATUS.has(status) : status !== undefined && TRANSIENT_SOCKET_CODES.has(status);
+}
+
+function messageOf(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.length > 300 ? `${message.slice(0, 300)}…` : message;
+}
+
+/** `fn` over `items` with at most `limit` in flight; stops starting new ones after a failure. */
+export async function mapWithConcurrency<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  let failed = false;
+  const worker = async () => {
+    while (!failed && next < items.length) {
+      const index = next++;
+      try {
+        results[index] = await fn(items[index]!);
+      } catch (error) {
+        failed = true;
+        throw error;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+// Bucket names: 3-63 characters (up to 222 with dots), lowercase letters, digits, "-", "_", ".",
+// starting and ending with a letter or digit.
+const BUCKET_NAME = /^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$/;
+
+function validateBucketName(bucket: unknown): string {
+  if (typeof bucket !== 'string' || !BUCKET_NAME.test(bucket)) {
+    throw new InvalidArgumentError(`bucket must be a Cloud Storage bucket name (lowercase letters, digits, "-", "_", "."), not ${JSON.stringify(bucket)}`);
+  }
+  return bucket;
+}
+
+function normalizePrefix(prefix: unknown): string {
+  if (prefix === undefined || prefix === '') return '';
+  if (typeof prefix !== 'string') throw new InvalidArgumentError(`prefix must be a string, not ${typeof prefix}`);
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(prefix)) throw new InvalidArgumentError(`prefix ${JSON.stringify(prefix)} must not contain control characters`);
+  if (prefix.startsWith('/')) throw new InvalidArgumentError(`prefix ${JSON.stringify(prefix)} must not start with "/"`);
+  if (Buffer.byteLength(prefix, 'utf8') > MAX_PREFIX_BYTES) {
+    throw new InvalidArgumentError(`prefix is ${Buffer.byteLength(prefix, 'utf8')} bytes, over the limit of ${MAX_PREFIX_BYTES} (object names are at most 1024)`);
+  }
+  return prefix.endsWith('/') ? prefix : `${prefix}/`;
+}
+
+function positiveInteger(value: unknown, setting: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw new InvalidArgumentError(`${setting} must be a positive integer, not ${JSON.stringify(value)}`);
+  }
+  return value;
+}

@@ -1,0 +1,59 @@
+import type { Storage } from '@google-cloud/storage';
+import { InvalidArgumentError } from '../errors';
+import { DocumentStorage, type DocumentStorageOptions } from './document-storage';
+import { GcsStateStore, type GcsStoreCounters } from './gcs-store';
+import type { RetryOptions } from './retry';
+
+export interface GcsStorageOptions extends DocumentStorageOptions {
+  /** An existing bucket; `initialize()` fails naming it when missing, unless `createBucketIfMissing`. */
+  bucket: string;
+  /** Object name prefix everything lives under, e.g. "spine/" (default none). */
+  prefix?: string;
+  /**
+   * The `@google-cloud/storage` client; default `new Storage({ retryOptions: { autoRetry: false } })`.
+   * GcsStorage retries itself (see `retry`), so give a client of your own `autoRetry: false` too.
+   */
+  storage?: Storage;
+  createBucketIfMissing?: boolean;
+  /** Backoff for compare-and-set races (412) and rate limits or outages (408/429/5xx). */
+  retry?: RetryOptions;
+  /** Downloads or deletes in flight at once when reading or deleting a group or network (default 16). */
+  concurrency?: number;
+}
+
+/**
+ * `NetworkStorage` on Cloud Storage: one object per contact, group record, network record and
+ * snapshot (layout in gcs-store.ts). Contact writes are compare-and-set on object generations, so
+ * several processes may share one bucket and prefix; writes from one process to one group are
+ * also serialized in-process.
+ */
+export class GcsStorage extends DocumentStorage {
+  readonly bucket: string;
+  readonly prefix: string;
+  private readonly gcs: GcsStateStore;
+
+  constructor(options: GcsStorageOptions) {
+    if (!options || typeof options !== 'object') throw new InvalidArgumentError('GcsStorage needs options with { bucket }');
+    const store = new GcsStateStore({
+      bucket: options.bucket,
+      prefix: options.prefix,
+      storage: options.storage,
+      createBucketIfMissing: options.createBucketIfMissing,
+      retry: options.retry,
+      concurrency: options.concurrency,
+      logger: options.logger,
+    });
+    super(store, options);
+    this.gcs = store;
+    this.bucket = store.bucketName;
+    this.prefix = store.prefix;
+  }
+
+  /** What retries ran into so far (412 races, 429s, transient failures); a copy. */
+  retryCounters(): GcsStoreCounters {
+    return { ...this.gcs.counters };
+  }
+}
+
+export { GcsStateStore, type GcsStateStoreOptions, type GcsStoreCounters } from './gcs-store';
+export type { RetryOptions } from './retry';

@@ -1,0 +1,102 @@
+import { decode, encode } from '../codec';
+import type { Contact, SnapshotInfo } from '../model';
+import type { GroupRecord, NetworkRecord, StateStore } from './state-store';
+
+interface StoredNetwork {
+  record: string;
+  groups: Map<string, { record?: string; contacts: Map<string, string> }>;
+  snapshots: Map<string, { info: SnapshotInfo; payload: string }>;
+}
+
+/** Keeps encoded copies, so nothing a caller holds aliases stored state. */
+export class MemoryStateStore implements StateStore {
+  private readonly networks = new Map<string, StoredNetwork>();
+
+  async init(): Promise<void> {}
+  async close(): Promise<void> {}
+
+  async getNetwork(networkId: string): Promise<NetworkRecord | null> {
+    const stored = this.networks.get(networkId);
+    return stored ? decode<NetworkRecord>(stored.record) : null;
+  }
+
+  async putNetwork(record: NetworkRecord): Promise<void> {
+    const stored = this.networks.get(record.id);
+    if (stored) stored.record = encode(record);
+    else this.networks.set(record.id, { record: encode(record), groups: new Map(), snapshots: new Map() });
+  }
+
+  async listNetworkIds(): Promise<string[]> {
+    return [...this.networks.keys()];
+  }
+
+  async deleteNetwork(networkId: string): Promise<void> {
+    this.networks.delete(networkId);
+  }
+
+  async getGroup(networkId: string, groupId: string): Promise<GroupRecord | null> {
+    const record = this.networks.get(networkId)?.groups.get(groupId)?.record;
+    return record ? decode<GroupRecord>(record) : null;
+  }
+
+  async putGroup(networkId: string, record: GroupRecord): Promise<void> {
+    this.groupSlot(networkId, record.group.id).record = encode(record);
+  }
+
+  async listGroupIds(networkId: string): Promise<string[]> {
+    const groups = this.networks.get(networkId)?.groups;
+    return groups ? [...groups].filter(([, g]) => g.record !== undefined).map(([id]) => id) : [];
+  }
+
+  async deleteGroup(networkId: string, groupId: string): Promise<void> {
+    this.networks.get(networkId)?.groups.delete(groupId);
+  }
+
+  async getContact(networkId: string, groupId: string, contactId: string): Promise<Contact | null> {
+    const stored = this.networks.get(networkId)?.groups.get(groupId)?.contacts.get(contactId);
+    return stored ? decode<Contact>(stored) : null;
+  }
+
+  async listContacts(networkId: string, groupId: string): Promise<Contact[]> {
+    const contacts = this.networks.get(networkId)?.groups.get(groupId)?.contacts;
+    return contacts ? [...contacts.values()].map((c) => decode<Contact>(c)) : [];
+  }
+
+  async putContact(networkId: string, groupId: string, contact: Contact): Promise<void> {
+    this.groupSlot(networkId, groupId).contacts.set(contact.id, encode(contact));
+  }
+
+  async deleteContact(networkId: string, groupId: string, contactId: string): Promise<void> {
+    this.networks.get(networkId)?.groups.get(groupId)?.contacts.delete(contactId);
+  }
+
+  async putSnapshot(networkId: string, info: SnapshotInfo, payload: string): Promise<void> {
+    const stored = this.networks.get(networkId);
+    if (!stored) throw new Error(`network ${networkId} vanished while its snapshot was written`);
+    stored.snapshots.set(info.id, { info: decode<SnapshotInfo>(encode(info)), payload });
+  }
+
+  async getSnapshot(networkId: string, snapshotId: string): Promise<string | null> {
+    return this.networks.get(networkId)?.snapshots.get(snapshotId)?.payload ?? null;
+  }
+
+  async listSnapshots(networkId: string): Promise<SnapshotInfo[]> {
+    const snapshots = this.networks.get(networkId)?.snapshots;
+    return snapshots ? [...snapshots.values()].map((s) => ({ ...s.info, createdAt: new Date(s.info.createdAt) })) : [];
+  }
+
+  async deleteSnapshot(networkId: string, snapshotId: string): Promise<boolean> {
+    return this.networks.get(networkId)?.snapshots.delete(snapshotId) ?? false;
+  }
+
+  private groupSlot(networkId: string, groupId: string) {
+    const network = this.networks.get(networkId);
+    if (!network) throw new Error(`network ${networkId} must be stored before its groups`);
+    let slot = network.groups.get(groupId);
+    if (!slot) {
+      slot = { contacts: new Map() };
+      network.groups.set(groupId, slot);
+    }
+    return slot;
+  }
+}

@@ -1,0 +1,64 @@
+import type { Contact, Group, SnapshotInfo, Wire } from '../model';
+
+/** What a backend keeps about a network itself; its groups are stored separately. */
+export interface NetworkRecord {
+  id: string;
+  rootGroupId: string;
+  currentGroupId: string;
+  createdAt: Date;
+  updatedAt: Date;
+  /** Clock stamp of the last whole-network save. */
+  stamp?: string;
+}
+
+/** A group's structure and wires; its contacts are stored one by one. */
+export interface GroupRecord {
+  group: Group;
+  wires: Map<string, Wire>;
+  /** Clock stamp of the last whole-group write, so an older one delivered late is skipped. */
+  stamp?: string;
+}
+
+/** Returns the contact to store, or `null` to leave the stored one as it is. */
+export type ContactUpdate = (current: Contact | null) => Contact | null;
+
+/**
+ * The persistence primitives a `DocumentStorage` is built on. Implementations store values
+ * as they are given (the caller has already validated and encoded-checked them) and return
+ * copies the caller may mutate. Missing things read as `null`/empty; deleting a missing thing
+ * is not an error.
+ */
+export interface StateStore {
+  init(): Promise<void>;
+  close(): Promise<void>;
+
+  getNetwork(networkId: string): Promise<NetworkRecord | null>;
+  putNetwork(record: NetworkRecord): Promise<void>;
+  listNetworkIds(): Promise<string[]>;
+  /** Removes the network and everything under it: groups, contacts, snapshots. */
+  deleteNetwork(networkId: string): Promise<void>;
+
+  getGroup(networkId: string, groupId: string): Promise<GroupRecord | null>;
+  putGroup(networkId: string, record: GroupRecord): Promise<void>;
+  listGroupIds(networkId: string): Promise<string[]>;
+  /** Removes the group record and its contacts. */
+  deleteGroup(networkId: string, groupId: string): Promise<void>;
+
+  getContact(networkId: string, groupId: string, contactId: string): Promise<Contact | null>;
+  listContacts(networkId: string, groupId: string): Promise<Contact[]>;
+  putContact(networkId: string, groupId: string, contact: Contact): Promise<void>;
+  /**
+   * Read-modify-write of one contact that is atomic even when other processes share the store
+   * (compare-and-set, retried). Stores without it are only written by one process, and
+   * `DocumentStorage` serializes their writers itself.
+   */
+  updateContact?(networkId: string, groupId: string, contactId: string, update: ContactUpdate): Promise<void>;
+  deleteContact(networkId: string, groupId: string, contactId: string): Promise<void>;
+
+  /** `payload` is the codec encoding of a `NetworkState`; snapshots are never overwritten. */
+  putSnapshot(networkId: string, info: SnapshotInfo, payload: string): Promise<void>;
+  getSnapshot(networkId: string, snapshotId: string): Promise<string | null>;
+  listSnapshots(networkId: string): Promise<SnapshotInfo[]>;
+  /** False when there was no such snapshot. */
+  deleteSnapshot(networkId: string, snapshotId: string): Promise<boolean>;
+}

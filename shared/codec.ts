@@ -1,0 +1,255 @@
+import { ContentTooLargeError, CorruptDataError, UnserializableContentError } from './errors';
+
+/**
+ * The one codec for state and events on every trip (JSON files, Pub/Sub, Cloud Storage).
+ * It is JSON with tagged objects for what JSON cannot carry: `Map`, `Set`, `Date`,
+ * `undefined`, `NaN`, `±Infinity`, `-0`. Plain objects that themselves have a `$type` key are
+ * escaped, so any value round-trips exactly. Functions, symbols, `BigInt`, cycles and class
+ * instances other than the ones above are refused with `UnserializableContentError`.
+ */
+const TAG = '$type';
+
+type Tagged =
+  | { $type: 'Map'; entries: [unknown, unknown][] }
+  | { $type: 'Set'; values: unknown[] }
+  | { $type: 'Date'; iso: string | null }
+  | { $type: 'undefined' }
+  | { $type: 'number'; value: 'NaN' | 'Infinity' | '-Infinity' | '-0' }
+  | { $type: 'object'; entries: [string, unknown][] };
+
+export interface EncodeOptions {
+  /** Refuse with `ContentTooLargeError` when the encoding is longer than this many bytes. */
+  maxBytes?: number;
+  /** Names what is encoded in error messages. */
+  what?: string;
+}
+
+export function encode(value: unknown, options: EncodeOptions = {}): string {
+  const text = JSON.stringify(toJsonSafe(value, '$', new Set()));
+  if (options.maxBytes !== undefined) {
+    const size = Buffer.byteLength(text, 'utf8');
+    if (size > options.maxBytes) throw new ContentTooLargeError(size, options.maxBytes, options.what);
+  }
+  return text;
+}
+
+export function encodeToBuffer(value: unknown, options: EncodeOptions = {}): Buffer {
+  const buffer = Buffer.from(encode(value), 'utf8');
+  if (options.maxBytes !== undefined && buffer.length > options.maxBytes) {
+    throw new ContentTooLargeError(buffer.length, options.maxBytes, options.what);
+  }
+  return buffer;
+}
+
+export function decode<T = unknown>(text: string | Buffer | Uint8Array): T {
+  const source = typeof text === 'string' ? text : Buffer.from(text).toString('utf8');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(source);
+  } catch (error) {
+    throw new CorruptDataError(`cannot decode: ${(error as Error).message}`, { cause: error });
+  }
+  // Revived in a walk of our own, not by a JSON.parse reviver: a reviver that returns
+  // `undefined` deletes the property (or leaves a hole in an array) instead of keeping it.
+  return fromJsonSafe(parsed, '$') as T;
+}
+
+/** A deep copy made by the codec, which also proves the value can be stored. */
+export function clone<T>(value: T): T {
+  return decode<T>(encode(value));
+}
+
+function isPlainObject(value: object): boolean {
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+function toJsonSafe(value: unknown, path: string, ancestors: Set<object>): unknown {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return value;
+    case 'number':
+      if (Number.isNaN(value)) return { [TAG]: 'number', value: 'NaN' };
+      if (value === Infinity) return { [TAG]: 'number', value: 'Infinity' };
+      if (value === -Infinity) return { [TAG]: 'number', value: '-Infinity' };
+      if (Object.is(value, -0)) return { [TAG]: 'number', value: '-0' };
+      return value;
+    case 'undefined':
+      return { [TAG]: 'undefined' };
+    case 'function':
+      throw new UnserializableContentError(path, 'functions cannot be stored');
+    case 'symbol':
+      throw new UnserializableContentError(path, 'symbols cannot be stored');
+    case 'bigint':
+      throw new UnserializableContentError(path, 'BigInt values cannot be stored');
+  }
+  if (value === null) return null;
+  const object = value as object;
+  if (ancestors.has(object)) throw new UnserializableContentError(path, 'the value contains a cycle');
+  ancestors.add(object);
+  try {
+    if (Array.isArray(object)) {
+      const out = new Array<unknown>(object.length);
+      for (let i = 0; i < object.length; i++) out[i] = toJsonSafe(object[i], `${path}[${i}]`, ancestors);
+      return out;
+    }
+    if (object instanceof Map) {
+      const entries: [unknown, unknown][] = [];
+      let i = 0;
+      for (const [k, v] of object) {
+        entries.push([toJsonSafe(k, `${path}.<key ${i}>`, ancestors), toJsonSafe(v, `${path}.get(${describeKey(k)})`, ancestors)]);
+        i++;
+      }
+      return { [TAG]: 'Map', entries };
+    }
+    if (object instanceof Set) {
+      const values: unknown[] = [];
+      let i = 0;
+      for (const v of object) values.push(toJsonSafe(v, `${path}.<value ${i++}>`, ancestors));
+      return { [TAG]: 'Set', values };
+    }
+    if (object instanceof Date) {
+      const time = object.getTime();
+      return { [TAG]: 'Date', iso: Number.isNaN(time) ? null : object.toISOString() };
+    }
+    if (!isPlainObject(object)) {
+      const name = (object as { constructor?: { name?: string } }).constructor?.name ?? 'unknown';
+      throw new UnserializableContentError(path, `instances of ${name} cannot be stored (use plain objects, arrays, Map, Set or Date)`);
+    }
+    if (Object.getOwnPropertySymbols(object).length > 0) {
+      throw new UnserializableContentError(path, 'symbol-keyed properties cannot be stored');
+    }
+    const keys = Object.keys(object);
+    const record = object as Record<string, unknown>;
+    if (keys.includes(TAG)) {
+      return { [TAG]: 'object', entries: keys.map((k) => [k, toJsonSafe(record[k], `${path}.${k}`, ancestors)]) };
+    }
+    const out: Record<string, unknown> = {};
+    for (const key of keys) {
+      setOwn(out, key, toJsonSafe(record[key], `${path}.${key}`, ancestors));
+    }
+    return out;
+  } finally {
+    ancestors.delete(object);
+  }
+}
+
+function describeKey(key: unknown): string {
+  return typeof key === 'string' ? JSON.stringify(key) : typeof key;
+}
+
+function fromJsonSafe(value: unknown, path: string): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) {
+    const out = new Array<unknown>(value.length);
+    for (let i = 0; i < value.length; i++) out[i] = fromJsonSafe(value[i], `${path}[${i}]`);
+    return out;
+  }
+  const record = value as Record<string, unknown>;
+  if (!Object.prototype.hasOwnProperty.call(record, TAG)) {
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(record)) setOwn(out, key, fromJsonSafe(record[key], `${path}.${key}`));
+    return out;
+  }
+  const tag = record[TAG];
+  const corrupt = (what: string) => new CorruptDataError(`cannot decode ${path}: ${what}`);
+  switch (tag) {
+    case 'Map': {
+      const entries = record.entries;
+      if (!Array.isArray(entries)) throw corrupt('a Map needs an entries array');
+      return new Map(
+        entries.map((entry, i) => {
+          if (!Array.isArray(entry) || entry.length !== 2) throw corrupt(`Map entry ${i} is not a [key, value] pair`);
+          return [fromJsonSafe(entry[0], `${path}.<key ${i}>`), fromJsonSafe(entry[1], `${path}.<value ${i}>`)] as const;
+        }),
+      );
+    }
+    case 'Set': {
+      const values = record.values;
+      if (!Array.isArray(values)) throw corrupt('a Set needs a values array');
+      return new Set(values.map((v, i) => fromJsonSafe(v, `${path}.<value ${i}>`)));
+    }
+    case 'Date': {
+      const iso = record.iso;
+      if (iso === null) return new Date(NaN);
+      const date = typeof iso === 'string' ? new Date(iso) : undefined;
+      if (!date || Number.isNaN(date.getTime())) throw corrupt(`a Date needs an ISO time or null, not ${JSON.stringify(iso)}`);
+      return date;
+    }
+    case 'undefined':
+      return undefined;
+    case 'number':
+      switch (record.value) {
+        case 'NaN':
+          return NaN;
+        case 'Infinity':
+          return Infinity;
+        case '-Infinity':
+          return -Infinity;
+        case '-0':
+          return -0;
+        default:
+          throw corrupt(`unknown special number ${JSON.stringify(record.value)}`);
+      }
+    case 'object': {
+      const entries = record.entries;
+      if (!Array.isArray(entries)) throw corrupt('an escaped object needs an entries array');
+      const out: Record<string, unknown> = {};
+      entries.forEach((entry, i) => {
+        if (!Array.isArray(entry) || entry.length !== 2 || typeof entry[0] !== 'string') throw corrupt(`object entry ${i} is not a [string, value] pair`);
+        setOwn(out, entry[0], fromJsonSafe(entry[1], `${path}.${entry[0]}`));
+      });
+      return out;
+    }
+    default:
+      throw new CorruptDataError(`cannot decode ${path}: unknown codec tag ${JSON.stringify(tag)}`);
+  }
+}
+
+/** Sets an own enumerable property, even one named `__proto__` (plain assignment would set the prototype). */
+function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === '__proto__') Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  else target[key] = value;
+}
+
+/**
+ * A canonical string for a value: equal values (Maps and Sets in any insertion order, objects
+ * in any key order) give equal strings. Used for deep equality and set membership.
+ */
+export function canonicalize(value: unknown): string {
+  return JSON.stringify(toCanonical(value));
+}
+
+function toCanonical(value: unknown): unknown {
+  if (value === null || typeof value !== 'object') {
+    if (typeof value === 'number' && !Number.isFinite(value)) return { [TAG]: 'number', value: String(value) };
+    if (typeof value === 'number' && Object.is(value, -0)) return { [TAG]: 'number', value: '-0' };
+    if (value === undefined) return { [TAG]: 'undefined' };
+    return value;
+  }
+  if (Array.isArray(value)) return value.map(toCanonical);
+  if (value instanceof Map) {
+    const entries = [...value].map(([k, v]) => [canonicalize(k), toCanonical(v)] as const);
+    // By key, then by value, so keys that are equal by value (distinct objects) also sort the same.
+    entries.sort((a, b) => compareStrings(a[0], b[0]) || compareStrings(JSON.stringify(a[1]), JSON.stringify(b[1])));
+    return { [TAG]: 'Map', entries };
+  }
+  if (value instanceof Set) {
+    return { [TAG]: 'Set', values: [...value].map(canonicalize).sort() };
+  }
+  if (value instanceof Date) return { [TAG]: 'Date', iso: Number.isNaN(value.getTime()) ? null : value.toISOString() };
+  const record = value as Record<string, unknown>;
+  const keys = Object.keys(record).sort();
+  return { [TAG]: 'object', entries: keys.map((k) => [k, toCanonical(record[k])]) };
+}
+
+function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+export function deepEqual(a: unknown, b: unknown): boolean {
+  // Object.is, not ===: the codec keeps 0 and -0 apart, so deep equality does too.
+  if (Object.is(a, b)) return true;
+  return canonicalize(a) === canonicalize(b);
+}

@@ -1,0 +1,142 @@
+/** Typed errors callers can branch on by class or by `code`, never by message text. */
+
+export type SpineErrorCode =
+  | 'INVALID_ID'
+  | 'INVALID_ARGUMENT'
+  | 'UNSERIALIZABLE_CONTENT'
+  | 'CONTENT_TOO_LARGE'
+  | 'CORRUPT_DATA'
+  | 'INVALID_EVENT'
+  | 'NETWORK_NOT_FOUND'
+  | 'SNAPSHOT_NOT_FOUND'
+  | 'STORAGE_CLOSED'
+  | 'CONFLICT'
+  | 'NOT_FOUND'
+  | 'PUBLISH_FAILED'
+  | 'TIMEOUT';
+
+export class SpineError extends Error {
+  readonly code: SpineErrorCode;
+
+  constructor(code: SpineErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+export type IdKind = 'network' | 'group' | 'contact' | 'snapshot' | 'writer' | 'path';
+
+export class InvalidIdError extends SpineError {
+  constructor(
+    readonly kind: IdKind,
+    readonly id: unknown,
+    readonly reason: string,
+  ) {
+    super('INVALID_ID', `invalid ${kind} id ${describeId(id)}: ${reason}`);
+  }
+}
+
+export class InvalidArgumentError extends SpineError {
+  constructor(message: string) {
+    super('INVALID_ARGUMENT', message);
+  }
+}
+
+export class UnserializableContentError extends SpineError {
+  constructor(
+    readonly path: string,
+    readonly reason: string,
+  ) {
+    super('UNSERIALIZABLE_CONTENT', `cannot serialize value at ${path}: ${reason}`);
+  }
+}
+
+export class ContentTooLargeError extends SpineError {
+  constructor(
+    readonly size: number,
+    readonly limit: number,
+    what = 'content',
+  ) {
+    super('CONTENT_TOO_LARGE', `${what} is ${size} bytes encoded, over the limit of ${limit} bytes`);
+  }
+}
+
+export class CorruptDataError extends SpineError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('CORRUPT_DATA', message, options);
+  }
+}
+
+export class InvalidEventError extends SpineError {
+  constructor(
+    message: string,
+    readonly issues: string[] = [],
+  ) {
+    super('INVALID_EVENT', issues.length ? `${message}: ${issues.join('; ')}` : message);
+  }
+}
+
+export class NetworkNotFoundError extends SpineError {
+  constructor(readonly networkId: string) {
+    super('NETWORK_NOT_FOUND', `network ${describeId(networkId)} does not exist`);
+  }
+}
+
+export class SnapshotNotFoundError extends SpineError {
+  constructor(
+    readonly networkId: string,
+    readonly snapshotId: string,
+  ) {
+    super('SNAPSHOT_NOT_FOUND', `snapshot ${describeId(snapshotId)} of network ${describeId(networkId)} does not exist`);
+  }
+}
+
+export class StorageClosedError extends SpineError {
+  constructor(what: string) {
+    super('STORAGE_CLOSED', `${what} was called after close()`);
+  }
+}
+
+/** Pub/Sub did not accept an event; `status` is the transport's gRPC status code. */
+export class PublishError extends SpineError {
+  constructor(
+    readonly eventType: string,
+    readonly path: string,
+    readonly status: number | undefined,
+    options?: { cause?: unknown },
+  ) {
+    super('PUBLISH_FAILED', `publishing ${eventType} for ${path} failed${status === undefined ? '' : ` (status ${status})`}: ${(options?.cause as Error | undefined)?.message ?? 'unknown error'}`, options);
+  }
+}
+
+export class TimeoutError extends SpineError {
+  constructor(message: string) {
+    super('TIMEOUT', message);
+  }
+}
+
+/**
+ * A storage write that other writers or the service's limits kept from succeeding within the
+ * retry limit (412 precondition failed, 429 rate limited, 5xx unavailable); trying later may work.
+ * `status` is the transport's last status code, `key` the object or record written.
+ */
+export class StorageConflictError extends SpineError {
+  readonly status: number | string | undefined;
+  readonly key: string;
+  readonly attempts: number;
+
+  constructor(message: string, details: { key: string; status: number | string | undefined; attempts: number; cause?: unknown }) {
+    super('CONFLICT', message, { cause: details.cause });
+    this.key = details.key;
+    this.status = details.status;
+    this.attempts = details.attempts;
+  }
+}
+
+/** Quotes an id for a message, escaping control characters and shortening long ones. */
+export function describeId(id: unknown): string {
+  if (typeof id !== 'string') return `(${id === null ? 'null' : typeof id})`;
+  const shown = id.length > 80 ? `${id.slice(0, 60)}…(${id.length} chars)` : id;
+  return JSON.stringify(shown);
+}

@@ -1,0 +1,44 @@
+import type { PubSub, Topic } from '@google-cloud/pubsub';
+import { createEvent, toPubSubMessage } from '../events';
+import { EventType, type AnySpineEvent, type GroupChangedData, type NetworkChangedData } from '../events/types';
+
+export type Change =
+  | { type: typeof EventType.GroupChanged; data: GroupChangedData }
+  | { type: typeof EventType.NetworkChanged; data: NetworkChangedData };
+
+/**
+ * Announces applied writes on the group-changes topic, ordered per path. Each message carries
+ * the cause's `writerId` and `causeId` as attributes: writers wait for their own writes by them.
+ */
+export class ChangePublisher {
+  private readonly topic: Topic;
+
+  constructor(
+    pubsub: PubSub,
+    topicName: string,
+    private readonly source = '//superspine/functions/materialize',
+  ) {
+    this.topic = pubsub.topic(topicName, { messageOrdering: true, batching: { maxMessages: 100, maxMilliseconds: 5 } });
+  }
+
+  async publish(changes: Change[]): Promise<void> {
+    await Promise.all(
+      changes.map(async (change) => {
+        const event = createEvent(change.type, change.data as never, { source: this.source }) as AnySpineEvent;
+        const message = toPubSubMessage(event);
+        const attributes: Record<string, string> = { ...message.attributes, causeId: change.data.causeId };
+        if (change.data.writerId) attributes.writerId = change.data.writerId;
+        try {
+          await this.topic.publishMessage({ data: message.data, attributes, orderingKey: message.orderingKey });
+        } catch (error) {
+          this.topic.resumePublishing(message.orderingKey);
+          throw error;
+        }
+      }),
+    );
+  }
+
+  async close(): Promise<void> {
+    await this.topic.flush();
+  }
+}

@@ -1,0 +1,438 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import type { CreateSubscriptionOptions, Message, PubSub, Subscription, Topic } from '@google-cloud/pubsub';
+import type { Storage } from '@google-cloud/storage';
+import { clone, encode } from '../codec';
+import { ContentTooLargeError, InvalidArgumentError, PublishError, StorageClosedError, TimeoutError } from '../errors';
+import { createEvent, fromPubSubMessage, toPubSubMessage } from '../events';
+import { EventType, type AnySpineEvent, type ContentReference, type EventDataByType, type EventTypeName, type WriteOrigin } from '../events/types';
+import { HybridLogicalClock } from '../hlc';
+import { changePath, parsePath, pathMatches, validateContactId, validateGroupId, validateNetworkId, validateWriterId, type ParsedPath } from '../ids';
+import { createLogger, type Logger } from '../log';
+import type {
+  ContactWriteOptions,
+  GroupQuery,
+  GroupState,
+  NetworkState,
+  NetworkStorage,
+  SnapshotInfo,
+  SubscriptionCallback,
+  SyncResult,
+  Unsubscribe,
+} from '../model';
+import { subscriptionMetadata } from '../provision';
+import type { PersistOn } from '../settings';
+import { checkContent, DEFAULT_MAX_CONTENT_BYTES, validateGroupState, validateNetworkState } from '../state-validation';
+import { defineTopology, type Topology } from '../topology';
+import { ContentStore, MAX_INLINE_CONTENT_BYTES } from './content-store';
+
+export interface SpineStorageOptions {
+  projectId: string;
+  /** Prefix of the mesh's topic and subscription names (`spine-` by default). */
+  topicPrefix?: string;
+  /** Where materialized state is read from: the store the mesh's functions write. */
+  state: NetworkStorage;
+  /** Names this client in clock stamps and logs; random by default. */
+  writerId?: string;
+  /** Recorded on the client for the deployment's persistence mode; writes always go through the mesh. */
+  persistOn?: PersistOn;
+  /** Pub/Sub client; one for `projectId` by default (PUBSUB_EMULATOR_HOST is honoured). */
+  pubsub?: PubSub;
+  /** Cloud Storage client and bucket for content too large to travel inside an event. */
+  storage?: Storage;
+  bucket?: string;
+  /** How long `flush()` and `{ wait: 'materialized' }` wait (default 30 s). */
+  flushTimeoutMs?: number;
+  maxContentBytes?: number;
+  logger?: Logger;
+  /** Closed with this client (for clients built by `fromEnv`). */
+  owned?: Array<{ close(): Promise<unknown> }>;
+}
+
+export interface SpineWriteOptions extends ContactWriteOptions {
+  /** `accepted` (default): resolve once Pub/Sub has the event; `materialized`: once it is applied. */
+  wait?: 'accepted' | 'materialized';
+  timeoutMs?: number;
+}
+
+interface PendingWrite {
+  eventId: string;
+  type: EventTypeName;
+  path: string;
+  promise: Promise<void>;
+  resolve(): void;
+  reject(error: Error): void;
+}
+
+interface Watch {
+  subscription: Subscription;
+  chain: Promise<void>;
+}
+
+/** Writes and acknowledgements are matched by this attribute on the group-changes topic. */
+const WRITER_ATTRIBUTE = 'writerId';
+const CAUSE_ATTRIBUTE = 'causeId';
+
+function quoteFilterValue(value: string): string | undefined {
+  // Values the filter grammar would need escapes for are filtered on arrival only.
+  return /["\\\n]/.test(value) ? undefined : `"${value}"`;
+}
+
+/**
+ * `NetworkStorage` through the mesh: every write is a validated event published to the
+ * contact-writes topic (ordering key `network/group`) and resolves once Pub/Sub accepted it;
+ * reads come from the materialized state; `subscribe` is a Pub/Sub subscription on the
+ * group-changes topic. `flush()` waits until this client's writes are materialized.
+ */
+export class SpineStorage implements NetworkStorage {
+  readonly writerId: string;
+  /** The writer id in this client's events: `writerId` plus an incarnation, so sequence numbers never repeat. */
+  readonly sessionWriterId: string;
+  readonly topology: Topology;
+  readonly persistOn: PersistOn;
+  private readonly state: NetworkStorage;
+  private readonly pubsub: PubSub;
+  private readonly writes: Topic;
+  private readonly contentStore?: ContentStore;
+  private readonly clock: HybridLogicalClock;
+  private readonly maxContentBytes: number;
+  private readonly flushTimeoutMs: number;
+  private readonly log: Logger;
+  private readonly owned: Array<{ close(): Promise<unknown> }>;
+  private sequence = 0;
+  private readonly pending = new Map<string, PendingWrite>();
+  private readonly watches = new Set<Watch>();
+  private ackListener?: Promise<Subscription>;
+  private closed = false;
+
+  constructor(options: SpineStorageOptions) {
+    if (!options || typeof options.projectId !== 'string' || !options.projectId) throw new InvalidArgumentError('SpineStorage needs { projectId }');
+    if (!options.state) throw new InvalidArgumentError('SpineStorage needs { state }: the NetworkStorage that holds materialized state');
+    this.writerId = validateWriterId(options.writerId ?? `writer-${randomUUID().slice(0, 8)}`);
+    this.sessionWriterId = `${this.writerId}.${randomBytes(4).toString('hex')}`;
+    this.topology = defineTopology({ projectId: options.projectId, prefix: options.topicPrefix, bucket: options.bucket ?? 'unused' });
+    this.persistOn = options.persistOn ?? 'immediate';
+    this.state = options.state;
+    this.log = options.logger ?? createLogger('spine-storage', { writerId: this.sessionWriterId });
+    if (options.pubsub) this.pubsub = options.pubsub;
+    else {
+      // Loaded here so a caller that injects its own client never pays for a second one.
+      const { PubSub } = require('@google-cloud/pubsub') as typeof import('@google-cloud/pubsub');
+      this.pubsub = new PubSub({ projectId: options.projectId });
+    }
+    this.writes = this.pubsub.topic(this.topology.topics.contactWrites.name, {
+      messageOrdering: true,
+      batching: { maxMessages: 100, maxMilliseconds: 5 },
+    });
+    if (options.storage && options.bucket) this.contentStore = new ContentStore(options.storage, options.bucket);
+    this.clock = new HybridLogicalClock(this.sessionWriterId);
+    this.maxContentBytes = options.maxContentBytes ?? DEFAULT_MAX_CONTENT_BYTES;
+    this.flushTimeoutMs = options.flushTimeoutMs ?? 30_000;
+    this.owned = options.owned ?? [];
+  }
+
+  async initialize(): Promise<void> {
+    this.ensureOpen('initialize');
+    await this.state.initialize();
+    await this.ensureAckListener();
+  }
+
+  // ---- writes: events
+
+  async saveContactContent(networkId: string, groupId: string, contactId: string, content: unknown, options: SpineWriteOptions = {}): Promise<void> {
+    validateNetworkId(networkId);
+    validateGroupId(groupId);
+    validateContactId(contactId);
+    if (options.blendMode !== undefined && options.blendMode !== 'accept-last' && options.blendMode !== 'merge') {
+      throw new InvalidArgumentError(`blendMode must be accept-last or merge, not ${JSON.stringify(options.blendMode)}`);
+    }
+    const what = `content of contact ${JSON.stringify(contactId)}`;
+    const size = checkContent(content, this.maxContentBytes, what);
+    const data: EventDataByType[typeof EventType.ContactWritten] = { networkId, groupId, contactId, ...this.nextOrigin() };
+    if (options.blendMode) data.blendMode = options.blendMode;
+    if (size > MAX_INLINE_CONTENT_BYTES) data.contentRef = await this.storeByReference(encode(content), what);
+    else data.content = clone(content);
+    const pending = await this.publish(EventType.ContactWritten, data);
+    if (options.wait === 'materialized') await this.waitFor([pending], options.timeoutMs ?? this.flushTimeoutMs);
+  }
+
+  async saveGroupState(networkId: string, groupId: string, state: GroupState): Promise<void> {
+    validateNetworkId(networkId);
+    validateGroupId(groupId);
+    validateGroupState(groupId, state, this.maxContentBytes);
+    const data: EventDataByType[typeof EventType.GroupSaved] = { networkId, groupId, ...this.nextOrigin() };
+    const encoded = encode(state);
+    if (Buffer.byteLength(encoded) > MAX_INLINE_CONTENT_BYTES) data.stateRef = await this.storeByReference(encoded, `state of group ${JSON.stringify(groupId)}`);
+    else data.state = clone(state);
+    await this.publish(EventType.GroupSaved, data);
+  }
+
+  async deleteGroup(networkId: string, groupId: string): Promise<void> {
+    validateNetworkId(networkId);
+    validateGroupId(groupId);
+    await this.publish(EventType.GroupDeleted, { networkId, groupId, ...this.nextOrigin() });
+  }
+
+  async saveNetworkState(networkId: string, state: NetworkState): Promise<void> {
+    validateNetworkId(networkId);
+    validateNetworkState(state, this.maxContentBytes);
+    const data: EventDataByType[typeof EventType.NetworkSaved] = { networkId, ...this.nextOrigin() };
+    const encoded = encode(state);
+    if (Buffer.byteLength(encoded) > MAX_INLINE_CONTENT_BYTES) data.stateRef = await this.storeByReference(encoded, `state of network ${JSON.stringify(networkId)}`);
+    else data.state = clone(state);
+    await this.publish(EventType.NetworkSaved, data);
+  }
+
+  async deleteNetwork(networkId: string): Promise<void> {
+    validateNetworkId(networkId);
+    await this.publish(EventType.NetworkDeleted, { networkId, ...this.nextOrigin() });
+  }
+
+  /** Resolves when every write this client made so far is materialized; rejects naming what is not. */
+  async flush(timeoutMs = this.flushTimeoutMs): Promise<void> {
+    await this.waitFor([...this.pending.values()], timeoutMs);
+  }
+
+  // ---- reads: materialized state
+
+  loadContactContent(networkId: string, groupId: string, contactId: string): Promise<unknown | null> {
+    this.ensureOpen('loadContactContent');
+    return this.state.loadContactContent(networkId, groupId, contactId);
+  }
+
+  loadGroupState(networkId: string, groupId: string): Promise<GroupState | null> {
+    this.ensureOpen('loadGroupState');
+    return this.state.loadGroupState(networkId, groupId);
+  }
+
+  loadNetworkState(networkId: string): Promise<NetworkState | null> {
+    this.ensureOpen('loadNetworkState');
+    return this.state.loadNetworkState(networkId);
+  }
+
+  listNetworks(): Promise<string[]> {
+    this.ensureOpen('listNetworks');
+    return this.state.listNetworks();
+  }
+
+  exists(networkId: string): Promise<boolean> {
+    this.ensureOpen('exists');
+    return this.state.exists(networkId);
+  }
+
+  queryGroups(networkId: string, query: GroupQuery): Promise<GroupState[]> {
+    this.ensureOpen('queryGroups');
+    return this.state.queryGroups(networkId, query);
+  }
+
+  // ---- snapshots (of materialized state, after this client's writes are in)
+
+  async saveSnapshot(networkId: string, label?: string): Promise<string> {
+    validateNetworkId(networkId);
+    await this.flush();
+    return this.state.saveSnapshot(networkId, label);
+  }
+
+  loadSnapshot(networkId: string, snapshotId: string): Promise<NetworkState> {
+    this.ensureOpen('loadSnapshot');
+    return this.state.loadSnapshot(networkId, snapshotId);
+  }
+
+  listSnapshots(networkId: string): Promise<SnapshotInfo[]> {
+    this.ensureOpen('listSnapshots');
+    return this.state.listSnapshots(networkId);
+  }
+
+  deleteSnapshot(networkId: string, snapshotId: string): Promise<void> {
+    this.ensureOpen('deleteSnapshot');
+    return this.state.deleteSnapshot(networkId, snapshotId);
+  }
+
+  // ---- federation
+
+  async subscribe(path: string, callback: SubscriptionCallback): Promise<Unsubscribe> {
+    const parsed = parsePath(path);
+    if (typeof callback !== 'function') throw new InvalidArgumentError('subscribe needs a callback function');
+    this.ensureOpen('subscribe');
+    const topic = this.topology.topics.groupChanges.name;
+    const name = `${this.topology.prefix}watch-${randomUUID()}`;
+    const quotedPath = quoteFilterValue(path);
+    const quotedNetwork = quoteFilterValue(parsed.networkId);
+    const filter =
+      parsed.groupPrefix === undefined
+        ? quotedNetwork && `attributes.networkId = ${quotedNetwork}`
+        : quotedPath && `attributes.path = ${quotedPath} OR hasPrefix(attributes.path, ${quoteFilterValue(`${path}/`)})`;
+    const metadata = subscriptionMetadata(this.topology, { ...this.topology.clientSubscriptions, name, topic, ...(filter ? { filter } : {}) });
+    const [subscription] = await this.pubsub.topic(topic).createSubscription(name, metadata as CreateSubscriptionOptions);
+    const watch: Watch = { subscription, chain: Promise.resolve() };
+    this.watches.add(watch);
+    subscription.on('message', (message: Message) => {
+      // One callback at a time per subscription, in arrival order.
+      watch.chain = watch.chain.then(() => this.deliver(parsed, message, callback));
+    });
+    subscription.on('error', (error) => this.log.error('watch subscription failed', { subscription: name, error }));
+    return async () => {
+      if (!this.watches.delete(watch)) return;
+      await this.removeSubscription(subscription);
+    };
+  }
+
+  async sync(remote: NetworkStorage): Promise<SyncResult> {
+    this.ensureOpen('sync');
+    let networks = 0;
+    let groups = 0;
+    for (const networkId of await remote.listNetworks()) {
+      const state = await remote.loadNetworkState(networkId);
+      if (!state) continue;
+      await this.saveNetworkState(networkId, state);
+      networks += 1;
+      groups += state.groups.size;
+    }
+    await this.flush();
+    return { networks, groups };
+  }
+
+  /** Publishes what is buffered, removes this client's subscriptions and closes what it owns. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.writes.flush().catch((error: unknown) => this.log.warn('draining the publisher failed', { error }));
+    for (const pending of this.pending.values()) pending.reject(new StorageClosedError(`waiting for ${pending.type} on ${pending.path}`));
+    this.pending.clear();
+    const subscriptions = [...this.watches].map((w) => w.subscription);
+    this.watches.clear();
+    if (this.ackListener) subscriptions.push(await this.ackListener.catch(() => undefined as never));
+    await Promise.all(subscriptions.filter(Boolean).map((s) => this.removeSubscription(s)));
+    for (const resource of this.owned) await resource.close().catch(() => undefined);
+  }
+
+  // ---- internals
+
+  private nextOrigin(): WriteOrigin {
+    return { stamp: this.clock.tick(), writerId: this.sessionWriterId, seq: ++this.sequence };
+  }
+
+  private ensureOpen(operation: string): void {
+    if (this.closed) throw new StorageClosedError(operation);
+  }
+
+  private async storeByReference(encoded: string, what: string): Promise<ContentReference> {
+    if (!this.contentStore) {
+      throw new ContentTooLargeError(Buffer.byteLength(encoded), MAX_INLINE_CONTENT_BYTES, `${what} (larger content needs SpineStorage { storage, bucket })`);
+    }
+    return this.contentStore.put(Buffer.from(encoded, 'utf8'));
+  }
+
+  private async publish<T extends EventTypeName>(type: T, data: EventDataByType[T]): Promise<PendingWrite> {
+    this.ensureOpen(type);
+    await this.ensureAckListener();
+    const event = createEvent(type, data, { source: `//superspine/writers/${encodeURIComponent(this.sessionWriterId)}` }) as AnySpineEvent;
+    const message = toPubSubMessage(event);
+    // Tracked before publishing, so an acknowledgement that arrives first is not missed.
+    const pending = this.track(event);
+    try {
+      await this.writes.publishMessage({ data: message.data, attributes: { ...message.attributes }, orderingKey: message.orderingKey });
+    } catch (error) {
+      this.pending.delete(event.id);
+      pending.promise.catch(() => undefined);
+      // A failed publish pauses its ordering key until resumed.
+      this.writes.resumePublishing(message.orderingKey);
+      throw new PublishError(type, event.subject, (error as { code?: number }).code, { cause: error });
+    }
+    return pending;
+  }
+
+  private track(event: AnySpineEvent): PendingWrite {
+    let resolve!: () => void;
+    let reject!: (error: Error) => void;
+    const promise = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    const pending: PendingWrite = { eventId: event.id, type: event.type, path: event.subject, promise, resolve, reject };
+    this.pending.set(event.id, pending);
+    return pending;
+  }
+
+  private async waitFor(writes: PendingWrite[], timeoutMs: number): Promise<void> {
+    if (writes.length === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const missing = writes.filter((w) => this.pending.has(w.eventId));
+        const shown = missing.slice(0, 10).map((w) => `${w.type} ${w.path} (event ${w.eventId})`);
+        const more = missing.length > 10 ? ` and ${missing.length - 10} more` : '';
+        reject(new TimeoutError(`timed out after ${timeoutMs} ms: ${missing.length} of ${writes.length} writes not materialized: ${shown.join(', ')}${more}`));
+      }, timeoutMs);
+    });
+    try {
+      await Promise.race([Promise.all(writes.map((w) => w.promise)), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** A subscription on the group-changes topic that receives the acknowledgements of this client's writes. */
+  private ensureAckListener(): Promise<Subscription> {
+    this.ackListener ??= (async () => {
+      const topic = this.topology.topics.groupChanges.name;
+      const digest = createHash('sha256').update(this.sessionWriterId).digest('hex').slice(0, 24);
+      const name = `${this.topology.prefix}ack-${digest}`;
+      const quoted = quoteFilterValue(this.sessionWriterId);
+      const metadata = subscriptionMetadata(this.topology, {
+        ...this.topology.clientSubscriptions,
+        name,
+        topic,
+        enableMessageOrdering: false,
+        ...(quoted ? { filter: `attributes.${WRITER_ATTRIBUTE} = ${quoted}` } : {}),
+      });
+      let subscription: Subscription;
+      try {
+        [subscription] = await this.pubsub.topic(topic).createSubscription(name, metadata as CreateSubscriptionOptions);
+      } catch (error) {
+        if ((error as { code?: number }).code === 5) {
+          throw new InvalidArgumentError(`topic ${topic} does not exist in project ${this.topology.projectId}: is the mesh provisioned, with topic prefix ${JSON.stringify(this.topology.prefix)}?`);
+        }
+        throw error;
+      }
+      subscription.on('message', (message: Message) => {
+        const causeId = message.attributes[CAUSE_ATTRIBUTE];
+        if (message.attributes[WRITER_ATTRIBUTE] === this.sessionWriterId && causeId) {
+          const pending = this.pending.get(causeId);
+          if (pending) {
+            this.pending.delete(causeId);
+            pending.resolve();
+          }
+        }
+        message.ack();
+      });
+      subscription.on('error', (error) => this.log.error('acknowledgement subscription failed', { subscription: name, error }));
+      return subscription;
+    })();
+    return this.ackListener;
+  }
+
+  private async deliver(path: ParsedPath, message: Message, callback: SubscriptionCallback): Promise<void> {
+    try {
+      if (message.attributes.type !== EventType.GroupChanged) return;
+      const event = fromPubSubMessage(message);
+      if (event.type !== EventType.GroupChanged) return;
+      const { networkId, groupId, kind, unchanged, state } = event.data;
+      if (unchanged || !pathMatches(path, networkId, groupId)) return;
+      const current = kind === 'deleted' ? null : (state ?? (await this.state.loadGroupState(networkId, groupId)));
+      await callback(current, { networkId, groupId, path: changePath(networkId, groupId), kind, time: new Date(event.time) });
+    } catch (error) {
+      this.log.error('subscriber callback failed', { messageId: message.id, error });
+    } finally {
+      message.ack();
+    }
+  }
+
+  private async removeSubscription(subscription: Subscription): Promise<void> {
+    try {
+      await subscription.close();
+      await subscription.delete();
+    } catch (error) {
+      if ((error as { code?: number }).code !== 5) this.log.warn('could not delete subscription', { subscription: subscription.name, error });
+    }
+  }
+}

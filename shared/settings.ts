@@ -1,0 +1,102 @@
+import { InvalidArgumentError } from './errors';
+
+/**
+ * Every deployment setting, defined once: environment variable, default and validator.
+ * `loadSettings(env)` is pure so tests can inject an environment. A bad setting fails at
+ * start-up with an error that names it.
+ */
+export type PersistOn = 'immediate' | 'batch' | 'interval' | 'manual';
+export const PERSIST_MODES: readonly PersistOn[] = ['immediate', 'batch', 'interval', 'manual'];
+export type StateStoreKind = 'gcs' | 'filesystem';
+export const STATE_STORES: readonly StateStoreKind[] = ['gcs', 'filesystem'];
+
+export interface SpineSettings {
+  projectId: string;
+  /** Prefix of every topic, subscription, queue and job name, so deployments can share a project. */
+  topicPrefix: string;
+  /** Bucket holding materialized state, large content, dead letters and snapshots. */
+  bucket: string;
+  /** Prefix of the state objects inside the bucket. */
+  statePrefix: string;
+  /** Where the functions materialize state: Cloud Storage (default) or a local folder. */
+  stateStore: StateStoreKind;
+  /** Folder of the `filesystem` state store. */
+  statePath?: string;
+  persistOn: PersistOn;
+  batchWindowMs: number;
+  intervalMs: number;
+  /** `host:port` of the Pub/Sub emulator, when one is used. */
+  pubsubEmulatorHost?: string;
+  /** `http://host:port` of the Cloud Storage emulator, when one is used. */
+  storageEmulatorHost?: string;
+  /** `host:port` of the Cloud Tasks emulator, when one is used. */
+  tasksEmulatorHost?: string;
+}
+
+type Env = Record<string, string | undefined>;
+
+const NAME_PREFIX = /^[a-z][a-z0-9-]{0,30}$/;
+const BUCKET = /^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$/;
+const HOST_PORT = /^[^\s/:]+:\d{1,5}$/;
+
+function fail(variable: string, value: string, expected: string): never {
+  throw new InvalidArgumentError(`setting ${variable}=${JSON.stringify(value)} is invalid: expected ${expected}`);
+}
+
+function positiveInt(env: Env, variable: string, fallback: number): number {
+  const raw = env[variable];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value <= 0) fail(variable, raw, 'a positive whole number of milliseconds');
+  return value;
+}
+
+export const DEFAULT_PROJECT_ID = 'spine-local';
+
+export function loadSettings(env: Env = process.env): SpineSettings {
+  const projectId = env.GOOGLE_CLOUD_PROJECT || env.GCLOUD_PROJECT || env.PUBSUB_PROJECT_ID || DEFAULT_PROJECT_ID;
+  if (!/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/.test(projectId)) fail('GOOGLE_CLOUD_PROJECT', projectId, 'a project id (6-30 lowercase letters, digits, hyphens)');
+
+  const topicPrefix = env.SPINE_TOPIC_PREFIX ?? 'spine-';
+  if (topicPrefix !== '' && !NAME_PREFIX.test(topicPrefix)) fail('SPINE_TOPIC_PREFIX', topicPrefix, 'lowercase letters, digits and hyphens, starting with a letter, at most 31 characters');
+
+  const bucket = env.SPINE_BUCKET || `${projectId}-spine-state`;
+  if (!BUCKET.test(bucket)) fail('SPINE_BUCKET', bucket, 'a bucket name (3-63 lowercase letters, digits, dots, hyphens, underscores)');
+
+  const statePrefix = env.SPINE_STATE_PREFIX ?? '';
+  if (statePrefix !== '' && (!statePrefix.endsWith('/') || statePrefix.startsWith('/') || statePrefix.includes('..'))) {
+    fail('SPINE_STATE_PREFIX', statePrefix, 'a relative object prefix ending in "/"');
+  }
+
+  const persistOn = (env.SPINE_PERSIST_ON || 'immediate') as PersistOn;
+  if (!PERSIST_MODES.includes(persistOn)) fail('SPINE_PERSIST_ON', persistOn, PERSIST_MODES.join(' | '));
+
+  const stateStore = (env.SPINE_STATE_STORE || 'gcs') as StateStoreKind;
+  if (!STATE_STORES.includes(stateStore)) fail('SPINE_STATE_STORE', stateStore, STATE_STORES.join(' | '));
+  if (stateStore === 'filesystem' && !env.SPINE_STATE_PATH) fail('SPINE_STATE_PATH', '', 'a folder, required when SPINE_STATE_STORE=filesystem');
+
+  const settings: SpineSettings = {
+    projectId,
+    topicPrefix,
+    bucket,
+    statePrefix,
+    stateStore,
+    ...(env.SPINE_STATE_PATH ? { statePath: env.SPINE_STATE_PATH } : {}),
+    persistOn,
+    batchWindowMs: positiveInt(env, 'SPINE_BATCH_WINDOW_MS', 1_000),
+    intervalMs: positiveInt(env, 'SPINE_INTERVAL_MS', 60_000),
+  };
+  if (env.PUBSUB_EMULATOR_HOST) {
+    if (!HOST_PORT.test(env.PUBSUB_EMULATOR_HOST)) fail('PUBSUB_EMULATOR_HOST', env.PUBSUB_EMULATOR_HOST, 'host:port');
+    settings.pubsubEmulatorHost = env.PUBSUB_EMULATOR_HOST;
+  }
+  if (env.STORAGE_EMULATOR_HOST) {
+    if (!/^https?:\/\/[^\s/]+(:\d+)?\/?$/.test(env.STORAGE_EMULATOR_HOST)) fail('STORAGE_EMULATOR_HOST', env.STORAGE_EMULATOR_HOST, 'http://host:port');
+    settings.storageEmulatorHost = env.STORAGE_EMULATOR_HOST.replace(/\/$/, '');
+  }
+  if (env.CLOUD_TASKS_EMULATOR_HOST) {
+    if (!HOST_PORT.test(env.CLOUD_TASKS_EMULATOR_HOST)) fail('CLOUD_TASKS_EMULATOR_HOST', env.CLOUD_TASKS_EMULATOR_HOST, 'host:port');
+    settings.tasksEmulatorHost = env.CLOUD_TASKS_EMULATOR_HOST;
+  }
+  return settings;
+}

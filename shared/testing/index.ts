@@ -1,0 +1,2 @@
+export { runNetworkStorageConformance, type ConformanceSetup, type ConformanceFixture } from './conformance';
+export { eventually } from './eventually';

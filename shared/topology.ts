@@ -1,0 +1,197 @@
+/**
+ * The mesh's topology, defined once: every topic, subscription, queue, bucket, function and
+ * scheduled job with its settings. The local mesh provisions it (see `provision.ts`) and the
+ * Terraform deployment is checked against it, so no name is written twice.
+ */
+
+export type FunctionName = 'materialize' | 'deadletter' | 'persist' | 'snapshot' | 'health';
+
+export interface TopicSpec {
+  /** Short name (without `projects/…/topics/`). */
+  name: string;
+  messageRetentionSeconds?: number;
+}
+
+export interface RetryPolicySpec {
+  minimumBackoffSeconds: number;
+  maximumBackoffSeconds: number;
+}
+
+export interface DeadLetterPolicySpec {
+  topic: string;
+  maxDeliveryAttempts: number;
+}
+
+export interface SubscriptionSpec {
+  name: string;
+  topic: string;
+  /** Push delivery to a function; pull when absent. */
+  pushTo?: FunctionName;
+  ackDeadlineSeconds: number;
+  retryPolicy: RetryPolicySpec;
+  deadLetterPolicy?: DeadLetterPolicySpec;
+  enableMessageOrdering: boolean;
+  filter?: string;
+  /** Deleted after this long without subscribers; never when absent. */
+  expirationTtlSeconds?: number;
+  messageRetentionSeconds: number;
+}
+
+export interface QueueSpec {
+  name: string;
+  maxDispatchesPerSecond: number;
+  maxConcurrentDispatches: number;
+  maxAttempts: number;
+  minBackoffSeconds: number;
+  maxBackoffSeconds: number;
+  maxDoublings: number;
+  maxRetryDurationSeconds: number;
+  target: FunctionName;
+}
+
+export interface BucketSpec {
+  name: string;
+  versioning: boolean;
+  /** Object prefixes with a lifecycle age in days. */
+  lifecycle: Array<{ prefix: string; deleteAfterDays: number }>;
+}
+
+export interface FunctionSpec {
+  name: FunctionName;
+  /** The Functions Framework target registered by `functions/`. */
+  entryPoint: string;
+  signature: 'cloudevent' | 'http';
+  memoryMb: number;
+  timeoutSeconds: number;
+  minInstances: number;
+  maxInstances: number;
+}
+
+export interface TopologyOptions {
+  projectId: string;
+  /** Prefix of every name; `spine-` by default. */
+  prefix?: string;
+  bucket: string;
+}
+
+export interface Topology {
+  projectId: string;
+  prefix: string;
+  topics: {
+    contactWrites: TopicSpec;
+    groupChanges: TopicSpec;
+    deadLetters: TopicSpec;
+    /** Where the dead-letter subscription's own failures go, held for an operator. */
+    deadLettersFinal: TopicSpec;
+    health: TopicSpec;
+  };
+  subscriptions: {
+    materialize: SubscriptionSpec;
+    deadLetterStore: SubscriptionSpec;
+    deadLettersHold: SubscriptionSpec;
+  };
+  queues: { persist: QueueSpec };
+  bucket: BucketSpec;
+  functions: Record<FunctionName, FunctionSpec>;
+  /** Settings of the subscriptions clients create for `subscribe` and for write acknowledgements. */
+  clientSubscriptions: Omit<SubscriptionSpec, 'name' | 'topic' | 'pushTo' | 'filter'>;
+}
+
+const DAY = 24 * 60 * 60;
+
+/** Maximum delivery attempts before a contact write is dead-lettered. */
+export const MATERIALIZE_MAX_DELIVERY_ATTEMPTS = 5;
+
+export function defineTopology(options: TopologyOptions): Topology {
+  const prefix = options.prefix ?? 'spine-';
+  const name = (suffix: string) => `${prefix}${suffix}`;
+  const deadLetters = name('dead-letters');
+  const deadLettersFinal = name('dead-letters-final');
+  return {
+    projectId: options.projectId,
+    prefix,
+    topics: {
+      contactWrites: { name: name('contact-writes'), messageRetentionSeconds: 7 * DAY },
+      groupChanges: { name: name('group-changes') },
+      deadLetters: { name: deadLetters },
+      deadLettersFinal: { name: deadLettersFinal },
+      health: { name: name('health') },
+    },
+    subscriptions: {
+      materialize: {
+        name: name('materialize'),
+        topic: name('contact-writes'),
+        pushTo: 'materialize',
+        ackDeadlineSeconds: 60,
+        retryPolicy: { minimumBackoffSeconds: 1, maximumBackoffSeconds: 60 },
+        deadLetterPolicy: { topic: deadLetters, maxDeliveryAttempts: MATERIALIZE_MAX_DELIVERY_ATTEMPTS },
+        enableMessageOrdering: true,
+        messageRetentionSeconds: 7 * DAY,
+      },
+      deadLetterStore: {
+        name: name('dead-letter-store'),
+        topic: deadLetters,
+        pushTo: 'deadletter',
+        ackDeadlineSeconds: 30,
+        retryPolicy: { minimumBackoffSeconds: 5, maximumBackoffSeconds: 600 },
+        deadLetterPolicy: { topic: deadLettersFinal, maxDeliveryAttempts: 20 },
+        enableMessageOrdering: false,
+        messageRetentionSeconds: 7 * DAY,
+      },
+      // Pulled by nobody: dead letters that could not even be stored wait here for an operator.
+      deadLettersHold: {
+        name: name('dead-letters-hold'),
+        topic: deadLettersFinal,
+        ackDeadlineSeconds: 60,
+        retryPolicy: { minimumBackoffSeconds: 10, maximumBackoffSeconds: 600 },
+        enableMessageOrdering: false,
+        messageRetentionSeconds: 7 * DAY,
+      },
+    },
+    queues: {
+      persist: {
+        name: name('persist'),
+        maxDispatchesPerSecond: 500,
+        maxConcurrentDispatches: 50,
+        maxAttempts: 100,
+        minBackoffSeconds: 0.5,
+        maxBackoffSeconds: 60,
+        maxDoublings: 5,
+        maxRetryDurationSeconds: 0,
+        target: 'persist',
+      },
+    },
+    bucket: {
+      name: options.bucket,
+      versioning: true,
+      lifecycle: [
+        { prefix: 'dead-letters/', deleteAfterDays: 30 },
+        { prefix: 'health/', deleteAfterDays: 7 },
+      ],
+    },
+    functions: {
+      materialize: { name: 'materialize', entryPoint: 'materialize', signature: 'cloudevent', memoryMb: 512, timeoutSeconds: 60, minInstances: 0, maxInstances: 20 },
+      deadletter: { name: 'deadletter', entryPoint: 'deadletter', signature: 'cloudevent', memoryMb: 256, timeoutSeconds: 30, minInstances: 0, maxInstances: 2 },
+      persist: { name: 'persist', entryPoint: 'persist', signature: 'http', memoryMb: 512, timeoutSeconds: 300, minInstances: 0, maxInstances: 10 },
+      snapshot: { name: 'snapshot', entryPoint: 'snapshot', signature: 'http', memoryMb: 1024, timeoutSeconds: 540, minInstances: 0, maxInstances: 2 },
+      health: { name: 'health', entryPoint: 'health', signature: 'http', memoryMb: 256, timeoutSeconds: 120, minInstances: 0, maxInstances: 1 },
+    },
+    clientSubscriptions: {
+      ackDeadlineSeconds: 20,
+      retryPolicy: { minimumBackoffSeconds: 1, maximumBackoffSeconds: 30 },
+      deadLetterPolicy: { topic: deadLetters, maxDeliveryAttempts: 10 },
+      enableMessageOrdering: true,
+      // Pub/Sub's shortest expiration: a crashed client's subscriptions go away after a day idle.
+      expirationTtlSeconds: DAY,
+      messageRetentionSeconds: 10 * 60,
+    },
+  };
+}
+
+export function allTopics(topology: Topology): TopicSpec[] {
+  return Object.values(topology.topics);
+}
+
+export function allSubscriptions(topology: Topology): SubscriptionSpec[] {
+  return Object.values(topology.subscriptions);
+}

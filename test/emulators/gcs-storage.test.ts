@@ -1,0 +1,450 @@
+/**
+ * GcsStorage against the local Cloud Storage emulator through the official client: the
+ * NetworkStorage conformance suite, the object layout, compare-and-set between processes, 412
+ * and 429 handling, restarts and awkward ids.
+ */
+import { randomUUID } from 'node:crypto';
+import { Storage, type Bucket, type File, type StorageOptions } from '@google-cloud/storage';
+import {
+  CorruptDataError,
+  GcsStateStore,
+  GcsStorage,
+  growSet,
+  InvalidArgumentError,
+  StorageConflictError,
+  type Contact,
+  type GcsStorageOptions,
+  type GroupState,
+} from 'super-spine';
+import { runNetworkStorageConformance } from 'super-spine/testing';
+import { backoffDelay, resolveRetryPolicy } from '../../shared/backends/retry';
+import { startStorageEmulator, type StorageEmulator } from '../../emulators/storage';
+import { createMemoryLogger } from '../helpers/emulators';
+
+process.env.METADATA_SERVER_DETECTION = 'none';
+
+const MERGE = { blendMode: 'merge' as const };
+const BUCKET = `gcs-storage-test-${process.pid}`;
+
+let emulator: StorageEmulator;
+let client: Storage;
+
+function clientOptions(target: StorageEmulator = emulator): StorageOptions {
+  // GcsStorage retries itself; the client's own retries would stack on top.
+  return { apiEndpoint: target.url, projectId: 'test-project', retryOptions: { autoRetry: false } };
+}
+
+/** A prefix no other test uses, so each test sees only its own objects. */
+const freshPrefix = (label: string) => `${label}-${randomUUID().slice(0, 8)}/`;
+
+function newStorage(options: Partial<GcsStorageOptions> = {}): GcsStorage {
+  return new GcsStorage({ bucket: BUCKET, storage: client, logger: createMemoryLogger(), ...options });
+}
+
+async function objectNames(prefix: string, bucket: Bucket = client.bucket(BUCKET)): Promise<string[]> {
+  const [files] = await bucket.getFiles({ prefix });
+  return files.map((f) => f.name.slice(prefix.length)).sort();
+}
+
+function groupState(groupId: string, contents: Record<string, unknown>): GroupState {
+  const contacts = Object.entries(contents).map(([id, content]): Contact => ({ id, groupId, content, blendMode: 'accept-last' }));
+  return {
+    group: { id: groupId, name: groupId, contactIds: contacts.map((c) => c.id), wireIds: [], subgroupIds: [], boundaryContactIds: [] },
+    contacts: new Map(contacts.map((c) => [c.id, c])),
+    wires: new Map(),
+  };
+}
+
+/** Object writes per object name (relative to `prefix`) between two stats snapshots. */
+function writesSince(before: Record<string, number>, prefix: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [key, count] of Object.entries(emulator.stats().writesByObject)) {
+    const delta = count - (before[key] ?? 0);
+    const name = key.slice(BUCKET.length + 1);
+    if (delta > 0 && key.startsWith(`${BUCKET}/`) && name.startsWith(prefix)) out[name.slice(prefix.length)] = delta;
+  }
+  return out;
+}
+
+/**
+ * A client whose uploads first await `before(objectName)`: the way to slip another writer's
+ * write in between a compare-and-set's read and its write, deterministically.
+ */
+function clientWithUploadHook(before: (name: string) => Promise<void>): Storage {
+  const hooked = new Storage(clientOptions());
+  const bucketOf = hooked.bucket.bind(hooked);
+  hooked.bucket = ((bucketName: string, options?: object) => {
+    const bucket = bucketOf(bucketName, options);
+    const fileOf = bucket.file.bind(bucket);
+    bucket.file = ((fileName: string, fileOptions?: object) => {
+      const file = fileOf(fileName, fileOptions);
+      const save = file.save.bind(file) as (data: unknown, options?: unknown) => Promise<void>;
+      file.save = (async (data: unknown, saveOptions?: unknown) => {
+        await before(fileName);
+        return save(data, saveOptions);
+      }) as unknown as File['save'];
+      return file;
+    }) as Bucket['file'];
+    return bucket;
+  }) as Storage['bucket'];
+  return hooked;
+}
+
+beforeAll(async () => {
+  emulator = await startStorageEmulator({ logger: createMemoryLogger() });
+  client = new Storage(clientOptions());
+  await client.createBucket(BUCKET);
+});
+
+afterAll(async () => {
+  await emulator?.stop();
+});
+
+runNetworkStorageConformance('GcsStorage', async () => ({ storage: newStorage({ prefix: freshPrefix('conformance') }) }));
+
+describe('GcsStorage settings', () => {
+  it('refuses a bad bucket name, prefix or retry setting, naming the setting', () => {
+    expect(() => new GcsStorage({ bucket: 'Not A Bucket!' })).toThrow(InvalidArgumentError);
+    expect(() => new GcsStorage({ bucket: 'Not A Bucket!' })).toThrow(/bucket/);
+    expect(() => new GcsStorage({ bucket: BUCKET, prefix: '/abs' })).toThrow(/prefix/);
+    expect(() => new GcsStorage({ bucket: BUCKET, retry: { baseDelayMs: 100, maxDelayMs: 10 } })).toThrow(
+      'retry.maxDelayMs cannot be less than retry.baseDelayMs',
+    );
+    expect(() => new GcsStorage({ bucket: BUCKET, retry: { maxAttempts: 0 } })).toThrow(/retry\.maxAttempts/);
+    expect(new GcsStorage({ bucket: BUCKET, prefix: 'spine' }).prefix).toBe('spine/');
+  });
+
+  it('fails to initialize on a missing bucket with an error naming it, or creates it when asked', async () => {
+    const missing = `missing-${randomUUID().slice(0, 8)}`;
+    const storage = newStorage({ bucket: missing });
+    await expect(storage.initialize()).rejects.toThrow(InvalidArgumentError);
+    await expect(storage.initialize()).rejects.toThrow(new RegExp(`"${missing}".*does not exist`));
+    expect((await client.bucket(missing).exists())[0]).toBe(false);
+
+    const creating = newStorage({ bucket: missing, createBucketIfMissing: true });
+    await creating.initialize();
+    expect((await client.bucket(missing).exists())[0]).toBe(true);
+    await creating.saveContactContent('n', 'g', 'c', 1);
+    expect(await creating.loadContactContent('n', 'g', 'c')).toBe(1);
+    await creating.close();
+  });
+
+  it('backs off with full jitter under a doubling ceiling', () => {
+    const policy = resolveRetryPolicy({ baseDelayMs: 10, maxDelayMs: 50 });
+    expect([1, 2, 3, 4, 5].map((retry) => backoffDelay(policy, retry, () => 0.999))).toEqual([9, 19, 39, 49, 49]);
+    expect(backoffDelay(policy, 3, () => 0)).toBe(0);
+  });
+});
+
+describe('GcsStorage object layout', () => {
+  it('keeps one object per record, contact and snapshot under the prefix, and a contact write touches only its contact', async () => {
+    const prefix = freshPrefix('layout');
+    const storage = newStorage({ prefix });
+    await storage.saveContactContent('net-1', 'users/@alice', 'mood', 'happy');
+    await storage.saveGroupState('net-1', 'g', groupState('g', { a: 1, b: 2 }));
+    const snapshotId = await storage.saveSnapshot('net-1', 'first');
+
+    expect(await objectNames(prefix)).toEqual(
+      [
+        'networks/net-1/groups/g/contacts/a.json',
+        'networks/net-1/groups/g/contacts/b.json',
+        'networks/net-1/groups/g/group.json',
+        'networks/net-1/groups/users%2F@alice/contacts/mood.json',
+        'networks/net-1/groups/users%2F@alice/group.json',
+        'networks/net-1/metadata.json',
+        `networks/net-1/snapshots/${snapshotId}.info.json`,
+        `networks/net-1/snapshots/${snapshotId}.json`,
+      ].sort(),
+    );
+
+    // Contact writes to an existing group write the contact object and nothing else.
+    const before = emulator.stats().writesByObject;
+    await storage.saveContactContent('net-1', 'g', 'a', 10);
+    await storage.saveContactContent('net-1', 'g', 'c', 30);
+    expect(writesSince(before, prefix)).toEqual({ 'networks/net-1/groups/g/contacts/a.json': 1, 'networks/net-1/groups/g/contacts/c.json': 1 });
+
+    // listSnapshots reads the small info objects only, never the snapshot bodies.
+    await storage.saveSnapshot('net-1');
+    const downloads = emulator.stats().downloads;
+    expect(await storage.listSnapshots('net-1')).toHaveLength(2);
+    expect(emulator.stats().downloads - downloads).toBe(2);
+
+    await storage.deleteGroup('net-1', 'users/@alice');
+    expect((await objectNames(prefix)).filter((n) => n.includes('users'))).toEqual([]);
+    expect(await objectNames(prefix)).toContain('networks/net-1/groups/g/contacts/c.json');
+
+    await storage.deleteNetwork('net-1');
+    expect(await objectNames(prefix)).toEqual([]);
+    await storage.close();
+  });
+
+  it('lists plain ids without reading records, pages through long listings and reads shortened keys', async () => {
+    const prefix = freshPrefix('listing');
+    const store = new GcsStateStore({ bucket: BUCKET, prefix, storage: client, listPageSize: 2 });
+    await store.init();
+    const now = new Date();
+    const networks = ['n1', 'n2', 'n3', 'n4', 'n5'];
+    for (const id of networks) await store.putNetwork({ id, rootGroupId: 'g0', currentGroupId: 'g0', createdAt: now, updatedAt: now });
+    for (let g = 0; g < 5; g++) {
+      await store.putGroup('n1', { group: { id: `g${g}`, name: `g${g}`, contactIds: [], wireIds: [], subgroupIds: [], boundaryContactIds: [] }, wires: new Map() });
+    }
+    for (let c = 0; c < 7; c++) await store.putContact('n1', 'g0', { id: `c${c}`, groupId: 'g0', content: c, blendMode: 'accept-last' });
+
+    let downloads = emulator.stats().downloads;
+    expect((await store.listNetworkIds()).sort()).toEqual(networks);
+    expect((await store.listGroupIds('n1')).sort()).toEqual(['g0', 'g1', 'g2', 'g3', 'g4']);
+    expect(emulator.stats().downloads - downloads).toBe(0);
+    expect((await store.listContacts('n1', 'g0')).map((c) => c.content).sort()).toEqual([0, 1, 2, 3, 4, 5, 6]);
+
+    const long = 'L'.repeat(1000);
+    await store.putNetwork({ id: long, rootGroupId: 'g', currentGroupId: 'g', createdAt: now, updatedAt: now });
+    downloads = emulator.stats().downloads;
+    expect(await store.listNetworkIds()).toContain(long);
+    expect(emulator.stats().downloads - downloads).toBe(1);
+  });
+
+  it('reports an undecodable object as CorruptDataError naming it', async () => {
+    const prefix = freshPrefix('corrupt');
+    const storage = newStorage({ prefix });
+    await storage.saveContactContent('n', 'g', 'c', 'fine');
+    const name = `${prefix}networks/n/groups/g/contacts/c.json`;
+    await client.bucket(BUCKET).file(name).save('{not json', { resumable: false });
+    const failure = storage.loadContactContent('n', 'g', 'c');
+    await expect(failure).rejects.toBeInstanceOf(CorruptDataError);
+    await expect(storage.loadContactContent('n', 'g', 'c')).rejects.toThrow(name);
+    await storage.close();
+  });
+
+  it('hands out copies: mutating what was loaded changes nothing stored', async () => {
+    const storage = newStorage({ prefix: freshPrefix('copies') });
+    await storage.saveContactContent('n', 'g', 'c', { list: [1], set: new Set(['a']) });
+    const first = (await storage.loadGroupState('n', 'g'))!;
+    const content = first.contacts.get('c')!.content as { list: number[]; set: Set<string> };
+    content.list.push(2);
+    content.set.add('b');
+    first.contacts.delete('c');
+    expect(await storage.loadContactContent('n', 'g', 'c')).toEqual({ list: [1], set: new Set(['a']) });
+    await storage.close();
+  });
+});
+
+describe('GcsStorage compare-and-set', () => {
+  it('loses no element when two instances with their own clients each merge 50 grow-set writes into one contact at once', async () => {
+    const prefix = freshPrefix('cas');
+    const a = newStorage({ prefix, storage: new Storage(clientOptions()), writerId: 'writer-a' });
+    const b = newStorage({ prefix, storage: new Storage(clientOptions()), writerId: 'writer-b' });
+    await Promise.all([a.initialize(), b.initialize()]);
+    const failuresBefore = emulator.stats().preconditionFailures;
+
+    await Promise.all([
+      ...Array.from({ length: 50 }, (_, i) => a.saveContactContent('net', 'root', 'hot', growSet([`a${i}`]), MERGE)),
+      ...Array.from({ length: 50 }, (_, i) => b.saveContactContent('net', 'root', 'hot', growSet([`b${i}`]), MERGE)),
+    ]);
+
+    const reader = newStorage({ prefix, storage: new Storage(clientOptions()) });
+    const merged = (await reader.loadContactContent('net', 'root', 'hot')) as { values: Set<string> };
+    const expected = [...Array.from({ length: 50 }, (_, i) => `a${i}`), ...Array.from({ length: 50 }, (_, i) => `b${i}`)];
+    expect([...merged.values].sort()).toEqual(expected.sort());
+    // The two instances really did race: some writes lost the compare-and-set and were redone.
+    const races = a.retryCounters().preconditionFailures + b.retryCounters().preconditionFailures;
+    expect(races).toBeGreaterThan(0);
+    expect(emulator.stats().preconditionFailures - failuresBefore).toBe(races);
+    await Promise.all([a.close(), b.close(), reader.close()]);
+  });
+
+  it('calls the update again on the new state when another writer wrote in between (412)', async () => {
+    const prefix = freshPrefix('race');
+    const other = new GcsStateStore({ bucket: BUCKET, prefix, storage: new Storage(clientOptions()) });
+    const contactName = `${prefix}networks/n/groups/g/contacts/c.json`;
+    let interfere = true;
+    const store = new GcsStateStore({
+      bucket: BUCKET,
+      prefix,
+      storage: clientWithUploadHook(async (name) => {
+        if (name !== contactName || !interfere) return;
+        interfere = false;
+        await other.putContact('n', 'g', { id: 'c', groupId: 'g', content: ['other'], blendMode: 'accept-last' });
+      }),
+    });
+    await Promise.all([store.init(), other.init()]);
+    await store.putContact('n', 'g', { id: 'c', groupId: 'g', content: ['first'], blendMode: 'accept-last' });
+
+    const seen: unknown[] = [];
+    const failuresBefore = emulator.stats().preconditionFailures;
+    await store.updateContact('n', 'g', 'c', (current) => {
+      seen.push(current?.content);
+      return { ...current!, content: [...(current!.content as string[]), 'mine'] };
+    });
+
+    expect(seen).toEqual([['first'], ['other']]);
+    expect((await store.getContact('n', 'g', 'c'))?.content).toEqual(['other', 'mine']);
+    expect(store.counters.preconditionFailures).toBe(1);
+    expect(emulator.stats().preconditionFailures - failuresBefore).toBe(1);
+  });
+
+  it('creates a missing contact only if nobody else created it first (ifGenerationMatch 0)', async () => {
+    const prefix = freshPrefix('create');
+    const other = new GcsStateStore({ bucket: BUCKET, prefix, storage: new Storage(clientOptions()) });
+    let interfere = true;
+    const store = new GcsStateStore({
+      bucket: BUCKET,
+      prefix,
+      storage: clientWithUploadHook(async () => {
+        if (!interfere) return;
+        interfere = false;
+        await other.putContact('n', 'g', { id: 'c', groupId: 'g', content: 1, blendMode: 'accept-last' });
+      }),
+    });
+    await Promise.all([store.init(), other.init()]);
+    const seen: unknown[] = [];
+    await store.updateContact('n', 'g', 'c', (current) => {
+      seen.push(current === null ? null : current.content);
+      return { id: 'c', groupId: 'g', content: ((current?.content as number | undefined) ?? 0) + 10, blendMode: 'accept-last' };
+    });
+    expect(seen).toEqual([null, 1]);
+    expect((await store.getContact('n', 'g', 'c'))?.content).toBe(11);
+  });
+
+  it('gives up with StorageConflictError (CONFLICT, status 412, the object named) when every try loses the race', async () => {
+    const prefix = freshPrefix('conflict');
+    const other = new GcsStateStore({ bucket: BUCKET, prefix, storage: new Storage(clientOptions()) });
+    let rival = 0;
+    const store = new GcsStateStore({
+      bucket: BUCKET,
+      prefix,
+      retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 5 },
+      storage: clientWithUploadHook(async () => {
+        await other.putContact('n', 'g', { id: 'c', groupId: 'g', content: `rival ${++rival}`, blendMode: 'accept-last' });
+      }),
+    });
+    await Promise.all([store.init(), other.init()]);
+    let calls = 0;
+    const update = store.updateContact('n', 'g', 'c', () => {
+      calls++;
+      return { id: 'c', groupId: 'g', content: 'mine', blendMode: 'accept-last' };
+    });
+    const error = await update.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(StorageConflictError);
+    expect(error).toMatchObject({ code: 'CONFLICT', status: 412, attempts: 3, key: `gs://${BUCKET}/${prefix}networks/n/groups/g/contacts/c.json` });
+    expect((error as Error).message).toMatch(/update contact "c" of group "g"/);
+    expect(calls).toBe(3);
+    expect((await other.getContact('n', 'g', 'c'))?.content).toBe('rival 3');
+  });
+});
+
+describe('GcsStorage under the per-object rate limit (429)', () => {
+  let limited: StorageEmulator;
+  let limitedClient: Storage;
+  const bucket = 'rate-limited';
+
+  beforeAll(async () => {
+    // The service's limit (1 write/s per object) scaled up twentyfold, so the test stays short.
+    limited = await startStorageEmulator({ logger: createMemoryLogger(), objectRateLimit: { writesPerSecond: 20, burst: 2 } });
+    limitedClient = new Storage(clientOptions(limited));
+    await limitedClient.createBucket(bucket);
+  });
+
+  afterAll(async () => {
+    await limited?.stop();
+  });
+
+  it('retries with backoff until a burst of writes to one contact, and of one group, all succeed', async () => {
+    const storage = new GcsStorage({
+      bucket,
+      storage: limitedClient,
+      prefix: freshPrefix('burst'),
+      logger: createMemoryLogger(),
+      retry: { maxAttempts: 40, baseDelayMs: 10, maxDelayMs: 200 },
+    });
+    await storage.initialize();
+    await Promise.all(Array.from({ length: 30 }, (_, i) => storage.saveContactContent('n', 'g', 'hot', growSet([i]), MERGE)));
+    await Promise.all(Array.from({ length: 5 }, (_, i) => storage.saveGroupState('n', 'other', groupState('other', { x: i }))));
+
+    const merged = (await storage.loadContactContent('n', 'g', 'hot')) as { values: Set<number> };
+    expect([...merged.values].sort((x, y) => x - y)).toEqual(Array.from({ length: 30 }, (_, i) => i));
+    expect(await storage.loadContactContent('n', 'other', 'x')).toEqual(expect.any(Number));
+    const counters = storage.retryCounters();
+    expect(counters.rateLimited).toBeGreaterThan(0);
+    expect(counters.rateLimited).toBe(limited.stats().rateLimited);
+    await storage.close();
+  });
+
+  it('gives up with StorageConflictError keeping status 429 when the retries run out', async () => {
+    // One write per object, then none for a long while.
+    const strict = await startStorageEmulator({ logger: createMemoryLogger(), objectRateLimit: { writesPerSecond: 0.001, burst: 1 } });
+    try {
+      const strictClient = new Storage(clientOptions(strict));
+      await strictClient.createBucket(bucket);
+      const storage = new GcsStorage({ bucket, storage: strictClient, logger: createMemoryLogger(), retry: { maxAttempts: 2, baseDelayMs: 0, maxDelayMs: 0 } });
+      await storage.saveContactContent('n', 'g', 'c', 1);
+      const error = await storage.saveContactContent('n', 'g', 'c', 2).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(StorageConflictError);
+      expect(error).toMatchObject({ code: 'CONFLICT', status: 429, attempts: 2, key: `gs://${bucket}/networks/n/groups/g/contacts/c.json` });
+      expect((error as Error).message).toMatch(/rate limited/);
+      expect(strict.stats().rateLimited).toBe(2);
+      expect(await storage.loadContactContent('n', 'g', 'c')).toBe(1);
+      await storage.close();
+    } finally {
+      await strict.stop();
+    }
+  });
+});
+
+describe('GcsStorage persistence and ids', () => {
+  it('shows a new instance on the same bucket and prefix everything an earlier one wrote', async () => {
+    const prefix = freshPrefix('restart');
+    const first = newStorage({ prefix, storage: new Storage(clientOptions()) });
+    await first.saveNetworkState('net', {
+      groups: new Map([
+        ['root', groupState('root', { x: new Map([[1, new Date(0)]]) })],
+        ['root/sub', groupState('root/sub', { y: growSet(['a']) })],
+      ]),
+      rootGroupId: 'root',
+      currentGroupId: 'root/sub',
+    });
+    const snapshotId = await first.saveSnapshot('net', 'before restart');
+    const written = await first.loadNetworkState('net');
+    await first.close();
+
+    const second = newStorage({ prefix, storage: new Storage(clientOptions()) });
+    expect(await second.listNetworks()).toEqual(['net']);
+    expect(await second.loadNetworkState('net')).toEqual(written);
+    expect((await second.listSnapshots('net')).map((s) => [s.id, s.label])).toEqual([[snapshotId, 'before restart']]);
+    expect(await second.loadSnapshot('net', snapshotId)).toEqual(written);
+    await second.close();
+  });
+
+  it('stores ids with %, unicode and 1000 characters distinctly and lists them back exactly', async () => {
+    const prefix = freshPrefix('ids');
+    const storage = newStorage({ prefix });
+    const networks = ['100%-sure', 'ünïcødé 🚀 net', 'n'.repeat(1000)];
+    const groups = ['a/b', 'a%2Fb', 'a%252Fb', `${'g'.repeat(600)}/${'é'.repeat(200)}`];
+    const contacts = ['%', 'c%41', 'cA', '🙂'.repeat(250)];
+    for (const n of networks) {
+      for (const g of groups) {
+        for (const c of contacts) await storage.saveContactContent(n, g, c, `${n.length}:${g}:${c}`);
+      }
+    }
+
+    const reopened = newStorage({ prefix, storage: new Storage(clientOptions()) });
+    expect(await reopened.listNetworks()).toEqual([...networks].sort());
+    for (const n of networks) {
+      const state = await reopened.loadNetworkState(n);
+      expect([...(state?.groups.keys() ?? [])]).toEqual([...groups].sort());
+      for (const g of groups) {
+        expect([...(state?.groups.get(g)?.contacts.keys() ?? [])].sort()).toEqual([...contacts].sort());
+        for (const c of contacts) expect(await reopened.loadContactContent(n, g, c)).toBe(`${n.length}:${g}:${c}`);
+      }
+    }
+    const names = await objectNames(prefix);
+    expect(names).toHaveLength(networks.length * (1 + groups.length * (1 + contacts.length)));
+    expect(Math.max(...names.map((name) => Buffer.byteLength(prefix + name)))).toBeLessThanOrEqual(1024);
+    await Promise.all([storage.close(), reopened.close()]);
+  });
+});
