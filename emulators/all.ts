@@ -1,10 +1,7 @@
 import { createLogger, type Logger } from '../shared/log';
-import { EmulatorError, startPubSubEmulator, type PubSubEmulator, type PubSubEmulatorOptions } from './pubsub';
-import { DEFAULT_PROJECT_ID } from './pubsub/settings';
-import { startStorageEmulator } from './storage';
+import { DEFAULT_PROJECT_ID, EmulatorError, startPubSubEmulator, type PubSubEmulator, type PubSubEmulatorOptions } from './pubsub';
+import { startStorageEmulator, type StorageEmulator } from './storage';
 import { startTasksEmulator, type TasksEmulator } from './tasks';
-
-export type StorageEmulator = Awaited<ReturnType<typeof startStorageEmulator>>;
 
 export type EmulatorPart = 'pubsub' | 'storage' | 'tasks';
 export const EMULATOR_PARTS: readonly EmulatorPart[] = ['pubsub', 'storage', 'tasks'];
@@ -67,11 +64,13 @@ export async function startEmulators(options: StartEmulatorsOptions = {}): Promi
   const ports = options.ports ?? {};
   const startedAt = performance.now();
 
+  // async, so a starter that throws synchronously is a failed part, not a leak of the others.
   const starters: { [P in EmulatorPart]: () => Promise<NonNullable<Started[P]>> } = {
-    pubsub: () =>
+    pubsub: async () =>
       startPubSubEmulator({ ...options.pubsubOptions, port: ports.pubsub, projectId, logger: logger.child({ part: 'pubsub' }) }),
-    storage: () => startStorageEmulator({ port: ports.storage, dataDir: options.dataDir, logger: logger.child({ part: 'storage' }) }),
-    tasks: () => startTasksEmulator({ port: ports.tasks, logger: logger.child({ part: 'tasks' }) }),
+    storage: async () =>
+      startStorageEmulator({ port: ports.storage, dataDir: options.dataDir, logger: logger.child({ part: 'storage' }) }),
+    tasks: async () => startTasksEmulator({ port: ports.tasks, logger: logger.child({ part: 'tasks' }) }),
   };
   const parts = EMULATOR_PARTS.filter((part) => options[part] !== false);
   const outcomes = await Promise.allSettled(parts.map((part) => starters[part]()));

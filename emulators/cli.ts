@@ -5,11 +5,11 @@
  *
  *   npm run emulators -- --project spine-local --pubsub-port 8085
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { Logger, Severity } from '../shared/log';
 import { startEmulators, type EmulatorPart } from './all';
-import { InvalidEmulatorSettingError } from './pubsub';
-import { DEFAULT_PROJECT_ID } from './pubsub/settings';
+import { DEFAULT_PROJECT_ID, InvalidEmulatorSettingError } from './pubsub';
 
 export interface EmulatorsCliSettings {
   projectId: string;
@@ -99,7 +99,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2), env:
 
   const logger = createStderrLogger('emulators');
   // Listen before starting: a Ctrl-C during start-up must still stop what was started.
-  const shutdown = shutdownSignal(logger);
+  const shutdown = Promise.race([shutdownSignal(logger), launcherGone()]);
 
   let emulators;
   try {
@@ -110,8 +110,8 @@ export async function main(argv: readonly string[] = process.argv.slice(2), env:
   }
   process.stdout.write(formatEnv(emulators.env()));
 
-  const signal = await shutdown;
-  logger.info('stopping the emulators', { signal });
+  const reason = await shutdown;
+  logger.info('stopping the emulators', { reason });
   try {
     await emulators.stop();
   } catch (error) {
@@ -133,6 +133,36 @@ function shutdownSignal(logger: Logger): Promise<NodeJS.Signals> {
       });
     }
   });
+}
+
+/**
+ * Resolves when the processes that launched this one are gone. `npm run` passes a SIGTERM on to
+ * its `sh -c`, which dies without passing it further, orphaning tsx and this process with the
+ * emulators still running. Watches the parent and the parent's parent; Linux only (/proc).
+ */
+function launcherGone(intervalMs = 500): Promise<string> {
+  const parent = process.ppid;
+  const grandparent = parentOf(parent);
+  if (grandparent === undefined) return new Promise(() => undefined);
+  return new Promise((resolve) => {
+    const timer = setInterval(() => {
+      if (process.ppid === parent && parentOf(parent) === grandparent) return;
+      clearInterval(timer);
+      resolve('launcher exited');
+    }, intervalMs);
+    timer.unref();
+  });
+}
+
+/** The parent pid of `pid` from /proc; undefined where there is no /proc or no such process. */
+function parentOf(pid: number): number | undefined {
+  try {
+    // "pid (command name) state ppid ...": the name may hold spaces and parentheses.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return undefined;
+  }
 }
 
 const severityRank: Record<Severity, number> = { DEBUG: 10, INFO: 20, WARNING: 30, ERROR: 40 };

@@ -65,6 +65,8 @@ export interface FunctionSpec {
   timeoutSeconds: number;
   minInstances: number;
   maxInstances: number;
+  /** For event functions: failed attempts at one message before the function files it as a dead letter. */
+  maxAttempts?: number;
 }
 
 export interface TopologyOptions {
@@ -99,8 +101,10 @@ export interface Topology {
 
 const DAY = 24 * 60 * 60;
 
-/** Maximum delivery attempts before a contact write is dead-lettered. */
+/** Failed attempts at a contact write before materialize files it as a dead letter. */
 export const MATERIALIZE_MAX_DELIVERY_ATTEMPTS = 5;
+/** The subscription's own dead-letter policy is the backstop, for failures the function cannot count (crashes, timeouts). */
+const MATERIALIZE_BACKSTOP_ATTEMPTS = 10;
 
 export function defineTopology(options: TopologyOptions): Topology {
   const prefix = options.prefix ?? 'spine-';
@@ -124,7 +128,7 @@ export function defineTopology(options: TopologyOptions): Topology {
         pushTo: 'materialize',
         ackDeadlineSeconds: 60,
         retryPolicy: { minimumBackoffSeconds: 1, maximumBackoffSeconds: 60 },
-        deadLetterPolicy: { topic: deadLetters, maxDeliveryAttempts: MATERIALIZE_MAX_DELIVERY_ATTEMPTS },
+        deadLetterPolicy: { topic: deadLetters, maxDeliveryAttempts: MATERIALIZE_BACKSTOP_ATTEMPTS },
         enableMessageOrdering: true,
         messageRetentionSeconds: 7 * DAY,
       },
@@ -170,7 +174,7 @@ export function defineTopology(options: TopologyOptions): Topology {
       ],
     },
     functions: {
-      materialize: { name: 'materialize', entryPoint: 'materialize', signature: 'cloudevent', memoryMb: 512, timeoutSeconds: 60, minInstances: 0, maxInstances: 20 },
+      materialize: { name: 'materialize', entryPoint: 'materialize', signature: 'cloudevent', memoryMb: 512, timeoutSeconds: 60, minInstances: 0, maxInstances: 20, maxAttempts: MATERIALIZE_MAX_DELIVERY_ATTEMPTS },
       deadletter: { name: 'deadletter', entryPoint: 'deadletter', signature: 'cloudevent', memoryMb: 256, timeoutSeconds: 30, minInstances: 0, maxInstances: 2 },
       persist: { name: 'persist', entryPoint: 'persist', signature: 'http', memoryMb: 512, timeoutSeconds: 300, minInstances: 0, maxInstances: 10 },
       snapshot: { name: 'snapshot', entryPoint: 'snapshot', signature: 'http', memoryMb: 1024, timeoutSeconds: 540, minInstances: 0, maxInstances: 2 },

@@ -120,7 +120,7 @@ async function waitUntilReady(group: ProcessGroup, healthUrl: string, timeoutMs:
   try {
     await waitUntil(
       async () => {
-        if (group.outputTail().includes('BindException')) throw new PortTakenError(group.outputTail());
+        if (group.outputTail().includes('BindException')) throw new PortTakenError(healthUrl, group.outputTail());
         const exit = group.exitStatus();
         if (exit) {
           await group.outputClosed(1_000);
@@ -144,10 +144,13 @@ async function waitUntilReady(group: ProcessGroup, healthUrl: string, timeoutMs:
 
 /** Internal: Java could not bind the port (it then hangs instead of exiting, so we look at its output). */
 class PortTakenError extends Error {
-  constructor(readonly outputTail: string) {
-    super('address already in use');
+  constructor(
+    readonly url: string,
+    readonly outputTail: string,
+  ) {
+    super(`the port of ${url} is already in use`);
   }
   asStartError(): EmulatorStartError {
-    return new EmulatorStartError('pubsub', 'its port was already in use', { outputTail: this.outputTail });
+    return new EmulatorStartError('pubsub', this.message, { outputTail: this.outputTail });
   }
 }

@@ -1,3 +1,12 @@
+/**
+ * The official Pub/Sub emulator (Java, state in memory), found in the Cloud SDK and run as its own
+ * process group:
+ *
+ *   const emulator = await startPubSubEmulator();
+ *   const pubsub = new PubSub({ projectId: emulator.projectId, apiEndpoint: emulator.address });
+ *   ...
+ *   await emulator.stop();
+ */
 export { startPubSubEmulator, type PubSubEmulator, type PubSubEmulatorEnv, type PubSubEmulatorOptions } from './emulator';
 export {
   EmulatorError,

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { realpathSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -66,15 +67,14 @@ export async function findPubSubLauncher(options: FindLauncherOptions = {}): Pro
   }
 
   const gcloud = findOnPath('gcloud', env);
-  const reportedRoot = gcloud ? await sdkRootOf(gcloud, env) : undefined;
-  if (reportedRoot) {
-    const launcher = path.join(reportedRoot, LAUNCHER_IN_SDK);
-    if (isExecutableFile(launcher)) return { via: 'launcher', command: launcher, source: 'gcloud-sdk-root' };
+  if (gcloud) {
+    const launcher = launcherNextTo(gcloud) ?? inSdk(await sdkRootOf(gcloud, env));
+    if (launcher) return { via: 'launcher', command: launcher, source: 'gcloud-sdk-root' };
   }
 
   for (const root of options.sdkRoots ?? commonSdkRoots(env)) {
-    const launcher = path.join(root, LAUNCHER_IN_SDK);
-    if (isExecutableFile(launcher)) return { via: 'launcher', command: launcher, source: 'common-path' };
+    const launcher = inSdk(root);
+    if (launcher) return { via: 'launcher', command: launcher, source: 'common-path' };
   }
 
   if (gcloud) return { via: 'gcloud', command: gcloud, source: 'gcloud' };
@@ -90,6 +90,24 @@ export function launchArgs(plan: LaunchPlan, host: string, port: number, project
   return plan.via === 'launcher'
     ? [`--host=${host}`, `--port=${port}`]
     : ['beta', 'emulators', 'pubsub', 'start', `--host-port=${host}:${port}`, `--project=${projectId}`];
+}
+
+/** The launcher inside the SDK folder `root`, if it is installed there. */
+function inSdk(root: string | undefined): string | undefined {
+  const launcher = root && path.join(root, LAUNCHER_IN_SDK);
+  return launcher && isExecutableFile(launcher) ? launcher : undefined;
+}
+
+/**
+ * The launcher of the SDK whose `bin/` holds the real `gcloud` (after symlinks): the same folder
+ * `gcloud info` reports for a normal install, found without starting Python.
+ */
+function launcherNextTo(gcloud: string): string | undefined {
+  try {
+    return inSdk(path.dirname(path.dirname(realpathSync(gcloud))));
+  } catch {
+    return undefined;
+  }
 }
 
 // `gcloud info` costs about half a second of Python start-up, so each gcloud is asked once per process.

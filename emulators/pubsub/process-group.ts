@@ -9,12 +9,17 @@ import { findOnPath } from './executables';
  * whatever it started (the emulator launcher is a shell script that execs Java; `gcloud` keeps
  * a Python parent in front of Java). The group is SIGKILLed when this Node process exits.
  */
+export interface ExitStatus {
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+}
+
 export interface ProcessGroup {
   /** Pid of the leader, which is also the process group id. */
   readonly pid: number;
   /** Set once the leader has exited. */
-  exitStatus(): { exitCode: number | null; signal: NodeJS.Signals | null } | undefined;
-  /** The last lines written to stdout and stderr. */
+  exitStatus(): ExitStatus | undefined;
+  /** The last lines written to stdout and stderr, Java stack frames left out. */
   outputTail(): string;
   /** Resolves once the output pipes have closed (so outputTail is complete), or after `timeoutMs`. */
   outputClosed(timeoutMs: number): Promise<void>;
@@ -56,7 +61,7 @@ export async function spawnProcessGroup(command: string, args: string[], options
     await Promise.race([closed, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
     clearTimeout(timer);
   };
-  let exitStatus: { exitCode: number | null; signal: NodeJS.Signals | null } | undefined;
+  let exitStatus: ExitStatus | undefined;
   child.once('exit', (exitCode, signal) => {
     exitStatus = { exitCode, signal };
     options.logger.debug('process exited', { pid, exitCode, signal });
@@ -107,6 +112,8 @@ function signalGroup(pgid: number, signal: NodeJS.Signals): void {
   }
 }
 
+const javaStackFrame = /^\s+(at |\.\.\. \d+ more)/;
+
 function collectOutput(child: ChildProcess, logger: Logger, keep: number): string[] {
   const tail: string[] = [];
   for (const [stream, input] of [
@@ -115,9 +122,11 @@ function collectOutput(child: ChildProcess, logger: Logger, keep: number): strin
   ] as const) {
     if (!input) continue;
     createInterface({ input, crlfDelay: Infinity }).on('line', (line) => {
+      logger.debug(line, { stream });
+      // Stack frames would push the exception line itself out of a short tail.
+      if (javaStackFrame.test(line)) return;
       tail.push(line);
       if (tail.length > keep) tail.shift();
-      logger.debug(line, { stream });
     });
   }
   return tail;

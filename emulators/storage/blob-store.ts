@@ -78,7 +78,11 @@ export class MemoryBlobStore implements BlobStore {
       chunks: async function* () {
         yield* parts;
       },
-      commit: () => this.put(Buffer.concat(parts, size)),
+      commit: () => {
+        const data = Buffer.concat(parts, size);
+        parts.length = 0; // a finished session is kept for replies; its bytes now live in the blob
+        return this.put(data);
+      },
       discard: async () => {
         parts.length = 0;
         size = 0;

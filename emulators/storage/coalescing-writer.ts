@@ -7,7 +7,11 @@ export class CoalescingWriter {
   private readonly slots = new Map<string, { tail: Promise<void>; queued?: Promise<void> }>();
   private readonly inFlight = new Set<Promise<void>>();
 
-  /** Resolves once state at least as new as the caller's change has been written. */
+  /**
+   * Resolves once state at least as new as the caller's change has been written. Tasks for one
+   * key must be interchangeable (each writes whatever is newest): a coalesced caller's task is
+   * not run, the queued one is.
+   */
   write(key: string, task: () => Promise<void>): Promise<void> {
     let slot = this.slots.get(key);
     if (!slot) {

@@ -1,11 +1,11 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { DiskBlobStore, MemoryBlobStore, type BlobStore } from './blob-store';
+import { DiskBlobStore, MemoryBlobStore } from './blob-store';
 import { acquireDataDirLock } from './data-dir-lock';
 import { GenerationClock } from './generations';
 import { createApp } from './http/app';
-import { DataDirJournal, memoryJournal, type StateJournal } from './journal';
-import { resolveOptions, type StorageEmulatorOptions } from './options';
+import { DataDirJournal, memoryJournal } from './journal';
+import { resolveStorageEmulatorOptions, type ResolvedStorageEmulatorOptions, type StorageEmulatorOptions } from './options';
 import { ObjectRateLimiter } from './rate-limit';
 import { StorageService } from './service';
 import { StorageState } from './state';
@@ -40,34 +40,9 @@ const STOP_GRACE_MS = 2_000;
  * with only `apiEndpoint: emulator.url` (or STORAGE_EMULATOR_HOST) set.
  */
 export async function startStorageEmulator(options: StorageEmulatorOptions = {}): Promise<StorageEmulator> {
-  const settings = resolveOptions(options);
+  const settings = resolveStorageEmulatorOptions(options);
   const { logger } = settings;
-  const stats = new StatsRecorder();
-  const rateLimiter = settings.objectRateLimit ? new ObjectRateLimiter(settings.objectRateLimit) : undefined;
-  const state = new StorageState(new GenerationClock(), '0', rateLimiter, {
-    onObjectWrite: (kind, bucket, name) => stats.objectWrite(kind, bucket, name),
-  });
-
-  let blobs: BlobStore = new MemoryBlobStore();
-  let journal: StateJournal = memoryJournal;
-  let savedUploads: unknown[] = [];
-  let releaseLock = async () => undefined as void;
-  if (settings.dataDir) {
-    releaseLock = await acquireDataDirLock(settings.dataDir);
-    const disk = new DiskBlobStore(settings.dataDir);
-    const dataJournal = new DataDirJournal(settings.dataDir, state);
-    await Promise.all([disk.init(), dataJournal.init()]);
-    savedUploads = await dataJournal.load();
-    blobs = disk;
-    journal = dataJournal;
-  }
-
-  const service = new StorageService({ state, blobs, journal, stats, logger, ...(rateLimiter && { rateLimiter }) });
-  if (settings.dataDir) {
-    await service.uploads.restore(savedUploads);
-    const swept = await service.sweepOrphanBlobs();
-    if (swept > 0) logger.info('removed unreferenced blobs left by an earlier run', { count: swept });
-  }
+  const { service, stats, close: closeStorage } = await openEmulatedStorage(settings);
 
   const server = http.createServer(createApp(service, stats, logger));
   try {
@@ -79,7 +54,7 @@ export async function startStorageEmulator(options: StorageEmulatorOptions = {})
       });
     });
   } catch (error) {
-    await releaseLock();
+    await closeStorage();
     throw error;
   }
   const port = (server.address() as AddressInfo).port;
@@ -102,8 +77,7 @@ export async function startStorageEmulator(options: StorageEmulatorOptions = {})
         const cut = setTimeout(() => server.closeAllConnections(), STOP_GRACE_MS);
         await closed;
         clearTimeout(cut);
-        await journal.idle();
-        await releaseLock();
+        await closeStorage();
         logger.info('storage emulator stopped', { url });
       })()),
   };
@@ -113,4 +87,53 @@ export async function startStorageEmulator(options: StorageEmulatorOptions = {})
 function connectableHost(host: string): string {
   if (host === '0.0.0.0' || host === '::' || host === '') return '127.0.0.1';
   return host.includes(':') ? `[${host}]` : host;
+}
+
+export interface OpenedEmulatedStorage {
+  service: StorageService;
+  stats: StatsRecorder;
+  /** Waits for pending writes and releases the data directory. */
+  close(): Promise<void>;
+}
+
+/**
+ * The emulator's storage without its HTTP server: state, blobs and journal in memory or in the
+ * data directory (loaded, with unfinished uploads reopened and orphan blobs swept).
+ */
+export async function openEmulatedStorage(settings: ResolvedStorageEmulatorOptions): Promise<OpenedEmulatedStorage> {
+  const stats = new StatsRecorder();
+  const rateLimiter = settings.objectRateLimit ? new ObjectRateLimiter(settings.objectRateLimit) : undefined;
+  const state = new StorageState(new GenerationClock(), '0', rateLimiter, {
+    onObjectWrite: (kind, bucket, name) => stats.objectWrite(kind, bucket, name),
+  });
+  const logger = settings.logger;
+
+  const common = { state, stats, logger, ...(rateLimiter && { rateLimiter }) };
+  if (!settings.dataDir) {
+    const service = new StorageService({ ...common, blobs: new MemoryBlobStore(), journal: memoryJournal });
+    return { service, stats, close: async () => undefined };
+  }
+
+  const releaseLock = await acquireDataDirLock(settings.dataDir);
+  try {
+    const blobs = new DiskBlobStore(settings.dataDir);
+    const journal = new DataDirJournal(settings.dataDir, state);
+    await Promise.all([blobs.init(), journal.init()]);
+    const savedUploads = await journal.load();
+    const service = new StorageService({ ...common, blobs, journal });
+    await service.uploads.restore(savedUploads);
+    const swept = await service.sweepOrphanBlobs();
+    if (swept > 0) logger.info('removed unreferenced blobs left by an earlier run', { count: swept });
+    return {
+      service,
+      stats,
+      close: async () => {
+        await journal.idle();
+        await releaseLock();
+      },
+    };
+  } catch (error) {
+    await releaseLock();
+    throw error;
+  }
 }

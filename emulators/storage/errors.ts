@@ -4,7 +4,7 @@
  * Callers branch on `code` / `reason`, never on message text.
  */
 
-export type StorageErrorReason =
+export type StorageApiErrorReason =
   | 'notModified'
   | 'invalid'
   | 'required'
@@ -19,26 +19,26 @@ export type StorageErrorReason =
   | 'notImplemented'
   | 'backendError';
 
-export interface StorageErrorBody {
+export interface StorageApiErrorBody {
   error: {
     code: number;
     message: string;
-    errors: Array<{ message: string; domain: 'global'; reason: StorageErrorReason; location?: string; locationType?: string }>;
+    errors: Array<{ message: string; domain: 'global'; reason: StorageApiErrorReason; location?: string; locationType?: string }>;
   };
 }
 
-export class StorageError extends Error {
+export class StorageApiError extends Error {
   constructor(
     readonly code: number,
-    readonly reason: StorageErrorReason,
+    readonly reason: StorageApiErrorReason,
     message: string,
     readonly location?: { location: string; locationType: 'header' | 'parameter' },
   ) {
     super(message);
-    this.name = 'StorageError';
+    this.name = 'StorageApiError';
   }
 
-  toBody(): StorageErrorBody {
+  toBody(): StorageApiErrorBody {
     return {
       error: {
         code: this.code,
@@ -49,38 +49,38 @@ export class StorageError extends Error {
   }
 }
 
-export const bucketNotFound = () => new StorageError(404, 'notFound', 'The specified bucket does not exist.');
+export const bucketNotFound = () => new StorageApiError(404, 'notFound', 'The specified bucket does not exist.');
 
 export const objectNotFound = (bucket: string, name: string) =>
-  new StorageError(404, 'notFound', `No such object: ${bucket}/${name}`);
+  new StorageApiError(404, 'notFound', `No such object: ${bucket}/${name}`);
 
-export const uploadNotFound = () => new StorageError(404, 'notFound', 'No such upload session.');
+export const uploadNotFound = () => new StorageApiError(404, 'notFound', 'No such upload session.');
 
 export const preconditionFailed = () =>
-  new StorageError(412, 'conditionNotMet', 'At least one of the pre-conditions you specified did not hold.', {
+  new StorageApiError(412, 'conditionNotMet', 'At least one of the pre-conditions you specified did not hold.', {
     location: 'If-Match',
     locationType: 'header',
   });
 
 /** Not an error for the caller: a GET whose "not match" precondition matched answers 304 without a body. */
-export const notModified = () => new StorageError(304, 'notModified', 'Not Modified');
+export const notModified = () => new StorageApiError(304, 'notModified', 'Not Modified');
 
 export const bucketAlreadyOwned = () =>
-  new StorageError(409, 'conflict', 'Your previous request to create the named bucket succeeded and you already own it.');
+  new StorageApiError(409, 'conflict', 'Your previous request to create the named bucket succeeded and you already own it.');
 
-export const bucketNotEmpty = () => new StorageError(409, 'conflict', 'The bucket you tried to delete is not empty.');
+export const bucketNotEmpty = () => new StorageApiError(409, 'conflict', 'The bucket you tried to delete is not empty.');
 
-export const invalid = (message: string) => new StorageError(400, 'invalid', message);
+export const invalid = (message: string) => new StorageApiError(400, 'invalid', message);
 
-export const required = (what: string) => new StorageError(400, 'required', `Required parameter: ${what}`);
+export const required = (what: string) => new StorageApiError(400, 'required', `Required parameter: ${what}`);
 
-export const parseError = () => new StorageError(400, 'parseError', 'Parse Error');
+export const parseError = () => new StorageApiError(400, 'parseError', 'Parse Error');
 
 export const rangeNotSatisfiable = () =>
-  new StorageError(416, 'requestedRangeNotSatisfiable', 'The requested range cannot be satisfied.');
+  new StorageApiError(416, 'requestedRangeNotSatisfiable', 'The requested range cannot be satisfied.');
 
 export const objectRateLimited = (bucket: string, name: string) =>
-  new StorageError(
+  new StorageApiError(
     429,
     'rateLimitExceeded',
     `The object ${bucket}/${name} exceeded the rate limit for object mutation operations (create, update, and delete). ` +
@@ -88,16 +88,16 @@ export const objectRateLimited = (bucket: string, name: string) =>
   );
 
 export const objectUnderHold = (bucket: string, name: string, hold: 'Temporary' | 'Event-Based') =>
-  new StorageError(
+  new StorageApiError(
     403,
     'forbidden',
     `Object '${bucket}/${name}' is under active ${hold} hold and cannot be deleted, overwritten or archived until hold is removed.`,
   );
 
-export const uploadCancelled = () => new StorageError(499, 'uploadCancelled', 'Upload cancelled.');
+export const uploadCancelled = () => new StorageApiError(499, 'uploadCancelled', 'Upload cancelled.');
 
 export const hashMismatch = (kind: 'MD5' | 'CRC32C', provided: string, calculated: string) =>
-  new StorageError(
+  new StorageApiError(
     400,
     'invalid',
     kind === 'MD5'
@@ -106,4 +106,4 @@ export const hashMismatch = (kind: 'MD5' | 'CRC32C', provided: string, calculate
   );
 
 export const notImplemented = (method: string, path: string) =>
-  new StorageError(501, 'notImplemented', `The storage emulator does not implement ${method} ${path}`);
+  new StorageApiError(501, 'notImplemented', `The storage emulator does not implement ${method} ${path}`);

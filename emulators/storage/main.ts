@@ -6,11 +6,11 @@
  * Prints `STORAGE_EMULATOR_HOST=http://127.0.0.1:PORT` (a line a shell can `export`) once it listens.
  */
 import { createLogger } from '../../shared/log';
-import { parseCommandLine, startStorageEmulator } from './index';
+import { parseStorageEmulatorCommandLine, startStorageEmulator } from './index';
 
 async function main(): Promise<void> {
   const logger = createLogger('storage-emulator');
-  const emulator = await startStorageEmulator({ ...parseCommandLine(process.argv.slice(2), process.env), logger });
+  const emulator = await startStorageEmulator({ ...parseStorageEmulatorCommandLine(process.argv.slice(2), process.env), logger });
   process.stdout.write(`STORAGE_EMULATOR_HOST=${emulator.url}\n`);
 
   const shutdown = (signal: NodeJS.Signals) => {

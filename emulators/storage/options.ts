@@ -41,7 +41,7 @@ export class StorageEmulatorSettingError extends Error {
 }
 
 /** Validates the options once, as they enter. */
-export function resolveOptions(input: StorageEmulatorOptions = {}): ResolvedStorageEmulatorOptions {
+export function resolveStorageEmulatorOptions(input: StorageEmulatorOptions = {}): ResolvedStorageEmulatorOptions {
   const host = input.host ?? DEFAULT_HOST;
   if (!host.trim()) throw new StorageEmulatorSettingError('host', host, 'must not be empty');
   const port = input.port ?? 0;
@@ -84,7 +84,7 @@ export const ENV = {
  *
  *   --host H  --port N  --data-dir D  --object-rate-limit
  */
-export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv): StorageEmulatorOptions {
+export function parseStorageEmulatorCommandLine(argv: string[], env: NodeJS.ProcessEnv): StorageEmulatorOptions {
   let values: Record<string, string | boolean | undefined>;
   try {
     ({ values } = parseArgs({

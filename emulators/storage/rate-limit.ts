@@ -21,17 +21,24 @@ export class ObjectRateLimiter {
     private readonly now: () => number = Date.now,
   ) {}
 
+  /** Throws 429 if bucket/name has no token left, without spending one. */
+  check(bucket: string, name: string): void {
+    if (this.available(bucket, name) < 1) throw objectRateLimited(bucket, name);
+  }
+
   /** Spends one token for bucket/name or throws 429. */
   take(bucket: string, name: string): void {
-    const key = `${bucket}/${name}`;
+    const tokens = this.available(bucket, name);
+    this.buckets.set(`${bucket}/${name}`, { tokens: tokens < 1 ? tokens : tokens - 1, refilledAt: this.now() });
+    if (tokens < 1) throw objectRateLimited(bucket, name);
+  }
+
+  private available(bucket: string, name: string): number {
     const now = this.now();
-    const state = this.buckets.get(key) ?? { tokens: this.limit.burst, refilledAt: now };
-    const refilled = Math.min(this.limit.burst, state.tokens + ((now - state.refilledAt) / 1000) * this.limit.writesPerSecond);
-    if (refilled < 1) {
-      this.buckets.set(key, { tokens: refilled, refilledAt: now });
-      throw objectRateLimited(bucket, name);
-    }
-    this.buckets.set(key, { tokens: refilled - 1, refilledAt: now });
+    const state = this.buckets.get(`${bucket}/${name}`);
+    if (!state) return this.limit.burst;
+    const refill = ((now - state.refilledAt) / 1000) * this.limit.writesPerSecond;
+    return Math.min(this.limit.burst, state.tokens + refill);
   }
 
   clear(): void {

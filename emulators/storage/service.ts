@@ -1,23 +1,34 @@
 import type { Logger } from '../../shared/log';
 import { BlobMissingError, type BlobStore } from './blob-store';
-import { invalid, objectNotFound, objectUnderHold, required } from './errors';
+import { invalid, objectNotFound, required } from './errors';
 import { crc32cOf, hashContent, verifyProvidedHashes, type ContentHashes, type ProvidedHashes } from './hashes';
 import type { StateJournal } from './journal';
 import type { ListObjectsOptions, ObjectListing } from './listing';
-import type { BucketRecord, CommitResult, ObjectVersion, WritableObjectFields } from './model';
+import type { BucketRecord, CommitResult, ObjectContent, ObjectVersion, WritableObjectFields } from './model';
 import { validateBucketName, validateObjectName } from './names';
 import { copyWritableFields, overrideFields, pickWritableFields } from './object-fields';
 import { checkReadPreconditions, checkWritePreconditions, type Preconditions } from './preconditions';
 import type { ObjectRateLimiter } from './rate-limit';
 import type { ByteRange } from './ranges';
-import type { StorageState } from './state';
+import { contentOf, type NewObject, type StorageState } from './state';
 import type { StatsRecorder } from './stats';
 import { UploadSessions, type UploadSessionRecord } from './uploads';
 
 /** The most source objects one compose may name, as in the service. */
 export const MAX_COMPOSE_SOURCES = 32;
 
-const BUCKET_READ_ONLY_FIELDS = ['kind', 'id', 'selfLink', 'name', 'projectNumber', 'metageneration', 'etag', 'timeCreated', 'updated'];
+/** Bucket fields the service owns; a request body cannot set them. */
+const BUCKET_READ_ONLY_FIELDS = [
+  'kind',
+  'id',
+  'selfLink',
+  'name',
+  'projectNumber',
+  'metageneration',
+  'etag',
+  'timeCreated',
+  'updated',
+];
 
 export interface ObjectAddress {
   bucket: string;
@@ -86,8 +97,12 @@ export class StorageService {
   private readonly logger: Logger;
 
   constructor(parts: ServiceParts) {
-    ({ state: this.state, blobs: this.blobs, journal: this.journal, stats: this.stats, logger: this.logger } = parts);
+    this.state = parts.state;
+    this.blobs = parts.blobs;
+    this.journal = parts.journal;
+    this.stats = parts.stats;
     this.rateLimiter = parts.rateLimiter;
+    this.logger = parts.logger;
     this.uploads = new UploadSessions(this.blobs, this.journal, {
       precheck: (record) => this.precheckUpload(record),
       commit: (record, blobId, hashes) => this.commitUpload(record, blobId, hashes),
@@ -167,7 +182,7 @@ export class StorageService {
     const hashes = hashContent(request.data);
     verifyProvidedHashes(request.providedHashes, hashes);
     const blobId = await this.blobs.put(request.data);
-    return this.commitNewObject(request.bucket, request.name, blobId, hashes, request.data.length, request.fields, request.preconditions);
+    return this.commitStaged(request, { blobId, size: request.data.length, ...hashes }, 'insert');
   }
 
   async startUpload(request: StartUploadRequest): Promise<string> {
@@ -176,7 +191,11 @@ export class StorageService {
     return this.uploads.start(request);
   }
 
-  async patchObject(address: ObjectAddress, patch: Record<string, unknown>, preconditions: Preconditions): Promise<ObjectVersion> {
+  async patchObject(
+    address: ObjectAddress,
+    patch: Record<string, unknown>,
+    preconditions: Preconditions,
+  ): Promise<ObjectVersion> {
     const version = this.state.patchObject(address.bucket, address.name, address.generation, patch, preconditions);
     await this.journal.saveObject(address.bucket, address.name);
     return version;
@@ -188,7 +207,7 @@ export class StorageService {
   }
 
   /**
-   * Copy / rewrite. The destination shares the source's bytes, so the source read, both
+   * Copy / rewrite. The destination shares the source's bytes, so reading the source, both
    * precondition checks and the commit happen in one synchronous step.
    */
   async rewriteObject(request: RewriteRequest): Promise<ObjectVersion> {
@@ -197,47 +216,30 @@ export class StorageService {
     this.state.getBucket(destination.bucket);
     const from = this.state.getObject(source.bucket, source.name, source.generation);
     checkWritePreconditions(request.sourcePreconditions, from);
-    const result = this.state.writeObject(
-      destination.bucket,
-      destination.name,
-      {
-        content: { blobId: from.blobId, size: from.size, crc32c: from.crc32c, ...(from.md5Hash && { md5Hash: from.md5Hash }) },
-        fields: overrideFields(copyWritableFields(from), request.overrides),
-        ...(from.componentCount !== undefined && { componentCount: from.componentCount }),
-      },
-      request.destinationPreconditions,
-      'copy',
-    );
+    const next: NewObject = {
+      content: contentOf(from),
+      fields: overrideFields(copyWritableFields(from), request.overrides),
+      ...(from.componentCount !== undefined && { componentCount: from.componentCount }),
+    };
+    const result = this.state.writeObject(destination.bucket, destination.name, next, request.destinationPreconditions, 'copy');
     await this.persistObject(destination.bucket, destination.name, result);
     return result.value;
   }
 
-  /** Renames within a bucket: the new name and the removal of the old commit together. */
+  /** Renames an object within its bucket (objects.move). */
   async moveObject(request: RewriteRequest): Promise<ObjectVersion> {
     const { source, destination } = request;
     validateObjectName(destination.name);
-    const from = this.state.getObject(source.bucket, source.name, source.generation);
-    checkWritePreconditions(request.sourcePreconditions, from);
-    // Checked up front: once the destination is committed, removing the source must not fail.
-    if (from.temporaryHold) throw objectUnderHold(from.bucket, from.name, 'Temporary');
-    if (from.eventBasedHold) throw objectUnderHold(from.bucket, from.name, 'Event-Based');
-    const written = this.state.writeObject(
-      destination.bucket,
-      destination.name,
-      {
-        content: { blobId: from.blobId, size: from.size, crc32c: from.crc32c, ...(from.md5Hash && { md5Hash: from.md5Hash }) },
-        fields: copyWritableFields(from),
-        ...(from.componentCount !== undefined && { componentCount: from.componentCount }),
-      },
-      request.destinationPreconditions,
-      'move',
+    const result = this.state.moveObject(
+      source.bucket,
+      { name: source.name, ...(source.generation !== undefined && { generation: source.generation }), preconditions: request.sourcePreconditions },
+      { name: destination.name, preconditions: request.destinationPreconditions },
     );
-    const removed = this.state.deleteObject(source.bucket, source.name, from.generation, {});
     await Promise.all([
-      this.persistObject(destination.bucket, destination.name, written),
-      this.persistObject(source.bucket, source.name, removed),
+      this.persistObject(source.bucket, destination.name, result),
+      this.journal.saveObject(source.bucket, source.name),
     ]);
-    return written.value;
+    return result.value;
   }
 
   /** Concatenates up to 32 objects of one bucket into a composite object (crc32c only, no md5). */
@@ -245,30 +247,24 @@ export class StorageService {
     validateObjectName(request.name);
     if (request.sources.length === 0) throw required('sourceObjects');
     if (request.sources.length > MAX_COMPOSE_SOURCES) {
-      throw invalid(`The number of source components provided (${request.sources.length}) exceeds the maximum (${MAX_COMPOSE_SOURCES}).`);
+      throw invalid(
+        `The number of source components provided (${request.sources.length}) exceeds the maximum (${MAX_COMPOSE_SOURCES}).`,
+      );
     }
     const versions = request.sources.map((source) => {
       const version = this.state.getObject(request.bucket, source.name, source.generation);
-      checkWritePreconditions(
-        source.ifGenerationMatch === undefined ? {} : { ifGenerationMatch: source.ifGenerationMatch },
-        version,
-      );
+      const { ifGenerationMatch } = source;
+      checkWritePreconditions(ifGenerationMatch === undefined ? {} : { ifGenerationMatch }, version);
       return version;
     });
     const parts = await Promise.all(versions.map((version) => this.blobs.read(version.blobId, 0, version.size)));
     const data = Buffer.concat(parts);
-    const crc32c = crc32cOf(parts);
-    const componentCount = versions.reduce((sum, version) => sum + (version.componentCount ?? 1), 0);
     const blobId = await this.blobs.put(data);
-    return this.commitNewObject(
-      request.bucket,
-      request.name,
-      blobId,
-      { crc32c },
-      data.length,
-      pickWritableFields(request.destination),
-      request.preconditions,
-      { kind: 'compose', componentCount },
+    return this.commitStaged(
+      { bucket: request.bucket, name: request.name, fields: pickWritableFields(request.destination), preconditions: request.preconditions },
+      { blobId, size: data.length, crc32c: crc32cOf(parts) },
+      'compose',
+      versions.reduce((sum, version) => sum + (version.componentCount ?? 1), 0),
     );
   }
 
@@ -305,45 +301,31 @@ export class StorageService {
 
   // ---- internals ----
 
-  private async commitNewObject(
-    bucket: string,
-    name: string,
-    blobId: string,
-    hashes: Pick<ContentHashes, 'crc32c'> & Partial<ContentHashes>,
-    size: number,
-    fields: WritableObjectFields,
-    preconditions: Preconditions,
-    { kind = 'insert', componentCount }: { kind?: 'insert' | 'compose'; componentCount?: number } = {},
+  /** Commits bytes already staged as a blob; a refused commit deletes the blob again. */
+  private async commitStaged(
+    target: { bucket: string; name: string; fields: WritableObjectFields; preconditions: Preconditions },
+    content: ObjectContent,
+    kind: 'insert' | 'compose',
+    componentCount?: number,
   ): Promise<ObjectVersion> {
     let result: CommitResult<ObjectVersion>;
     try {
-      result = this.state.writeObject(
-        bucket,
-        name,
-        {
-          content: { blobId, size, crc32c: hashes.crc32c, ...(hashes.md5Hash !== undefined && { md5Hash: hashes.md5Hash }) },
-          fields,
-          ...(componentCount !== undefined && { componentCount }),
-        },
-        preconditions,
-        kind,
-      );
+      const next: NewObject = { content, fields: target.fields, ...(componentCount !== undefined && { componentCount }) };
+      result = this.state.writeObject(target.bucket, target.name, next, target.preconditions, kind);
     } catch (error) {
-      // The staged bytes belong to no version: the commit was refused.
-      await this.blobs.remove([blobId]);
+      await this.blobs.remove([content.blobId]);
       throw error;
     }
-    await this.persistObject(bucket, name, result);
+    await this.persistObject(target.bucket, target.name, result);
     return result.value;
   }
 
   private precheckUpload(record: UploadSessionRecord): void {
-    const current = this.state.findLiveObject(record.bucket, record.name);
-    checkWritePreconditions(record.preconditions, current);
+    this.state.precheckWrite(record.bucket, record.name, record.preconditions);
   }
 
   private commitUpload(record: UploadSessionRecord, blobId: string, hashes: ContentHashes): Promise<ObjectVersion> {
-    return this.commitNewObject(record.bucket, record.name, blobId, hashes, record.received, record.fields, record.preconditions);
+    return this.commitStaged(record, { blobId, size: record.received, ...hashes }, 'insert');
   }
 
   private async persistObject(bucket: string, name: string, result: CommitResult<unknown>): Promise<void> {

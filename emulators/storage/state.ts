@@ -131,9 +131,15 @@ export class StorageState {
     return version;
   }
 
-  /** The live object or undefined; throws only for a missing bucket. */
-  findLiveObject(bucket: string, name: string): ObjectVersion | undefined {
-    return this.bucketState(bucket).objects.get(name)?.live;
+  /**
+   * Throws exactly what `writeObject` would (404 bucket, 412, 403 hold, 429) without changing
+   * anything: lets a resumable upload keep its bytes when the commit would be refused for now.
+   */
+  precheckWrite(bucket: string, name: string, preconditions: Preconditions): void {
+    const live = this.bucketState(bucket).objects.get(name)?.live;
+    checkWritePreconditions(preconditions, live);
+    if (live) assertNoHold(live);
+    this.rateLimiter?.check(bucket, name);
   }
 
   /** Commits a new live generation (insert, copy, compose) if the preconditions hold. */
@@ -144,27 +150,40 @@ export class StorageState {
     preconditions: Preconditions,
     kind: ObjectWriteKind,
   ): CommitResult<ObjectVersion> {
-    const state = this.bucketState(bucket);
-    const entry = state.objects.get(name);
-    checkWritePreconditions(preconditions, entry?.live);
-    if (entry?.live) assertNoHold(entry.live);
+    this.precheckWrite(bucket, name, preconditions);
     this.rateLimiter?.take(bucket, name);
-
-    const now = new Date().toISOString();
-    const version: ObjectVersion = {
-      ...next.fields,
-      ...next.content,
-      ...(next.componentCount !== undefined && { componentCount: next.componentCount }),
-      bucket,
-      name,
-      generation: this.clock.next(),
-      metageneration: 1,
-      timeCreated: now,
-      updated: now,
-    };
-    const releasedBlobs = this.replaceLive(state, name, version, now);
+    const result = this.replaceLive(this.bucketState(bucket), name, next);
     this.hooks.onObjectWrite?.(kind, bucket, name);
-    return { value: version, releasedBlobs };
+    return result;
+  }
+
+  /**
+   * Renames within a bucket: every check for both names runs before either changes, so the
+   * new name and the removal of the old one commit together or not at all.
+   */
+  moveObject(
+    bucket: string,
+    source: { name: string; generation?: number; preconditions: Preconditions },
+    destination: { name: string; preconditions: Preconditions },
+  ): CommitResult<ObjectVersion> {
+    const state = this.bucketState(bucket);
+    const from = this.getObject(bucket, source.name, source.generation);
+    checkWritePreconditions(source.preconditions, from);
+    assertNoHold(from);
+    this.rateLimiter?.check(bucket, source.name);
+    this.precheckWrite(bucket, destination.name, destination.preconditions);
+
+    this.rateLimiter?.take(bucket, source.name);
+    this.rateLimiter?.take(bucket, destination.name);
+    const written = this.replaceLive(state, destination.name, {
+      content: contentOf(from),
+      fields: copyWritableFields(from),
+      ...(from.componentCount !== undefined && { componentCount: from.componentCount }),
+    });
+    const releasedBlobs = [...written.releasedBlobs, ...this.removeVersion(state, source.name, from)];
+    this.hooks.onObjectWrite?.('move', bucket, destination.name);
+    this.hooks.onObjectWrite?.('delete', bucket, source.name);
+    return { value: written.value, releasedBlobs };
   }
 
   /** Applies a metadata patch to one generation and bumps its metageneration. */
@@ -212,21 +231,7 @@ export class StorageState {
     checkWritePreconditions(preconditions, current);
     assertNoHold(current);
     this.rateLimiter?.take(bucket, name);
-
-    const entry = state.objects.get(name)!;
-    const releasedBlobs: string[] = [];
-    if (entry.live === current) {
-      entry.live = undefined;
-      if (isVersioned(state.record)) entry.noncurrent.push({ ...current, timeDeleted: new Date().toISOString() });
-      else this.release(current.blobId, releasedBlobs);
-    } else {
-      entry.noncurrent = entry.noncurrent.filter((version) => version !== current);
-      this.release(current.blobId, releasedBlobs);
-    }
-    if (!entry.live && entry.noncurrent.length === 0) {
-      state.objects.delete(name);
-      state.sortedNames = null;
-    }
+    const releasedBlobs = this.removeVersion(state, name, current);
     this.hooks.onObjectWrite?.('delete', bucket, name);
     return { value: current, releasedBlobs };
   }
@@ -291,7 +296,20 @@ export class StorageState {
     return state;
   }
 
-  private replaceLive(state: BucketState, name: string, version: ObjectVersion, now: string): string[] {
+  /** Makes `next` the live generation of `name`; the previous one is kept (versioned) or released. */
+  private replaceLive(state: BucketState, name: string, next: NewObject): CommitResult<ObjectVersion> {
+    const now = new Date().toISOString();
+    const version: ObjectVersion = {
+      ...next.fields,
+      ...next.content,
+      ...(next.componentCount !== undefined && { componentCount: next.componentCount }),
+      bucket: state.record.name,
+      name,
+      generation: this.clock.next(),
+      metageneration: 1,
+      timeCreated: now,
+      updated: now,
+    };
     const releasedBlobs: string[] = [];
     this.retain(version.blobId);
     let entry = state.objects.get(name);
@@ -305,6 +323,25 @@ export class StorageState {
     if (previous) {
       if (isVersioned(state.record)) entry.noncurrent.push({ ...previous, timeDeleted: now });
       else this.release(previous.blobId, releasedBlobs);
+    }
+    return { value: version, releasedBlobs };
+  }
+
+  /** Removes one stored generation; a live one stays as noncurrent in a versioned bucket. */
+  private removeVersion(state: BucketState, name: string, version: ObjectVersion): string[] {
+    const entry = state.objects.get(name)!;
+    const releasedBlobs: string[] = [];
+    if (entry.live === version) {
+      entry.live = undefined;
+      if (isVersioned(state.record)) entry.noncurrent.push({ ...version, timeDeleted: new Date().toISOString() });
+      else this.release(version.blobId, releasedBlobs);
+    } else {
+      entry.noncurrent = entry.noncurrent.filter((candidate) => candidate !== version);
+      this.release(version.blobId, releasedBlobs);
+    }
+    if (!entry.live && entry.noncurrent.length === 0) {
+      state.objects.delete(name);
+      state.sortedNames = null;
     }
     return releasedBlobs;
   }
@@ -324,7 +361,8 @@ export class StorageState {
   }
 }
 
-function contentOf(version: ObjectVersion): ObjectContent {
+/** The bytes of a version and their hashes (a copy shares them). */
+export function contentOf(version: ObjectVersion): ObjectContent {
   return {
     blobId: version.blobId,
     size: version.size,

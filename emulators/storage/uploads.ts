@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { BlobStore, StagedUpload } from './blob-store';
-import { StorageError, invalid, uploadCancelled, uploadNotFound } from './errors';
+import { isBlobId, type BlobStore, type StagedUpload } from './blob-store';
+import { StorageApiError, invalid, uploadCancelled, uploadNotFound } from './errors';
 import { ContentHasher, verifyProvidedHashes, type ContentHashes, type ProvidedHashes } from './hashes';
 import type { StateJournal } from './journal';
 import type { ObjectVersion, WritableObjectFields } from './model';
@@ -37,7 +37,7 @@ export interface UploadCommitter {
 type SessionState =
   | { kind: 'active' }
   | { kind: 'complete'; object: ObjectVersion }
-  | { kind: 'failed'; error: StorageError }
+  | { kind: 'failed'; error: StorageApiError }
   | { kind: 'cancelled' };
 
 class UploadSession {
@@ -84,7 +84,7 @@ export class UploadSessions {
   async restore(records: unknown[]): Promise<void> {
     for (const value of records) {
       const record = value as UploadSessionRecord;
-      if (typeof record?.id !== 'string' || typeof record.received !== 'number') continue;
+      if (!isBlobId(record?.id) || typeof record.received !== 'number') continue;
       const staged = await this.blobs.staging(record.id, { size: record.received });
       const hasher = new ContentHasher();
       for await (const chunk of staged.chunks()) hasher.update(chunk);
@@ -198,7 +198,7 @@ export class UploadSessions {
       // A 429 here leaves the session open so the client can retry; other refusals end it.
       this.committer.precheck(record);
     } catch (error) {
-      if (error instanceof StorageError && error.code !== 429) await this.fail(session, error);
+      if (error instanceof StorageApiError && error.code !== 429) await this.fail(session, error);
       throw error;
     }
     const blobId = await session.staged.commit();
@@ -209,12 +209,12 @@ export class UploadSessions {
       this.retire(record.id);
       return { status: 'complete', object };
     } catch (error) {
-      if (error instanceof StorageError) await this.fail(session, error, { stagedGone: true });
+      if (error instanceof StorageApiError) await this.fail(session, error, { stagedGone: true });
       throw error;
     }
   }
 
-  private async fail(session: UploadSession, error: StorageError, { stagedGone = false } = {}): Promise<void> {
+  private async fail(session: UploadSession, error: StorageApiError, { stagedGone = false } = {}): Promise<void> {
     session.state = { kind: 'failed', error };
     if (!stagedGone) await session.staged.discard();
     await this.journal.removeUpload(session.record.id);

@@ -8,7 +8,7 @@
  *
  * Served: every v2 CloudTasks method (IAM ones keep a policy per queue and grant every
  * permission). Not served: App Engine targets (UNIMPLEMENTED), the Locations mixin
- * (`getLocation`, `listLocations`) and the v2beta2/v2beta3 services (e.g. BufferTask).
+ * (`getLocation`, `listLocations`) and the v2beta2/v2beta3 services. See README.md.
  */
 export { startTasksEmulator } from './server';
 export type { CloudTasksClientOptions, TasksEmulator, TasksEmulatorOptions } from './server';

@@ -12,6 +12,8 @@ import type { GroupState, NetworkState } from '../../shared/model';
 import { pushedMessage, type PubSubPushData } from '../pubsub-push';
 
 export interface MaterializeDependencies {
+  /** Failed attempts at one message before it is filed as a dead letter and acknowledged. */
+  maxAttempts: number;
   state: DocumentStorage;
   changes: ChangePublisher;
   deadLetters: DeadLetterStore;
@@ -39,7 +41,7 @@ export class UnapplicableEventError extends SpineError {
  * so Pub/Sub redelivers; unapplicable events become dead letters.
  */
 export function createMaterializeHandler(deps: MaterializeDependencies) {
-  const { state, changes, deadLetters, content, logger } = deps;
+  const { state, changes, deadLetters, content, logger, maxAttempts } = deps;
 
   async function loadReferenced<T>(reference: { object: string; sha256: string; size: number }): Promise<T> {
     return decode<T>(await content.get(reference));
@@ -110,13 +112,29 @@ export function createMaterializeHandler(deps: MaterializeDependencies) {
       await changes.publish(announced);
       log.debug('materialized', { type: event.type, eventId: event.id });
     } catch (error) {
-      if (!isPermanent(error)) {
-        log.warn('materialize failed; Pub/Sub will redeliver', { error });
+      const reason = (error as Error).message;
+      if (isPermanent(error)) {
+        await deadLetters.record({ id: message.id, reason, source: 'materialize', attributes: message.attributes, data: message.data, orderingKey: message.attributes.path });
+        log.warn('event refused and recorded as a dead letter', { reason });
+        return;
+      }
+      // Counted here rather than left to the subscription's dead-letter policy alone: the
+      // emulator never dead-letters from ordered subscriptions, and the count must hold there too.
+      const attempts = await deadLetters.countFailure(message.id);
+      if (attempts < maxAttempts) {
+        log.warn('materialize failed; Pub/Sub will redeliver', { error, attempts });
         throw error;
       }
-      const reason = (error as Error).message;
-      await deadLetters.record({ id: message.id, reason, source: 'materialize', attributes: message.attributes, data: message.data, orderingKey: message.attributes.path });
-      log.warn('event refused and recorded as a dead letter', { reason });
+      await deadLetters.record({
+        id: message.id,
+        reason: `not applied after ${attempts} delivery attempts: ${reason}`,
+        source: 'delivery-attempts',
+        deliveryAttempts: attempts,
+        attributes: message.attributes,
+        data: message.data,
+        orderingKey: message.attributes.path,
+      });
+      log.error('event dead-lettered after repeated failures', { reason, attempts });
     }
   };
 }

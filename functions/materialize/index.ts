@@ -7,6 +7,10 @@ let handler: ReturnType<typeof createMaterializeHandler> | undefined;
 
 functions.cloudEvent<PubSubPushData>('materialize', (cloudEvent: functions.CloudEvent<PubSubPushData>) => {
   const current = runtime();
-  handler ??= createMaterializeHandler({ ...current, logger: current.logger.child({ function: 'materialize' }) });
+  handler ??= createMaterializeHandler({
+    ...current,
+    maxAttempts: current.topology.functions.materialize.maxAttempts ?? 5,
+    logger: current.logger.child({ function: 'materialize' }),
+  });
   return handler(cloudEvent);
 });

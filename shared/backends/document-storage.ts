@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { applyContactWrite, recordApplied, type BlendOutcome, type ContactWrite } from '../blend';
 import { clone, decode, encode } from '../codec';
 import { InvalidArgumentError, NetworkNotFoundError, SnapshotNotFoundError, StorageClosedError } from '../errors';
-import { compareStamps, HybridLogicalClock, isStamp } from '../hlc';
+import { compareStamps, HybridLogicalClock, isStamp, parseStamp } from '../hlc';
 import { changePath, parsePath, pathMatches, validateContactId, validateGroupId, validateNetworkId, validateSnapshotId, validateWriterId, type ParsedPath } from '../ids';
 import { createLogger, type Logger } from '../log';
 import type {
@@ -112,12 +112,13 @@ export class DocumentStorage implements NetworkStorage {
     this.clock.observe(write.stamp);
     const outcome = await this.networkLocks.read(networkId, () =>
       this.groupLocks.run(changePath(networkId, groupId), async () => {
-        const group = await this.ensureGroup(networkId, groupId);
+        const group = await this.admitGroupWrite(networkId, groupId, write.stamp, { create: true });
+        if (!group) return supersededOutcome(contactId, groupId, write);
         let result: BlendOutcome | undefined;
         await this.updateContact(networkId, groupId, contactId, (current) => {
           // A whole-group save newer than this write replaced the group without this contact.
           if (current === null && group.stamp !== undefined && compareStamps(group.stamp, write.stamp) > 0) {
-            result = { contact: { id: contactId, groupId, blendMode: write.blendMode ?? 'accept-last' }, contentChanged: false, duplicate: false, contradiction: false, superseded: true };
+            result = supersededOutcome(contactId, groupId, write);
             return null;
           }
           result = applyContactWrite(current, { contactId, groupId }, write);
@@ -157,7 +158,8 @@ export class DocumentStorage implements NetworkStorage {
     this.clock.observe(origin.stamp);
     const applied = await this.networkLocks.read(networkId, () =>
       this.groupLocks.run(changePath(networkId, groupId), async () => {
-        await this.ensureNetwork(networkId, groupId);
+        const admitted = await this.admitGroupWrite(networkId, groupId, origin.stamp, { create: false, parentId: copy.group.parentId });
+        if (!admitted) return false;
         return this.writeGroup(networkId, groupId, copy, origin.stamp);
       }),
     );
@@ -184,9 +186,11 @@ export class DocumentStorage implements NetworkStorage {
     const removed = await this.networkLocks.write(networkId, async () => {
       const records = await this.readGroupRecords(networkId);
       const target = records.get(groupId);
+      if (target?.stamp !== undefined && compareStamps(target.stamp, origin.stamp) > 0) return [];
+      const doomed = target ? [groupId, ...descendantsOf(groupId, records)] : [groupId];
+      // Tombstones first: writes older than this delete that arrive later must not bring the groups back.
+      await this.recordTombstones(networkId, doomed, origin.stamp);
       if (!target) return [];
-      if (target.stamp !== undefined && compareStamps(target.stamp, origin.stamp) > 0) return [];
-      const doomed = [groupId, ...descendantsOf(groupId, records)];
       // Deepest first, so a crash never leaves a child whose parent is gone.
       for (const id of [...doomed].reverse()) await this.store.deleteGroup(networkId, id);
       const parentId = target.group.parentId;
@@ -221,17 +225,22 @@ export class DocumentStorage implements NetworkStorage {
     const outcome = await this.networkLocks.write(networkId, async () => {
       const existing = await this.store.getNetwork(networkId);
       if (existing?.stamp !== undefined && compareStamps(existing.stamp, origin.stamp) > 0) return null;
+      if (existing?.deletedStamp !== undefined && compareStamps(existing.deletedStamp, origin.stamp) > 0) return null;
       const now = new Date();
-      await this.store.putNetwork({
+      const record: NetworkRecord = {
+        ...(existing ?? {}),
         id: networkId,
         rootGroupId: copy.rootGroupId,
         currentGroupId: copy.currentGroupId,
-        createdAt: existing?.createdAt ?? now,
+        createdAt: existing && !existing.deleted ? existing.createdAt : now,
         updatedAt: now,
         stamp: origin.stamp,
-      });
+      };
+      delete record.deleted;
+      await this.store.putNetwork(record);
       const written: string[] = [];
       for (const [groupId, groupState] of copy.groups) {
+        if (isTombstoned(record, groupId, origin.stamp)) continue;
         if (await this.writeGroup(networkId, groupId, groupState, origin.stamp)) written.push(groupId);
       }
       const removed: string[] = [];
@@ -254,7 +263,7 @@ export class DocumentStorage implements NetworkStorage {
     validateNetworkId(networkId);
     await this.open('loadNetworkState');
     const record = await this.store.getNetwork(networkId);
-    if (!record) return null;
+    if (!record || record.deleted) return null;
     const groups = new Map<string, GroupState>();
     for (const groupId of (await this.store.listGroupIds(networkId)).sort()) {
       const state = await this.readGroup(networkId, groupId);
@@ -265,7 +274,9 @@ export class DocumentStorage implements NetworkStorage {
 
   async listNetworks(): Promise<string[]> {
     await this.open('listNetworks');
-    return (await this.store.listNetworkIds()).sort();
+    const ids = await this.store.listNetworkIds();
+    const records = await Promise.all(ids.map((id) => this.store.getNetwork(id)));
+    return records.filter((r): r is NetworkRecord => r !== null && !r.deleted).map((r) => r.id).sort();
   }
 
   async deleteNetwork(networkId: string): Promise<void> {
@@ -281,8 +292,21 @@ export class DocumentStorage implements NetworkStorage {
     const groups = await this.networkLocks.write(networkId, async () => {
       const record = await this.store.getNetwork(networkId);
       if (record?.stamp !== undefined && compareStamps(record.stamp, origin.stamp) > 0) return null;
-      const ids = await this.store.listGroupIds(networkId);
+      const ids = record?.deleted ? [] : await this.store.listGroupIds(networkId);
       await this.store.deleteNetwork(networkId);
+      // The record stays behind as a tombstone, so older writes arriving late stay deleted.
+      const now = new Date();
+      const deletedStamp = record?.deletedStamp !== undefined && compareStamps(record.deletedStamp, origin.stamp) > 0 ? record.deletedStamp : origin.stamp;
+      await this.store.putNetwork({
+        id: networkId,
+        rootGroupId: record?.rootGroupId ?? '',
+        currentGroupId: record?.currentGroupId ?? '',
+        createdAt: record?.createdAt ?? now,
+        updatedAt: now,
+        deleted: true,
+        deletedStamp,
+        tombstones: pruneTombstones(record?.tombstones ?? {}),
+      });
       return ids;
     });
     if (!groups) return null;
@@ -293,7 +317,8 @@ export class DocumentStorage implements NetworkStorage {
   async exists(networkId: string): Promise<boolean> {
     validateNetworkId(networkId);
     await this.open('exists');
-    return (await this.store.getNetwork(networkId)) !== null;
+    const record = await this.store.getNetwork(networkId);
+    return record !== null && !record.deleted;
   }
 
   // ---- queries
@@ -400,24 +425,43 @@ export class DocumentStorage implements NetworkStorage {
     await this.initialize();
   }
 
-  /** Creates the network record when missing; a new network's root is its first group. */
-  private async ensureNetwork(networkId: string, firstGroupId: string): Promise<NetworkRecord> {
-    const existing = await this.store.getNetwork(networkId);
-    if (existing) return existing;
-    const now = new Date();
-    const record: NetworkRecord = { id: networkId, rootGroupId: firstGroupId, currentGroupId: firstGroupId, createdAt: now, updatedAt: now };
-    await this.store.putNetwork(record);
+  /**
+   * Prepares a write at `stamp` to a group: creates or revives the network record (a new
+   * network's root is its first group) and, with `create`, the group record. Returns `null`
+   * when a newer delete of the network, the group or one of its ancestors supersedes the write.
+   */
+  private async admitGroupWrite(networkId: string, groupId: string, stamp: string, options: { create: boolean; parentId?: string }): Promise<GroupRecord | null> {
+    let network = await this.store.getNetwork(networkId);
+    if (network?.deletedStamp !== undefined && compareStamps(network.deletedStamp, stamp) > 0) return null;
+    if (isTombstoned(network, groupId, stamp)) return null;
+    const visited = new Set<string>([groupId]);
+    for (let parent = options.parentId; parent !== undefined && !visited.has(parent); ) {
+      if (isTombstoned(network, parent, stamp)) return null;
+      visited.add(parent);
+      parent = (await this.store.getGroup(networkId, parent))?.group.parentId;
+    }
+    if (!network || network.deleted) {
+      const now = new Date();
+      network = { ...(network ?? {}), id: networkId, rootGroupId: groupId, currentGroupId: groupId, createdAt: now, updatedAt: now };
+      delete network.deleted;
+      await this.store.putNetwork(network);
+    }
+    const existing = await this.store.getGroup(networkId, groupId);
+    if (existing || !options.create) return existing ?? emptyRecord(groupId);
+    const record = emptyRecord(groupId);
+    await this.store.putGroup(networkId, record);
     return record;
   }
 
-  private async ensureGroup(networkId: string, groupId: string): Promise<GroupRecord> {
-    await this.ensureNetwork(networkId, groupId);
-    const existing = await this.store.getGroup(networkId, groupId);
-    if (existing) return existing;
-    const { group, wires } = emptyGroupState(groupId);
-    const record: GroupRecord = { group, wires };
-    await this.store.putGroup(networkId, record);
-    return record;
+  private async recordTombstones(networkId: string, groupIds: string[], stamp: string): Promise<void> {
+    const network = await this.store.getNetwork(networkId);
+    if (!network) return;
+    const tombstones = pruneTombstones({ ...network.tombstones });
+    for (const id of groupIds) {
+      const previous = tombstones[id];
+      if (previous === undefined || compareStamps(stamp, previous) > 0) tombstones[id] = stamp;
+    }
+    await this.store.putNetwork({ ...network, tombstones });
   }
 
   private async updateContact(networkId: string, groupId: string, contactId: string, update: ContactUpdate): Promise<void> {
@@ -483,6 +527,27 @@ export class DocumentStorage implements NetworkStorage {
       });
     }
   }
+}
+
+/** Tombstones live as long as Pub/Sub may still redeliver an older write (its 7-day retention). */
+const TOMBSTONE_TTL_MS = 8 * 24 * 60 * 60 * 1000;
+
+function pruneTombstones(tombstones: Record<string, string>, now = Date.now()): Record<string, string> {
+  return Object.fromEntries(Object.entries(tombstones).filter(([, stamp]) => parseStamp(stamp).wallTime > now - TOMBSTONE_TTL_MS));
+}
+
+function isTombstoned(network: NetworkRecord | null, groupId: string, stamp: string): boolean {
+  const tombstone = network?.tombstones?.[groupId];
+  return tombstone !== undefined && compareStamps(tombstone, stamp) > 0;
+}
+
+function emptyRecord(groupId: string): GroupRecord {
+  const { group, wires } = emptyGroupState(groupId);
+  return { group, wires };
+}
+
+function supersededOutcome(contactId: string, groupId: string, write: ContactWrite): BlendOutcome {
+  return { contact: { id: contactId, groupId, blendMode: write.blendMode ?? 'accept-last' }, contentChanged: false, duplicate: false, contradiction: false, superseded: true };
 }
 
 /** Union of two applied logs: whatever either side had applied counts as applied. */

@@ -272,11 +272,6 @@ export class GcsStateStore implements StateStore {
 
   // ---- names
 
-  /** The full object name of a relative one, e.g. `networks/n/metadata.json`; for tests and tools. */
-  objectName(relative: string): string {
-    return this.prefix + relative;
-  }
-
   private networkPrefix(networkId: string): string {
     return `${this.prefix}networks/${idToKey(networkId)}/`;
   }
@@ -485,7 +480,9 @@ function isTransient(error: unknown): boolean {
 }
 
 function messageOf(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
+  // Not `instanceof Error`: the client may live in another realm (e.g. loaded outside a test vm).
+  const own = typeof error === 'object' && error !== null ? (error as { message?: unknown }).message : undefined;
+  const message = typeof own === 'string' ? own : String(error);
   return message.length > 300 ? `${message.slice(0, 300)}…` : message;
 }
 

@@ -9,6 +9,12 @@ export interface NetworkRecord {
   updatedAt: Date;
   /** Clock stamp of the last whole-network save. */
   stamp?: string;
+  /** Set when the network was deleted; the record stays as its tombstone. */
+  deleted?: boolean;
+  /** Stamp of the newest delete of the network: writes older than it are superseded. */
+  deletedStamp?: string;
+  /** Per deleted group, the stamp of its newest delete: older writes to it are superseded. */
+  tombstones?: Record<string, string>;
 }
 
 /** A group's structure and wires; its contacts are stored one by one. */

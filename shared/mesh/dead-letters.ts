@@ -61,6 +61,33 @@ export class DeadLetterStore {
     return letters.sort((a, b) => a.recordedAt.localeCompare(b.recordedAt) || a.id.localeCompare(b.id));
   }
 
+  /**
+   * Counts one more failed attempt at applying a message and returns the total so far. Kept in
+   * the bucket, so every function instance (and a restarted one) sees the same count.
+   */
+  async countFailure(messageId: string): Promise<number> {
+    const file = this.storage.bucket(this.bucket).file(`${this.prefix}attempts/${encodeURIComponent(messageId)}.json`);
+    for (;;) {
+      let attempts = 0;
+      let generation = 0;
+      try {
+        const [bytes] = await file.download();
+        const [metadata] = await file.getMetadata();
+        attempts = (JSON.parse(bytes.toString('utf8')) as { attempts: number }).attempts;
+        generation = Number(metadata.generation);
+      } catch (error) {
+        if ((error as { code?: number }).code !== 404) throw error;
+      }
+      try {
+        await file.save(JSON.stringify({ attempts: attempts + 1 }), { resumable: false, contentType: 'application/json', preconditionOpts: { ifGenerationMatch: generation } });
+        return attempts + 1;
+      } catch (error) {
+        // Another instance counted at the same time: count again on top of it.
+        if ((error as { code?: number }).code !== 412) throw error;
+      }
+    }
+  }
+
   async count(): Promise<number> {
     const [files] = await this.storage.bucket(this.bucket).getFiles({ prefix: `${this.prefix}pending/` });
     return files.length;

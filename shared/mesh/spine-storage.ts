@@ -89,7 +89,8 @@ export class SpineStorage implements NetworkStorage {
   readonly sessionWriterId: string;
   readonly topology: Topology;
   readonly persistOn: PersistOn;
-  private readonly state: NetworkStorage;
+  /** The materialized state this client reads. */
+  readonly state: NetworkStorage;
   private readonly pubsub: PubSub;
   private readonly writes: Topic;
   private readonly contentStore?: ContentStore;
@@ -333,7 +334,6 @@ export class SpineStorage implements NetworkStorage {
       await this.writes.publishMessage({ data: message.data, attributes: { ...message.attributes }, orderingKey: message.orderingKey });
     } catch (error) {
       this.pending.delete(event.id);
-      pending.promise.catch(() => undefined);
       // A failed publish pauses its ordering key until resumed.
       this.writes.resumePublishing(message.orderingKey);
       throw new PublishError(type, event.subject, (error as { code?: number }).code, { cause: error });
@@ -348,6 +348,8 @@ export class SpineStorage implements NetworkStorage {
       resolve = res;
       reject = rej;
     });
+    // Nobody may be waiting when close() rejects it; that must not count as unhandled.
+    promise.catch(() => undefined);
     const pending: PendingWrite = { eventId: event.id, type: event.type, path: event.subject, promise, resolve, reject };
     this.pending.set(event.id, pending);
     return pending;

@@ -1,17 +1,26 @@
+/**
+ * `npm run emulators` as a real child process, driven with the official clients, plus
+ * startEmulators and the useEmulators test helper.
+ *
+ * @jest-environment ./emulators/storage/testing/jest-environment.ts
+ */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import * as grpc from '@grpc/grpc-js';
 import { PubSub } from '@google-cloud/pubsub';
-import { Storage } from '@google-cloud/storage';
 import { CloudTasksClient } from '@google-cloud/tasks';
 import { EmulatorsStartError, isGroupAlive, startEmulators } from '../../emulators';
+import { storageClientModule } from '../../emulators/storage/testing';
 import { formatEnv, parseCliSettings } from '../../emulators/cli';
 import { freePort, isListening, waitUntil } from '../../emulators/ports';
 import { createMemoryLogger, useEmulators } from '../helpers/emulators';
 
 // The Google clients otherwise probe the GCE metadata server and warn when it is not there.
 process.env.METADATA_SERVER_DETECTION ??= 'none';
+
+// The client as Node loaded it: inside jest's vm its HTTP layer cannot import() node-fetch.
+const { Storage } = storageClientModule();
 
 const repoRoot = path.resolve(__dirname, '../..');
 const runId = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
@@ -104,7 +113,7 @@ describe('npm run emulators', () => {
     const projectId = `spine-cli-${runId}`.slice(0, 30);
     const cli = runCli('npm', ['run', '--silent', 'emulators', '--', '--project', projectId]);
     running.push(cli);
-    const env = await cli.environment;
+    const env = await cli.environment();
 
     expect(Object.keys(env).sort()).toEqual([...ENV_KEYS].sort());
     expect(env.GOOGLE_CLOUD_PROJECT).toBe(projectId);
@@ -113,29 +122,58 @@ describe('npm run emulators', () => {
     expect(env.CLOUD_TASKS_EMULATOR_HOST).toMatch(/^127\.0\.0\.1:\d+$/);
     await useEveryEndpoint(env, projectId);
 
-    const javaPid = await cli.pubsubPid;
+    const javaPid = await cli.pubsubPid();
     expect(isGroupAlive(javaPid)).toBe(true);
     process.kill(-cli.pid, 'SIGINT'); // what Ctrl-C in a terminal does: the whole foreground group
-    expect(await cli.exited).toEqual({ code: 0, signal: null });
+    // npm re-raises the SIGINT on itself once its child has exited; the CLI itself exits 0.
+    expect([{ code: 0, signal: null }, { code: null, signal: 'SIGINT' }]).toContainEqual(await cli.exited);
 
     await expectGone(cli.pid, javaPid);
     for (const address of [env.PUBSUB_EMULATOR_HOST, env.STORAGE_EMULATOR_HOST, env.CLOUD_TASKS_EMULATOR_HOST]) {
       expect(await isListening(portOf(address))).toBe(false);
     }
-    expect(cli.stderr()).toContain('"message":"emulators stopped"');
+    expectStoppedCleanly(cli);
   }, 120_000);
 
-  test('SIGTERM to the CLI alone (as a process manager sends it) also stops the Java emulator', async () => {
+  test('SIGTERM to `tsx emulators/cli.ts` stops the Java emulator too', async () => {
     const cli = runCli(path.join(repoRoot, 'node_modules/.bin/tsx'), ['emulators/cli.ts']);
     running.push(cli);
-    const env = await cli.environment;
-    const javaPid = await cli.pubsubPid;
+    const env = await cli.environment();
+    const javaPid = await cli.pubsubPid();
 
     process.kill(cli.pid, 'SIGTERM');
     await cli.exited;
 
     await expectGone(cli.pid, javaPid);
     expect(await isListening(portOf(env.PUBSUB_EMULATOR_HOST))).toBe(false);
+    expectStoppedCleanly(cli);
+  }, 120_000);
+
+  test('SIGTERM to npm alone (as a process manager sends it) stops everything it started', async () => {
+    const cli = runCli('npm', ['run', '--silent', 'emulators']);
+    running.push(cli);
+    await cli.environment();
+    const javaPid = await cli.pubsubPid();
+
+    process.kill(cli.pid, 'SIGTERM'); // npm passes it to `sh -c`, which dies without passing it on
+    await cli.exited;
+
+    await expectGone(cli.pid, javaPid);
+    expectStoppedCleanly(cli);
+  }, 120_000);
+
+  test('Ctrl-C while the emulators are still starting stops them too', async () => {
+    const cli = runCli(path.join(repoRoot, 'node_modules/.bin/tsx'), ['emulators/cli.ts'], { SPINE_LOG_LEVEL: 'DEBUG' });
+    running.push(cli);
+    const spawned = await cli.logEntry('pubsub emulator spawned');
+    const javaPid = spawned.pid as number;
+    expect(cli.stderr()).not.toContain('"message":"pubsub emulator ready"');
+
+    process.kill(-cli.pid, 'SIGINT');
+    await cli.exited;
+
+    await expectGone(cli.pid, javaPid);
+    expectStoppedCleanly(cli);
   }, 120_000);
 
   test('a part that cannot start fails the CLI with exit code 1, naming it, and leaves nothing running', async () => {
@@ -189,9 +227,11 @@ async function useEveryEndpoint(env: Record<string, string | undefined>, project
 interface RunningCli {
   pid: number;
   /** The KEY=value lines, once all of them were printed. */
-  environment: Promise<Record<string, string | undefined>>;
+  environment(): Promise<Record<string, string | undefined>>;
   /** Pid of the Java emulator, from the CLI's structured logs. */
-  pubsubPid: Promise<number>;
+  pubsubPid(): Promise<number>;
+  /** The first structured log entry with this message. */
+  logEntry(message: string): Promise<Record<string, unknown>>;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   stdout(): string;
   stderr(): string;
@@ -209,7 +249,11 @@ function runCli(command: string, args: string[], extraEnv: Record<string, string
   let stdout = '';
   let stderr = '';
   const env: Record<string, string> = {};
-  const pubsubPids: number[] = [];
+  const logEntries: Record<string, unknown>[] = [];
+  const pubsubPids = () =>
+    logEntries.flatMap((entry) =>
+      /^pubsub emulator (spawned|ready)$/.test(String(entry.message)) && typeof entry.pid === 'number' ? [entry.pid] : [],
+    );
 
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal })),
@@ -222,7 +266,7 @@ function runCli(command: string, args: string[], extraEnv: Record<string, string
   createInterface({ input: child.stderr }).on('line', (line) => {
     stderr += `${line}\n`;
     const entry = parseJson(line);
-    if (entry?.message === 'pubsub emulator ready' && typeof entry.pid === 'number') pubsubPids.push(entry.pid);
+    if (entry) logEntries.push(entry);
   });
 
   const until = async <T>(value: () => T | undefined, what: string): Promise<T> => {
@@ -241,13 +285,14 @@ function runCli(command: string, args: string[], extraEnv: Record<string, string
 
   return {
     pid,
-    environment: until(() => (ENV_KEYS.every((key) => key in env) ? { ...env } : undefined), 'it printed the environment'),
-    pubsubPid: until(() => pubsubPids[0], 'it logged the pubsub emulator pid'),
+    environment: () => until(() => (ENV_KEYS.every((key) => key in env) ? { ...env } : undefined), 'it printed the environment'),
+    pubsubPid: async () => (await until(() => logEntries.find((entry) => entry.message === 'pubsub emulator ready'), 'the pubsub emulator was ready')).pid as number,
+    logEntry: (message) => until(() => logEntries.find((entry) => entry.message === message), `it logged "${message}"`),
     exited,
     stdout: () => stdout,
     stderr: () => stderr,
     killEverything: () => {
-      for (const group of [pid, ...pubsubPids]) {
+      for (const group of [pid, ...pubsubPids()]) {
         try {
           process.kill(-group, 'SIGKILL');
         } catch {
@@ -256,6 +301,12 @@ function runCli(command: string, args: string[], extraEnv: Record<string, string
       }
     },
   };
+}
+
+/** Stopped by stop(), not only by the exit hook's SIGKILL. */
+function expectStoppedCleanly(cli: RunningCli): void {
+  expect(cli.stderr()).toContain('"message":"pubsub emulator stopped"');
+  expect(cli.stderr()).toContain('"message":"emulators stopped"');
 }
 
 /** Waits until no process of the given process groups is left. */

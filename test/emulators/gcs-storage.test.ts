@@ -2,9 +2,11 @@
  * GcsStorage against the local Cloud Storage emulator through the official client: the
  * NetworkStorage conformance suite, the object layout, compare-and-set between processes, 412
  * and 429 handling, restarts and awkward ids.
+ *
+ * @jest-environment ./emulators/storage/testing/jest-environment.ts
  */
 import { randomUUID } from 'node:crypto';
-import { Storage, type Bucket, type File, type StorageOptions } from '@google-cloud/storage';
+import type { Bucket, File, Storage, StorageOptions } from '@google-cloud/storage';
 import {
   CorruptDataError,
   GcsStateStore,
@@ -19,7 +21,11 @@ import {
 import { runNetworkStorageConformance } from 'super-spine/testing';
 import { backoffDelay, resolveRetryPolicy } from '../../shared/backends/retry';
 import { startStorageEmulator, type StorageEmulator } from '../../emulators/storage';
+import { storageClientModule } from '../../emulators/storage/testing';
 import { createMemoryLogger } from '../helpers/emulators';
+
+// The client as Node loaded it: inside jest's vm its HTTP layer cannot import() node-fetch.
+const { Storage: StorageClient } = storageClientModule();
 
 process.env.METADATA_SERVER_DETECTION = 'none';
 
@@ -71,7 +77,7 @@ function writesSince(before: Record<string, number>, prefix: string): Record<str
  * write in between a compare-and-set's read and its write, deterministically.
  */
 function clientWithUploadHook(before: (name: string) => Promise<void>): Storage {
-  const hooked = new Storage(clientOptions());
+  const hooked = new StorageClient(clientOptions());
   const bucketOf = hooked.bucket.bind(hooked);
   hooked.bucket = ((bucketName: string, options?: object) => {
     const bucket = bucketOf(bucketName, options);
@@ -92,7 +98,7 @@ function clientWithUploadHook(before: (name: string) => Promise<void>): Storage 
 
 beforeAll(async () => {
   emulator = await startStorageEmulator({ logger: createMemoryLogger() });
-  client = new Storage(clientOptions());
+  client = new StorageClient(clientOptions());
   await client.createBucket(BUCKET);
 });
 
@@ -173,8 +179,10 @@ describe('GcsStorage object layout', () => {
     expect((await objectNames(prefix)).filter((n) => n.includes('users'))).toEqual([]);
     expect(await objectNames(prefix)).toContain('networks/net-1/groups/g/contacts/c.json');
 
+    // Everything goes; DocumentStorage then leaves the network record behind as a tombstone.
     await storage.deleteNetwork('net-1');
-    expect(await objectNames(prefix)).toEqual([]);
+    expect(await objectNames(prefix)).toEqual(['networks/net-1/metadata.json']);
+    expect(await storage.exists('net-1')).toBe(false);
     await storage.close();
   });
 
@@ -231,8 +239,8 @@ describe('GcsStorage object layout', () => {
 describe('GcsStorage compare-and-set', () => {
   it('loses no element when two instances with their own clients each merge 50 grow-set writes into one contact at once', async () => {
     const prefix = freshPrefix('cas');
-    const a = newStorage({ prefix, storage: new Storage(clientOptions()), writerId: 'writer-a' });
-    const b = newStorage({ prefix, storage: new Storage(clientOptions()), writerId: 'writer-b' });
+    const a = newStorage({ prefix, storage: new StorageClient(clientOptions()), writerId: 'writer-a' });
+    const b = newStorage({ prefix, storage: new StorageClient(clientOptions()), writerId: 'writer-b' });
     await Promise.all([a.initialize(), b.initialize()]);
     const failuresBefore = emulator.stats().preconditionFailures;
 
@@ -241,7 +249,7 @@ describe('GcsStorage compare-and-set', () => {
       ...Array.from({ length: 50 }, (_, i) => b.saveContactContent('net', 'root', 'hot', growSet([`b${i}`]), MERGE)),
     ]);
 
-    const reader = newStorage({ prefix, storage: new Storage(clientOptions()) });
+    const reader = newStorage({ prefix, storage: new StorageClient(clientOptions()) });
     const merged = (await reader.loadContactContent('net', 'root', 'hot')) as { values: Set<string> };
     const expected = [...Array.from({ length: 50 }, (_, i) => `a${i}`), ...Array.from({ length: 50 }, (_, i) => `b${i}`)];
     expect([...merged.values].sort()).toEqual(expected.sort());
@@ -254,9 +262,9 @@ describe('GcsStorage compare-and-set', () => {
 
   it('calls the update again on the new state when another writer wrote in between (412)', async () => {
     const prefix = freshPrefix('race');
-    const other = new GcsStateStore({ bucket: BUCKET, prefix, storage: new Storage(clientOptions()) });
+    const other = new GcsStateStore({ bucket: BUCKET, prefix, storage: new StorageClient(clientOptions()) });
     const contactName = `${prefix}networks/n/groups/g/contacts/c.json`;
-    let interfere = true;
+    let interfere = false;
     const store = new GcsStateStore({
       bucket: BUCKET,
       prefix,
@@ -268,6 +276,7 @@ describe('GcsStorage compare-and-set', () => {
     });
     await Promise.all([store.init(), other.init()]);
     await store.putContact('n', 'g', { id: 'c', groupId: 'g', content: ['first'], blendMode: 'accept-last' });
+    interfere = true; // the next upload of the contact: the compare-and-set's write
 
     const seen: unknown[] = [];
     const failuresBefore = emulator.stats().preconditionFailures;
@@ -284,7 +293,7 @@ describe('GcsStorage compare-and-set', () => {
 
   it('creates a missing contact only if nobody else created it first (ifGenerationMatch 0)', async () => {
     const prefix = freshPrefix('create');
-    const other = new GcsStateStore({ bucket: BUCKET, prefix, storage: new Storage(clientOptions()) });
+    const other = new GcsStateStore({ bucket: BUCKET, prefix, storage: new StorageClient(clientOptions()) });
     let interfere = true;
     const store = new GcsStateStore({
       bucket: BUCKET,
@@ -307,7 +316,7 @@ describe('GcsStorage compare-and-set', () => {
 
   it('gives up with StorageConflictError (CONFLICT, status 412, the object named) when every try loses the race', async () => {
     const prefix = freshPrefix('conflict');
-    const other = new GcsStateStore({ bucket: BUCKET, prefix, storage: new Storage(clientOptions()) });
+    const other = new GcsStateStore({ bucket: BUCKET, prefix, storage: new StorageClient(clientOptions()) });
     let rival = 0;
     const store = new GcsStateStore({
       bucket: BUCKET,
@@ -335,6 +344,47 @@ describe('GcsStorage compare-and-set', () => {
   });
 });
 
+describe('GcsStorage on transient failures (503)', () => {
+  const unavailable = () => Object.assign(new Error('Service Unavailable'), { code: 503 });
+
+  it('retries a write the service answered 503 until it goes through', async () => {
+    let failures = 2;
+    const store = new GcsStateStore({
+      bucket: BUCKET,
+      prefix: freshPrefix('unavailable'),
+      retry: { maxAttempts: 5, baseDelayMs: 1, maxDelayMs: 5 },
+      storage: clientWithUploadHook(async () => {
+        if (failures-- > 0) throw unavailable();
+      }),
+    });
+    await store.init();
+    const group = groupState('g', {});
+    await store.putGroup('n', { group: group.group, wires: group.wires });
+    expect((await store.getGroup('n', 'g'))?.group.id).toBe('g');
+    expect(store.counters).toMatchObject({ transientFailures: 2, retries: 2 });
+  });
+
+  it('gives up with StorageConflictError keeping status 503 and naming the object', async () => {
+    const prefix = freshPrefix('down');
+    const store = new GcsStateStore({
+      bucket: BUCKET,
+      prefix,
+      retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 5 },
+      storage: clientWithUploadHook(async () => {
+        throw unavailable();
+      }),
+    });
+    await store.init();
+    const error = await store.putContact('n', 'g', { id: 'c', groupId: 'g', content: 1, blendMode: 'accept-last' }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(StorageConflictError);
+    expect(error).toMatchObject({ code: 'CONFLICT', status: 503, attempts: 3, key: `gs://${BUCKET}/${prefix}networks/n/groups/g/contacts/c.json` });
+    expect((error as Error).message).toMatch(/could not write .* in 3 attempts: service unavailable/);
+  });
+});
+
 describe('GcsStorage under the per-object rate limit (429)', () => {
   let limited: StorageEmulator;
   let limitedClient: Storage;
@@ -343,7 +393,7 @@ describe('GcsStorage under the per-object rate limit (429)', () => {
   beforeAll(async () => {
     // The service's limit (1 write/s per object) scaled up twentyfold, so the test stays short.
     limited = await startStorageEmulator({ logger: createMemoryLogger(), objectRateLimit: { writesPerSecond: 20, burst: 2 } });
-    limitedClient = new Storage(clientOptions(limited));
+    limitedClient = new StorageClient(clientOptions(limited));
     await limitedClient.createBucket(bucket);
   });
 
@@ -376,7 +426,7 @@ describe('GcsStorage under the per-object rate limit (429)', () => {
     // One write per object, then none for a long while.
     const strict = await startStorageEmulator({ logger: createMemoryLogger(), objectRateLimit: { writesPerSecond: 0.001, burst: 1 } });
     try {
-      const strictClient = new Storage(clientOptions(strict));
+      const strictClient = new StorageClient(clientOptions(strict));
       await strictClient.createBucket(bucket);
       const storage = new GcsStorage({ bucket, storage: strictClient, logger: createMemoryLogger(), retry: { maxAttempts: 2, baseDelayMs: 0, maxDelayMs: 0 } });
       await storage.saveContactContent('n', 'g', 'c', 1);
@@ -399,7 +449,7 @@ describe('GcsStorage under the per-object rate limit (429)', () => {
 describe('GcsStorage persistence and ids', () => {
   it('shows a new instance on the same bucket and prefix everything an earlier one wrote', async () => {
     const prefix = freshPrefix('restart');
-    const first = newStorage({ prefix, storage: new Storage(clientOptions()) });
+    const first = newStorage({ prefix, storage: new StorageClient(clientOptions()) });
     await first.saveNetworkState('net', {
       groups: new Map([
         ['root', groupState('root', { x: new Map([[1, new Date(0)]]) })],
@@ -412,7 +462,7 @@ describe('GcsStorage persistence and ids', () => {
     const written = await first.loadNetworkState('net');
     await first.close();
 
-    const second = newStorage({ prefix, storage: new Storage(clientOptions()) });
+    const second = newStorage({ prefix, storage: new StorageClient(clientOptions()) });
     expect(await second.listNetworks()).toEqual(['net']);
     expect(await second.loadNetworkState('net')).toEqual(written);
     expect((await second.listSnapshots('net')).map((s) => [s.id, s.label])).toEqual([[snapshotId, 'before restart']]);
@@ -432,7 +482,7 @@ describe('GcsStorage persistence and ids', () => {
       }
     }
 
-    const reopened = newStorage({ prefix, storage: new Storage(clientOptions()) });
+    const reopened = newStorage({ prefix, storage: new StorageClient(clientOptions()) });
     expect(await reopened.listNetworks()).toEqual([...networks].sort());
     for (const n of networks) {
       const state = await reopened.loadNetworkState(n);

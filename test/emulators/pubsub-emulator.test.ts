@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -96,15 +96,19 @@ describe('a running Pub/Sub emulator', () => {
   test('a client configured only by env() reaches it', async () => {
     const name = `spine-test-env-${runId}`;
     await pubsub.createTopic(name);
-    const saved = { ...process.env };
-    Object.assign(process.env, emulator.env());
+    const env = emulator.env();
+    const saved = Object.fromEntries(Object.keys(env).map((key) => [key, process.env[key]]));
+    Object.assign(process.env, env);
     try {
       const fromEnv = new PubSub();
       const [topics] = await fromEnv.getTopics();
       await fromEnv.close();
       expect(topics.map((topic) => topic.name)).toContain(`projects/spine-local/topics/${name}`);
     } finally {
-      process.env = saved;
+      for (const [key, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[key];
+        else process.env[key] = value;
+      }
     }
   });
 
@@ -259,6 +263,24 @@ describe('start-up failures', () => {
     }
   });
 
+  // Java fails to bind and then hangs; the error has to come from its output, not a timeout.
+  // A port bound but not listening passes the up-front check; Node cannot make one, python can.
+  const hasPython = execFileSync('sh', ['-c', 'command -v python3 || true']).length > 0;
+  (hasPython ? test : test.skip)('a port that Java cannot bind fails fast with the port in the message', async () => {
+    const holder = spawn('python3', ['-c', "import socket,sys,time; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1], flush=True); time.sleep(60)"]);
+    try {
+      const port = Number(await new Promise<string>((resolve) => holder.stdout.once('data', (chunk: Buffer) => resolve(chunk.toString()))));
+      const startedAt = Date.now();
+      const error = await startPubSubEmulator({ port, logger, startTimeoutMs: 20_000 }).catch((e: unknown) => e);
+
+      expect(error).toBeInstanceOf(EmulatorStartError);
+      expect((error as Error).message).toContain(`the port of http://127.0.0.1:${port}/ is already in use`);
+      expect(Date.now() - startedAt).toBeLessThan(15_000);
+    } finally {
+      holder.kill();
+    }
+  }, 30_000);
+
   test('invalid options are refused by name before anything starts', async () => {
     await expect(startPubSubEmulator({ javaHeap: 'lots', logger })).rejects.toThrow(InvalidEmulatorSettingError);
     await expect(startPubSubEmulator({ javaHeap: 'lots', logger })).rejects.toThrow('invalid javaHeap "lots"');
@@ -303,6 +325,22 @@ describe('finding the launcher', () => {
       command: reported,
       source: 'gcloud-sdk-root',
     });
+  });
+
+  test('the SDK of a symlinked gcloud is found without running gcloud', async () => {
+    const marker = path.join(scratch, 'linked-gcloud-ran');
+    const sdkGcloud = script('linked-sdk/bin/gcloud', `touch ${marker}\necho /nowhere`);
+    const launcher = script(path.join('linked-sdk', LAUNCHER_IN_SDK), 'exit 0');
+    mkdirSync(path.join(scratch, 'bin-linked'), { recursive: true });
+    symlinkSync(sdkGcloud, path.join(scratch, 'bin-linked', 'gcloud'));
+    const env = { PATH: path.join(scratch, 'bin-linked'), HOME: scratch };
+
+    await expect(findPubSubLauncher({ env, sdkRoots: [] })).resolves.toEqual({
+      via: 'launcher',
+      command: launcher,
+      source: 'gcloud-sdk-root',
+    });
+    expect(existsSync(marker)).toBe(false);
   });
 
   test('common SDK folders are searched, then gcloud itself is the last resort', async () => {

@@ -1,13 +1,22 @@
 /**
  * The storage emulator driven by the official @google-cloud/storage client (v8), configured
  * with nothing but `apiEndpoint` (and, in one test, STORAGE_EMULATOR_HOST).
+ *
+ * @jest-environment ./emulators/storage/testing/jest-environment.ts
  */
+import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import http from 'node:http';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { ApiError, CRC32C, Storage, type Bucket, type File } from '@google-cloud/storage';
+import { promisify } from 'node:util';
+import type { ApiError, Bucket, File, FileMetadata, Storage } from '@google-cloud/storage';
 import { startStorageEmulator, type StorageEmulator } from '../../emulators/storage';
-import { silentLogger, storageClientOptions } from '../../emulators/storage/testing';
+import { silentLogger, storageClientModule, storageClientOptions } from '../../emulators/storage/testing';
+
+// The client as Node loads it (see emulators/storage/testing/jest-environment.ts for why).
+const { Storage: StorageClient, CRC32C } = storageClientModule();
 
 process.env.METADATA_SERVER_DETECTION = 'none';
 
@@ -40,7 +49,7 @@ async function newBucket(settings: Record<string, unknown> = {}): Promise<Bucket
 
 beforeAll(async () => {
   emulator = await startStorageEmulator({ logger: silentLogger });
-  storage = new Storage(storageClientOptions(emulator));
+  storage = new StorageClient(storageClientOptions(emulator));
 });
 
 afterAll(async () => {
@@ -167,6 +176,28 @@ describe('object writes and reads', () => {
     expect(Buffer.from(await response.arrayBuffer()).equals(data)).toBe(true);
   });
 
+  test('gzip content (save with gzip: true) is served as stored to gzip clients and unzipped for others', async () => {
+    const text = 'compressible '.repeat(1000);
+    const file = bucket.file('zipped.txt');
+    await file.save(text, { gzip: true, contentType: 'text/plain' });
+    const [metadata] = await file.getMetadata();
+    expect(metadata.contentEncoding).toBe('gzip');
+    expect(Number(metadata.size)).toBeLessThan(text.length);
+    expect((await file.download())[0].toString()).toBe(text);
+
+    const plain = await new Promise<string>((resolve, reject) => {
+      http
+        .get(`${emulator.url}/storage/v1/b/${bucket.name}/o/zipped.txt?alt=media`, (response) => {
+          expect(response.headers['content-encoding']).toBeUndefined();
+          expect(response.headers['x-goog-stored-content-encoding']).toBe('gzip');
+          const chunks: Buffer[] = [];
+          response.on('data', (chunk: Buffer) => chunks.push(chunk)).on('end', () => resolve(Buffer.concat(chunks).toString()));
+        })
+        .on('error', reject);
+    });
+    expect(plain).toBe(text);
+  });
+
   test('the /download/storage/v1 path serves media too', async () => {
     await bucket.file('via/download').save('downloaded');
     const response = await fetch(`${emulator.url}/download/storage/v1/b/${bucket.name}/o/${encodeURIComponent('via/download')}?alt=media`);
@@ -235,7 +266,8 @@ describe('object writes and reads', () => {
     expect(first).toMatchObject({ metageneration: '2', generation, cacheControl: 'no-cache', metadata: { keep: '1', added: '3' } });
     expect(first.metadata).not.toHaveProperty('drop');
 
-    const [second] = await file.setMetadata({ cacheControl: null, contentType: 'application/json' });
+    // The service clears a field sent as null; the client's types do not allow null for it.
+    const [second] = await file.setMetadata({ cacheControl: null, contentType: 'application/json' } as unknown as FileMetadata);
     expect(second.metageneration).toBe('3');
     expect(second.cacheControl).toBeUndefined();
     expect(second.contentType).toBe('application/json');
@@ -293,7 +325,9 @@ describe('preconditions', () => {
     expect((await failure(file.setMetadata({ contentType: 'a/b' }, { ifMetagenerationMatch: 5 }))).code).toBe(412);
     expect((await failure(file.delete({ ifGenerationMatch: generation + 1 }))).code).toBe(412);
     expect((await failure(file.getMetadata({ ifGenerationMatch: generation + 1 }))).code).toBe(412);
-    expect((await failure(file.download({ ifGenerationMatch: generation + 1 } as never))).code).toBe(412);
+    // The client has no download precondition option; the endpoint honours it.
+    const download = await fetch(`${emulator.url}/storage/v1/b/${bucket.name}/o/guarded?alt=media&ifGenerationMatch=${generation + 1}`);
+    expect(download.status).toBe(412);
 
     await file.save('v2', { preconditionOpts: { ifGenerationMatch: generation } });
     expect((await file.download())[0].toString()).toBe('v2');
@@ -397,10 +431,21 @@ describe('resumable uploads', () => {
     expect(status.status).toBe(308);
     expect(status.headers.get('range')).toBe(`bytes=0-${firstPart.length - 1}`);
 
-    // The client resumes: it asks for the offset, skips what is stored and sends the rest.
+    // Of a chunk that does not finish the upload, only whole multiples of 256 KiB are kept.
+    const unaligned = data.subarray(firstPart.length, firstPart.length + 300 * 1024);
+    const odd = await fetch(uri, {
+      method: 'PUT',
+      headers: { 'Content-Range': `bytes ${firstPart.length}-${firstPart.length + unaligned.length - 1}/*` },
+      body: unaligned,
+    });
+    expect(odd.status).toBe(308);
+    expect(odd.headers.get('range')).toBe(`bytes=0-${2 * 256 * 1024 - 1}`);
+    const stored = 2 * 256 * 1024;
+
+    // The client resumes the session with the rest of the bytes from the stored offset on.
     await pipeline(
-      Readable.from([data]),
-      file.createWriteStream({ uri, resumeCRC32C: crc32cBase64(firstPart), offset: firstPart.length }),
+      Readable.from([data.subarray(stored)]),
+      file.createWriteStream({ uri, resumeCRC32C: crc32cBase64(data.subarray(0, stored)), offset: stored }),
     );
     const [metadata] = await file.getMetadata();
     expect(metadata.contentType).toBe('application/x-resumed');
@@ -615,19 +660,23 @@ describe('copy, rewrite, move and compose', () => {
 
 describe('client configuration', () => {
   test('STORAGE_EMULATOR_HOST alone (no apiEndpoint) reaches the emulator at the root path', async () => {
-    const previous = process.env.STORAGE_EMULATOR_HOST;
-    process.env.STORAGE_EMULATOR_HOST = emulator.url;
-    try {
-      const viaEnv = new Storage({ projectId: 'test-project' });
-      const [bucket] = await viaEnv.createBucket(`env-bucket-${process.pid}`);
-      await bucket.file('env/object').save('from env');
-      expect((await bucket.file('env/object').download())[0].toString()).toBe('from env');
-      const [files] = await bucket.getFiles();
-      expect(files.map((file) => file.name)).toEqual(['env/object']);
-    } finally {
-      if (previous === undefined) delete process.env.STORAGE_EMULATOR_HOST;
-      else process.env.STORAGE_EMULATOR_HOST = previous;
-    }
+    // A separate plain node process: the client reads the real environment when it is constructed.
+    const script = `
+      const { Storage } = require('@google-cloud/storage');
+      (async () => {
+        const storage = new Storage({ projectId: 'test-project' });
+        const [bucket] = await storage.createBucket('env-bucket-${process.pid}');
+        await bucket.file('env/object').save('from env');
+        const [content] = await bucket.file('env/object').download();
+        const [files] = await bucket.getFiles();
+        console.log(JSON.stringify({ content: content.toString(), names: files.map((f) => f.name) }));
+      })().catch((error) => { console.error(error); process.exit(1); });`;
+    const { stdout } = await promisify(execFile)(process.execPath, ['-e', script], {
+      cwd: path.resolve(__dirname, '../..'),
+      env: { ...process.env, STORAGE_EMULATOR_HOST: emulator.url, METADATA_SERVER_DETECTION: 'none' },
+    });
+    expect(JSON.parse(stdout)).toEqual({ content: 'from env', names: ['env/object'] });
+    expect(emulator.stats().writesByBucket[`env-bucket-${process.pid}`]).toBe(1);
   });
 
   test('an unsupported endpoint answers 501 in the JSON error shape', async () => {
@@ -643,7 +692,7 @@ describe('simulated per-object rate limit', () => {
   let client: Storage;
   beforeAll(async () => {
     limited = await startStorageEmulator({ logger: silentLogger, objectRateLimit: true });
-    client = new Storage({ ...storageClientOptions(limited), retryOptions: { autoRetry: false } });
+    client = new StorageClient({ ...storageClientOptions(limited), retryOptions: { autoRetry: false } });
   });
   afterAll(async () => {
     await limited?.stop();
@@ -664,5 +713,30 @@ describe('simulated per-object rate limit', () => {
     const bucket = await newBucket();
     for (let i = 0; i < 5; i++) await bucket.file('hot').save(String(i), { resumable: false });
     expect((await bucket.file('hot').download())[0].toString()).toBe('4');
+  });
+});
+
+describe('emulator controls', () => {
+  let own: StorageEmulator;
+  beforeAll(async () => {
+    own = await startStorageEmulator({ logger: silentLogger });
+  });
+  afterAll(async () => {
+    await own?.stop();
+  });
+
+  test('health, stats reset and a full reset over HTTP', async () => {
+    const client = new StorageClient(storageClientOptions(own));
+    const [bucket] = await client.createBucket('to-be-reset');
+    await bucket.file('o').save('x');
+    expect(own.stats().objectWrites).toBe(1);
+
+    expect(await (await fetch(`${own.url}/_emulator/health`)).json()).toEqual({ status: 'ok' });
+    expect((await fetch(`${own.url}/_emulator/stats/reset`, { method: 'POST' })).status).toBe(204);
+    expect(own.stats().objectWrites).toBe(0);
+
+    expect((await fetch(`${own.url}/_emulator/reset`, { method: 'POST' })).status).toBe(204);
+    expect((await client.getBuckets())[0]).toEqual([]);
+    expect(await bucket.file('o').exists()).toEqual([false]);
   });
 });

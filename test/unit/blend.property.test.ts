@@ -138,7 +138,7 @@ describe('blend properties', () => {
         expect(a.version!.stamp).toBe(newest.stamp);
         expect(canonicalize(a)).toBe(canonicalize(b));
       }),
-      { numRuns: 300 },
+      { numRuns: 200 },
     );
   });
 
@@ -200,7 +200,7 @@ describe('blend properties', () => {
         expect(canonicalize(a.version)).toBe(canonicalize(b.version));
         if (expected) expect(canonicalize(a.content)).toBe(canonicalize(expected(writes.map((w) => w.content))));
       }),
-      { numRuns: 150 },
+      { numRuns: 100 },
     );
   });
 

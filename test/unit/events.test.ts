@@ -325,6 +325,14 @@ describe('Pub/Sub messages', () => {
     expect((error as InvalidEventError).issues.join(' ')).toContain(`${attribute} attribute`);
   });
 
+  it('gives a network-level event no groupId attribute, even when its data names a group', () => {
+    const data = { ...sampleData[EventType.NetworkDeleted](), groupId: GROUP } as EventDataByType[typeof EventType.NetworkDeleted];
+    const message = toPubSubMessage(createEvent(EventType.NetworkDeleted, data, { source: SOURCE }));
+    expect(message.attributes.path).toBe(NET);
+    expect(message.orderingKey).toBe(NET);
+    expect(message.attributes).not.toHaveProperty('groupId');
+  });
+
   it('refuses a groupId attribute on a network-level event', () => {
     const message = toPubSubMessage(sample(EventType.NetworkDeleted));
     expect(() => fromPubSubMessage({ data: message.data, attributes: { ...message.attributes, groupId: GROUP } as Record<string, string> })).toThrow(InvalidEventError);

@@ -24,6 +24,7 @@ export function createApp(service: StorageService, stats: StatsRecorder, logger:
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
+  // Plain key=value query parsing: `a[b]=c` in a prefix must stay a string, not become an object.
   app.set('query parser', 'simple');
 
   app.use((req, res, next) => {

@@ -9,8 +9,8 @@ import { sendResource } from './responses';
 
 /**
  * JSON API objects: list, get (metadata or `alt=media`), patch/update, delete, compose,
- * rewrite, copy and move. Names arrive URL-encoded as one path segment (`a%2Fb`); a name with
- * raw slashes is accepted too.
+ * rewrite, copy and move. Names arrive URL-encoded as one path segment (`a%2Fb`), as the JSON
+ * API requires; `/o/a/b` is not the object "a/b" (it would hide sub-resources such as `/acl`).
  */
 export function objectRoutes(service: StorageService): Router {
   const router = Router();
@@ -89,12 +89,10 @@ export function objectRoutes(service: StorageService): Router {
     res.status(204).end();
   };
 
-  for (const path of ['/b/:bucket/o/:object', '/b/:bucket/o/*object']) {
-    router.get(path, get);
-    router.patch(path, parseJson, patch);
-    router.put(path, parseJson, patch);
-    router.delete(path, remove);
-  }
+  router.get('/b/:bucket/o/:object', get);
+  router.patch('/b/:bucket/o/:object', parseJson, patch);
+  router.put('/b/:bucket/o/:object', parseJson, patch);
+  router.delete('/b/:bucket/o/:object', remove);
   return router;
 }
 

@@ -1,6 +1,6 @@
 import type { ErrorRequestHandler, Request, Response } from 'express';
 import type { Logger } from '../../../shared/log';
-import { StorageError, parseError } from '../errors';
+import { StorageApiError, parseError } from '../errors';
 import { applyFieldMask } from '../field-mask';
 import { queryParam } from './request';
 
@@ -16,7 +16,7 @@ export function errorHandler(logger: Logger, onRefused: (code: number) => void):
     if (!storageError) {
       logger.error('storage emulator request failed', { error, method: req.method, path: req.path });
     }
-    const failure = storageError ?? new StorageError(500, 'backendError', 'Internal error in the storage emulator.');
+    const failure = storageError ?? new StorageApiError(500, 'backendError', 'Internal error in the storage emulator.');
     onRefused(failure.code);
     if (res.headersSent) {
       res.destroy();
@@ -30,8 +30,8 @@ export function errorHandler(logger: Logger, onRefused: (code: number) => void):
   };
 }
 
-function toStorageError(error: unknown): StorageError | undefined {
-  if (error instanceof StorageError) return error;
+function toStorageError(error: unknown): StorageApiError | undefined {
+  if (error instanceof StorageApiError) return error;
   // body-parser reports malformed JSON this way.
   if (typeof error === 'object' && error !== null && (error as { type?: unknown }).type === 'entity.parse.failed') {
     return parseError();

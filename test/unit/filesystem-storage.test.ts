@@ -1,0 +1,332 @@
+import { spawn } from 'node:child_process';
+import { promises as fs, watch, type FSWatcher } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { CorruptDataError, decode, FileSystemStorage, growSet, idToKey, type GroupState, type NetworkState } from 'super-spine';
+
+// The child loads the same library as this test, through tsx's loader.
+const SHARED_INDEX = require.resolve('super-spine');
+const TSX_LOADER = pathToFileURL(require.resolve('tsx')).href;
+
+let outer: string;
+let basePath: string;
+const open: FileSystemStorage[] = [];
+
+beforeEach(async () => {
+  // basePath lives inside a folder of its own, so the test can prove nothing was written beside it.
+  outer = await fs.mkdtemp(path.join(os.tmpdir(), 'spine-fs-unit-'));
+  basePath = path.join(outer, 'base');
+});
+
+afterEach(async () => {
+  for (const storage of open.splice(0)) await storage.close();
+  await fs.rm(outer, { recursive: true, force: true });
+});
+
+function storage(options: { writerId?: string; fsync?: boolean } = {}): FileSystemStorage {
+  const instance = new FileSystemStorage({ basePath, ...options });
+  open.push(instance);
+  return instance;
+}
+
+/** Every file and folder under `dir`, as paths relative to it with "/" separators, hidden ones included. */
+async function walk(dir: string, prefix = ''): Promise<{ files: string[]; dirs: string[] }> {
+  const files: string[] = [];
+  const dirs: string[] = [];
+  for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
+    const relative = prefix ? `${prefix}/${entry.name}` : entry.name;
+    if (entry.isDirectory()) {
+      dirs.push(relative);
+      const inner = await walk(path.join(dir, entry.name), relative);
+      files.push(...inner.files);
+      dirs.push(...inner.dirs);
+    } else {
+      files.push(relative);
+    }
+  }
+  return { files: files.sort(), dirs: dirs.sort() };
+}
+
+function groupState(groupId: string, contacts: Record<string, unknown>, parentId?: string): GroupState {
+  return {
+    group: { id: groupId, name: `group ${groupId}`, contactIds: Object.keys(contacts), wireIds: [], subgroupIds: [], boundaryContactIds: [], ...(parentId ? { parentId } : {}) },
+    contacts: new Map(Object.entries(contacts).map(([id, content]) => [id, { id, groupId, blendMode: 'accept-last' as const, content }])),
+    wires: new Map(),
+  };
+}
+
+describe('FileSystemStorage on disk', () => {
+  it('uses the documented layout, with ids encoded by idToKey', async () => {
+    const s = storage();
+    const network: NetworkState = {
+      groups: new Map([
+        ['root', groupState('root', { greeting: 'hello' })],
+        ['users/@alice', groupState('users/@alice', { inbox: new Map([['k', 1]]), 'a.b': 2 }, 'root')],
+      ]),
+      rootGroupId: 'root',
+      currentGroupId: 'users/@alice',
+    };
+    await s.saveNetworkState('netA', network);
+    const snapshotId = await s.saveSnapshot('netA', 'first');
+
+    const { files } = await walk(basePath);
+    const net = `networks/${idToKey('netA')}`;
+    const alice = `${net}/groups/${idToKey('users/@alice')}`;
+    expect(files).toEqual(
+      [
+        `${net}/metadata.json`,
+        `${net}/groups/root/group.json`,
+        `${net}/groups/root/contacts/greeting.json`,
+        `${alice}/group.json`,
+        `${alice}/contacts/inbox.json`,
+        `${alice}/contacts/${idToKey('a.b')}.json`,
+        `${net}/snapshots/${idToKey(snapshotId)}.json`,
+        `${net}/snapshots/${idToKey(snapshotId)}.info.json`,
+      ].sort(),
+    );
+    expect(alice).toBe('networks/netA/groups/users%2F@alice');
+
+    // The files hold what their names say, in the codec's encoding.
+    const metadata = decode<{ id: string; rootGroupId: string; currentGroupId: string; createdAt: Date }>(await fs.readFile(path.join(basePath, net, 'metadata.json'), 'utf8'));
+    expect(metadata).toMatchObject({ id: 'netA', rootGroupId: 'root', currentGroupId: 'users/@alice' });
+    expect(metadata.createdAt).toBeInstanceOf(Date);
+    const group = decode<{ group: { id: string; parentId: string }; wires: Map<string, unknown> }>(await fs.readFile(path.join(basePath, alice, 'group.json'), 'utf8'));
+    expect(group.group).toMatchObject({ id: 'users/@alice', parentId: 'root' });
+    expect(group.wires).toBeInstanceOf(Map);
+    const inbox = decode<{ id: string; content: Map<string, number> }>(await fs.readFile(path.join(basePath, alice, 'contacts/inbox.json'), 'utf8'));
+    expect(inbox).toMatchObject({ id: 'inbox', groupId: 'users/@alice', content: new Map([['k', 1]]) });
+    const info = decode<{ id: string; label: string; size: number }>(await fs.readFile(path.join(basePath, net, 'snapshots', `${idToKey(snapshotId)}.info.json`), 'utf8'));
+    expect(info).toMatchObject({ id: snapshotId, networkId: 'netA', label: 'first' });
+    const payload = await fs.readFile(path.join(basePath, net, 'snapshots', `${idToKey(snapshotId)}.json`), 'utf8');
+    expect(info.size).toBe(Buffer.byteLength(payload));
+    expect(decode<NetworkState>(payload).groups.get('root')!.contacts.get('greeting')!.content).toBe('hello');
+  });
+
+  it('keeps hostile ids inside basePath, one folder level per id', async () => {
+    const s = storage();
+    const hostile = {
+      network: '..%2F..%2Fetc.🐢',
+      groups: ['%2E%2E/...', 'ü/ñ/🐢/...x', '.hidden/.x', 'a'.repeat(1000), '\\..\\..\\windows'],
+      contacts: ['..%2F', '.x', '.'.repeat(3), 'é'.repeat(500), '%', 'c'.repeat(1000), 'con.json'],
+    };
+    for (const groupId of hostile.groups) {
+      for (const contactId of hostile.contacts) await s.saveContactContent(hostile.network, groupId, contactId, `${groupId}|${contactId}`);
+    }
+    await s.saveSnapshot(hostile.network);
+
+    expect(await fs.readdir(outer)).toEqual(['base']);
+    const { files, dirs } = await walk(basePath);
+    expect(files).toHaveLength(1 + hostile.groups.length * (1 + hostile.contacts.length) + 2);
+    const layout = /^networks\/[A-Za-z0-9_@%~-]+\/(metadata\.json|groups\/[A-Za-z0-9_@%~-]+\/(group\.json|contacts\/[A-Za-z0-9_@%~-]+\.json)|snapshots\/[A-Za-z0-9_@%~-]+\.(info\.)?json)$/;
+    for (const file of files) {
+      expect(file).toMatch(layout);
+      const resolved = path.resolve(basePath, file);
+      expect(resolved.startsWith(basePath + path.sep)).toBe(true);
+      for (const part of file.split('/')) expect(Buffer.byteLength(part)).toBeLessThanOrEqual(255);
+    }
+    for (const dir of dirs) expect(dir.split('/').every((part) => part !== '.' && part !== '..' && !part.startsWith('.'))).toBe(true);
+
+    // And every id reads back as itself.
+    for (const groupId of hostile.groups) {
+      const state = await s.loadGroupState(hostile.network, groupId);
+      expect([...state!.contacts.keys()].sort()).toEqual([...hostile.contacts].sort());
+      for (const contactId of hostile.contacts) expect(await s.loadContactContent(hostile.network, groupId, contactId)).toBe(`${groupId}|${contactId}`);
+    }
+    expect(await s.listNetworks()).toEqual([hostile.network]);
+  });
+
+  it('keeps its state across a restart on the same basePath', async () => {
+    const first = storage({ writerId: 'first' });
+    await first.saveContactContent('net', 'g', 'tags', growSet(['a']), { blendMode: 'merge' });
+    await first.saveContactContent('net', 'g', 'latest', 1);
+    await first.saveGroupState('net', 'other', groupState('other', { x: new Date(5) }));
+    const snapshotId = await first.saveSnapshot('net', 'before restart');
+    const before = await first.loadNetworkState('net');
+    await first.close();
+
+    const second = storage({ writerId: 'second' });
+    await second.initialize();
+    expect(await second.listNetworks()).toEqual(['net']);
+    expect(await second.loadNetworkState('net')).toEqual(before);
+    expect((await second.listSnapshots('net')).map((i) => [i.id, i.label])).toEqual([[snapshotId, 'before restart']]);
+    expect(await second.loadSnapshot('net', snapshotId)).toEqual(before);
+    expect(await second.loadContactContent('net', 'other', 'x')).toEqual(new Date(5));
+
+    // Blending continues from what is on disk.
+    await second.saveContactContent('net', 'g', 'tags', growSet(['b']));
+    expect(await second.loadContactContent('net', 'g', 'tags')).toEqual(growSet(['a', 'b']));
+    await second.saveContactContent('net', 'g', 'latest', 2);
+    expect(await second.loadContactContent('net', 'g', 'latest')).toBe(2);
+  });
+
+  describe('leftovers of a crash', () => {
+    async function plantLeftovers(): Promise<string[]> {
+      const contacts = path.join(basePath, 'networks/net/groups/g/contacts');
+      const planted = [
+        path.join(contacts, '.c.json.abc123.tmp'),
+        path.join(contacts, '.new.json.def456.tmp'),
+        path.join(basePath, 'networks/net/groups/g/.group.json.0a0b0c.tmp'),
+        path.join(basePath, 'networks/.trash-0123456789ab/groups/x/group.json'),
+        path.join(basePath, 'networks/net/groups/.trash-abcdefabcdef/contacts/c.json'),
+        path.join(basePath, 'networks/net/.metadata.json.ffeedd.tmp'),
+      ];
+      for (const file of planted) {
+        await fs.mkdir(path.dirname(file), { recursive: true });
+        await fs.writeFile(file, '{"partial": ');
+      }
+      return planted;
+    }
+
+    async function seed(): Promise<GroupState> {
+      const s = storage();
+      await s.saveContactContent('net', 'g', 'c', 'kept');
+      const state = (await s.loadGroupState('net', 'g'))!;
+      await s.close();
+      return state;
+    }
+
+    it('are ignored by reads', async () => {
+      const state = await seed();
+      await plantLeftovers();
+      const s = storage();
+      expect(await s.listNetworks()).toEqual(['net']);
+      expect(await s.loadGroupState('net', 'g')).toEqual(state);
+      expect(await s.loadContactContent('net', 'g', 'new')).toBeNull();
+      expect([...(await s.loadNetworkState('net'))!.groups.keys()]).toEqual(['g']);
+    });
+
+    it('are swept from networks/ on initialize()', async () => {
+      await seed();
+      await plantLeftovers();
+      await storage().initialize();
+      expect(await fs.readdir(path.join(basePath, 'networks'))).toEqual(['net']);
+    });
+
+    // KNOWN BUG, reported: FileSystemStateStore.init() sweeps only `networks/`, so temp files and
+    // trash deeper down (contacts/, groups/, a network folder) stay for ever. Remove `.failing`
+    // once init() sweeps the whole tree.
+    it.failing('are swept everywhere under basePath on initialize()', async () => {
+      await seed();
+      await plantLeftovers();
+      await storage().initialize();
+      const { files, dirs } = await walk(basePath);
+      const hidden = [...files, ...dirs].filter((p) => p.split('/').some((part) => part.startsWith('.')));
+      expect(hidden).toEqual([]);
+    });
+  });
+
+  it('reports a corrupt file with CorruptDataError naming the file', async () => {
+    const s = storage();
+    await s.saveContactContent('net', 'g', 'c', 1);
+    await s.saveContactContent('net', 'g', 'broken', 2);
+    const file = path.join(basePath, 'networks/net/groups/g/contacts/broken.json');
+    await fs.writeFile(file, '{"id":"broken","groupId":"g","content":');
+
+    const error = await s.loadGroupState('net', 'g').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(CorruptDataError);
+    expect((error as Error).message).toContain(path.join('networks', 'net', 'groups', 'g', 'contacts', 'broken.json'));
+    await expect(s.loadContactContent('net', 'g', 'broken')).rejects.toThrow(CorruptDataError);
+    // Other files stay readable.
+    expect(await s.loadContactContent('net', 'g', 'c')).toBe(1);
+
+    await fs.writeFile(path.join(basePath, 'networks/net/metadata.json'), '{"$type":"Nonsense"}');
+    await expect(s.exists('net')).rejects.toThrow(/networks[/\\]net[/\\]metadata\.json/);
+  });
+
+  it('never leaves a half-written file when the writing process is killed', async () => {
+    // A child process writes big contents to contacts of several groups, for ever. Once it has
+    // made progress, the parent watches the contact folders and SIGKILLs the child at the first
+    // change it sees, so the kill lands while a write is under way.
+    const groups = ['g0', 'g1', 'g2', 'g3'];
+    const script = path.join(outer, 'writer.ts');
+    await fs.writeFile(
+      script,
+      `
+      import { FileSystemStorage } from ${JSON.stringify(SHARED_INDEX)};
+      const storage = new FileSystemStorage({ basePath: ${JSON.stringify(basePath)}, writerId: 'child' });
+      const big = (round: number, i: number) => ({ round, i, blob: String(round).padEnd(200_000, 'x'), set: new Set([round, i]) });
+      (async () => {
+        await storage.initialize();
+        for (let round = 1; ; round++) {
+          await Promise.all(Array.from({ length: 8 }, (_, i) => storage.saveContactContent('net', 'g' + (i % 4), 'c' + i, big(round, i))));
+          process.stdout.write('round ' + round + '\\n');
+        }
+      })();
+      `,
+    );
+
+    /** Runs the writer until it is killed mid-write; returns how many rounds it finished. */
+    const crashOnce = () =>
+      new Promise<number>((resolve, reject) => {
+        const watchers: FSWatcher[] = [];
+        const child = spawn(process.execPath, ['--import', TSX_LOADER, script], { stdio: ['ignore', 'pipe', 'pipe'] });
+        let output = '';
+        let stderr = '';
+        let killed = false;
+        const kill = () => {
+          if (killed) return;
+          killed = true;
+          child.kill('SIGKILL');
+        };
+        const deadline = setTimeout(() => {
+          kill();
+          reject(new Error(`the writer made no progress in time; stderr: ${stderr}`));
+        }, 30_000);
+        const roundsDone = () => (output.match(/round \d+\n/g) ?? []).length;
+        child.stdout.on('data', (chunk: Buffer) => {
+          output += chunk.toString();
+          if (watchers.length > 0 || roundsDone() < 3) return;
+          for (const group of groups) {
+            watchers.push(
+              // Any change is a write beginning: a temp file created, or a file written in place.
+              watch(path.join(basePath, 'networks/net/groups', group, 'contacts'), kill),
+            );
+          }
+        });
+        child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+        child.on('exit', (_code, signal) => {
+          clearTimeout(deadline);
+          for (const watcher of watchers) watcher.close();
+          if (signal === 'SIGKILL' && killed) resolve(roundsDone());
+          else reject(new Error(`the writer exited on its own (signal ${signal}); stderr: ${stderr}`));
+        });
+      });
+
+    const isHidden = (file: string) => file.split('/').some((part) => part.startsWith('.'));
+    let cutOffWrites = 0;
+    // The kill usually lands while a temp file is open; a few attempts make that certain.
+    for (let attempt = 0; attempt < 5 && cutOffWrites === 0; attempt++) {
+      const hiddenBefore = new Set((await walk(basePath).catch(() => ({ files: [] as string[] }))).files.filter(isHidden));
+      const rounds = await crashOnce();
+      expect(rounds).toBeGreaterThanOrEqual(3);
+
+      // Every visible file parses completely; temp files may be cut off, but they are hidden.
+      const { files } = await walk(basePath);
+      cutOffWrites += files.filter((f) => isHidden(f) && !hiddenBefore.has(f)).length;
+      const visible = files.filter((f) => !isHidden(f));
+      expect(visible.filter((f) => f.includes('/contacts/'))).toHaveLength(8);
+      for (const file of visible) {
+        const record = decode<{ content?: { round: number; blob: string } }>(await fs.readFile(path.join(basePath, file), 'utf8'));
+        if (file.includes('/contacts/')) {
+          expect(record.content!.blob).toHaveLength(200_000);
+          expect(record.content!.round).toBeGreaterThanOrEqual(rounds);
+        }
+      }
+    }
+    expect(cutOffWrites).toBeGreaterThan(0);
+
+    const s = storage();
+    for (const group of groups) {
+      const state = await s.loadGroupState('net', group);
+      expect(state!.contacts.size).toBe(2);
+      for (const contact of state!.contacts.values()) expect((contact.content as { set: Set<number> }).set).toBeInstanceOf(Set);
+    }
+    // And the storage carries on writing after the crash.
+    await s.saveContactContent('net', 'g0', 'c0', 'after the crash');
+    expect(await s.loadContactContent('net', 'g0', 'c0')).toBe('after the crash');
+  });
+});
