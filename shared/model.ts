@@ -102,7 +102,10 @@ export interface GroupChange {
   time: Date;
 }
 
-/** Called with the group's new state, or `null` when the group was deleted. */
+/**
+ * Called with the group's state as of delivery (at least as new as the change; quick successive
+ * changes may arrive as one state), or `null` when the group was deleted.
+ */
 export type SubscriptionCallback = (state: GroupState | null, change: GroupChange) => void | Promise<void>;
 
 export type Unsubscribe = () => Promise<void>;

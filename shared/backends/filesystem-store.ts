@@ -32,8 +32,20 @@ export class FileSystemStateStore implements StateStore {
   }
 
   async init(): Promise<void> {
-    await fs.mkdir(path.join(this.root, 'networks'), { recursive: true });
-    await sweepLeftovers(path.join(this.root, 'networks'));
+    const networks = path.join(this.root, 'networks');
+    await fs.mkdir(networks, { recursive: true });
+    // An interrupted write or removal leaves hidden temp files or trash at any level.
+    await sweepLeftovers(networks);
+    for (const network of await listDir(networks)) {
+      const networkDir = path.join(networks, network);
+      await sweepLeftovers(networkDir);
+      await sweepLeftovers(path.join(networkDir, 'snapshots'));
+      await sweepLeftovers(path.join(networkDir, 'groups'));
+      for (const group of await listDir(path.join(networkDir, 'groups'))) {
+        await sweepLeftovers(path.join(networkDir, 'groups', group));
+        await sweepLeftovers(path.join(networkDir, 'groups', group, 'contacts'));
+      }
+    }
   }
 
   async close(): Promise<void> {}

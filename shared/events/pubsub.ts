@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { decode, encodeToBuffer } from '../codec';
 import { CorruptDataError, InvalidEventError } from '../errors';
 import { validateEvent } from './schema';
@@ -25,18 +26,48 @@ export interface SpineMessage {
 /** Pub/Sub's limit for one message. */
 export const MAX_MESSAGE_BYTES = 10 * 1024 * 1024;
 
+/** Pub/Sub's limit for an attribute value and for an ordering key. */
+export const MAX_ATTRIBUTE_BYTES = 1024;
+/** Long attribute values are cut to this many bytes (on a character boundary), so prefix filters still work. */
+const TRUNCATED_ATTRIBUTE_BYTES = 1000;
+
+/**
+ * Ids may be 1024 bytes each, so a path can exceed what Pub/Sub takes in an attribute. Such
+ * values are cut to a prefix: `hasPrefix` filters on shorter prefixes still match, and
+ * receivers check the full ids inside the event.
+ */
+export function attributeValue(value: string): string {
+  if (Buffer.byteLength(value, 'utf8') <= MAX_ATTRIBUTE_BYTES) return value;
+  let cut = '';
+  for (const char of value) {
+    if (Buffer.byteLength(cut + char, 'utf8') > TRUNCATED_ATTRIBUTE_BYTES) break;
+    cut += char;
+  }
+  return cut;
+}
+
+/** The path itself when it fits, else a digest of it: one key per path either way. */
+export function orderingKeyFor(path: string): string {
+  if (Buffer.byteLength(path, 'utf8') <= MAX_ATTRIBUTE_BYTES) return path;
+  return `sha256:${createHash('sha256').update(path, 'utf8').digest('hex')}`;
+}
+
+function matchesAttribute(attribute: string, actual: string): boolean {
+  return attribute === attributeValue(actual);
+}
+
 export function toPubSubMessage(event: AnySpineEvent, maxBytes = MAX_MESSAGE_BYTES): SpineMessage {
   validateEvent(event);
   const data = event.data as { networkId: string; groupId?: string };
   const attributes: SpineMessageAttributes = {
     type: event.type,
-    networkId: data.networkId,
-    path: event.subject,
+    networkId: attributeValue(data.networkId),
+    path: attributeValue(event.subject),
     'ce-id': event.id,
     'ce-specversion': event.specversion,
   };
-  if (event.subject !== data.networkId && data.groupId !== undefined) attributes.groupId = data.groupId;
-  return { data: encodeToBuffer(event, { maxBytes, what: `${event.type} event` }), attributes, orderingKey: event.subject };
+  if (event.subject !== data.networkId && data.groupId !== undefined) attributes.groupId = attributeValue(data.groupId);
+  return { data: encodeToBuffer(event, { maxBytes, what: `${event.type} event` }), attributes, orderingKey: orderingKeyFor(event.subject) };
 }
 
 /** Decodes and validates a received message; the attributes must agree with the event inside. */
@@ -61,9 +92,9 @@ export function fromPubSubMessage(message: {
   const groupId = event.subject === data.networkId ? undefined : data.groupId;
   const mismatches: string[] = [];
   if (attributes.type !== undefined && attributes.type !== event.type) mismatches.push(`type attribute ${attributes.type} != ${event.type}`);
-  if (attributes.networkId !== undefined && attributes.networkId !== data.networkId) mismatches.push(`networkId attribute ${attributes.networkId} != ${data.networkId}`);
-  if (attributes.path !== undefined && attributes.path !== event.subject) mismatches.push(`path attribute ${attributes.path} != ${event.subject}`);
-  if (attributes.groupId !== undefined && attributes.groupId !== groupId) mismatches.push(`groupId attribute ${attributes.groupId} != ${groupId ?? '(none: network-level event)'}`);
+  if (attributes.networkId !== undefined && !matchesAttribute(attributes.networkId, data.networkId)) mismatches.push(`networkId attribute ${attributes.networkId} != ${data.networkId}`);
+  if (attributes.path !== undefined && !matchesAttribute(attributes.path, event.subject)) mismatches.push(`path attribute ${attributes.path} != ${event.subject}`);
+  if (attributes.groupId !== undefined && (groupId === undefined || !matchesAttribute(attributes.groupId, groupId))) mismatches.push(`groupId attribute ${attributes.groupId} != ${groupId ?? '(none: network-level event)'}`);
   if (attributes['ce-id'] !== undefined && attributes['ce-id'] !== event.id) mismatches.push(`ce-id attribute ${attributes['ce-id']} != ${event.id}`);
   if (mismatches.length) throw new InvalidEventError('message attributes do not match the event', mismatches);
   return event;

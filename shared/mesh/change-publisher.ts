@@ -1,5 +1,5 @@
 import type { PubSub, Topic } from '@google-cloud/pubsub';
-import { createEvent, toPubSubMessage } from '../events';
+import { attributeValue, createEvent, toPubSubMessage } from '../events';
 import { EventType, type AnySpineEvent, type GroupChangedData, type NetworkChangedData } from '../events/types';
 
 export type Change =
@@ -27,7 +27,7 @@ export class ChangePublisher {
         const event = createEvent(change.type, change.data as never, { source: this.source }) as AnySpineEvent;
         const message = toPubSubMessage(event);
         const attributes: Record<string, string> = { ...message.attributes, causeId: change.data.causeId };
-        if (change.data.writerId) attributes.writerId = change.data.writerId;
+        if (change.data.writerId) attributes.writerId = attributeValue(change.data.writerId);
         try {
           await this.topic.publishMessage({ data: message.data, attributes, orderingKey: message.orderingKey });
         } catch (error) {

@@ -3,7 +3,7 @@ import type { CreateSubscriptionOptions, Message, PubSub, Subscription, Topic } 
 import type { Storage } from '@google-cloud/storage';
 import { clone, encode } from '../codec';
 import { ContentTooLargeError, InvalidArgumentError, PublishError, StorageClosedError, TimeoutError } from '../errors';
-import { createEvent, fromPubSubMessage, toPubSubMessage } from '../events';
+import { attributeValue, createEvent, fromPubSubMessage, toPubSubMessage } from '../events';
 import { EventType, type AnySpineEvent, type ContentReference, type EventDataByType, type EventTypeName, type WriteOrigin } from '../events/types';
 import { HybridLogicalClock } from '../hlc';
 import { changePath, parsePath, pathMatches, validateContactId, validateGroupId, validateNetworkId, validateWriterId, type ParsedPath } from '../ids';
@@ -73,8 +73,10 @@ const WRITER_ATTRIBUTE = 'writerId';
 const CAUSE_ATTRIBUTE = 'causeId';
 
 function quoteFilterValue(value: string): string | undefined {
-  // Values the filter grammar would need escapes for are filtered on arrival only.
-  return /["\\\n]/.test(value) ? undefined : `"${value}"`;
+  // Values the filter grammar would need escapes for, and values longer than an attribute
+  // holds, are filtered on arrival only.
+  if (/["\\\n]/.test(value) || attributeValue(value) !== value) return undefined;
+  return `"${value}"`;
 }
 
 /**
@@ -257,11 +259,12 @@ export class SpineStorage implements NetworkStorage {
     const topic = this.topology.topics.groupChanges.name;
     const name = `${this.topology.prefix}watch-${randomUUID()}`;
     const quotedPath = quoteFilterValue(path);
+    const quotedBelow = quoteFilterValue(`${path}/`);
     const quotedNetwork = quoteFilterValue(parsed.networkId);
     const filter =
       parsed.groupPrefix === undefined
         ? quotedNetwork && `attributes.networkId = ${quotedNetwork}`
-        : quotedPath && `attributes.path = ${quotedPath} OR hasPrefix(attributes.path, ${quoteFilterValue(`${path}/`)})`;
+        : quotedPath && quotedBelow && `attributes.path = ${quotedPath} OR hasPrefix(attributes.path, ${quotedBelow})`;
     const metadata = subscriptionMetadata(this.topology, { ...this.topology.clientSubscriptions, name, topic, ...(filter ? { filter } : {}) });
     const [subscription] = await this.pubsub.topic(topic).createSubscription(name, metadata as CreateSubscriptionOptions);
     const watch: Watch = { subscription, chain: Promise.resolve() };
@@ -398,7 +401,7 @@ export class SpineStorage implements NetworkStorage {
       }
       subscription.on('message', (message: Message) => {
         const causeId = message.attributes[CAUSE_ATTRIBUTE];
-        if (message.attributes[WRITER_ATTRIBUTE] === this.sessionWriterId && causeId) {
+        if (message.attributes[WRITER_ATTRIBUTE] === attributeValue(this.sessionWriterId) && causeId) {
           const pending = this.pending.get(causeId);
           if (pending) {
             this.pending.delete(causeId);
@@ -420,7 +423,10 @@ export class SpineStorage implements NetworkStorage {
       if (event.type !== EventType.GroupChanged) return;
       const { networkId, groupId, kind, unchanged, state } = event.data;
       if (unchanged || !pathMatches(path, networkId, groupId)) return;
+      // The state as of delivery: at least as new as the change, possibly newer (changes coalesce).
       const current = kind === 'deleted' ? null : (state ?? (await this.state.loadGroupState(networkId, groupId)));
+      // Gone by now: the delete's own notification follows.
+      if (kind === 'updated' && current === null) return;
       await callback(current, { networkId, groupId, path: changePath(networkId, groupId), kind, time: new Date(event.time) });
     } catch (error) {
       this.log.error('subscriber callback failed', { messageId: message.id, error });

@@ -203,10 +203,7 @@ describe('FileSystemStorage on disk', () => {
       expect(await fs.readdir(path.join(basePath, 'networks'))).toEqual(['net']);
     });
 
-    // KNOWN BUG, reported: FileSystemStateStore.init() sweeps only `networks/`, so temp files and
-    // trash deeper down (contacts/, groups/, a network folder) stay for ever. Remove `.failing`
-    // once init() sweeps the whole tree.
-    it.failing('are swept everywhere under basePath on initialize()', async () => {
+    it('are swept everywhere under basePath on initialize()', async () => {
       await seed();
       await plantLeftovers();
       await storage().initialize();
