@@ -8,6 +8,7 @@ import { canonicalize, createEvent, encode, EventType, growSet, HybridLogicalClo
 import { eventually } from 'super-spine/testing';
 import { ContentStore, MAX_INLINE_CONTENT_BYTES } from '../../shared/mesh/content-store';
 import { DeadLetterStore } from '../../shared/mesh/dead-letters';
+import { TimeoutError } from '../../shared/errors';
 import { MATERIALIZE_MAX_DELIVERY_ATTEMPTS } from '../../shared/topology';
 import { useLocalMesh } from '../helpers/mesh';
 
@@ -153,8 +154,56 @@ describe('subscribe', () => {
     await eventually(() => expect(seen.some((s) => s.path === `${netA}/users/@alice` && s.state === null)).toBe(true), { timeoutMs: 20_000 });
     expect(seen.every((s) => s.path === `${netA}/users` || s.path.startsWith(`${netA}/users/`))).toBe(true);
 
+    // A crashed client's subscription expires after a day without use.
+    const [metadata] = await mesh.pubsub.subscription(created[0]!).getMetadata();
+    expect(Number(metadata.expirationPolicy?.ttl?.seconds)).toBe(24 * 60 * 60);
+    expect(metadata.filter).toBe(`attributes.path = "${netA}/users" OR hasPrefix(attributes.path, "${netA}/users/")`);
+
     await unsubscribe();
     expect(await watchNames()).not.toContain(created[0]);
+  });
+
+  it("close() publishes what is buffered and removes the client's subscriptions", async () => {
+    const network = `close-${randomUUID().slice(0, 8)}`;
+    const groupChanges = mesh.pubsub.topic(mesh.mesh.topology.topics.groupChanges.name);
+    const names = async () => (await groupChanges.getSubscriptions())[0].map((s) => s.name);
+    const before = await names();
+    const spine = mesh.client();
+    await spine.initialize();
+    await spine.subscribe(`${network}/g`, () => undefined);
+    const during = (await names()).filter((n) => !before.includes(n));
+    expect(during.some((n) => n.includes('watch-'))).toBe(true);
+    expect(during.some((n) => n.includes('ack-'))).toBe(true);
+    const writes = Array.from({ length: 20 }, (_, i) => spine.saveContactContent(network, 'g', `c${i}`, i));
+    await Promise.all(writes);
+    await spine.close();
+    const after = await names();
+    for (const name of during) expect(after).not.toContain(name);
+    const reader = mesh.client();
+    await eventually(async () => expect((await reader.loadGroupState(network, 'g'))?.contacts.size).toBe(20), { timeoutMs: 30_000 });
+  });
+});
+
+describe('flush', () => {
+  it('rejects with a timeout that names the writes not yet materialized, and resolves once they are', async () => {
+    const network = `flush-${randomUUID().slice(0, 8)}`;
+    const spine = mesh.client();
+    await spine.initialize();
+    await mesh.mesh.functions.stop();
+    try {
+      await spine.saveContactContent(network, 'pending-group', 'c', 1);
+      const failure = await spine.flush(1_500).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect(failure).toBeInstanceOf(TimeoutError);
+      expect((failure as Error).message).toContain(`${network}/pending-group`);
+      expect((failure as Error).message).toMatch(/1 of 1 writes not materialized/);
+    } finally {
+      await mesh.mesh.restartFunctions();
+    }
+    await spine.flush(60_000);
+    expect(await spine.loadContactContent(network, 'pending-group', 'c')).toBe(1);
   });
 });
 

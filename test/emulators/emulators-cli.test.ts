@@ -1,26 +1,21 @@
 /**
  * `npm run emulators` as a real child process, driven with the official clients, plus
  * startEmulators and the useEmulators test helper.
- *
- * @jest-environment ./emulators/storage/testing/jest-environment.ts
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import * as grpc from '@grpc/grpc-js';
 import { PubSub } from '@google-cloud/pubsub';
+import { Storage } from '@google-cloud/storage';
 import { CloudTasksClient } from '@google-cloud/tasks';
 import { EmulatorsStartError, isGroupAlive, startEmulators } from '../../emulators';
-import { storageClientModule } from '../../emulators/storage/testing';
 import { formatEnv, parseCliSettings } from '../../emulators/cli';
 import { freePort, isListening, waitUntil } from '../../emulators/ports';
 import { createMemoryLogger, useEmulators } from '../helpers/emulators';
 
 // The Google clients otherwise probe the GCE metadata server and warn when it is not there.
 process.env.METADATA_SERVER_DETECTION ??= 'none';
-
-// The client as Node loaded it: inside jest's vm its HTTP layer cannot import() node-fetch.
-const { Storage } = storageClientModule();
 
 const repoRoot = path.resolve(__dirname, '../..');
 const runId = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;

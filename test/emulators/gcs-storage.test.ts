@@ -2,11 +2,9 @@
  * GcsStorage against the local Cloud Storage emulator through the official client: the
  * NetworkStorage conformance suite, the object layout, compare-and-set between processes, 412
  * and 429 handling, restarts and awkward ids.
- *
- * @jest-environment ./emulators/storage/testing/jest-environment.ts
  */
 import { randomUUID } from 'node:crypto';
-import type { Bucket, File, Storage, StorageOptions } from '@google-cloud/storage';
+import { Storage, type Bucket, type File, type StorageOptions } from '@google-cloud/storage';
 import {
   CorruptDataError,
   GcsStateStore,
@@ -21,11 +19,7 @@ import {
 import { runNetworkStorageConformance } from 'super-spine/testing';
 import { backoffDelay, resolveRetryPolicy } from '../../shared/backends/retry';
 import { startStorageEmulator, type StorageEmulator } from '../../emulators/storage';
-import { storageClientModule } from '../../emulators/storage/testing';
 import { createMemoryLogger } from '../helpers/emulators';
-
-// The client as Node loaded it: inside jest's vm its HTTP layer cannot import() node-fetch.
-const { Storage: StorageClient } = storageClientModule();
 
 process.env.METADATA_SERVER_DETECTION = 'none';
 
@@ -77,7 +71,7 @@ function writesSince(before: Record<string, number>, prefix: string): Record<str
  * write in between a compare-and-set's read and its write, deterministically.
  */
 function clientWithUploadHook(before: (name: string) => Promise<void>): Storage {
-  const hooked = new StorageClient(clientOptions());
+  const hooked = new Storage(clientOptions());
   const bucketOf = hooked.bucket.bind(hooked);
   hooked.bucket = ((bucketName: string, options?: object) => {
     const bucket = bucketOf(bucketName, options);
@@ -98,7 +92,7 @@ function clientWithUploadHook(before: (name: string) => Promise<void>): Storage 
 
 beforeAll(async () => {
   emulator = await startStorageEmulator({ logger: createMemoryLogger() });
-  client = new StorageClient(clientOptions());
+  client = new Storage(clientOptions());
   await client.createBucket(BUCKET);
 });
 
@@ -239,8 +233,8 @@ describe('GcsStorage object layout', () => {
 describe('GcsStorage compare-and-set', () => {
   it('loses no element when two instances with their own clients each merge 50 grow-set writes into one contact at once', async () => {
     const prefix = freshPrefix('cas');
-    const a = newStorage({ prefix, storage: new StorageClient(clientOptions()), writerId: 'writer-a' });
-    const b = newStorage({ prefix, storage: new StorageClient(clientOptions()), writerId: 'writer-b' });
+    const a = newStorage({ prefix, storage: new Storage(clientOptions()), writerId: 'writer-a' });
+    const b = newStorage({ prefix, storage: new Storage(clientOptions()), writerId: 'writer-b' });
     await Promise.all([a.initialize(), b.initialize()]);
     const failuresBefore = emulator.stats().preconditionFailures;
 
@@ -249,7 +243,7 @@ describe('GcsStorage compare-and-set', () => {
       ...Array.from({ length: 50 }, (_, i) => b.saveContactContent('net', 'root', 'hot', growSet([`b${i}`]), MERGE)),
     ]);
 
-    const reader = newStorage({ prefix, storage: new StorageClient(clientOptions()) });
+    const reader = newStorage({ prefix, storage: new Storage(clientOptions()) });
     const merged = (await reader.loadContactContent('net', 'root', 'hot')) as { values: Set<string> };
     const expected = [...Array.from({ length: 50 }, (_, i) => `a${i}`), ...Array.from({ length: 50 }, (_, i) => `b${i}`)];
     expect([...merged.values].sort()).toEqual(expected.sort());
@@ -262,7 +256,7 @@ describe('GcsStorage compare-and-set', () => {
 
   it('calls the update again on the new state when another writer wrote in between (412)', async () => {
     const prefix = freshPrefix('race');
-    const other = new GcsStateStore({ bucket: BUCKET, prefix, storage: new StorageClient(clientOptions()) });
+    const other = new GcsStateStore({ bucket: BUCKET, prefix, storage: new Storage(clientOptions()) });
     const contactName = `${prefix}networks/n/groups/g/contacts/c.json`;
     let interfere = false;
     const store = new GcsStateStore({
@@ -293,7 +287,7 @@ describe('GcsStorage compare-and-set', () => {
 
   it('creates a missing contact only if nobody else created it first (ifGenerationMatch 0)', async () => {
     const prefix = freshPrefix('create');
-    const other = new GcsStateStore({ bucket: BUCKET, prefix, storage: new StorageClient(clientOptions()) });
+    const other = new GcsStateStore({ bucket: BUCKET, prefix, storage: new Storage(clientOptions()) });
     let interfere = true;
     const store = new GcsStateStore({
       bucket: BUCKET,
@@ -316,7 +310,7 @@ describe('GcsStorage compare-and-set', () => {
 
   it('gives up with StorageConflictError (CONFLICT, status 412, the object named) when every try loses the race', async () => {
     const prefix = freshPrefix('conflict');
-    const other = new GcsStateStore({ bucket: BUCKET, prefix, storage: new StorageClient(clientOptions()) });
+    const other = new GcsStateStore({ bucket: BUCKET, prefix, storage: new Storage(clientOptions()) });
     let rival = 0;
     const store = new GcsStateStore({
       bucket: BUCKET,
@@ -393,7 +387,7 @@ describe('GcsStorage under the per-object rate limit (429)', () => {
   beforeAll(async () => {
     // The service's limit (1 write/s per object) scaled up twentyfold, so the test stays short.
     limited = await startStorageEmulator({ logger: createMemoryLogger(), objectRateLimit: { writesPerSecond: 20, burst: 2 } });
-    limitedClient = new StorageClient(clientOptions(limited));
+    limitedClient = new Storage(clientOptions(limited));
     await limitedClient.createBucket(bucket);
   });
 
@@ -426,7 +420,7 @@ describe('GcsStorage under the per-object rate limit (429)', () => {
     // One write per object, then none for a long while.
     const strict = await startStorageEmulator({ logger: createMemoryLogger(), objectRateLimit: { writesPerSecond: 0.001, burst: 1 } });
     try {
-      const strictClient = new StorageClient(clientOptions(strict));
+      const strictClient = new Storage(clientOptions(strict));
       await strictClient.createBucket(bucket);
       const storage = new GcsStorage({ bucket, storage: strictClient, logger: createMemoryLogger(), retry: { maxAttempts: 2, baseDelayMs: 0, maxDelayMs: 0 } });
       await storage.saveContactContent('n', 'g', 'c', 1);
@@ -449,7 +443,7 @@ describe('GcsStorage under the per-object rate limit (429)', () => {
 describe('GcsStorage persistence and ids', () => {
   it('shows a new instance on the same bucket and prefix everything an earlier one wrote', async () => {
     const prefix = freshPrefix('restart');
-    const first = newStorage({ prefix, storage: new StorageClient(clientOptions()) });
+    const first = newStorage({ prefix, storage: new Storage(clientOptions()) });
     await first.saveNetworkState('net', {
       groups: new Map([
         ['root', groupState('root', { x: new Map([[1, new Date(0)]]) })],
@@ -462,7 +456,7 @@ describe('GcsStorage persistence and ids', () => {
     const written = await first.loadNetworkState('net');
     await first.close();
 
-    const second = newStorage({ prefix, storage: new StorageClient(clientOptions()) });
+    const second = newStorage({ prefix, storage: new Storage(clientOptions()) });
     expect(await second.listNetworks()).toEqual(['net']);
     expect(await second.loadNetworkState('net')).toEqual(written);
     expect((await second.listSnapshots('net')).map((s) => [s.id, s.label])).toEqual([[snapshotId, 'before restart']]);
@@ -482,7 +476,7 @@ describe('GcsStorage persistence and ids', () => {
       }
     }
 
-    const reopened = newStorage({ prefix, storage: new StorageClient(clientOptions()) });
+    const reopened = newStorage({ prefix, storage: new Storage(clientOptions()) });
     expect(await reopened.listNetworks()).toEqual([...networks].sort());
     for (const n of networks) {
       const state = await reopened.loadNetworkState(n);

@@ -1,8 +1,6 @@
 /**
  * The storage emulator driven by the official @google-cloud/storage client (v8), configured
  * with nothing but `apiEndpoint` (and, in one test, STORAGE_EMULATOR_HOST).
- *
- * @jest-environment ./emulators/storage/testing/jest-environment.ts
  */
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -11,12 +9,9 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
-import type { ApiError, Bucket, File, FileMetadata, Storage } from '@google-cloud/storage';
+import { CRC32C, Storage, type ApiError, type Bucket, type File, type FileMetadata } from '@google-cloud/storage';
 import { startStorageEmulator, type StorageEmulator } from '../../emulators/storage';
-import { silentLogger, storageClientModule, storageClientOptions } from '../../emulators/storage/testing';
-
-// The client as Node loads it (see emulators/storage/testing/jest-environment.ts for why).
-const { Storage: StorageClient, CRC32C } = storageClientModule();
+import { silentLogger, storageClientOptions } from '../../emulators/storage/testing';
 
 process.env.METADATA_SERVER_DETECTION = 'none';
 
@@ -49,7 +44,7 @@ async function newBucket(settings: Record<string, unknown> = {}): Promise<Bucket
 
 beforeAll(async () => {
   emulator = await startStorageEmulator({ logger: silentLogger });
-  storage = new StorageClient(storageClientOptions(emulator));
+  storage = new Storage(storageClientOptions(emulator));
 });
 
 afterAll(async () => {
@@ -692,7 +687,7 @@ describe('simulated per-object rate limit', () => {
   let client: Storage;
   beforeAll(async () => {
     limited = await startStorageEmulator({ logger: silentLogger, objectRateLimit: true });
-    client = new StorageClient({ ...storageClientOptions(limited), retryOptions: { autoRetry: false } });
+    client = new Storage({ ...storageClientOptions(limited), retryOptions: { autoRetry: false } });
   });
   afterAll(async () => {
     await limited?.stop();
@@ -726,7 +721,7 @@ describe('emulator controls', () => {
   });
 
   test('health, stats reset and a full reset over HTTP', async () => {
-    const client = new StorageClient(storageClientOptions(own));
+    const client = new Storage(storageClientOptions(own));
     const [bucket] = await client.createBucket('to-be-reset');
     await bucket.file('o').save('x');
     expect(own.stats().objectWrites).toBe(1);

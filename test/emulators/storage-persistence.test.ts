@@ -1,8 +1,6 @@
 /**
  * The storage emulator with a data directory: what it acknowledged survives a restart, files are
  * named so object names cannot escape the directory, and `main.ts` runs it as a process.
- *
- * @jest-environment ./emulators/storage/testing/jest-environment.ts
  */
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -10,11 +8,10 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import type { Storage } from '@google-cloud/storage';
+import { Storage } from '@google-cloud/storage';
 import { startStorageEmulator, StorageEmulatorSettingError, type StorageEmulator } from '../../emulators/storage';
-import { silentLogger, storageClientModule, storageClientOptions } from '../../emulators/storage/testing';
+import { silentLogger, storageClientOptions } from '../../emulators/storage/testing';
 
-const { Storage: StorageClient } = storageClientModule();
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 const repoRoot = path.resolve(__dirname, '../..');
 
@@ -29,7 +26,7 @@ describe('restart with a data directory', () => {
   let emulator: StorageEmulator | undefined;
   const start = async () => {
     emulator = await startStorageEmulator({ dataDir, logger: silentLogger });
-    return { emulator, storage: new StorageClient(storageClientOptions(emulator)) as Storage };
+    return { emulator, storage: new Storage(storageClientOptions(emulator)) };
   };
 
   beforeAll(async () => {
@@ -115,13 +112,13 @@ describe('restart with a data directory', () => {
       body: rest,
     });
     expect(done.status).toBe(200);
-    const storage = new StorageClient(storageClientOptions(emulator!)) as Storage;
+    const storage = new Storage(storageClientOptions(emulator!));
     const [content] = await storage.bucket('persisted').file('resumed-after-restart.bin').download();
     expect(sha256(content)).toBe(sha256(Buffer.concat([partialUpload, rest])));
   });
 
   test('overwritten and deleted objects leave no blobs behind', async () => {
-    const storage = new StorageClient(storageClientOptions(emulator!)) as Storage;
+    const storage = new Storage(storageClientOptions(emulator!));
     const bucket = storage.bucket('persisted');
     const blobsBefore = (await fs.readdir(path.join(dataDir, 'blobs'))).length;
     for (let i = 0; i < 5; i++) await bucket.file('churn').save(`version ${i}`);
@@ -154,7 +151,7 @@ describe('main.ts', () => {
         });
         expect(line).toMatch(/^STORAGE_EMULATOR_HOST=http:\/\/127\.0\.0\.1:\d+$/);
         const url = line.slice('STORAGE_EMULATOR_HOST='.length);
-        await work(new StorageClient({ apiEndpoint: url, projectId: 'test-project' }) as Storage);
+        await work(new Storage({ apiEndpoint: url, projectId: 'test-project' }));
       } finally {
         child.kill('SIGTERM');
       }

@@ -1,8 +1,6 @@
 import type { Logger } from '../../../shared/log';
 import type { StorageEmulator } from '../emulator';
 
-export { storageClientModule, STORAGE_CLIENT_GLOBAL } from './client-module';
-
 /** A logger that drops everything, for tests that start emulators. */
 export const silentLogger: Logger = {
   debug: () => undefined,
