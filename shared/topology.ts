@@ -1,3 +1,5 @@
+import { defineJobs, type JobSpec } from '../scheduler/jobs';
+
 /**
  * The mesh's topology, defined once: every topic, subscription, queue, bucket, function and
  * scheduled job with its settings. The local mesh provisions it (see `provision.ts`) and the
@@ -95,6 +97,8 @@ export interface Topology {
   queues: { persist: QueueSpec };
   bucket: BucketSpec;
   functions: Record<FunctionName, FunctionSpec>;
+  /** Cloud Scheduler jobs (see scheduler/jobs.ts). */
+  jobs: JobSpec[];
   /** Settings of the subscriptions clients create for `subscribe` and for write acknowledgements. */
   clientSubscriptions: Omit<SubscriptionSpec, 'name' | 'topic' | 'pushTo' | 'filter'>;
 }
@@ -180,6 +184,7 @@ export function defineTopology(options: TopologyOptions): Topology {
       snapshot: { name: 'snapshot', entryPoint: 'snapshot', signature: 'http', memoryMb: 1024, timeoutSeconds: 540, minInstances: 0, maxInstances: 2 },
       health: { name: 'health', entryPoint: 'health', signature: 'http', memoryMb: 256, timeoutSeconds: 120, minInstances: 0, maxInstances: 1 },
     },
+    jobs: defineJobs(prefix),
     clientSubscriptions: {
       ackDeadlineSeconds: 20,
       retryPolicy: { minimumBackoffSeconds: 1, maximumBackoffSeconds: 30 },

@@ -248,9 +248,11 @@ export class DocumentStorage implements NetworkStorage {
         if (copy.groups.has(id)) continue;
         const record = await this.store.getGroup(networkId, id);
         if (record?.stamp !== undefined && compareStamps(record.stamp, origin.stamp) > 0) continue;
-        await this.store.deleteGroup(networkId, id);
         removed.push(id);
       }
+      // Like deletes, so that older writes to a removed group arriving late stay removed.
+      if (removed.length) await this.recordTombstones(networkId, removed, origin.stamp);
+      for (const id of removed) await this.store.deleteGroup(networkId, id);
       return { written, removed };
     });
     if (!outcome) return null;

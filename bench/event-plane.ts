@@ -1,0 +1,826 @@
+/**
+ * The event plane's throughput and latency on the local mesh, in one run (under 3 minutes):
+ *
+ *   1. raw ceiling: the same Pub/Sub emulator pushing to a no-op node:http handler (204 at once),
+ *      unordered and ordered (as the mesh's materialize subscription is), N messages the size of
+ *      a contact-write event published as fast as possible;
+ *   2. end to end: M SpineStorage contact writes over G groups by W concurrent writers, from the
+ *      first publish until every writer's `flush()` resolved; publish-accept rate alone; Storage
+ *      emulator requests per event and CPU per event of each process (from /proc);
+ *      2b. a short burst with the materialize push routed through a pass-through proxy here, which
+ *      times each handler call and counts pushes in flight (the push endpoint is restored after);
+ *      2c. a burst to one group (one ordering key);
+ *   3. latency: publish → `subscribe()` callback for K writes at a steady modest rate, and
+ *      publish → materialized (`{ wait: 'materialized' }`) for S sequential writes;
+ *   4. ratios of (2) to (1), machine info.
+ *
+ * Prints a table and a final `RESULT {json}` line.
+ *
+ *     npm run bench:event-plane      (or: npx tsx bench/event-plane.ts)
+ *
+ * Sizes: SPINE_BENCH_RAW_MESSAGES=3000 SPINE_BENCH_WRITES=2000 SPINE_BENCH_GROUPS=20
+ * SPINE_BENCH_WRITERS=4 SPINE_BENCH_LATENCY_WRITES=300 SPINE_BENCH_LATENCY_RATE=20
+ * SPINE_BENCH_SEQUENTIAL=100; SPINE_BENCH_PROFILE_DIR=<dir> makes the functions process write a
+ * V8 CPU profile there (open it in Chrome DevTools) for a look at where the handler's time goes.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import type { PubSub } from '@google-cloud/pubsub';
+import { startLocalMesh, type LocalMesh } from '../cli/local-mesh';
+import { GcsStorage } from '../shared/backends/gcs';
+import { createEvent, toPubSubMessage } from '../shared/events';
+import { EventType } from '../shared/events/types';
+import type { Logger } from '../shared/log';
+import { createPubSubClient, createStorageClient } from '../shared/mesh/clients';
+import { SpineStorage } from '../shared/mesh/spine-storage';
+import { pushEndpoint } from '../shared/provision';
+import { HybridLogicalClock } from '../shared/hlc';
+import type { GroupState } from '../shared/model';
+
+// Read when clients are built and inherited by the functions process, so set before anything starts.
+process.env.METADATA_SERVER_DETECTION ??= 'none';
+process.env.SPINE_LOG_LEVEL ??= 'WARNING';
+
+const int = (name: string, fallback: number) => {
+  const value = Number(process.env[name] ?? fallback);
+  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer`);
+  return value;
+};
+const RAW_MESSAGES = int('SPINE_BENCH_RAW_MESSAGES', 3_000);
+const RAW_LATENCY_SAMPLES = 50;
+/** Raw latency samples start after a random pause of up to this long. */
+const RAW_LATENCY_JITTER_MS = 150;
+const WRITES = int('SPINE_BENCH_WRITES', 2_000);
+/** Groups of the main burst; also the ordering keys of the ordered raw variant. */
+const GROUPS = int('SPINE_BENCH_GROUPS', 20);
+const RAW_ORDERING_KEYS = GROUPS;
+const WRITERS = int('SPINE_BENCH_WRITERS', 4);
+/** Writes each writer keeps in flight (awaiting Pub/Sub's accept). */
+const WRITER_CONCURRENCY = 32;
+/** Distinct contacts per group: each is overwritten WRITES / (GROUPS * CONTACTS_PER_GROUP) times. */
+const CONTACTS_PER_GROUP = 10;
+/** Writes of the proxy-timed burst (2b). */
+const HANDLER_WRITES = 600;
+/** Writes of the one-group burst (2c). */
+const HOT_GROUP_WRITES = 300;
+const LATENCY_WRITES = int('SPINE_BENCH_LATENCY_WRITES', 300);
+const LATENCY_RATE = int('SPINE_BENCH_LATENCY_RATE', 20);
+const SEQUENTIAL = int('SPINE_BENCH_SEQUENTIAL', 100);
+/** When set, the functions process writes a V8 CPU profile (.cpuprofile) there on exit. */
+const PROFILE_DIR = process.env.SPINE_BENCH_PROFILE_DIR;
+/** Each phase gives up after this long and reports what it saw. */
+const PHASE_TIMEOUT_MS = 60_000;
+/** The whole run is cut off here (the brief: under 3 minutes). */
+const DEADLINE_MS = 175_000;
+
+const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
+const now = () => performance.now();
+const round = (value: number, digits = 1) => (Number.isFinite(value) ? Math.round(value * 10 ** digits) / 10 ** digits : null);
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1]!;
+}
+
+function summarize(samples: number[]) {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return {
+    n: sorted.length,
+    p50: round(percentile(sorted, 50)),
+    p95: round(percentile(sorted, 95)),
+    p99: round(percentile(sorted, 99)),
+    max: round(sorted[sorted.length - 1] ?? NaN),
+    mean: round(sorted.reduce((a, b) => a + b, 0) / (sorted.length || 1)),
+  };
+}
+
+async function inParallel(count: number, concurrency: number, task: (i: number) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, count) }, async () => {
+      while (next < count) await task(next++);
+    }),
+  );
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+// ---- CPU accounting from /proc (Linux): seconds of user+system time per process group
+
+const CLOCK_TICKS = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** CPU seconds used so far by every live process whose process group or pid is `pid`. */
+function groupCpuSeconds(pid: number): number {
+  let ticks = 0;
+  let entries: string[] = [];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return NaN;
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // Fields after the parenthesized command: state ppid pgrp session ... utime(14) stime(15).
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const pgrp = Number(fields[2]);
+      if (Number(entry) !== pid && pgrp !== pid) continue;
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return ticks / CLOCK_TICKS;
+}
+
+interface CpuMark {
+  bench: number;
+  functions: number;
+  pubsub: number;
+  at: number;
+}
+
+function cpuMark(mesh: LocalMesh): CpuMark {
+  const self = process.cpuUsage();
+  return {
+    bench: (self.user + self.system) / 1e6,
+    functions: groupCpuSeconds(mesh.functions.pid),
+    pubsub: mesh.emulators.pubsub ? groupCpuSeconds(mesh.emulators.pubsub.pid) : NaN,
+    at: now(),
+  };
+}
+
+function cpuSince(start: CpuMark, end: CpuMark, events: number) {
+  const wall = (end.at - start.at) / 1000;
+  const part = (key: 'bench' | 'functions' | 'pubsub') => {
+    const seconds = end[key] - start[key];
+    return { cpuSeconds: round(seconds, 2), coreShare: round(seconds / wall, 2), cpuMsPerEvent: round((seconds * 1000) / events, 2) };
+  };
+  // The Storage and Tasks emulators run inside this (the bench's) process.
+  return { wallSeconds: round(wall, 2), functions: part('functions'), pubsubEmulator: part('pubsub'), benchAndStorageEmulator: part('bench') };
+}
+
+// ---- 1. raw push ceiling
+
+interface RawResult {
+  variant: string;
+  messages: number;
+  received: number;
+  duplicates: number;
+  publishSeconds: number | null;
+  publishPerSecond: number | null;
+  seconds: number | null;
+  receivedPerSecond: number | null;
+  maxInFlight: number;
+}
+
+type NoopEndpoint = Awaited<ReturnType<typeof startNoopEndpoint>>;
+
+/** A push endpoint that reads the body and answers 204 at once; counts unique message ids. */
+async function startNoopEndpoint() {
+  let onMessage: (id: string) => void = () => undefined;
+  let inFlight = 0;
+  let maxInFlight = 0;
+  const server = http.createServer((req, res) => {
+    inFlight++;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      const match = /"messageId"\s*:\s*"([^"]+)"/.exec(body);
+      res.writeHead(204).end();
+      inFlight--;
+      onMessage(match?.[1] ?? '?');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/push`,
+    listen(callback: (id: string) => void) {
+      onMessage = callback;
+    },
+    resetInFlight() {
+      maxInFlight = 0;
+    },
+    get maxInFlight() {
+      return maxInFlight;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/** A message the size and shape of a real contact-write event. */
+function sampleMessage(index: number) {
+  const event = createEvent(
+    EventType.ContactWritten,
+    {
+      networkId: 'bench-raw',
+      groupId: `g${index % GROUPS}`,
+      contactId: `c${index % CONTACTS_PER_GROUP}`,
+      content: { writer: 0, i: index, label: `contact ${index}`, tags: ['bench'] },
+      stamp: new HybridLogicalClock('bench.raw').tick(),
+      writerId: 'bench.raw',
+      seq: index + 1,
+    },
+    { source: '//superspine/writers/bench.raw' },
+  );
+  return toPubSubMessage(event);
+}
+
+interface RawVariant {
+  label: string;
+  /** Ordering keys used; 0 = an unordered subscription and no keys. */
+  keys: number;
+  messages: number;
+}
+
+async function rawCeiling(pubsub: PubSub, endpoint: NoopEndpoint, { label, keys, messages }: RawVariant): Promise<RawResult> {
+  const ordered = keys > 0;
+  const suffix = randomUUID().slice(0, 8);
+  const [topic] = await pubsub.createTopic(`bench-raw-${suffix}`);
+  const [subscription] = await topic.createSubscription(`bench-raw-${suffix}`, {
+    pushConfig: { pushEndpoint: endpoint.url },
+    ackDeadlineSeconds: 60,
+    enableMessageOrdering: ordered,
+  });
+  const publisher = pubsub.topic(topic.name, { messageOrdering: ordered, batching: { maxMessages: 100, maxMilliseconds: 5 } });
+  const template = sampleMessage(0);
+  const seen = new Set<string>();
+  let duplicates = 0;
+  let lastAt = NaN;
+  let done!: () => void;
+  const all = new Promise<void>((resolve) => (done = resolve));
+  endpoint.listen((id) => {
+    if (seen.has(id)) duplicates++;
+    else seen.add(id);
+    lastAt = now();
+    if (seen.size >= messages) done();
+  });
+  endpoint.resetInFlight();
+  const start = now();
+  let published = NaN;
+  try {
+    await Promise.all(
+      Array.from({ length: messages }, (_, i) =>
+        publisher.publishMessage({ data: template.data, attributes: { ...template.attributes }, ...(ordered ? { orderingKey: `bench-raw/g${i % keys}` } : {}) }),
+      ),
+    );
+    published = now();
+    await withTimeout(all, PHASE_TIMEOUT_MS, `raw ${label} delivery`).catch((error: Error) => console.error(`  ! ${error.message} (${seen.size} received)`));
+  } finally {
+    endpoint.listen(() => undefined);
+    await subscription.delete().catch(() => undefined);
+    await topic.delete().catch(() => undefined);
+  }
+  const seconds = (lastAt - start) / 1000;
+  return {
+    variant: label,
+    messages,
+    received: seen.size,
+    duplicates,
+    publishSeconds: round((published - start) / 1000, 2),
+    publishPerSecond: round(messages / ((published - start) / 1000), 0),
+    seconds: round(seconds, 2),
+    receivedPerSecond: round(seen.size / seconds, 0),
+    maxInFlight: endpoint.maxInFlight,
+  };
+}
+
+/** One message at a time: publish → no-op push handler (ordered subscription), and publish → streaming pull. */
+async function rawLatency(pubsub: PubSub, endpoint: NoopEndpoint) {
+  const suffix = randomUUID().slice(0, 8);
+  const [topic] = await pubsub.createTopic(`bench-rawlat-${suffix}`);
+  const publisher = pubsub.topic(topic.name, { messageOrdering: true, batching: { maxMessages: 100, maxMilliseconds: 5 } });
+  const template = sampleMessage(0);
+  const push: number[] = [];
+  const pull: number[] = [];
+  const [pushSubscription] = await topic.createSubscription(`bench-rawlat-push-${suffix}`, { pushConfig: { pushEndpoint: endpoint.url }, enableMessageOrdering: true });
+  try {
+    let arrived: () => void = () => undefined;
+    endpoint.listen(() => arrived());
+    for (let i = 0; i < RAW_LATENCY_SAMPLES; i++) {
+      // At a random moment, so the emulator's delivery cadence is sampled at every phase.
+      await sleep(Math.random() * RAW_LATENCY_JITTER_MS);
+      const t = now();
+      const got = new Promise<void>((resolve) => (arrived = resolve));
+      await publisher.publishMessage({ data: template.data, attributes: { ...template.attributes }, orderingKey: 'bench-rawlat' });
+      await withTimeout(got, 10_000, 'raw push latency sample');
+      push.push(now() - t);
+    }
+  } finally {
+    endpoint.listen(() => undefined);
+    await pushSubscription.delete().catch(() => undefined);
+  }
+  const [pullSubscription] = await topic.createSubscription(`bench-rawlat-pull-${suffix}`, { enableMessageOrdering: true });
+  try {
+    let arrived: () => void = () => undefined;
+    pullSubscription.on('message', (message: { ack(): void }) => {
+      message.ack();
+      arrived();
+    });
+    // Let the streaming pull open before timing.
+    await sleep(500);
+    for (let i = 0; i < RAW_LATENCY_SAMPLES; i++) {
+      await sleep(Math.random() * RAW_LATENCY_JITTER_MS);
+      const t = now();
+      const got = new Promise<void>((resolve) => (arrived = resolve));
+      await publisher.publishMessage({ data: template.data, attributes: { ...template.attributes }, orderingKey: 'bench-rawlat' });
+      await withTimeout(got, 10_000, 'raw pull latency sample');
+      pull.push(now() - t);
+    }
+  } finally {
+    await pullSubscription.close().catch(() => undefined);
+    await pullSubscription.delete().catch(() => undefined);
+    await topic.delete().catch(() => undefined);
+  }
+  return { samples: RAW_LATENCY_SAMPLES, pushMs: summarize(push), streamingPullMs: summarize(pull) };
+}
+
+// ---- mesh clients
+
+function meshClient(mesh: LocalMesh, pubsub: PubSub, storage: ReturnType<typeof createStorageClient>, writerId: string): SpineStorage {
+  return new SpineStorage({
+    projectId: mesh.settings.projectId,
+    topicPrefix: mesh.settings.topicPrefix,
+    state: new GcsStorage({ bucket: mesh.settings.bucket, prefix: mesh.settings.statePrefix, storage, logger: quiet }),
+    pubsub,
+    storage,
+    bucket: mesh.settings.bucket,
+    writerId,
+    flushTimeoutMs: PHASE_TIMEOUT_MS,
+    logger: quiet,
+  });
+}
+
+function storageDelta(mesh: LocalMesh, events: number) {
+  const stats = mesh.emulators.storage!.stats();
+  const per = (value: number) => round(value / events, 2);
+  return {
+    requests: stats.requests,
+    downloads: stats.downloads,
+    objectWrites: stats.objectWrites,
+    writesByKind: stats.writesByKind,
+    preconditionFailures: stats.preconditionFailures,
+    rateLimited: stats.rateLimited,
+    requestsPerEvent: per(stats.requests),
+    downloadsPerEvent: per(stats.downloads),
+    objectWritesPerEvent: per(stats.objectWrites),
+    /** Objects written most in this phase (a hot object caps throughput at ~1 write/s in the cloud). */
+    hottestObjects: Object.entries(stats.writesByObject)
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 3)
+      .map(([name, count]) => `${name.replace(/^[^/]+\//, '')}=${count}`),
+  };
+}
+
+// ---- 2. end-to-end throughput
+
+/** `count` contact writes spread over the writers (each keeping WRITER_CONCURRENCY in flight); resolves when all are accepted. */
+async function writeBurst(writers: SpineStorage[], network: string, count: number, offset: number, groups = GROUPS): Promise<number> {
+  const perWriter = Math.ceil(count / writers.length);
+  let accepted = 0;
+  await Promise.all(
+    writers.map((writer, w) =>
+      inParallel(Math.max(0, Math.min(perWriter, count - w * perWriter)), WRITER_CONCURRENCY, async (i) => {
+        const n = offset + w * perWriter + i;
+        const group = `g${n % groups}`;
+        const contact = `c${Math.floor(n / groups) % CONTACTS_PER_GROUP}`;
+        await writer.saveContactContent(network, group, contact, { writer: w, n, label: `contact ${n}`, tags: ['bench'] });
+        accepted++;
+      }),
+    ),
+  );
+  return accepted;
+}
+
+async function endToEnd(mesh: LocalMesh, writers: SpineStorage[], network: string, functionLog: LogCounter) {
+  // Warm-up, untimed: the network and every group exist and the functions are JIT-warm.
+  await Promise.all(Array.from({ length: GROUPS }, (_, g) => writers[g % writers.length]!.saveContactContent(network, `g${g}`, 'warm', g, { wait: 'materialized' })));
+
+  mesh.emulators.storage!.resetStats();
+  functionLog.reset();
+  const cpuStart = cpuMark(mesh);
+  const start = now();
+  const accepted = await writeBurst(writers, network, WRITES, 0);
+  const acceptedAt = now();
+  let flushError: string | undefined;
+  await Promise.all(writers.map((writer) => writer.flush(PHASE_TIMEOUT_MS))).catch((error: Error) => {
+    flushError = error.message.slice(0, 300);
+  });
+  const materializedAt = now();
+  const cpu = cpuSince(cpuStart, cpuMark(mesh), WRITES);
+  return {
+    writes: WRITES,
+    groups: GROUPS,
+    writers: writers.length,
+    contactsPerGroup: CONTACTS_PER_GROUP,
+    accepted,
+    publishAcceptSeconds: round((acceptedAt - start) / 1000, 2),
+    publishAcceptPerSecond: round(accepted / ((acceptedAt - start) / 1000), 0),
+    materializedSeconds: round((materializedAt - start) / 1000, 2),
+    materializedPerSecond: flushError ? null : round(WRITES / ((materializedAt - start) / 1000), 1),
+    /** Materialization rate once publishing was done (the backlog draining). */
+    drainAfterAcceptSeconds: round((materializedAt - acceptedAt) / 1000, 2),
+    flushError,
+    storage: storageDelta(mesh, WRITES),
+    cpu,
+    functionWarnings: functionLog.snapshot(),
+  };
+}
+
+/** All writes to one group: one ordering key, so the emulator pushes them one at a time. */
+async function hotGroup(writers: SpineStorage[], network: string) {
+  // g0 exists and is warm from the main burst.
+  const start = now();
+  await writeBurst(writers, network, HOT_GROUP_WRITES, WRITES + HANDLER_WRITES, 1);
+  const acceptedAt = now();
+  let flushError: string | undefined;
+  await Promise.all(writers.map((writer) => writer.flush(PHASE_TIMEOUT_MS))).catch((error: Error) => {
+    flushError = error.message.slice(0, 300);
+  });
+  const seconds = (now() - start) / 1000;
+  return {
+    writes: HOT_GROUP_WRITES,
+    publishAcceptPerSecond: round(HOT_GROUP_WRITES / ((acceptedAt - start) / 1000), 0),
+    materializedSeconds: round(seconds, 2),
+    materializedPerSecond: flushError ? null : round(HOT_GROUP_WRITES / seconds, 1),
+    flushError,
+  };
+}
+
+// ---- 2b. the materialize push handler's own time, seen from a pass-through proxy
+
+/**
+ * Points the mesh's materialize subscription at a proxy in this process for a short burst, to
+ * see how many pushes the emulator keeps in flight and how long each handler call takes.
+ * The push endpoint is restored afterwards. The proxy adds its own hop, so the burst's rate is
+ * reported apart from the main figure.
+ */
+async function handlerTiming(mesh: LocalMesh, pubsub: PubSub, writers: SpineStorage[], network: string) {
+  const target = new URL(mesh.functions.urls.materialize!);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  const durations: number[] = [];
+  const statuses: Record<string, number> = {};
+  let inFlight = 0;
+  let maxInFlight = 0;
+  let busySince = NaN;
+  let busyMs = 0;
+  let twoInFlightSince = NaN;
+  let twoInFlightMs = 0;
+  const proxy = http.createServer((req, res) => {
+    const start = now();
+    if (inFlight === 0) busySince = start;
+    inFlight++;
+    if (inFlight === 2) twoInFlightSince = start;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    const upstream = http.request(
+      { host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers, agent },
+      (response) => {
+        res.writeHead(response.statusCode ?? 502, response.headers);
+        response.pipe(res);
+        response.on('end', () => {
+          const end = now();
+          durations.push(end - start);
+          statuses[String(response.statusCode)] = (statuses[String(response.statusCode)] ?? 0) + 1;
+          if (inFlight === 2) twoInFlightMs += end - twoInFlightSince;
+          inFlight--;
+          if (inFlight === 0) busyMs += end - busySince;
+          if (inFlight === 2) twoInFlightSince = end;
+        });
+      },
+    );
+    upstream.on('error', () => {
+      inFlight--;
+      res.writeHead(502).end();
+    });
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  const proxyBase = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+  const spec = mesh.topology.subscriptions.materialize;
+  const subscription = pubsub.subscription(spec.name);
+  const direct = pushEndpoint(mesh.functions.urls.materialize!, mesh.settings.projectId, spec.topic);
+  await subscription.modifyPushConfig({ pushEndpoint: pushEndpoint(proxyBase, mesh.settings.projectId, spec.topic) });
+  try {
+    // The switch is in effect once a write goes through the proxy.
+    await writers[0]!.saveContactContent(network, 'g0', 'warm', 'proxy', { wait: 'materialized' });
+    durations.length = 0;
+    busyMs = 0;
+    twoInFlightMs = 0;
+    maxInFlight = 0;
+    const start = now();
+    await writeBurst(writers, network, HANDLER_WRITES, WRITES);
+    let flushError: string | undefined;
+    await Promise.all(writers.map((writer) => writer.flush(PHASE_TIMEOUT_MS))).catch((error: Error) => {
+      flushError = error.message.slice(0, 300);
+    });
+    const wallMs = now() - start;
+    return {
+      writes: HANDLER_WRITES,
+      pushes: durations.length,
+      statuses,
+      maxInFlight,
+      handlerMs: summarize(durations),
+      /** Share of the burst with at least one push in flight, and with two. */
+      busyShare: round(busyMs / wallMs, 2),
+      twoInFlightShare: round(twoInFlightMs / wallMs, 2),
+      materializedPerSecondViaProxy: flushError ? null : round(HANDLER_WRITES / (wallMs / 1000), 1),
+      flushError,
+    };
+  } finally {
+    await subscription.modifyPushConfig({ pushEndpoint: direct });
+    await new Promise<void>((resolve) => {
+      proxy.close(() => resolve());
+      proxy.closeAllConnections();
+    });
+    agent.destroy();
+  }
+}
+
+// ---- 3. latency
+
+async function latency(mesh: LocalMesh, writer: SpineStorage, watcher: SpineStorage, network: string, functionLog: LogCounter) {
+  const group = 'latency';
+  const contact = 'probe';
+  const token = randomUUID().slice(0, 8);
+  // The group exists before timing, so the first sample pays no creation.
+  await writer.saveContactContent(network, group, contact, { token, seq: -1 }, { wait: 'materialized' });
+
+  const sentAt: number[] = [];
+  const seenAt: number[] = [];
+  let directlySeen = 0;
+  let highest = -1;
+  let notifications = 0;
+  let done!: () => void;
+  const all = new Promise<void>((resolve) => (done = resolve));
+  const unsubscribe = await watcher.subscribe(`${network}/${group}`, (state: GroupState | null) => {
+    const at = now();
+    notifications++;
+    const content = state?.contacts.get(contact)?.content as { token?: string; seq?: number } | undefined;
+    if (!content || content.token !== token || typeof content.seq !== 'number' || content.seq < 0) return;
+    if (seenAt[content.seq] === undefined) directlySeen++;
+    // The state includes every earlier write (accept-last): each is visible from now on.
+    for (let s = highest + 1; s <= content.seq; s++) seenAt[s] ??= at;
+    highest = Math.max(highest, content.seq);
+    if (highest >= LATENCY_WRITES - 1) done();
+  });
+  // A streaming pull needs a moment to open; let the first notification of the warm write pass.
+  await sleep(1_000);
+
+  mesh.emulators.storage!.resetStats();
+  functionLog.reset();
+  const cpuStart = cpuMark(mesh);
+  const interval = 1000 / LATENCY_RATE;
+  const start = now();
+  const publishes: Promise<void>[] = [];
+  const acceptMs: number[] = [];
+  for (let seq = 0; seq < LATENCY_WRITES; seq++) {
+    const due = start + seq * interval;
+    const wait = due - now();
+    if (wait > 0) await sleep(wait);
+    sentAt[seq] = now();
+    publishes.push(writer.saveContactContent(network, group, contact, { token, seq }).then(() => void acceptMs.push(now() - sentAt[seq]!)));
+  }
+  await Promise.all(publishes);
+  await withTimeout(all, PHASE_TIMEOUT_MS, 'latency notifications').catch((error: Error) => console.error(`  ! ${error.message} (${highest + 1} seen)`));
+  const cpu = cpuSince(cpuStart, cpuMark(mesh), LATENCY_WRITES);
+  const storage = storageDelta(mesh, LATENCY_WRITES);
+  await unsubscribe();
+  await writer.flush(PHASE_TIMEOUT_MS).catch(() => undefined);
+  const samples = sentAt.flatMap((sent, seq) => (seenAt[seq] === undefined ? [] : [seenAt[seq]! - sent]));
+
+  // Publish → materialized, one write at a time.
+  const sequential: number[] = [];
+  const seqStart = now();
+  for (let i = 0; i < SEQUENTIAL && now() - seqStart < PHASE_TIMEOUT_MS; i++) {
+    const t = now();
+    await writer.saveContactContent(network, 'sequential', contact, { i }, { wait: 'materialized' });
+    sequential.push(now() - t);
+  }
+  return {
+    notify: {
+      writes: LATENCY_WRITES,
+      ratePerSecond: LATENCY_RATE,
+      seen: samples.length,
+      seenDirectly: directlySeen,
+      coalesced: samples.length - directlySeen,
+      notifications,
+      ms: summarize(samples),
+      publishAcceptMs: summarize(acceptMs),
+      storage,
+      cpu,
+    },
+    materialized: { writes: sequential.length, ms: summarize(sequential), perSecond: round(sequential.length / ((now() - seqStart) / 1000), 1) },
+  };
+}
+
+// ---- functions log: warnings and errors by message
+
+class LogCounter {
+  private counts = new Map<string, number>();
+  line(line: string): void {
+    try {
+      const entry = JSON.parse(line) as { severity?: string; message?: string };
+      if (entry.severity !== 'WARNING' && entry.severity !== 'ERROR') return;
+      const key = `${entry.severity}: ${entry.message}`;
+      this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
+    } catch {
+      const key = `raw: ${line.slice(0, 80)}`;
+      this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
+    }
+  }
+  reset(): void {
+    this.counts.clear();
+  }
+  snapshot(): Record<string, number> {
+    return Object.fromEntries(this.counts);
+  }
+}
+
+// ---- main
+
+function machine() {
+  const cpus = os.cpus();
+  return {
+    node: process.version,
+    platform: `${os.platform()} ${os.release()}`,
+    cpus: cpus.length,
+    cpuModel: cpus[0]?.model.trim() ?? 'unknown',
+    memoryGiB: round(os.totalmem() / 2 ** 30, 1),
+    loadAverageAtStart: os.loadavg().map((v) => round(v, 2)),
+  };
+}
+
+function table(rows: Array<[string, string | number | null | undefined]>): string {
+  const width = Math.max(...rows.map(([label]) => label.length));
+  return rows.map(([label, value]) => `  ${label.padEnd(width)}  ${value ?? '-'}`).join('\n');
+}
+
+async function main(): Promise<void> {
+  const runStart = now();
+  const info = machine();
+  console.log(`event-plane bench: node ${info.node}, ${info.cpus} cpus (${info.cpuModel}), load ${info.loadAverageAtStart.join(' ')}`);
+
+  const functionLog = new LogCounter();
+  const meshStart = now();
+  const mesh = await startLocalMesh({
+    logger: quiet,
+    onFunctionsLog: (line) => functionLog.line(line),
+    ...(PROFILE_DIR ? { functionsEnv: { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${PROFILE_DIR}`.trim() } } : {}),
+  });
+  const meshStartSeconds = round((now() - meshStart) / 1000, 1);
+  console.log(`mesh up in ${meshStartSeconds} s (pubsub ${mesh.emulators.pubsub!.address}, functions pid ${mesh.functions.pid})`);
+
+  const deadline = setTimeout(() => {
+    console.error(`deadline of ${DEADLINE_MS / 1000} s reached; stopping`);
+    void mesh.stop().finally(() => process.exit(2));
+  }, DEADLINE_MS - (now() - runStart));
+  deadline.unref();
+
+  const pubsub = createPubSubClient(mesh.settings);
+  const storage = createStorageClient(mesh.settings);
+  const clients: SpineStorage[] = [];
+  const endpoint = await startNoopEndpoint();
+  try {
+    console.log('1. raw push ceiling ...');
+    // Untimed: the emulator's JVM warms up on its first few thousand messages.
+    await rawCeiling(pubsub, endpoint, { label: 'warm-up', keys: 0, messages: 1_000 });
+    const raw = [
+      await rawCeiling(pubsub, endpoint, { label: 'unordered', keys: 0, messages: RAW_MESSAGES }),
+      await rawCeiling(pubsub, endpoint, { label: `ordered, ${RAW_ORDERING_KEYS} keys`, keys: RAW_ORDERING_KEYS, messages: RAW_MESSAGES }),
+      await rawCeiling(pubsub, endpoint, { label: 'ordered, 1 key', keys: 1, messages: Math.min(RAW_MESSAGES, 1_000) }),
+    ];
+    const rawLat = await rawLatency(pubsub, endpoint);
+
+    console.log('2. end-to-end materialized writes ...');
+    const network = `bench-${randomUUID().slice(0, 8)}`;
+    const writers = Array.from({ length: WRITERS }, (_, w) => meshClient(mesh, pubsub, storage, `bench-writer-${w}`));
+    clients.push(...writers);
+    await Promise.all(writers.map((w) => w.initialize()));
+    const e2e = await endToEnd(mesh, writers, network, functionLog);
+    const handler = await handlerTiming(mesh, pubsub, writers, network);
+    const hot = await hotGroup(writers, network);
+
+    console.log('3. latency ...');
+    const watcher = meshClient(mesh, pubsub, storage, 'bench-watcher');
+    clients.push(watcher);
+    await watcher.initialize();
+    const lat = await latency(mesh, writers[0]!, watcher, network, functionLog);
+
+    const [unordered, ordered] = raw as [RawResult, RawResult, RawResult];
+    const ratio = (a: number | null, b: number | null) => (a && b ? round(a / b, 3) : null);
+    const ratios = {
+      materializedVsRawOrderedPush: ratio(e2e.materializedPerSecond, ordered.receivedPerSecond),
+      materializedVsRawUnorderedPush: ratio(e2e.materializedPerSecond, unordered.receivedPerSecond),
+      publishAcceptVsRawPublish: ratio(e2e.publishAcceptPerSecond, ordered.publishPerSecond),
+      sequentialMaterializedP50VsRawPushP50: ratio(lat.materialized.ms.p50, rawLat.pushMs.p50),
+    };
+    /** What one push handler call costs if the emulator keeps 2 requests in flight (Little's law). */
+    const impliedHandlerMs = e2e.materializedPerSecond ? round((2 * 1000) / e2e.materializedPerSecond, 1) : null;
+    const ms = (s: ReturnType<typeof summarize>) => `p50 ${s.p50}  p95 ${s.p95}  p99 ${s.p99}  max ${s.max} ms  (n=${s.n})`;
+
+    console.log('');
+    console.log('1. raw emulator push ceiling (no-op node:http handler, 204 at once; same emulator)');
+    console.log(
+      table([
+        ...raw.map((r): [string, string] => [
+          `${r.variant}: received/s`,
+          `${r.receivedPerSecond}  (${r.received}/${r.messages} in ${r.seconds} s, ${r.duplicates} dup, max ${r.maxInFlight} in flight; publish ${r.publishPerSecond}/s)`,
+        ]),
+        ['one at a time: publish -> push', `${ms(rawLat.pushMs)}  (random moments)`],
+        ['one at a time: publish -> streaming pull', ms(rawLat.streamingPullMs)],
+      ]),
+    );
+    console.log('2. end to end through the mesh (SpineStorage -> Pub/Sub -> materialize -> Storage emulator -> ack)');
+    console.log(
+      table([
+        ['writes', `${e2e.writes} over ${e2e.groups} groups x ${e2e.contactsPerGroup} contacts, ${e2e.writers} writers x ${WRITER_CONCURRENCY} in flight`],
+        ['publish-accept writes/s', `${e2e.publishAcceptPerSecond}  (${e2e.publishAcceptSeconds} s)`],
+        ['MATERIALIZED writes/s', `${e2e.materializedPerSecond ?? 'FAILED'}  (${e2e.materializedSeconds} s to flush()${e2e.flushError ? `: ${e2e.flushError}` : ''})`],
+        ['implied handler time', `${impliedHandlerMs} ms per event (2 pushes in flight)`],
+        ['storage requests / event', `${e2e.storage.requestsPerEvent}  (downloads ${e2e.storage.downloadsPerEvent}, object writes ${e2e.storage.objectWritesPerEvent}, 412s ${e2e.storage.preconditionFailures})`],
+        ['cpu ms / event', `functions ${e2e.cpu.functions.cpuMsPerEvent}, pubsub emulator ${e2e.cpu.pubsubEmulator.cpuMsPerEvent}, bench+storage emulator ${e2e.cpu.benchAndStorageEmulator.cpuMsPerEvent}`],
+        ['cores busy', `functions ${e2e.cpu.functions.coreShare}, pubsub emulator ${e2e.cpu.pubsubEmulator.coreShare}, bench+storage emulator ${e2e.cpu.benchAndStorageEmulator.coreShare} (of ${info.cpus})`],
+        ['function warnings', JSON.stringify(e2e.functionWarnings)],
+        [`2b. via proxy (${handler.writes} writes)`, `handler ${ms(handler.handlerMs)}`],
+        ['', `max ${handler.maxInFlight} pushes in flight; >=1 in flight ${handler.busyShare} of the time, 2 in flight ${handler.twoInFlightShare}; ${handler.materializedPerSecondViaProxy} writes/s; statuses ${JSON.stringify(handler.statuses)}`],
+        [`2c. one group (${hot.writes} writes)`, `materialized ${hot.materializedPerSecond ?? 'FAILED'} writes/s (${hot.materializedSeconds} s${hot.flushError ? `: ${hot.flushError}` : ''}); one ordering key, so one push at a time`],
+      ]),
+    );
+    console.log('3. latency');
+    console.log(
+      table([
+        ['publish -> subscribe() callback', ms(lat.notify.ms)],
+        ['', `${lat.notify.writes} writes at ${lat.notify.ratePerSecond}/s; ${lat.notify.seenDirectly} seen as their own value, ${lat.notify.coalesced} first seen through a later one; ${lat.notify.notifications} callbacks`],
+        ['publish -> accepted', ms(lat.notify.publishAcceptMs)],
+        ['publish -> materialized (sequential)', `${ms(lat.materialized.ms)}; ${lat.materialized.perSecond} writes/s`],
+        ['storage requests / event', `${lat.notify.storage.requestsPerEvent} (with the subscriber's group reload)`],
+      ]),
+    );
+    console.log('4. ratios (mesh / raw emulator)');
+    console.log(
+      table([
+        ['materialized writes/s / raw ordered push msg/s', ratios.materializedVsRawOrderedPush],
+        ['materialized writes/s / raw unordered push msg/s', ratios.materializedVsRawUnorderedPush],
+        ['publish-accept writes/s / raw publish msg/s', ratios.publishAcceptVsRawPublish],
+        ['sequential materialized p50 / raw push p50', ratios.sequentialMaterializedP50VsRawPushP50],
+      ]),
+    );
+    const totalSeconds = round((now() - runStart) / 1000, 1);
+    console.log(`machine: node ${info.node}, ${info.cpus} cpus ${info.cpuModel}, ${info.memoryGiB} GiB; load at start ${info.loadAverageAtStart.join(' ')}, at end ${os.loadavg().map((v) => v.toFixed(2)).join(' ')}; run ${totalSeconds} s`);
+    const result = {
+      machine: { ...info, loadAverageAtEnd: os.loadavg().map((v) => round(v, 2)) },
+      meshStartSeconds,
+      raw,
+      rawLatency: rawLat,
+      endToEnd: e2e,
+      handlerViaProxy: handler,
+      oneGroup: hot,
+      latency: lat,
+      ratios,
+      impliedHandlerMs,
+      totalSeconds,
+    };
+    console.log(`RESULT ${JSON.stringify(result)}`);
+  } finally {
+    await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
+    await endpoint.close();
+    await pubsub.close().catch(() => undefined);
+    await mesh.stop();
+    clearTimeout(deadline);
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error('event-plane bench failed:', error);
+    process.exit(1);
+  },
+);

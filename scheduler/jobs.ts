@@ -1,0 +1,37 @@
+import type { FunctionName } from '../shared/topology';
+
+/**
+ * The scheduled jobs, defined once: the Terraform deployment creates Cloud Scheduler jobs from
+ * these, and the local runner fires them on the same schedules against the emulators.
+ */
+export interface JobSpec {
+  name: string;
+  description: string;
+  /** Unix cron, Cloud Scheduler's syntax; one-minute granularity. */
+  schedule: string;
+  timeZone: string;
+  /** An HTTP function of the mesh, called with OIDC in the cloud. */
+  target: { function: FunctionName; method: 'POST'; body: Record<string, unknown> };
+  retry: { retryCount: number; minBackoffSeconds: number; maxBackoffSeconds: number; maxDoublings: number; attemptDeadlineSeconds: number };
+}
+
+export function defineJobs(prefix: string): JobSpec[] {
+  return [
+    {
+      name: `${prefix}snapshots`,
+      description: 'Snapshot every network changed since its last snapshot, then apply retention.',
+      schedule: '0 * * * *',
+      timeZone: 'Etc/UTC',
+      target: { function: 'snapshot', method: 'POST', body: { networks: 'changed' } },
+      retry: { retryCount: 3, minBackoffSeconds: 30, maxBackoffSeconds: 600, maxDoublings: 3, attemptDeadlineSeconds: 540 },
+    },
+    {
+      name: `${prefix}health`,
+      description: 'Canary write end to end, dead letters, pending batches, snapshot ages, agent liveness.',
+      schedule: '*/5 * * * *',
+      timeZone: 'Etc/UTC',
+      target: { function: 'health', method: 'POST', body: {} },
+      retry: { retryCount: 1, minBackoffSeconds: 10, maxBackoffSeconds: 60, maxDoublings: 1, attemptDeadlineSeconds: 120 },
+    },
+  ];
+}
