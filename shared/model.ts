@@ -77,6 +77,8 @@ export interface SnapshotInfo {
   createdAt: Date;
   /** Encoded size in bytes. */
   size?: number;
+  /** SHA-256 of the encoded snapshot bytes, hex; lets a copy be checked without trusting its store. */
+  sha256?: string;
 }
 
 /**

@@ -25,7 +25,7 @@ import { newSnapshotId } from '../snapshot-id';
 import { checkContent, DEFAULT_MAX_CONTENT_BYTES, validateGroupState, validateNetworkState, validateQuery } from '../state-validation';
 import { KeyedMutex, KeyedReadWriteLock } from '../util/locks';
 import type { WriteOrigin } from '../events/types';
-import type { ContactUpdate, GroupRecord, NetworkRecord, StateStore } from './state-store';
+import type { ContactUpdate, GroupRecord, GroupUpdate, NetworkRecord, StateStore } from './state-store';
 
 export interface DocumentStorageOptions {
   /** Identifies this instance's writes in clock stamps; random by default. */
@@ -115,14 +115,16 @@ export class DocumentStorage implements NetworkStorage {
         const group = await this.admitGroupWrite(networkId, groupId, write.stamp, { create: true });
         if (!group) return supersededOutcome(contactId, groupId, write);
         let result: BlendOutcome | undefined;
-        await this.updateContact(networkId, groupId, contactId, (current) => {
+        const packed = group.contacts?.get(contactId) ?? null;
+        await this.updateContact(networkId, groupId, contactId, (stored) => {
+          const current = newestContact(stored, packed);
           // A whole-group save newer than this write replaced the group without this contact.
           if (current === null && group.stamp !== undefined && compareStamps(group.stamp, write.stamp) > 0) {
             result = supersededOutcome(contactId, groupId, write);
             return null;
           }
           result = applyContactWrite(current, { contactId, groupId }, write);
-          const worthWriting = !result.duplicate && (result.contentChanged || result.contradiction || result.contact.blendMode === 'merge' || current === null);
+          const worthWriting = !result.duplicate && (result.contentChanged || result.contradiction || result.contact.blendMode === 'merge' || stored === null);
           return worthWriting ? result.contact : null;
         });
         return result!;
@@ -135,8 +137,60 @@ export class DocumentStorage implements NetworkStorage {
   async loadContactContent(networkId: string, groupId: string, contactId: string): Promise<unknown | null> {
     this.checkIds(networkId, groupId, contactId);
     await this.open('loadContactContent');
-    const contact = await this.store.getContact(networkId, groupId, contactId);
-    return contact?.content ?? null;
+    const [stored, record] = await Promise.all([this.store.getContact(networkId, groupId, contactId), this.store.getGroup(networkId, groupId)]);
+    return newestContact(stored, record?.contacts?.get(contactId) ?? null)?.content ?? null;
+  }
+
+  /**
+   * Applies many stamped writes to one group with a single write of the group record, in clock
+   * order, each at most once: how batched persistence flushes a window. Writes superseded by a
+   * newer delete are skipped. Returns an outcome per write, in the order given.
+   */
+  async applyContactWriteBatch(networkId: string, groupId: string, writes: Array<{ contactId: string; write: ContactWrite }>): Promise<BlendOutcome[]> {
+    this.checkIds(networkId, groupId);
+    for (const { contactId, write } of writes) {
+      validateContactId(contactId);
+      this.checkOrigin(write);
+    }
+    await this.open('applyContactWriteBatch');
+    if (writes.length === 0) return [];
+    for (const { write } of writes) this.clock.observe(write.stamp);
+    const order = writes.map((w, index) => ({ ...w, index })).sort((a, b) => compareStamps(a.write.stamp, b.write.stamp));
+    const newestStamp = order[order.length - 1]!.write.stamp;
+    const outcomes = await this.networkLocks.read(networkId, () =>
+      this.groupLocks.run(changePath(networkId, groupId), async () => {
+        const results = new Array<BlendOutcome>(writes.length);
+        const admitted = await this.admitGroupWrite(networkId, groupId, newestStamp, { create: false });
+        // Superseded as of the newest write means superseded for all of them.
+        if (!admitted) return writes.map(({ contactId, write }) => supersededOutcome(contactId, groupId, write));
+        const network = await this.store.getNetwork(networkId);
+        const singles = new Map((await this.store.listContacts(networkId, groupId)).map((c) => [c.id, c] as const));
+        await this.updateGroup(networkId, groupId, (stored) => {
+          const record: GroupRecord = stored ?? admitted ?? emptyRecord(groupId);
+          const contacts = new Map(record.contacts ?? []);
+          let changed = false;
+          for (const { contactId, write, index } of order) {
+            const current = newestContact(contacts.get(contactId) ?? null, singles.get(contactId) ?? null);
+            const deleted = network?.deletedStamp !== undefined && compareStamps(network.deletedStamp, write.stamp) > 0;
+            const replaced = current === null && record.stamp !== undefined && compareStamps(record.stamp, write.stamp) > 0;
+            if (deleted || isTombstoned(network, groupId, write.stamp) || replaced) {
+              results[index] = supersededOutcome(contactId, groupId, write);
+              continue;
+            }
+            const outcome = applyContactWrite(current, { contactId, groupId }, write);
+            results[index] = outcome;
+            if (!outcome.duplicate) {
+              contacts.set(contactId, outcome.contact);
+              changed = true;
+            }
+          }
+          return changed ? { ...record, contacts } : null;
+        });
+        return results;
+      }),
+    );
+    if (outcomes.some((o) => o.contentChanged || o.contradiction)) this.notify(networkId, groupId, 'updated');
+    return outcomes;
   }
 
   // ---- groups
@@ -466,6 +520,12 @@ export class DocumentStorage implements NetworkStorage {
     await this.store.putNetwork({ ...network, tombstones });
   }
 
+  private async updateGroup(networkId: string, groupId: string, update: GroupUpdate): Promise<void> {
+    if (this.store.updateGroup) return this.store.updateGroup(networkId, groupId, update);
+    const next = update(await this.store.getGroup(networkId, groupId));
+    if (next) await this.store.putGroup(networkId, next);
+  }
+
   private async updateContact(networkId: string, groupId: string, contactId: string, update: ContactUpdate): Promise<void> {
     if (this.store.updateContact) return this.store.updateContact(networkId, groupId, contactId, update);
     const next = update(await this.store.getContact(networkId, groupId, contactId));
@@ -477,7 +537,8 @@ export class DocumentStorage implements NetworkStorage {
     const record = await this.store.getGroup(networkId, groupId);
     if (record?.stamp !== undefined && compareStamps(record.stamp, stamp) > 0) return false;
     const newer = (contact: Contact | undefined) => contact?.version !== undefined && compareStamps(contact.version.stamp, stamp) > 0;
-    const existing = new Map((await this.store.listContacts(networkId, groupId)).map((c) => [c.id, c] as const));
+    const singles = new Map((await this.store.listContacts(networkId, groupId)).map((c) => [c.id, c] as const));
+    const existing = mergeContacts(record?.contacts, singles);
     for (const contact of state.contacts.values()) {
       const current = existing.get(contact.id);
       if (newer(current)) continue;
@@ -485,8 +546,10 @@ export class DocumentStorage implements NetworkStorage {
       await this.store.putContact(networkId, groupId, { ...contact, version: { stamp, applied } });
     }
     const group = { ...state.group, contactIds: mergeIds(state.group.contactIds, state.contacts.keys()) };
-    await this.store.putGroup(networkId, { group, wires: state.wires, stamp });
-    for (const current of existing.values()) {
+    // Packed contacts written after this save stay packed; the rest are now stored one by one.
+    const keptPacked = new Map([...(record?.contacts ?? [])].filter(([, contact]) => newer(contact)));
+    await this.store.putGroup(networkId, { group, wires: state.wires, stamp, ...(keptPacked.size ? { contacts: keptPacked } : {}) });
+    for (const current of singles.values()) {
       if (!state.contacts.has(current.id) && !newer(current)) await this.store.deleteContact(networkId, groupId, current.id);
     }
     return true;
@@ -495,8 +558,8 @@ export class DocumentStorage implements NetworkStorage {
   private async readGroup(networkId: string, groupId: string): Promise<GroupState | null> {
     const record = await this.store.getGroup(networkId, groupId);
     if (!record) return null;
-    const stored = await this.store.listContacts(networkId, groupId);
-    const byId = new Map(stored.map((c) => [c.id, c] as const));
+    const singles = new Map((await this.store.listContacts(networkId, groupId)).map((c) => [c.id, c] as const));
+    const byId = mergeContacts(record.contacts, singles);
     const order = mergeIds(record.group.contactIds, [...byId.keys()].sort());
     const contacts = new Map<string, Contact>();
     for (const id of order) {
@@ -541,6 +604,23 @@ function pruneTombstones(tombstones: Record<string, string>, now = Date.now()): 
 function isTombstoned(network: NetworkRecord | null, groupId: string, stamp: string): boolean {
   const tombstone = network?.tombstones?.[groupId];
   return tombstone !== undefined && compareStamps(tombstone, stamp) > 0;
+}
+
+/** The newer of two copies of a contact by clock stamp (a copy without a stamp is the older). */
+function newestContact(a: Contact | null, b: Contact | null): Contact | null {
+  if (!a || !b) return a ?? b;
+  const stampA = a.version?.stamp;
+  const stampB = b.version?.stamp;
+  if (stampA === undefined) return b;
+  if (stampB === undefined) return a;
+  return compareStamps(stampA, stampB) >= 0 ? a : b;
+}
+
+/** Packed and single contacts of a group, the newer copy where both exist. */
+function mergeContacts(packed: Map<string, Contact> | undefined, singles: Map<string, Contact>): Map<string, Contact> {
+  const out = new Map(singles);
+  for (const [id, contact] of packed ?? []) out.set(id, newestContact(contact, out.get(id) ?? null)!);
+  return out;
 }
 
 function emptyRecord(groupId: string): GroupRecord {

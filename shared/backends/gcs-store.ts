@@ -5,7 +5,7 @@ import { idToKey, keyToId } from '../ids';
 import { createLogger, type Logger } from '../log';
 import type { Contact, SnapshotInfo } from '../model';
 import { resolveRetryPolicy, withRetry, type RetryOptions, type RetryPolicy } from './retry';
-import type { ContactUpdate, GroupRecord, NetworkRecord, StateStore } from './state-store';
+import type { ContactUpdate, GroupRecord, GroupUpdate, NetworkRecord, StateStore } from './state-store';
 
 export interface GcsStateStoreOptions {
   /** An existing bucket; `init()` fails naming it when it is missing (unless `createBucketIfMissing`). */
@@ -203,7 +203,18 @@ export class GcsStateStore implements StateStore {
    * `StorageConflictError` after `retry.maxAttempts` tries.
    */
   async updateContact(networkId: string, groupId: string, contactId: string, update: ContactUpdate): Promise<void> {
-    const name = this.contactName(networkId, groupId, contactId);
+    await this.compareAndSet<Contact>(this.contactName(networkId, groupId, contactId), `update contact ${JSON.stringify(contactId)} of group ${JSON.stringify(groupId)} at`, update);
+  }
+
+  async updateGroup(networkId: string, groupId: string, update: GroupUpdate): Promise<void> {
+    await this.compareAndSet<GroupRecord>(this.groupRecordName(networkId, groupId), `update group ${JSON.stringify(groupId)} at`, update);
+  }
+
+  /**
+   * Read-modify-write of one object on its generation: `ifGenerationMatch` with the generation
+   * read (0 when absent). On 412 someone else wrote it: read again and call `update` again.
+   */
+  private async compareAndSet<T>(name: string, what: string, update: (current: T | null) => T | null): Promise<void> {
     let pending: { text: string; generation: string } | undefined;
     let attempts = 0;
     try {
@@ -212,22 +223,22 @@ export class GcsStateStore implements StateStore {
           attempts = attempt;
           if (!pending) {
             const stored = await this.download(name);
-            const next = update(stored ? this.decodeObject<Contact>(name, stored.data) : null);
+            const next = update(stored ? this.decodeObject<T>(name, stored.data) : null);
             if (next === null) return;
             pending = { text: encode(next), generation: stored?.generation ?? '0' };
           }
           try {
             await this.upload(name, pending.text, pending.generation);
           } catch (error) {
-            // Another writer changed the contact since it was read: start over from its new state.
+            // Another writer changed the object since it was read: start over from its new state.
             if (statusOf(error) === 412) pending = undefined;
             throw error;
           }
         },
-        this.retryControl('update contact', name, (error) => statusOf(error) === 412 || isTransient(error)),
+        this.retryControl(what, name, (error) => statusOf(error) === 412 || isTransient(error)),
       );
     } catch (error) {
-      throw this.wrap(`update contact ${JSON.stringify(contactId)} of group ${JSON.stringify(groupId)} at`, name, error, attempts);
+      throw this.wrap(what, name, error, attempts);
     }
   }
 

@@ -23,7 +23,15 @@ export interface GroupRecord {
   wires: Map<string, Wire>;
   /** Clock stamp of the last whole-group write, so an older one delivered late is skipped. */
   stamp?: string;
+  /**
+   * Contacts written by batched persistence, packed into the record so that a flush of many
+   * writes is one object write. A contact also stored on its own is read as the newer of the two.
+   */
+  contacts?: Map<string, Contact>;
 }
+
+/** Returns the record to store, or `null` to leave the stored one as it is. */
+export type GroupUpdate = (current: GroupRecord | null) => GroupRecord | null;
 
 /** Returns the contact to store, or `null` to leave the stored one as it is. */
 export type ContactUpdate = (current: Contact | null) => Contact | null;
@@ -59,12 +67,39 @@ export interface StateStore {
    * `DocumentStorage` serializes their writers itself.
    */
   updateContact?(networkId: string, groupId: string, contactId: string, update: ContactUpdate): Promise<void>;
+  /** Compare-and-set of a group record, like `updateContact`. */
+  updateGroup?(networkId: string, groupId: string, update: GroupUpdate): Promise<void>;
   deleteContact(networkId: string, groupId: string, contactId: string): Promise<void>;
 
   /** `payload` is the codec encoding of a `NetworkState`; snapshots are never overwritten. */
   putSnapshot(networkId: string, info: SnapshotInfo, payload: string): Promise<void>;
+  /**
+   * Writes a snapshot whose body arrives in pieces (the codec encoding of a `NetworkState`,
+   * UTF-8), pulling the next piece only when the last one is written, so a large network never
+   * sits in memory whole. Create-only: the body is written only when no body of that id exists,
+   * then the info with `size` and `sha256` of the body bytes filled in. When the id is taken,
+   * `chunks` is abandoned and the existing snapshot is reported (`created: false`); a body left
+   * without its info (a crash or a racing writer) is adopted: its info is written from its bytes.
+   * Once the body write has begun a failure is not retried here (the pieces cannot be replayed);
+   * the caller may run the whole snapshot again with the same id.
+   */
+  putSnapshotStream?(networkId: string, info: SnapshotInfo, chunks: AsyncIterable<string>): Promise<SnapshotWrite>;
   getSnapshot(networkId: string, snapshotId: string): Promise<string | null>;
+  /** The info of one complete snapshot, without reading its body; `null` when there is none. */
+  getSnapshotInfo?(networkId: string, snapshotId: string): Promise<SnapshotInfo | null>;
   listSnapshots(networkId: string): Promise<SnapshotInfo[]>;
   /** False when there was no such snapshot. */
   deleteSnapshot(networkId: string, snapshotId: string): Promise<boolean>;
+  /**
+   * When anything of the network other than its snapshots (network record, group records,
+   * contacts, deletions of them) was last written, by the store's own clock; `null` when
+   * nothing of it is stored. Cheap: from metadata (mtimes, listing times), never from bodies.
+   */
+  lastChanged?(networkId: string): Promise<Date | null>;
+}
+
+/** What a create-only snapshot write did; `info` is the stored one (the existing one when not created). */
+export interface SnapshotWrite {
+  created: boolean;
+  info: SnapshotInfo;
 }
