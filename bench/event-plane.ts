@@ -193,6 +193,8 @@ interface RawResult {
   seconds: number | null;
   receivedPerSecond: number | null;
   maxInFlight: number;
+  /** CPU the Pub/Sub emulator spent per message delivered (publish + push). */
+  emulatorCpuMsPerMessage: number | null;
 }
 
 type NoopEndpoint = Awaited<ReturnType<typeof startNoopEndpoint>>;
@@ -260,7 +262,7 @@ interface RawVariant {
   messages: number;
 }
 
-async function rawCeiling(pubsub: PubSub, endpoint: NoopEndpoint, { label, keys, messages }: RawVariant): Promise<RawResult> {
+async function rawCeiling(mesh: LocalMesh, pubsub: PubSub, endpoint: NoopEndpoint, { label, keys, messages }: RawVariant): Promise<RawResult> {
   const ordered = keys > 0;
   const suffix = randomUUID().slice(0, 8);
   const [topic] = await pubsub.createTopic(`bench-raw-${suffix}`);
@@ -283,8 +285,10 @@ async function rawCeiling(pubsub: PubSub, endpoint: NoopEndpoint, { label, keys,
     if (seen.size >= messages) done();
   });
   endpoint.resetInFlight();
+  const cpuStart = cpuMark(mesh);
   const start = now();
   let published = NaN;
+  let cpuEnd = cpuStart;
   try {
     await Promise.all(
       Array.from({ length: messages }, (_, i) =>
@@ -294,6 +298,7 @@ async function rawCeiling(pubsub: PubSub, endpoint: NoopEndpoint, { label, keys,
     published = now();
     await withTimeout(all, PHASE_TIMEOUT_MS, `raw ${label} delivery`).catch((error: Error) => console.error(`  ! ${error.message} (${seen.size} received)`));
   } finally {
+    cpuEnd = cpuMark(mesh);
     endpoint.listen(() => undefined);
     await subscription.delete().catch(() => undefined);
     await topic.delete().catch(() => undefined);
@@ -309,6 +314,7 @@ async function rawCeiling(pubsub: PubSub, endpoint: NoopEndpoint, { label, keys,
     seconds: round(seconds, 2),
     receivedPerSecond: round(seen.size / seconds, 0),
     maxInFlight: endpoint.maxInFlight,
+    emulatorCpuMsPerMessage: round(((cpuEnd.pubsub - cpuStart.pubsub) * 1000) / Math.max(1, seen.size), 2),
   };
 }
 
@@ -710,11 +716,11 @@ async function main(): Promise<void> {
   try {
     console.log('1. raw push ceiling ...');
     // Untimed: the emulator's JVM warms up on its first few thousand messages.
-    await rawCeiling(pubsub, endpoint, { label: 'warm-up', keys: 0, messages: 1_000 });
+    await rawCeiling(mesh, pubsub, endpoint, { label: 'warm-up', keys: 0, messages: 1_000 });
     const raw = [
-      await rawCeiling(pubsub, endpoint, { label: 'unordered', keys: 0, messages: RAW_MESSAGES }),
-      await rawCeiling(pubsub, endpoint, { label: `ordered, ${RAW_ORDERING_KEYS} keys`, keys: RAW_ORDERING_KEYS, messages: RAW_MESSAGES }),
-      await rawCeiling(pubsub, endpoint, { label: 'ordered, 1 key', keys: 1, messages: Math.min(RAW_MESSAGES, 1_000) }),
+      await rawCeiling(mesh, pubsub, endpoint, { label: 'unordered', keys: 0, messages: RAW_MESSAGES }),
+      await rawCeiling(mesh, pubsub, endpoint, { label: `ordered, ${RAW_ORDERING_KEYS} keys`, keys: RAW_ORDERING_KEYS, messages: RAW_MESSAGES }),
+      await rawCeiling(mesh, pubsub, endpoint, { label: 'ordered, 1 key', keys: 1, messages: Math.min(RAW_MESSAGES, 1_000) }),
     ];
     const rawLat = await rawLatency(pubsub, endpoint);
 
@@ -733,11 +739,12 @@ async function main(): Promise<void> {
     await watcher.initialize();
     const lat = await latency(mesh, writers[0]!, watcher, network, functionLog);
 
-    const [unordered, ordered] = raw as [RawResult, RawResult, RawResult];
+    const [unordered, ordered, oneKey] = raw as [RawResult, RawResult, RawResult];
     const ratio = (a: number | null, b: number | null) => (a && b ? round(a / b, 3) : null);
     const ratios = {
       materializedVsRawOrderedPush: ratio(e2e.materializedPerSecond, ordered.receivedPerSecond),
       materializedVsRawUnorderedPush: ratio(e2e.materializedPerSecond, unordered.receivedPerSecond),
+      oneGroupVsRawOneKeyPush: ratio(hot.materializedPerSecond, oneKey.receivedPerSecond),
       publishAcceptVsRawPublish: ratio(e2e.publishAcceptPerSecond, ordered.publishPerSecond),
       sequentialMaterializedP50VsRawPushP50: ratio(lat.materialized.ms.p50, rawLat.pushMs.p50),
     };
@@ -751,7 +758,7 @@ async function main(): Promise<void> {
       table([
         ...raw.map((r): [string, string] => [
           `${r.variant}: received/s`,
-          `${r.receivedPerSecond}  (${r.received}/${r.messages} in ${r.seconds} s, ${r.duplicates} dup, max ${r.maxInFlight} in flight; publish ${r.publishPerSecond}/s)`,
+          `${r.receivedPerSecond}  (${r.received}/${r.messages} in ${r.seconds} s, ${r.duplicates} dup, max ${r.maxInFlight} in flight; publish ${r.publishPerSecond}/s; emulator cpu ${r.emulatorCpuMsPerMessage} ms/msg)`,
         ]),
         ['one at a time: publish -> push', `${ms(rawLat.pushMs)}  (random moments)`],
         ['one at a time: publish -> streaming pull', ms(rawLat.streamingPullMs)],
@@ -788,6 +795,7 @@ async function main(): Promise<void> {
       table([
         ['materialized writes/s / raw ordered push msg/s', ratios.materializedVsRawOrderedPush],
         ['materialized writes/s / raw unordered push msg/s', ratios.materializedVsRawUnorderedPush],
+        ['one-group materialized writes/s / raw 1-key push msg/s', ratios.oneGroupVsRawOneKeyPush],
         ['publish-accept writes/s / raw publish msg/s', ratios.publishAcceptVsRawPublish],
         ['sequential materialized p50 / raw push p50', ratios.sequentialMaterializedP50VsRawPushP50],
       ]),

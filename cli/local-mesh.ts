@@ -2,10 +2,12 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { startEmulators, type LocalEmulators } from '../emulators/all';
 import { createLogger, type Logger } from '../shared/log';
-import { createPubSubClient, createStorageClient } from '../shared/mesh/clients';
+import { freePort } from '../emulators/ports';
+import { FUNCTION_TARGETS } from '../functions/targets';
+import { createPubSubClient, createStorageClient, createTasksClient } from '../shared/mesh/clients';
 import { provisionTopology } from '../shared/provision';
 import { loadSettings, type SpineSettings } from '../shared/settings';
-import { defineTopology, type Topology } from '../shared/topology';
+import { defineTopology, type FunctionName, type Topology } from '../shared/topology';
 import { startFunctionsProcess, type FunctionsProcess } from './functions-process';
 
 export interface LocalMeshOptions {
@@ -52,16 +54,23 @@ export async function startLocalMesh(options: LocalMeshOptions = {}): Promise<Lo
       SPINE_TOPIC_PREFIX: options.topicPrefix ?? 'spine-',
       SPINE_BUCKET: options.bucket ?? 'spine-state',
     };
-    const settings = loadSettings(env);
+    if (options.functionsEnv?.SPINE_PERSIST_ON) env.SPINE_PERSIST_ON = options.functionsEnv.SPINE_PERSIST_ON;
+    // Ports first: functions that enqueue tasks for other functions need their URLs up front.
+    const ports: Partial<Record<FunctionName, number>> = {};
+    for (const target of FUNCTION_TARGETS) ports[target] = await freePort();
+    const urls = Object.fromEntries(Object.entries(ports).map(([name, port]) => [name, `http://127.0.0.1:${port}`]));
+    const functionsEnv = { ...env, ...options.functionsEnv, SPINE_FUNCTION_URLS: JSON.stringify(urls) };
+    const settings = loadSettings(functionsEnv);
     const topology = defineTopology({ projectId: settings.projectId, prefix: settings.topicPrefix, bucket: settings.bucket });
-    const functionsEnv = { ...env, ...options.functionsEnv };
-    functions = await startFunctionsProcess({ env: functionsEnv, onLog: options.onFunctionsLog });
+    functions = await startFunctionsProcess({ env: functionsEnv, ports, onLog: options.onFunctionsLog });
     const pubsub = createPubSubClient(settings);
     const storage = createStorageClient(settings);
+    const tasks = createTasksClient(settings);
     try {
-      await provisionTopology(topology, { pubsub, storage }, { endpoints: functions.urls, logger: log });
+      await provisionTopology(topology, { pubsub, storage, tasks, location: settings.tasksLocation }, { endpoints: functions.urls, logger: log });
     } finally {
       await pubsub.close();
+      await tasks.close();
     }
     let current = functions;
     return {

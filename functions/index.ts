@@ -2,5 +2,6 @@
 // with its entry point (`--target`); the local host serves them all.
 import './materialize';
 import './deadletter';
+import './persist';
 
 export { FUNCTION_TARGETS } from './targets';

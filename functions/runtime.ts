@@ -5,9 +5,12 @@ import { FileSystemStorage } from '../shared/backends/filesystem';
 import { GcsStorage } from '../shared/backends/gcs';
 import { createLogger, type Logger } from '../shared/log';
 import { ChangePublisher } from '../shared/mesh/change-publisher';
-import { createPubSubClient, createStorageClient } from '../shared/mesh/clients';
+import { BatchScheduler } from '../shared/mesh/batch-scheduler';
+import { createPubSubClient, createStorageClient, createSubscriberClient, createTasksClient } from '../shared/mesh/clients';
+import { PendingWrites } from '../shared/mesh/pending-writes';
 import { ContentStore } from '../shared/mesh/content-store';
 import { DeadLetterStore } from '../shared/mesh/dead-letters';
+import { InvalidArgumentError } from '../shared/errors';
 import { loadSettings, type SpineSettings } from '../shared/settings';
 import { defineTopology, type Topology } from '../shared/topology';
 
@@ -21,6 +24,10 @@ export interface FunctionRuntime {
   changes: ChangePublisher;
   deadLetters: DeadLetterStore;
   content: ContentStore;
+  /** The buffer of batched writes (used when any network's persistence is not `immediate`). */
+  pending: PendingWrites;
+  /** Books flushes of batch windows as Cloud Tasks; absent when no persist URL is configured. */
+  batches?: BatchScheduler;
   logger: Logger;
   close(): Promise<void>;
 }
@@ -37,6 +44,28 @@ export function createRuntime(env: Record<string, string | undefined> = process.
       : new GcsStorage({ bucket: settings.bucket, prefix: settings.statePrefix, storage, writerId });
   const changes = new ChangePublisher(pubsub, topology.topics.groupChanges.name);
   const logger = createLogger('functions', { project: settings.projectId });
+  const pending = new PendingWrites(
+    pubsub,
+    topology.topics.pendingWrites.name,
+    createSubscriberClient(settings),
+    `projects/${settings.projectId}/subscriptions/${topology.subscriptions.pending.name}`,
+  );
+  const batched = settings.persistOn !== 'immediate' || Object.values(settings.persistOverrides).some((mode) => mode !== 'immediate');
+  const persistUrl = settings.functionUrls.persist;
+  if (batched && !persistUrl) {
+    throw new InvalidArgumentError('setting SPINE_FUNCTION_URLS must give the persist function\'s URL when persistence is batched (SPINE_PERSIST_ON or SPINE_PERSIST_OVERRIDES)');
+  }
+  const tasks = persistUrl ? createTasksClient(settings) : undefined;
+  const batches =
+    tasks && persistUrl
+      ? new BatchScheduler({
+          tasks,
+          queuePath: tasks.queuePath(settings.projectId, settings.tasksLocation, topology.queues.persist.name),
+          persistUrl,
+          windowMs: settings.batchWindowMs,
+          ...(env.SPINE_TASKS_SERVICE_ACCOUNT ? { serviceAccountEmail: env.SPINE_TASKS_SERVICE_ACCOUNT } : {}),
+        })
+      : undefined;
   return {
     settings,
     topology,
@@ -46,9 +75,13 @@ export function createRuntime(env: Record<string, string | undefined> = process.
     changes,
     deadLetters: new DeadLetterStore(storage, settings.bucket),
     content: new ContentStore(storage, settings.bucket),
+    pending,
+    ...(batches ? { batches } : {}),
     logger,
     async close() {
       await changes.close();
+      await pending.close();
+      await tasks?.close();
       await state.close();
       await pubsub.close();
     },

@@ -20,6 +20,11 @@ export class SimulatedClock {
     this.realStart = realNow();
   }
 
+  /** The simulated time the clock started at. */
+  get startAt(): Date {
+    return new Date(this.startMs);
+  }
+
   /** Simulated milliseconds since the epoch (fractional). */
   nowMs(): number {
     return this.startMs + (this.realNow() - this.realStart) * this.speedUp;

@@ -26,6 +26,14 @@ export function defineJobs(prefix: string): JobSpec[] {
       retry: { retryCount: 3, minBackoffSeconds: 30, maxBackoffSeconds: 600, maxDoublings: 3, attemptDeadlineSeconds: 540 },
     },
     {
+      name: `${prefix}persist-interval`,
+      description: 'Flush every pending batched write (networks whose persistence is `interval`).',
+      schedule: '* * * * *',
+      timeZone: 'Etc/UTC',
+      target: { function: 'persist', method: 'POST', body: { all: true } },
+      retry: { retryCount: 2, minBackoffSeconds: 5, maxBackoffSeconds: 60, maxDoublings: 2, attemptDeadlineSeconds: 300 },
+    },
+    {
       name: `${prefix}health`,
       description: 'Canary write end to end, dead letters, pending batches, snapshot ages, agent liveness.',
       schedule: '*/5 * * * *',

@@ -23,8 +23,14 @@ export interface SpineSettings {
   /** Folder of the `filesystem` state store. */
   statePath?: string;
   persistOn: PersistOn;
+  /** Per-network exceptions to `persistOn`. */
+  persistOverrides: Record<string, PersistOn>;
   batchWindowMs: number;
   intervalMs: number;
+  /** Base URL of each function (Cloud Tasks need absolute targets); from SPINE_FUNCTION_URLS. */
+  functionUrls: Partial<Record<string, string>>;
+  /** Location of the Cloud Tasks queues. */
+  tasksLocation: string;
   /** `host:port` of the Pub/Sub emulator, when one is used. */
   pubsubEmulatorHost?: string;
   /** `http://host:port` of the Cloud Storage emulator, when one is used. */
@@ -71,6 +77,30 @@ export function loadSettings(env: Env = process.env): SpineSettings {
   const persistOn = (env.SPINE_PERSIST_ON || 'immediate') as PersistOn;
   if (!PERSIST_MODES.includes(persistOn)) fail('SPINE_PERSIST_ON', persistOn, PERSIST_MODES.join(' | '));
 
+  const persistOverrides: Record<string, PersistOn> = {};
+  if (env.SPINE_PERSIST_OVERRIDES) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(env.SPINE_PERSIST_OVERRIDES);
+    } catch {
+      fail('SPINE_PERSIST_OVERRIDES', env.SPINE_PERSIST_OVERRIDES, 'a JSON object of network id to persistence mode');
+    }
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) fail('SPINE_PERSIST_OVERRIDES', env.SPINE_PERSIST_OVERRIDES, 'a JSON object of network id to persistence mode');
+    for (const [networkId, mode] of Object.entries(parsed as Record<string, unknown>)) {
+      if (!PERSIST_MODES.includes(mode as PersistOn)) fail('SPINE_PERSIST_OVERRIDES', env.SPINE_PERSIST_OVERRIDES, `a mode (${PERSIST_MODES.join(' | ')}) for network ${networkId}`);
+      persistOverrides[networkId] = mode as PersistOn;
+    }
+  }
+
+  const functionUrls: Partial<Record<string, string>> = {};
+  if (env.SPINE_FUNCTION_URLS) {
+    try {
+      Object.assign(functionUrls, JSON.parse(env.SPINE_FUNCTION_URLS));
+    } catch {
+      fail('SPINE_FUNCTION_URLS', env.SPINE_FUNCTION_URLS, 'a JSON object of function name to URL');
+    }
+  }
+
   const stateStore = (env.SPINE_STATE_STORE || 'gcs') as StateStoreKind;
   if (!STATE_STORES.includes(stateStore)) fail('SPINE_STATE_STORE', stateStore, STATE_STORES.join(' | '));
   if (stateStore === 'filesystem' && !env.SPINE_STATE_PATH) fail('SPINE_STATE_PATH', '', 'a folder, required when SPINE_STATE_STORE=filesystem');
@@ -83,6 +113,9 @@ export function loadSettings(env: Env = process.env): SpineSettings {
     stateStore,
     ...(env.SPINE_STATE_PATH ? { statePath: env.SPINE_STATE_PATH } : {}),
     persistOn,
+    persistOverrides,
+    functionUrls,
+    tasksLocation: env.SPINE_TASKS_LOCATION || 'us-central1',
     batchWindowMs: positiveInt(env, 'SPINE_BATCH_WINDOW_MS', 1_000),
     intervalMs: positiveInt(env, 'SPINE_INTERVAL_MS', 60_000),
   };
@@ -99,4 +132,9 @@ export function loadSettings(env: Env = process.env): SpineSettings {
     settings.tasksEmulatorHost = env.CLOUD_TASKS_EMULATOR_HOST;
   }
   return settings;
+}
+
+/** The persistence mode of one network: its override, or the deployment's. */
+export function persistModeFor(settings: Pick<SpineSettings, 'persistOn' | 'persistOverrides'>, networkId: string): PersistOn {
+  return settings.persistOverrides[networkId] ?? settings.persistOn;
 }

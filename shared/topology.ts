@@ -87,12 +87,16 @@ export interface Topology {
     deadLetters: TopicSpec;
     /** Where the dead-letter subscription's own failures go, held for an operator. */
     deadLettersFinal: TopicSpec;
+    /** Contact writes of networks whose persistence is batched, waiting for their flush. */
+    pendingWrites: TopicSpec;
     health: TopicSpec;
   };
   subscriptions: {
     materialize: SubscriptionSpec;
     deadLetterStore: SubscriptionSpec;
     deadLettersHold: SubscriptionSpec;
+    /** Pulled by `persist`, acknowledged only once a write is in the state: the durable buffer of batches. */
+    pending: SubscriptionSpec;
   };
   queues: { persist: QueueSpec };
   bucket: BucketSpec;
@@ -123,6 +127,7 @@ export function defineTopology(options: TopologyOptions): Topology {
       groupChanges: { name: name('group-changes') },
       deadLetters: { name: deadLetters },
       deadLettersFinal: { name: deadLettersFinal },
+      pendingWrites: { name: name('pending-writes'), messageRetentionSeconds: 7 * DAY },
       health: { name: name('health') },
     },
     subscriptions: {
@@ -155,12 +160,23 @@ export function defineTopology(options: TopologyOptions): Topology {
         enableMessageOrdering: false,
         messageRetentionSeconds: 7 * DAY,
       },
+      pending: {
+        name: name('pending'),
+        topic: name('pending-writes'),
+        // Long enough for a flush, short enough that what a crashed flush held is soon pending again.
+        ackDeadlineSeconds: 60,
+        retryPolicy: { minimumBackoffSeconds: 1, maximumBackoffSeconds: 60 },
+        deadLetterPolicy: { topic: deadLetters, maxDeliveryAttempts: 20 },
+        enableMessageOrdering: false,
+        messageRetentionSeconds: 7 * DAY,
+      },
     },
     queues: {
       persist: {
         name: name('persist'),
         maxDispatchesPerSecond: 500,
-        maxConcurrentDispatches: 50,
+        // One flush at a time: each drains everything pending, so a group is written once per run.
+        maxConcurrentDispatches: 1,
         maxAttempts: 100,
         minBackoffSeconds: 0.5,
         maxBackoffSeconds: 60,

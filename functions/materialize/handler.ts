@@ -9,9 +9,16 @@ import type { Change, ChangePublisher } from '../../shared/mesh/change-publisher
 import type { ContentStore } from '../../shared/mesh/content-store';
 import type { DeadLetterStore } from '../../shared/mesh/dead-letters';
 import type { GroupState, NetworkState } from '../../shared/model';
+import type { BatchScheduler } from '../../shared/mesh/batch-scheduler';
+import type { PendingWrites } from '../../shared/mesh/pending-writes';
+import type { PersistOn } from '../../shared/settings';
 import { pushedMessage, type PubSubPushData } from '../pubsub-push';
 
 export interface MaterializeDependencies {
+  /** Persistence mode of a network: `immediate` writes now; the others keep the write pending. */
+  persistModeFor(networkId: string): PersistOn;
+  pending: PendingWrites;
+  batches?: BatchScheduler;
   /** Failed attempts at one message before it is filed as a dead letter and acknowledged. */
   maxAttempts: number;
   state: DocumentStorage;
@@ -41,7 +48,32 @@ export class UnapplicableEventError extends SpineError {
  * so Pub/Sub redelivers; unapplicable events become dead letters.
  */
 export function createMaterializeHandler(deps: MaterializeDependencies) {
-  const { state, changes, deadLetters, content, logger, maxAttempts } = deps;
+  const { state, changes, deadLetters, content, logger, maxAttempts, pending, batches, persistModeFor } = deps;
+
+  function scheduler(): BatchScheduler {
+    if (!batches) throw new Error('batched persistence needs the persist function URL (SPINE_FUNCTION_URLS)');
+    return batches;
+  }
+
+  /** Batched writes cost one publish and, once per window, one task here: the state write waits for the flush. */
+  async function defer(event: AnySpineEvent, message: { data: string; attributes: Record<string, string> }): Promise<boolean> {
+    if (event.type === EventType.FlushRequested) {
+      await scheduler().flushNow(event.data.networkId);
+      return true;
+    }
+    if (event.type !== EventType.ContactWritten) return false;
+    const mode = persistModeFor(event.data.networkId);
+    if (mode === 'immediate') return false;
+    if (mode !== 'batch') {
+      await pending.add(message);
+      return true;
+    }
+    // The window of arrival: its flush runs after it closes, so a write is never left behind.
+    const window = scheduler().windowOf(Date.now());
+    await pending.add(message, window);
+    await scheduler().book(event.data.networkId, event.data.groupId, window);
+    return true;
+  }
 
   async function loadReferenced<T>(reference: { object: string; sha256: string; size: number }): Promise<T> {
     return decode<T>(await content.get(reference));
@@ -108,6 +140,7 @@ export function createMaterializeHandler(deps: MaterializeDependencies) {
     const log = logger.child({ messageId: message.id, path: message.attributes.path });
     try {
       const event = fromPubSubMessage({ data: message.data, attributes: message.attributes });
+      if (await defer(event, message)) return;
       const announced = await apply(event);
       await changes.publish(announced);
       log.debug('materialized', { type: event.type, eventId: event.id });

@@ -1,5 +1,6 @@
 import * as functions from '@google-cloud/functions-framework';
 import type { PubSubPushData } from '../pubsub-push';
+import { persistModeFor } from '../../shared/settings';
 import { runtime } from '../runtime';
 import { createMaterializeHandler } from './handler';
 
@@ -10,6 +11,7 @@ functions.cloudEvent<PubSubPushData>('materialize', (cloudEvent: functions.Cloud
   handler ??= createMaterializeHandler({
     ...current,
     maxAttempts: current.topology.functions.materialize.maxAttempts ?? 5,
+    persistModeFor: (networkId) => persistModeFor(current.settings, networkId),
     logger: current.logger.child({ function: 'materialize' }),
   });
   return handler(cloudEvent);

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { applyContactWrite, recordApplied, type BlendOutcome, type ContactWrite } from '../blend';
 import { clone, decode, encode } from '../codec';
 import { InvalidArgumentError, NetworkNotFoundError, SnapshotNotFoundError, StorageClosedError } from '../errors';
@@ -25,7 +25,13 @@ import { newSnapshotId } from '../snapshot-id';
 import { checkContent, DEFAULT_MAX_CONTENT_BYTES, validateGroupState, validateNetworkState, validateQuery } from '../state-validation';
 import { KeyedMutex, KeyedReadWriteLock } from '../util/locks';
 import type { WriteOrigin } from '../events/types';
-import type { ContactUpdate, GroupRecord, GroupUpdate, NetworkRecord, StateStore } from './state-store';
+import {
+  DEFAULT_CHANGE_TOLERANCE_MS,
+  encodeNetworkStateChunks,
+  type SaveSnapshotOptions,
+  type SnapshotIfChangedOptions,
+} from './snapshot-stream';
+import type { ContactUpdate, GroupRecord, GroupUpdate, NetworkRecord, SnapshotWrite, StateStore } from './state-store';
 
 export interface DocumentStorageOptions {
   /** Identifies this instance's writes in clock stamps; random by default. */
@@ -391,20 +397,80 @@ export class DocumentStorage implements NetworkStorage {
 
   // ---- snapshots
 
-  async saveSnapshot(networkId: string, label?: string): Promise<string> {
+  /** With `options.snapshotId`, a second call with the same id returns that id without writing. */
+  async saveSnapshot(networkId: string, label?: string, options: SaveSnapshotOptions = {}): Promise<string> {
+    return (await this.writeSnapshot(networkId, label, options)).info.id;
+  }
+
+  /**
+   * `saveSnapshot` that also tells whether the snapshot was made by this call (`created`) or
+   * existed already under `options.snapshotId`. The body is encoded one group at a time straight
+   * into the store, so memory holds about a group, never the network (with stores that stream).
+   */
+  async writeSnapshot(networkId: string, label?: string, options: SaveSnapshotOptions = {}): Promise<SnapshotWrite> {
     validateNetworkId(networkId);
     if (label !== undefined && typeof label !== 'string') throw new InvalidArgumentError('snapshot label must be a string');
+    const requestedId = snapshotIdOption(options);
     await this.open('saveSnapshot');
     // Exclusive, so the snapshot is one consistent state of the network.
     return this.networkLocks.write(networkId, async () => {
-      const state = await this.loadNetworkState(networkId);
-      if (!state) throw new NetworkNotFoundError(networkId);
-      const payload = encode(state);
-      const info: SnapshotInfo = { id: newSnapshotId(), networkId, createdAt: new Date(), size: Buffer.byteLength(payload, 'utf8') };
-      if (label !== undefined) info.label = label;
-      await this.store.putSnapshot(networkId, info, payload);
-      return info.id;
+      const record = await this.store.getNetwork(networkId);
+      if (!record || record.deleted) throw new NetworkNotFoundError(networkId);
+      if (requestedId !== undefined) {
+        const existing = await this.findSnapshotInfo(networkId, requestedId);
+        if (existing) return { created: false, info: existing };
+      }
+      // Taken before reading: a write that lands after this time counts as newer than the snapshot.
+      const info: SnapshotInfo = { id: requestedId ?? newSnapshotId(), networkId, createdAt: new Date(), ...(label !== undefined && { label }) };
+      const chunks = encodeNetworkStateChunks(record, this.readGroupsInOrder(networkId));
+      if (this.store.putSnapshotStream) return this.store.putSnapshotStream(networkId, info, chunks);
+      let payload = '';
+      for await (const chunk of chunks) payload += chunk;
+      const stored: SnapshotInfo = { ...info, size: Buffer.byteLength(payload, 'utf8'), sha256: createHash('sha256').update(payload, 'utf8').digest('hex') };
+      await this.store.putSnapshot(networkId, stored, payload);
+      return { created: true, info: stored };
     });
+  }
+
+  /**
+   * Snapshots the network only when it changed since its newest snapshot: when its state was
+   * last written (`lastChanged`) after that snapshot's `createdAt`, less `changeToleranceMs`.
+   * `null` when unchanged; throws `NetworkNotFoundError` for an unknown network.
+   */
+  async snapshotIfChanged(networkId: string, label?: string, options: SnapshotIfChangedOptions = {}): Promise<SnapshotWrite | null> {
+    const tolerance = options.changeToleranceMs ?? DEFAULT_CHANGE_TOLERANCE_MS;
+    if (typeof tolerance !== 'number' || !Number.isFinite(tolerance) || tolerance < 0) {
+      throw new InvalidArgumentError(`changeToleranceMs must be a number of milliseconds, 0 or more, not ${JSON.stringify(tolerance)}`);
+    }
+    const changed = await this.lastChanged(networkId);
+    if (changed === null) throw new NetworkNotFoundError(networkId);
+    const [newest] = await this.listSnapshots(networkId);
+    if (newest && changed.getTime() <= newest.createdAt.getTime() - tolerance) return null;
+    return this.writeSnapshot(networkId, label, options);
+  }
+
+  /**
+   * When the network's state (records, contacts, deletes; not snapshots) was last written, by
+   * the store's clock and from metadata only; `null` for a network that does not exist.
+   */
+  async lastChanged(networkId: string): Promise<Date | null> {
+    validateNetworkId(networkId);
+    await this.open('lastChanged');
+    if (!this.store.lastChanged) throw new InvalidArgumentError('this storage cannot tell when a network last changed (its StateStore has no lastChanged)');
+    const [record, changed] = await Promise.all([this.store.getNetwork(networkId), this.store.lastChanged(networkId)]);
+    return record && !record.deleted ? changed : null;
+  }
+
+  /** Deletes all but the newest `keep` snapshots, oldest first; returns the ids deleted. */
+  async pruneSnapshots(networkId: string, keep: number): Promise<string[]> {
+    validateNetworkId(networkId);
+    if (!Number.isSafeInteger(keep) || keep < 0) throw new InvalidArgumentError(`keep must be a whole number of snapshots, 0 or more, not ${JSON.stringify(keep)}`);
+    await this.open('pruneSnapshots');
+    const doomed = (await this.listSnapshots(networkId)).slice(keep).reverse();
+    const deleted: string[] = [];
+    // A snapshot another pruner deleted first is not reported twice.
+    for (const info of doomed) if (await this.store.deleteSnapshot(networkId, info.id)) deleted.push(info.id);
+    return deleted;
   }
 
   async loadSnapshot(networkId: string, snapshotId: string): Promise<NetworkState> {
@@ -428,6 +494,27 @@ export class DocumentStorage implements NetworkStorage {
     validateSnapshotId(snapshotId);
     await this.open('deleteSnapshot');
     if (!(await this.store.deleteSnapshot(networkId, snapshotId))) throw new SnapshotNotFoundError(networkId, snapshotId);
+  }
+
+  private findSnapshotInfo(networkId: string, snapshotId: string): Promise<SnapshotInfo | null> {
+    if (this.store.getSnapshotInfo) return this.store.getSnapshotInfo(networkId, snapshotId);
+    return this.store.listSnapshots(networkId).then((infos) => infos.find((info) => info.id === snapshotId) ?? null);
+  }
+
+  /** The network's groups as `loadNetworkState` orders them, read one at a time with the next one read ahead. */
+  private async *readGroupsInOrder(networkId: string): AsyncGenerator<[string, GroupState]> {
+    const ids = (await this.store.listGroupIds(networkId)).sort();
+    let next = ids.length > 0 ? this.readGroup(networkId, ids[0]!) : undefined;
+    try {
+      for (let i = 0; i < ids.length; i++) {
+        const state = await next;
+        next = i + 1 < ids.length ? this.readGroup(networkId, ids[i + 1]!) : undefined;
+        if (state) yield [ids[i]!, state];
+      }
+    } finally {
+      // Abandoned early (the snapshot existed, the upload failed): the read ahead must not fail unobserved.
+      next?.catch(() => undefined);
+    }
   }
 
   // ---- federation
@@ -668,4 +755,9 @@ function descendantsOf(groupId: string, records: Map<string, GroupRecord>): stri
   };
   visit(groupId);
   return out;
+}
+
+function snapshotIdOption(options: SaveSnapshotOptions): string | undefined {
+  if (options === null || typeof options !== 'object') throw new InvalidArgumentError('snapshot options must be an object');
+  return options.snapshotId === undefined ? undefined : validateSnapshotId(options.snapshotId);
 }

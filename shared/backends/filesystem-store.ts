@@ -1,11 +1,13 @@
-import { promises as fs } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { createReadStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { decode, encode } from '../codec';
 import { CorruptDataError } from '../errors';
 import { idToKey } from '../ids';
 import type { Contact, SnapshotInfo } from '../model';
 import { listDir, readFileIfExists, removeTree, sweepLeftovers, writeFileAtomic } from './atomic-file';
-import type { GroupRecord, NetworkRecord, StateStore } from './state-store';
+import { digestOf, measured, SnapshotDigest } from './snapshot-stream';
+import type { GroupRecord, NetworkRecord, SnapshotWrite, StateStore } from './state-store';
 
 export interface FileSystemStoreOptions {
   basePath: string;
@@ -120,6 +122,36 @@ export class FileSystemStateStore implements StateStore {
     await this.writeJson(`${base}.info.json`, info);
   }
 
+  /**
+   * The body streams into a temp file, is fsynced and then hard-linked to its name, which fails
+   * when the name exists (a rename would replace it); the info follows the same way.
+   */
+  async putSnapshotStream(networkId: string, info: SnapshotInfo, chunks: AsyncIterable<string>): Promise<SnapshotWrite> {
+    const existing = await this.getSnapshotInfo(networkId, info.id);
+    if (existing) return { created: false, info: existing };
+    const base = path.join(this.networkDir(networkId), 'snapshots', idToKey(info.id));
+    const body = `${base}.json`;
+    const digest = new SnapshotDigest();
+    const created = (await fileTime(body)) === null && (await writeStreamCreateOnly(body, measured(chunks, digest), this.fsync));
+    let stored: SnapshotInfo;
+    if (created) {
+      stored = { ...info, size: digest.size, sha256: digest.sha256() };
+    } else {
+      // A body without its info: a racing writer's or a crashed one's, complete since it was
+      // linked only after its fsync. Adopted as it is, dated by its file.
+      const bodyTime = await fileTime(body);
+      stored = { ...info, ...(await digestOf(createReadStream(body))), ...(bodyTime && { createdAt: bodyTime }) };
+    }
+    if (!(await writeCreateOnly(`${base}.info.json`, encode(stored), this.fsync))) {
+      return { created: false, info: (await this.getSnapshotInfo(networkId, info.id)) ?? stored };
+    }
+    return { created, info: stored };
+  }
+
+  async getSnapshotInfo(networkId: string, snapshotId: string): Promise<SnapshotInfo | null> {
+    return this.readJson<SnapshotInfo>(path.join(this.networkDir(networkId), 'snapshots', `${idToKey(snapshotId)}.info.json`));
+  }
+
   async getSnapshot(networkId: string, snapshotId: string): Promise<string | null> {
     const base = path.join(this.networkDir(networkId), 'snapshots', idToKey(snapshotId));
     if ((await readFileIfExists(`${base}.info.json`)) === null) return null;
@@ -140,6 +172,22 @@ export class FileSystemStateStore implements StateStore {
     await fs.rm(`${base}.info.json`, { force: true });
     await fs.rm(`${base}.json`, { force: true });
     return existed;
+  }
+
+  /**
+   * From modification times, without reading a file: every write is a temp file renamed into
+   * its folder and every delete removes an entry, and either changes the folder's mtime. So the
+   * network record's own mtime, the groups folder's, and each group's folder and contacts
+   * folder cover every state write; the snapshots folder is left out.
+   */
+  async lastChanged(networkId: string): Promise<Date | null> {
+    const dir = this.networkDir(networkId);
+    const groups = path.join(dir, 'groups');
+    const paths = [path.join(dir, 'metadata.json'), groups];
+    for (const key of await listDir(groups)) paths.push(path.join(groups, key), path.join(groups, key, 'contacts'));
+    const times = await Promise.all(paths.map(fileTime));
+    const newest = Math.max(...times.map((t) => t?.getTime() ?? -Infinity));
+    return Number.isFinite(newest) ? new Date(newest) : null;
   }
 
   private networkDir(networkId: string): string {
@@ -166,5 +214,51 @@ export class FileSystemStateStore implements StateStore {
 
   private async writeJson(file: string, value: unknown): Promise<void> {
     await writeFileAtomic(file, encode(value), { fsync: this.fsync });
+  }
+}
+
+/** Modification time of a file or folder, `null` when it does not exist. */
+async function fileTime(file: string): Promise<Date | null> {
+  try {
+    // From the number: a Date made by fs may belong to another realm (a vm context) than the codec's.
+    return new Date((await fs.stat(file)).mtimeMs);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
+    throw error;
+  }
+}
+
+/** Streams `source` into `file` unless it exists (temp file, fsync, hard link); false when it existed. */
+async function writeStreamCreateOnly(file: string, source: AsyncIterable<Buffer>, fsync: boolean): Promise<boolean> {
+  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  const handle = await fs.open(temp, 'wx');
+  try {
+    try {
+      for await (const bytes of source) {
+        for (let offset = 0; offset < bytes.length; ) offset += (await handle.write(bytes, offset)).bytesWritten;
+      }
+      if (fsync) await handle.datasync();
+    } finally {
+      await handle.close();
+    }
+    return await linkCreateOnly(temp, file);
+  } finally {
+    await fs.rm(temp, { force: true });
+  }
+}
+
+async function writeCreateOnly(file: string, text: string, fsync: boolean): Promise<boolean> {
+  return writeStreamCreateOnly(file, (async function* () { yield Buffer.from(text, 'utf8'); })(), fsync);
+}
+
+/** A second name for `temp` at `file`, atomically refused when `file` exists. */
+async function linkCreateOnly(temp: string, file: string): Promise<boolean> {
+  try {
+    await fs.link(temp, file);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
   }
 }

@@ -1,3 +1,5 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { Bucket, Storage } from '@google-cloud/storage';
 import { decode, encode } from '../codec';
 import { CorruptDataError, InvalidArgumentError, StorageConflictError } from '../errors';
@@ -5,7 +7,8 @@ import { idToKey, keyToId } from '../ids';
 import { createLogger, type Logger } from '../log';
 import type { Contact, SnapshotInfo } from '../model';
 import { resolveRetryPolicy, withRetry, type RetryOptions, type RetryPolicy } from './retry';
-import type { ContactUpdate, GroupRecord, GroupUpdate, NetworkRecord, StateStore } from './state-store';
+import { digestOf, measured, SnapshotDigest } from './snapshot-stream';
+import type { ContactUpdate, GroupRecord, GroupUpdate, NetworkRecord, SnapshotWrite, StateStore } from './state-store';
 
 export interface GcsStateStoreOptions {
   /** An existing bucket; `init()` fails naming it when it is missing (unless `createBucketIfMissing`). */
@@ -255,6 +258,38 @@ export class GcsStateStore implements StateStore {
     await this.writeJson(`${base}.info.json`, info);
   }
 
+  /**
+   * The body is one streamed upload with `ifGenerationMatch: 0`, so an existing snapshot object is
+   * never overwritten (412); the info object follows the same way. Memory stays at about one
+   * piece of `chunks` plus the client's stream buffers, whatever the snapshot's size.
+   */
+  async putSnapshotStream(networkId: string, info: SnapshotInfo, chunks: AsyncIterable<string>): Promise<SnapshotWrite> {
+    const existing = await this.getSnapshotInfo(networkId, info.id);
+    if (existing) return { created: false, info: existing };
+    const base = this.snapshotBase(networkId, info.id);
+    const digest = new SnapshotDigest();
+    const created = await this.uploadStreamCreateOnly(`${base}.json`, measured(chunks, digest));
+    let stored: SnapshotInfo;
+    if (created) {
+      stored = { ...info, size: digest.size, sha256: digest.sha256() };
+    } else {
+      // A body without its info: a racing writer's or a crashed one's, complete since uploads
+      // commit whole. Adopted as it is, dated by its object.
+      const body = this.bucket.file(`${base}.json`);
+      const [metadata] = await this.retrying('read metadata of', `${base}.json`, () => body.getMetadata());
+      const bodyTime = metadata.timeCreated ? new Date(metadata.timeCreated) : undefined;
+      stored = { ...info, ...(await digestOf(body.createReadStream())), ...(bodyTime && { createdAt: bodyTime }) };
+    }
+    if (!(await this.writeTextCreateOnly(`${base}.info.json`, encode(stored)))) {
+      return { created: false, info: (await this.getSnapshotInfo(networkId, info.id)) ?? stored };
+    }
+    return { created, info: stored };
+  }
+
+  async getSnapshotInfo(networkId: string, snapshotId: string): Promise<SnapshotInfo | null> {
+    return this.readJson<SnapshotInfo>(`${this.snapshotBase(networkId, snapshotId)}.info.json`);
+  }
+
   async getSnapshot(networkId: string, snapshotId: string): Promise<string | null> {
     const base = this.snapshotBase(networkId, snapshotId);
     const [info, body] = await Promise.all([this.read(`${base}.info.json`), this.read(`${base}.json`)]);
@@ -279,6 +314,71 @@ export class GcsStateStore implements StateStore {
     const existed = await this.deleteObject(`${base}.info.json`);
     await this.deleteObject(`${base}.json`);
     return existed;
+  }
+
+  /**
+   * The newest `updated` time of the network's objects other than snapshots, from listings that
+   * carry only names and times: no object is downloaded. Deletes are covered because every
+   * delete of contacts or groups also rewrites a group or network record.
+   */
+  async lastChanged(networkId: string): Promise<Date | null> {
+    const prefix = this.networkPrefix(networkId);
+    const snapshots = `${prefix}snapshots/`;
+    let newest = -Infinity;
+    let pageToken: string | undefined;
+    do {
+      const token = pageToken;
+      const page = await this.retrying('list', prefix, async () => {
+        const [, , response] = await this.bucket.getFiles({
+          prefix,
+          ...(token !== undefined && { pageToken: token }),
+          maxResults: this.listPageSize,
+          autoPaginate: false,
+          fields: 'items(name,updated),nextPageToken',
+        });
+        return (response ?? {}) as { items?: Array<{ name: string; updated?: string }>; nextPageToken?: string };
+      });
+      for (const item of page.items ?? []) {
+        if (item.name.startsWith(snapshots) || item.updated === undefined) continue;
+        newest = Math.max(newest, Date.parse(item.updated));
+      }
+      pageToken = page.nextPageToken || undefined;
+    } while (pageToken !== undefined);
+    return Number.isFinite(newest) ? new Date(newest) : null;
+  }
+
+  /** One streamed (resumable) upload that only creates: false when the object exists. Not retried: `source` cannot be replayed. */
+  private async uploadStreamCreateOnly(name: string, source: AsyncIterable<Buffer>): Promise<boolean> {
+    const sink = this.bucket.file(name).createWriteStream({
+      resumable: true,
+      contentType: 'application/json',
+      preconditionOpts: { ifGenerationMatch: 0 },
+    });
+    try {
+      // Byte mode, so the stream pulls the next piece only when the last one has gone on.
+      await pipeline(Readable.from(source, { objectMode: false }), sink);
+      return true;
+    } catch (error) {
+      if (statusOf(error) === 412) {
+        this.counters.preconditionFailures++;
+        return false;
+      }
+      throw this.wrap('upload', name, error, 1);
+    }
+  }
+
+  /** One small upload that only creates, retried on transient failures: false when the object exists. */
+  private writeTextCreateOnly(name: string, text: string): Promise<boolean> {
+    return this.retrying('write', name, async () => {
+      try {
+        await this.upload(name, text, '0');
+        return true;
+      } catch (error) {
+        if (statusOf(error) !== 412) throw error;
+        this.counters.preconditionFailures++;
+        return false;
+      }
+    });
   }
 
   // ---- names

@@ -1,6 +1,7 @@
 import { decode, encode } from '../codec';
 import type { Contact, SnapshotInfo } from '../model';
-import type { GroupRecord, NetworkRecord, StateStore } from './state-store';
+import { measured, SnapshotDigest } from './snapshot-stream';
+import type { GroupRecord, NetworkRecord, SnapshotWrite, StateStore } from './state-store';
 
 interface StoredNetwork {
   record: string;
@@ -11,6 +12,8 @@ interface StoredNetwork {
 /** Keeps encoded copies, so nothing a caller holds aliases stored state. */
 export class MemoryStateStore implements StateStore {
   private readonly networks = new Map<string, StoredNetwork>();
+  /** Per network, when anything but its snapshots was last written (see `lastChanged`). */
+  private readonly changedAt = new Map<string, Date>();
 
   async init(): Promise<void> {}
   async close(): Promise<void> {}
@@ -21,6 +24,7 @@ export class MemoryStateStore implements StateStore {
   }
 
   async putNetwork(record: NetworkRecord): Promise<void> {
+    this.touch(record.id);
     const stored = this.networks.get(record.id);
     if (stored) stored.record = encode(record);
     else this.networks.set(record.id, { record: encode(record), groups: new Map(), snapshots: new Map() });
@@ -32,6 +36,7 @@ export class MemoryStateStore implements StateStore {
 
   async deleteNetwork(networkId: string): Promise<void> {
     this.networks.delete(networkId);
+    this.changedAt.delete(networkId);
   }
 
   async getGroup(networkId: string, groupId: string): Promise<GroupRecord | null> {
@@ -41,6 +46,7 @@ export class MemoryStateStore implements StateStore {
 
   async putGroup(networkId: string, record: GroupRecord): Promise<void> {
     this.groupSlot(networkId, record.group.id).record = encode(record);
+    this.touch(networkId);
   }
 
   async listGroupIds(networkId: string): Promise<string[]> {
@@ -49,7 +55,7 @@ export class MemoryStateStore implements StateStore {
   }
 
   async deleteGroup(networkId: string, groupId: string): Promise<void> {
-    this.networks.get(networkId)?.groups.delete(groupId);
+    if (this.networks.get(networkId)?.groups.delete(groupId)) this.touch(networkId);
   }
 
   async getContact(networkId: string, groupId: string, contactId: string): Promise<Contact | null> {
@@ -64,10 +70,11 @@ export class MemoryStateStore implements StateStore {
 
   async putContact(networkId: string, groupId: string, contact: Contact): Promise<void> {
     this.groupSlot(networkId, groupId).contacts.set(contact.id, encode(contact));
+    this.touch(networkId);
   }
 
   async deleteContact(networkId: string, groupId: string, contactId: string): Promise<void> {
-    this.networks.get(networkId)?.groups.get(groupId)?.contacts.delete(contactId);
+    if (this.networks.get(networkId)?.groups.get(groupId)?.contacts.delete(contactId)) this.touch(networkId);
   }
 
   async putSnapshot(networkId: string, info: SnapshotInfo, payload: string): Promise<void> {
@@ -76,8 +83,36 @@ export class MemoryStateStore implements StateStore {
     stored.snapshots.set(info.id, { info: decode<SnapshotInfo>(encode(info)), payload });
   }
 
+  async putSnapshotStream(networkId: string, info: SnapshotInfo, chunks: AsyncIterable<string>): Promise<SnapshotWrite> {
+    const existing = await this.getSnapshotInfo(networkId, info.id);
+    if (existing) return { created: false, info: existing };
+    const digest = new SnapshotDigest();
+    const parts: Buffer[] = [];
+    for await (const bytes of measured(chunks, digest)) parts.push(bytes);
+    // Taken meanwhile by another writer of this store: the first one stays.
+    const raced = await this.getSnapshotInfo(networkId, info.id);
+    if (raced) return { created: false, info: raced };
+    const stored: SnapshotInfo = { ...info, size: digest.size, sha256: digest.sha256() };
+    await this.putSnapshot(networkId, stored, Buffer.concat(parts).toString('utf8'));
+    return { created: true, info: stored };
+  }
+
   async getSnapshot(networkId: string, snapshotId: string): Promise<string | null> {
     return this.networks.get(networkId)?.snapshots.get(snapshotId)?.payload ?? null;
+  }
+
+  async getSnapshotInfo(networkId: string, snapshotId: string): Promise<SnapshotInfo | null> {
+    const stored = this.networks.get(networkId)?.snapshots.get(snapshotId);
+    return stored ? { ...stored.info, createdAt: new Date(stored.info.createdAt) } : null;
+  }
+
+  async lastChanged(networkId: string): Promise<Date | null> {
+    const at = this.changedAt.get(networkId);
+    return at ? new Date(at) : null;
+  }
+
+  private touch(networkId: string): void {
+    this.changedAt.set(networkId, new Date());
   }
 
   async listSnapshots(networkId: string): Promise<SnapshotInfo[]> {

@@ -55,3 +55,24 @@ export async function digestOf(bytes: AsyncIterable<Buffer | string>): Promise<{
   for await (const chunk of bytes) digest.add(typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk);
   return { size: digest.size, sha256: digest.sha256() };
 }
+
+/**
+ * How far the store's clock may run behind this process's when deciding whether a network
+ * changed since its newest snapshot: file times come from a coarse kernel clock, object times
+ * from the storage service's. A write within this much before a snapshot is counted as after it,
+ * which costs at most one extra snapshot instead of a missed change.
+ */
+export const DEFAULT_CHANGE_TOLERANCE_MS = 1000;
+
+export interface SaveSnapshotOptions {
+  /**
+   * The snapshot's id (a single id segment); the snapshot of an id is made at most once, so a
+   * request repeated with the same id makes one snapshot. Default: a new unique id.
+   */
+  snapshotId?: string;
+}
+
+export interface SnapshotIfChangedOptions extends SaveSnapshotOptions {
+  /** See `DEFAULT_CHANGE_TOLERANCE_MS`. */
+  changeToleranceMs?: number;
+}

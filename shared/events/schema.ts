@@ -54,7 +54,9 @@ const dataSchemas = {
     state: stateObject.optional(),
     writerId: z.string().min(1).optional(),
     unchanged: z.boolean().optional(),
+    causes: z.array(z.object({ eventId: z.string().min(1), writerId: z.string().min(1) })).optional(),
   }),
+  [EventType.FlushRequested]: z.object({ networkId, requestedBy: z.string().min(1) }),
   [EventType.NetworkChanged]: z.object({
     networkId,
     kind: z.enum(['updated', 'deleted']),
@@ -91,7 +93,7 @@ function issuesOf(error: z.ZodError): string[] {
 
 /** The subject (and Pub/Sub `path` attribute) an event's data implies. */
 export function subjectOf(type: EventTypeName, data: { networkId: string; groupId?: string }): string {
-  return data.groupId !== undefined && type !== EventType.NetworkSaved && type !== EventType.NetworkDeleted && type !== EventType.SnapshotRequested && type !== EventType.NetworkChanged
+  return data.groupId !== undefined && type !== EventType.NetworkSaved && type !== EventType.NetworkDeleted && type !== EventType.SnapshotRequested && type !== EventType.NetworkChanged && type !== EventType.FlushRequested
     ? changePath(data.networkId, data.groupId)
     : data.networkId;
 }

@@ -10,6 +10,7 @@ export const EventType = {
   SnapshotRequested: 'dev.superspine.snapshot.requested.v1',
   GroupChanged: 'dev.superspine.group.changed.v1',
   NetworkChanged: 'dev.superspine.network.changed.v1',
+  FlushRequested: 'dev.superspine.flush.requested.v1',
 } as const;
 
 export type EventTypeName = (typeof EventType)[keyof typeof EventType];
@@ -82,6 +83,14 @@ export interface GroupChangedData {
   writerId?: string;
   /** True when the cause was already applied (a redelivery) or lost to a newer write. */
   unchanged?: boolean;
+  /** A batched flush announces every write it applied to the group. */
+  causes?: Array<{ eventId: string; writerId: string }>;
+}
+
+/** Asks for pending batched writes of a network to be persisted now (`interval` and `manual` modes). */
+export interface FlushRequestedData {
+  networkId: string;
+  requestedBy: string;
 }
 
 /** Announces that a network-level write was applied; also the acknowledgement of one. */
@@ -102,6 +111,7 @@ export interface EventDataByType {
   [EventType.SnapshotRequested]: SnapshotRequestedData;
   [EventType.GroupChanged]: GroupChangedData;
   [EventType.NetworkChanged]: NetworkChangedData;
+  [EventType.FlushRequested]: FlushRequestedData;
 }
 
 /** A CloudEvents 1.0 envelope (structured mode) around one of Super Spine's event payloads. */

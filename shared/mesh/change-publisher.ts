@@ -28,6 +28,8 @@ export class ChangePublisher {
         const message = toPubSubMessage(event);
         const attributes: Record<string, string> = { ...message.attributes, causeId: change.data.causeId };
         if (change.data.writerId) attributes.writerId = attributeValue(change.data.writerId);
+        // A batch acknowledges many writers at once: they find their writes in the data.
+        if (change.type === EventType.GroupChanged && change.data.causes) attributes.batch = 'true';
         try {
           await this.topic.publishMessage({ data: message.data, attributes, orderingKey: message.orderingKey });
         } catch (error) {

@@ -20,7 +20,7 @@ import type {
   Unsubscribe,
 } from '../model';
 import { subscriptionMetadata } from '../provision';
-import type { PersistOn } from '../settings';
+import { persistModeFor, type PersistOn } from '../settings';
 import { checkContent, DEFAULT_MAX_CONTENT_BYTES, validateGroupState, validateNetworkState } from '../state-validation';
 import { defineTopology, type Topology } from '../topology';
 import { ContentStore, MAX_INLINE_CONTENT_BYTES } from './content-store';
@@ -33,8 +33,12 @@ export interface SpineStorageOptions {
   state: NetworkStorage;
   /** Names this client in clock stamps and logs; random by default. */
   writerId?: string;
-  /** Recorded on the client for the deployment's persistence mode; writes always go through the mesh. */
+  /**
+   * The deployment's persistence mode and its per-network exceptions (as the functions have them):
+   * `flush()` asks for an immediate flush of `interval` and `manual` networks.
+   */
   persistOn?: PersistOn;
+  persistOverrides?: Record<string, PersistOn>;
   /** Pub/Sub client; one for `projectId` by default (PUBSUB_EMULATOR_HOST is honoured). */
   pubsub?: PubSub;
   /** Cloud Storage client and bucket for content too large to travel inside an event. */
@@ -71,6 +75,7 @@ interface Watch {
 /** Writes and acknowledgements are matched by this attribute on the group-changes topic. */
 const WRITER_ATTRIBUTE = 'writerId';
 const CAUSE_ATTRIBUTE = 'causeId';
+const BATCH_ATTRIBUTE = 'batch';
 
 function quoteFilterValue(value: string): string | undefined {
   // Values the filter grammar would need escapes for, and values longer than an attribute
@@ -91,6 +96,7 @@ export class SpineStorage implements NetworkStorage {
   readonly sessionWriterId: string;
   readonly topology: Topology;
   readonly persistOn: PersistOn;
+  readonly persistOverrides: Record<string, PersistOn>;
   /** The materialized state this client reads. */
   readonly state: NetworkStorage;
   private readonly pubsub: PubSub;
@@ -114,6 +120,7 @@ export class SpineStorage implements NetworkStorage {
     this.sessionWriterId = `${this.writerId}.${randomBytes(4).toString('hex')}`;
     this.topology = defineTopology({ projectId: options.projectId, prefix: options.topicPrefix, bucket: options.bucket ?? 'unused' });
     this.persistOn = options.persistOn ?? 'immediate';
+    this.persistOverrides = { ...options.persistOverrides };
     this.state = options.state;
     this.log = options.logger ?? createLogger('spine-storage', { writerId: this.sessionWriterId });
     if (options.pubsub) this.pubsub = options.pubsub;
@@ -192,7 +199,15 @@ export class SpineStorage implements NetworkStorage {
 
   /** Resolves when every write this client made so far is materialized; rejects naming what is not. */
   async flush(timeoutMs = this.flushTimeoutMs): Promise<void> {
-    await this.waitFor([...this.pending.values()], timeoutMs);
+    const waiting = [...this.pending.values()];
+    // `interval` and `manual` networks wait for a schedule or an explicit flush: ask for one now
+    // (batch windows close by themselves).
+    const networks = new Set(waiting.map((w) => w.path.split('/')[0]!));
+    for (const networkId of networks) {
+      const mode = persistModeFor({ persistOn: this.persistOn, persistOverrides: this.persistOverrides }, networkId);
+      if (mode === 'interval' || mode === 'manual') await this.publish(EventType.FlushRequested, { networkId, requestedBy: this.sessionWriterId }, { track: false });
+    }
+    await this.waitFor(waiting, timeoutMs);
   }
 
   // ---- reads: materialized state
@@ -326,13 +341,14 @@ export class SpineStorage implements NetworkStorage {
     return this.contentStore.put(Buffer.from(encoded, 'utf8'));
   }
 
-  private async publish<T extends EventTypeName>(type: T, data: EventDataByType[T]): Promise<PendingWrite> {
+  private async publish<T extends EventTypeName>(type: T, data: EventDataByType[T], { track = true } = {}): Promise<PendingWrite> {
     this.ensureOpen(type);
     await this.ensureAckListener();
     const event = createEvent(type, data, { source: `//superspine/writers/${encodeURIComponent(this.sessionWriterId)}` }) as AnySpineEvent;
     const message = toPubSubMessage(event);
     // Tracked before publishing, so an acknowledgement that arrives first is not missed.
     const pending = this.track(event);
+    if (!track) this.pending.delete(event.id);
     try {
       await this.writes.publishMessage({ data: message.data, attributes: { ...message.attributes }, orderingKey: message.orderingKey });
     } catch (error) {
@@ -388,7 +404,7 @@ export class SpineStorage implements NetworkStorage {
         name,
         topic,
         enableMessageOrdering: false,
-        ...(quoted ? { filter: `attributes.${WRITER_ATTRIBUTE} = ${quoted}` } : {}),
+        ...(quoted ? { filter: `attributes.${WRITER_ATTRIBUTE} = ${quoted} OR attributes.${BATCH_ATTRIBUTE} = "true"` } : {}),
       });
       let subscription: Subscription;
       try {
@@ -401,19 +417,32 @@ export class SpineStorage implements NetworkStorage {
       }
       subscription.on('message', (message: Message) => {
         const causeId = message.attributes[CAUSE_ATTRIBUTE];
-        if (message.attributes[WRITER_ATTRIBUTE] === attributeValue(this.sessionWriterId) && causeId) {
-          const pending = this.pending.get(causeId);
-          if (pending) {
-            this.pending.delete(causeId);
-            pending.resolve();
-          }
-        }
+        if (message.attributes[WRITER_ATTRIBUTE] === attributeValue(this.sessionWriterId) && causeId) this.settle(causeId);
+        else if (message.attributes[BATCH_ATTRIBUTE] === 'true') this.settleBatch(message);
         message.ack();
       });
       subscription.on('error', (error) => this.log.error('acknowledgement subscription failed', { subscription: name, error }));
       return subscription;
     })();
     return this.ackListener;
+  }
+
+  private settle(eventId: string): void {
+    const pending = this.pending.get(eventId);
+    if (!pending) return;
+    this.pending.delete(eventId);
+    pending.resolve();
+  }
+
+  private settleBatch(message: Message): void {
+    if (this.pending.size === 0) return;
+    try {
+      const event = fromPubSubMessage(message);
+      if (event.type !== EventType.GroupChanged) return;
+      for (const cause of event.data.causes ?? []) if (cause.writerId === this.sessionWriterId) this.settle(cause.eventId);
+    } catch (error) {
+      this.log.warn('unreadable batch acknowledgement', { messageId: message.id, error });
+    }
   }
 
   private async deliver(path: ParsedPath, message: Message, callback: SubscriptionCallback): Promise<void> {

@@ -1,0 +1,153 @@
+import { randomUUID } from 'node:crypto';
+import type { Request, Response } from '@google-cloud/functions-framework';
+import type { DocumentStorage } from '../../shared/backends/document-storage';
+import type { ContactWrite } from '../../shared/blend';
+import { decode } from '../../shared/codec';
+import { InvalidArgumentError, SpineError } from '../../shared/errors';
+import { attributeValue, fromPubSubMessage } from '../../shared/events';
+import { EventType, type ContactWrittenData } from '../../shared/events/types';
+import { changePath, validateNetworkId } from '../../shared/ids';
+import type { Logger } from '../../shared/log';
+import type { ChangePublisher } from '../../shared/mesh/change-publisher';
+import type { ContentStore } from '../../shared/mesh/content-store';
+import type { DeadLetterStore } from '../../shared/mesh/dead-letters';
+import { WINDOW_ATTRIBUTE, type PendingMessage, type PendingWrites } from '../../shared/mesh/pending-writes';
+
+export interface PersistDependencies {
+  /** Length of a batch window, to tell an overdue window from an open one. */
+  batchWindowMs: number;
+  state: DocumentStorage;
+  pending: PendingWrites;
+  changes: ChangePublisher;
+  deadLetters: DeadLetterStore;
+  content: ContentStore;
+  logger: Logger;
+}
+
+interface GroupBatch {
+  networkId: string;
+  groupId: string;
+  messages: PendingMessage[];
+  writes: Array<{ contactId: string; write: ContactWrite; eventId: string }>;
+}
+
+/** What a flush covers: a batch window (from its task), or everything pending, optionally of one network. */
+export interface FlushRequest {
+  window?: number;
+  networkId?: string;
+}
+
+export function parseFlushRequest(body: unknown): FlushRequest {
+  const raw = (body && typeof body === 'object' ? body : {}) as Record<string, unknown>;
+  const request: FlushRequest = {};
+  if (raw.window !== undefined) {
+    if (!Number.isSafeInteger(raw.window)) throw new InvalidArgumentError('flush window must be a whole number');
+    request.window = raw.window as number;
+  }
+  if (raw.networkId !== undefined && raw.all === true) request.networkId = validateNetworkId(raw.networkId);
+  return request;
+}
+
+export interface PersistSummary {
+  groups: number;
+  events: number;
+  deadLetters: number;
+  failed: Array<{ path: string; error: string }>;
+}
+
+/**
+ * The target of the batch tasks (and of the interval job): drains every pending batched write,
+ * applies each group's writes in clock order with one state write, announces the change, then
+ * acknowledges that group's messages. A crash before the acknowledgement leaves the messages
+ * pending, and the repeat applies nothing twice (writes are de-duplicated by writer and sequence).
+ */
+export function createPersistHandler(deps: PersistDependencies) {
+  const { state, pending, changes, deadLetters, content, logger } = deps;
+
+  async function persistPending(request: FlushRequest): Promise<PersistSummary> {
+    const pulled = await pending.pull();
+    // A window's flush takes the writes of that window and earlier ones; an explicit flush takes
+    // its network's (or every) pending write. The rest goes back for its own flush.
+    const now = Date.now();
+    const inScope = (message: PendingMessage) => {
+      const window = message.attributes[WINDOW_ATTRIBUTE];
+      if (request.window !== undefined) return window !== undefined && Number(window) <= request.window;
+      if (request.networkId !== undefined) return message.attributes.networkId === attributeValue(request.networkId);
+      // The periodic sweep: interval writes, and batch writes whose window's own flush is long
+      // overdue (a crashed flush held them until their lease ran out).
+      return window === undefined || (Number(window) + 2) * deps.batchWindowMs < now;
+    };
+    const messages = pulled.filter(inScope);
+    const deferred = pulled.filter((m) => !inScope(m));
+    if (deferred.length) await pending.release(deferred.map((m) => m.ackId));
+    const groups = new Map<string, GroupBatch>();
+    let dead = 0;
+    for (const message of messages) {
+      try {
+        const event = fromPubSubMessage({ data: message.data, attributes: message.attributes });
+        if (event.type !== EventType.ContactWritten) throw new SpineError('INVALID_EVENT', `${event.type} is not a batched write`);
+        const d: ContactWrittenData = event.data;
+        const path = changePath(d.networkId, d.groupId);
+        let batch = groups.get(path);
+        if (!batch) groups.set(path, (batch = { networkId: d.networkId, groupId: d.groupId, messages: [], writes: [] }));
+        const value = d.contentRef ? decode(await content.get(d.contentRef)) : d.content;
+        batch.messages.push(message);
+        batch.writes.push({
+          contactId: d.contactId,
+          eventId: event.id,
+          write: { content: value, stamp: d.stamp, writerId: d.writerId, seq: d.seq, ...(d.blendMode ? { blendMode: d.blendMode } : {}) },
+        });
+      } catch (error) {
+        if (!(error instanceof SpineError) || error.code === 'NOT_FOUND') {
+          // Transient (e.g. referenced content not there yet): leave it for the next flush.
+          await pending.release([message.ackId]);
+          continue;
+        }
+        await deadLetters.record({ id: message.messageId, reason: error.message, source: 'materialize', attributes: message.attributes, data: message.data.toString('base64'), orderingKey: message.attributes.path });
+        await pending.ack([message.ackId]);
+        dead += 1;
+      }
+    }
+
+    const summary: PersistSummary = { groups: groups.size, events: messages.length, deadLetters: dead, failed: [] };
+    for (const [path, batch] of groups) {
+      try {
+        await state.applyContactWriteBatch(batch.networkId, batch.groupId, batch.writes);
+        await changes.publish([
+          {
+            type: EventType.GroupChanged,
+            data: {
+              networkId: batch.networkId,
+              groupId: batch.groupId,
+              kind: 'updated',
+              causeId: `batch-${randomUUID()}`,
+              causes: batch.writes.map((w) => ({ eventId: w.eventId, writerId: w.write.writerId })),
+            },
+          },
+        ]);
+        await pending.ack(batch.messages.map((m) => m.ackId));
+        logger.info('persisted group', { path, events: batch.writes.length });
+      } catch (error) {
+        summary.failed.push({ path, error: (error as Error).message });
+        logger.warn('persisting group failed; its writes stay pending', { path, error });
+        await pending.release(batch.messages.map((m) => m.ackId)).catch(() => undefined);
+      }
+    }
+    return summary;
+  }
+
+  return async function persist(req: Request, res: Response): Promise<void> {
+    const started = Date.now();
+    let request: FlushRequest;
+    try {
+      request = parseFlushRequest(req.body);
+    } catch (error) {
+      res.status(400).json({ error: (error as Error).message });
+      return;
+    }
+    const summary = await persistPending(request);
+    logger.info('persist finished', { ...summary, failed: summary.failed.length, ms: Date.now() - started, body: req.body });
+    // A failure answers 500 so Cloud Tasks retries the flush.
+    res.status(summary.failed.length ? 500 : 200).json(summary);
+  };
+}
