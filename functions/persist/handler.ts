@@ -13,6 +13,9 @@ import type { ContentStore } from '../../shared/mesh/content-store';
 import type { DeadLetterStore } from '../../shared/mesh/dead-letters';
 import { WINDOW_ATTRIBUTE, type PendingMessage, type PendingWrites } from '../../shared/mesh/pending-writes';
 
+/** Retries of a window's flush that wait for a crashed attempt's lease (60 s) to run out, at the queue's backoff. */
+const LEASE_WAIT_RETRIES = 10;
+
 export interface PersistDependencies {
   /** Length of a batch window, to tell an overdue window from an open one. */
   batchWindowMs: number;
@@ -126,7 +129,7 @@ export function createPersistHandler(deps: PersistDependencies) {
           },
         ]);
         await pending.ack(batch.messages.map((m) => m.ackId));
-        logger.info('persisted group', { path, events: batch.writes.length });
+        logger.info('persisted group', { path, events: batch.writes.length, ...(request.window !== undefined ? { window: request.window } : {}) });
       } catch (error) {
         summary.failed.push({ path, error: (error as Error).message });
         logger.warn('persisting group failed; its writes stay pending', { path, error });
@@ -147,6 +150,13 @@ export function createPersistHandler(deps: PersistDependencies) {
     }
     const summary = await persistPending(request);
     logger.info('persist finished', { ...summary, failed: summary.failed.length, ms: Date.now() - started, body: req.body });
+    // A retry of a window's flush that finds nothing may be looking while a crashed attempt still
+    // holds the window's writes (until their lease runs out): ask Cloud Tasks to come back later.
+    const retry = Number(req.get('x-cloudtasks-taskretrycount') ?? 0);
+    if (request.window !== undefined && summary.events === 0 && retry > 0 && retry <= LEASE_WAIT_RETRIES) {
+      res.status(503).json({ ...summary, retryLater: 'a previous attempt may still hold this window' });
+      return;
+    }
     // A failure answers 500 so Cloud Tasks retries the flush.
     res.status(summary.failed.length ? 500 : 200).json(summary);
   };

@@ -574,7 +574,8 @@ export class DocumentStorage implements NetworkStorage {
    * when a newer delete of the network, the group or one of its ancestors supersedes the write.
    */
   private async admitGroupWrite(networkId: string, groupId: string, stamp: string, options: { create: boolean; parentId?: string }): Promise<GroupRecord | null> {
-    let network = await this.store.getNetwork(networkId);
+    // Both records in one round trip: on Cloud Storage each read is a request.
+    let [network, existing] = await Promise.all([this.store.getNetwork(networkId), this.store.getGroup(networkId, groupId)]);
     if (network?.deletedStamp !== undefined && compareStamps(network.deletedStamp, stamp) > 0) return null;
     if (isTombstoned(network, groupId, stamp)) return null;
     const visited = new Set<string>([groupId]);
@@ -589,7 +590,6 @@ export class DocumentStorage implements NetworkStorage {
       delete network.deleted;
       await this.store.putNetwork(network);
     }
-    const existing = await this.store.getGroup(networkId, groupId);
     if (existing || !options.create) return existing ?? emptyRecord(groupId);
     const record = emptyRecord(groupId);
     await this.store.putGroup(networkId, record);

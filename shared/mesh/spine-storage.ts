@@ -23,6 +23,7 @@ import { subscriptionMetadata } from '../provision';
 import { persistModeFor, type PersistOn } from '../settings';
 import { checkContent, DEFAULT_MAX_CONTENT_BYTES, validateGroupState, validateNetworkState } from '../state-validation';
 import { defineTopology, type Topology } from '../topology';
+import { AGENTS_GROUP, REGISTRY_NETWORK, type Heartbeat } from '../system';
 import { ContentStore, MAX_INLINE_CONTENT_BYTES } from './content-store';
 
 export interface SpineStorageOptions {
@@ -195,6 +196,17 @@ export class SpineStorage implements NetworkStorage {
   async deleteNetwork(networkId: string): Promise<void> {
     validateNetworkId(networkId);
     await this.publish(EventType.NetworkDeleted, { networkId, ...this.nextOrigin() });
+  }
+
+  /**
+   * Records that an agent is alive, with a free-form status, in the agent registry; the health
+   * job lists every agent and marks it offline when its last heartbeat is too old.
+   */
+  async heartbeat(agentId: string, status = 'ok', options: SpineWriteOptions = {}): Promise<void> {
+    validateContactId(agentId);
+    if (typeof status !== 'string' || status.length > 1024) throw new InvalidArgumentError('heartbeat status must be a string of at most 1024 characters');
+    const beat: Heartbeat = { agentId, status, at: new Date().toISOString() };
+    await this.saveContactContent(REGISTRY_NETWORK, AGENTS_GROUP, agentId, beat, { ...options, blendMode: 'accept-last' });
   }
 
   /** Resolves when every write this client made so far is materialized; rejects naming what is not. */

@@ -224,6 +224,21 @@ describe.each(backends)('%s snapshots', (_name, makeBackend) => {
     expect(second.info).toEqual(first.info);
     expect(await store.getSnapshot('n', 's1')).toBe('{"first":1}');
 
+    // A racing writer that finishes the same id while this body is still streaming keeps its snapshot.
+    const racer = { id: 's2', networkId: 'n', createdAt: new Date() };
+    const raced = await store.putSnapshotStream!(
+      'n',
+      racer,
+      (async function* () {
+        yield '{"late":';
+        await store.putSnapshot('n', { ...racer, label: 'racer' }, '{"racer":1}');
+        yield '1}';
+      })(),
+    );
+    expect(raced.created).toBe(false);
+    expect(await store.getSnapshot('n', 's2')).toBe('{"racer":1}');
+    expect((await store.getSnapshotInfo!('n', 's2'))?.label).toBe('racer');
+
     if (!backend.snapshotDir) return; // memory writes body and info in one step: no orphan body
     // A crash between body and info leaves a body alone: the next write of that id completes it as it is.
     const dir = backend.snapshotDir('n');
