@@ -50,8 +50,10 @@ interface Measurement {
   /** RSS when the work began (after start-up and, for `encode`, after building the state). */
   rssBeforeMb: number;
   peakRssMb: number;
-  /** Peak RSS less RSS before: what the work itself added. */
+  /** Peak RSS less RSS before: what the work itself added, garbage not yet collected included. */
   addedMb: number;
+  /** Largest V8 heap in use seen during the work (sampled every 5 ms): closer to what is really held. */
+  peakHeapMb: number;
   /** For `stream`: time to tell when the network last changed (metadata only). */
   lastChangedMs?: number;
 }
@@ -107,10 +109,14 @@ function storeFor(job: ChildJob): StateStore {
 
 /** One measurement, in this (child) process. */
 async function measure(job: ChildJob): Promise<Measurement> {
+  let peakHeap = 0;
+  const sampler = setInterval(() => (peakHeap = Math.max(peakHeap, process.memoryUsage().heapUsed)), 5);
   const result = (started: bigint, bytes: number, rssBefore: number, extra: Partial<Measurement> = {}): Measurement => {
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
+    clearInterval(sampler);
     const peak = peakRss();
-    return { backend: job.backend, mode: job.mode, contacts: job.contacts, ms: Math.round(ms), bytes, rssBeforeMb: mb(rssBefore), peakRssMb: mb(peak), addedMb: mb(peak - rssBefore), ...extra };
+    peakHeap = Math.max(peakHeap, process.memoryUsage().heapUsed);
+    return { backend: job.backend, mode: job.mode, contacts: job.contacts, ms: Math.round(ms), bytes, rssBeforeMb: mb(rssBefore), peakRssMb: mb(peak), addedMb: mb(peak - rssBefore), peakHeapMb: mb(peakHeap), ...extra };
   };
   if (job.mode === 'encode') {
     const groups = new Map<string, GroupState>();
@@ -121,6 +127,7 @@ async function measure(job: ChildJob): Promise<Measurement> {
     const state: NetworkState = { groups, rootGroupId: 'g00000', currentGroupId: 'g00000' };
     global.gc?.();
     const rssBefore = Math.max(process.memoryUsage().rss, peakRss());
+    peakHeap = 0;
     const started = process.hrtime.bigint();
     const text = encode(state);
     return result(started, Buffer.byteLength(text, 'utf8'), rssBefore);
@@ -130,6 +137,7 @@ async function measure(job: ChildJob): Promise<Measurement> {
   await storage.initialize();
   await storage.exists(NETWORK); // warms the client and connection
   const rssBefore = Math.max(process.memoryUsage().rss, peakRss());
+  peakHeap = 0;
   const started = process.hrtime.bigint();
   if (job.mode === 'whole') {
     const state = await storage.loadNetworkState(NETWORK);
@@ -217,7 +225,7 @@ async function main(): Promise<void> {
       for (const job of jobs) {
         const measurement = await runChild(job);
         results.push(measurement);
-        console.log(`  ${job.backend}/${job.mode}: ${measurement.ms} ms, peak RSS ${measurement.peakRssMb} MB (+${measurement.addedMb} MB)`);
+        console.log(`  ${job.backend}/${job.mode}: ${measurement.ms} ms, peak RSS ${measurement.peakRssMb} MB (+${measurement.addedMb} MB), peak heap ${measurement.peakHeapMb} MB`);
       }
       await fs.rm(basePath, { recursive: true, force: true });
     }
@@ -227,10 +235,10 @@ async function main(): Promise<void> {
   }
 
   console.log();
-  console.log(`${'contacts'.padStart(8)}  ${'backend'.padEnd(7)} ${'method'.padEnd(7)} ${'ms'.padStart(7)} ${'MB out'.padStart(7)} ${'RSS before'.padStart(10)} ${'peak RSS'.padStart(9)} ${'added'.padStart(7)} ${'lastChanged ms'.padStart(14)}`);
+  console.log(`${'contacts'.padStart(8)}  ${'backend'.padEnd(7)} ${'method'.padEnd(7)} ${'ms'.padStart(7)} ${'MB out'.padStart(7)} ${'RSS before'.padStart(10)} ${'peak RSS'.padStart(9)} ${'added'.padStart(7)} ${'peak heap'.padStart(9)} ${'lastChanged ms'.padStart(14)}`);
   for (const r of results) {
     console.log(
-      `${String(r.contacts).padStart(8)}  ${r.backend.padEnd(7)} ${r.mode.padEnd(7)} ${String(r.ms).padStart(7)} ${mb(r.bytes).toFixed(1).padStart(7)} ${r.rssBeforeMb.toFixed(1).padStart(10)} ${r.peakRssMb.toFixed(1).padStart(9)} ${r.addedMb.toFixed(1).padStart(7)} ${(r.lastChangedMs === undefined ? '' : String(r.lastChangedMs)).padStart(14)}`,
+      `${String(r.contacts).padStart(8)}  ${r.backend.padEnd(7)} ${r.mode.padEnd(7)} ${String(r.ms).padStart(7)} ${mb(r.bytes).toFixed(1).padStart(7)} ${r.rssBeforeMb.toFixed(1).padStart(10)} ${r.peakRssMb.toFixed(1).padStart(9)} ${r.addedMb.toFixed(1).padStart(7)} ${r.peakHeapMb.toFixed(1).padStart(9)} ${(r.lastChangedMs === undefined ? '' : String(r.lastChangedMs)).padStart(14)}`,
     );
   }
   console.log(`RESULT ${JSON.stringify({ groupSize: GROUP_SIZE, node: process.version, results })}`);

@@ -8,6 +8,7 @@ import { createPubSubClient, createStorageClient, createTasksClient } from '../s
 import { provisionTopology } from '../shared/provision';
 import { loadSettings, type SpineSettings } from '../shared/settings';
 import { defineTopology, type FunctionName, type Topology } from '../shared/topology';
+import { startSchedulerRunner, type SchedulerRunner } from '../scheduler/runner';
 import { startFunctionsProcess, type FunctionsProcess } from './functions-process';
 
 export interface LocalMeshOptions {
@@ -20,6 +21,10 @@ export interface LocalMeshOptions {
   functionsEnv?: Record<string, string>;
   logger?: Logger;
   onFunctionsLog?: (line: string) => void;
+  /** Runs the scheduled jobs this many times faster than real time (default 1). */
+  schedulerSpeedUp?: number;
+  /** Start the scheduler runner (default true). */
+  scheduler?: boolean;
 }
 
 export interface LocalMesh {
@@ -27,6 +32,8 @@ export interface LocalMesh {
   readonly topology: Topology;
   readonly emulators: LocalEmulators;
   readonly functions: FunctionsProcess;
+  /** Fires the jobs of scheduler/jobs.ts against the functions; absent when turned off. */
+  readonly scheduler?: SchedulerRunner;
   /** Everything a client needs: emulator hosts, project, bucket, topic prefix. */
   readonly env: Record<string, string>;
   /** Stops the functions process and starts it again on the same ports (push endpoints stay valid). */
@@ -72,8 +79,15 @@ export async function startLocalMesh(options: LocalMeshOptions = {}): Promise<Lo
       await pubsub.close();
       await tasks.close();
     }
+    // Jobs whose function this mesh runs; the others wait for their function.
+    const jobs = topology.jobs.filter((job) => functions!.urls[job.target.function] !== undefined);
+    const scheduler =
+      options.scheduler === false
+        ? undefined
+        : startSchedulerRunner({ jobs, urls: functions.urls, speedUp: options.schedulerSpeedUp ?? 1, logger: log.child({ part: 'scheduler' }) });
     let current = functions;
     return {
+      ...(scheduler ? { scheduler } : {}),
       settings,
       topology,
       emulators,
@@ -86,6 +100,7 @@ export async function startLocalMesh(options: LocalMeshOptions = {}): Promise<Lo
         current = await startFunctionsProcess({ env: functionsEnv, ports: current.ports, onLog: options.onFunctionsLog });
       },
       async stop() {
+        await scheduler?.stop();
         await current.stop();
         await emulators.stop();
       },

@@ -247,7 +247,7 @@ class Runner implements SchedulerRunner {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.stopped = true;
-
+      this.timers.clearAll();
       for (const cancel of [...this.cancellers]) cancel();
       await this.idle();
       const counts: Record<string, number> = {};

@@ -11,6 +11,7 @@ import type { Logger } from '../../shared/log';
 import type { ChangePublisher } from '../../shared/mesh/change-publisher';
 import type { ContentStore } from '../../shared/mesh/content-store';
 import type { DeadLetterStore } from '../../shared/mesh/dead-letters';
+import type { PersistOn } from '../../shared/settings';
 import { WINDOW_ATTRIBUTE, type PendingMessage, type PendingWrites } from '../../shared/mesh/pending-writes';
 
 /** Retries of a window's flush that wait for a crashed attempt's lease (60 s) to run out, at the queue's backoff. */
@@ -19,6 +20,7 @@ const LEASE_WAIT_RETRIES = 10;
 export interface PersistDependencies {
   /** Length of a batch window, to tell an overdue window from an open one. */
   batchWindowMs: number;
+  persistModeFor(networkId: string): PersistOn;
   state: DocumentStorage;
   pending: PendingWrites;
   changes: ChangePublisher;
@@ -40,6 +42,15 @@ export interface FlushRequest {
   networkId?: string;
 }
 
+/** The network of a pending message, read from its event (attributes may be shortened). */
+function networkOf(message: PendingMessage): string {
+  try {
+    return fromPubSubMessage({ data: message.data, attributes: message.attributes }).data.networkId;
+  } catch {
+    return message.attributes.networkId ?? '';
+  }
+}
+
 export function parseFlushRequest(body: unknown): FlushRequest {
   const raw = (body && typeof body === 'object' ? body : {}) as Record<string, unknown>;
   const request: FlushRequest = {};
@@ -47,7 +58,12 @@ export function parseFlushRequest(body: unknown): FlushRequest {
     if (!Number.isSafeInteger(raw.window)) throw new InvalidArgumentError('flush window must be a whole number');
     request.window = raw.window as number;
   }
-  if (raw.networkId !== undefined && raw.all === true) request.networkId = validateNetworkId(raw.networkId);
+  // Checked whenever given: a bad id is refused, not read as a sweep of every network. Without
+  // `all` it only says whose window this is (the window decides the scope).
+  if (raw.networkId !== undefined) {
+    const networkId = validateNetworkId(raw.networkId);
+    if (raw.all === true) request.networkId = networkId;
+  }
   return request;
 }
 
@@ -76,15 +92,21 @@ export function createPersistHandler(deps: PersistDependencies) {
       const window = message.attributes[WINDOW_ATTRIBUTE];
       if (request.window !== undefined) return window !== undefined && Number(window) <= request.window;
       if (request.networkId !== undefined) return message.attributes.networkId === attributeValue(request.networkId);
-      // The periodic sweep: interval writes, and batch writes whose window's own flush is long
-      // overdue (a crashed flush held them until their lease ran out).
-      return window === undefined || (Number(window) + 2) * deps.batchWindowMs < now;
+      // The periodic sweep: writes of `interval` networks, and batch writes whose window's own
+      // flush is long overdue (a crashed flush held them until their lease ran out). Writes of
+      // `manual` networks wait for an explicit flush.
+      if (window === undefined) return deps.persistModeFor(networkOf(message)) === 'interval';
+      return (Number(window) + 2) * deps.batchWindowMs < now;
     };
     const messages = pulled.filter(inScope);
     const deferred = pulled.filter((m) => !inScope(m));
-    if (deferred.length) await pending.release(deferred.map((m) => m.ackId));
+    // Left pending for their own flush, without spending their delivery attempts (see `defer`).
+    if (deferred.length) {
+      await pending.defer(deferred).catch((error: unknown) => logger.warn('could not hand back writes of later flushes; they return when their lease ends', { count: deferred.length, error }));
+    }
     const groups = new Map<string, GroupBatch>();
     let dead = 0;
+    const deadLetterFailures: PersistSummary['failed'] = [];
     for (const message of messages) {
       try {
         const event = fromPubSubMessage({ data: message.data, attributes: message.attributes });
@@ -103,16 +125,22 @@ export function createPersistHandler(deps: PersistDependencies) {
       } catch (error) {
         if (!(error instanceof SpineError) || error.code === 'NOT_FOUND') {
           // Transient (e.g. referenced content not there yet): leave it for the next flush.
-          await pending.release([message.ackId]);
+          await pending.release([message.ackId]).catch(() => undefined);
           continue;
         }
-        await deadLetters.record({ id: message.messageId, reason: error.message, source: 'materialize', attributes: message.attributes, data: message.data.toString('base64'), orderingKey: message.attributes.path });
-        await pending.ack([message.ackId]);
-        dead += 1;
+        try {
+          await deadLetters.record({ id: message.messageId, reason: error.message, source: 'materialize', attributes: message.attributes, data: message.data.toString('base64'), orderingKey: message.attributes.path });
+          await pending.ack([message.ackId]);
+          dead += 1;
+        } catch (recordError) {
+          // Not filed: keep it pending, and fail the flush so it is tried again.
+          deadLetterFailures.push({ path: message.attributes.path ?? message.messageId, error: `dead letter not recorded: ${(recordError as Error).message}` });
+          await pending.release([message.ackId]).catch(() => undefined);
+        }
       }
     }
 
-    const summary: PersistSummary = { groups: groups.size, events: messages.length, deadLetters: dead, failed: [] };
+    const summary: PersistSummary = { groups: groups.size, events: messages.length, deadLetters: dead, failed: deadLetterFailures };
     for (const [path, batch] of groups) {
       try {
         await state.applyContactWriteBatch(batch.networkId, batch.groupId, batch.writes);

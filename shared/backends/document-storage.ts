@@ -28,6 +28,7 @@ import type { WriteOrigin } from '../events/types';
 import {
   DEFAULT_CHANGE_TOLERANCE_MS,
   encodeNetworkStateChunks,
+  SNAPSHOT_READ_AHEAD,
   type SaveSnapshotOptions,
   type SnapshotIfChangedOptions,
 } from './snapshot-stream';
@@ -501,19 +502,25 @@ export class DocumentStorage implements NetworkStorage {
     return this.store.listSnapshots(networkId).then((infos) => infos.find((info) => info.id === snapshotId) ?? null);
   }
 
-  /** The network's groups as `loadNetworkState` orders them, read one at a time with the next one read ahead. */
+  /**
+   * The network's groups as `loadNetworkState` orders them, handed over one at a time while the
+   * next `SNAPSHOT_READ_AHEAD` are being read: reads of a remote store overlap, memory stays at
+   * a few groups.
+   */
   private async *readGroupsInOrder(networkId: string): AsyncGenerator<[string, GroupState]> {
     const ids = (await this.store.listGroupIds(networkId)).sort();
-    let next = ids.length > 0 ? this.readGroup(networkId, ids[0]!) : undefined;
+    const reading: Array<Promise<GroupState | null>> = [];
+    let started = 0;
     try {
       for (let i = 0; i < ids.length; i++) {
-        const state = await next;
-        next = i + 1 < ids.length ? this.readGroup(networkId, ids[i + 1]!) : undefined;
+        // Group i and the ones after it, up to SNAPSHOT_READ_AHEAD.
+        while (started < ids.length && started <= i + SNAPSHOT_READ_AHEAD) reading.push(this.readGroup(networkId, ids[started++]!));
+        const state = await reading.shift()!;
         if (state) yield [ids[i]!, state];
       }
     } finally {
-      // Abandoned early (the snapshot existed, the upload failed): the read ahead must not fail unobserved.
-      next?.catch(() => undefined);
+      // Abandoned early (the snapshot existed, the upload failed): reads ahead must not fail unobserved.
+      for (const pending of reading) pending.catch(() => undefined);
     }
   }
 

@@ -25,6 +25,12 @@ export async function* encodeNetworkStateChunks(
   yield `${head === ',' ? '' : head}${shell.slice(split)}`;
 }
 
+/**
+ * Groups read ahead of the one being encoded into a snapshot, so that reads from a remote store
+ * overlap; memory holds at most this many groups more.
+ */
+export const SNAPSHOT_READ_AHEAD = 4;
+
 /** Size and SHA-256 of bytes as they pass, for a snapshot's info. */
 export class SnapshotDigest {
   size = 0;

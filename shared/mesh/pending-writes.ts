@@ -5,9 +5,20 @@ export interface PendingMessage {
   messageId: string;
   data: Buffer;
   attributes: Record<string, string>;
+  /**
+   * How many times Pub/Sub has delivered this message, this delivery included; counted only when
+   * the subscription has a dead-letter policy (the pending one has), 0 otherwise.
+   */
+  deliveryAttempt?: number;
 }
 
 const PULL_BATCH = 1000;
+/**
+ * A deferred message handed back (nacked) this often is published afresh instead: every nack
+ * counts towards the subscription's dead-letter limit and lengthens the retry policy's backoff,
+ * although nothing is wrong with a write that merely belongs to a later flush.
+ */
+export const RECYCLE_AFTER_DELIVERIES = 3;
 /** The batch window a pending write arrived in; absent for `interval` and `manual` networks. */
 export const WINDOW_ATTRIBUTE = 'spineWindow';
 const DEADLINE_EXCEEDED = 4;
@@ -57,6 +68,7 @@ export class PendingWrites {
           messageId: item.message.messageId ?? '',
           data: Buffer.from(item.message.data ?? new Uint8Array()),
           attributes: (item.message.attributes as Record<string, string> | null) ?? {},
+          deliveryAttempt: item.deliveryAttempt ?? 0,
         });
       }
     }
@@ -64,13 +76,53 @@ export class PendingWrites {
   }
 
   async ack(ackIds: string[]): Promise<void> {
+    await this.acknowledge(ackIds);
+  }
+
+  /**
+   * Hands messages back at once, for the next flush. Pub/Sub counts this as a failed delivery:
+   * it redelivers after the subscription's retry backoff and, after the dead-letter policy's
+   * number of deliveries, dead-letters the message. For failures; see `defer` for messages
+   * that were simply not the caller's to take.
+   */
+  async release(ackIds: string[]): Promise<void> {
+    await this.handBack(ackIds);
+  }
+
+  /**
+   * Leaves messages pending for a later flush (another window's, another network's). Handed
+   * back while they have been delivered only a few times; after that published again as fresh
+   * messages (same data and attributes) and the old copies acknowledged, so a write that many
+   * flushes pass by is neither dead-lettered nor held back by an ever longer backoff. A crash
+   * between the publish and the acknowledgement leaves two copies: harmless, writes are applied
+   * at most once per writer and sequence number.
+   */
+  async defer(messages: PendingMessage[]): Promise<void> {
+    const worn = messages.filter((m) => (m.deliveryAttempt ?? 0) >= RECYCLE_AFTER_DELIVERIES);
+    const fresh = messages.filter((m) => (m.deliveryAttempt ?? 0) < RECYCLE_AFTER_DELIVERIES);
+    if (fresh.length) await this.handBack(fresh.map((m) => m.ackId));
+    if (!worn.length) return;
+    let published: PendingMessage[] = [];
+    try {
+      const outcomes = await Promise.allSettled(worn.map((m) => this.topic.publishMessage({ data: m.data, attributes: m.attributes })));
+      published = worn.filter((_, index) => outcomes[index]!.status === 'fulfilled');
+      const failed = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+      if (failed) throw failed.reason;
+    } finally {
+      // Copies published: the originals go. The rest stay pending as they are.
+      if (published.length) await this.acknowledge(published.map((m) => m.ackId));
+      const unpublished = worn.filter((m) => !published.includes(m));
+      if (unpublished.length) await this.handBack(unpublished.map((m) => m.ackId)).catch(() => undefined);
+    }
+  }
+
+  private async acknowledge(ackIds: string[]): Promise<void> {
     for (let i = 0; i < ackIds.length; i += PULL_BATCH) {
       await this.subscriber.acknowledge({ subscription: this.subscriptionPath, ackIds: ackIds.slice(i, i + PULL_BATCH) });
     }
   }
 
-  /** Hands messages back at once, for the next flush. */
-  async release(ackIds: string[]): Promise<void> {
+  private async handBack(ackIds: string[]): Promise<void> {
     for (let i = 0; i < ackIds.length; i += PULL_BATCH) {
       await this.subscriber.modifyAckDeadline({ subscription: this.subscriptionPath, ackIds: ackIds.slice(i, i + PULL_BATCH), ackDeadlineSeconds: 0 });
     }

@@ -11,11 +11,14 @@ import { useLocalMesh } from '../helpers/mesh';
 jest.setTimeout(240_000);
 
 const WINDOW_MS = 30_000;
+// The interval job (every minute) runs every 2 s of real time.
+const SCHEDULER_SPEED_UP = 30;
 const mesh = useLocalMesh({
+  schedulerSpeedUp: SCHEDULER_SPEED_UP,
   functionsEnv: {
     SPINE_PERSIST_ON: 'batch',
     SPINE_BATCH_WINDOW_MS: String(WINDOW_MS),
-    SPINE_PERSIST_OVERRIDES: JSON.stringify({ 'manual-net': 'manual' }),
+    SPINE_PERSIST_OVERRIDES: JSON.stringify({ 'manual-net': 'manual', 'interval-net': 'interval' }),
     // The crash test watches persist's progress in its logs.
     SPINE_LOG_LEVEL: 'INFO',
   },
@@ -136,4 +139,18 @@ it('keeps writes of a manual network pending until an explicit flush', async () 
   expect(await spine.loadContactContent('manual-net', 'g', contact)).toBeNull();
   await spine.flush();
   expect(await spine.loadContactContent('manual-net', 'g', contact)).toBe('waiting');
+});
+
+it('flushes writes of an interval network on the scheduled job, with no request from the writer', async () => {
+  // A client that does not know the override, so its flush() asks for nothing: the schedule does it.
+  const spine = mesh.client({ persistOn: 'batch', flushTimeoutMs: 60_000 });
+  await spine.initialize();
+  const contact = `c-${randomUUID().slice(0, 8)}`;
+  const firedBefore = mesh.mesh.scheduler!.fired().filter((slot) => slot.job.endsWith('persist-interval')).length;
+  await spine.saveContactContent('interval-net', 'g', contact, 'on schedule');
+  await spine.flush();
+  expect(await spine.loadContactContent('interval-net', 'g', contact)).toBe('on schedule');
+  const fired = mesh.mesh.scheduler!.fired().filter((slot) => slot.job.endsWith('persist-interval'));
+  expect(fired.length).toBeGreaterThan(firedBefore);
+  expect(fired.some((slot) => slot.status === 'succeeded')).toBe(true);
 });

@@ -46,9 +46,10 @@ const sampleData: { [K in EventTypeName]: () => EventDataByType[K] } = {
   [EventType.SnapshotRequested]: () => ({ networkId: NET, label: 'nightly', snapshotId: 'snap-1', requestedBy: 'scheduler' }),
   [EventType.GroupChanged]: () => ({ networkId: NET, groupId: GROUP, kind: 'updated', causeId: 'event-1', state: groupState() }),
   [EventType.NetworkChanged]: () => ({ networkId: NET, kind: 'updated', causeId: 'event-2', writerId: 'agent-7' }),
+  [EventType.FlushRequested]: () => ({ networkId: NET, requestedBy: 'agent-7' }),
 };
 
-const networkLevel = new Set<EventTypeName>([EventType.NetworkSaved, EventType.NetworkDeleted, EventType.SnapshotRequested, EventType.NetworkChanged]);
+const networkLevel = new Set<EventTypeName>([EventType.NetworkSaved, EventType.NetworkDeleted, EventType.SnapshotRequested, EventType.NetworkChanged, EventType.FlushRequested]);
 const allTypes = Object.values(EventType);
 
 function sample<T extends EventTypeName>(type: T): SpineEvent<T> {
