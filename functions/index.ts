@@ -3,5 +3,6 @@
 import './materialize';
 import './deadletter';
 import './persist';
+import './health';
 
 export { FUNCTION_TARGETS } from './targets';

@@ -7,6 +7,7 @@ import { createLogger, type Logger } from '../shared/log';
 import { ChangePublisher } from '../shared/mesh/change-publisher';
 import { BatchScheduler } from '../shared/mesh/batch-scheduler';
 import { createPubSubClient, createStorageClient, createSubscriberClient, createTasksClient } from '../shared/mesh/clients';
+import { FunctionTasks } from '../shared/mesh/function-tasks';
 import { PendingWrites } from '../shared/mesh/pending-writes';
 import { ContentStore } from '../shared/mesh/content-store';
 import { DeadLetterStore } from '../shared/mesh/dead-letters';
@@ -28,6 +29,8 @@ export interface FunctionRuntime {
   pending: PendingWrites;
   /** Books flushes of batch windows as Cloud Tasks; absent when no persist URL is configured. */
   batches?: BatchScheduler;
+  /** Snapshot requests as Cloud Tasks for the snapshot function; absent when its URL is not configured. */
+  snapshots?: FunctionTasks;
   logger: Logger;
   close(): Promise<void>;
 }
@@ -55,7 +58,18 @@ export function createRuntime(env: Record<string, string | undefined> = process.
   if (batched && !persistUrl) {
     throw new InvalidArgumentError('setting SPINE_FUNCTION_URLS must give the persist function\'s URL when persistence is batched (SPINE_PERSIST_ON or SPINE_PERSIST_OVERRIDES)');
   }
-  const tasks = persistUrl ? createTasksClient(settings) : undefined;
+  const snapshotUrl = settings.functionUrls.snapshot;
+  const tasks = persistUrl || snapshotUrl ? createTasksClient(settings) : undefined;
+  const serviceAccount = env.SPINE_TASKS_SERVICE_ACCOUNT ? { serviceAccountEmail: env.SPINE_TASKS_SERVICE_ACCOUNT } : {};
+  const snapshots =
+    tasks && snapshotUrl
+      ? new FunctionTasks('snapshot', {
+          tasks,
+          queuePath: tasks.queuePath(settings.projectId, settings.tasksLocation, topology.queues.snapshots.name),
+          url: snapshotUrl,
+          ...serviceAccount,
+        })
+      : undefined;
   const batches =
     tasks && persistUrl
       ? new BatchScheduler({
@@ -63,7 +77,7 @@ export function createRuntime(env: Record<string, string | undefined> = process.
           queuePath: tasks.queuePath(settings.projectId, settings.tasksLocation, topology.queues.persist.name),
           persistUrl,
           windowMs: settings.batchWindowMs,
-          ...(env.SPINE_TASKS_SERVICE_ACCOUNT ? { serviceAccountEmail: env.SPINE_TASKS_SERVICE_ACCOUNT } : {}),
+          ...serviceAccount,
         })
       : undefined;
   return {
@@ -77,6 +91,7 @@ export function createRuntime(env: Record<string, string | undefined> = process.
     content: new ContentStore(storage, settings.bucket),
     pending,
     ...(batches ? { batches } : {}),
+    ...(snapshots ? { snapshots } : {}),
     logger,
     async close() {
       await changes.close();

@@ -26,3 +26,4 @@ export * from './topology';
 export { provisionTopology, subscriptionMetadata, pushEndpoint, type ProvisionClients, type ProvisionOptions, type ProvisionReport } from './provision';
 export { loadSettings, DEFAULT_PROJECT_ID, PERSIST_MODES, STATE_STORES, type SpineSettings, type PersistOn, type StateStoreKind } from './settings';
 export * from './system';
+export * from './health';

@@ -98,7 +98,7 @@ export interface Topology {
     /** Pulled by `persist`, acknowledged only once a write is in the state: the durable buffer of batches. */
     pending: SubscriptionSpec;
   };
-  queues: { persist: QueueSpec };
+  queues: { persist: QueueSpec; snapshots: QueueSpec };
   bucket: BucketSpec;
   functions: Record<FunctionName, FunctionSpec>;
   /** Cloud Scheduler jobs (see scheduler/jobs.ts). */
@@ -183,6 +183,17 @@ export function defineTopology(options: TopologyOptions): Topology {
         maxDoublings: 5,
         maxRetryDurationSeconds: 0,
         target: 'persist',
+      },
+      snapshots: {
+        name: name('snapshots'),
+        maxDispatchesPerSecond: 10,
+        maxConcurrentDispatches: 2,
+        maxAttempts: 10,
+        minBackoffSeconds: 1,
+        maxBackoffSeconds: 300,
+        maxDoublings: 4,
+        maxRetryDurationSeconds: 0,
+        target: 'snapshot',
       },
     },
     bucket: {

@@ -9,7 +9,9 @@ import type { Change, ChangePublisher } from '../../shared/mesh/change-publisher
 import type { ContentStore } from '../../shared/mesh/content-store';
 import type { DeadLetterStore } from '../../shared/mesh/dead-letters';
 import type { GroupState, NetworkState } from '../../shared/model';
+import { createHash } from 'node:crypto';
 import type { BatchScheduler } from '../../shared/mesh/batch-scheduler';
+import type { FunctionTasks } from '../../shared/mesh/function-tasks';
 import type { PendingWrites } from '../../shared/mesh/pending-writes';
 import type { PersistOn } from '../../shared/settings';
 import { pushedMessage, type PubSubPushData } from '../pubsub-push';
@@ -19,6 +21,8 @@ export interface MaterializeDependencies {
   persistModeFor(networkId: string): PersistOn;
   pending: PendingWrites;
   batches?: BatchScheduler;
+  /** Where snapshot requests go: tasks for the snapshot function. */
+  snapshots?: FunctionTasks;
   /** Failed attempts at one message before it is filed as a dead letter and acknowledged. */
   maxAttempts: number;
   state: DocumentStorage;
@@ -48,7 +52,7 @@ export class UnapplicableEventError extends SpineError {
  * so Pub/Sub redelivers; unapplicable events become dead letters.
  */
 export function createMaterializeHandler(deps: MaterializeDependencies) {
-  const { state, changes, deadLetters, content, logger, maxAttempts, pending, batches, persistModeFor } = deps;
+  const { state, changes, deadLetters, content, logger, maxAttempts, pending, batches, persistModeFor, snapshots } = deps;
 
   function scheduler(): BatchScheduler {
     if (!batches) throw new Error('batched persistence needs the persist function URL (SPINE_FUNCTION_URLS)');
@@ -59,6 +63,17 @@ export function createMaterializeHandler(deps: MaterializeDependencies) {
   async function defer(event: AnySpineEvent, message: { data: string; attributes: Record<string, string> }): Promise<boolean> {
     if (event.type === EventType.FlushRequested) {
       await scheduler().flushNow(event.data.networkId);
+      return true;
+    }
+    if (event.type === EventType.SnapshotRequested) {
+      if (!snapshots) throw new Error('snapshot requests need the snapshot function URL (SPINE_FUNCTION_URLS)');
+      const d = event.data;
+      // Named for the request, so a redelivered request makes no second snapshot task.
+      const name = `snapshot-${createHash('sha256').update(`${d.networkId}/${d.snapshotId}`).digest('hex').slice(0, 40)}`;
+      await snapshots.enqueue(
+        { networkId: d.networkId, snapshotId: d.snapshotId, ...(d.label !== undefined ? { label: d.label } : {}), causeId: event.id, writerId: d.requestedBy },
+        { name },
+      );
       return true;
     }
     if (event.type !== EventType.ContactWritten) return false;

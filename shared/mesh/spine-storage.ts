@@ -2,7 +2,8 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { CreateSubscriptionOptions, Message, PubSub, Subscription, Topic } from '@google-cloud/pubsub';
 import type { Storage } from '@google-cloud/storage';
 import { clone, encode } from '../codec';
-import { ContentTooLargeError, InvalidArgumentError, PublishError, StorageClosedError, TimeoutError } from '../errors';
+import { ContentTooLargeError, InvalidArgumentError, NetworkNotFoundError, PublishError, StorageClosedError, TimeoutError } from '../errors';
+import { newSnapshotId } from '../snapshot-id';
 import { attributeValue, createEvent, fromPubSubMessage, toPubSubMessage } from '../events';
 import { EventType, type AnySpineEvent, type ContentReference, type EventDataByType, type EventTypeName, type WriteOrigin } from '../events/types';
 import { HybridLogicalClock } from '../hlc';
@@ -256,10 +257,30 @@ export class SpineStorage implements NetworkStorage {
 
   // ---- snapshots (of materialized state, after this client's writes are in)
 
+  /**
+   * Asks the mesh's snapshot function for a snapshot of the network as it is once this client's
+   * writes are materialized, and resolves with its id once the snapshot exists.
+   */
   async saveSnapshot(networkId: string, label?: string): Promise<string> {
     validateNetworkId(networkId);
+    if (label !== undefined && (typeof label !== 'string' || label.length > 1024)) throw new InvalidArgumentError('snapshot label must be a string of at most 1024 characters');
     await this.flush();
-    return this.state.saveSnapshot(networkId, label);
+    if (!(await this.state.exists(networkId))) throw new NetworkNotFoundError(networkId);
+    const snapshotId = newSnapshotId();
+    const pending = await this.publish(EventType.SnapshotRequested, { networkId, snapshotId, requestedBy: this.sessionWriterId, ...(label !== undefined ? { label } : {}) });
+    await this.waitFor([pending], this.flushTimeoutMs);
+    return snapshotId;
+  }
+
+  /**
+   * Puts a snapshot back as the live network, through the mesh like any write (the network is
+   * replaced: groups not in the snapshot are removed), and resolves once it is materialized.
+   */
+  async restoreSnapshot(networkId: string, snapshotId: string): Promise<void> {
+    validateNetworkId(networkId);
+    const state = await this.state.loadSnapshot(networkId, snapshotId);
+    await this.saveNetworkState(networkId, state);
+    await this.flush();
   }
 
   loadSnapshot(networkId: string, snapshotId: string): Promise<NetworkState> {
@@ -436,6 +457,10 @@ export class SpineStorage implements NetworkStorage {
       subscription.on('error', (error) => this.log.error('acknowledgement subscription failed', { subscription: name, error }));
       return subscription;
     })();
+    // A failed set-up (Pub/Sub unreachable) is tried again by the next write, not kept forever.
+    this.ackListener.catch(() => {
+      this.ackListener = undefined;
+    });
     return this.ackListener;
   }
 

@@ -39,6 +39,7 @@ import { createPersistHandler, parseFlushRequest, type PersistSummary } from '..
 import { createPubSubClient, createStorageClient, createSubscriberClient } from '../../shared/mesh/clients';
 import { PendingWrites, WINDOW_ATTRIBUTE, type PendingMessage } from '../../shared/mesh/pending-writes';
 import { provisionTopology } from '../../shared/provision';
+import type { PersistOn } from '../../shared/settings';
 import { defineTopology, type Topology } from '../../shared/topology';
 import { createMemoryLogger, useEmulators } from '../helpers/emulators';
 
@@ -108,6 +109,8 @@ interface Fixture {
   faults: Faults;
   deadLetters: DeadLetterStore;
   changes: ChangePublisher;
+  /** Persistence mode of a network as the handler sees it; `interval` unless set here. */
+  modes: Map<string, PersistOn>;
   logger: ReturnType<typeof createMemoryLogger>;
   post(body: unknown, headers?: Record<string, string>): Promise<{ status: number; body: PersistSummary & Record<string, unknown> }>;
   close(): Promise<void>;
@@ -176,7 +179,17 @@ async function createFixture(): Promise<Fixture> {
   const changes = new ChangePublisher(pubsub, topology.topics.groupChanges.name, '//superspine/functions/persist');
   const deadLetters = new DeadLetterStore(storage, bucket, `${id}-dead-letters/`);
   const content = new ContentStore(storage, bucket, `${id}-content/`);
-  const handler = createPersistHandler({ batchWindowMs: WINDOW_MS, state, pending, changes, deadLetters, content, logger });
+  const modes = new Map<string, PersistOn>();
+  const handler = createPersistHandler({
+    batchWindowMs: WINDOW_MS,
+    persistModeFor: (networkId) => modes.get(networkId) ?? 'interval',
+    state,
+    pending,
+    changes,
+    deadLetters,
+    content,
+    logger,
+  });
   const target = `persist-under-test-${id}`;
   functions.http(target, handler);
   const server: Server = getTestServer(target);
@@ -196,6 +209,7 @@ async function createFixture(): Promise<Fixture> {
     faults,
     deadLetters,
     changes,
+    modes,
     logger,
     async post(body, headers = {}) {
       const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
@@ -407,6 +421,35 @@ describe('the scope of a flush', () => {
     await eventually(async () => expect(await lookPending(fx)).toHaveLength(1));
   });
 
+  it('sweeps writes of interval networks but leaves those of manual networks to an explicit flush of their network', async () => {
+    const fx = await createFixture();
+    const interval = uniqueNetwork('interval');
+    const manual = uniqueNetwork('manual');
+    fx.modes.set(interval, 'interval');
+    fx.modes.set(manual, 'manual');
+    const writer = new Writer('w-modes');
+    await publish(fx, { networkId: interval, groupId: 'g', contactId: 'c', content: 'swept', origin: writer.next() });
+    await publish(fx, { networkId: manual, groupId: 'g', contactId: 'c', content: 'on request', origin: writer.next() });
+    const sweep = await fx.post({ all: true });
+    expect(sweep.status).toBe(200);
+    expect(sweep.body).toMatchObject({ groups: 1, events: 1 });
+    expect(await contentOf(fx, interval, 'g', 'c')).toBe('swept');
+    expect(await contentOf(fx, manual, 'g', 'c')).toBeNull();
+    // A later sweep that sees it still leaves it; the network's own flush (what `flush()` books) takes it.
+    const sightings = () => fx.calls.pulled.filter((m) => m.attributes.networkId === manual).length;
+    const seen = sightings();
+    expect(seen).toBe(1);
+    await eventually(async () => {
+      const again = await fx.post({ all: true });
+      expect(again.status).toBe(200);
+      expect(again.body.events).toBe(0);
+      expect(sightings()).toBeGreaterThan(seen);
+    });
+    expect(await contentOf(fx, manual, 'g', 'c')).toBeNull();
+    await flushUntil(fx, { networkId: manual, all: true }, 1);
+    expect(await contentOf(fx, manual, 'g', 'c')).toBe('on request');
+  });
+
   it('keeps a deferred write pending however many flushes pass it by: no dead letter, no growing backoff', async () => {
     const fx = await createFixture();
     const net = uniqueNetwork('patient');
@@ -459,9 +502,9 @@ describe('applying a batch', () => {
     const specs: WriteSpec[] = [];
     // Several writers, some stamps equal in wall time and logical count (ties go to the writer id).
     for (let i = 0; i < 300; i++) {
-      const writer = writers[(i * 7) % 3]!;
-      const origin = writer.next(i % 5 === 0 ? 0 : 1 + (i % 3));
-      const groupId = groups[(i * 11) % 3]!;
+      const writer = writers[Math.floor(i / 9) % 3]!;
+      const origin = writer.next(i % 5 === 0 ? 0 : 1 + (i % 4));
+      const groupId = groups[Math.floor(i / 3) % 3]!;
       if (i % 3 === 0) specs.push({ networkId: net, groupId, contactId: `last-${i % 4}`, content: `${origin.writerId}#${origin.seq}`, origin });
       else if (i % 3 === 1) specs.push({ networkId: net, groupId, contactId: 'tags', content: growSet([`t${i}`, `shared-${i % 4}`]), blendMode: 'merge', origin });
       else specs.push({ networkId: net, groupId, contactId: 'log', content: growArray([i]), blendMode: 'merge', origin });
@@ -475,9 +518,19 @@ describe('applying a batch', () => {
       else if (spec.contactId === 'tags') model.set(key, [...((model.get(key) as string[]) ?? []), ...(spec.content as GrowSet<string>).values]);
       else model.set(key, [...((model.get(key) as number[]) ?? []), ...(spec.content as GrowArray<number>).items]);
     }
-    // Arrival order is not clock order: newest first, interleaved.
-    const arrival = [...byStamp].reverse();
-    for (let i = 0; i < arrival.length; i += 2) [arrival[i], arrival[arrival.length - 1 - i]] = [arrival[arrival.length - 1 - i]!, arrival[i]!];
+    // Arrival order is not clock order: a fixed pseudo-random shuffle.
+    const arrival = [...specs];
+    let seed = 12345;
+    for (let i = arrival.length - 1; i > 0; i--) {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      const j = seed % (i + 1);
+      [arrival[i], arrival[j]] = [arrival[j]!, arrival[i]!];
+    }
+    for (const groupId of groups) {
+      const logOf = (list: WriteSpec[]) => list.filter((w) => w.groupId === groupId && w.contactId === 'log').map((w) => w.origin.stamp);
+      expect(logOf(arrival)).not.toEqual(logOf(byStamp));
+      expect(new Set(logOf(byStamp).map((stamp) => stamp.split(':')[2])).size).toBe(3);
+    }
     const n = currentWindow();
     await Promise.all(arrival.map((spec) => publish(fx, spec, n)));
 
