@@ -3,11 +3,16 @@
  * one run (under 4 minutes).
  *
  * One mesh serves both modes: its default persistence is `immediate`, and SPINE_PERSIST_OVERRIDES
- * makes one network `batch` (window SPINE_BENCH_WINDOW_MS, 2000 ms by default). Each mode has
- * its own network; every contact of both is written once (untimed) before the phases, so the
- * phases measure steady state (no group or network records created). The scheduler runner is
- * off: batch windows are flushed by their own Cloud Tasks, and neither the hourly snapshot nor
- * the interval sweep can write into a phase.
+ * makes the batch phases' networks `batch` (window SPINE_BENCH_WINDOW_MS, 2000 ms by default).
+ * Every phase has its own network and its own client, and every contact of every network is
+ * written once (untimed) before the phases, so the phases measure steady state (no group or
+ * network records created) and writes one phase leaves behind never count in another.
+ *
+ * The scheduler runner is off (no hourly snapshot, health canary or minute sweep writing into a
+ * phase); batch windows are flushed by their own Cloud Tasks. Batched writes that miss their
+ * window's flush would wait for the minute sweep (`persist-interval`): when a batch flush is
+ * still waiting SWEEP_AFTER_MS after its last write, the bench makes that job's request itself,
+ * every SWEEP_EVERY_MS, and reports how many it made (`sweeps`).
  *
  * For each offered rate (20, 100, 400 writes/s by default) and each mode, one phase:
  *   - N contact writes over G groups × C contacts (round-robin over groups), paced by a timer
@@ -63,13 +68,21 @@ const GROUPS = int('SPINE_BENCH_GROUPS', 20);
 const CONTACTS = int('SPINE_BENCH_CONTACTS', 10);
 const WINDOW_MS = int('SPINE_BENCH_WINDOW_MS', 2_000);
 /** How long a phase's flush may take. */
-const FLUSH_TIMEOUT_MS = 60_000;
+const FLUSH_TIMEOUT_MS = 40_000;
+/**
+ * A batch flush still waiting this long after its last write has writes that missed their
+ * window's flush: from then on the bench makes the request of the scheduled sweep
+ * (`persist-interval`, every minute in a deployment) every SWEEP_EVERY_MS, and reports it.
+ */
+const SWEEP_AFTER_MS = 3 * WINDOW_MS + 4_000;
+const SWEEP_EVERY_MS = 3_000;
+/** No phase starts after this much of the run (the brief: under 4 minutes in all). */
+const SOFT_BUDGET_MS = 190_000;
 /** Pause after a flush before the second look at the counters (late or stray writes). */
 const SETTLE_MS = 1_500;
 /** The whole run is cut off here (the brief: under 4 minutes). */
 const DEADLINE_MS = 230_000;
 
-const MODES: readonly PersistOn[] = ['immediate', 'batch'];
 
 const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
 const now = () => performance.now();
@@ -237,6 +250,12 @@ interface PhaseResult {
   /** Last write accepted by Pub/Sub → flush() resolved. */
   lastAcceptToFlushedMs: number | null;
   flushError?: string;
+  /**
+   * Sweeps (the persist-interval job's request) the bench made because batch writes were still
+   * not flushed SWEEP_AFTER_MS after the last write; 0 when every window's own flush did it.
+   */
+  sweeps: number;
+  firstSweepAfterLastWriteMs: number | null;
   stateWrites: StateWrites;
   stateWritesPerContactWrite: number | null;
   /** Further state writes within SETTLE_MS after the flush. */
@@ -295,9 +314,11 @@ async function phase(mesh: LocalMesh, client: SpineStorage, persistLog: PersistL
   const lastSendAt = now();
   const lastWall = Date.now();
   let flushError: string | undefined;
+  let flush: FlushOutcome = { sweeps: 0, firstSweepAfterMs: null };
   try {
     await Promise.all(accepts);
-    await client.flush(FLUSH_TIMEOUT_MS);
+    flush = await flushWithSweep(mesh, client, mode === 'batch');
+    flushError = flush.error;
   } catch (error) {
     flushError = (error as Error).message.slice(0, 300);
   }
@@ -339,6 +360,8 @@ async function phase(mesh: LocalMesh, client: SpineStorage, persistLog: PersistL
     lastWriteToFlushedMs: flushError ? null : round(flushedAt - lastSendAt, 0),
     lastAcceptToFlushedMs: flushError ? null : round(flushedAt - lastAcceptAt, 0),
     ...(flushError ? { flushError } : {}),
+    sweeps: flush.sweeps,
+    firstSweepAfterLastWriteMs: flush.firstSweepAfterMs === null ? null : round(flush.firstSweepAfterMs + (lastAcceptAt - lastSendAt), 0),
     stateWrites: written,
     stateWritesPerContactWrite: round(written.total / writes, 3),
     lateStateWrites: late,
@@ -361,6 +384,52 @@ async function phase(mesh: LocalMesh, client: SpineStorage, persistLog: PersistL
   return result;
 }
 
+// ---- flush, with the scheduled sweep as the backstop for batch writes that missed their window
+
+interface FlushOutcome {
+  error?: string;
+  /** Sweeps the bench requested, and when the first was (ms after the flush began). */
+  sweeps: number;
+  firstSweepAfterMs: number | null;
+}
+
+async function sweep(mesh: LocalMesh): Promise<void> {
+  // The body and headers of the persist-interval job (scheduler/jobs.ts).
+  const response = await fetch(`${mesh.functions.urls.persist!.replace(/\/+$/, '')}/`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', 'User-Agent': 'Google-Cloud-Scheduler', 'X-CloudScheduler': 'true' },
+    body: JSON.stringify({ all: true }),
+  });
+  await response.arrayBuffer();
+}
+
+async function flushWithSweep(mesh: LocalMesh, client: SpineStorage, batched: boolean): Promise<FlushOutcome> {
+  const outcome: FlushOutcome = { sweeps: 0, firstSweepAfterMs: null };
+  const start = now();
+  let done = false;
+  const flushed = client.flush(FLUSH_TIMEOUT_MS).then(
+    () => undefined,
+    (error: Error) => {
+      outcome.error = error.message.slice(0, 300);
+    },
+  );
+  void flushed.finally(() => (done = true));
+  if (batched) {
+    let wait = SWEEP_AFTER_MS;
+    while (!done) {
+      const timer = sleep(wait);
+      await Promise.race([flushed, timer]);
+      if (done) break;
+      outcome.sweeps += 1;
+      outcome.firstSweepAfterMs ??= round(now() - start, 0);
+      await sweep(mesh).catch(() => undefined);
+      wait = SWEEP_EVERY_MS;
+    }
+  }
+  await flushed;
+  return outcome;
+}
+
 // ---- setup
 
 function meshClient(mesh: LocalMesh, pubsub: PubSub, storage: Storage, writerId: string, overrides: Record<string, PersistOn>): SpineStorage {
@@ -381,11 +450,13 @@ function meshClient(mesh: LocalMesh, pubsub: PubSub, storage: Storage, writerId:
 }
 
 /** Writes every contact of the network once and waits until they are materialized (untimed). */
-async function warmUp(client: SpineStorage, network: string): Promise<void> {
+async function warmUp(mesh: LocalMesh, client: SpineStorage, network: string, batched: boolean): Promise<FlushOutcome> {
   const writes: Promise<void>[] = [];
   for (let g = 0; g < GROUPS; g++) for (let c = 0; c < CONTACTS; c++) writes.push(client.saveContactContent(network, `g${g}`, `c${c}`, { tag: 'warm-up' }));
   await Promise.all(writes);
-  await client.flush(FLUSH_TIMEOUT_MS);
+  const outcome = await flushWithSweep(mesh, client, batched);
+  if (outcome.error) throw new Error(`warm-up of ${network} did not finish: ${outcome.error}`);
+  return outcome;
 }
 
 function table(headers: string[], rows: Array<Array<string | number | null | undefined>>): string {
@@ -400,9 +471,12 @@ async function main(): Promise<void> {
   const machine = { node: process.version, cpus: cpus.length, cpuModel: cpus[0]?.model.trim() ?? 'unknown', memoryGiB: round(os.totalmem() / 2 ** 30, 1), loadAverageAtStart: os.loadavg().map((v) => round(v, 2)) };
   console.log(`persistence bench: node ${machine.node}, ${machine.cpus} cpus (${machine.cpuModel}), load ${machine.loadAverageAtStart.join(' ')}`);
 
+  // One network per phase, so writes a phase leaves behind never count in (or hold up) another.
   const suffix = randomUUID().slice(0, 8);
-  const networks: Record<PersistOn, string> = { immediate: `persist-imm-${suffix}`, batch: `persist-batch-${suffix}`, interval: '', manual: '' };
-  const overrides: Record<string, PersistOn> = { [networks.batch]: 'batch' };
+  const plan = RATES.flatMap((rate, index) =>
+    (['immediate', 'batch'] as const).map((mode) => ({ mode, rate, writes: writesAt(index), network: `persist-${mode === 'batch' ? 'bat' : 'imm'}-${rate}-${suffix}` })),
+  );
+  const overrides: Record<string, PersistOn> = Object.fromEntries(plan.filter((p) => p.mode === 'batch').map((p) => [p.network, 'batch' as const]));
 
   const meshStart = now();
   const persistLog = new PersistLog();
@@ -414,7 +488,9 @@ async function main(): Promise<void> {
     functionsEnv: { SPINE_PERSIST_OVERRIDES: JSON.stringify(overrides), SPINE_BATCH_WINDOW_MS: String(WINDOW_MS), SPINE_LOG_LEVEL: 'INFO' },
   });
   const meshStartSeconds = round((now() - meshStart) / 1000, 1);
-  console.log(`mesh up in ${meshStartSeconds} s: default persistence ${mesh.settings.persistOn}, network ${networks.batch} batch (window ${WINDOW_MS} ms); ${GROUPS} groups x ${CONTACTS} contacts per network`);
+  console.log(
+    `mesh up in ${meshStartSeconds} s: default persistence ${mesh.settings.persistOn}; ${Object.keys(overrides).length} networks batch by SPINE_PERSIST_OVERRIDES (window ${WINDOW_MS} ms); ${GROUPS} groups x ${CONTACTS} contacts per network; one network per phase`,
+  );
 
   const deadline = setTimeout(() => {
     console.error(`deadline of ${DEADLINE_MS / 1000} s reached; stopping`);
@@ -424,31 +500,42 @@ async function main(): Promise<void> {
 
   const pubsub = createPubSubClient(mesh.settings);
   const storage = createStorageClient(mesh.settings);
-  const client = meshClient(mesh, pubsub, storage, 'bench-persist', overrides);
-  try {
+  const clients: SpineStorage[] = [];
+  const newClient = async (name: string) => {
+    const client = meshClient(mesh, pubsub, storage, name, overrides);
+    clients.push(client);
     await client.initialize();
+    return client;
+  };
+  const skipped: string[] = [];
+  try {
     const warmStart = now();
-    for (const mode of MODES.filter((m) => networks[m])) await warmUp(client, networks[mode]);
-    console.log(`warm-up: every contact of both networks written once, in ${round((now() - warmStart) / 1000, 1)} s`);
+    const warmUps = await Promise.all(plan.map(async (p) => warmUp(mesh, await newClient(`bench-warm-${p.mode}-${p.rate}`), p.network, p.mode === 'batch')));
+    const warmUpSweeps = warmUps.reduce((sum, w) => sum + w.sweeps, 0);
+    console.log(`warm-up: every contact of the ${plan.length} networks written once, in ${round((now() - warmStart) / 1000, 1)} s${warmUpSweeps ? ` (${warmUpSweeps} sweeps needed)` : ''}`);
 
     const results: PhaseResult[] = [];
-    for (const [index, rate] of RATES.entries()) {
-      for (const mode of ['immediate', 'batch'] as const) {
-        const writes = writesAt(index);
-        process.stdout.write(`  ${mode} at ${rate}/s, ${writes} writes ... `);
-        const result = await phase(mesh, client, persistLog, networks[mode], mode, rate, writes, `${mode}-${rate}-${suffix}`);
-        results.push(result);
-        console.log(
-          `${result.stateWritesPerContactWrite} state writes per contact write; materialized ${result.materializedPerSecond ?? 'FAILED'}/s; last write -> flushed ${result.lastWriteToFlushedMs} ms${result.flushError ? ` (${result.flushError})` : ''}`,
-        );
+    for (const p of plan) {
+      if (now() - runStart > SOFT_BUDGET_MS) {
+        skipped.push(`${p.mode}@${p.rate}`);
+        console.log(`  ${p.mode} at ${p.rate}/s: skipped (time budget)`);
+        continue;
       }
+      process.stdout.write(`  ${p.mode} at ${p.rate}/s, ${p.writes} writes ... `);
+      const client = await newClient(`bench-${p.mode}-${p.rate}`);
+      const result = await phase(mesh, client, persistLog, p.network, p.mode, p.rate, p.writes, `${p.mode}-${p.rate}-${suffix}`);
+      await client.close().catch(() => undefined);
+      results.push(result);
+      console.log(
+        `${result.stateWritesPerContactWrite} state writes per contact write; materialized ${result.materializedPerSecond ?? 'FAILED'}/s; last write -> flushed ${result.lastWriteToFlushedMs} ms${result.sweeps ? ` (${result.sweeps} sweeps, first ${result.firstSweepAfterLastWriteMs} ms after the last write)` : ''}${result.flushError ? ` (${result.flushError})` : ''}`,
+      );
     }
 
     console.log('');
     console.log(`State writes per contact write (Storage emulator object writes under networks/{net}/ after flush(), / contact writes); window ${WINDOW_MS} ms`);
     console.log(
       table(
-        ['mode', 'offered/s', 'writes', 'sent/s', 'accepted/s', 'MATERIALIZED/s', 'last write->flushed ms', 'state writes', 'PER CONTACT WRITE', 'model', 'contacts/groups/net', 'late', 'hot obj w/s', 'fn cpu ms/w', 'ok'],
+        ['mode', 'offered/s', 'writes', 'sent/s', 'accepted/s', 'MATERIALIZED/s', 'last write->flushed ms', 'state writes', 'PER CONTACT WRITE', 'model', 'contacts/groups/net', 'late', 'sweeps', 'hot obj w/s', 'fn cpu ms/w', 'ok'],
         results.map((r) => [
           r.mode,
           r.offeredPerSecond,
@@ -462,6 +549,7 @@ async function main(): Promise<void> {
           r.mode === 'batch' ? `${r.modelSimple} / ${r.modelWindows} (${r.windowsTouched} win)` : '1',
           `${r.stateWrites.contactObjects}/${r.stateWrites.groupRecords}/${r.stateWrites.networkRecords}${r.stateWrites.other ? `+${r.stateWrites.other}` : ''}`,
           r.lateStateWrites,
+          r.mode === 'batch' ? r.sweeps : '-',
           r.hottestObjectWritesPerSecond,
           r.cpuMsPerWrite.functions,
           r.verified ? 'yes' : `NO (${r.mismatches})`,
@@ -502,12 +590,14 @@ async function main(): Promise<void> {
       groups: GROUPS,
       contactsPerGroup: CONTACTS,
       phases: results,
+      skipped,
+      warmUpSweeps,
       immediateOverBatch: reduction,
       totalSeconds,
     };
     console.log(`RESULT ${JSON.stringify(result)}`);
   } finally {
-    await client.close().catch(() => undefined);
+    await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
     await pubsub.close().catch(() => undefined);
     await mesh.stop();
     clearTimeout(deadline);

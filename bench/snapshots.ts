@@ -7,6 +7,7 @@
  *   encode  baseline: the codec encoding (JSON.stringify) of the same state already in memory
  *
  * for FileSystemStorage (fsync on) and GcsStorage on the Storage emulator (its own process).
+ * Peak RSS counts garbage V8 has not collected yet; the sampled peak heap is shown beside it.
  *
  *   npx tsx bench/snapshots.ts     (SPINE_BENCH_SIZES=1000,10000 SPINE_BENCH_GROUP_SIZE=100)
  *

@@ -25,6 +25,10 @@ export interface LocalMeshOptions {
   schedulerSpeedUp?: number;
   /** Start the scheduler runner (default true). */
   scheduler?: boolean;
+  /** Only these jobs (names without the prefix, e.g. `snapshots`); all by default. */
+  schedulerJobs?: string[];
+  /** Deliver every slot twice, as Cloud Scheduler may (at least once). */
+  schedulerDuplicateSlots?: boolean;
 }
 
 export interface LocalMesh {
@@ -80,11 +84,19 @@ export async function startLocalMesh(options: LocalMeshOptions = {}): Promise<Lo
       await tasks.close();
     }
     // Jobs whose function this mesh runs; the others wait for their function.
-    const jobs = topology.jobs.filter((job) => functions!.urls[job.target.function] !== undefined);
+    const jobs = topology.jobs.filter(
+      (job) => functions!.urls[job.target.function] !== undefined && (!options.schedulerJobs || options.schedulerJobs.includes(job.name.slice(topology.prefix.length))),
+    );
     const scheduler =
       options.scheduler === false
         ? undefined
-        : startSchedulerRunner({ jobs, urls: functions.urls, speedUp: options.schedulerSpeedUp ?? 1, logger: log.child({ part: 'scheduler' }) });
+        : startSchedulerRunner({
+            jobs,
+            urls: functions.urls,
+            speedUp: options.schedulerSpeedUp ?? 1,
+            duplicateSlots: options.schedulerDuplicateSlots ?? false,
+            logger: log.child({ part: 'scheduler' }),
+          });
     let current = functions;
     return {
       ...(scheduler ? { scheduler } : {}),

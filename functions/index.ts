@@ -4,5 +4,6 @@ import './materialize';
 import './deadletter';
 import './persist';
 import './health';
+import './snapshot';
 
 export { FUNCTION_TARGETS } from './targets';

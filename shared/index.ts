@@ -27,3 +27,4 @@ export { provisionTopology, subscriptionMetadata, pushEndpoint, type ProvisionCl
 export { loadSettings, DEFAULT_PROJECT_ID, PERSIST_MODES, STATE_STORES, type SpineSettings, type PersistOn, type StateStoreKind } from './settings';
 export * from './system';
 export * from './health';
+export { takeScheduledSnapshots, slotSnapshotId, type SnapshotSelection, type ScheduledSnapshotOptions, type SnapshotRunSummary } from './snapshots';

@@ -27,6 +27,8 @@ export interface SpineSettings {
   persistOverrides: Record<string, PersistOn>;
   batchWindowMs: number;
   intervalMs: number;
+  /** Snapshots kept per network by the snapshot function (newest first). */
+  maxSnapshots: number;
   /** Base URL of each function (Cloud Tasks need absolute targets); from SPINE_FUNCTION_URLS. */
   functionUrls: Partial<Record<string, string>>;
   /** Location of the Cloud Tasks queues. */
@@ -49,11 +51,11 @@ function fail(variable: string, value: string, expected: string): never {
   throw new InvalidArgumentError(`setting ${variable}=${JSON.stringify(value)} is invalid: expected ${expected}`);
 }
 
-function positiveInt(env: Env, variable: string, fallback: number): number {
+function positiveInt(env: Env, variable: string, fallback: number, expected = 'a positive whole number of milliseconds'): number {
   const raw = env[variable];
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
-  if (!Number.isSafeInteger(value) || value <= 0) fail(variable, raw, 'a positive whole number of milliseconds');
+  if (!Number.isSafeInteger(value) || value <= 0) fail(variable, raw, expected);
   return value;
 }
 
@@ -118,6 +120,7 @@ export function loadSettings(env: Env = process.env): SpineSettings {
     tasksLocation: env.SPINE_TASKS_LOCATION || 'us-central1',
     batchWindowMs: positiveInt(env, 'SPINE_BATCH_WINDOW_MS', 1_000),
     intervalMs: positiveInt(env, 'SPINE_INTERVAL_MS', 60_000),
+    maxSnapshots: positiveInt(env, 'SPINE_MAX_SNAPSHOTS', 24, 'a positive whole number of snapshots'),
   };
   if (env.PUBSUB_EMULATOR_HOST) {
     if (!HOST_PORT.test(env.PUBSUB_EMULATOR_HOST)) fail('PUBSUB_EMULATOR_HOST', env.PUBSUB_EMULATOR_HOST, 'host:port');

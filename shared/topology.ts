@@ -165,7 +165,9 @@ export function defineTopology(options: TopologyOptions): Topology {
         topic: name('pending-writes'),
         // Long enough for a flush, short enough that what a crashed flush held is soon pending again.
         ackDeadlineSeconds: 60,
-        retryPolicy: { minimumBackoffSeconds: 1, maximumBackoffSeconds: 60 },
+        // A flush hands back writes of later windows; they must be there again at once for their
+        // own window's flush, not after a growing backoff.
+        retryPolicy: { minimumBackoffSeconds: 0, maximumBackoffSeconds: 0 },
         deadLetterPolicy: { topic: deadLetters, maxDeliveryAttempts: 20 },
         enableMessageOrdering: false,
         messageRetentionSeconds: 7 * DAY,

@@ -11,6 +11,8 @@ export interface SnapshotHandlerDependencies {
   logger: Logger;
   /** For `networks: 'changed'`; see `DEFAULT_CHANGE_TOLERANCE_MS`. */
   changeToleranceMs?: number;
+  /** Tells the client that asked (a `causeId` in the request) that its snapshot exists. */
+  announce?: (request: SnapshotRequest, summary: SnapshotRunSummary) => Promise<void>;
 }
 
 /** What the snapshot function accepts as its JSON body. */
@@ -21,12 +23,15 @@ export interface SnapshotRequest {
   /** One network only: a single requested snapshot (with `snapshotId`, at most once per id). */
   networkId?: string;
   snapshotId?: string;
+  /** The request event and its writer, when a client asked through the mesh: answered when done. */
+  causeId?: string;
+  writerId?: string;
 }
 
 /** Cloud Scheduler's header naming the slot a run is for (RFC 3339); the same on a retried or doubled delivery. */
 export const SCHEDULE_TIME_HEADER = 'x-cloudscheduler-scheduletime';
 
-const FIELDS = new Set(['networks', 'label', 'networkId', 'snapshotId']);
+const FIELDS = new Set(['networks', 'label', 'networkId', 'snapshotId', 'causeId', 'writerId']);
 
 /**
  * The snapshot function: `POST` with a JSON body (`SnapshotRequest`) snapshots networks and
@@ -48,8 +53,9 @@ export function createSnapshotHandler(deps: SnapshotHandlerDependencies) {
     }
     let summary: SnapshotRunSummary;
     let slot: Date | undefined;
+    let request: SnapshotRequest;
     try {
-      const request = parseRequest(req.body);
+      request = parseRequest(req.body);
       slot = parseSlot(req.get(SCHEDULE_TIME_HEADER));
       summary = await takeScheduledSnapshots(state, {
         networks: request.networkId !== undefined ? [request.networkId] : (request.networks ?? 'changed'),
@@ -70,6 +76,16 @@ export function createSnapshotHandler(deps: SnapshotHandlerDependencies) {
         res.status(500).json(errorBody('INTERNAL', (error as Error).message ?? String(error)));
       }
       return;
+    }
+    if (summary.failed.length === 0 && request.causeId !== undefined && deps.announce) {
+      try {
+        await deps.announce(request, summary);
+      } catch (error) {
+        // Not announced: fail, so the task is retried (the snapshot itself is not taken twice).
+        logger.error('announcing the snapshot failed', { error });
+        res.status(500).json(errorBody('INTERNAL', (error as Error).message));
+        return;
+      }
     }
     res.status(summary.failed.length > 0 ? 500 : 200).json({ ...(slot && { slot: slot.toISOString() }), ...summary });
   };
@@ -110,6 +126,9 @@ function parseRequest(body: unknown): SnapshotRequest {
   if (snapshotId !== undefined && typeof snapshotId !== 'string') throw new InvalidArgumentError('snapshotId must be a string');
   if (networkId !== undefined && networks !== undefined) throw new InvalidArgumentError('give networkId (one snapshot) or networks, not both');
   if (snapshotId !== undefined && networkId === undefined) throw new InvalidArgumentError('snapshotId names one snapshot and needs networkId');
+  for (const key of ['causeId', 'writerId'] as const) {
+    if (request[key] !== undefined && (typeof request[key] !== 'string' || request[key] === '')) throw new InvalidArgumentError(`${key} must be a non-empty string`);
+  }
   return request as SnapshotRequest;
 }
 
