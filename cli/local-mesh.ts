@@ -72,7 +72,7 @@ export async function startLocalMesh(options: LocalMeshOptions = {}): Promise<Lo
     const urls = Object.fromEntries(Object.entries(ports).map(([name, port]) => [name, `http://127.0.0.1:${port}`]));
     const functionsEnv = { ...env, ...options.functionsEnv, SPINE_FUNCTION_URLS: JSON.stringify(urls) };
     const settings = loadSettings(functionsEnv);
-    const topology = defineTopology({ projectId: settings.projectId, prefix: settings.topicPrefix, bucket: settings.bucket });
+    const topology = defineTopology({ projectId: settings.projectId, prefix: settings.topicPrefix, bucket: settings.bucket, persistIntervalMs: settings.intervalMs });
     functions = await startFunctionsProcess({ env: functionsEnv, ports, onLog: options.onFunctionsLog });
     const pubsub = createPubSubClient(settings);
     const storage = createStorageClient(settings);

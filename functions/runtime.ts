@@ -37,7 +37,7 @@ export interface FunctionRuntime {
 
 export function createRuntime(env: Record<string, string | undefined> = process.env): FunctionRuntime {
   const settings = loadSettings(env);
-  const topology = defineTopology({ projectId: settings.projectId, prefix: settings.topicPrefix, bucket: settings.bucket });
+  const topology = defineTopology({ projectId: settings.projectId, prefix: settings.topicPrefix, bucket: settings.bucket, persistIntervalMs: settings.intervalMs });
   const pubsub = createPubSubClient(settings);
   const storage = createStorageClient(settings);
   const writerId = `functions-${process.pid}`;

@@ -15,7 +15,19 @@ export interface JobSpec {
   retry: { retryCount: number; minBackoffSeconds: number; maxBackoffSeconds: number; maxDoublings: number; attemptDeadlineSeconds: number };
 }
 
-export function defineJobs(prefix: string): JobSpec[] {
+export interface JobOptions {
+  /** How often the interval flush runs; whole minutes (Cloud Scheduler's granularity), default 1. */
+  persistIntervalMinutes?: number;
+}
+
+function everyMinutes(minutes: number): string {
+  if (minutes === 1) return '* * * * *';
+  if (minutes < 60 && 60 % minutes === 0) return `*/${minutes} * * * *`;
+  if (minutes % 60 === 0 && 24 % (minutes / 60) === 0) return `0 */${minutes / 60} * * *`;
+  throw new Error(`an interval of ${minutes} minutes cannot be a cron schedule; use a divisor of 60 minutes or of 24 hours`);
+}
+
+export function defineJobs(prefix: string, options: JobOptions = {}): JobSpec[] {
   return [
     {
       name: `${prefix}snapshots`,
@@ -28,7 +40,7 @@ export function defineJobs(prefix: string): JobSpec[] {
     {
       name: `${prefix}persist-interval`,
       description: 'Flush every pending batched write (networks whose persistence is `interval`).',
-      schedule: '* * * * *',
+      schedule: everyMinutes(options.persistIntervalMinutes ?? 1),
       timeZone: 'Etc/UTC',
       target: { function: 'persist', method: 'POST', body: { all: true } },
       retry: { retryCount: 2, minBackoffSeconds: 5, maxBackoffSeconds: 60, maxDoublings: 2, attemptDeadlineSeconds: 300 },

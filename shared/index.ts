@@ -24,7 +24,7 @@ export { ChangePublisher, type Change } from './mesh/change-publisher';
 export { createPubSubClient, createStorageClient } from './mesh/clients';
 export * from './topology';
 export { provisionTopology, subscriptionMetadata, pushEndpoint, type ProvisionClients, type ProvisionOptions, type ProvisionReport } from './provision';
-export { loadSettings, DEFAULT_PROJECT_ID, PERSIST_MODES, STATE_STORES, type SpineSettings, type PersistOn, type StateStoreKind } from './settings';
+export { loadSettings, persistModeFor, DEFAULT_PROJECT_ID, PERSIST_MODES, STATE_STORES, type SpineSettings, type PersistOn, type StateStoreKind } from './settings';
 export * from './system';
 export * from './health';
 export { takeScheduledSnapshots, slotSnapshotId, type SnapshotSelection, type ScheduledSnapshotOptions, type SnapshotRunSummary } from './snapshots';

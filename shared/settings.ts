@@ -59,6 +59,15 @@ function positiveInt(env: Env, variable: string, fallback: number, expected = 'a
   return value;
 }
 
+/** The interval flush is a Cloud Scheduler job: whole minutes that divide an hour or a day. */
+function wholeMinutes(env: Env, variable: string, fallback: number): number {
+  const value = positiveInt(env, variable, fallback);
+  const minutes = value / 60_000;
+  const schedulable = Number.isInteger(minutes) && ((minutes < 60 && 60 % minutes === 0) || (minutes % 60 === 0 && 24 % (minutes / 60) === 0));
+  if (!schedulable) fail(variable, String(value), 'whole minutes dividing an hour or a day (60000, 120000, …, 3600000, …), the scheduler\'s granularity');
+  return value;
+}
+
 export const DEFAULT_PROJECT_ID = 'spine-local';
 
 export function loadSettings(env: Env = process.env): SpineSettings {
@@ -119,7 +128,7 @@ export function loadSettings(env: Env = process.env): SpineSettings {
     functionUrls,
     tasksLocation: env.SPINE_TASKS_LOCATION || 'us-central1',
     batchWindowMs: positiveInt(env, 'SPINE_BATCH_WINDOW_MS', 1_000),
-    intervalMs: positiveInt(env, 'SPINE_INTERVAL_MS', 60_000),
+    intervalMs: wholeMinutes(env, 'SPINE_INTERVAL_MS', 60_000),
     maxSnapshots: positiveInt(env, 'SPINE_MAX_SNAPSHOTS', 24, 'a positive whole number of snapshots'),
   };
   if (env.PUBSUB_EMULATOR_HOST) {

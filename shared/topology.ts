@@ -76,6 +76,8 @@ export interface TopologyOptions {
   /** Prefix of every name; `spine-` by default. */
   prefix?: string;
   bucket: string;
+  /** Period of the interval flush (`SPINE_INTERVAL_MS`), in whole minutes. */
+  persistIntervalMs?: number;
 }
 
 export interface Topology {
@@ -213,7 +215,7 @@ export function defineTopology(options: TopologyOptions): Topology {
       snapshot: { name: 'snapshot', entryPoint: 'snapshot', signature: 'http', memoryMb: 1024, timeoutSeconds: 540, minInstances: 0, maxInstances: 2 },
       health: { name: 'health', entryPoint: 'health', signature: 'http', memoryMb: 256, timeoutSeconds: 120, minInstances: 0, maxInstances: 1 },
     },
-    jobs: defineJobs(prefix),
+    jobs: defineJobs(prefix, options.persistIntervalMs ? { persistIntervalMinutes: options.persistIntervalMs / 60_000 } : {}),
     clientSubscriptions: {
       ackDeadlineSeconds: 20,
       retryPolicy: { minimumBackoffSeconds: 1, maximumBackoffSeconds: 30 },

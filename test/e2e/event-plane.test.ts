@@ -290,3 +290,14 @@ describe('crash safety', () => {
     for (let i = 0; i < total; i += 37) expect(await spine.loadContactContent(network, `g${i % 8}`, `c${i}`)).toEqual({ i });
   });
 });
+
+describe('the functions of the mesh', () => {
+  it('serve the health job: 200 with a healthy report while the mesh is up', async () => {
+    const response = await fetch(`${mesh.mesh.functions.urls.health}/`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' });
+    const report = (await response.json()) as { status: string; checks: { canary: { ok: boolean; materializedMs: number } } };
+    expect(response.status).toBe(200);
+    expect(report.status).toBe('healthy');
+    expect(report.checks.canary.ok).toBe(true);
+    expect(report.checks.canary.materializedMs).toBeGreaterThan(0);
+  });
+});
