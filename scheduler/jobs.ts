@@ -42,7 +42,8 @@ export function defineJobs(prefix: string, options: JobOptions = {}): JobSpec[] 
       description: 'Flush every pending batched write (networks whose persistence is `interval`).',
       schedule: everyMinutes(options.persistIntervalMinutes ?? 1),
       timeZone: 'Etc/UTC',
-      target: { function: 'persist', method: 'POST', body: { all: true } },
+      // Booked as a task in the persist queue, so it runs one at a time with the window flushes.
+      target: { function: 'persist', method: 'POST', body: { all: true, enqueue: true } },
       retry: { retryCount: 2, minBackoffSeconds: 5, maxBackoffSeconds: 60, maxDoublings: 2, attemptDeadlineSeconds: 300 },
     },
     {

@@ -11,6 +11,7 @@ import type { Logger } from '../../shared/log';
 import type { ChangePublisher } from '../../shared/mesh/change-publisher';
 import type { ContentStore } from '../../shared/mesh/content-store';
 import type { DeadLetterStore } from '../../shared/mesh/dead-letters';
+import type { BatchScheduler } from '../../shared/mesh/batch-scheduler';
 import type { PersistOn } from '../../shared/settings';
 import { WINDOW_ATTRIBUTE, type PendingMessage, type PendingWrites } from '../../shared/mesh/pending-writes';
 
@@ -18,6 +19,8 @@ import { WINDOW_ATTRIBUTE, type PendingMessage, type PendingWrites } from '../..
 const LEASE_WAIT_RETRIES = 10;
 
 export interface PersistDependencies {
+  /** The persist queue, for sweeps asked for by the scheduler. */
+  batches?: BatchScheduler;
   /** Length of a batch window, to tell an overdue window from an open one. */
   batchWindowMs: number;
   persistModeFor(networkId: string): PersistOn;
@@ -40,6 +43,8 @@ interface GroupBatch {
 export interface FlushRequest {
   window?: number;
   networkId?: string;
+  /** From the scheduled job: book the sweep as a task in the persist queue instead of running it here. */
+  enqueue?: boolean;
 }
 
 /** The network of a pending message, read from its event (attributes may be shortened). */
@@ -64,6 +69,10 @@ export function parseFlushRequest(body: unknown): FlushRequest {
     const networkId = validateNetworkId(raw.networkId);
     if (raw.all === true) request.networkId = networkId;
   }
+  if (raw.enqueue !== undefined) {
+    if (typeof raw.enqueue !== 'boolean') throw new InvalidArgumentError('enqueue must be true or false');
+    request.enqueue = raw.enqueue;
+  }
   return request;
 }
 
@@ -83,6 +92,17 @@ export interface PersistSummary {
 export function createPersistHandler(deps: PersistDependencies) {
   const { state, pending, changes, deadLetters, content, logger } = deps;
 
+  // One flush at a time in this instance. Each drains the whole buffer, leasing what it pulls: a
+  // flush running beside another (the scheduled sweep calls directly, not through the queue that
+  // dispatches one task at a time) would find the other's writes leased, and split a window
+  // between two flushes (two writes of a group) or leave it behind for the overdue sweep.
+  let previous: Promise<unknown> = Promise.resolve();
+  function oneAtATime<T>(work: () => Promise<T>): Promise<T> {
+    const result = previous.then(work, work);
+    previous = result.catch(() => undefined);
+    return result;
+  }
+
   async function persistPending(request: FlushRequest): Promise<PersistSummary> {
     const pulled = await pending.pull();
     // A window's flush takes the writes of that window and earlier ones; an explicit flush takes
@@ -100,9 +120,9 @@ export function createPersistHandler(deps: PersistDependencies) {
     };
     const messages = pulled.filter(inScope);
     const deferred = pulled.filter((m) => !inScope(m));
-    // Left pending for their own flush, without spending their delivery attempts (see `defer`).
+    // Left pending for their own flush, visible to it at once and without spending delivery attempts (see `defer`).
     if (deferred.length) {
-      await pending.defer(deferred).catch((error: unknown) => logger.warn('could not hand back writes of later flushes; they return when their lease ends', { count: deferred.length, error }));
+      await pending.defer(deferred).catch((error: unknown) => logger.warn('could not leave writes of later flushes pending; some return when their lease ends', { count: deferred.length, error }));
     }
     const groups = new Map<string, GroupBatch>();
     let dead = 0;
@@ -176,7 +196,20 @@ export function createPersistHandler(deps: PersistDependencies) {
       res.status(400).json({ error: (error as Error).message });
       return;
     }
-    const summary = await persistPending(request);
+    if (request.enqueue) {
+      // Flushes run one at a time from the queue: a sweep running beside a window's flush (on
+      // another instance) would hold that window's writes while the window's flush found nothing.
+      if (!deps.batches) {
+        res.status(500).json({ error: 'the persist queue is not configured (SPINE_FUNCTION_URLS)' });
+        return;
+      }
+      const slot = req.get('x-cloudscheduler-scheduletime');
+      const parsedSlot = slot ? new Date(slot) : undefined;
+      const booked = await deps.batches.sweep(parsedSlot && !Number.isNaN(parsedSlot.getTime()) ? parsedSlot : undefined);
+      res.status(200).json({ enqueued: booked });
+      return;
+    }
+    const summary = await oneAtATime(() => persistPending(request));
     logger.info('persist finished', { ...summary, failed: summary.failed.length, ms: Date.now() - started, body: req.body });
     // A retry of a window's flush that finds nothing may be looking while a crashed attempt still
     // holds the window's writes (until their lease runs out): ask Cloud Tasks to come back later.

@@ -65,6 +65,21 @@ export class BatchScheduler {
     await this.options.tasks.createTask({ parent: this.options.queuePath, task: { httpRequest: this.request({ networkId, all: true }) } });
   }
 
+  /**
+   * Books the periodic sweep as a task in the same queue, so it never runs beside a window's
+   * flush (one flush at a time). Named for its slot, so a slot fired twice sweeps once.
+   */
+  async sweep(slot?: Date): Promise<boolean> {
+    const name = slot ? `${this.options.queuePath}/tasks/sweep-${Math.floor(slot.getTime() / 1000)}` : undefined;
+    try {
+      await this.options.tasks.createTask({ parent: this.options.queuePath, task: { ...(name ? { name } : {}), httpRequest: this.request({ all: true }) } });
+      return true;
+    } catch (error) {
+      if ((error as { code?: number }).code !== ALREADY_EXISTS || !name) throw error;
+      return false;
+    }
+  }
+
   private request(body: Record<string, unknown>) {
     return {
       url: this.options.persistUrl,

@@ -13,12 +13,6 @@ export interface PendingMessage {
 }
 
 const PULL_BATCH = 1000;
-/**
- * A deferred message handed back (nacked) this often is published afresh instead: every nack
- * counts towards the subscription's dead-letter limit and lengthens the retry policy's backoff,
- * although nothing is wrong with a write that merely belongs to a later flush.
- */
-export const RECYCLE_AFTER_DELIVERIES = 3;
 /** The batch window a pending write arrived in; absent for `interval` and `manual` networks. */
 export const WINDOW_ATTRIBUTE = 'spineWindow';
 const DEADLINE_EXCEEDED = 4;
@@ -90,29 +84,24 @@ export class PendingWrites {
   }
 
   /**
-   * Leaves messages pending for a later flush (another window's, another network's). Handed
-   * back while they have been delivered only a few times; after that published again as fresh
-   * messages (same data and attributes) and the old copies acknowledged, so a write that many
-   * flushes pass by is neither dead-lettered nor held back by an ever longer backoff. A crash
-   * between the publish and the acknowledgement leaves two copies: harmless, writes are applied
-   * at most once per writer and sequence number.
+   * Leaves messages pending for a later flush (another window's, another network's), visible to
+   * the very next pull. Not by handing them back: Pub/Sub counts every nack as a failed delivery,
+   * holds the message back for the retry policy's backoff (1 s, doubling up to 60 s) and, after
+   * the dead-letter policy's number of deliveries, dead-letters it, although nothing is wrong with
+   * a write that merely belongs to a later flush. They are published again instead, as fresh
+   * messages with the same data and attributes, and the old copies acknowledged. A crash between
+   * the two leaves two copies: harmless, writes are applied at most once per writer and sequence.
    */
   async defer(messages: PendingMessage[]): Promise<void> {
-    const worn = messages.filter((m) => (m.deliveryAttempt ?? 0) >= RECYCLE_AFTER_DELIVERIES);
-    const fresh = messages.filter((m) => (m.deliveryAttempt ?? 0) < RECYCLE_AFTER_DELIVERIES);
-    if (fresh.length) await this.handBack(fresh.map((m) => m.ackId));
-    if (!worn.length) return;
-    let published: PendingMessage[] = [];
-    try {
-      const outcomes = await Promise.allSettled(worn.map((m) => this.topic.publishMessage({ data: m.data, attributes: m.attributes })));
-      published = worn.filter((_, index) => outcomes[index]!.status === 'fulfilled');
-      const failed = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
-      if (failed) throw failed.reason;
-    } finally {
-      // Copies published: the originals go. The rest stay pending as they are.
-      if (published.length) await this.acknowledge(published.map((m) => m.ackId));
-      const unpublished = worn.filter((m) => !published.includes(m));
-      if (unpublished.length) await this.handBack(unpublished.map((m) => m.ackId)).catch(() => undefined);
+    if (!messages.length) return;
+    const outcomes = await Promise.allSettled(messages.map((m) => this.topic.publishMessage({ data: m.data, attributes: m.attributes })));
+    const published = messages.filter((_, index) => outcomes[index]!.status === 'fulfilled');
+    const unpublished = messages.filter((_, index) => outcomes[index]!.status === 'rejected');
+    // Copies published: the originals go. The rest are handed back as they are.
+    if (published.length) await this.acknowledge(published.map((m) => m.ackId));
+    if (unpublished.length) {
+      await this.handBack(unpublished.map((m) => m.ackId)).catch(() => undefined);
+      throw (outcomes.find((outcome) => outcome.status === 'rejected') as PromiseRejectedResult).reason;
     }
   }
 

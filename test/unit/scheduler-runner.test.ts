@@ -382,7 +382,8 @@ describe('scheduler runner', () => {
 
     await runner.stop();
     expect(runner.pending()).toEqual({ timers: 0, executions: 0 });
-    expect(timeoutsActive()).toBe(baseline);
+    // Aborted requests release their sockets' timers a moment later, on the next ticks.
+    await eventually(() => expect(timeoutsActive()).toBeLessThanOrEqual(baseline), { timeoutMs: 3_000 });
     const slots = runner.fired();
     expect(slots.length).toBeGreaterThanOrEqual(2);
     expect(slots.every((s) => s.status === 'cancelled' && s.reason === 'stopped')).toBe(true);
