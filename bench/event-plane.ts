@@ -23,33 +23,25 @@
  * SPINE_BENCH_SEQUENTIAL=100; SPINE_BENCH_PROFILE_DIR=<dir> makes the functions process write a
  * V8 CPU profile there (open it in Chrome DevTools) for a look at where the handler's time goes.
  */
-import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import type { PubSub } from '@google-cloud/pubsub';
 import { startLocalMesh, type LocalMesh } from '../cli/local-mesh';
-import { GcsStorage } from '../shared/backends/gcs';
 import { createEvent, toPubSubMessage } from '../shared/events';
 import { EventType } from '../shared/events/types';
-import type { Logger } from '../shared/log';
 import { createPubSubClient, createStorageClient } from '../shared/mesh/clients';
-import { SpineStorage } from '../shared/mesh/spine-storage';
+import type { SpineStorage } from '../shared/mesh/spine-storage';
 import { pushEndpoint } from '../shared/provision';
 import { HybridLogicalClock } from '../shared/hlc';
 import type { GroupState } from '../shared/model';
+import { cpuMark, int, inParallel, loadAverage, machine, meshClient, now, quiet, round, sleep, stopAtDeadline, runBench, summarize, type CpuMark, type CpuPart } from './support';
 
 // Read when clients are built and inherited by the functions process, so set before anything starts.
 process.env.METADATA_SERVER_DETECTION ??= 'none';
 process.env.SPINE_LOG_LEVEL ??= 'WARNING';
 
-const int = (name: string, fallback: number) => {
-  const value = Number(process.env[name] ?? fallback);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer`);
-  return value;
-};
 const RAW_MESSAGES = int('SPINE_BENCH_RAW_MESSAGES', 3_000);
 const RAW_LATENCY_SAMPLES = 50;
 /** Raw latency samples start after a random pause of up to this long. */
@@ -77,38 +69,6 @@ const PHASE_TIMEOUT_MS = 60_000;
 /** The whole run is cut off here (the brief: under 3 minutes). */
 const DEADLINE_MS = 175_000;
 
-const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
-const now = () => performance.now();
-const round = (value: number, digits = 1) => (Number.isFinite(value) ? Math.round(value * 10 ** digits) / 10 ** digits : null);
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  const rank = Math.ceil((p / 100) * sorted.length);
-  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1]!;
-}
-
-function summarize(samples: number[]) {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return {
-    n: sorted.length,
-    p50: round(percentile(sorted, 50)),
-    p95: round(percentile(sorted, 95)),
-    p99: round(percentile(sorted, 99)),
-    max: round(sorted[sorted.length - 1] ?? NaN),
-    mean: round(sorted.reduce((a, b) => a + b, 0) / (sorted.length || 1)),
-  };
-}
-
-async function inParallel(count: number, concurrency: number, task: (i: number) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(concurrency, count) }, async () => {
-      while (next < count) await task(next++);
-    }),
-  );
-}
-
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([
@@ -119,61 +79,9 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
   ]).finally(() => clearTimeout(timer));
 }
 
-// ---- CPU accounting from /proc (Linux): seconds of user+system time per process group
-
-const CLOCK_TICKS = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-/** CPU seconds used so far by every live process whose process group or pid is `pid`. */
-function groupCpuSeconds(pid: number): number {
-  let ticks = 0;
-  let entries: string[] = [];
-  try {
-    entries = readdirSync('/proc');
-  } catch {
-    return NaN;
-  }
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      // Fields after the parenthesized command: state ppid pgrp session ... utime(14) stime(15).
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const pgrp = Number(fields[2]);
-      if (Number(entry) !== pid && pgrp !== pid) continue;
-      ticks += Number(fields[11]) + Number(fields[12]);
-    } catch {
-      // The process ended while we looked.
-    }
-  }
-  return ticks / CLOCK_TICKS;
-}
-
-interface CpuMark {
-  bench: number;
-  functions: number;
-  pubsub: number;
-  at: number;
-}
-
-function cpuMark(mesh: LocalMesh): CpuMark {
-  const self = process.cpuUsage();
-  return {
-    bench: (self.user + self.system) / 1e6,
-    functions: groupCpuSeconds(mesh.functions.pid),
-    pubsub: mesh.emulators.pubsub ? groupCpuSeconds(mesh.emulators.pubsub.pid) : NaN,
-    at: now(),
-  };
-}
-
 function cpuSince(start: CpuMark, end: CpuMark, events: number) {
   const wall = (end.at - start.at) / 1000;
-  const part = (key: 'bench' | 'functions' | 'pubsub') => {
+  const part = (key: CpuPart) => {
     const seconds = end[key] - start[key];
     return { cpuSeconds: round(seconds, 2), coreShare: round(seconds / wall, 2), cpuMsPerEvent: round((seconds * 1000) / events, 2) };
   };
@@ -366,22 +274,6 @@ async function rawLatency(pubsub: PubSub, endpoint: NoopEndpoint) {
     await topic.delete().catch(() => undefined);
   }
   return { samples: RAW_LATENCY_SAMPLES, pushMs: summarize(push), streamingPullMs: summarize(pull) };
-}
-
-// ---- mesh clients
-
-function meshClient(mesh: LocalMesh, pubsub: PubSub, storage: ReturnType<typeof createStorageClient>, writerId: string): SpineStorage {
-  return new SpineStorage({
-    projectId: mesh.settings.projectId,
-    topicPrefix: mesh.settings.topicPrefix,
-    state: new GcsStorage({ bucket: mesh.settings.bucket, prefix: mesh.settings.statePrefix, storage, logger: quiet }),
-    pubsub,
-    storage,
-    bucket: mesh.settings.bucket,
-    writerId,
-    flushTimeoutMs: PHASE_TIMEOUT_MS,
-    logger: quiet,
-  });
 }
 
 function storageDelta(mesh: LocalMesh, events: number) {
@@ -671,18 +563,6 @@ class LogCounter {
 
 // ---- main
 
-function machine() {
-  const cpus = os.cpus();
-  return {
-    node: process.version,
-    platform: `${os.platform()} ${os.release()}`,
-    cpus: cpus.length,
-    cpuModel: cpus[0]?.model.trim() ?? 'unknown',
-    memoryGiB: round(os.totalmem() / 2 ** 30, 1),
-    loadAverageAtStart: os.loadavg().map((v) => round(v, 2)),
-  };
-}
-
 function table(rows: Array<[string, string | number | null | undefined]>): string {
   const width = Math.max(...rows.map(([label]) => label.length));
   return rows.map(([label, value]) => `  ${label.padEnd(width)}  ${value ?? '-'}`).join('\n');
@@ -703,11 +583,7 @@ async function main(): Promise<void> {
   const meshStartSeconds = round((now() - meshStart) / 1000, 1);
   console.log(`mesh up in ${meshStartSeconds} s (pubsub ${mesh.emulators.pubsub!.address}, functions pid ${mesh.functions.pid})`);
 
-  const deadline = setTimeout(() => {
-    console.error(`deadline of ${DEADLINE_MS / 1000} s reached; stopping`);
-    void mesh.stop().finally(() => process.exit(2));
-  }, DEADLINE_MS - (now() - runStart));
-  deadline.unref();
+  const deadline = stopAtDeadline(mesh, DEADLINE_MS, runStart);
 
   const pubsub = createPubSubClient(mesh.settings);
   const storage = createStorageClient(mesh.settings);
@@ -726,7 +602,7 @@ async function main(): Promise<void> {
 
     console.log('2. end-to-end materialized writes ...');
     const network = `bench-${randomUUID().slice(0, 8)}`;
-    const writers = Array.from({ length: WRITERS }, (_, w) => meshClient(mesh, pubsub, storage, `bench-writer-${w}`));
+    const writers = Array.from({ length: WRITERS }, (_, w) => meshClient(mesh, pubsub, storage, `bench-writer-${w}`, { flushTimeoutMs: PHASE_TIMEOUT_MS }));
     clients.push(...writers);
     await Promise.all(writers.map((w) => w.initialize()));
     const e2e = await endToEnd(mesh, writers, network, functionLog);
@@ -734,7 +610,7 @@ async function main(): Promise<void> {
     const hot = await hotGroup(writers, network);
 
     console.log('3. latency ...');
-    const watcher = meshClient(mesh, pubsub, storage, 'bench-watcher');
+    const watcher = meshClient(mesh, pubsub, storage, 'bench-watcher', { flushTimeoutMs: PHASE_TIMEOUT_MS });
     clients.push(watcher);
     await watcher.initialize();
     const lat = await latency(mesh, writers[0]!, watcher, network, functionLog);
@@ -803,7 +679,7 @@ async function main(): Promise<void> {
     const totalSeconds = round((now() - runStart) / 1000, 1);
     console.log(`machine: node ${info.node}, ${info.cpus} cpus ${info.cpuModel}, ${info.memoryGiB} GiB; load at start ${info.loadAverageAtStart.join(' ')}, at end ${os.loadavg().map((v) => v.toFixed(2)).join(' ')}; run ${totalSeconds} s`);
     const result = {
-      machine: { ...info, loadAverageAtEnd: os.loadavg().map((v) => round(v, 2)) },
+      machine: { ...info, loadAverageAtEnd: loadAverage() },
       meshStartSeconds,
       raw,
       rawLatency: rawLat,
@@ -825,10 +701,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    console.error('event-plane bench failed:', error);
-    process.exit(1);
-  },
-);
+runBench(main, 'event-plane bench failed:');

@@ -5,11 +5,9 @@
  *
  *     npx tsx bench/gcs-storage.ts     (SPINE_BENCH_CONTACTS=2000 SPINE_BENCH_GROUPS=20)
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
-import { createInterface } from 'node:readline';
-import { Storage, type Bucket } from '@google-cloud/storage';
-import { GcsStorage, growSet, type Logger } from '../shared';
+import type { Bucket } from '@google-cloud/storage';
+import { GcsStorage, growSet } from '../shared';
+import { emulatorClient, inParallel as inParallelOf, quiet, startStorageEmulatorProcess } from './support';
 
 process.env.METADATA_SERVER_DETECTION ??= 'none';
 
@@ -20,43 +18,16 @@ const HOT_WRITES = Number(process.env.SPINE_BENCH_HOT_WRITES ?? 100);
 const CONCURRENCY = 32;
 const BUCKET = 'bench-gcs-storage';
 
-const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
-
 function payload(i: number) {
   return { value: i, label: `contact ${i}`, tags: ['bench', `g${i % GROUPS}`], at: new Date(1_700_000_000_000 + i) };
 }
 
-async function inParallel(count: number, task: (i: number) => Promise<unknown>, concurrency = CONCURRENCY): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < count) await task(next++);
-    }),
-  );
-}
+const inParallel = (count: number, task: (i: number) => Promise<unknown>, concurrency = CONCURRENCY) => inParallelOf(count, concurrency, task);
 
 async function perSecond(count: number, run: () => Promise<void>): Promise<number> {
   const start = process.hrtime.bigint();
   await run();
   return count / (Number(process.hrtime.bigint() - start) / 1e9);
-}
-
-/** Starts `emulators/storage/main.ts` on a free port; resolves with its URL once it listens. */
-async function startEmulatorProcess(): Promise<{ url: string; child: ChildProcess }> {
-  const main = path.join(__dirname, '..', 'emulators', 'storage', 'main.ts');
-  const child = spawn(process.execPath, [...process.execArgv, main, '--port', '0'], {
-    env: { ...process.env, SPINE_LOG_LEVEL: 'WARNING' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const lines = createInterface({ input: child.stdout! });
-  const url = await new Promise<string>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`storage emulator exited with ${code} before listening`)));
-    lines.on('line', (line) => {
-      const match = /^STORAGE_EMULATOR_HOST=(.+)$/.exec(line);
-      if (match?.[1]) resolve(match[1]);
-    });
-  });
-  return { url, child };
 }
 
 async function rawGroupLoad(bucket: Bucket, prefix: string): Promise<unknown[]> {
@@ -67,9 +38,9 @@ async function rawGroupLoad(bucket: Bucket, prefix: string): Promise<unknown[]> 
 }
 
 async function main(): Promise<void> {
-  const { url, child } = await startEmulatorProcess();
+  const { url, child } = await startStorageEmulatorProcess();
   try {
-    const client = () => new Storage({ apiEndpoint: url, projectId: 'bench', retryOptions: { autoRetry: false } });
+    const client = () => emulatorClient(url);
     const raw = client();
     await raw.createBucket(BUCKET);
     const bucket = raw.bucket(BUCKET);

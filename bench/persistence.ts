@@ -34,31 +34,18 @@
  * Sizes: SPINE_BENCH_RATES=20,100,400 SPINE_BENCH_WRITES=400,1000,1200 (one per rate, or one for
  * all) SPINE_BENCH_GROUPS=20 SPINE_BENCH_CONTACTS=10 SPINE_BENCH_WINDOW_MS=2000.
  */
-import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
-import type { PubSub } from '@google-cloud/pubsub';
-import type { Storage } from '@google-cloud/storage';
 import { startLocalMesh, type LocalMesh } from '../cli/local-mesh';
-import { GcsStorage } from '../shared/backends/gcs';
 import { idToKey } from '../shared/ids';
-import type { Logger } from '../shared/log';
 import { createPubSubClient, createStorageClient } from '../shared/mesh/clients';
-import { SpineStorage } from '../shared/mesh/spine-storage';
+import type { SpineStorage } from '../shared/mesh/spine-storage';
 import type { PersistOn } from '../shared/settings';
+import { cpuMark, int, ints, loadAverage, machine as machineInfo, meshClient, now, quiet, round, runBench, sleep, stopAtDeadline, type CpuMark, type CpuPart } from './support';
 
 // Read when clients are built and inherited by the functions process, so set before anything starts.
 process.env.METADATA_SERVER_DETECTION ??= 'none';
 process.env.SPINE_LOG_LEVEL ??= 'WARNING';
-
-const positive = (name: string, raw: string) => {
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must hold positive integers, not ${JSON.stringify(raw)}`);
-  return value;
-};
-const int = (name: string, fallback: number) => positive(name, process.env[name] ?? String(fallback));
-const ints = (name: string, fallback: number[]) => (process.env[name] ? process.env[name]!.split(',').map((part) => positive(name, part.trim())) : fallback);
 
 const RATES = ints('SPINE_BENCH_RATES', [20, 100, 400]);
 const WRITES_LIST = ints('SPINE_BENCH_WRITES', [400, 1_000, 1_200]);
@@ -83,60 +70,8 @@ const SETTLE_MS = 1_500;
 /** The whole run is cut off here (the brief: under 4 minutes). */
 const DEADLINE_MS = 230_000;
 
-
-const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
-const now = () => performance.now();
-const round = (value: number, digits = 1) => (Number.isFinite(value) ? Math.round(value * 10 ** digits) / 10 ** digits : null);
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-// ---- CPU from /proc (Linux): seconds of user+system time of a process and its process group
-
-const CLOCK_TICKS = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-function groupCpuSeconds(pid: number | undefined): number {
-  if (pid === undefined) return NaN;
-  let entries: string[];
-  try {
-    entries = readdirSync('/proc');
-  } catch {
-    return NaN;
-  }
-  let ticks = 0;
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      // After the parenthesized command: state(0) ppid(1) pgrp(2) ... utime(11) stime(12).
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(entry) !== pid && Number(fields[2]) !== pid) continue;
-      ticks += Number(fields[11]) + Number(fields[12]);
-    } catch {
-      // Gone while we looked.
-    }
-  }
-  return ticks / CLOCK_TICKS;
-}
-
-interface CpuMark {
-  functions: number;
-  pubsub: number;
-  /** This process: the bench, the Storage and Tasks emulators. */
-  bench: number;
-}
-
-function cpuMark(mesh: LocalMesh): CpuMark {
-  const self = process.cpuUsage();
-  return { functions: groupCpuSeconds(mesh.functions.pid), pubsub: groupCpuSeconds(mesh.emulators.pubsub?.pid), bench: (self.user + self.system) / 1e6 };
-}
-
 function cpuMsPerWrite(start: CpuMark, end: CpuMark, writes: number) {
-  const per = (key: keyof CpuMark) => round(((end[key] - start[key]) * 1000) / writes, 2);
+  const per = (key: CpuPart) => round(((end[key] - start[key]) * 1000) / writes, 2);
   return { functions: per('functions'), pubsubEmulator: per('pubsub'), benchStorageTasks: per('bench') };
 }
 
@@ -432,23 +367,6 @@ async function flushWithSweep(mesh: LocalMesh, client: SpineStorage, batched: bo
 
 // ---- setup
 
-function meshClient(mesh: LocalMesh, pubsub: PubSub, storage: Storage, writerId: string, overrides: Record<string, PersistOn>): SpineStorage {
-  return new SpineStorage({
-    projectId: mesh.settings.projectId,
-    topicPrefix: mesh.settings.topicPrefix,
-    state: new GcsStorage({ bucket: mesh.settings.bucket, prefix: mesh.settings.statePrefix, storage, logger: quiet }),
-    pubsub,
-    storage,
-    bucket: mesh.settings.bucket,
-    writerId,
-    // As the mesh has it: immediate by default, the batch network overridden.
-    persistOn: mesh.settings.persistOn,
-    persistOverrides: overrides,
-    flushTimeoutMs: FLUSH_TIMEOUT_MS,
-    logger: quiet,
-  });
-}
-
 /** Writes every contact of the network once and waits until they are materialized (untimed). */
 async function warmUp(mesh: LocalMesh, client: SpineStorage, network: string, batched: boolean): Promise<FlushOutcome> {
   const writes: Promise<void>[] = [];
@@ -467,8 +385,7 @@ function table(headers: string[], rows: Array<Array<string | number | null | und
 
 async function main(): Promise<void> {
   const runStart = now();
-  const cpus = os.cpus();
-  const machine = { node: process.version, cpus: cpus.length, cpuModel: cpus[0]?.model.trim() ?? 'unknown', memoryGiB: round(os.totalmem() / 2 ** 30, 1), loadAverageAtStart: os.loadavg().map((v) => round(v, 2)) };
+  const { platform: _platform, ...machine } = machineInfo();
   console.log(`persistence bench: node ${machine.node}, ${machine.cpus} cpus (${machine.cpuModel}), load ${machine.loadAverageAtStart.join(' ')}`);
 
   // One network per phase, so writes a phase leaves behind never count in (or hold up) another.
@@ -492,17 +409,14 @@ async function main(): Promise<void> {
     `mesh up in ${meshStartSeconds} s: default persistence ${mesh.settings.persistOn}; ${Object.keys(overrides).length} networks batch by SPINE_PERSIST_OVERRIDES (window ${WINDOW_MS} ms); ${GROUPS} groups x ${CONTACTS} contacts per network; one network per phase`,
   );
 
-  const deadline = setTimeout(() => {
-    console.error(`deadline of ${DEADLINE_MS / 1000} s reached; stopping`);
-    void mesh.stop().finally(() => process.exit(2));
-  }, DEADLINE_MS - (now() - runStart));
-  deadline.unref();
+  const deadline = stopAtDeadline(mesh, DEADLINE_MS, runStart);
 
   const pubsub = createPubSubClient(mesh.settings);
   const storage = createStorageClient(mesh.settings);
   const clients: SpineStorage[] = [];
   const newClient = async (name: string) => {
-    const client = meshClient(mesh, pubsub, storage, name, overrides);
+    // As the mesh has it: immediate by default, the batch networks overridden.
+    const client = meshClient(mesh, pubsub, storage, name, { persistOn: mesh.settings.persistOn, persistOverrides: overrides, flushTimeoutMs: FLUSH_TIMEOUT_MS });
     clients.push(client);
     await client.initialize();
     return client;
@@ -584,7 +498,7 @@ async function main(): Promise<void> {
     console.log(`machine: node ${machine.node}, ${machine.cpus} cpus ${machine.cpuModel}; load at end ${os.loadavg().map((v) => v.toFixed(2)).join(' ')}; run ${totalSeconds} s`);
     const result = {
       setup: 'one mesh: default immediate, SPINE_PERSIST_OVERRIDES makes one network batch; scheduler runner off',
-      machine: { ...machine, loadAverageAtEnd: os.loadavg().map((v) => round(v, 2)) },
+      machine: { ...machine, loadAverageAtEnd: loadAverage() },
       meshStartSeconds,
       windowMs: WINDOW_MS,
       groups: GROUPS,
@@ -604,10 +518,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    console.error('persistence bench failed:', error);
-    process.exit(1);
-  },
-);
+runBench(main, 'persistence bench failed:');

@@ -13,14 +13,14 @@
  *
  * Prints a table and one `RESULT {json}` line. Every child has a deadline; the run ends by itself.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { Storage } from '@google-cloud/storage';
-import { DocumentStorage, encode, FileSystemStateStore, GcsStateStore, newSnapshotId, type Contact, type GroupState, type Logger, type NetworkState, type StateStore } from '../shared';
+import { DocumentStorage, encode, FileSystemStateStore, GcsStateStore, newSnapshotId, type Contact, type GroupState, type NetworkState, type StateStore } from '../shared';
 import { mapWithConcurrency } from '../shared/backends/gcs-store';
+import { emulatorClient, quiet, runBench, startStorageEmulatorProcess } from './support';
 
 process.env.METADATA_SERVER_DETECTION ??= 'none';
 
@@ -59,7 +59,6 @@ interface Measurement {
   lastChangedMs?: number;
 }
 
-const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
 const mb = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;
 const peakRss = () => process.resourceUsage().maxRSS * 1024;
 
@@ -104,8 +103,7 @@ async function populate(store: StateStore, contacts: number): Promise<void> {
 
 function storeFor(job: ChildJob): StateStore {
   if (job.backend === 'fs') return new FileSystemStateStore({ basePath: job.basePath!, fsync: true });
-  const storage = new Storage({ apiEndpoint: job.emulatorUrl!, projectId: 'bench', retryOptions: { autoRetry: false } });
-  return new GcsStateStore({ bucket: BUCKET, prefix: job.prefix!, storage });
+  return new GcsStateStore({ bucket: BUCKET, prefix: job.prefix!, storage: emulatorClient(job.emulatorUrl!) });
 }
 
 /** One measurement, in this (child) process. */
@@ -176,34 +174,13 @@ function runChild(job: ChildJob): Promise<Measurement> {
   });
 }
 
-/** The emulator in its own process, so it shares neither the event loop nor the memory of what is measured. */
-async function startEmulatorProcess(): Promise<{ url: string; child: ChildProcess }> {
-  const main = path.join(__dirname, '..', 'emulators', 'storage', 'main.ts');
-  const child = spawn(process.execPath, [...process.execArgv, main, '--port', '0'], {
-    env: { ...process.env, SPINE_LOG_LEVEL: 'WARNING' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const lines = createInterface({ input: child.stdout! });
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('storage emulator did not start within 30 s')), 30_000);
-    child.once('exit', (code) => reject(new Error(`storage emulator exited with ${code} before listening`)));
-    lines.on('line', (line) => {
-      const match = /^STORAGE_EMULATOR_HOST=(.+)$/.exec(line);
-      if (match?.[1]) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    });
-  });
-  return { url, child };
-}
-
 async function main(): Promise<void> {
-  const { url, child: emulator } = await startEmulatorProcess();
+  // The emulator in its own process, so it shares neither the event loop nor the memory of what is measured.
+  const { url, child: emulator } = await startStorageEmulatorProcess();
   const temp = await fs.mkdtemp(path.join(os.tmpdir(), 'spine-bench-snapshots-'));
   const results: Measurement[] = [];
   try {
-    const client = new Storage({ apiEndpoint: url, projectId: 'bench', retryOptions: { autoRetry: false } });
+    const client = emulatorClient(url);
     await client.createBucket(BUCKET);
     console.log(`snapshots: ${SIZES.join(', ')} contacts, ${GROUP_SIZE} per group; node ${process.version}, ${os.cpus().length} cpus; storage emulator ${url}`);
     for (const contacts of SIZES) {
@@ -257,11 +234,5 @@ if (process.argv[2] === 'child') {
     },
   );
 } else {
-  main().then(
-    () => process.exit(0),
-    (error: unknown) => {
-      console.error(error);
-      process.exit(1);
-    },
-  );
+  runBench(main);
 }

@@ -225,7 +225,40 @@ export class DocumentStorage implements NetworkStorage {
       }),
     );
     if (applied) this.notify(networkId, groupId, 'updated');
+    else await this.cascadeAncestorDelete(networkId, groupId, copy.group.parentId, origin.stamp);
     return applied;
+  }
+
+  /**
+   * A save refused because an ancestor was deleted later: the group is deleted as of that
+   * delete too, with the descendants that arrived before it (saves of one group tree travel
+   * under different ordering keys, so a grandchild may come before its parent).
+   */
+  private async cascadeAncestorDelete(networkId: string, groupId: string, parentId: string | undefined, saveStamp: string): Promise<void> {
+    if (parentId === undefined) return;
+    const removed = await this.networkLocks.write(networkId, async () => {
+      const network = await this.store.getNetwork(networkId);
+      const records = await this.readGroupRecords(networkId);
+      let deleteStamp: string | undefined;
+      const visited = new Set<string>([groupId]);
+      for (let parent: string | undefined = parentId; parent !== undefined && !visited.has(parent); parent = records.get(parent)?.group.parentId) {
+        visited.add(parent);
+        const tombstone = network?.tombstones?.[parent];
+        if (tombstone !== undefined && (deleteStamp === undefined || compareStamps(tombstone, deleteStamp) > 0)) deleteStamp = tombstone;
+      }
+      // Only a delete newer than the refused save says the save's group is gone too.
+      if (deleteStamp === undefined || compareStamps(deleteStamp, saveStamp) <= 0) return [];
+      const stamp = deleteStamp;
+      const doomed = [groupId, ...descendantsOf(groupId, records)].filter((id) => {
+        const recordStamp = records.get(id)?.stamp;
+        return recordStamp === undefined || compareStamps(recordStamp, stamp) < 0;
+      });
+      await this.recordTombstones(networkId, doomed, stamp);
+      const present = doomed.filter((id) => records.has(id));
+      for (const id of [...present].reverse()) await this.store.deleteGroup(networkId, id);
+      return present;
+    });
+    for (const id of removed) this.notify(networkId, id, 'deleted');
   }
 
   async loadGroupState(networkId: string, groupId: string): Promise<GroupState | null> {
@@ -248,19 +281,24 @@ export class DocumentStorage implements NetworkStorage {
       const records = await this.readGroupRecords(networkId);
       const target = records.get(groupId);
       if (target?.stamp !== undefined && compareStamps(target.stamp, origin.stamp) > 0) return [];
-      const doomed = target ? [groupId, ...descendantsOf(groupId, records)] : [groupId];
+      // Descendants by parent link, even when the group itself has not arrived yet; a descendant
+      // saved after this delete (a newer stamp) stays.
+      const doomed = [groupId, ...descendantsOf(groupId, records)].filter((id) => {
+        const stamp = records.get(id)?.stamp;
+        return id === groupId || stamp === undefined || compareStamps(stamp, origin.stamp) < 0;
+      });
       // Tombstones first: writes older than this delete that arrive later must not bring the groups back.
       await this.recordTombstones(networkId, doomed, origin.stamp);
-      if (!target) return [];
+      const present = doomed.filter((id) => records.has(id));
       // Deepest first, so a crash never leaves a child whose parent is gone.
-      for (const id of [...doomed].reverse()) await this.store.deleteGroup(networkId, id);
-      const parentId = target.group.parentId;
+      for (const id of [...present].reverse()) await this.store.deleteGroup(networkId, id);
+      const parentId = target?.group.parentId;
       const parent = parentId === undefined ? undefined : records.get(parentId);
       if (parent && parent.group.subgroupIds.includes(groupId)) {
         parent.group.subgroupIds = parent.group.subgroupIds.filter((id) => id !== groupId);
         await this.store.putGroup(networkId, parent);
       }
-      return doomed;
+      return present;
     });
     for (const id of removed) this.notify(networkId, id, 'deleted');
     return removed;
@@ -604,8 +642,10 @@ export class DocumentStorage implements NetworkStorage {
   }
 
   private async recordTombstones(networkId: string, groupIds: string[], stamp: string): Promise<void> {
-    const network = await this.store.getNetwork(networkId);
-    if (!network) return;
+    const now = new Date();
+    // A delete that arrives before anything of its network still has to be remembered: as a
+    // record that is not listed (deleted) until a newer write revives it.
+    const network = (await this.store.getNetwork(networkId)) ?? { id: networkId, rootGroupId: '', currentGroupId: '', createdAt: now, updatedAt: now, deleted: true };
     const tombstones = pruneTombstones({ ...network.tombstones });
     for (const id of groupIds) {
       const previous = tombstones[id];

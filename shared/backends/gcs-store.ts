@@ -327,17 +327,11 @@ export class GcsStateStore implements StateStore {
     let newest = -Infinity;
     let pageToken: string | undefined;
     do {
-      const token = pageToken;
-      const page = await this.retrying('list', prefix, async () => {
-        const [, , response] = await this.bucket.getFiles({
-          prefix,
-          ...(token !== undefined && { pageToken: token }),
-          maxResults: this.listPageSize,
-          autoPaginate: false,
-          fields: 'items(name,updated),nextPageToken',
-        });
-        return (response ?? {}) as { items?: Array<{ name: string; updated?: string }>; nextPageToken?: string };
-      });
+      const page = await this.listPage<{ items?: Array<{ name: string; updated?: string }>; nextPageToken?: string }>(
+        prefix,
+        'items(name,updated),nextPageToken',
+        pageToken,
+      );
       for (const item of page.items ?? []) {
         if (item.name.startsWith(snapshots) || item.updated === undefined) continue;
         newest = Math.max(newest, Date.parse(item.updated));
@@ -505,23 +499,27 @@ export class GcsStateStore implements StateStore {
     const prefixes: string[] = [];
     let pageToken: string | undefined;
     do {
-      const token = pageToken;
-      const page = await this.retrying('list', prefix, async () => {
-        const [, , response] = await this.bucket.getFiles({
-          prefix,
-          ...(delimiter !== undefined && { delimiter }),
-          ...(token !== undefined && { pageToken: token }),
-          maxResults: this.listPageSize,
-          autoPaginate: false,
-          fields: LIST_FIELDS,
-        });
-        return (response ?? {}) as ListResponse;
-      });
+      const page = await this.listPage<ListResponse>(prefix, LIST_FIELDS, pageToken, delimiter);
       for (const item of page.items ?? []) names.push(item.name);
       prefixes.push(...(page.prefixes ?? []));
       pageToken = page.nextPageToken || undefined;
     } while (pageToken !== undefined);
     return { names, prefixes };
+  }
+
+  /** One page of the listing under `prefix` (after `pageToken`), its response holding only `fields`; retried. */
+  private listPage<T>(prefix: string, fields: string, pageToken: string | undefined, delimiter?: string): Promise<T> {
+    return this.retrying('list', prefix, async () => {
+      const [, , response] = await this.bucket.getFiles({
+        prefix,
+        ...(delimiter !== undefined && { delimiter }),
+        ...(pageToken !== undefined && { pageToken }),
+        maxResults: this.listPageSize,
+        autoPaginate: false,
+        fields,
+      });
+      return (response ?? {}) as T;
+    });
   }
 
   // ---- retries

@@ -3,71 +3,31 @@
  * to the codec's encoding, create-only objects, ids made at most once even between processes,
  * retention, change detection from listings, and listings that read no snapshot body.
  */
-import { createHash, randomUUID } from 'node:crypto';
-import { Storage, type StorageOptions } from '@google-cloud/storage';
-import { DocumentStorage, encode, GcsStateStore, GcsStorage, idToKey, type Contact, type GcsStorageOptions, type GroupState, type NetworkState } from 'super-spine';
+import { createHash } from 'node:crypto';
+import { DocumentStorage, encode, GcsStateStore, GcsStorage, idToKey, type GcsStorageOptions, type NetworkState } from 'super-spine';
 import { eventually } from 'super-spine/testing';
 import { takeScheduledSnapshots } from '../../shared/snapshots';
-import { startStorageEmulator, type StorageEmulator } from '../../emulators/storage';
 import { createMemoryLogger } from '../helpers/emulators';
+import { emulatorClient, freshPrefix, groupState, useStorageEmulator } from '../helpers/gcs';
 
 process.env.METADATA_SERVER_DETECTION = 'none';
 
 const BUCKET = `gcs-snapshots-test-${process.pid}`;
 const quiet = createMemoryLogger();
 
-let emulator: StorageEmulator;
-let client: Storage;
-
-function clientOptions(): StorageOptions {
-  // GcsStorage retries itself; the client's own retries would stack on top.
-  return { apiEndpoint: emulator.url, projectId: 'test-project', retryOptions: { autoRetry: false } };
-}
-
-/** A prefix no other test uses, so each test sees only its own objects. */
-const freshPrefix = (label: string) => `${label}-${randomUUID().slice(0, 8)}/`;
+const gcs = useStorageEmulator(BUCKET);
 
 function newStorage(options: Partial<GcsStorageOptions> = {}): GcsStorage {
-  return new GcsStorage({ bucket: BUCKET, storage: client, logger: quiet, ...options });
-}
-
-function groupState(groupId: string, contents: Record<string, unknown>, extra: Partial<GroupState['group']> = {}): GroupState {
-  const contacts = Object.entries(contents).map(([id, content]): Contact => ({ id, groupId, content, blendMode: 'accept-last' }));
-  return {
-    group: { id: groupId, name: groupId, contactIds: contacts.map((c) => c.id), wireIds: [], subgroupIds: [], boundaryContactIds: [], ...extra },
-    contacts: new Map(contacts.map((c) => [c.id, c])),
-    wires: new Map(),
-  };
+  return new GcsStorage({ bucket: BUCKET, storage: gcs.client, logger: quiet, ...options });
 }
 
 const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
 const clockPast = (time: number | Date, ms = 30) => eventually(() => expect(Date.now()).toBeGreaterThan(new Date(time).getTime() + ms));
 
-/** Committed writes per object name under `prefix` since `before` (a `writesByObject`). */
-function writesSince(before: Record<string, number>, prefix: string): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const [key, count] of Object.entries(emulator.stats().writesByObject)) {
-    const name = key.slice(BUCKET.length + 1);
-    const delta = count - (before[key] ?? 0);
-    if (delta > 0 && key.startsWith(`${BUCKET}/${prefix}`)) out[name.slice(prefix.length)] = delta;
-  }
-  return out;
-}
-
 async function download(name: string): Promise<Buffer> {
-  const [data] = await client.bucket(BUCKET).file(name).download();
+  const [data] = await gcs.client.bucket(BUCKET).file(name).download();
   return data;
 }
-
-beforeAll(async () => {
-  emulator = await startStorageEmulator({ logger: createMemoryLogger() });
-  client = new Storage(clientOptions());
-  await client.createBucket(BUCKET);
-});
-
-afterAll(async () => {
-  await emulator?.stop();
-});
 
 describe('GcsStorage snapshots', () => {
   it('streams the bytes encode(state) gives into one object, with size and sha256 in its info', async () => {
@@ -95,13 +55,13 @@ describe('GcsStorage snapshots', () => {
 
   it('never overwrites a snapshot object: a second write of the id is refused by its generation precondition', async () => {
     const prefix = freshPrefix('create-only');
-    const store = new GcsStateStore({ bucket: BUCKET, prefix, storage: client });
+    const store = new GcsStateStore({ bucket: BUCKET, prefix, storage: gcs.client });
     await store.init();
     const info = { id: 's1', networkId: 'n', createdAt: new Date() };
     async function* chunks(...parts: string[]) {
       yield* parts;
     }
-    const before = emulator.stats();
+    const before = gcs.emulator.stats();
     const first = await store.putSnapshotStream('n', info, chunks('{"first"', ':1}'));
     expect(first).toEqual({ created: true, info: { ...info, size: 11, sha256: sha256('{"first":1}') } });
 
@@ -114,8 +74,8 @@ describe('GcsStorage snapshots', () => {
     const second = await store.putSnapshotStream('n', { ...info, label: 'other' }, chunks('{"second":2}'));
     expect(second).toEqual({ created: false, info: first.info });
     expect((await download(`${prefix}networks/n/snapshots/s1.json`)).toString()).toBe('{"first":1}');
-    expect(writesSince(before.writesByObject, prefix)).toEqual({ 'networks/n/snapshots/s1.json': 1, 'networks/n/snapshots/s1.info.json': 1 });
-    expect(emulator.stats().preconditionFailures - before.preconditionFailures).toBe(2); // the body, then the info
+    expect(gcs.writesSince(before.writesByObject, prefix)).toEqual({ 'networks/n/snapshots/s1.json': 1, 'networks/n/snapshots/s1.info.json': 1 });
+    expect(gcs.emulator.stats().preconditionFailures - before.preconditionFailures).toBe(2); // the body, then the info
   });
 
   it('adopts a snapshot body whose info was never written (a crash in between), as it is', async () => {
@@ -123,8 +83,8 @@ describe('GcsStorage snapshots', () => {
     const storage = newStorage({ prefix });
     await storage.saveContactContent('n', 'g', 'c', 1);
     const name = `${prefix}networks/n/snapshots/${idToKey('slot-20261121T0600Z')}.json`;
-    await client.bucket(BUCKET).file(name).save('{"orphan":true}', { resumable: false });
-    const [metadata] = await client.bucket(BUCKET).file(name).getMetadata();
+    await gcs.client.bucket(BUCKET).file(name).save('{"orphan":true}', { resumable: false });
+    const [metadata] = await gcs.client.bucket(BUCKET).file(name).getMetadata();
     expect(await storage.listSnapshots('n')).toEqual([]);
 
     const result = await storage.writeSnapshot('n', undefined, { snapshotId: 'slot-20261121T0600Z' });
@@ -139,19 +99,19 @@ describe('GcsStorage snapshots', () => {
     const prefix = freshPrefix('once');
     // Two instances with their own clients: in-process locks do not see each other.
     const a = newStorage({ prefix });
-    const b = newStorage({ prefix, storage: new Storage(clientOptions()) });
+    const b = newStorage({ prefix, storage: emulatorClient(gcs.emulator) });
     await a.saveContactContent('n', 'g', 'c', 1);
-    const before = emulator.stats().writesByObject;
+    const before = gcs.emulator.stats().writesByObject;
     const results = await Promise.all([a, b, a, b].map((s) => s.writeSnapshot('n', 'slot', { snapshotId: 'slot-20261121T0600Z' })));
     expect(results.filter((r) => r.created)).toHaveLength(1);
     for (const result of results) expect(result.info.sha256).toBe(results[0]!.info.sha256);
-    expect(writesSince(before, prefix)).toEqual({ 'networks/n/snapshots/slot-20261121T0600Z.json': 1, 'networks/n/snapshots/slot-20261121T0600Z.info.json': 1 });
+    expect(gcs.writesSince(before, prefix)).toEqual({ 'networks/n/snapshots/slot-20261121T0600Z.json': 1, 'networks/n/snapshots/slot-20261121T0600Z.info.json': 1 });
 
     // Asked again later: the id, and not one object written.
     await a.saveContactContent('n', 'g', 'c', 2);
-    const after = emulator.stats().writesByObject;
+    const after = gcs.emulator.stats().writesByObject;
     expect(await b.saveSnapshot('n', undefined, { snapshotId: 'slot-20261121T0600Z' })).toBe('slot-20261121T0600Z');
-    expect(writesSince(after, prefix)).toEqual({});
+    expect(gcs.writesSince(after, prefix)).toEqual({});
     expect((await a.loadSnapshot('n', 'slot-20261121T0600Z')).groups.get('g')?.contacts.get('c')?.content).toBe(1);
     await a.close();
     await b.close();
@@ -163,11 +123,11 @@ describe('GcsStorage snapshots', () => {
     const contents = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`c${i}`, 'x'.repeat(100)]));
     await storage.saveGroupState('n', 'g', groupState('g', contents));
     for (let i = 0; i < 3; i++) await storage.saveSnapshot('n', `s${i}`);
-    const downloads = emulator.stats().downloads;
+    const downloads = gcs.emulator.stats().downloads;
     const listed = await storage.listSnapshots('n');
     expect(listed.map((s) => s.label)).toEqual(['s2', 's1', 's0']);
     expect(listed.every((s) => s.size! > 5000 && /^[0-9a-f]{64}$/.test(s.sha256!))).toBe(true);
-    expect(emulator.stats().downloads - downloads).toBe(3);
+    expect(gcs.emulator.stats().downloads - downloads).toBe(3);
     await storage.close();
   });
 
@@ -179,7 +139,7 @@ describe('GcsStorage snapshots', () => {
     for (let i = 0; i < 4; i++) ids.push(await storage.saveSnapshot('n'));
     expect(await storage.pruneSnapshots('n', 1)).toEqual(ids.slice(0, 3));
     expect((await storage.listSnapshots('n')).map((s) => s.id)).toEqual([ids[3]]);
-    const [files] = await client.bucket(BUCKET).getFiles({ prefix: `${prefix}networks/n/snapshots/` });
+    const [files] = await gcs.client.bucket(BUCKET).getFiles({ prefix: `${prefix}networks/n/snapshots/` });
     expect(files.map((f) => f.name.slice(prefix.length)).sort()).toEqual([`networks/n/snapshots/${ids[3]}.info.json`, `networks/n/snapshots/${ids[3]}.json`]);
     await storage.close();
   });
@@ -187,12 +147,12 @@ describe('GcsStorage snapshots', () => {
   it('tells when the network last changed from listings alone: writes move it, snapshots do not', async () => {
     const prefix = freshPrefix('changed');
     // Small pages, so the listing has to page through the network's objects.
-    const store = new GcsStateStore({ bucket: BUCKET, prefix, storage: client, listPageSize: 2 });
+    const store = new GcsStateStore({ bucket: BUCKET, prefix, storage: gcs.client, listPageSize: 2 });
     const storage = new DocumentStorage(store, { logger: quiet });
     expect(await storage.lastChanged('n')).toBeNull();
     await storage.saveGroupState('n', 'g', groupState('g', { a: 1, b: 2, c: 3 }));
     const first = (await storage.lastChanged('n'))!;
-    const [files] = await client.bucket(BUCKET).getFiles({ prefix });
+    const [files] = await gcs.client.bucket(BUCKET).getFiles({ prefix });
     const newestObject = Math.max(...files.map((f) => Date.parse(f.metadata.updated!)));
     expect(first.getTime()).toBe(newestObject);
 
@@ -200,9 +160,9 @@ describe('GcsStorage snapshots', () => {
     await storage.saveSnapshot('n');
     await storage.saveSnapshot('n', undefined, { snapshotId: 'named' });
     expect(await storage.lastChanged('n')).toEqual(first);
-    const listedDownloads = emulator.stats().downloads;
+    const listedDownloads = gcs.emulator.stats().downloads;
     await storage.lastChanged('n');
-    expect(emulator.stats().downloads - listedDownloads).toBe(1); // the network record only, never a body
+    expect(gcs.emulator.stats().downloads - listedDownloads).toBe(1); // the network record only, never a body
 
     await storage.saveContactContent('n', 'g', 'b', 20);
     const second = (await storage.lastChanged('n'))!;

@@ -4,7 +4,7 @@
  * and 429 handling, restarts and awkward ids.
  */
 import { randomUUID } from 'node:crypto';
-import { Storage, type Bucket, type File, type StorageOptions } from '@google-cloud/storage';
+import type { Bucket, File, Storage } from '@google-cloud/storage';
 import {
   CorruptDataError,
   GcsStateStore,
@@ -12,58 +12,28 @@ import {
   growSet,
   InvalidArgumentError,
   StorageConflictError,
-  type Contact,
   type GcsStorageOptions,
-  type GroupState,
 } from 'super-spine';
 import { runNetworkStorageConformance } from 'super-spine/testing';
 import { backoffDelay, resolveRetryPolicy } from '../../shared/backends/retry';
 import { startStorageEmulator, type StorageEmulator } from '../../emulators/storage';
 import { createMemoryLogger } from '../helpers/emulators';
+import { emulatorClient, freshPrefix, groupState, useStorageEmulator } from '../helpers/gcs';
 
 process.env.METADATA_SERVER_DETECTION = 'none';
 
 const MERGE = { blendMode: 'merge' as const };
 const BUCKET = `gcs-storage-test-${process.pid}`;
 
-let emulator: StorageEmulator;
-let client: Storage;
-
-function clientOptions(target: StorageEmulator = emulator): StorageOptions {
-  // GcsStorage retries itself; the client's own retries would stack on top.
-  return { apiEndpoint: target.url, projectId: 'test-project', retryOptions: { autoRetry: false } };
-}
-
-/** A prefix no other test uses, so each test sees only its own objects. */
-const freshPrefix = (label: string) => `${label}-${randomUUID().slice(0, 8)}/`;
+const gcs = useStorageEmulator(BUCKET);
 
 function newStorage(options: Partial<GcsStorageOptions> = {}): GcsStorage {
-  return new GcsStorage({ bucket: BUCKET, storage: client, logger: createMemoryLogger(), ...options });
+  return new GcsStorage({ bucket: BUCKET, storage: gcs.client, logger: createMemoryLogger(), ...options });
 }
 
-async function objectNames(prefix: string, bucket: Bucket = client.bucket(BUCKET)): Promise<string[]> {
+async function objectNames(prefix: string, bucket: Bucket = gcs.client.bucket(BUCKET)): Promise<string[]> {
   const [files] = await bucket.getFiles({ prefix });
   return files.map((f) => f.name.slice(prefix.length)).sort();
-}
-
-function groupState(groupId: string, contents: Record<string, unknown>): GroupState {
-  const contacts = Object.entries(contents).map(([id, content]): Contact => ({ id, groupId, content, blendMode: 'accept-last' }));
-  return {
-    group: { id: groupId, name: groupId, contactIds: contacts.map((c) => c.id), wireIds: [], subgroupIds: [], boundaryContactIds: [] },
-    contacts: new Map(contacts.map((c) => [c.id, c])),
-    wires: new Map(),
-  };
-}
-
-/** Object writes per object name (relative to `prefix`) between two stats snapshots. */
-function writesSince(before: Record<string, number>, prefix: string): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const [key, count] of Object.entries(emulator.stats().writesByObject)) {
-    const delta = count - (before[key] ?? 0);
-    const name = key.slice(BUCKET.length + 1);
-    if (delta > 0 && key.startsWith(`${BUCKET}/`) && name.startsWith(prefix)) out[name.slice(prefix.length)] = delta;
-  }
-  return out;
 }
 
 /**
@@ -71,7 +41,7 @@ function writesSince(before: Record<string, number>, prefix: string): Record<str
  * write in between a compare-and-set's read and its write, deterministically.
  */
 function clientWithUploadHook(before: (name: string) => Promise<void>): Storage {
-  const hooked = new Storage(clientOptions());
+  const hooked = emulatorClient(gcs.emulator);
   const bucketOf = hooked.bucket.bind(hooked);
   hooked.bucket = ((bucketName: string, options?: object) => {
     const bucket = bucketOf(bucketName, options);
@@ -89,16 +59,6 @@ function clientWithUploadHook(before: (name: string) => Promise<void>): Storage 
   }) as Storage['bucket'];
   return hooked;
 }
-
-beforeAll(async () => {
-  emulator = await startStorageEmulator({ logger: createMemoryLogger() });
-  client = new Storage(clientOptions());
-  await client.createBucket(BUCKET);
-});
-
-afterAll(async () => {
-  await emulator?.stop();
-});
 
 runNetworkStorageConformance('GcsStorage', async () => ({ storage: newStorage({ prefix: freshPrefix('conformance') }) }));
 
@@ -119,11 +79,11 @@ describe('GcsStorage settings', () => {
     const storage = newStorage({ bucket: missing });
     await expect(storage.initialize()).rejects.toThrow(InvalidArgumentError);
     await expect(storage.initialize()).rejects.toThrow(new RegExp(`"${missing}".*does not exist`));
-    expect((await client.bucket(missing).exists())[0]).toBe(false);
+    expect((await gcs.client.bucket(missing).exists())[0]).toBe(false);
 
     const creating = newStorage({ bucket: missing, createBucketIfMissing: true });
     await creating.initialize();
-    expect((await client.bucket(missing).exists())[0]).toBe(true);
+    expect((await gcs.client.bucket(missing).exists())[0]).toBe(true);
     await creating.saveContactContent('n', 'g', 'c', 1);
     expect(await creating.loadContactContent('n', 'g', 'c')).toBe(1);
     await creating.close();
@@ -158,16 +118,16 @@ describe('GcsStorage object layout', () => {
     );
 
     // Contact writes to an existing group write the contact object and nothing else.
-    const before = emulator.stats().writesByObject;
+    const before = gcs.emulator.stats().writesByObject;
     await storage.saveContactContent('net-1', 'g', 'a', 10);
     await storage.saveContactContent('net-1', 'g', 'c', 30);
-    expect(writesSince(before, prefix)).toEqual({ 'networks/net-1/groups/g/contacts/a.json': 1, 'networks/net-1/groups/g/contacts/c.json': 1 });
+    expect(gcs.writesSince(before, prefix)).toEqual({ 'networks/net-1/groups/g/contacts/a.json': 1, 'networks/net-1/groups/g/contacts/c.json': 1 });
 
     // listSnapshots reads the small info objects only, never the snapshot bodies.
     await storage.saveSnapshot('net-1');
-    const downloads = emulator.stats().downloads;
+    const downloads = gcs.emulator.stats().downloads;
     expect(await storage.listSnapshots('net-1')).toHaveLength(2);
-    expect(emulator.stats().downloads - downloads).toBe(2);
+    expect(gcs.emulator.stats().downloads - downloads).toBe(2);
 
     await storage.deleteGroup('net-1', 'users/@alice');
     expect((await objectNames(prefix)).filter((n) => n.includes('users'))).toEqual([]);
@@ -182,7 +142,7 @@ describe('GcsStorage object layout', () => {
 
   it('lists plain ids without reading records, pages through long listings and reads shortened keys', async () => {
     const prefix = freshPrefix('listing');
-    const store = new GcsStateStore({ bucket: BUCKET, prefix, storage: client, listPageSize: 2 });
+    const store = new GcsStateStore({ bucket: BUCKET, prefix, storage: gcs.client, listPageSize: 2 });
     await store.init();
     const now = new Date();
     const networks = ['n1', 'n2', 'n3', 'n4', 'n5'];
@@ -192,17 +152,17 @@ describe('GcsStorage object layout', () => {
     }
     for (let c = 0; c < 7; c++) await store.putContact('n1', 'g0', { id: `c${c}`, groupId: 'g0', content: c, blendMode: 'accept-last' });
 
-    let downloads = emulator.stats().downloads;
+    let downloads = gcs.emulator.stats().downloads;
     expect((await store.listNetworkIds()).sort()).toEqual(networks);
     expect((await store.listGroupIds('n1')).sort()).toEqual(['g0', 'g1', 'g2', 'g3', 'g4']);
-    expect(emulator.stats().downloads - downloads).toBe(0);
+    expect(gcs.emulator.stats().downloads - downloads).toBe(0);
     expect((await store.listContacts('n1', 'g0')).map((c) => c.content).sort()).toEqual([0, 1, 2, 3, 4, 5, 6]);
 
     const long = 'L'.repeat(1000);
     await store.putNetwork({ id: long, rootGroupId: 'g', currentGroupId: 'g', createdAt: now, updatedAt: now });
-    downloads = emulator.stats().downloads;
+    downloads = gcs.emulator.stats().downloads;
     expect(await store.listNetworkIds()).toContain(long);
-    expect(emulator.stats().downloads - downloads).toBe(1);
+    expect(gcs.emulator.stats().downloads - downloads).toBe(1);
   });
 
   it('reports an undecodable object as CorruptDataError naming it', async () => {
@@ -210,7 +170,7 @@ describe('GcsStorage object layout', () => {
     const storage = newStorage({ prefix });
     await storage.saveContactContent('n', 'g', 'c', 'fine');
     const name = `${prefix}networks/n/groups/g/contacts/c.json`;
-    await client.bucket(BUCKET).file(name).save('{not json', { resumable: false });
+    await gcs.client.bucket(BUCKET).file(name).save('{not json', { resumable: false });
     const failure = storage.loadContactContent('n', 'g', 'c');
     await expect(failure).rejects.toBeInstanceOf(CorruptDataError);
     await expect(storage.loadContactContent('n', 'g', 'c')).rejects.toThrow(name);
@@ -233,30 +193,30 @@ describe('GcsStorage object layout', () => {
 describe('GcsStorage compare-and-set', () => {
   it('loses no element when two instances with their own clients each merge 50 grow-set writes into one contact at once', async () => {
     const prefix = freshPrefix('cas');
-    const a = newStorage({ prefix, storage: new Storage(clientOptions()), writerId: 'writer-a' });
-    const b = newStorage({ prefix, storage: new Storage(clientOptions()), writerId: 'writer-b' });
+    const a = newStorage({ prefix, storage: emulatorClient(gcs.emulator), writerId: 'writer-a' });
+    const b = newStorage({ prefix, storage: emulatorClient(gcs.emulator), writerId: 'writer-b' });
     await Promise.all([a.initialize(), b.initialize()]);
-    const failuresBefore = emulator.stats().preconditionFailures;
+    const failuresBefore = gcs.emulator.stats().preconditionFailures;
 
     await Promise.all([
       ...Array.from({ length: 50 }, (_, i) => a.saveContactContent('net', 'root', 'hot', growSet([`a${i}`]), MERGE)),
       ...Array.from({ length: 50 }, (_, i) => b.saveContactContent('net', 'root', 'hot', growSet([`b${i}`]), MERGE)),
     ]);
 
-    const reader = newStorage({ prefix, storage: new Storage(clientOptions()) });
+    const reader = newStorage({ prefix, storage: emulatorClient(gcs.emulator) });
     const merged = (await reader.loadContactContent('net', 'root', 'hot')) as { values: Set<string> };
     const expected = [...Array.from({ length: 50 }, (_, i) => `a${i}`), ...Array.from({ length: 50 }, (_, i) => `b${i}`)];
     expect([...merged.values].sort()).toEqual(expected.sort());
     // The two instances really did race: some writes lost the compare-and-set and were redone.
     const races = a.retryCounters().preconditionFailures + b.retryCounters().preconditionFailures;
     expect(races).toBeGreaterThan(0);
-    expect(emulator.stats().preconditionFailures - failuresBefore).toBe(races);
+    expect(gcs.emulator.stats().preconditionFailures - failuresBefore).toBe(races);
     await Promise.all([a.close(), b.close(), reader.close()]);
   });
 
   it('calls the update again on the new state when another writer wrote in between (412)', async () => {
     const prefix = freshPrefix('race');
-    const other = new GcsStateStore({ bucket: BUCKET, prefix, storage: new Storage(clientOptions()) });
+    const other = new GcsStateStore({ bucket: BUCKET, prefix, storage: emulatorClient(gcs.emulator) });
     const contactName = `${prefix}networks/n/groups/g/contacts/c.json`;
     let interfere = false;
     const store = new GcsStateStore({
@@ -273,7 +233,7 @@ describe('GcsStorage compare-and-set', () => {
     interfere = true; // the next upload of the contact: the compare-and-set's write
 
     const seen: unknown[] = [];
-    const failuresBefore = emulator.stats().preconditionFailures;
+    const failuresBefore = gcs.emulator.stats().preconditionFailures;
     await store.updateContact('n', 'g', 'c', (current) => {
       seen.push(current?.content);
       return { ...current!, content: [...(current!.content as string[]), 'mine'] };
@@ -282,12 +242,12 @@ describe('GcsStorage compare-and-set', () => {
     expect(seen).toEqual([['first'], ['other']]);
     expect((await store.getContact('n', 'g', 'c'))?.content).toEqual(['other', 'mine']);
     expect(store.counters.preconditionFailures).toBe(1);
-    expect(emulator.stats().preconditionFailures - failuresBefore).toBe(1);
+    expect(gcs.emulator.stats().preconditionFailures - failuresBefore).toBe(1);
   });
 
   it('creates a missing contact only if nobody else created it first (ifGenerationMatch 0)', async () => {
     const prefix = freshPrefix('create');
-    const other = new GcsStateStore({ bucket: BUCKET, prefix, storage: new Storage(clientOptions()) });
+    const other = new GcsStateStore({ bucket: BUCKET, prefix, storage: emulatorClient(gcs.emulator) });
     let interfere = true;
     const store = new GcsStateStore({
       bucket: BUCKET,
@@ -310,7 +270,7 @@ describe('GcsStorage compare-and-set', () => {
 
   it('gives up with StorageConflictError (CONFLICT, status 412, the object named) when every try loses the race', async () => {
     const prefix = freshPrefix('conflict');
-    const other = new GcsStateStore({ bucket: BUCKET, prefix, storage: new Storage(clientOptions()) });
+    const other = new GcsStateStore({ bucket: BUCKET, prefix, storage: emulatorClient(gcs.emulator) });
     let rival = 0;
     const store = new GcsStateStore({
       bucket: BUCKET,
@@ -387,7 +347,7 @@ describe('GcsStorage under the per-object rate limit (429)', () => {
   beforeAll(async () => {
     // The service's limit (1 write/s per object) scaled up twentyfold, so the test stays short.
     limited = await startStorageEmulator({ logger: createMemoryLogger(), objectRateLimit: { writesPerSecond: 20, burst: 2 } });
-    limitedClient = new Storage(clientOptions(limited));
+    limitedClient = emulatorClient(limited);
     await limitedClient.createBucket(bucket);
   });
 
@@ -420,7 +380,7 @@ describe('GcsStorage under the per-object rate limit (429)', () => {
     // One write per object, then none for a long while.
     const strict = await startStorageEmulator({ logger: createMemoryLogger(), objectRateLimit: { writesPerSecond: 0.001, burst: 1 } });
     try {
-      const strictClient = new Storage(clientOptions(strict));
+      const strictClient = emulatorClient(strict);
       await strictClient.createBucket(bucket);
       const storage = new GcsStorage({ bucket, storage: strictClient, logger: createMemoryLogger(), retry: { maxAttempts: 2, baseDelayMs: 0, maxDelayMs: 0 } });
       await storage.saveContactContent('n', 'g', 'c', 1);
@@ -443,7 +403,7 @@ describe('GcsStorage under the per-object rate limit (429)', () => {
 describe('GcsStorage persistence and ids', () => {
   it('shows a new instance on the same bucket and prefix everything an earlier one wrote', async () => {
     const prefix = freshPrefix('restart');
-    const first = newStorage({ prefix, storage: new Storage(clientOptions()) });
+    const first = newStorage({ prefix, storage: emulatorClient(gcs.emulator) });
     await first.saveNetworkState('net', {
       groups: new Map([
         ['root', groupState('root', { x: new Map([[1, new Date(0)]]) })],
@@ -456,7 +416,7 @@ describe('GcsStorage persistence and ids', () => {
     const written = await first.loadNetworkState('net');
     await first.close();
 
-    const second = newStorage({ prefix, storage: new Storage(clientOptions()) });
+    const second = newStorage({ prefix, storage: emulatorClient(gcs.emulator) });
     expect(await second.listNetworks()).toEqual(['net']);
     expect(await second.loadNetworkState('net')).toEqual(written);
     expect((await second.listSnapshots('net')).map((s) => [s.id, s.label])).toEqual([[snapshotId, 'before restart']]);
@@ -476,7 +436,7 @@ describe('GcsStorage persistence and ids', () => {
       }
     }
 
-    const reopened = newStorage({ prefix, storage: new Storage(clientOptions()) });
+    const reopened = newStorage({ prefix, storage: emulatorClient(gcs.emulator) });
     expect(await reopened.listNetworks()).toEqual([...networks].sort());
     for (const n of networks) {
       const state = await reopened.loadNetworkState(n);

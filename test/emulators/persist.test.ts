@@ -739,8 +739,7 @@ describe('unapplicable messages', () => {
     await fx.pending.add({ data: garbage, attributes: { networkId: net, path: `${net}/g`, type: EventType.ContactWritten } }, n);
     const notAWrite = createEvent(EventType.GroupDeleted, { networkId: net, groupId: 'g', ...writer.next() }, { source: '//test' });
     await forward(fx, notAWrite, n);
-    const valid = [];
-    for (let i = 0; i < 5; i++) valid.push(await publish(fx, { networkId: net, groupId: 'g', contactId: `c${i}`, content: i, origin: writer.next() }, n));
+    for (let i = 0; i < 5; i++) await publish(fx, { networkId: net, groupId: 'g', contactId: `c${i}`, content: i, origin: writer.next() }, n);
 
     const result = await fx.post({ networkId: net, groupId: 'g', window: n });
     expect(result.status).toBe(200);
@@ -760,7 +759,6 @@ describe('unapplicable messages', () => {
     for (const ackId of deadAckIds) expect(fx.calls.acked).toContain(ackId);
     expect(fx.calls.acked).toHaveLength(7);
     expect(await lookPending(fx)).toEqual([]);
-    expect(valid).toHaveLength(5);
   });
 });
 

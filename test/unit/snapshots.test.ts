@@ -19,8 +19,6 @@ import {
   InvalidIdError,
   MemoryStateStore,
   NetworkNotFoundError,
-  type Contact,
-  type GroupState,
   type NetworkState,
   type StateStore,
 } from 'super-spine';
@@ -29,17 +27,9 @@ import { encodeNetworkStateChunks, SNAPSHOT_READ_AHEAD } from '../../shared/back
 import { slotSnapshotId, takeScheduledSnapshots } from '../../shared/snapshots';
 import { createSnapshotHandler } from '../../functions/snapshot/handler';
 import { createMemoryLogger } from '../helpers/emulators';
+import { groupState } from '../helpers/gcs';
 
 const quiet = createMemoryLogger();
-
-function groupState(groupId: string, contents: Record<string, unknown>, extra: Partial<GroupState['group']> = {}): GroupState {
-  const contacts = Object.entries(contents).map(([id, content]): Contact => ({ id, groupId, content, blendMode: 'accept-last' }));
-  return {
-    group: { id: groupId, name: groupId, contactIds: contacts.map((c) => c.id), wireIds: [], subgroupIds: [], boundaryContactIds: [], ...extra },
-    contacts: new Map(contacts.map((c) => [c.id, c])),
-    wires: new Map(),
-  };
-}
 
 /** Everything the codec has to carry, spread over groups, one of them empty. */
 function awkwardNetwork(): NetworkState {
