@@ -21,7 +21,10 @@ import type {
   Unsubscribe,
 } from '../model';
 import { subscriptionMetadata } from '../provision';
-import { persistModeFor, type PersistOn } from '../settings';
+import { FileSystemStorage } from '../backends/filesystem';
+import { GcsStorage } from '../backends/gcs';
+import { loadSettings, persistModeFor, type PersistOn } from '../settings';
+import { createPubSubClient, createStorageClient } from './clients';
 import { checkContent, DEFAULT_MAX_CONTENT_BYTES, validateGroupState, validateNetworkState } from '../state-validation';
 import { defineTopology, type Topology } from '../topology';
 import { AGENTS_GROUP, REGISTRY_NETWORK, type Heartbeat } from '../system';
@@ -142,6 +145,34 @@ export class SpineStorage implements NetworkStorage {
     this.owned = options.owned ?? [];
   }
 
+  /**
+   * A client built from exactly the variables `npm start` writes to `.spine/mesh.env` (or a
+   * deployment's): GOOGLE_CLOUD_PROJECT, SPINE_TOPIC_PREFIX, SPINE_BUCKET, SPINE_STATE_PREFIX,
+   * SPINE_PERSIST_ON, SPINE_PERSIST_OVERRIDES and the emulator hosts. It owns its clients and
+   * state store, and closes them with itself.
+   */
+  static fromEnv(env: Record<string, string | undefined> = process.env, options: Partial<Pick<SpineStorageOptions, 'writerId' | 'flushTimeoutMs' | 'logger'>> = {}): SpineStorage {
+    const settings = loadSettings(env);
+    const pubsub = createPubSubClient(settings);
+    const storage = createStorageClient(settings);
+    const state =
+      settings.stateStore === 'filesystem'
+        ? new FileSystemStorage({ basePath: settings.statePath! })
+        : new GcsStorage({ bucket: settings.bucket, prefix: settings.statePrefix, storage });
+    return new SpineStorage({
+      projectId: settings.projectId,
+      topicPrefix: settings.topicPrefix,
+      state,
+      pubsub,
+      storage,
+      bucket: settings.bucket,
+      persistOn: settings.persistOn,
+      persistOverrides: settings.persistOverrides,
+      ...options,
+      owned: [state, pubsub],
+    });
+  }
+
   async initialize(): Promise<void> {
     this.ensureOpen('initialize');
     await this.state.initialize();
@@ -225,32 +256,32 @@ export class SpineStorage implements NetworkStorage {
 
   // ---- reads: materialized state
 
-  loadContactContent(networkId: string, groupId: string, contactId: string): Promise<unknown | null> {
+  async loadContactContent(networkId: string, groupId: string, contactId: string): Promise<unknown | null> {
     this.ensureOpen('loadContactContent');
     return this.state.loadContactContent(networkId, groupId, contactId);
   }
 
-  loadGroupState(networkId: string, groupId: string): Promise<GroupState | null> {
+  async loadGroupState(networkId: string, groupId: string): Promise<GroupState | null> {
     this.ensureOpen('loadGroupState');
     return this.state.loadGroupState(networkId, groupId);
   }
 
-  loadNetworkState(networkId: string): Promise<NetworkState | null> {
+  async loadNetworkState(networkId: string): Promise<NetworkState | null> {
     this.ensureOpen('loadNetworkState');
     return this.state.loadNetworkState(networkId);
   }
 
-  listNetworks(): Promise<string[]> {
+  async listNetworks(): Promise<string[]> {
     this.ensureOpen('listNetworks');
     return this.state.listNetworks();
   }
 
-  exists(networkId: string): Promise<boolean> {
+  async exists(networkId: string): Promise<boolean> {
     this.ensureOpen('exists');
     return this.state.exists(networkId);
   }
 
-  queryGroups(networkId: string, query: GroupQuery): Promise<GroupState[]> {
+  async queryGroups(networkId: string, query: GroupQuery): Promise<GroupState[]> {
     this.ensureOpen('queryGroups');
     return this.state.queryGroups(networkId, query);
   }
@@ -283,17 +314,17 @@ export class SpineStorage implements NetworkStorage {
     await this.flush();
   }
 
-  loadSnapshot(networkId: string, snapshotId: string): Promise<NetworkState> {
+  async loadSnapshot(networkId: string, snapshotId: string): Promise<NetworkState> {
     this.ensureOpen('loadSnapshot');
     return this.state.loadSnapshot(networkId, snapshotId);
   }
 
-  listSnapshots(networkId: string): Promise<SnapshotInfo[]> {
+  async listSnapshots(networkId: string): Promise<SnapshotInfo[]> {
     this.ensureOpen('listSnapshots');
     return this.state.listSnapshots(networkId);
   }
 
-  deleteSnapshot(networkId: string, snapshotId: string): Promise<void> {
+  async deleteSnapshot(networkId: string, snapshotId: string): Promise<void> {
     this.ensureOpen('deleteSnapshot');
     return this.state.deleteSnapshot(networkId, snapshotId);
   }

@@ -9,6 +9,7 @@ import { eventually } from 'super-spine/testing';
 import { ContentStore, MAX_INLINE_CONTENT_BYTES } from '../../shared/mesh/content-store';
 import { DeadLetterStore } from '../../shared/mesh/dead-letters';
 import { TimeoutError } from '../../shared/errors';
+import { SpineStorage } from '../../shared/mesh/spine-storage';
 import { MATERIALIZE_MAX_DELIVERY_ATTEMPTS } from '../../shared/topology';
 import { useLocalMesh } from '../helpers/mesh';
 
@@ -288,6 +289,25 @@ describe('crash safety', () => {
       expect(group?.contacts.size).toBe(total / 8);
     }
     for (let i = 0; i < total; i += 37) expect(await spine.loadContactContent(network, `g${i % 8}`, `c${i}`)).toEqual({ i });
+  });
+});
+
+describe('SpineStorage.fromEnv', () => {
+  it('builds a client of the mesh from exactly the environment npm start writes', async () => {
+    const spine = SpineStorage.fromEnv({ ...mesh.mesh.env });
+    try {
+      const network = `env-${randomUUID().slice(0, 8)}`;
+      await spine.saveContactContent(network, 'g', 'c', { from: 'env' }, { wait: 'materialized' });
+      expect(await spine.loadContactContent(network, 'g', 'c')).toEqual({ from: 'env' });
+      expect(spine.topology.prefix).toBe(mesh.mesh.env.SPINE_TOPIC_PREFIX);
+    } finally {
+      await spine.close();
+    }
+    await expect(spine.loadContactContent('n', 'g', 'c')).rejects.toThrow(/after close/);
+  });
+
+  it('refuses a bad setting with an error naming it', () => {
+    expect(() => SpineStorage.fromEnv({ ...mesh.mesh.env, SPINE_PERSIST_ON: 'sometimes' })).toThrow(/SPINE_PERSIST_ON/);
   });
 });
 
