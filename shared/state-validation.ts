@@ -13,6 +13,11 @@ export function checkContent(content: unknown, maxBytes: number, what: string): 
 
 const BLEND_MODES = new Set(['accept-last', 'merge']);
 
+/** A blend mode given for a write, when one is given. */
+export function checkBlendMode(mode: unknown): void {
+  if (mode !== undefined && !BLEND_MODES.has(mode as string)) throw new InvalidArgumentError(`blendMode must be accept-last or merge, not ${JSON.stringify(mode)}`);
+}
+
 function isStringArray(value: unknown): value is string[] {
   return Array.isArray(value) && value.every((v) => typeof v === 'string');
 }

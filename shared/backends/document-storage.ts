@@ -22,7 +22,7 @@ import type {
 } from '../model';
 import { groupMatches } from '../query';
 import { newSnapshotId } from '../snapshot-id';
-import { checkContent, DEFAULT_MAX_CONTENT_BYTES, validateGroupState, validateNetworkState, validateQuery } from '../state-validation';
+import { checkBlendMode, checkContent, DEFAULT_MAX_CONTENT_BYTES, validateGroupState, validateNetworkState, validateQuery } from '../state-validation';
 import { KeyedMutex, KeyedReadWriteLock } from '../util/locks';
 import type { WriteOrigin } from '../events/types';
 import {
@@ -100,9 +100,7 @@ export class DocumentStorage implements NetworkStorage {
 
   async saveContactContent(networkId: string, groupId: string, contactId: string, content: unknown, options: ContactWriteOptions = {}): Promise<void> {
     this.checkIds(networkId, groupId, contactId);
-    if (options.blendMode !== undefined && options.blendMode !== 'accept-last' && options.blendMode !== 'merge') {
-      throw new InvalidArgumentError(`blendMode must be accept-last or merge, not ${JSON.stringify(options.blendMode)}`);
-    }
+    checkBlendMode(options.blendMode);
     checkContent(content, this.maxContentBytes, `content of contact ${JSON.stringify(contactId)}`);
     const write: ContactWrite = { content: clone(content), ...this.nextOrigin(), blendMode: options.blendMode };
     await this.applyContactWrite(networkId, groupId, contactId, write);
@@ -119,8 +117,9 @@ export class DocumentStorage implements NetworkStorage {
     this.clock.observe(write.stamp);
     const outcome = await this.networkLocks.read(networkId, () =>
       this.groupLocks.run(changePath(networkId, groupId), async () => {
-        const group = await this.admitGroupWrite(networkId, groupId, write.stamp, { create: true });
-        if (!group) return supersededOutcome(contactId, groupId, write);
+        const admitted = await this.admitGroupWrite(networkId, groupId, write.stamp, { create: true });
+        if (!admitted) return supersededOutcome(contactId, groupId, write);
+        const group = admitted.group;
         let result: BlendOutcome | undefined;
         const packed = group.contacts?.get(contactId) ?? null;
         await this.updateContact(networkId, groupId, contactId, (stored) => {
@@ -170,17 +169,16 @@ export class DocumentStorage implements NetworkStorage {
         const admitted = await this.admitGroupWrite(networkId, groupId, newestStamp, { create: false });
         // Superseded as of the newest write means superseded for all of them.
         if (!admitted) return writes.map(({ contactId, write }) => supersededOutcome(contactId, groupId, write));
-        const network = await this.store.getNetwork(networkId);
+        const { network } = admitted;
         const singles = new Map((await this.store.listContacts(networkId, groupId)).map((c) => [c.id, c] as const));
         await this.updateGroup(networkId, groupId, (stored) => {
-          const record: GroupRecord = stored ?? admitted ?? emptyRecord(groupId);
+          const record: GroupRecord = stored ?? admitted.group;
           const contacts = new Map(record.contacts ?? []);
           let changed = false;
           for (const { contactId, write, index } of order) {
             const current = newestContact(contacts.get(contactId) ?? null, singles.get(contactId) ?? null);
-            const deleted = network?.deletedStamp !== undefined && compareStamps(network.deletedStamp, write.stamp) > 0;
             const replaced = current === null && record.stamp !== undefined && compareStamps(record.stamp, write.stamp) > 0;
-            if (deleted || isTombstoned(network, groupId, write.stamp) || replaced) {
+            if (supersededByDelete(network, groupId, write.stamp) || replaced) {
               results[index] = supersededOutcome(contactId, groupId, write);
               continue;
             }
@@ -618,11 +616,15 @@ export class DocumentStorage implements NetworkStorage {
    * network's root is its first group) and, with `create`, the group record. Returns `null`
    * when a newer delete of the network, the group or one of its ancestors supersedes the write.
    */
-  private async admitGroupWrite(networkId: string, groupId: string, stamp: string, options: { create: boolean; parentId?: string }): Promise<GroupRecord | null> {
+  private async admitGroupWrite(
+    networkId: string,
+    groupId: string,
+    stamp: string,
+    options: { create: boolean; parentId?: string },
+  ): Promise<{ group: GroupRecord; network: NetworkRecord } | null> {
     // Both records in one round trip: on Cloud Storage each read is a request.
     let [network, existing] = await Promise.all([this.store.getNetwork(networkId), this.store.getGroup(networkId, groupId)]);
-    if (network?.deletedStamp !== undefined && compareStamps(network.deletedStamp, stamp) > 0) return null;
-    if (isTombstoned(network, groupId, stamp)) return null;
+    if (supersededByDelete(network, groupId, stamp)) return null;
     const visited = new Set<string>([groupId]);
     for (let parent = options.parentId; parent !== undefined && !visited.has(parent); ) {
       if (isTombstoned(network, parent, stamp)) return null;
@@ -635,10 +637,10 @@ export class DocumentStorage implements NetworkStorage {
       delete network.deleted;
       await this.store.putNetwork(network);
     }
-    if (existing || !options.create) return existing ?? emptyRecord(groupId);
+    if (existing || !options.create) return { group: existing ?? emptyRecord(groupId), network };
     const record = emptyRecord(groupId);
     await this.store.putGroup(networkId, record);
-    return record;
+    return { group: record, network };
   }
 
   private async recordTombstones(networkId: string, groupIds: string[], stamp: string): Promise<void> {
@@ -738,6 +740,11 @@ function pruneTombstones(tombstones: Record<string, string>, now = Date.now()): 
 function isTombstoned(network: NetworkRecord | null, groupId: string, stamp: string): boolean {
   const tombstone = network?.tombstones?.[groupId];
   return tombstone !== undefined && compareStamps(tombstone, stamp) > 0;
+}
+
+/** A write at `stamp` to the group comes after the network or the group was deleted later. */
+function supersededByDelete(network: NetworkRecord | null, groupId: string, stamp: string): boolean {
+  return (network?.deletedStamp !== undefined && compareStamps(network.deletedStamp, stamp) > 0) || isTombstoned(network, groupId, stamp);
 }
 
 /** The newer of two copies of a contact by clock stamp (a copy without a stamp is the older). */

@@ -25,7 +25,7 @@ import { FileSystemStorage } from '../backends/filesystem';
 import { GcsStorage } from '../backends/gcs';
 import { loadSettings, persistModeFor, type PersistOn } from '../settings';
 import { createPubSubClient, createStorageClient } from './clients';
-import { checkContent, DEFAULT_MAX_CONTENT_BYTES, validateGroupState, validateNetworkState } from '../state-validation';
+import { checkBlendMode, checkContent, DEFAULT_MAX_CONTENT_BYTES, validateGroupState, validateNetworkState } from '../state-validation';
 import { defineTopology, type Topology } from '../topology';
 import { AGENTS_GROUP, REGISTRY_NETWORK, type Heartbeat } from '../system';
 import { ContentStore, MAX_INLINE_CONTENT_BYTES } from './content-store';
@@ -185,9 +185,7 @@ export class SpineStorage implements NetworkStorage {
     validateNetworkId(networkId);
     validateGroupId(groupId);
     validateContactId(contactId);
-    if (options.blendMode !== undefined && options.blendMode !== 'accept-last' && options.blendMode !== 'merge') {
-      throw new InvalidArgumentError(`blendMode must be accept-last or merge, not ${JSON.stringify(options.blendMode)}`);
-    }
+    checkBlendMode(options.blendMode);
     const what = `content of contact ${JSON.stringify(contactId)}`;
     const size = checkContent(content, this.maxContentBytes, what);
     const data: EventDataByType[typeof EventType.ContactWritten] = { networkId, groupId, contactId, ...this.nextOrigin() };
