@@ -1,3 +1,3 @@
 export * from './types';
 export { createEvent, validateEvent, subjectOf, type CreateEventOptions } from './schema';
-export { toPubSubMessage, fromPubSubMessage, attributeValue, orderingKeyFor, MAX_MESSAGE_BYTES, MAX_ATTRIBUTE_BYTES, type SpineMessage, type SpineMessageAttributes } from './pubsub';
+export { toPubSubMessage, encodePubSubMessage, fromPubSubMessage, attributeValue, orderingKeyFor, MAX_MESSAGE_BYTES, MAX_ATTRIBUTE_BYTES, type SpineMessage, type SpineMessageAttributes } from './pubsub';

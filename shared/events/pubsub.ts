@@ -58,6 +58,11 @@ function matchesAttribute(attribute: string, actual: string): boolean {
 
 export function toPubSubMessage(event: AnySpineEvent, maxBytes = MAX_MESSAGE_BYTES): SpineMessage {
   validateEvent(event);
+  return encodePubSubMessage(event, maxBytes);
+}
+
+/** `toPubSubMessage` without validating again, for an event `createEvent` just made (and checked). */
+export function encodePubSubMessage(event: AnySpineEvent, maxBytes = MAX_MESSAGE_BYTES): SpineMessage {
   const data = event.data as { networkId: string; groupId?: string };
   const attributes: SpineMessageAttributes = {
     type: event.type,

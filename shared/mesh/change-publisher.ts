@@ -1,5 +1,5 @@
 import type { PubSub, Topic } from '@google-cloud/pubsub';
-import { attributeValue, createEvent, toPubSubMessage } from '../events';
+import { attributeValue, createEvent, encodePubSubMessage } from '../events';
 import { EventType, type AnySpineEvent, type GroupChangedData, type NetworkChangedData } from '../events/types';
 
 export type Change =
@@ -25,7 +25,7 @@ export class ChangePublisher {
     await Promise.all(
       changes.map(async (change) => {
         const event = createEvent(change.type, change.data as never, { source: this.source }) as AnySpineEvent;
-        const message = toPubSubMessage(event);
+        const message = encodePubSubMessage(event);
         const attributes: Record<string, string> = { ...message.attributes, causeId: change.data.causeId };
         if (change.data.writerId) attributes.writerId = attributeValue(change.data.writerId);
         // A batch acknowledges many writers at once: they find their writes in the data.

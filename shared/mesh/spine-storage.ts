@@ -4,7 +4,7 @@ import type { Storage } from '@google-cloud/storage';
 import { clone, encode } from '../codec';
 import { ContentTooLargeError, InvalidArgumentError, NetworkNotFoundError, PublishError, StorageClosedError, TimeoutError } from '../errors';
 import { newSnapshotId } from '../snapshot-id';
-import { attributeValue, createEvent, fromPubSubMessage, toPubSubMessage } from '../events';
+import { attributeValue, createEvent, encodePubSubMessage, fromPubSubMessage } from '../events';
 import { EventType, type AnySpineEvent, type ContentReference, type EventDataByType, type EventTypeName, type WriteOrigin } from '../events/types';
 import { HybridLogicalClock } from '../hlc';
 import { changePath, parsePath, pathMatches, validateContactId, validateGroupId, validateNetworkId, validateWriterId, type ParsedPath } from '../ids';
@@ -403,14 +403,15 @@ export class SpineStorage implements NetworkStorage {
     return this.contentStore.put(Buffer.from(encoded, 'utf8'));
   }
 
-  private async publish<T extends EventTypeName>(type: T, data: EventDataByType[T], { track = true } = {}): Promise<PendingWrite> {
+  private async publish<T extends EventTypeName>(type: T, data: EventDataByType[T]): Promise<PendingWrite>;
+  private async publish<T extends EventTypeName>(type: T, data: EventDataByType[T], options: { track: false }): Promise<undefined>;
+  private async publish<T extends EventTypeName>(type: T, data: EventDataByType[T], { track = true } = {}): Promise<PendingWrite | undefined> {
     this.ensureOpen(type);
     await this.ensureAckListener();
     const event = createEvent(type, data, { source: `//superspine/writers/${encodeURIComponent(this.sessionWriterId)}` }) as AnySpineEvent;
-    const message = toPubSubMessage(event);
+    const message = encodePubSubMessage(event);
     // Tracked before publishing, so an acknowledgement that arrives first is not missed.
-    const pending = this.track(event);
-    if (!track) this.pending.delete(event.id);
+    const pending = track ? this.track(event) : undefined;
     try {
       await this.writes.publishMessage({ data: message.data, attributes: { ...message.attributes }, orderingKey: message.orderingKey });
     } catch (error) {
