@@ -38,7 +38,7 @@ export interface LocalMesh {
   readonly functions: FunctionsProcess;
   /** Fires the jobs of scheduler/jobs.ts against the functions; absent when turned off. */
   readonly scheduler?: SchedulerRunner;
-  /** Everything a client needs: emulator hosts, project, bucket, topic prefix. */
+  /** Everything a client needs: emulator hosts, project, bucket, topic prefix, function URLs. */
   readonly env: Record<string, string>;
   /** Stops the functions process and starts it again on the same ports (push endpoints stay valid). */
   restartFunctions(options?: { crash?: boolean }): Promise<void>;
@@ -70,6 +70,8 @@ export async function startLocalMesh(options: LocalMeshOptions = {}): Promise<Lo
     const ports: Partial<Record<FunctionName, number>> = {};
     for (const target of FUNCTION_TARGETS) ports[target] = await freePort();
     const urls = Object.fromEntries(Object.entries(ports).map(([name, port]) => [name, `http://127.0.0.1:${port}`]));
+    // Clients reach the health and snapshot functions directly (spine health, the dashboard).
+    env.SPINE_FUNCTION_URLS = JSON.stringify(urls);
     const functionsEnv = { ...env, ...options.functionsEnv, SPINE_FUNCTION_URLS: JSON.stringify(urls) };
     const settings = loadSettings(functionsEnv);
     const topology = defineTopology({ projectId: settings.projectId, prefix: settings.topicPrefix, bucket: settings.bucket, persistIntervalMs: settings.intervalMs });
