@@ -29,6 +29,8 @@ export interface LocalMeshOptions {
   schedulerJobs?: string[];
   /** Deliver every slot twice, as Cloud Scheduler may (at least once). */
   schedulerDuplicateSlots?: boolean;
+  /** Materialize into this PostgreSQL database (SPINE_STATE_STORE=postgres) instead of the Storage emulator; clients and functions both get it. */
+  postgresUrl?: string;
 }
 
 export interface LocalMesh {
@@ -66,6 +68,7 @@ export async function startLocalMesh(options: LocalMeshOptions = {}): Promise<Lo
       SPINE_BUCKET: options.bucket ?? 'spine-state',
     };
     if (options.functionsEnv?.SPINE_PERSIST_ON) env.SPINE_PERSIST_ON = options.functionsEnv.SPINE_PERSIST_ON;
+    if (options.postgresUrl) Object.assign(env, { SPINE_STATE_STORE: 'postgres', SPINE_POSTGRES_URL: options.postgresUrl });
     // Ports first: functions that enqueue tasks for other functions need their URLs up front.
     const ports: Partial<Record<FunctionName, number>> = {};
     for (const target of FUNCTION_TARGETS) ports[target] = await freePort();
