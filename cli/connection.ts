@@ -1,0 +1,153 @@
+/**
+ * Where the CLI finds the mesh: the same settings as the library (`loadSettings`), taken from
+ * flags, then the environment, then `<data-dir>/mesh.env` (what `npm start` writes), then the
+ * defaults. Local emulator hosts are probed with a short TCP connect first, so a mesh that is not
+ * running is reported in a second or two instead of after a gRPC deadline.
+ */
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { InvalidArgumentError } from '../shared/errors';
+import type { Logger } from '../shared/log';
+import { createLogger } from '../shared/log';
+import { SpineStorage } from '../shared/mesh/spine-storage';
+import { loadSettings, type SpineSettings } from '../shared/settings';
+import { MeshUnreachableError, UsageError } from './errors';
+import type { CommonFlags } from './options';
+
+type Env = Record<string, string | undefined>;
+
+export const DEFAULT_DATA_DIR = '.spine';
+export const MESH_ENV_FILE = 'mesh.env';
+/** Long enough for a loaded machine, short enough that nobody waits on a mesh that is not there. */
+export const PROBE_TIMEOUT_MS = 2_000;
+
+export interface MeshConnection {
+  /** The merged environment the settings were read from. */
+  env: Env;
+  settings: SpineSettings;
+  /** The mesh.env that was read, when one was. */
+  meshEnvFile?: string;
+  /** Says where the settings came from, for error messages. */
+  origin: string;
+}
+
+/** `KEY=value` lines; blank lines and `#` comments are skipped; the value is everything after the first `=`. */
+export function parseEnvFile(text: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const equals = line.indexOf('=');
+    if (equals <= 0) continue;
+    env[line.slice(0, equals).trim()] = line.slice(equals + 1);
+  }
+  return env;
+}
+
+/** Merges mesh.env, the environment and the flags (in rising precedence) and reads the settings from them. */
+export async function resolveConnection(flags: CommonFlags, processEnv: Env = process.env): Promise<MeshConnection> {
+  const dataDir = path.resolve(flags.dataDir ?? (processEnv.SPINE_DATA_DIR || DEFAULT_DATA_DIR));
+  const meshEnvFile = path.join(dataDir, MESH_ENV_FILE);
+  const fileEnv = existsSync(meshEnvFile) ? parseEnvFile(await readFile(meshEnvFile, 'utf8')) : undefined;
+  const env: Env = { ...fileEnv };
+  for (const [key, value] of Object.entries(processEnv)) if (value !== undefined) env[key] = value;
+  if (flags.project !== undefined) env.GOOGLE_CLOUD_PROJECT = flags.project;
+  if (flags.prefix !== undefined) env.SPINE_TOPIC_PREFIX = flags.prefix;
+  if (flags.bucket !== undefined) env.SPINE_BUCKET = flags.bucket;
+
+  const relative = path.relative(process.cwd(), meshEnvFile);
+  const relativeFile = relative && !relative.startsWith('..') ? relative : meshEnvFile;
+  const pointsAtMesh = env.PUBSUB_EMULATOR_HOST || env.GOOGLE_CLOUD_PROJECT || env.GCLOUD_PROJECT;
+  if (!fileEnv && !pointsAtMesh) {
+    throw new MeshUnreachableError(
+      `no mesh to talk to: ${relativeFile} does not exist and PUBSUB_EMULATOR_HOST is not set; start the local mesh with \`npm start\` (or pass --data-dir)`,
+    );
+  }
+  let settings: SpineSettings;
+  try {
+    settings = loadSettings(env);
+  } catch (error) {
+    if (error instanceof InvalidArgumentError) throw new UsageError(error.message);
+    throw error;
+  }
+  const origin = fileEnv ? `settings from ${relativeFile} and the environment` : 'settings from the environment';
+  return { env, settings, ...(fileEnv ? { meshEnvFile } : {}), origin };
+}
+
+export interface Endpoint {
+  /** What runs there, for the error message ("the Pub/Sub emulator"). */
+  name: string;
+  host: string;
+  port: number;
+}
+
+/** The emulator endpoints of the settings (a deployment on Google Cloud has none). */
+export function emulatorEndpoints(settings: SpineSettings, { tasks = false } = {}): Endpoint[] {
+  const endpoints: Endpoint[] = [];
+  if (settings.pubsubEmulatorHost) endpoints.push({ name: 'the Pub/Sub emulator', ...splitHostPort(settings.pubsubEmulatorHost) });
+  if (settings.storageEmulatorHost) {
+    const url = new URL(settings.storageEmulatorHost);
+    endpoints.push({ name: 'the Storage emulator', host: url.hostname, port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)) });
+  }
+  if (tasks && settings.tasksEmulatorHost) endpoints.push({ name: 'the Tasks emulator', ...splitHostPort(settings.tasksEmulatorHost) });
+  return endpoints;
+}
+
+export function urlEndpoint(name: string, url: string): Endpoint {
+  const parsed = new URL(url);
+  return { name, host: parsed.hostname.replace(/^\[|\]$/g, ''), port: Number(parsed.port || (parsed.protocol === 'https:' ? 443 : 80)) };
+}
+
+function splitHostPort(hostPort: string): { host: string; port: number } {
+  const colon = hostPort.lastIndexOf(':');
+  return { host: hostPort.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(hostPort.slice(colon + 1)) };
+}
+
+/** Resolves when every endpoint accepts a TCP connection; rejects naming the first that does not. */
+export async function probeEndpoints(endpoints: Endpoint[], origin: string, timeoutMs = PROBE_TIMEOUT_MS): Promise<void> {
+  const failures = await Promise.all(endpoints.map((endpoint) => probe(endpoint, timeoutMs)));
+  const index = failures.findIndex((failure) => failure !== undefined);
+  if (index === -1) return;
+  const { name, host, port } = endpoints[index]!;
+  throw new MeshUnreachableError(`cannot reach ${name} at ${host}:${port} (${failures[index]}; ${origin}): is the mesh running? Start it with \`npm start\``);
+}
+
+function probe({ host, port }: Endpoint, timeoutMs: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port });
+    const done = (failure: string | undefined) => {
+      socket.destroy();
+      resolve(failure);
+    };
+    socket.setTimeout(timeoutMs, () => done(`no answer within ${timeoutMs} ms`));
+    socket.once('connect', () => done(undefined));
+    socket.once('error', (error: NodeJS.ErrnoException) => done(error.code ?? error.message));
+  });
+}
+
+/** Logs of the library go to stderr and only from WARNING up, so stdout carries nothing but output. */
+export function cliLogger(): Logger {
+  process.env.SPINE_LOG_LEVEL ??= 'WARNING';
+  return createLogger('spine-cli');
+}
+
+/** A mesh client for the connection, after the emulators it uses answered the probe. */
+export async function openSpine(connection: MeshConnection): Promise<SpineStorage> {
+  await probeEndpoints(emulatorEndpoints(connection.settings), connection.origin);
+  // On emulators there are no credentials to find: skip the metadata server probe.
+  if (connection.settings.pubsubEmulatorHost) process.env.METADATA_SERVER_DETECTION ??= 'none';
+  return SpineStorage.fromEnv(connection.env, { writerId: 'spine-cli', logger: cliLogger() });
+}
+
+/** Opens a client, runs `work` with it and always closes it (its subscriptions are removed). */
+export async function withSpine<T>(flags: CommonFlags, work: (spine: SpineStorage, connection: MeshConnection) => Promise<T>): Promise<T> {
+  const connection = await resolveConnection(flags);
+  const spine = await openSpine(connection);
+  try {
+    return await work(spine, connection);
+  } finally {
+    await spine.close();
+  }
+}
