@@ -1,15 +1,41 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { startEmulators, type LocalEmulators } from '../emulators/all';
+import { EmulatorsStartError, startEmulators, type LocalEmulators } from '../emulators/all';
 import { createLogger, type Logger } from '../shared/log';
 import { freePort } from '../emulators/ports';
 import { FUNCTION_TARGETS } from '../functions/targets';
-import { createPubSubClient, createStorageClient, createTasksClient } from '../shared/mesh/clients';
+import { createPubSubClient, createStorageClient, createSubscriberClient, createTasksClient } from '../shared/mesh/clients';
 import { provisionTopology } from '../shared/provision';
 import { loadSettings, type SpineSettings } from '../shared/settings';
 import { defineTopology, type FunctionName, type Topology } from '../shared/topology';
 import { startSchedulerRunner, type SchedulerRunner } from '../scheduler/runner';
 import { startFunctionsProcess, type FunctionsProcess } from './functions-process';
+import { drainPushSubscription } from './drain';
+import { describeTakenPorts } from './port-owner';
+
+/** Fixed ports of the parts; 0 or absent picks a free one. */
+export interface MeshPorts {
+  pubsub?: number;
+  storage?: number;
+  tasks?: number;
+  functions?: Partial<Record<FunctionName, number>>;
+}
+
+/** The part of the mesh that failed to start, named so one line can say what broke. */
+export type MeshPart = 'ports' | 'emulators' | 'functions' | 'topology' | 'settings';
+
+export class MeshStartError extends Error {
+  constructor(
+    readonly part: MeshPart,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'MeshStartError';
+  }
+}
+
+const PART_NAMES: Record<keyof Omit<MeshPorts, 'functions'>, string> = { pubsub: 'Pub/Sub emulator', storage: 'Storage emulator', tasks: 'Tasks emulator' };
 
 export interface LocalMeshOptions {
   projectId?: string;
@@ -31,6 +57,16 @@ export interface LocalMeshOptions {
   schedulerDuplicateSlots?: boolean;
   /** Materialize into this PostgreSQL database (SPINE_STATE_STORE=postgres) instead of the Storage emulator; clients and functions both get it. */
   postgresUrl?: string;
+  /** Fixed ports; free ones by default. Taken ports fail the start before anything runs. */
+  ports?: MeshPorts;
+}
+
+export interface StopOptions {
+  /**
+   * Deliver what is still in Pub/Sub (which the emulator does not keep) before stopping: push
+   * subscriptions are emptied into their functions and batched writes are persisted. Default true.
+   */
+  drain?: boolean;
 }
 
 export interface LocalMesh {
@@ -44,7 +80,8 @@ export interface LocalMesh {
   readonly env: Record<string, string>;
   /** Stops the functions process and starts it again on the same ports (push endpoints stay valid). */
   restartFunctions(options?: { crash?: boolean }): Promise<void>;
-  stop(): Promise<void>;
+  /** Stops everything it started; by default drains in-flight messages first (see StopOptions). */
+  stop(options?: StopOptions): Promise<void>;
 }
 
 /**
@@ -54,11 +91,20 @@ export interface LocalMesh {
  */
 export async function startLocalMesh(options: LocalMeshOptions = {}): Promise<LocalMesh> {
   const log = options.logger ?? createLogger('mesh');
+  const requested = options.ports ?? {};
+  const taken = await describeTakenPorts([
+    ...(['pubsub', 'storage', 'tasks'] as const).map((part) => ({ part: PART_NAMES[part], port: requested[part] ?? 0 })),
+    ...Object.entries(requested.functions ?? {}).map(([name, port]) => ({ part: `${name} function`, port: port ?? 0 })),
+  ]);
+  if (taken.length > 0) throw new MeshStartError('ports', taken.join('; '));
   if (options.dataDir) await mkdir(options.dataDir, { recursive: true });
   const emulators = await startEmulators({
     ...(options.projectId ? { projectId: options.projectId } : {}),
     ...(options.dataDir ? { dataDir: path.join(options.dataDir, 'storage') } : {}),
+    ports: { pubsub: requested.pubsub ?? 0, storage: requested.storage ?? 0, tasks: requested.tasks ?? 0 },
     logger: log.child({ part: 'emulators' }),
+  }).catch((error: unknown) => {
+    throw new MeshStartError('emulators', describeEmulatorFailure(error), { cause: error });
   });
   let functions: FunctionsProcess | undefined;
   try {
@@ -71,19 +117,28 @@ export async function startLocalMesh(options: LocalMeshOptions = {}): Promise<Lo
     if (options.postgresUrl) Object.assign(env, { SPINE_STATE_STORE: 'postgres', SPINE_POSTGRES_URL: options.postgresUrl });
     // Ports first: functions that enqueue tasks for other functions need their URLs up front.
     const ports: Partial<Record<FunctionName, number>> = {};
-    for (const target of FUNCTION_TARGETS) ports[target] = await freePort();
+    for (const target of FUNCTION_TARGETS) ports[target] = requested.functions?.[target] || (await freePort());
     const urls = Object.fromEntries(Object.entries(ports).map(([name, port]) => [name, `http://127.0.0.1:${port}`]));
     // Clients reach the health and snapshot functions directly (spine health, the dashboard).
     env.SPINE_FUNCTION_URLS = JSON.stringify(urls);
     const functionsEnv = { ...env, ...options.functionsEnv, SPINE_FUNCTION_URLS: JSON.stringify(urls) };
-    const settings = loadSettings(functionsEnv);
+    let settings: SpineSettings;
+    try {
+      settings = loadSettings(functionsEnv);
+    } catch (error) {
+      throw new MeshStartError('settings', (error as Error).message, { cause: error });
+    }
     const topology = defineTopology({ projectId: settings.projectId, prefix: settings.topicPrefix, bucket: settings.bucket, persistIntervalMs: settings.intervalMs });
-    functions = await startFunctionsProcess({ env: functionsEnv, ports, onLog: options.onFunctionsLog });
+    functions = await startFunctionsProcess({ env: functionsEnv, ports, onLog: options.onFunctionsLog }).catch((error: unknown) => {
+      throw new MeshStartError('functions', (error as Error).message, { cause: error });
+    });
     const pubsub = createPubSubClient(settings);
     const storage = createStorageClient(settings);
     const tasks = createTasksClient(settings);
     try {
       await provisionTopology(topology, { pubsub, storage, tasks, location: settings.tasksLocation }, { endpoints: functions.urls, logger: log });
+    } catch (error) {
+      throw new MeshStartError('topology', `provisioning failed: ${(error as Error).message}`, { cause: error });
     } finally {
       await pubsub.close();
       await tasks.close();
@@ -116,8 +171,13 @@ export async function startLocalMesh(options: LocalMeshOptions = {}): Promise<Lo
         await (crash ? current.kill() : current.stop());
         current = await startFunctionsProcess({ env: functionsEnv, ports: current.ports, onLog: options.onFunctionsLog });
       },
-      async stop() {
+      async stop({ drain = true } = {}) {
         await scheduler?.stop();
+        if (drain) {
+          await drainMesh(settings, topology, current.urls, log.child({ part: 'drain' })).catch((error: unknown) =>
+            log.error('draining the mesh failed; undelivered messages are lost with the Pub/Sub emulator', { error }),
+          );
+        }
         await current.stop();
         await emulators.stop();
       },
@@ -126,5 +186,40 @@ export async function startLocalMesh(options: LocalMeshOptions = {}): Promise<Lo
     await functions?.stop();
     await emulators.stop();
     throw error;
+  }
+}
+
+function describeEmulatorFailure(error: unknown): string {
+  if (error instanceof EmulatorsStartError) {
+    return error.failures.map(({ part, error: cause }) => `${PART_NAMES[part]}: ${(cause as Error).message ?? String(cause)}`).join('; ');
+  }
+  return (error as Error).message ?? String(error);
+}
+
+/**
+ * Everything in flight reaches the state store: contact writes still in Pub/Sub are materialized,
+ * batched writes are persisted, then dead letters are stored.
+ */
+async function drainMesh(settings: SpineSettings, topology: Topology, urls: Partial<Record<FunctionName, string>>, log: Logger): Promise<void> {
+  const subscriber = createSubscriberClient(settings);
+  const path = (name: string) => `projects/${settings.projectId}/subscriptions/${name}`;
+  try {
+    const drainPush = async (name: string, fn: FunctionName) => {
+      const endpoint = urls[fn];
+      if (!endpoint) return;
+      const result = await drainPushSubscription({ subscriber, subscription: path(name), endpoint, logger: log });
+      log.info('subscription drained', { subscription: name, ...result });
+    };
+    await drainPush(topology.subscriptions.materialize.name, 'materialize');
+    const batched = settings.persistOn !== 'immediate' || Object.values(settings.persistOverrides).some((mode) => mode !== 'immediate');
+    if (batched && urls.persist) {
+      const response = await fetch(urls.persist, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+      const summary = await response.json().catch(() => ({}));
+      if (!response.ok) throw new Error(`the final persist flush answered ${response.status}: ${JSON.stringify(summary)}`);
+      log.info('pending writes persisted', summary as Record<string, unknown>);
+    }
+    await drainPush(topology.subscriptions.deadLetterStore.name, 'deadletter');
+  } finally {
+    await subscriber.close();
   }
 }

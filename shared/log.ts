@@ -25,20 +25,25 @@ export interface Logger {
   child(fields: Record<string, unknown>): Logger;
 }
 
-export function createLogger(component: string, base: Record<string, unknown> = {}): Logger {
+/** Where a logger's lines go; by default stdout, and stderr for warnings and errors. */
+export type LogSink = (line: string, severity: Severity) => void;
+
+const standardStreams: LogSink = (line, severity) => (severity === 'ERROR' || severity === 'WARNING' ? process.stderr : process.stdout).write(line + '\n');
+
+export function createLogger(component: string, base: Record<string, unknown> = {}, sink: LogSink = standardStreams): Logger {
   const write = (severity: Severity, message: string, fields?: Record<string, unknown>) => {
     if (severityRank[severity] < threshold()) return;
     const entry = { severity, message, component, ...base, ...fields, time: new Date().toISOString() };
     const line = JSON.stringify(entry, (_key, value) =>
       value instanceof Error ? { name: value.name, message: value.message, stack: value.stack } : value,
     );
-    (severity === 'ERROR' || severity === 'WARNING' ? process.stderr : process.stdout).write(line + '\n');
+    sink(line, severity);
   };
   return {
     debug: (m, f) => write('DEBUG', m, f),
     info: (m, f) => write('INFO', m, f),
     warn: (m, f) => write('WARNING', m, f),
     error: (m, f) => write('ERROR', m, f),
-    child: (fields) => createLogger(component, { ...base, ...fields }),
+    child: (fields) => createLogger(component, { ...base, ...fields }, sink),
   };
 }

@@ -1,64 +1,192 @@
 /** `spine dev` (what `npm start` runs): the whole mesh on this machine until Ctrl-C. */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { createLogger } from '../../shared/log';
-import { startLocalMesh } from '../local-mesh';
+import { createLogger, type Severity } from '../../shared/log';
+import { FUNCTION_TARGETS } from '../../functions/targets';
+import type { FunctionName } from '../../shared/topology';
+import { MeshStartError, startLocalMesh, type MeshPorts } from '../local-mesh';
+import { isSpineDevCommand } from '../port-owner';
 
-export const DEV_USAGE = `usage: spine dev [--data-dir DIR] [--project ID] [--prefix PREFIX]
+export const DEV_USAGE = `usage: spine dev [--data-dir DIR] [--port-base N] [--project ID] [--prefix PREFIX] [--verbose]
 
   dev   start the whole mesh locally (Pub/Sub emulator, Storage and Tasks emulators,
-        the functions, the topology) and keep it running until Ctrl-C
+        the functions, the scheduler, the topology) and keep it running until Ctrl-C
 
 options (flag, then environment variable, then default):
-  --data-dir   SPINE_DATA_DIR        .spine     where state and mesh.env are kept
+  --data-dir   SPINE_DATA_DIR        .spine       state, mesh.env and mesh.log are kept here
+  --port-base  SPINE_PORT_BASE       8085         Pub/Sub on N, Storage N+1, Tasks N+2,
+                                                  dashboard N+3, functions N+4…N+8; 0 = any free ports
   --project    GOOGLE_CLOUD_PROJECT  spine-local
-  --prefix     SPINE_TOPIC_PREFIX    spine-`;
+  --prefix     SPINE_TOPIC_PREFIX    spine-
+  --verbose    print every log line here too (they always go to <data-dir>/mesh.log)`;
 
-export async function dev(argv: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args: argv,
-    options: { 'data-dir': { type: 'string' }, project: { type: 'string' }, prefix: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-    strict: true,
-  });
+export const DEFAULT_PORT_BASE = 8085;
+
+/** The fixed port plan from one base number, so a second start finds the first one's ports taken. */
+export function portPlan(base: number): MeshPorts & { dashboard: number } {
+  if (base === 0) return { pubsub: 0, storage: 0, tasks: 0, dashboard: 0, functions: {} };
+  const functions: Partial<Record<FunctionName, number>> = {};
+  FUNCTION_TARGETS.forEach((name, index) => (functions[name] = base + 4 + index));
+  return { pubsub: base, storage: base + 1, tasks: base + 2, dashboard: base + 3, functions };
+}
+
+function parsePortBase(raw: string): number {
+  const base = Number(raw);
+  const highest = 65535 - 4 - FUNCTION_TARGETS.length;
+  if (!Number.isInteger(base) || (base !== 0 && (base < 1024 || base > highest))) {
+    throw new UsageError(`--port-base must be 0 or a whole number from 1024 to ${highest}, not ${JSON.stringify(raw)}`);
+  }
+  return base;
+}
+
+class UsageError extends Error {}
+
+/** A `spine dev` already running on this data dir, from its pid file. */
+async function runningMesh(pidFile: string): Promise<number | undefined> {
+  const pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
+  if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid) return undefined;
+  const command = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => undefined);
+  if (command === undefined) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return undefined;
+    }
+    return pid;
+  }
+  return isSpineDevCommand(command.split('\0').join(' ')) ? pid : undefined;
+}
+
+/** Runs until stopped; resolves to the exit code. */
+export async function dev(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        'data-dir': { type: 'string' },
+        'port-base': { type: 'string' },
+        project: { type: 'string' },
+        prefix: { type: 'string' },
+        verbose: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }));
+  } catch (error) {
+    console.error(`spine dev: ${(error as Error).message}\n\n${DEV_USAGE}`);
+    return 2;
+  }
   if (values.help) {
     console.log(DEV_USAGE);
-    return;
+    return 0;
+  }
+  let portBase: number;
+  try {
+    portBase = parsePortBase(values['port-base'] ?? process.env.SPINE_PORT_BASE ?? String(DEFAULT_PORT_BASE));
+  } catch (error) {
+    console.error(`spine dev: ${(error as Error).message}`);
+    return 2;
   }
   // Everything runs on emulators: no metadata server to probe for credentials.
   process.env.METADATA_SERVER_DETECTION ??= 'none';
   const dataDir = path.resolve(values['data-dir'] ?? process.env.SPINE_DATA_DIR ?? '.spine');
-  const log = createLogger('spine-dev');
-  const started = performance.now();
-  const mesh = await startLocalMesh({
-    dataDir,
-    projectId: values.project ?? process.env.GOOGLE_CLOUD_PROJECT,
-    topicPrefix: values.prefix ?? process.env.SPINE_TOPIC_PREFIX,
-    logger: log,
-    onFunctionsLog: (line) => process.stderr.write(line + '\n'),
-  });
-  const seconds = ((performance.now() - started) / 1000).toFixed(1);
   await mkdir(dataDir, { recursive: true });
+  const pidFile = path.join(dataDir, 'spine-dev.pid');
+  const other = await runningMesh(pidFile);
+  if (other) {
+    console.error(`spine dev: a Super Spine mesh (pid ${other}) is already running on ${dataDir}; stop it with Ctrl-C in its terminal or \`kill ${other}\``);
+    return 1;
+  }
+
+  const logFile = path.join(dataDir, 'mesh.log');
+  const logStream = createWriteStream(logFile, { flags: 'a' });
+  const verbose = values.verbose ?? false;
+  const toTerminal = (line: string, severity: Severity) => {
+    if (verbose) (severity === 'ERROR' || severity === 'WARNING' ? process.stderr : process.stdout).write(line + '\n');
+  };
+  const log = createLogger('spine-dev', {}, (line, severity) => {
+    logStream.write(line + '\n');
+    toTerminal(line, severity);
+  });
+  const ports = portPlan(portBase);
+
+  // Signals that arrive while starting stop the start-up, then everything it started.
+  let stopRequested = false;
+  const stopSignal = new Promise<void>((resolve) => {
+    const onSignal = () => {
+      stopRequested = true;
+      resolve();
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  });
+
+  let mesh;
+  try {
+    mesh = await startLocalMesh({
+      dataDir,
+      projectId: values.project ?? process.env.GOOGLE_CLOUD_PROJECT,
+      topicPrefix: values.prefix ?? process.env.SPINE_TOPIC_PREFIX,
+      ports,
+      functionsEnv: functionSettings(process.env),
+      logger: log,
+      onFunctionsLog: (line) => {
+        logStream.write(line + '\n');
+        toTerminal(line, /"severity":"(ERROR|WARNING)"/.test(line) ? 'ERROR' : 'INFO');
+      },
+    });
+  } catch (error) {
+    const part = error instanceof MeshStartError ? error.part : 'mesh';
+    console.error(`spine dev: could not start the mesh: ${part}: ${oneLine((error as Error).message)} (details in ${path.relative(process.cwd(), logFile) || logFile})`);
+    log.error('start failed', { error });
+    await new Promise<void>((resolve) => logStream.end(resolve));
+    return 1;
+  }
+  await writeFile(pidFile, `${process.pid}\n`);
+  const seconds = (performance.now() / 1000).toFixed(1);
   const envFile = path.join(dataDir, 'mesh.env');
-  await writeFile(envFile, Object.entries(mesh.env).map(([k, v]) => `${k}=${v}`).join('\n') + '\n');
+  await writeFile(envFile, Object.entries(mesh.env).map(([key, value]) => `${key}=${value}`).join('\n') + '\n');
 
   const rows: Array<[string, string]> = [
     ['Pub/Sub emulator', mesh.env.PUBSUB_EMULATOR_HOST ?? ''],
     ['Storage emulator', mesh.env.STORAGE_EMULATOR_HOST ?? ''],
     ['Tasks emulator', mesh.env.CLOUD_TASKS_EMULATOR_HOST ?? ''],
     ...Object.entries(mesh.functions.urls).map(([name, url]) => [`function ${name}`, url!] as [string, string]),
+    ['scheduler', mesh.scheduler ? `${mesh.topology.jobs.length} jobs (${mesh.topology.jobs.map((job) => job.name).join(', ')})` : 'off'],
+    ['state', path.join(dataDir, 'storage')],
+    ['logs', logFile],
   ];
   const width = Math.max(...rows.map(([name]) => name.length));
   console.log(`\nSuper Spine mesh ready in ${seconds} s (project ${mesh.settings.projectId}, prefix ${mesh.settings.topicPrefix}, bucket ${mesh.settings.bucket})\n`);
   for (const [name, where] of rows) console.log(`  ${name.padEnd(width)}  ${where}`);
-  console.log(`\nClient environment (also in ${path.relative(process.cwd(), envFile) || envFile}):\n`);
+  console.log(`\nClient environment (also in ${path.relative(process.cwd(), envFile) || envFile}; \`spine\` reads it):\n`);
   for (const [key, value] of Object.entries(mesh.env)) console.log(`  ${key}=${value}`);
   console.log('\nCtrl-C stops everything.');
 
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
+  if (!stopRequested) await stopSignal;
+  const patience = () => console.error('still stopping (delivering in-flight messages); the parts stop on their own shortly');
+  process.on('SIGINT', patience);
+  process.on('SIGTERM', patience);
+  console.log('\nstopping: delivering what is in flight, then stopping every part…');
   log.info('stopping the mesh');
-  await mesh.stop();
+  await mesh.stop({ drain: true });
+  await rm(pidFile, { force: true });
+  console.log('stopped.');
+  await new Promise<void>((resolve) => logStream.end(resolve));
+  return 0;
+}
+
+/** The first line of a message, without the stack traces that child processes print. */
+function oneLine(message: string): string {
+  const lines = message.split('\n').map((line) => line.trim()).filter(Boolean);
+  return lines.length <= 1 ? (lines[0] ?? message) : `${lines[0]} … ${lines.at(-1)}`;
+}
+
+/** The functions' own settings given to `spine dev` in its environment (persistence mode, health thresholds…). */
+function functionSettings(env: NodeJS.ProcessEnv): Record<string, string> {
+  const passed = /^SPINE_(PERSIST_ON|PERSIST_OVERRIDES|BATCH_WINDOW_MS|INTERVAL_MS|MAX_SNAPSHOTS|HEALTH_[A-Z_]+|LOG_LEVEL)$/;
+  return Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => passed.test(entry[0]) && entry[1] !== undefined));
 }
