@@ -72,6 +72,8 @@ export async function resolveConnection(flags: CommonFlags, processEnv: Env = pr
     if (error instanceof InvalidArgumentError) throw new UsageError(error.message);
     throw error;
   }
+  // On emulators there are no credentials to find: skip the metadata server probe (and its warning).
+  if (settings.pubsubEmulatorHost || settings.storageEmulatorHost) process.env.METADATA_SERVER_DETECTION ??= 'none';
   const origin = fileEnv ? `settings from ${relativeFile} and the environment` : 'settings from the environment';
   return { env, settings, ...(fileEnv ? { meshEnvFile } : {}), origin };
 }
@@ -136,8 +138,6 @@ export function cliLogger(): Logger {
 /** A mesh client for the connection, after the emulators it uses answered the probe. */
 export async function openSpine(connection: MeshConnection): Promise<SpineStorage> {
   await probeEndpoints(emulatorEndpoints(connection.settings), connection.origin);
-  // On emulators there are no credentials to find: skip the metadata server probe.
-  if (connection.settings.pubsubEmulatorHost) process.env.METADATA_SERVER_DETECTION ??= 'none';
   return SpineStorage.fromEnv(connection.env, { writerId: 'spine-cli', logger: cliLogger() });
 }
 

@@ -47,15 +47,15 @@ export class NotFoundError extends CliError {
   }
 }
 
-/** A command-line value that is not JSON; `position` is the 0-based character offset. */
+/** Text that is not JSON; `position` is the 0-based character offset, when it could be found. */
 export class BadJsonError extends CliError {
   constructor(
     readonly what: string,
-    readonly position: number,
+    readonly position: number | undefined,
     reason: string,
     hint = '',
   ) {
-    super(`${what} is not valid JSON at position ${position}: ${reason}${hint}`, ExitCode.invalidValue);
+    super(`${what} is not valid JSON${position === undefined ? '' : ` at position ${position}`}: ${reason}${hint}`, ExitCode.invalidValue);
   }
 }
 

@@ -7,18 +7,24 @@ import { decode } from '../shared/codec';
 import { BadJsonError } from './errors';
 
 const POSITION = / in JSON at position (\d+)(?: \(line \d+ column \d+\))?$/;
+const MAX_SCANNED_LENGTH = 256 * 1024;
 const UNEXPECTED_TOKEN = /^Unexpected token '(.+)', .* is not valid JSON$/s;
 
 export function parseJsonArgument(text: string, what: string): unknown {
+  parseJson(text, what);
+  return decode(text);
+}
+
+/** `JSON.parse`, with a `BadJsonError` that names what was parsed and where it went wrong. */
+export function parseJson(text: string, what: string): unknown {
   try {
-    JSON.parse(text);
+    return JSON.parse(text);
   } catch (error) {
     const { position, reason } = locateSyntaxError(text, (error as Error).message);
     const bare = /^[A-Za-z_][\w .:@/-]*$/.test(text) && !['true', 'false', 'null'].includes(text);
     const hint = bare ? ` (to store the string, quote it as JSON: '${JSON.stringify(text)}')` : '';
     throw new BadJsonError(what, position, reason, hint);
   }
-  return decode(text);
 }
 
 /**
@@ -26,12 +32,13 @@ export function parseJsonArgument(text: string, what: string): unknown {
  * the offset is where a prefix of the text first fails on the same token (the parser stops at
  * the first mistake, so that prefix fails exactly like the whole text).
  */
-function locateSyntaxError(text: string, message: string): { position: number; reason: string } {
+function locateSyntaxError(text: string, message: string): { position: number | undefined; reason: string } {
   const at = POSITION.exec(message);
   if (at) return { position: Number(at[1]), reason: message.replace(POSITION, '') };
   if (message === 'Unexpected end of JSON input') return { position: text.length, reason: 'unexpected end of input' };
   const token = UNEXPECTED_TOKEN.exec(message)?.[1];
-  if (token !== undefined) {
+  // Each try parses a prefix: bounded so a huge file with a mistake is not parsed thousands of times.
+  if (token !== undefined && text.length <= MAX_SCANNED_LENGTH) {
     for (let end = 1; end <= text.length; end++) {
       if (text.slice(end - token.length, end) !== token) continue;
       try {
@@ -41,5 +48,5 @@ function locateSyntaxError(text: string, message: string): { position: number; r
       }
     }
   }
-  return { position: 0, reason: message };
+  return { position: undefined, reason: message };
 }
