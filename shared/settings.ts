@@ -7,8 +7,11 @@ import { InvalidArgumentError } from './errors';
  */
 export type PersistOn = 'immediate' | 'batch' | 'interval' | 'manual';
 export const PERSIST_MODES: readonly PersistOn[] = ['immediate', 'batch', 'interval', 'manual'];
-export type StateStoreKind = 'gcs' | 'filesystem';
-export const STATE_STORES: readonly StateStoreKind[] = ['gcs', 'filesystem'];
+export type StateStoreKind = 'gcs' | 'filesystem' | 'postgres';
+export const STATE_STORES: readonly StateStoreKind[] = ['gcs', 'filesystem', 'postgres'];
+/** Where PostgresStorage keeps snapshots: in its own tables, or as objects in SPINE_BUCKET. */
+export type PostgresSnapshotStore = 'database' | 'gcs';
+export const POSTGRES_SNAPSHOT_STORES: readonly PostgresSnapshotStore[] = ['database', 'gcs'];
 
 export interface SpineSettings {
   projectId: string;
@@ -22,6 +25,16 @@ export interface SpineSettings {
   stateStore: StateStoreKind;
   /** Folder of the `filesystem` state store. */
   statePath?: string;
+  /** Connection string of the `postgres` state store (SPINE_POSTGRES_URL); required when it is chosen. */
+  postgresUrl?: string;
+  /** Schema holding the `postgres` store's tables (SPINE_POSTGRES_SCHEMA, default `spine`). */
+  postgresSchema: string;
+  /** Connections per process to PostgreSQL (SPINE_POSTGRES_POOL_SIZE, default 10). */
+  postgresPoolSize: number;
+  /** Where the `postgres` store keeps snapshots (SPINE_POSTGRES_SNAPSHOTS, default `database`). */
+  postgresSnapshots: PostgresSnapshotStore;
+  /** Log in to Cloud SQL with a Google access token as the password (SPINE_POSTGRES_IAM_AUTH, default false). */
+  postgresIamAuth: boolean;
   persistOn: PersistOn;
   /** Per-network exceptions to `persistOn`. */
   persistOverrides: Record<string, PersistOn>;
@@ -115,6 +128,14 @@ export function loadSettings(env: Env = process.env): SpineSettings {
   const stateStore = (env.SPINE_STATE_STORE || 'gcs') as StateStoreKind;
   if (!STATE_STORES.includes(stateStore)) fail('SPINE_STATE_STORE', stateStore, STATE_STORES.join(' | '));
   if (stateStore === 'filesystem' && !env.SPINE_STATE_PATH) fail('SPINE_STATE_PATH', '', 'a folder, required when SPINE_STATE_STORE=filesystem');
+  if (stateStore === 'postgres' && !env.SPINE_POSTGRES_URL) fail('SPINE_POSTGRES_URL', '', 'a PostgreSQL connection string (postgresql://user@host:port/database), required when SPINE_STATE_STORE=postgres');
+  if (env.SPINE_POSTGRES_URL && !/^postgres(ql)?:\/\//.test(env.SPINE_POSTGRES_URL)) fail('SPINE_POSTGRES_URL', '(not shown: may hold a password)', 'a connection string starting with postgresql:// or postgres://');
+  const postgresSchema = env.SPINE_POSTGRES_SCHEMA || 'spine';
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(postgresSchema)) fail('SPINE_POSTGRES_SCHEMA', postgresSchema, 'a lowercase SQL identifier (letters, digits, underscores, at most 63, not starting with a digit)');
+  const postgresSnapshots = (env.SPINE_POSTGRES_SNAPSHOTS || 'database') as PostgresSnapshotStore;
+  if (!POSTGRES_SNAPSHOT_STORES.includes(postgresSnapshots)) fail('SPINE_POSTGRES_SNAPSHOTS', postgresSnapshots, POSTGRES_SNAPSHOT_STORES.join(' | '));
+  const iamAuth = env.SPINE_POSTGRES_IAM_AUTH || 'false';
+  if (iamAuth !== 'true' && iamAuth !== 'false') fail('SPINE_POSTGRES_IAM_AUTH', iamAuth, 'true | false');
 
   const settings: SpineSettings = {
     projectId,
@@ -123,6 +144,11 @@ export function loadSettings(env: Env = process.env): SpineSettings {
     statePrefix,
     stateStore,
     ...(env.SPINE_STATE_PATH ? { statePath: env.SPINE_STATE_PATH } : {}),
+    ...(env.SPINE_POSTGRES_URL ? { postgresUrl: env.SPINE_POSTGRES_URL } : {}),
+    postgresSchema,
+    postgresPoolSize: positiveInt(env, 'SPINE_POSTGRES_POOL_SIZE', 10, 'a positive whole number of connections'),
+    postgresSnapshots,
+    postgresIamAuth: iamAuth === 'true',
     persistOn,
     persistOverrides,
     functionUrls,

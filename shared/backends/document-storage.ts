@@ -694,15 +694,7 @@ export class DocumentStorage implements NetworkStorage {
   private async readGroup(networkId: string, groupId: string): Promise<GroupState | null> {
     const record = await this.store.getGroup(networkId, groupId);
     if (!record) return null;
-    const singles = new Map((await this.store.listContacts(networkId, groupId)).map((c) => [c.id, c] as const));
-    const byId = mergeContacts(record.contacts, singles);
-    const order = mergeIds(record.group.contactIds, [...byId.keys()].sort());
-    const contacts = new Map<string, Contact>();
-    for (const id of order) {
-      const contact = byId.get(id);
-      if (contact) contacts.set(id, contact);
-    }
-    return { group: { ...record.group, contactIds: order }, contacts, wires: record.wires };
+    return assembleGroupState(record, await this.store.listContacts(networkId, groupId));
   }
 
   private async readGroupRecords(networkId: string): Promise<Map<string, GroupRecord>> {
@@ -728,6 +720,23 @@ export class DocumentStorage implements NetworkStorage {
       });
     }
   }
+}
+
+/**
+ * A group's state from its record and its contacts stored one by one, as `loadGroupState` reads
+ * it: the newer copy of a contact stored both packed and alone, in the record's order. For stores
+ * that read a group in one request of their own.
+ */
+export function assembleGroupState(record: GroupRecord, singleContacts: Iterable<Contact>): GroupState {
+  const singles = new Map([...singleContacts].map((c) => [c.id, c] as const));
+  const byId = mergeContacts(record.contacts, singles);
+  const order = mergeIds(record.group.contactIds, [...byId.keys()].sort());
+  const contacts = new Map<string, Contact>();
+  for (const id of order) {
+    const contact = byId.get(id);
+    if (contact) contacts.set(id, contact);
+  }
+  return { group: { ...record.group, contactIds: order }, contacts, wires: record.wires };
 }
 
 /** Tombstones live as long as Pub/Sub may still redeliver an older write (its 7-day retention). */

@@ -1,0 +1,520 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { createHash } from 'node:crypto';
+import { Pool, type PoolClient, type PoolConfig, type QueryResult, type QueryResultRow } from 'pg';
+import { decode, encode } from '../../codec';
+import { CorruptDataError, StorageConflictError } from '../../errors';
+import { createLogger, type Logger } from '../../log';
+import type { Contact, SnapshotInfo } from '../../model';
+import { measured, SnapshotDigest } from '../snapshot-stream';
+import type { ContactUpdate, GroupRecord, GroupUpdate, NetworkRecord, SnapshotWrite, StateStore } from '../state-store';
+import { migrate, validateSchemaName } from './schema';
+
+/** The snapshot half of a `StateStore`, for keeping snapshots elsewhere (Cloud Storage). */
+export type SnapshotStore = Pick<StateStore, 'init' | 'close' | 'putSnapshot' | 'getSnapshot' | 'listSnapshots' | 'deleteSnapshot' | 'deleteNetwork'> &
+  Required<Pick<StateStore, 'putSnapshotStream' | 'getSnapshotInfo'>>;
+
+export interface PostgresStateStoreOptions {
+  connectionString: string;
+  /** Schema of the tables (default `spine`); created by `init()`. */
+  schema?: string;
+  /** Connections in the pool (default 10). */
+  poolSize?: number;
+  /** Called for each new connection (e.g. a fresh Cloud SQL IAM token); overrides a password in the connection string. */
+  password?: () => Promise<string>;
+  /** Database user, when the connection string has none (resolved at `init()`). */
+  user?: () => Promise<string>;
+  /** Where snapshots live; in the database's own tables when absent. */
+  snapshots?: SnapshotStore;
+  /** Tries of a transaction that PostgreSQL aborted for a deadlock or a serialization failure (default 5). */
+  maxAttempts?: number;
+  logger?: Logger;
+}
+
+export type LockMode = 'shared' | 'exclusive';
+
+export interface TransactionOptions {
+  /** Advisory locks (keys from `advisoryKey`), taken in this order and held until the transaction ends. */
+  locks?: Array<{ key: string; mode: LockMode }>;
+  /** Default `read committed`; `repeatable read` reads one consistent state of the whole database. */
+  isolation?: 'read committed' | 'repeatable read';
+  readOnly?: boolean;
+}
+
+/** One group's row as a bulk read returns it: the record and its contacts stored one by one. */
+export interface GroupRow {
+  record: GroupRecord;
+  contacts: Contact[];
+}
+
+/** Conditions of a bulk group read: all groups, one group, or groups whose attributes contain every given JSON value. */
+export interface GroupFilter {
+  groupId?: string;
+  /** Each entry is a list of alternatives: the attributes must contain at least one of them. */
+  contains?: Array<Array<Record<string, unknown>>>;
+}
+
+interface Scope {
+  client: PoolClient;
+  /** False once the transaction is ending: late queries of work it started go to the pool. */
+  open: boolean;
+}
+
+/** PostgreSQL error codes worth running the whole transaction again for. */
+const RETRYABLE = new Set(['40001', '40P01']);
+
+/**
+ * A `StateStore` in PostgreSQL (tables in schema.ts). Every method is one statement or one
+ * transaction; inside `transaction()` they all run on that transaction's connection, so a
+ * caller can make a whole read-modify-write one atomic unit. `updateContact` and `updateGroup`
+ * lock the row (`SELECT … FOR UPDATE`), which makes them atomic between processes on their own.
+ */
+export class PostgresStateStore implements StateStore {
+  readonly schema: string;
+  private readonly options: PostgresStateStoreOptions;
+  private readonly s: string;
+  private readonly statementPrefix: string;
+  private readonly scope = new AsyncLocalStorage<Scope>();
+  private readonly snapshots?: SnapshotStore;
+  private readonly maxAttempts: number;
+  private readonly log: Logger;
+  private poolHandle: Pool | undefined;
+  /** Versions of migrations the last `init()` applied, for tests and logs. */
+  appliedMigrations: number[] = [];
+
+  constructor(options: PostgresStateStoreOptions) {
+    this.options = options;
+    this.schema = validateSchemaName(options.schema ?? 'spine');
+    this.s = `"${this.schema}"`;
+    // Prepared statements are per connection and named; the schema is part of their text.
+    this.statementPrefix = `spine_${createHash('sha256').update(this.schema).digest('hex').slice(0, 8)}_`;
+    this.snapshots = options.snapshots;
+    this.maxAttempts = options.maxAttempts ?? 5;
+    this.log = options.logger ?? createLogger('postgres-store');
+  }
+
+  async init(): Promise<void> {
+    if (!this.poolHandle) {
+      const config: PoolConfig = { connectionString: this.options.connectionString, max: this.options.poolSize ?? 10 };
+      if (this.options.password) config.password = this.options.password;
+      if (this.options.user && !new URL(this.options.connectionString).username) config.user = await this.options.user();
+      const pool = new Pool(config);
+      // An idle connection the server dropped must not crash the process; the next query reconnects.
+      pool.on('error', (error) => this.log.warn('idle PostgreSQL connection failed', { error: error.message }));
+      this.poolHandle = pool;
+    }
+    const client = await this.pool.connect();
+    try {
+      this.appliedMigrations = await migrate(client, this.schema);
+      if (this.appliedMigrations.length) this.log.info('applied migrations', { schema: this.schema, versions: this.appliedMigrations });
+    } finally {
+      client.release();
+    }
+    await this.snapshots?.init();
+  }
+
+  async close(): Promise<void> {
+    await this.poolHandle?.end();
+    await this.snapshots?.close();
+  }
+
+  /** The pool; for tests and tools that look into the database. */
+  get pool(): Pool {
+    if (!this.poolHandle) throw new Error('PostgresStateStore: init() must finish before the store is used');
+    return this.poolHandle;
+  }
+
+  /**
+   * Runs `work` in one transaction on one connection: every query of this store made inside it
+   * (in its async context) joins the transaction. Nested calls join the outer transaction.
+   * A transaction aborted for a deadlock or serialization failure is run again from the start.
+   */
+  async transaction<T>(options: TransactionOptions, work: () => Promise<T>): Promise<T> {
+    if (this.scope.getStore()?.open) return work();
+    const begin = [
+      `BEGIN ISOLATION LEVEL ${options.isolation === 'repeatable read' ? 'REPEATABLE READ' : 'READ COMMITTED'}${options.readOnly ? ' READ ONLY' : ''}`,
+      // Keys are decimal integers made by advisoryKey, so they can be written into the text.
+      ...(options.locks ?? []).map(({ key, mode }) => {
+        if (!/^-?\d{1,20}$/.test(key)) throw new Error(`advisory lock key ${JSON.stringify(key)} is not a 64-bit integer`);
+        return `SELECT pg_advisory_xact_lock${mode === 'shared' ? '_shared' : ''}(${key})`;
+      }),
+    ].join('; ');
+    for (let attempt = 1; ; attempt++) {
+      const client = await this.pool.connect();
+      const scope: Scope = { client, open: true };
+      let broken = false;
+      try {
+        await client.query(begin);
+        const result = await this.scope.run(scope, work);
+        scope.open = false;
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        scope.open = false;
+        await client.query('ROLLBACK').catch(() => (broken = true));
+        const code = (error as { code?: unknown }).code;
+        if (typeof code === 'string' && RETRYABLE.has(code)) {
+          if (attempt < this.maxAttempts) {
+            this.log.debug('retrying transaction', { code, attempt });
+            continue;
+          }
+          throw new StorageConflictError(`PostgreSQL aborted the transaction ${attempt} times (${code}: ${(error as Error).message})`, { key: this.schema, status: code, attempts: attempt, cause: error });
+        }
+        throw error;
+      } finally {
+        client.release(broken);
+      }
+    }
+  }
+
+  // ---- networks
+
+  async getNetwork(networkId: string): Promise<NetworkRecord | null> {
+    const { rows } = await this.sql<{ record: string }>('get_network', `SELECT record::text AS record FROM ${this.s}.networks WHERE network_id = $1 AND record IS NOT NULL`, [networkId]);
+    return rows[0] ? this.decode<NetworkRecord>(rows[0].record, `network ${networkId}`) : null;
+  }
+
+  async putNetwork(record: NetworkRecord): Promise<void> {
+    await this.sql(
+      'put_network',
+      `INSERT INTO ${this.s}.networks (network_id, record) VALUES ($1, $2::json)
+       ON CONFLICT (network_id) DO UPDATE SET record = excluded.record, updated_at = clock_timestamp()`,
+      [record.id, encode(record)],
+    );
+  }
+
+  async listNetworkIds(): Promise<string[]> {
+    const { rows } = await this.sql<{ network_id: string }>('list_networks', `SELECT network_id FROM ${this.s}.networks WHERE record IS NOT NULL`, []);
+    return rows.map((r) => r.network_id);
+  }
+
+  /** Ids of the networks that exist and are not deleted (their record is no tombstone), in one statement. */
+  async listLiveNetworkIds(): Promise<string[]> {
+    const { rows } = await this.sql<{ network_id: string }>(
+      'list_live_networks',
+      `SELECT network_id FROM ${this.s}.networks WHERE record IS NOT NULL AND (record ->> 'deleted') IS DISTINCT FROM 'true'`,
+      [],
+    );
+    return rows.map((r) => r.network_id);
+  }
+
+  async deleteNetwork(networkId: string): Promise<void> {
+    // Groups, contacts and snapshots go with it (ON DELETE CASCADE).
+    await this.sql('delete_network', `DELETE FROM ${this.s}.networks WHERE network_id = $1`, [networkId]);
+    await this.snapshots?.deleteNetwork(networkId);
+  }
+
+  // ---- groups
+
+  async getGroup(networkId: string, groupId: string): Promise<GroupRecord | null> {
+    const { rows } = await this.sql<{ record: string }>(
+      'get_group',
+      `SELECT g.record::text AS record FROM ${this.s}.groups g JOIN ${this.s}.networks n ON n.id = g.network_ref
+       WHERE n.network_id = $1 AND g.group_id = $2 AND g.record IS NOT NULL`,
+      [networkId, groupId],
+    );
+    return rows[0] ? this.decode<GroupRecord>(rows[0].record, `group ${groupId} of network ${networkId}`) : null;
+  }
+
+  async putGroup(networkId: string, record: GroupRecord): Promise<void> {
+    await this.sql(
+      'put_group',
+      `INSERT INTO ${this.s}.groups (network_ref, group_id, record, attributes) VALUES (${this.s}.ensure_network($1), $2, $3::json, $4::jsonb)
+       ON CONFLICT (network_ref, group_id) DO UPDATE SET record = excluded.record, attributes = excluded.attributes, updated_at = clock_timestamp()`,
+      [networkId, record.group.id, encode(record), searchableJson(record.group.attributes ?? {})],
+    );
+  }
+
+  async listGroupIds(networkId: string): Promise<string[]> {
+    const { rows } = await this.sql<{ group_id: string }>(
+      'list_groups',
+      `SELECT g.group_id FROM ${this.s}.groups g JOIN ${this.s}.networks n ON n.id = g.network_ref WHERE n.network_id = $1 AND g.record IS NOT NULL`,
+      [networkId],
+    );
+    return rows.map((r) => r.group_id);
+  }
+
+  async deleteGroup(networkId: string, groupId: string): Promise<void> {
+    await this.sql(
+      'delete_group',
+      `DELETE FROM ${this.s}.groups g USING ${this.s}.networks n WHERE n.id = g.network_ref AND n.network_id = $1 AND g.group_id = $2`,
+      [networkId, groupId],
+    );
+  }
+
+  async updateGroup(networkId: string, groupId: string, update: GroupUpdate): Promise<void> {
+    await this.transaction({}, async () => {
+      for (;;) {
+        const { rows } = await this.sql<{ id: string; record: string | null }>(
+          'lock_group',
+          `SELECT g.id, g.record::text AS record FROM ${this.s}.groups g JOIN ${this.s}.networks n ON n.id = g.network_ref
+           WHERE n.network_id = $1 AND g.group_id = $2 FOR UPDATE OF g`,
+          [networkId, groupId],
+        );
+        const row = rows[0];
+        const next = update(row?.record ? this.decode<GroupRecord>(row.record, `group ${groupId} of network ${networkId}`) : null);
+        if (next === null) return;
+        const attributes = searchableJson(next.group.attributes ?? {});
+        if (row) {
+          await this.sql('update_group', `UPDATE ${this.s}.groups SET record = $2::json, attributes = $3::jsonb, updated_at = clock_timestamp() WHERE id = $1`, [row.id, encode(next), attributes]);
+          return;
+        }
+        const inserted = await this.sql(
+          'insert_group',
+          `INSERT INTO ${this.s}.groups (network_ref, group_id, record, attributes) VALUES (${this.s}.ensure_network($1), $2, $3::json, $4::jsonb)
+           ON CONFLICT (network_ref, group_id) DO NOTHING`,
+          [networkId, groupId, encode(next), attributes],
+        );
+        // Created meanwhile by another writer: lock that row and update it instead.
+        if (inserted.rowCount === 1) return;
+      }
+    });
+  }
+
+  // ---- contacts
+
+  async getContact(networkId: string, groupId: string, contactId: string): Promise<Contact | null> {
+    const { rows } = await this.sql<{ record: string }>(
+      'get_contact',
+      `SELECT c.record::text AS record FROM ${this.s}.contacts c JOIN ${this.s}.groups g ON g.id = c.group_ref JOIN ${this.s}.networks n ON n.id = g.network_ref
+       WHERE n.network_id = $1 AND g.group_id = $2 AND c.contact_id = $3`,
+      [networkId, groupId, contactId],
+    );
+    return rows[0] ? this.decode<Contact>(rows[0].record, `contact ${contactId}`) : null;
+  }
+
+  async listContacts(networkId: string, groupId: string): Promise<Contact[]> {
+    const { rows } = await this.sql<{ record: string }>(
+      'list_contacts',
+      `SELECT c.record::text AS record FROM ${this.s}.contacts c JOIN ${this.s}.groups g ON g.id = c.group_ref JOIN ${this.s}.networks n ON n.id = g.network_ref
+       WHERE n.network_id = $1 AND g.group_id = $2`,
+      [networkId, groupId],
+    );
+    return rows.map((r) => this.decode<Contact>(r.record, `a contact of group ${groupId}`));
+  }
+
+  async putContact(networkId: string, groupId: string, contact: Contact): Promise<void> {
+    await this.sql(
+      'put_contact',
+      `INSERT INTO ${this.s}.contacts (group_ref, contact_id, record) VALUES (${this.s}.ensure_group($1, $2), $3, $4::json)
+       ON CONFLICT (group_ref, contact_id) DO UPDATE SET record = excluded.record, updated_at = clock_timestamp()`,
+      [networkId, groupId, contact.id, encode(contact)],
+    );
+  }
+
+  /** Read-modify-write under a row lock (`FOR UPDATE`): concurrent writers of one contact, in any process, take turns. */
+  async updateContact(networkId: string, groupId: string, contactId: string, update: ContactUpdate): Promise<void> {
+    await this.transaction({}, async () => {
+      for (;;) {
+        const { rows } = await this.sql<{ group_ref: string; record: string }>(
+          'lock_contact',
+          `SELECT c.group_ref, c.record::text AS record FROM ${this.s}.contacts c JOIN ${this.s}.groups g ON g.id = c.group_ref JOIN ${this.s}.networks n ON n.id = g.network_ref
+           WHERE n.network_id = $1 AND g.group_id = $2 AND c.contact_id = $3 FOR UPDATE OF c`,
+          [networkId, groupId, contactId],
+        );
+        const row = rows[0];
+        const next = update(row ? this.decode<Contact>(row.record, `contact ${contactId}`) : null);
+        if (next === null) return;
+        if (row) {
+          await this.sql('update_contact', `UPDATE ${this.s}.contacts SET record = $3::json, updated_at = clock_timestamp() WHERE group_ref = $1 AND contact_id = $2`, [
+            row.group_ref,
+            contactId,
+            encode(next),
+          ]);
+          return;
+        }
+        const inserted = await this.sql(
+          'insert_contact',
+          `INSERT INTO ${this.s}.contacts (group_ref, contact_id, record) VALUES (${this.s}.ensure_group($1, $2), $3, $4::json) ON CONFLICT (group_ref, contact_id) DO NOTHING`,
+          [networkId, groupId, contactId, encode(next)],
+        );
+        // Another writer created it first: lock theirs and apply the update to it.
+        if (inserted.rowCount === 1) return;
+      }
+    });
+  }
+
+  async deleteContact(networkId: string, groupId: string, contactId: string): Promise<void> {
+    await this.sql(
+      'delete_contact',
+      `DELETE FROM ${this.s}.contacts c USING ${this.s}.groups g, ${this.s}.networks n
+       WHERE g.id = c.group_ref AND n.id = g.network_ref AND n.network_id = $1 AND g.group_id = $2 AND c.contact_id = $3`,
+      [networkId, groupId, contactId],
+    );
+  }
+
+  // ---- bulk reads (one statement, so one consistent state)
+
+  /** Groups of a network with their contacts, in one statement; `filter.contains` uses the GIN index on attributes. */
+  async readGroups(networkId: string, filter: GroupFilter = {}): Promise<GroupRow[]> {
+    const values: unknown[] = [networkId];
+    const conditions = ['n.network_id = $1', 'g.record IS NOT NULL'];
+    if (filter.groupId !== undefined) {
+      values.push(filter.groupId);
+      conditions.push(`g.group_id = $${values.length}`);
+    }
+    for (const alternatives of filter.contains ?? []) {
+      const any = alternatives.map((json) => {
+        values.push(searchableJson(json));
+        return `g.attributes @> $${values.length}::jsonb`;
+      });
+      conditions.push(any.length === 1 ? any[0]! : `(${any.join(' OR ')})`);
+    }
+    const text = `SELECT g.group_id, g.record::text AS record, ARRAY(SELECT c.record::text FROM ${this.s}.contacts c WHERE c.group_ref = g.id) AS contacts
+      FROM ${this.s}.groups g JOIN ${this.s}.networks n ON n.id = g.network_ref WHERE ${conditions.join(' AND ')}`;
+    // One group by id is the hot path of loadGroupState: prepared once per connection.
+    const { rows } =
+      filter.groupId !== undefined && !filter.contains?.length
+        ? await this.sql<{ group_id: string; record: string; contacts: string[] }>('read_group', text, values)
+        : await this.db().query<{ group_id: string; record: string; contacts: string[] }>(text, values);
+    return rows.map((row) => ({
+      record: this.decode<GroupRecord>(row.record, `group ${row.group_id} of network ${networkId}`),
+      contacts: row.contacts.map((c) => this.decode<Contact>(c, `a contact of group ${row.group_id}`)),
+    }));
+  }
+
+  /** When the network's records or contacts were last written, by the database's clock. */
+  async lastChanged(networkId: string): Promise<Date | null> {
+    const { rows } = await this.sql<{ changed: Date | null }>(
+      'last_changed',
+      `SELECT greatest(n.updated_at,
+         (SELECT max(g.updated_at) FROM ${this.s}.groups g WHERE g.network_ref = n.id),
+         (SELECT max(c.updated_at) FROM ${this.s}.contacts c JOIN ${this.s}.groups g ON g.id = c.group_ref WHERE g.network_ref = n.id)) AS changed
+       FROM ${this.s}.networks n WHERE n.network_id = $1`,
+      [networkId],
+    );
+    return rows[0]?.changed ?? null;
+  }
+
+  // ---- snapshots: in the database's tables, or in the snapshot store given
+
+  async putSnapshot(networkId: string, info: SnapshotInfo, payload: string): Promise<void> {
+    if (this.snapshots) return this.snapshots.putSnapshot(networkId, info, payload);
+    await this.transaction({}, async () => {
+      const created = await this.insertSnapshot(networkId, info);
+      if (created && payload.length > 0) await this.insertSnapshotPart(networkId, info.id, 0, payload);
+    });
+  }
+
+  /**
+   * Create-only, in one transaction: the row is inserted first (a second writer of the id waits
+   * for this one, then finds it), then the body piece by piece as rows, then the info with size
+   * and digest. Nothing of a snapshot is visible until all of it is written.
+   */
+  async putSnapshotStream(networkId: string, info: SnapshotInfo, chunks: AsyncIterable<string>): Promise<SnapshotWrite> {
+    if (this.snapshots) return this.snapshots.putSnapshotStream(networkId, info, chunks);
+    return this.transaction({}, async () => {
+      if (!(await this.insertSnapshot(networkId, info))) {
+        const existing = await this.getSnapshotInfo(networkId, info.id);
+        if (!existing) throw new Error(`snapshot ${info.id} of network ${networkId} vanished while being written`);
+        return { created: false, info: existing };
+      }
+      const digest = new SnapshotDigest();
+      let part = 0;
+      for await (const bytes of measured(chunks, digest)) await this.insertSnapshotPart(networkId, info.id, part++, bytes.toString('utf8'));
+      const stored: SnapshotInfo = { ...info, size: digest.size, sha256: digest.sha256() };
+      await this.sql(
+        'update_snapshot_info',
+        `UPDATE ${this.s}.snapshots s SET info = $3::json FROM ${this.s}.networks n WHERE n.id = s.network_ref AND n.network_id = $1 AND s.snapshot_id = $2`,
+        [networkId, info.id, encode(stored)],
+      );
+      return { created: true, info: stored };
+    });
+  }
+
+  async getSnapshot(networkId: string, snapshotId: string): Promise<string | null> {
+    if (this.snapshots) return this.snapshots.getSnapshot(networkId, snapshotId);
+    const { rows } = await this.sql<{ body: string | null }>(
+      'get_snapshot',
+      `SELECT p.body FROM ${this.s}.snapshots s JOIN ${this.s}.networks n ON n.id = s.network_ref
+       LEFT JOIN ${this.s}.snapshot_parts p ON p.network_ref = s.network_ref AND p.snapshot_id = s.snapshot_id
+       WHERE n.network_id = $1 AND s.snapshot_id = $2 ORDER BY p.part`,
+      [networkId, snapshotId],
+    );
+    return rows.length === 0 ? null : rows.map((r) => r.body ?? '').join('');
+  }
+
+  async getSnapshotInfo(networkId: string, snapshotId: string): Promise<SnapshotInfo | null> {
+    if (this.snapshots) return this.snapshots.getSnapshotInfo(networkId, snapshotId);
+    const { rows } = await this.sql<{ info: string }>(
+      'get_snapshot_info',
+      `SELECT s.info::text AS info FROM ${this.s}.snapshots s JOIN ${this.s}.networks n ON n.id = s.network_ref WHERE n.network_id = $1 AND s.snapshot_id = $2`,
+      [networkId, snapshotId],
+    );
+    return rows[0] ? this.decode<SnapshotInfo>(rows[0].info, `info of snapshot ${snapshotId}`) : null;
+  }
+
+  async listSnapshots(networkId: string): Promise<SnapshotInfo[]> {
+    if (this.snapshots) return this.snapshots.listSnapshots(networkId);
+    const { rows } = await this.sql<{ info: string }>(
+      'list_snapshots',
+      `SELECT s.info::text AS info FROM ${this.s}.snapshots s JOIN ${this.s}.networks n ON n.id = s.network_ref WHERE n.network_id = $1 ORDER BY s.created_at DESC`,
+      [networkId],
+    );
+    return rows.map((r) => this.decode<SnapshotInfo>(r.info, `a snapshot info of network ${networkId}`));
+  }
+
+  async deleteSnapshot(networkId: string, snapshotId: string): Promise<boolean> {
+    if (this.snapshots) return this.snapshots.deleteSnapshot(networkId, snapshotId);
+    const result = await this.sql(
+      'delete_snapshot',
+      `DELETE FROM ${this.s}.snapshots s USING ${this.s}.networks n WHERE n.id = s.network_ref AND n.network_id = $1 AND s.snapshot_id = $2`,
+      [networkId, snapshotId],
+    );
+    return result.rowCount === 1;
+  }
+
+  /** False when a snapshot of that id exists already. */
+  private async insertSnapshot(networkId: string, info: SnapshotInfo): Promise<boolean> {
+    const result = await this.sql(
+      'insert_snapshot',
+      `INSERT INTO ${this.s}.snapshots (network_ref, snapshot_id, info, created_at) VALUES (${this.s}.ensure_network($1), $2, $3::json, $4)
+       ON CONFLICT (network_ref, snapshot_id) DO NOTHING`,
+      [networkId, info.id, encode(info), info.createdAt],
+    );
+    return result.rowCount === 1;
+  }
+
+  private async insertSnapshotPart(networkId: string, snapshotId: string, part: number, body: string): Promise<void> {
+    await this.sql(
+      'insert_snapshot_part',
+      `INSERT INTO ${this.s}.snapshot_parts (network_ref, snapshot_id, part, body) SELECT n.id, $2, $3, $4 FROM ${this.s}.networks n WHERE n.network_id = $1`,
+      [networkId, snapshotId, part, body],
+    );
+  }
+
+  // ---- plumbing
+
+  /** The current transaction's connection, or the pool. */
+  private db(): Pick<Pool, 'query'> {
+    const scope = this.scope.getStore();
+    return scope?.open ? scope.client : this.pool;
+  }
+
+  private sql<R extends QueryResultRow = QueryResultRow>(name: string, text: string, values: unknown[]): Promise<QueryResult<R>> {
+    return this.db().query<R>({ name: this.statementPrefix + name, text, values });
+  }
+
+  private decode<T>(text: string, what: string): T {
+    try {
+      return decode<T>(text);
+    } catch (error) {
+      throw new CorruptDataError(`cannot read ${what} from PostgreSQL schema ${this.schema}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+}
+
+/** JSON escapes `jsonb` refuses: `\u0000`, and lone surrogates (the only ones JSON.stringify escapes); `\\` is matched to keep the scan aligned. */
+const UNSEARCHABLE_ESCAPE = /\\(?:\\|u0000|ud[89a-f][0-9a-f]{2})/g;
+
+/**
+ * Attributes as the `jsonb` the GIN index holds: each value in the codec's JSON under its plain
+ * key (so a key named `$type` is not escaped at the top), in a form `jsonb` accepts. Lossy only
+ * for the escapes above, and the same way for stored attributes and query values, so equal
+ * values stay equal; queries confirm every match on the decoded group anyway.
+ */
+export function searchableJson(attributes: Record<string, unknown>): string {
+  const text = `{${Object.entries(attributes)
+    .map(([key, value]) => `${JSON.stringify(key)}:${encode(value)}`)
+    .join(',')}}`;
+  return text.replace(UNSEARCHABLE_ESCAPE, (escape) => (escape === '\\\\' ? escape : escape === '\\u0000' ? '\\\\u0000' : '\\ufffd'));
+}
