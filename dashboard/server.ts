@@ -1,0 +1,307 @@
+/**
+ * The dashboard: a small HTTP server (express) that serves the page in `public/`, a JSON API
+ * over the mesh's state through `SpineStorage`, and a Server-Sent Events stream of what happens
+ * in the mesh (its own subscriptions on the topics), the health function's reports and the
+ * agents' liveness.
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { SpineError } from '../shared/errors';
+import { checkAgents, loadHealthSettings, SYSTEM_NETWORKS, type AgentHealth, type HealthReport } from '../shared/health';
+import { validateNetworkId, validateSnapshotId } from '../shared/ids';
+import { createLogger, type Logger } from '../shared/log';
+import { createPubSubClient, createStorageClient } from '../shared/mesh/clients';
+import { DeadLetterStore } from '../shared/mesh/dead-letters';
+import { SpineStorage } from '../shared/mesh/spine-storage';
+import { loadSettings } from '../shared/settings';
+import { AGENTS_GROUP, REGISTRY_NETWORK } from '../shared/system';
+import { defineTopology } from '../shared/topology';
+import { EventFeed, type EventBatch } from './event-feed';
+import { HealthMonitor } from './health-monitor';
+import { networkView, snapshotView } from './network-view';
+import { SseHub } from './sse';
+import { openTopicTap, type TopicTap } from './topic-tap';
+
+export interface DashboardOptions {
+  /** The mesh's client environment (what `npm start` writes to `.spine/mesh.env`). */
+  env: Record<string, string>;
+  /** 0 (default) takes a free port. */
+  port?: number;
+  /** Default 127.0.0.1: the dashboard can restore snapshots, so it is not for the network. */
+  host?: string;
+  logger?: Logger;
+  /** How often the health function is run (default 30 s; 0: only when the page asks). */
+  healthIntervalMs?: number;
+}
+
+export interface Dashboard {
+  url: string;
+  /** Closes the streams and the server and deletes the dashboard's subscriptions. */
+  stop(): Promise<void>;
+}
+
+const PUBLIC_DIR = path.join(__dirname, 'public');
+/** Liveness ages with time alone, so the agents are looked at again this often even without heartbeats. */
+const AGENTS_REFRESH_MS = 10_000;
+/** Heartbeats of many agents in a burst make one registry read. */
+const AGENTS_DEBOUNCE_MS = 200;
+const LOCAL_HOSTNAMES = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
+
+interface AgentsView {
+  agents: AgentHealth[];
+  offlineAfterMs: number;
+  error?: string;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export async function startDashboard(options: DashboardOptions): Promise<Dashboard> {
+  const log = options.logger ?? createLogger('dashboard');
+  const host = options.host ?? '127.0.0.1';
+  const settings = loadSettings(options.env);
+  const defaultOfflineAfterMs = loadHealthSettings(options.env).offlineAfterMs;
+  const topology = defineTopology({ projectId: settings.projectId, prefix: settings.topicPrefix, bucket: settings.bucket });
+  const runId = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+
+  const spine = SpineStorage.fromEnv(options.env, { writerId: 'dashboard', logger: log.child({ part: 'client' }) });
+  const pubsub = createPubSubClient(settings);
+  const deadLetters = new DeadLetterStore(createStorageClient(settings), settings.bucket);
+  const hub = new SseHub();
+
+  let agentsView: AgentsView = { agents: [], offlineAfterMs: defaultOfflineAfterMs };
+  let agentsTimer: NodeJS.Timeout | undefined;
+  let agentsDebounce: NodeJS.Timeout | undefined;
+  let agentsReading: Promise<void> | undefined;
+  const readAgents = async () => {
+    const offlineAfterMs = health.current().report?.thresholds.offlineAfterMs ?? defaultOfflineAfterMs;
+    // The same reading of the registry as the health job's, so page and report agree.
+    const { agents, error } = await checkAgents(spine, offlineAfterMs, new Date(), log);
+    agentsView = { agents, offlineAfterMs, ...(error ? { error } : {}) };
+    hub.broadcast('agents', agentsView);
+  };
+  const refreshAgents = () => {
+    agentsReading ??= readAgents()
+      .catch((error: unknown) => log.warn('dashboard could not read the agent registry', { error }))
+      .finally(() => (agentsReading = undefined));
+  };
+
+  const health = new HealthMonitor({
+    healthUrl: settings.functionUrls.health,
+    intervalMs: options.healthIntervalMs ?? 30_000,
+    logger: log,
+    onChange: (view) => hub.broadcast('health', view),
+  });
+  const feed = new EventFeed({
+    pubsub,
+    topology,
+    deadLetters,
+    runId,
+    logger: log,
+    onBatch: (batch: EventBatch) => {
+      hub.broadcast('events', batch);
+      if (batch.events.some((e) => e.kind === 'group-change' && e.networkId === REGISTRY_NETWORK && e.groupId === AGENTS_GROUP)) {
+        clearTimeout(agentsDebounce);
+        agentsDebounce = setTimeout(refreshAgents, AGENTS_DEBOUNCE_MS);
+      }
+    },
+  });
+
+  let healthTap: TopicTap | undefined;
+  let server: Server | undefined;
+  const release = async () => {
+    await health.stop();
+    clearInterval(agentsTimer);
+    clearTimeout(agentsDebounce);
+    hub.close();
+    if (server?.listening) {
+      const closing = new Promise<void>((resolve) => server!.close(() => resolve()));
+      server.closeAllConnections();
+      await closing;
+    }
+    await agentsReading;
+    await Promise.all([feed.close(), healthTap?.close()]);
+    await spine.close();
+    await pubsub.close();
+  };
+
+  try {
+    await feed.start();
+    healthTap = await openTopicTap(pubsub, topology, {
+      topic: topology.topics.health.name,
+      name: `${topology.prefix}dashboard-${runId}-health`,
+      logger: log,
+      onMessage: (message) => health.offer(JSON.parse(message.data.toString('utf8')) as HealthReport),
+    });
+    await readAgents().catch((error: unknown) => log.warn('dashboard could not read the agent registry', { error }));
+
+    const app = createApp({ spine, hub, feed, health, agents: () => agentsView, host, log, overview: { projectId: settings.projectId, prefix: topology.prefix, bucket: settings.bucket } });
+    server = createServer(app);
+    await new Promise<void>((resolve, reject) => {
+      server!.once('error', reject);
+      server!.listen(options.port ?? 0, host, () => {
+        server!.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (error) {
+    await release().catch(() => undefined);
+    throw new Error(`the dashboard could not start on ${host}:${options.port ?? 0}: ${(error as Error).message}`, { cause: error });
+  }
+
+  health.start();
+  agentsTimer = setInterval(refreshAgents, AGENTS_REFRESH_MS);
+  agentsTimer.unref();
+
+  const { port } = server.address() as AddressInfo;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/`;
+  log.info('dashboard ready', { url, subscriptions: [...feed.subscriptionNames, healthTap.name] });
+  let stopping: Promise<void> | undefined;
+  return {
+    url,
+    stop: () => (stopping ??= release()),
+  };
+}
+
+interface AppDependencies {
+  spine: SpineStorage;
+  hub: SseHub;
+  feed: EventFeed;
+  health: HealthMonitor;
+  agents(): AgentsView;
+  host: string;
+  log: Logger;
+  overview: { projectId: string; prefix: string; bucket: string };
+}
+
+function createApp(deps: AppDependencies) {
+  const { spine, hub, feed, health } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  app.use((_req, res, next) => {
+    // Values are shown as text; this is the second line of defence should one ever be parsed as markup.
+    res.set({
+      'Content-Security-Policy': "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+      'X-Content-Type-Options': 'nosniff',
+      'Referrer-Policy': 'no-referrer',
+    });
+    next();
+  });
+  app.use('/api', guardLocalAccess(deps.host));
+  app.use(express.json({ limit: '16kb' }));
+  app.use(express.static(PUBLIC_DIR, { index: 'index.html' }));
+
+  app.get('/api/overview', (_req, res) => {
+    res.json(deps.overview);
+  });
+
+  app.get('/api/stream', (req, res) => {
+    hub.open(req, res, (send) => {
+      send('hello', { ...deps.overview, events: feed.recent() });
+      send('health', health.current());
+      send('agents', deps.agents());
+    });
+  });
+
+  app.get('/api/networks', async (_req, res) => {
+    const ids = (await spine.listNetworks()).sort();
+    res.json({ networks: ids.map((id) => ({ id, system: SYSTEM_NETWORKS.includes(id) })) });
+  });
+
+  app.get('/api/networks/:network', async (req, res) => {
+    const networkId = validateNetworkId(req.params.network);
+    const state = await spine.loadNetworkState(networkId);
+    if (!state) throw new HttpError(404, `network ${JSON.stringify(networkId)} does not exist`);
+    res.json(networkView(networkId, state));
+  });
+
+  app.get('/api/networks/:network/snapshots', async (req, res) => {
+    const networkId = validateNetworkId(req.params.network);
+    res.json({ snapshots: (await spine.listSnapshots(networkId)).map(snapshotView) });
+  });
+
+  app.post('/api/networks/:network/snapshots', async (req, res) => {
+    const networkId = validateNetworkId(req.params.network);
+    const label = (req.body as { label?: unknown } | undefined)?.label;
+    if (label !== undefined && typeof label !== 'string') throw new HttpError(400, 'label must be a string');
+    const snapshotId = await spine.saveSnapshot(networkId, label === '' ? undefined : label);
+    res.status(201).json({ snapshotId });
+  });
+
+  app.post('/api/networks/:network/snapshots/:snapshot/restore', async (req, res) => {
+    const networkId = validateNetworkId(req.params.network);
+    const snapshotId = validateSnapshotId(req.params.snapshot);
+    await spine.restoreSnapshot(networkId, snapshotId);
+    res.json({ networkId, snapshotId, restored: true });
+  });
+
+  app.get('/api/health', (_req, res) => {
+    res.json(health.current());
+  });
+
+  app.post('/api/health/check', async (_req, res) => {
+    res.json(await health.check());
+  });
+
+  app.get('/api/agents', (_req, res) => {
+    res.json(deps.agents());
+  });
+
+  app.use('/api', (_req, _res, next) => next(new HttpError(404, 'no such endpoint')));
+  app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const { status, code, message } = describeError(error);
+    if (status >= 500) deps.log.error('dashboard request failed', { error });
+    if (res.headersSent) return res.end();
+    res.status(status).json({ error: { code, message } });
+  });
+  return app;
+}
+
+/**
+ * The API changes state (snapshot restore), so a web page elsewhere must not be able to drive
+ * it through the browser: the Host must be this machine (no DNS rebinding), a POST must be JSON
+ * (a cross-site form cannot send that without a preflight this server never grants) and come
+ * from this origin when the browser says where it comes from.
+ */
+function guardLocalAccess(boundHost: string) {
+  const anyHost = boundHost === '0.0.0.0' || boundHost === '::';
+  return (req: Request, _res: Response, next: NextFunction) => {
+    const hostHeader = req.headers.host ?? '';
+    const hostname = hostHeader.replace(/:\d+$/, '');
+    if (!anyHost && !LOCAL_HOSTNAMES.has(hostname) && hostname !== boundHost) return next(new HttpError(403, `host ${JSON.stringify(hostHeader)} is not this dashboard`));
+    if (req.method === 'POST') {
+      if (!req.is('application/json')) return next(new HttpError(415, 'POST bodies must be application/json'));
+      const origin = req.headers.origin;
+      if (origin !== undefined && origin !== `http://${hostHeader}`) return next(new HttpError(403, `requests from ${origin} are not allowed`));
+    }
+    next();
+  };
+}
+
+function describeError(error: unknown): { status: number; code: string; message: string } {
+  if (error instanceof HttpError) return { status: error.status, code: String(error.status), message: error.message };
+  if (error instanceof SpineError) {
+    const status: Record<string, number> = {
+      INVALID_ID: 400,
+      INVALID_ARGUMENT: 400,
+      NETWORK_NOT_FOUND: 404,
+      SNAPSHOT_NOT_FOUND: 404,
+      NOT_FOUND: 404,
+      TIMEOUT: 504,
+    };
+    return { status: status[error.code] ?? 500, code: error.code, message: error.message };
+  }
+  const parsed = error as { status?: number; type?: string; message?: string };
+  // express.json's own errors (bad JSON, too large) carry their status.
+  if (typeof parsed.status === 'number' && parsed.status >= 400 && parsed.status < 500) return { status: parsed.status, code: parsed.type ?? String(parsed.status), message: parsed.message ?? 'bad request' };
+  return { status: 500, code: 'INTERNAL', message: (error as Error)?.message ?? String(error) };
+}
