@@ -52,6 +52,8 @@ export interface ResourceInstance {
 interface Scope {
   each?: { key: string; value: Value };
   count?: number;
+  /** Variables of enclosing for expressions. */
+  symbols?: Record<string, Value>;
 }
 
 class ResourceGroup {
@@ -216,7 +218,9 @@ export class TerraformConfig {
         throw new TerraformError(`${where}: cannot parse ${JSON.stringify(raw)}: ${(error as Error).message}`);
       });
       if (!ast) throw new TerraformError(`${where}: cannot parse ${JSON.stringify(raw)}`);
-      return this.evaluateTemplate(ast, scope, where, true);
+      const value = await this.evaluateTemplate(ast, scope, where, true);
+      if ((value as unknown) instanceof ResourceGroup || isInstance(value)) throw new TerraformError(`${where}: a whole resource is not a value the drift check reads`);
+      return value;
     }
     if (Array.isArray(raw)) return Promise.all(raw.map((item, index) => this.evaluate(item, scope, `${where}[${index}]`)));
     if (raw !== null && typeof raw === 'object') {
@@ -294,6 +298,27 @@ export class TerraformConfig {
         if (typeof key !== 'string' && typeof key !== 'number') throw new TerraformError(`${where}: index ${String(meta.keyExpression)} is not a string or number`);
         return this.walk(collection!, [key], where);
       }
+      case 'for':
+        return this.evaluateFor(meta, scope, where);
+      case 'binaryOp': {
+        const [left, right] = await Promise.all(node.children.map((child) => this.evaluateNode(child, scope, where)));
+        switch (meta.operator) {
+          case 'logicalAnd':
+            return requireBool(left, where) && requireBool(right, where);
+          case 'logicalOr':
+            return requireBool(left, where) || requireBool(right, where);
+          case 'equal':
+            return known(left, where) === known(right, where);
+          case 'notEqual':
+            return known(left, where) !== known(right, where);
+          default:
+            throw new TerraformError(`${where}: the drift check does not evaluate the ${String(meta.operator)} operator`);
+        }
+      }
+      case 'conditional': {
+        const condition = requireBool(await this.evaluateNode(node.children[0]!, scope, where), where);
+        return this.evaluateNode(node.children[condition ? 1 : 2]!, scope, where);
+      }
       case 'function':
         return this.call(meta.name as string, await Promise.all(node.children.map((child) => this.evaluateNode(child, scope, where))), where);
       default:
@@ -301,8 +326,49 @@ export class TerraformConfig {
     }
   }
 
+  private async evaluateFor(meta: Record<string, unknown>, scope: Scope, where: string): Promise<Value> {
+    if (meta.groupedValue) throw new TerraformError(`${where}: grouped for expressions are not evaluated`);
+    const collection = await this.evaluateNode(await this.parseExpression(meta.collectionExpression as string, where), scope, where);
+    if ((collection as unknown) instanceof ResourceGroup) {
+      const group = collection as unknown as ResourceGroup;
+      const instances = (await this.instances(group.type)).filter((instance) => instance.name === group.name);
+      return this.forEntries(meta, scope, where, instances.map((instance) => [instance.key ?? 0, instance as unknown as Value]));
+    }
+    const entries: Array<[string | number, Value]> = Array.isArray(collection)
+      ? collection.map((item, index) => [index, item])
+      : isPlainObject(collection)
+        ? Object.entries(collection)
+        : (() => {
+            throw new TerraformError(`${where}: for over ${String(collection)}`);
+          })();
+    return this.forEntries(meta, scope, where, entries);
+  }
+
+  private async forEntries(meta: Record<string, unknown>, scope: Scope, where: string, entries: Array<[string | number, Value]>): Promise<Value> {
+    const keyVar = meta.keyVar as string;
+    const valVar = meta.valVar as string;
+    const toObject = meta.openRangeValue === '{';
+    const list: Value[] = [];
+    const object: Record<string, Value> = {};
+    for (const [key, value] of entries) {
+      const inner: Scope = { ...scope, symbols: { ...scope.symbols, ...(keyVar ? { [keyVar]: key } : {}), [valVar]: value } };
+      if (meta.conditionalExpression) {
+        const keep = await this.evaluateNode(await this.parseExpression(meta.conditionalExpression as string, where), inner, where);
+        if (!requireBool(keep, where)) continue;
+      }
+      const result = await this.evaluateNode(await this.parseExpression(meta.valueExpression as string, where), inner, where);
+      if (toObject) {
+        const name = await this.evaluateNode(await this.parseExpression(meta.keyExpression as string, where), inner, where);
+        if (typeof name !== 'string') throw new TerraformError(`${where}: for expression key ${String(name)} is not a string`);
+        object[name] = result;
+      } else list.push(result);
+    }
+    return toObject ? object : list;
+  }
+
   private async traverse(parts: Array<string | number>, scope: Scope, where: string): Promise<Value> {
     const [root, ...rest] = parts;
+    if (typeof root === 'string' && scope.symbols && root in scope.symbols) return this.walk(scope.symbols[root]!, rest, where);
     if (root === 'var') {
       const [name, ...more] = rest;
       return this.walk(this.variable(String(name)), more, where);
@@ -371,8 +437,8 @@ export class TerraformConfig {
       else throw new TerraformError(`${where}: ${JSON.stringify(current)} has no ${String(part)}`);
       if (current === undefined) throw new TerraformError(`${where}: index ${String(part)} is out of range`);
     }
-    if (current instanceof ResourceGroup || isInstance(current)) throw new TerraformError(`${where}: a whole resource is not a value the drift check reads`);
-    return current;
+    // A whole resource is passed on to an index, attribute or for expression; evaluate() refuses it as a result.
+    return current as Value;
   }
 
   private async resourceStep(group: ResourceGroup, part: string | number, where: string): Promise<Value | ResourceGroup | ResourceInstance> {
@@ -419,6 +485,17 @@ export class TerraformConfig {
         throw new TerraformError(`${where}: the drift check does not evaluate ${name}()`);
     }
   }
+}
+
+function requireBool(value: Value | undefined, where: string): boolean {
+  if (typeof value !== 'boolean') throw new TerraformError(`${where}: ${String(value)} is not a known bool`);
+  return value;
+}
+
+function known(value: Value | undefined, where: string): Value | undefined {
+  if (value instanceof Ref || value instanceof Template) throw new TerraformError(`${where}: ${String(value)} is only known after apply`);
+  if (typeof value === 'object' && value !== null) throw new TerraformError(`${where}: comparing collections is not evaluated`);
+  return value;
 }
 
 function isInstance(value: unknown): value is ResourceInstance {
