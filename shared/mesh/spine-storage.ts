@@ -23,6 +23,7 @@ import type {
 import { subscriptionMetadata } from '../provision';
 import { FileSystemStorage } from '../backends/filesystem';
 import { GcsStorage } from '../backends/gcs';
+import { postgresStorageFromSettings } from '../backends/postgres/settings';
 import { loadSettings, persistModeFor, type PersistOn } from '../settings';
 import { createPubSubClient, createStorageClient } from './clients';
 import { checkBlendMode, checkContent, DEFAULT_MAX_CONTENT_BYTES, validateGroupState, validateNetworkState } from '../state-validation';
@@ -148,7 +149,8 @@ export class SpineStorage implements NetworkStorage {
   /**
    * A client built from exactly the variables `npm start` writes to `.spine/mesh.env` (or a
    * deployment's): GOOGLE_CLOUD_PROJECT, SPINE_TOPIC_PREFIX, SPINE_BUCKET, SPINE_STATE_PREFIX,
-   * SPINE_PERSIST_ON, SPINE_PERSIST_OVERRIDES and the emulator hosts. It owns its clients and
+   * SPINE_PERSIST_ON, SPINE_PERSIST_OVERRIDES, the emulator hosts and the state store's
+   * (SPINE_STATE_STORE, SPINE_STATE_PATH, SPINE_POSTGRES_*). It owns its clients and
    * state store, and closes them with itself.
    */
   static fromEnv(env: Record<string, string | undefined> = process.env, options: Partial<Pick<SpineStorageOptions, 'writerId' | 'flushTimeoutMs' | 'logger'>> = {}): SpineStorage {
@@ -156,7 +158,9 @@ export class SpineStorage implements NetworkStorage {
     const pubsub = createPubSubClient(settings);
     const storage = createStorageClient(settings);
     const state =
-      settings.stateStore === 'filesystem'
+      settings.stateStore === 'postgres'
+        ? postgresStorageFromSettings(settings, { storage })
+        : settings.stateStore === 'filesystem'
         ? new FileSystemStorage({ basePath: settings.statePath! })
         : new GcsStorage({ bucket: settings.bucket, prefix: settings.statePrefix, storage });
     return new SpineStorage({

@@ -14,7 +14,7 @@ import type { SaveSnapshotOptions } from '../snapshot-stream';
 import type { SnapshotWrite } from '../state-store';
 import { cloudSqlIamAuth } from './iam';
 import { advisoryKey, validateSchemaName } from './schema';
-import { PostgresStateStore, type GroupRow, type TransactionOptions } from './store';
+import { PostgresStateStore, type GroupFilter, type GroupRow, type TransactionOptions } from './store';
 
 /** Snapshots as objects in a Cloud Storage bucket, laid out as GcsStorage lays them out. */
 export interface GcsSnapshotOptions {
@@ -176,7 +176,7 @@ export class PostgresStorage extends DocumentStorage {
     validateNetworkId(networkId);
     validateQuery(query);
     await this.opened('queryGroups');
-    const rows = await this.postgres.readGroups(networkId, { contains: containmentOf(query) });
+    const rows = await this.postgres.readGroups(networkId, queryFilter(query));
     return sortById(rows.filter((row) => groupMatches(row.record.group, query))).map((row) => assembleGroupState(row.record, row.contacts));
   }
 
@@ -209,6 +209,10 @@ export class PostgresStorage extends DocumentStorage {
 }
 
 /** The query as `jsonb` containments, each a list of alternatives (tags may be stored as an array or a Set). */
+export function queryFilter(query: GroupQuery): GroupFilter {
+  return { contains: containmentOf(query) };
+}
+
 function containmentOf(query: GroupQuery): Array<Array<Record<string, unknown>>> {
   const out: Array<Array<Record<string, unknown>>> = [];
   if (query.author !== undefined) out.push([{ [AUTHOR_ATTRIBUTE]: query.author }]);

@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
+import { parseIntoClientConfig } from 'pg-connection-string';
 import { Pool, type PoolClient, type PoolConfig, type QueryResult, type QueryResultRow } from 'pg';
 import { decode, encode } from '../../codec';
 import { CorruptDataError, StorageConflictError } from '../../errors';
@@ -94,9 +95,14 @@ export class PostgresStateStore implements StateStore {
 
   async init(): Promise<void> {
     if (!this.poolHandle) {
-      const config: PoolConfig = { connectionString: this.options.connectionString, max: this.options.poolSize ?? 10 };
-      if (this.options.password) config.password = this.options.password;
-      if (this.options.user && !new URL(this.options.connectionString).username) config.user = await this.options.user();
+      let config: PoolConfig = { connectionString: this.options.connectionString, max: this.options.poolSize ?? 10 };
+      if (this.options.password || this.options.user) {
+        // Parsed here (with pg's own parser): values from a connectionString would override these.
+        const parsed = parseIntoClientConfig(this.options.connectionString);
+        config = { ...parsed, max: config.max };
+        if (this.options.password) config.password = this.options.password;
+        if (this.options.user && !parsed.user) config.user = await this.options.user();
+      }
       const pool = new Pool(config);
       // An idle connection the server dropped must not crash the process; the next query reconnects.
       pool.on('error', (error) => this.log.warn('idle PostgreSQL connection failed', { error: error.message }));
@@ -346,6 +352,18 @@ export class PostgresStateStore implements StateStore {
 
   /** Groups of a network with their contacts, in one statement; `filter.contains` uses the GIN index on attributes. */
   async readGroups(networkId: string, filter: GroupFilter = {}): Promise<GroupRow[]> {
+    const { text, values } = this.groupsStatement(networkId, filter);
+    type Row = { group_id: string; record: string; contacts: string[] };
+    // One group by id is the hot path of loadGroupState: prepared once per connection.
+    const { rows } = filter.groupId !== undefined && !filter.contains?.length ? await this.sql<Row>('read_group', text, values) : await this.db().query<Row>(text, values);
+    return rows.map((row) => ({
+      record: this.decode<GroupRecord>(row.record, `group ${row.group_id} of network ${networkId}`),
+      contacts: row.contacts.map((c) => this.decode<Contact>(c, `a contact of group ${row.group_id}`)),
+    }));
+  }
+
+  /** The statement `readGroups` runs (values are parameters, never text); exposed so its plan can be examined. */
+  groupsStatement(networkId: string, filter: GroupFilter = {}): { text: string; values: unknown[] } {
     const values: unknown[] = [networkId];
     const conditions = ['n.network_id = $1', 'g.record IS NOT NULL'];
     if (filter.groupId !== undefined) {
@@ -361,15 +379,7 @@ export class PostgresStateStore implements StateStore {
     }
     const text = `SELECT g.group_id, g.record::text AS record, ARRAY(SELECT c.record::text FROM ${this.s}.contacts c WHERE c.group_ref = g.id) AS contacts
       FROM ${this.s}.groups g JOIN ${this.s}.networks n ON n.id = g.network_ref WHERE ${conditions.join(' AND ')}`;
-    // One group by id is the hot path of loadGroupState: prepared once per connection.
-    const { rows } =
-      filter.groupId !== undefined && !filter.contains?.length
-        ? await this.sql<{ group_id: string; record: string; contacts: string[] }>('read_group', text, values)
-        : await this.db().query<{ group_id: string; record: string; contacts: string[] }>(text, values);
-    return rows.map((row) => ({
-      record: this.decode<GroupRecord>(row.record, `group ${row.group_id} of network ${networkId}`),
-      contacts: row.contacts.map((c) => this.decode<Contact>(c, `a contact of group ${row.group_id}`)),
-    }));
+    return { text, values };
   }
 
   /** When the network's records or contacts were last written, by the database's clock. */
