@@ -6,7 +6,7 @@ export function toJsonData(value: unknown): unknown {
   return JSON.parse(encode(value));
 }
 
-/** Prints one JSON document on stdout. */
+/** Prints a value (Maps, Sets, Dates and all) as one JSON document in the codec's form on stdout. */
 export function printJson(value: unknown): void {
   process.stdout.write(encode(value) + '\n');
 }

@@ -5,7 +5,7 @@ import { AUTHOR_ATTRIBUTE, TAGS_ATTRIBUTE, TYPE_ATTRIBUTE } from '../../shared/q
 import { SYSTEM_NETWORKS } from '../../shared/health';
 import { withSpine } from '../connection';
 import { NotFoundError } from '../errors';
-import { formatCell, printJson, printTable, toJsonData } from '../output';
+import { formatCell, printJson, printTable } from '../output';
 import { parseCommand } from '../options';
 
 export const LS_USAGE = `usage: spine ls [network]
@@ -63,6 +63,6 @@ function groupSummary({ group, contacts, wires }: GroupState) {
     contacts: contacts.size,
     wires: wires.size,
     subgroups: group.subgroupIds.length,
-    attributes: toJsonData(group.attributes ?? {}),
+    attributes: group.attributes ?? {},
   };
 }

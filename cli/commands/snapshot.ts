@@ -2,7 +2,7 @@
 import { validateNetworkId, validateSnapshotId } from '../../shared/ids';
 import { withSpine } from '../connection';
 import { UsageError } from '../errors';
-import { formatBytes, printJson, printTable, toJsonData } from '../output';
+import { formatBytes, printJson, printTable } from '../output';
 import { parseCommand } from '../options';
 import { printGroupSummaries } from './ls';
 
@@ -39,14 +39,14 @@ export async function snapshot(argv: string[]): Promise<void> {
       }
       case 'list': {
         const infos = await spine.listSnapshots(network);
-        if (common.json) return printJson(infos.map((info) => toJsonData({ ...info, createdAt: info.createdAt.toISOString() })));
+        if (common.json) return printJson(infos.map((info) => ({ ...info, createdAt: info.createdAt.toISOString() })));
         if (infos.length === 0) return void console.log(`no snapshots of ${network}`);
         printTable(['SNAPSHOT', 'CREATED', 'SIZE', 'LABEL'], infos.map((i) => [i.id, i.createdAt.toISOString(), formatBytes(i.size), i.label ?? '']));
         return;
       }
       case 'show': {
         const state = await spine.loadSnapshot(network, snapshotId!);
-        if (common.json) return printJson({ network, snapshot: snapshotId, state: toJsonData(state) });
+        if (common.json) return printJson({ network, snapshot: snapshotId, state });
         console.log(`snapshot ${snapshotId} of ${network}: ${state.groups.size} groups (root ${state.rootGroupId})`);
         printGroupSummaries([...state.groups.values()], false);
         return;

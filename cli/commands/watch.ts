@@ -2,7 +2,7 @@
 import { parsePath } from '../../shared/ids';
 import type { GroupChange, GroupState } from '../../shared/model';
 import { withSpine } from '../connection';
-import { formatValue, printJson, toJsonData, truncate } from '../output';
+import { formatValue, printJson, truncate } from '../output';
 import { parseCommand } from '../options';
 
 export const WATCH_USAGE = `usage: spine watch <path>
@@ -33,7 +33,7 @@ export async function watch(argv: string[]): Promise<void> {
 
 function printChange(state: GroupState | null, change: GroupChange, json: boolean): void {
   if (json) {
-    printJson({ time: change.time.toISOString(), kind: change.kind, network: change.networkId, group: change.groupId, path: change.path, state: state ? toJsonData(state) : null });
+    printJson({ time: change.time.toISOString(), kind: change.kind, network: change.networkId, group: change.groupId, path: change.path, state });
     return;
   }
   const contacts = state ? [...state.contacts.values()].map((c) => `${c.id}=${formatValue(c.content)}`).join(' ') : '';
