@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import readline from 'node:readline';
+import { findOnPath } from '../emulators/pubsub/executables';
 import type { FunctionName } from '../shared/topology';
 
 export interface FunctionsProcessOptions {
@@ -26,11 +27,16 @@ const ROOT = path.resolve(__dirname, '..');
 
 /** Runs `functions/main.ts` as a child process: the functions as a deployment would run them, apart from this process. */
 export async function startFunctionsProcess(options: FunctionsProcessOptions): Promise<FunctionsProcess> {
-  const child = spawn(process.execPath, ['--require', require.resolve('tsx/cjs'), path.join(ROOT, 'functions', 'main.ts')], {
-    cwd: ROOT,
-    env: { ...process.env, ...options.env, ...(options.ports ? { SPINE_FUNCTION_PORTS: JSON.stringify(options.ports) } : {}) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const env = { ...process.env, ...options.env, ...(options.ports ? { SPINE_FUNCTION_PORTS: JSON.stringify(options.ports) } : {}) };
+  const command = [process.execPath, '--require', require.resolve('tsx/cjs'), path.join(ROOT, 'functions', 'main.ts')];
+  // Its own process group: a terminal's Ctrl-C reaches only the parent, which drains the mesh
+  // through the functions before stopping them. setpriv ends it if the parent dies without that.
+  const setpriv = process.platform === 'linux' ? findOnPath('setpriv', env) : undefined;
+  const [file, ...args] = setpriv ? [setpriv, '--pdeathsig', 'SIGTERM', '--', ...command] : command;
+  const child = spawn(file!, args, { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  child.once('exit', () => process.removeListener('exit', killOnExit));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const errorTail: string[] = [];
   readline.createInterface({ input: child.stderr! }).on('line', (line) => {
@@ -48,7 +54,7 @@ export async function startFunctionsProcess(options: FunctionsProcessOptions): P
     });
     void exited.then((code) => {
       clearTimeout(timer);
-      reject(new Error(`functions exited with code ${code} before they were ready: ${errorTail.join('\n')}`));
+      reject(new Error(`the functions process exited with code ${code} before it was ready: ${startFailure(errorTail)}`));
     });
   }).catch(async (error) => {
     child.kill('SIGKILL');
@@ -70,4 +76,17 @@ async function stopChild(child: ChildProcess, exited: Promise<unknown>, signal: 
   const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
   await exited;
   clearTimeout(timer);
+}
+
+/** Why the functions did not start, from the last error they logged (JSON), else the raw tail. */
+function startFailure(errorTail: readonly string[]): string {
+  for (const line of [...errorTail].reverse()) {
+    try {
+      const entry = JSON.parse(line) as { severity?: string; message?: string; error?: { message?: string } };
+      if (entry.severity === 'ERROR') return entry.error?.message ?? entry.message ?? line;
+    } catch {
+      // not a log entry
+    }
+  }
+  return errorTail.join('\n');
 }

@@ -5,7 +5,7 @@ import { createLogger, type Logger } from '../shared/log';
 import { freePort } from '../emulators/ports';
 import { FUNCTION_TARGETS } from '../functions/targets';
 import { createPubSubClient, createStorageClient, createSubscriberClient, createTasksClient } from '../shared/mesh/clients';
-import { provisionTopology } from '../shared/provision';
+import { provisionTopology, pushEndpoint } from '../shared/provision';
 import { loadSettings, type SpineSettings } from '../shared/settings';
 import { defineTopology, type FunctionName, type Topology } from '../shared/topology';
 import { startSchedulerRunner, type SchedulerRunner } from '../scheduler/runner';
@@ -61,6 +61,14 @@ export interface LocalMeshOptions {
   ports?: MeshPorts;
 }
 
+/** What a draining stop delivered, and what it could not (lost with the Pub/Sub emulator). */
+export interface StopReport {
+  delivered: number;
+  undelivered: number;
+  /** Why draining failed as a whole, when it did. */
+  drainError?: string;
+}
+
 export interface StopOptions {
   /**
    * Deliver what is still in Pub/Sub (which the emulator does not keep) before stopping: push
@@ -81,7 +89,7 @@ export interface LocalMesh {
   /** Stops the functions process and starts it again on the same ports (push endpoints stay valid). */
   restartFunctions(options?: { crash?: boolean }): Promise<void>;
   /** Stops everything it started; by default drains in-flight messages first (see StopOptions). */
-  stop(options?: StopOptions): Promise<void>;
+  stop(options?: StopOptions): Promise<StopReport>;
 }
 
 /**
@@ -173,13 +181,16 @@ export async function startLocalMesh(options: LocalMeshOptions = {}): Promise<Lo
       },
       async stop({ drain = true } = {}) {
         await scheduler?.stop();
+        let report: StopReport = { delivered: 0, undelivered: 0 };
         if (drain) {
-          await drainMesh(settings, topology, current.urls, log.child({ part: 'drain' })).catch((error: unknown) =>
-            log.error('draining the mesh failed; undelivered messages are lost with the Pub/Sub emulator', { error }),
-          );
+          report = await drainMesh(settings, topology, current.urls, log.child({ part: 'drain' })).catch((error: unknown) => {
+            log.error('draining the mesh failed; undelivered messages are lost with the Pub/Sub emulator', { error });
+            return { delivered: 0, undelivered: 0, drainError: (error as Error).message };
+          });
         }
         await current.stop();
         await emulators.stop();
+        return report;
       },
     };
   } catch (error) {
@@ -200,25 +211,33 @@ function describeEmulatorFailure(error: unknown): string {
  * Everything in flight reaches the state store: contact writes still in Pub/Sub are materialized,
  * batched writes are persisted, then dead letters are stored.
  */
-async function drainMesh(settings: SpineSettings, topology: Topology, urls: Partial<Record<FunctionName, string>>, log: Logger): Promise<void> {
+async function drainMesh(settings: SpineSettings, topology: Topology, urls: Partial<Record<FunctionName, string>>, log: Logger): Promise<StopReport> {
   const subscriber = createSubscriberClient(settings);
   const path = (name: string) => `projects/${settings.projectId}/subscriptions/${name}`;
+  const report: StopReport = { delivered: 0, undelivered: 0 };
   try {
     const drainPush = async (name: string, fn: FunctionName) => {
-      const endpoint = urls[fn];
-      if (!endpoint) return;
+      const spec = Object.values(topology.subscriptions).find((subscription) => subscription.name === name);
+      const base = urls[fn];
+      if (!base || !spec) return;
+      // The URL the emulator pushes to: the Functions Framework reads the topic from its path.
+      const endpoint = pushEndpoint(base, settings.projectId, spec.topic);
       const result = await drainPushSubscription({ subscriber, subscription: path(name), endpoint, logger: log });
       log.info('subscription drained', { subscription: name, ...result });
+      report.delivered += result.delivered;
+      report.undelivered += result.failed;
+      if (result.timedOut) throw new Error(`draining ${name} timed out`);
     };
     await drainPush(topology.subscriptions.materialize.name, 'materialize');
     const batched = settings.persistOn !== 'immediate' || Object.values(settings.persistOverrides).some((mode) => mode !== 'immediate');
     if (batched && urls.persist) {
-      const response = await fetch(urls.persist, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+      const response = await fetch(urls.persist, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ everything: true }) });
       const summary = await response.json().catch(() => ({}));
       if (!response.ok) throw new Error(`the final persist flush answered ${response.status}: ${JSON.stringify(summary)}`);
       log.info('pending writes persisted', summary as Record<string, unknown>);
     }
     await drainPush(topology.subscriptions.deadLetterStore.name, 'deadletter');
+    return report;
   } finally {
     await subscriber.close();
   }

@@ -172,8 +172,13 @@ export async function dev(argv: string[]): Promise<number> {
   process.on('SIGTERM', patience);
   console.log('\nstopping: delivering what is in flight, then stopping every part…');
   log.info('stopping the mesh');
-  await mesh.stop({ drain: true });
+  const report = await mesh.stop({ drain: true });
   await rm(pidFile, { force: true });
+  if (report.drainError || report.undelivered > 0) {
+    console.error(`warning: ${report.drainError ? `draining failed (${report.drainError})` : `${report.undelivered} in-flight messages could not be delivered`}; see ${logFile}`);
+  } else if (report.delivered > 0) {
+    console.log(`delivered ${report.delivered} in-flight messages`);
+  }
   console.log('stopped.');
   await new Promise<void>((resolve) => logStream.end(resolve));
   return 0;

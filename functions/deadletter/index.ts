@@ -3,10 +3,8 @@ import type { PubSubPushData } from '../pubsub-push';
 import { runtime } from '../runtime';
 import { createDeadLetterHandler } from './handler';
 
-let handler: ReturnType<typeof createDeadLetterHandler> | undefined;
+// Built at load, so a misconfiguration fails the instance's start instead of every request.
+const current = runtime();
+const handler = createDeadLetterHandler({ deadLetters: current.deadLetters, logger: current.logger.child({ function: 'deadletter' }) });
 
-functions.cloudEvent<PubSubPushData>('deadletter', (cloudEvent: functions.CloudEvent<PubSubPushData>) => {
-  const current = runtime();
-  handler ??= createDeadLetterHandler({ deadLetters: current.deadLetters, logger: current.logger.child({ function: 'deadletter' }) });
-  return handler(cloudEvent);
-});
+functions.cloudEvent<PubSubPushData>('deadletter', (cloudEvent: functions.CloudEvent<PubSubPushData>) => handler(cloudEvent));

@@ -2,9 +2,7 @@ import * as functions from '@google-cloud/functions-framework';
 import { runtime } from '../runtime';
 import { createHealthDependencies, createHealthHandler } from './handler';
 
-let handler: ReturnType<typeof createHealthHandler> | undefined;
+// Built at load, so a misconfiguration fails the instance's start instead of every request.
+const handler = createHealthHandler(createHealthDependencies(runtime()));
 
-functions.http('health', (req, res) => {
-  handler ??= createHealthHandler(createHealthDependencies(runtime()));
-  return handler(req, res);
-});
+functions.http('health', (req, res) => handler(req, res));

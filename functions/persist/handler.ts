@@ -45,6 +45,11 @@ export interface FlushRequest {
   networkId?: string;
   /** From the scheduled job: book the sweep as a task in the persist queue instead of running it here. */
   enqueue?: boolean;
+  /**
+   * Every pending write, whatever its window or its network's mode: the last flush before the
+   * buffer goes away (a local mesh stopping; its Pub/Sub emulator keeps nothing).
+   */
+  everything?: boolean;
 }
 
 /** The network of a pending message, read from its event (attributes may be shortened). */
@@ -72,6 +77,13 @@ export function parseFlushRequest(body: unknown): FlushRequest {
   if (raw.enqueue !== undefined) {
     if (typeof raw.enqueue !== 'boolean') throw new InvalidArgumentError('enqueue must be true or false');
     request.enqueue = raw.enqueue;
+  }
+  if (raw.everything !== undefined) {
+    if (typeof raw.everything !== 'boolean') throw new InvalidArgumentError('everything must be true or false');
+    if (raw.everything && (raw.window !== undefined || raw.networkId !== undefined || raw.all !== undefined || raw.enqueue !== undefined)) {
+      throw new InvalidArgumentError('everything flushes every pending write: it takes no window, networkId, all or enqueue');
+    }
+    if (raw.everything) request.everything = true;
   }
   return request;
 }
@@ -109,6 +121,7 @@ export function createPersistHandler(deps: PersistDependencies) {
     // its network's (or every) pending write. The rest goes back for its own flush.
     const now = Date.now();
     const inScope = (message: PendingMessage) => {
+      if (request.everything) return true;
       const window = message.attributes[WINDOW_ATTRIBUTE];
       if (request.window !== undefined) return window !== undefined && Number(window) <= request.window;
       if (request.networkId !== undefined) return message.attributes.networkId === attributeValue(request.networkId);

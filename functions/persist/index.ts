@@ -3,15 +3,13 @@ import { persistModeFor } from '../../shared/settings';
 import { runtime } from '../runtime';
 import { createPersistHandler } from './handler';
 
-let handler: ReturnType<typeof createPersistHandler> | undefined;
-
-functions.http('persist', (req, res) => {
-  const current = runtime();
-  handler ??= createPersistHandler({
-    ...current,
-    batchWindowMs: current.settings.batchWindowMs,
-    persistModeFor: (networkId) => persistModeFor(current.settings, networkId),
-    logger: current.logger.child({ function: 'persist' }),
-  });
-  return handler(req, res);
+// Built at load, so a misconfiguration fails the instance's start instead of every request.
+const current = runtime();
+const handler = createPersistHandler({
+  ...current,
+  batchWindowMs: current.settings.batchWindowMs,
+  persistModeFor: (networkId) => persistModeFor(current.settings, networkId),
+  logger: current.logger.child({ function: 'persist' }),
 });
+
+functions.http('persist', (req, res) => handler(req, res));

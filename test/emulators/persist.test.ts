@@ -461,6 +461,25 @@ describe('the scope of a flush', () => {
     expect(await contentOf(fx, manual, 'g', 'c')).toBe('on request');
   });
 
+  it('flushes everything on request: writes of future windows and of manual networks (the last flush before a local mesh stops)', async () => {
+    const fx = await createFixture();
+    const batched = uniqueNetwork('everything-batch');
+    const manual = uniqueNetwork('everything-manual');
+    fx.modes.set(manual, 'manual');
+    const writer = new Writer('w-everything');
+    await publish(fx, { networkId: batched, groupId: 'g', contactId: 'c', content: 'future window', origin: writer.next() }, currentWindow() + 100);
+    await publish(fx, { networkId: manual, groupId: 'g', contactId: 'c', content: 'manual', origin: writer.next() });
+    const sweep = await fx.post({ all: true });
+    expect(sweep.body).toMatchObject({ events: 0 });
+    expect(await fx.post({ everything: true, networkId: manual })).toMatchObject({ status: 400 });
+    expect(await fx.post({ everything: 'yes' })).toMatchObject({ status: 400 });
+    const everything = await fx.post({ everything: true });
+    expect(everything.status).toBe(200);
+    expect(everything.body).toMatchObject({ groups: 2, events: 2, failed: [] });
+    expect(await contentOf(fx, batched, 'g', 'c')).toBe('future window');
+    expect(await contentOf(fx, manual, 'g', 'c')).toBe('manual');
+  });
+
   it('runs flushes one at a time: a window flush arriving during a slow sweep is not split or starved', async () => {
     const fx = await createFixture();
     const net = uniqueNetwork('concurrent');
