@@ -11,3 +11,4 @@ export {
   type StartEmulatorsOptions,
 } from './all';
 export { freePort, isListening, waitUntil } from './ports';
+export { startPostgres, findPostgresBinDir, PostgresNotInstalledError, type LocalPostgres, type StartPostgresOptions } from './postgres';
