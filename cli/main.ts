@@ -5,10 +5,10 @@
 import { describeError, ExitCode, exitCodeFor, UsageError } from './errors';
 import { COMMON_USAGE } from './options';
 
-// Loaded with require (not import()): the CLI is CommonJS run by tsx's require hook.
 /** A command runs to completion; it may return an exit code other than 0 (health: unhealthy). */
 type Command = (argv: string[]) => Promise<number | void>;
 
+// Loaded with require (not import()): the CLI is CommonJS, run by tsx's require hook.
 const COMMANDS: Record<string, { args: string; summary: string; load: () => Promise<Command> }> = {
   put: { args: '<network> <group> <contact> <json> [--wait]', summary: 'write a contact', load: async () => (require('./commands/put') as typeof import('./commands/put')).put },
   get: { args: '<network> [group [contact]]', summary: 'read materialized state', load: async () => (require('./commands/get') as typeof import('./commands/get')).get },

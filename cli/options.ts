@@ -85,3 +85,11 @@ export function parseCommand<O extends OptionSpecs>(argv: readonly string[], spe
 function firstLine(text: string): string {
   return text.split('\n')[0]!;
 }
+
+/** `--timeout MS`: a positive whole number of milliseconds, or undefined when not given. */
+export function parseTimeout(raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(value) || value <= 0) throw new UsageError(`--timeout must be a positive whole number of milliseconds, not ${JSON.stringify(raw)}`);
+  return value;
+}

@@ -4,8 +4,7 @@ import { createStorageClient } from '../../shared/mesh/clients';
 import { emulatorEndpoints, probeEndpoints, resolveConnection, urlEndpoint, type MeshConnection } from '../connection';
 import { CliError, ExitCode, MeshUnreachableError, NotFoundError } from '../errors';
 import { printJson, printTable } from '../output';
-import { parseCommand } from '../options';
-import { parseTimeout } from './put';
+import { parseCommand, parseTimeout } from '../options';
 
 export const HEALTH_USAGE = `usage: spine health [--stored] [--timeout MS]
 

@@ -7,9 +7,8 @@ import { withSpine } from '../connection';
 import { CliError, ExitCode, NotFoundError } from '../errors';
 import { readNetworkFile } from '../network-file';
 import { printJson } from '../output';
-import { parseCommand } from '../options';
+import { parseCommand, parseTimeout } from '../options';
 import { countContacts, startProgress } from '../progress';
-import { parseTimeout } from './put';
 
 export const IMPORT_USAGE = `usage: spine import <file> [--network ID] [--replace] [--timeout MS]
 

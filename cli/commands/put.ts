@@ -5,7 +5,7 @@ import { withSpine } from '../connection';
 import { UsageError } from '../errors';
 import { parseJsonArgument } from '../json-argument';
 import { printJson } from '../output';
-import { parseCommand } from '../options';
+import { parseCommand, parseTimeout } from '../options';
 
 export const PUT_USAGE = `usage: spine put <network> <group> <contact> <json> [--wait] [--blend-mode accept-last|merge] [--timeout MS]
 
@@ -40,12 +40,4 @@ export async function put(argv: string[]): Promise<void> {
   );
   if (common.json) printJson({ network, group, contact, status: wait });
   else console.log(`${wait} ${network}/${group} ${contact}`);
-}
-
-/** `--timeout MS`: a positive whole number of milliseconds. */
-export function parseTimeout(raw: string | undefined): number | undefined {
-  if (raw === undefined) return undefined;
-  const value = Number(raw);
-  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(value) || value <= 0) throw new UsageError(`--timeout must be a positive whole number of milliseconds, not ${JSON.stringify(raw)}`);
-  return value;
 }

@@ -17,7 +17,8 @@ import { useLocalMesh } from '../helpers/mesh';
 
 jest.setTimeout(120_000);
 
-const mesh = useLocalMesh();
+// Any dead letter makes the mesh unhealthy, so the dead letter the dlq test makes shows in health too.
+const mesh = useLocalMesh({ functionsEnv: { SPINE_HEALTH_MAX_DEAD_LETTERS: '0' } });
 const SPINE = path.resolve(__dirname, '../../bin/spine.js');
 const run = randomUUID().slice(0, 8);
 let dataDir: string;
@@ -108,6 +109,12 @@ describe('put and get', () => {
     expect(await client.loadContactContent(network, 'g', 'tags')).toEqual({ _tag: 'GrowSet', values: new Set(['a', 'b']) });
     // --json is the codec's JSON, so it decodes back to the same value.
     expect(decode(await ok(['get', network, 'g', 'tags', '--json']))).toEqual({ _tag: 'GrowSet', values: new Set(['a', 'b']) });
+  });
+
+  test('--wait that the mesh cannot meet in time exits 7', async () => {
+    const result = await spine(['put', network, 'g', 'slow', '1', '--wait', '--timeout', '1']);
+    expect(result.code).toBe(ExitCode.timeout);
+    expect(errorLine(result)).toMatch(/^spine: timed out after 1 ms: 1 of 1 writes not materialized/);
   });
 
   test('a negative number goes after --', async () => {
@@ -284,6 +291,11 @@ describe('dlq', () => {
       timeoutMs: 30_000,
       intervalMs: 500,
     });
+
+    const unhealthy = await spine(['health']);
+    expect(unhealthy.code).toBe(ExitCode.unhealthy);
+    expect(unhealthy.stdout).toMatch(/^mesh unhealthy \(checked /);
+    expect(unhealthy.stdout).toMatch(/^dead letters\s+FAIL\s+[1-9]\d* waiting$/m);
 
     const missing = await spine(['dlq', 'replay', 'no-such-letter']);
     expect(missing.code).toBe(ExitCode.notFound);
