@@ -7,9 +7,10 @@ import { createLogger, type Severity } from '../../shared/log';
 import { FUNCTION_TARGETS } from '../../functions/targets';
 import type { FunctionName } from '../../shared/topology';
 import { MeshStartError, startLocalMesh, type MeshPorts } from '../local-mesh';
-import { isSpineDevCommand } from '../port-owner';
+import { startDashboard, type Dashboard } from '../../dashboard/server';
+import { describeTakenPorts, isSpineDevCommand } from '../port-owner';
 
-export const DEV_USAGE = `usage: spine dev [--data-dir DIR] [--port-base N] [--project ID] [--prefix PREFIX] [--verbose]
+export const DEV_USAGE = `usage: spine dev [--data-dir DIR] [--port-base N] [--project ID] [--prefix PREFIX] [--postgres-url URL] [--verbose]
 
   dev   start the whole mesh locally (Pub/Sub emulator, Storage and Tasks emulators,
         the functions, the scheduler, the topology) and keep it running until Ctrl-C
@@ -20,6 +21,8 @@ options (flag, then environment variable, then default):
                                                   dashboard N+3, functions N+4…N+8; 0 = any free ports
   --project    GOOGLE_CLOUD_PROJECT  spine-local
   --prefix     SPINE_TOPIC_PREFIX    spine-
+  --postgres-url SPINE_POSTGRES_URL  (none)       materialize into this PostgreSQL database instead of
+                                                  the Storage emulator (SPINE_STATE_STORE=postgres)
   --verbose    print every log line here too (they always go to <data-dir>/mesh.log)`;
 
 export const DEFAULT_PORT_BASE = 8085;
@@ -70,6 +73,7 @@ export async function dev(argv: string[]): Promise<number> {
         'port-base': { type: 'string' },
         project: { type: 'string' },
         prefix: { type: 'string' },
+        'postgres-url': { type: 'string' },
         verbose: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -124,19 +128,32 @@ export async function dev(argv: string[]): Promise<number> {
     process.once('SIGTERM', onSignal);
   });
 
+  const dashboardTaken = await describeTakenPorts([{ part: 'dashboard', port: ports.dashboard }]);
+  if (dashboardTaken.length > 0) {
+    console.error(`spine dev: could not start the mesh: ports: ${dashboardTaken.join('; ')}`);
+    return 1;
+  }
+  const postgresUrl = values['postgres-url'] ?? process.env.SPINE_POSTGRES_URL;
+
   let mesh;
+  let dashboard: Dashboard | undefined;
   try {
     mesh = await startLocalMesh({
       dataDir,
       projectId: values.project ?? process.env.GOOGLE_CLOUD_PROJECT,
       topicPrefix: values.prefix ?? process.env.SPINE_TOPIC_PREFIX,
       ports,
+      ...(postgresUrl ? { postgresUrl } : {}),
       functionsEnv: functionSettings(process.env),
       logger: log,
       onFunctionsLog: (line) => {
         logStream.write(line + '\n');
         toTerminal(line, /"severity":"(ERROR|WARNING)"/.test(line) ? 'ERROR' : 'INFO');
       },
+    });
+    dashboard = await startDashboard({ env: mesh.env, port: ports.dashboard, logger: log.child({ part: 'dashboard' }) }).catch(async (error: unknown) => {
+      await mesh!.stop({ drain: false });
+      throw new MeshStartError('dashboard', (error as Error).message, { cause: error });
     });
   } catch (error) {
     const part = error instanceof MeshStartError ? error.part : 'mesh';
@@ -155,12 +172,14 @@ export async function dev(argv: string[]): Promise<number> {
     ['Storage emulator', mesh.env.STORAGE_EMULATOR_HOST ?? ''],
     ['Tasks emulator', mesh.env.CLOUD_TASKS_EMULATOR_HOST ?? ''],
     ...Object.entries(mesh.functions.urls).map(([name, url]) => [`function ${name}`, url!] as [string, string]),
+    ['dashboard', dashboard.url],
     ['scheduler', mesh.scheduler ? `${mesh.topology.jobs.length} jobs (${mesh.topology.jobs.map((job) => job.name).join(', ')})` : 'off'],
-    ['state', path.join(dataDir, 'storage')],
+    ['state', mesh.settings.stateStore === 'postgres' ? 'PostgreSQL (SPINE_POSTGRES_URL)' : path.join(dataDir, 'storage')],
     ['logs', logFile],
   ];
   const width = Math.max(...rows.map(([name]) => name.length));
-  console.log(`\nSuper Spine mesh ready in ${seconds} s (project ${mesh.settings.projectId}, prefix ${mesh.settings.topicPrefix}, bucket ${mesh.settings.bucket})\n`);
+  console.log(`\nSuper Spine mesh ready in ${seconds} s — dashboard at ${dashboard.url}`);
+  console.log(`  (project ${mesh.settings.projectId}, prefix ${mesh.settings.topicPrefix}, bucket ${mesh.settings.bucket}, state in ${mesh.settings.stateStore})\n`);
   for (const [name, where] of rows) console.log(`  ${name.padEnd(width)}  ${where}`);
   console.log(`\nClient environment (also in ${path.relative(process.cwd(), envFile) || envFile}; \`spine\` reads it):\n`);
   for (const [key, value] of Object.entries(mesh.env)) console.log(`  ${key}=${value}`);
@@ -172,6 +191,7 @@ export async function dev(argv: string[]): Promise<number> {
   process.on('SIGTERM', patience);
   console.log('\nstopping: delivering what is in flight, then stopping every part…');
   log.info('stopping the mesh');
+  await dashboard.stop().catch((error: unknown) => log.warn('the dashboard did not stop cleanly', { error }));
   const report = await mesh.stop({ drain: true });
   await rm(pidFile, { force: true });
   if (report.drainError || report.undelivered > 0) {

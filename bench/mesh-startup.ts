@@ -1,0 +1,131 @@
+/**
+ * `npm run bench:mesh`: how long `spine dev` (what `npm start` runs) takes to be ready, how much
+ * memory the whole mesh holds at rest, and how long a clean stop takes. Baseline in the same run:
+ * the official Pub/Sub emulator started alone, which every start waits for.
+ *
+ * Sizes: BENCH_RUNS (3), BENCH_REST_MS (10000, how long the mesh idles before memory is read).
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { startPubSubEmulator } from '../emulators/pubsub';
+import { int, now, quiet, round, sleep, summarize } from './support';
+
+const ROOT = path.resolve(__dirname, '..');
+const RUNS = int('BENCH_RUNS', 3);
+const REST_MS = int('BENCH_REST_MS', 10_000);
+
+async function parentOf(pid: number): Promise<number | undefined> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  return Number.isSafeInteger(ppid) ? ppid : undefined;
+}
+
+/** `root` and every process below it. */
+async function processTree(root: number): Promise<number[]> {
+  const pids = (await readdir('/proc')).filter((name) => /^\d+$/.test(name)).map(Number);
+  const parents = new Map(await Promise.all(pids.map(async (pid) => [pid, await parentOf(pid)] as const)));
+  const inTree = (pid: number) => {
+    for (let current: number | undefined = pid, depth = 0; current !== undefined && depth < 32; current = parents.get(current), depth++) {
+      if (current === root) return true;
+    }
+    return false;
+  };
+  return pids.filter(inTree);
+}
+
+async function rssMiB(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+  const kib = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0);
+  return kib / 1024;
+}
+
+async function commandOf(pid: number): Promise<string> {
+  return (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0').join(' ');
+}
+
+function partOf(command: string): string {
+  if (command.includes('pubsub-emulator') || command.startsWith('java')) return 'Pub/Sub emulator (Java)';
+  if (command.includes('functions/main.ts')) return 'functions process';
+  if (command.includes('cli/main.ts')) return 'spine dev (emulators for Storage and Tasks, scheduler, dashboard)';
+  return 'other';
+}
+
+interface RunFigures {
+  readyMs: number;
+  reportedReadyS: number;
+  restRssMiB: number;
+  byPart: Record<string, number>;
+  stopMs: number;
+}
+
+async function runOnce(): Promise<RunFigures> {
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'spine-bench-mesh-'));
+  const started = now();
+  const child = spawn(path.join(ROOT, 'node_modules', '.bin', 'tsx'), ['cli/main.ts', 'dev', '--data-dir', dataDir, '--port-base', '0'], {
+    cwd: ROOT,
+    env: { ...process.env, PATH: `${path.join(ROOT, 'node_modules', '.bin')}:${process.env.PATH}` },
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (chunk) => (output += chunk));
+  child.stderr!.on('data', (chunk) => (output += chunk));
+  const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  for (;;) {
+    if (/Ctrl-C stops everything/.test(output)) break;
+    if (child.exitCode !== null) throw new Error(`spine dev exited early:\n${output}`);
+    await sleep(20);
+  }
+  const readyMs = now() - started;
+  const reportedReadyS = Number(/ready in ([\d.]+) s/.exec(output)?.[1]);
+  await sleep(REST_MS);
+  const byPart: Record<string, number> = {};
+  let restRssMiB = 0;
+  for (const pid of await processTree(child.pid!)) {
+    const rss = await rssMiB(pid);
+    const part = partOf(await commandOf(pid));
+    byPart[part] = (byPart[part] ?? 0) + rss;
+    restRssMiB += rss;
+  }
+  const stopping = now();
+  process.kill(-child.pid!, 'SIGINT');
+  await closed;
+  const stopMs = now() - stopping;
+  await rm(dataDir, { recursive: true, force: true });
+  return { readyMs, reportedReadyS, restRssMiB, byPart, stopMs };
+}
+
+async function baseline(): Promise<{ startMs: number; restRssMiB: number }> {
+  const started = now();
+  const emulator = await startPubSubEmulator({ logger: quiet });
+  const startMs = now() - started;
+  await sleep(REST_MS);
+  let restRssMiB = 0;
+  for (const pid of await processTree(emulator.pid)) restRssMiB += await rssMiB(pid);
+  await emulator.stop();
+  return { startMs, restRssMiB };
+}
+
+async function main(): Promise<void> {
+  const base = await baseline();
+  const runs: RunFigures[] = [];
+  for (let i = 0; i < RUNS; i++) runs.push(await runOnce());
+  const ready = summarize(runs.map((run) => run.readyMs));
+  const rss = summarize(runs.map((run) => run.restRssMiB));
+  const stop = summarize(runs.map((run) => run.stopMs));
+  const last = runs.at(-1)!;
+  console.log(`\nspine dev, ${RUNS} runs on ${os.cpus().length} cores (memory read after ${REST_MS / 1000} s at rest)\n`);
+  console.log(`  ready (spawn to table)      p50 ${(ready.p50! / 1000).toFixed(1)} s   max ${(Math.max(...runs.map((r) => r.readyMs)) / 1000).toFixed(1)} s   (the mesh says: ${runs.map((r) => r.reportedReadyS).join(', ')} s)`);
+  console.log(`  baseline: Pub/Sub emulator alone starts in ${(base.startMs / 1000).toFixed(1)} s → mesh/baseline ${round(ready.p50! / base.startMs, 2)}×`);
+  console.log(`  memory at rest, whole tree  p50 ${round(rss.p50!, 0)} MiB   (Pub/Sub emulator alone ${round(base.restRssMiB, 0)} MiB → ${round(rss.p50! / base.restRssMiB, 2)}×)`);
+  for (const [part, mib] of Object.entries(last.byPart)) console.log(`    ${part.padEnd(70)} ${round(mib, 0)} MiB`);
+  console.log(`  clean stop (Ctrl-C to exit) p50 ${(stop.p50! / 1000).toFixed(1)} s`);
+  console.log(JSON.stringify({ bench: 'mesh-startup', runs, baseline: base }));
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
