@@ -23,7 +23,7 @@ const QUERY_GROUPS = int('SPINE_BENCH_QUERY_GROUPS', 10_000);
 const CONCURRENCY = 32;
 const BUCKET = 'bench-postgres';
 /** Queries per backend: a slow backend gets fewer, so the run stays minutes long. */
-const QUERIES: Record<string, number> = { postgres: 200, filesystem: 20, gcs: 5 };
+const QUERIES: Record<string, number> = { postgres: 200, filesystem: 10, gcs: 5 };
 
 interface Result {
   backend: string;

@@ -128,6 +128,23 @@ describe('migrations', () => {
     expect(rows).toEqual([{ version: 1 }]);
   });
 
+  it('start without DDL once up to date, so a user that may only read and write rows can initialize', async () => {
+    const schema = freshSchema('rights');
+    const owner = open({ schema });
+    await owner.saveContactContent('n', 'g', 'c', 'by owner');
+    const role = `writer_${schema}`;
+    await sql.query(`CREATE ROLE ${role} LOGIN`);
+    await sql.query(`GRANT USAGE ON SCHEMA ${schema} TO ${role}`);
+    await sql.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${schema} TO ${role}`);
+    const url = new URL(postgres.url);
+    url.username = role;
+    const limited = open({ schema, connectionString: url.toString() });
+    await limited.initialize();
+    expect(await limited.loadContactContent('n', 'g', 'c')).toBe('by owner');
+    await limited.saveContactContent('n', 'g', 'c', 'by writer');
+    expect(await owner.loadContactContent('n', 'g', 'c')).toBe('by writer');
+  });
+
   it('refuses a schema name that is not a plain identifier, before touching the database', async () => {
     for (const schema of ['Spine', 'x"; DROP SCHEMA spine; --', '1abc', '', 'a'.repeat(64)]) {
       expect(() => open({ schema })).toThrow(InvalidArgumentError);

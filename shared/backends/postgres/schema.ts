@@ -111,6 +111,14 @@ END $$;
  */
 export async function migrate(client: PoolClient, schema: string): Promise<number[]> {
   const s = `"${validateSchemaName(schema)}"`;
+  const wanted = migrations(schema).map((m) => m.version);
+  // Up to date: nothing to lock or create, so a user without CREATE rights (a reader) can start.
+  const { rows: found } = await client.query<{ table: string | null }>('SELECT to_regclass($1)::text AS table', [`${s}.schema_migrations`]);
+  if (found[0]?.table) {
+    const { rows } = await client.query<{ version: number }>(`SELECT version FROM ${s}.schema_migrations`);
+    const applied = new Set(rows.map((r) => r.version));
+    if (wanted.every((version) => applied.has(version))) return [];
+  }
   await client.query('BEGIN');
   try {
     await client.query('SELECT pg_advisory_xact_lock($1::bigint)', [advisoryKey('migrations', schema)]);
