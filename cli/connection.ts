@@ -10,8 +10,10 @@ import net from 'node:net';
 import path from 'node:path';
 import { InvalidArgumentError } from '../shared/errors';
 import type { Logger } from '../shared/log';
+import type { Storage } from '@google-cloud/storage';
 import { createLogger } from '../shared/log';
-import { SpineStorage } from '../shared/mesh/spine-storage';
+import type { NetworkStorage } from '../shared/model';
+import type { SpineStorage } from '../shared/mesh/spine-storage';
 import { loadSettings, type SpineSettings } from '../shared/settings';
 import { MeshUnreachableError, UsageError } from './errors';
 import type { CommonFlags } from './options';
@@ -79,6 +81,7 @@ export async function resolveConnection(flags: CommonFlags, processEnv: Env = pr
 }
 
 export interface Endpoint {
+  part: 'pubsub' | 'storage' | 'tasks' | 'function';
   /** What runs there, for the error message ("the Pub/Sub emulator"). */
   name: string;
   host: string;
@@ -88,18 +91,18 @@ export interface Endpoint {
 /** The emulator endpoints of the settings (a deployment on Google Cloud has none). */
 export function emulatorEndpoints(settings: SpineSettings, { tasks = false } = {}): Endpoint[] {
   const endpoints: Endpoint[] = [];
-  if (settings.pubsubEmulatorHost) endpoints.push({ name: 'the Pub/Sub emulator', ...splitHostPort(settings.pubsubEmulatorHost) });
+  if (settings.pubsubEmulatorHost) endpoints.push({ part: 'pubsub', name: 'the Pub/Sub emulator', ...splitHostPort(settings.pubsubEmulatorHost) });
   if (settings.storageEmulatorHost) {
     const url = new URL(settings.storageEmulatorHost);
-    endpoints.push({ name: 'the Storage emulator', host: url.hostname, port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)) });
+    endpoints.push({ part: 'storage', name: 'the Storage emulator', host: url.hostname, port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)) });
   }
-  if (tasks && settings.tasksEmulatorHost) endpoints.push({ name: 'the Tasks emulator', ...splitHostPort(settings.tasksEmulatorHost) });
+  if (tasks && settings.tasksEmulatorHost) endpoints.push({ part: 'tasks', name: 'the Tasks emulator', ...splitHostPort(settings.tasksEmulatorHost) });
   return endpoints;
 }
 
 export function urlEndpoint(name: string, url: string): Endpoint {
   const parsed = new URL(url);
-  return { name, host: parsed.hostname.replace(/^\[|\]$/g, ''), port: Number(parsed.port || (parsed.protocol === 'https:' ? 443 : 80)) };
+  return { part: 'function', name, host: parsed.hostname.replace(/^\[|\]$/g, ''), port: Number(parsed.port || (parsed.protocol === 'https:' ? 443 : 80)) };
 }
 
 function splitHostPort(hostPort: string): { host: string; port: number } {
@@ -138,6 +141,8 @@ export function cliLogger(): Logger {
 /** A mesh client for the connection, after the emulators it uses answered the probe. */
 export async function openSpine(connection: MeshConnection): Promise<SpineStorage> {
   await probeEndpoints(emulatorEndpoints(connection.settings), connection.origin);
+  // Loaded here, not at the top: the Pub/Sub client is half of a command's start-up, and reads need none.
+  const { SpineStorage } = require('../shared/mesh/spine-storage') as typeof import('../shared/mesh/spine-storage');
   return SpineStorage.fromEnv(connection.env, { writerId: 'spine-cli', logger: cliLogger() });
 }
 
@@ -149,5 +154,33 @@ export async function withSpine<T>(flags: CommonFlags, work: (spine: SpineStorag
     return await work(spine, connection);
   } finally {
     await spine.close();
+  }
+}
+
+/**
+ * The Cloud Storage client `createStorageClient` (shared/mesh/clients.ts) makes for the same
+ * settings, built here because importing that module loads the Pub/Sub client too.
+ */
+export function storageClient(settings: SpineSettings): Storage {
+  const { Storage } = require('@google-cloud/storage') as typeof import('@google-cloud/storage');
+  return new Storage({ projectId: settings.projectId, ...(settings.storageEmulatorHost ? { apiEndpoint: settings.storageEmulatorHost } : {}), retryOptions: { autoRetry: false } });
+}
+
+/**
+ * Runs `work` with the materialized state alone, for commands that only read it: the store the
+ * mesh client would read, without the Pub/Sub client. Stores other than Cloud Storage are built
+ * by the mesh client itself (`SpineStorage.fromEnv`), which knows them all.
+ */
+export async function withState<T>(flags: CommonFlags, work: (state: NetworkStorage, connection: MeshConnection) => Promise<T>): Promise<T> {
+  const connection = await resolveConnection(flags);
+  const { settings } = connection;
+  if (settings.stateStore !== 'gcs') return withSpine(flags, work);
+  await probeEndpoints(emulatorEndpoints(settings).filter((e) => e.part === 'storage'), connection.origin);
+  const { GcsStorage } = require('../shared/backends/gcs') as typeof import('../shared/backends/gcs');
+  const state = new GcsStorage({ bucket: settings.bucket, prefix: settings.statePrefix, storage: storageClient(settings), logger: cliLogger() });
+  try {
+    return await work(state, connection);
+  } finally {
+    await state.close();
   }
 }

@@ -1,9 +1,8 @@
 /** `spine dlq list|replay`: messages the mesh could not apply, kept in the bucket. */
 import type { Topic } from '@google-cloud/pubsub';
-import { createPubSubClient, createStorageClient } from '../../shared/mesh/clients';
 import { DeadLetterStore, type DeadLetter } from '../../shared/mesh/dead-letters';
 import { defineTopology, type Topology } from '../../shared/topology';
-import { emulatorEndpoints, probeEndpoints, resolveConnection } from '../connection';
+import { emulatorEndpoints, probeEndpoints, resolveConnection, storageClient } from '../connection';
 import { UsageError } from '../errors';
 import { printJson, printTable, truncate } from '../output';
 import { parseCommand } from '../options';
@@ -35,8 +34,8 @@ export async function dlq(argv: string[]): Promise<void> {
 
   const connection = await resolveConnection(common);
   const { settings } = connection;
-  await probeEndpoints(emulatorEndpoints(settings), connection.origin);
-  const store = new DeadLetterStore(createStorageClient(settings), settings.bucket);
+  await probeEndpoints(emulatorEndpoints(settings).filter((e) => action === 'replay' || e.part === 'storage'), connection.origin);
+  const store = new DeadLetterStore(storageClient(settings), settings.bucket);
   if (action === 'list') {
     const letters = await store.list({ replayed: values.replayed === true });
     if (common.json) return printJson(letters);
@@ -50,6 +49,8 @@ export async function dlq(argv: string[]): Promise<void> {
   const letter = await store.get(id!);
   const topology = defineTopology({ projectId: settings.projectId, prefix: settings.topicPrefix, bucket: settings.bucket });
   const topicName = values.topic ?? originalTopic(topology, letter);
+  // Only a replay publishes, so only a replay loads the Pub/Sub client.
+  const { createPubSubClient } = require('../../shared/mesh/clients') as typeof import('../../shared/mesh/clients');
   const pubsub = createPubSubClient(settings);
   try {
     // Ordered like the mesh's own publishes, since letters keep their ordering key.

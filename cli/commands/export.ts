@@ -1,6 +1,6 @@
 /** `spine export`: a network as a portable, versioned JSON file (cli/network-file.ts). */
 import { validateNetworkId } from '../../shared/ids';
-import { withSpine } from '../connection';
+import { withState } from '../connection';
 import { NotFoundError } from '../errors';
 import { NETWORK_FILE_FORMAT, NETWORK_FILE_VERSION, writeNetworkFile } from '../network-file';
 import { printJson } from '../output';
@@ -20,8 +20,8 @@ export async function exportNetwork(argv: string[]): Promise<void> {
   validateNetworkId(network);
   const toStdout = file === undefined || file === '-';
 
-  await withSpine(common, async (spine) => {
-    const state = await spine.loadNetworkState(network);
+  await withState(common, async (store) => {
+    const state = await store.loadNetworkState(network);
     if (!state) throw new NotFoundError(`network ${JSON.stringify(network)} does not exist`);
     const contacts = countContacts(state.groups.values());
     const progress = startProgress(`exporting ${network}`, state.groups.size, contacts, common.json);

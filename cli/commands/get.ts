@@ -1,7 +1,7 @@
 /** `spine get`: a contact's value, a group's contacts, or a network's groups, as materialized. */
 import { validateContactId, validateGroupId, validateNetworkId } from '../../shared/ids';
 import type { GroupState, NetworkState } from '../../shared/model';
-import { withSpine } from '../connection';
+import { withState } from '../connection';
 import { NotFoundError } from '../errors';
 import { formatCell, formatValue, printJson, printTable } from '../output';
 import { parseCommand } from '../options';
@@ -20,15 +20,15 @@ export async function get(argv: string[]): Promise<void> {
   if (group !== undefined) validateGroupId(group);
   if (contact !== undefined) validateContactId(contact);
 
-  await withSpine(common, async (spine) => {
+  await withState(common, async (store) => {
     if (group === undefined) {
-      const state = await spine.loadNetworkState(network);
+      const state = await store.loadNetworkState(network);
       if (!state) throw new NotFoundError(`network ${JSON.stringify(network)} does not exist`);
       if (common.json) printJson(state);
       else printNetwork(network, state);
       return;
     }
-    const state = await spine.loadGroupState(network, group);
+    const state = await store.loadGroupState(network, group);
     if (contact === undefined) {
       if (!state) throw new NotFoundError(`group ${JSON.stringify(group)} of network ${JSON.stringify(network)} does not exist`);
       if (common.json) printJson(state);

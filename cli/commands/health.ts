@@ -1,7 +1,6 @@
 /** `spine health`: a fresh health report from the mesh's health function, or the latest stored one. */
 import { LATEST_HEALTH_REPORT, type HealthCheckName, type HealthReport } from '../../shared/health';
-import { createStorageClient } from '../../shared/mesh/clients';
-import { emulatorEndpoints, probeEndpoints, resolveConnection, urlEndpoint, type MeshConnection } from '../connection';
+import { emulatorEndpoints, probeEndpoints, resolveConnection, storageClient, urlEndpoint, type MeshConnection } from '../connection';
 import { CliError, ExitCode, MeshUnreachableError, NotFoundError } from '../errors';
 import { printJson, printTable } from '../output';
 import { parseCommand, parseTimeout } from '../options';
@@ -52,8 +51,8 @@ async function runHealthFunction(url: string, connection: MeshConnection, timeou
 }
 
 async function readStoredReport(connection: MeshConnection): Promise<HealthReport> {
-  await probeEndpoints(emulatorEndpoints(connection.settings).filter((e) => e.name.includes('Storage')), connection.origin);
-  const storage = createStorageClient(connection.settings);
+  await probeEndpoints(emulatorEndpoints(connection.settings).filter((e) => e.part === 'storage'), connection.origin);
+  const storage = storageClient(connection.settings);
   try {
     const [bytes] = await storage.bucket(connection.settings.bucket).file(LATEST_HEALTH_REPORT).download();
     return JSON.parse(bytes.toString('utf8')) as HealthReport;

@@ -3,7 +3,7 @@ import { validateNetworkId } from '../../shared/ids';
 import type { GroupState } from '../../shared/model';
 import { AUTHOR_ATTRIBUTE, TAGS_ATTRIBUTE, TYPE_ATTRIBUTE } from '../../shared/query';
 import { SYSTEM_NETWORKS } from '../../shared/health';
-import { withSpine } from '../connection';
+import { withState } from '../connection';
 import { NotFoundError } from '../errors';
 import { formatCell, printJson, printTable } from '../output';
 import { parseCommand } from '../options';
@@ -19,15 +19,15 @@ export async function ls(argv: string[]): Promise<void> {
   const [network] = positionals;
   if (network !== undefined) validateNetworkId(network);
 
-  await withSpine(common, async (spine) => {
+  await withState(common, async (store) => {
     if (network === undefined) {
-      const networks = (await spine.listNetworks()).sort();
+      const networks = (await store.listNetworks()).sort();
       if (common.json) return printJson(networks.map((id) => ({ network: id, system: SYSTEM_NETWORKS.includes(id) })));
       if (networks.length === 0) return void console.log('no networks');
       printTable(['NETWORK', ''], networks.map((id) => [id, SYSTEM_NETWORKS.includes(id) ? '(system)' : '']));
       return;
     }
-    const state = await spine.loadNetworkState(network);
+    const state = await store.loadNetworkState(network);
     if (!state) throw new NotFoundError(`network ${JSON.stringify(network)} does not exist`);
     printGroupSummaries([...state.groups.values()], common.json);
   });

@@ -1,7 +1,7 @@
 /** `spine query`: the groups of a network that match the query conventions. */
 import { validateNetworkId } from '../../shared/ids';
 import type { GroupQuery } from '../../shared/model';
-import { withSpine } from '../connection';
+import { withState } from '../connection';
 import { UsageError } from '../errors';
 import { parseCommand } from '../options';
 import { printGroupSummaries } from './ls';
@@ -28,7 +28,7 @@ export async function query(argv: string[]): Promise<void> {
     ...(values.type !== undefined ? { type: values.type } : {}),
     ...(values.attr ? { attributes: parseAttributes(values.attr) } : {}),
   };
-  await withSpine(common, async (spine) => printGroupSummaries(await spine.queryGroups(network, groupQuery), common.json));
+  await withState(common, async (store) => printGroupSummaries(await store.queryGroups(network, groupQuery), common.json));
 }
 
 export function parseAttributes(pairs: string[]): Record<string, unknown> {

@@ -1,6 +1,6 @@
 /** `spine snapshot create|list|show|restore|delete`: immutable copies of a network. */
 import { validateNetworkId, validateSnapshotId } from '../../shared/ids';
-import { withSpine } from '../connection';
+import { withSpine, withState } from '../connection';
 import { UsageError } from '../errors';
 import { formatBytes, printJson, printTable } from '../output';
 import { parseCommand } from '../options';
@@ -29,40 +29,34 @@ export async function snapshot(argv: string[]): Promise<void> {
   if (snapshotId !== undefined) validateSnapshotId(snapshotId);
   if (values.label !== undefined && action !== 'create') throw new UsageError('--label is for snapshot create');
 
-  await withSpine(common, async (spine) => {
-    switch (action as Action) {
-      case 'create': {
-        const id = await spine.saveSnapshot(network, values.label);
-        if (common.json) printJson({ network, snapshot: id, ...(values.label !== undefined ? { label: values.label } : {}) });
-        else console.log(id);
-        return;
-      }
-      case 'list': {
-        const infos = await spine.listSnapshots(network);
-        if (common.json) return printJson(infos.map((info) => ({ ...info, createdAt: info.createdAt.toISOString() })));
-        if (infos.length === 0) return void console.log(`no snapshots of ${network}`);
-        printTable(['SNAPSHOT', 'CREATED', 'SIZE', 'LABEL'], infos.map((i) => [i.id, i.createdAt.toISOString(), formatBytes(i.size), i.label ?? '']));
-        return;
-      }
-      case 'show': {
-        const state = await spine.loadSnapshot(network, snapshotId!);
-        if (common.json) return printJson({ network, snapshot: snapshotId, state });
-        console.log(`snapshot ${snapshotId} of ${network}: ${state.groups.size} groups (root ${state.rootGroupId})`);
-        printGroupSummaries([...state.groups.values()], false);
-        return;
-      }
-      case 'restore': {
-        await spine.restoreSnapshot(network, snapshotId!);
-        if (common.json) printJson({ network, snapshot: snapshotId, restored: true });
-        else console.log(`restored ${network} from snapshot ${snapshotId}`);
-        return;
-      }
-      case 'delete': {
-        await spine.deleteSnapshot(network, snapshotId!);
-        if (common.json) printJson({ network, snapshot: snapshotId, deleted: true });
-        else console.log(`deleted snapshot ${snapshotId} of ${network}`);
-        return;
-      }
+  // Creating and restoring go through the mesh; the rest reads or deletes stored snapshots.
+  if (action === 'create') {
+    const id = await withSpine(common, (spine) => spine.saveSnapshot(network, values.label));
+    if (common.json) printJson({ network, snapshot: id, ...(values.label !== undefined ? { label: values.label } : {}) });
+    else console.log(id);
+    return;
+  }
+  if (action === 'restore') {
+    await withSpine(common, (spine) => spine.restoreSnapshot(network, snapshotId!));
+    if (common.json) printJson({ network, snapshot: snapshotId, restored: true });
+    else console.log(`restored ${network} from snapshot ${snapshotId}`);
+    return;
+  }
+  await withState(common, async (store) => {
+    if (action === 'list') {
+      const infos = await store.listSnapshots(network);
+      if (common.json) return printJson(infos.map((info) => ({ ...info, createdAt: info.createdAt.toISOString() })));
+      if (infos.length === 0) return void console.log(`no snapshots of ${network}`);
+      printTable(['SNAPSHOT', 'CREATED', 'SIZE', 'LABEL'], infos.map((i) => [i.id, i.createdAt.toISOString(), formatBytes(i.size), i.label ?? '']));
+    } else if (action === 'show') {
+      const state = await store.loadSnapshot(network, snapshotId!);
+      if (common.json) return printJson({ network, snapshot: snapshotId, state });
+      console.log(`snapshot ${snapshotId} of ${network}: ${state.groups.size} groups (root ${state.rootGroupId})`);
+      printGroupSummaries([...state.groups.values()], false);
+    } else {
+      await store.deleteSnapshot(network, snapshotId!);
+      if (common.json) printJson({ network, snapshot: snapshotId, deleted: true });
+      else console.log(`deleted snapshot ${snapshotId} of ${network}`);
     }
   });
 }
