@@ -1,4 +1,5 @@
 /** `spine health`: a fresh health report from the mesh's health function, or the latest stored one. */
+import { GoogleAuth } from 'google-auth-library';
 import { LATEST_HEALTH_REPORT, type HealthCheckName, type HealthReport } from '../../shared/health';
 import { emulatorEndpoints, probeEndpoints, resolveConnection, storageClient, urlEndpoint, type MeshConnection } from '../connection';
 import { CliError, ExitCode, MeshUnreachableError, NotFoundError } from '../errors';
@@ -34,7 +35,7 @@ async function runHealthFunction(url: string, connection: MeshConnection, timeou
   await probeEndpoints([urlEndpoint('the health function', url)], connection.origin);
   let response: Response;
   try {
-    response = await fetch(url, { method: 'GET', signal: AbortSignal.timeout(timeoutMs) });
+    response = await fetch(url, { method: 'GET', headers: await identityHeaders(url), signal: AbortSignal.timeout(timeoutMs) });
   } catch (error) {
     throw new MeshUnreachableError(`the health function at ${url} did not answer: ${(error as Error).message}`, { cause: error });
   }
@@ -48,6 +49,22 @@ async function runHealthFunction(url: string, connection: MeshConnection, timeou
   if (response.status === 200 || response.status === 503) return body as HealthReport;
   const message = (body as { error?: { message?: string } }).error?.message ?? text.slice(0, 200);
   throw new CliError(`the health function at ${url} failed (${response.status}): ${message}`, ExitCode.failed);
+}
+
+/**
+ * A deployed function takes only callers with an ID token for its URL (no function is public):
+ * one from Application Default Credentials. The local mesh's plain-HTTP functions need none.
+ */
+async function identityHeaders(url: string): Promise<Record<string, string>> {
+  if (new URL(url).protocol !== 'https:') return {};
+  try {
+    const client = await new GoogleAuth().getIdTokenClient(url);
+    const headers = await client.getRequestHeaders(url);
+    const authorization = headers.get('authorization');
+    return authorization ? { authorization } : {};
+  } catch (error) {
+    throw new CliError(`no ID token for the health function at ${url} (Application Default Credentials: gcloud auth application-default login, or a service account): ${(error as Error).message}`, ExitCode.failed, { cause: error });
+  }
 }
 
 async function readStoredReport(connection: MeshConnection): Promise<HealthReport> {
