@@ -82,6 +82,11 @@ async function runAs(): Promise<{ prefix: string[]; uid: number; gid: number } |
   return { prefix: ['setpriv', `--reuid=${uid}`, `--regid=${gid}`, '--init-groups', '--'], uid, gid };
 }
 
+/** As `runAs`, and the server is SIGKILLed by the kernel if this process dies without stopping it (setpriv sets that after changing the user). */
+function withParentDeathSignal(prefix: string[]): string[] {
+  return [...prefix.slice(0, -1), '--pdeathsig', 'SIGKILL', '--'];
+}
+
 export async function startPostgres(options: StartPostgresOptions = {}): Promise<LocalPostgres> {
   const log = options.logger ?? createLogger('postgres');
   const binDir = options.binDir ?? findPostgresBinDir();
@@ -110,10 +115,13 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
       `max_connections=${options.maxConnections ?? 300}`,
       ...(unsafeFast ? ['fsync=off', 'synchronous_commit=off', 'full_page_writes=off'] : []),
     ];
-    const [file, ...args] = command('postgres');
+    const postgresBinary = path.join(binDir, 'postgres');
+    const [file, ...args] = user ? [...withParentDeathSignal(user.prefix), postgresBinary] : [postgresBinary];
     server = await spawnProcessGroup(file!, [...args, '-D', dataDir, '-p', String(port), ...settings.flatMap((s) => ['-c', s])], {
       env: { ...process.env, LC_ALL: 'C' },
       logger: log.child({ part: 'postgres' }),
+      // Not running as root, setpriv wraps the server the same way here.
+      killWithParent: !user,
     });
     const running = server;
     await waitUntil(
