@@ -269,6 +269,17 @@ describe('snapshots', () => {
     expect((await storage.loadSnapshot(n, 'slot-1')).groups.get('a')?.contacts.get('x')?.content).toBe('é🙂');
   });
 
+  it('are taken by the scheduled job only when the network changed since the last one', async () => {
+    const storage = open({ schema: freshSchema('changed') });
+    const n = net('changed');
+    await storage.saveContactContent(n, 'g', 'c', 1);
+    const changed = await storage.lastChanged(n);
+    expect(changed).toBeInstanceOf(Date);
+    expect((await storage.snapshotIfChanged(n, 'job', { changeToleranceMs: 0 }))?.created).toBe(true);
+    expect(await storage.snapshotIfChanged(n, 'job', { changeToleranceMs: 0 })).toBeNull();
+    expect(await storage.lastChanged(net('unknown'))).toBeNull();
+  });
+
   it('live in Cloud Storage when asked, and nothing of them in the database', async () => {
     const schema = freshSchema('snapgcs');
     const storage = open({ schema, snapshots: { bucket: 'pg-storage-test', prefix: `${schema}/`, storage: gcs.client } });
