@@ -7,14 +7,19 @@ export interface PostgresHandle {
   readonly server: LocalPostgres;
   /** Its connection string. */
   readonly url: string;
+  /** Stops it and removes its folder (what afterAll does unless `stopInAfterAll: false`). */
+  stop(): Promise<void>;
 }
 
 /**
  * Starts a private PostgreSQL server (a fresh cluster in a temporary folder, a free port) in
  * `beforeAll` of the calling suite and stops it, removing the folder, in `afterAll`. Register
- * it before hooks that use it. Reading the handle before `beforeAll` has run throws.
+ * it before hooks that use it. Jest runs afterAll hooks in the order they were registered, so
+ * a suite whose later hooks still need the server (a mesh that drains into it on stop) passes
+ * `stopInAfterAll: false` and registers `afterAll(() => handle.stop())` after them. Reading the
+ * handle before `beforeAll` has run throws.
  */
-export function usePostgres(): PostgresHandle {
+export function usePostgres({ stopInAfterAll = true } = {}): PostgresHandle {
   let server: LocalPostgres | undefined;
 
   beforeAll(async () => {
@@ -22,10 +27,11 @@ export function usePostgres(): PostgresHandle {
     server = await startPostgres({ logger: createMemoryLogger() });
   }, 60_000);
 
-  afterAll(async () => {
+  const stop = async () => {
     await server?.stop();
     server = undefined;
-  }, 30_000);
+  };
+  if (stopInAfterAll) afterAll(stop, 30_000);
 
   const running = () => {
     if (!server) throw new Error('usePostgres: the server is only available inside tests (after beforeAll)');
@@ -38,6 +44,7 @@ export function usePostgres(): PostgresHandle {
     get url() {
       return running().url;
     },
+    stop,
   };
 }
 

@@ -10,8 +10,9 @@ import { usePostgres } from '../helpers/postgres';
 
 jest.setTimeout(180_000);
 
-// Registered first, so its beforeAll has started the server when the mesh's runs.
-const postgres = usePostgres();
+// Registered first, so its beforeAll has started the server when the mesh's runs; stopped last,
+// after the mesh has stopped (and drained into it).
+const postgres = usePostgres({ stopInAfterAll: false });
 
 const mesh = useLocalMesh({
   // Read when the mesh starts (useLocalMesh spreads its options in beforeAll), after the server is up.
@@ -21,6 +22,8 @@ const mesh = useLocalMesh({
 });
 
 describeEventPlane(mesh);
+
+afterAll(() => postgres.stop(), 30_000);
 
 describe('the state store of the mesh', () => {
   it('is PostgreSQL: materialized contacts are rows there, and no state objects are in the bucket', async () => {
