@@ -11,7 +11,7 @@ import path from 'node:path';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { SpineError } from '../shared/errors';
 import { checkAgents, loadHealthSettings, SYSTEM_NETWORKS, type AgentHealth, type HealthReport } from '../shared/health';
-import { validateNetworkId, validateSnapshotId } from '../shared/ids';
+import { validateGroupId, validateNetworkId, validateSnapshotId } from '../shared/ids';
 import { createLogger, type Logger } from '../shared/log';
 import { createPubSubClient, createStorageClient } from '../shared/mesh/clients';
 import { DeadLetterStore } from '../shared/mesh/dead-letters';
@@ -21,7 +21,7 @@ import { AGENTS_GROUP, REGISTRY_NETWORK } from '../shared/system';
 import { defineTopology } from '../shared/topology';
 import { EventFeed, type EventBatch } from './event-feed';
 import { HealthMonitor } from './health-monitor';
-import { networkView, snapshotView } from './network-view';
+import { groupView, networkView, snapshotView } from './network-view';
 import { SseHub } from './sse';
 import { openTopicTap, type TopicTap } from './topic-tap';
 
@@ -48,6 +48,7 @@ const PUBLIC_DIR = path.join(__dirname, 'public');
 const AGENTS_REFRESH_MS = 10_000;
 /** Heartbeats of many agents in a burst make one registry read. */
 const AGENTS_DEBOUNCE_MS = 200;
+const MAX_GROUPS_PER_REQUEST = 50;
 const LOCAL_HOSTNAMES = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
 
 interface AgentsView {
@@ -222,6 +223,21 @@ function createApp(deps: AppDependencies) {
     const state = await spine.loadNetworkState(networkId);
     if (!state) throw new HttpError(404, `network ${JSON.stringify(networkId)} does not exist`);
     res.json(networkView(networkId, state));
+  });
+
+  // Only the groups that changed, so a busy network is not read whole for every change.
+  app.get('/api/networks/:network/groups', async (req, res) => {
+    const networkId = validateNetworkId(req.params.network);
+    const raw = req.query.id;
+    const ids = (Array.isArray(raw) ? raw : [raw]).filter((id): id is string => typeof id === 'string');
+    if (ids.length === 0 || ids.length > MAX_GROUPS_PER_REQUEST) throw new HttpError(400, `give 1 to ${MAX_GROUPS_PER_REQUEST} group ids as ?id=…`);
+    const groups = await Promise.all(
+      ids.map(async (groupId) => {
+        const state = await spine.loadGroupState(networkId, validateGroupId(groupId));
+        return state ? groupView(state) : { id: groupId, deleted: true };
+      }),
+    );
+    res.json({ networkId, groups });
   });
 
   app.get('/api/networks/:network/snapshots', async (req, res) => {

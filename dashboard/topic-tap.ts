@@ -24,7 +24,7 @@ export async function openTopicTap(
   const metadata = subscriptionMetadata(topology, { ...settings, name: options.name, topic: options.topic, enableMessageOrdering: false });
   const [subscription] = await pubsub.topic(options.topic).createSubscription(options.name, {
     ...(metadata as CreateSubscriptionOptions),
-    flowControl: { maxMessages: 2_000, allowExcessMessages: true },
+    flowControl: { maxMessages: 500, allowExcessMessages: true },
   });
   subscription.on('message', (message: Message) => {
     try {

@@ -3,7 +3,10 @@
 
 const MAX_EVENTS_SHOWN = 500;
 const RATE_WINDOW_MS = 10_000;
-const NETWORK_REFRESH_DELAY_MS = 250;
+const NETWORK_REFRESH_DELAY_MS = 100;
+/** While changes keep coming, the open network is read again at most this often. */
+const BUSY_REFRESH_MS = 500;
+const MAX_GROUPS_PER_REQUEST = 50;
 const SNAPSHOT_LIST_REFRESH_MS = 10_000;
 const SYSTEM_NETWORKS = new Set(['spine-registry', 'spine-canary']);
 const KINDS = ['contact-write', 'group-change', 'dead-letter'];
@@ -132,9 +135,56 @@ function followEvent(event) {
   if (!event.networkId) return;
   if (event.kind === 'group-change') {
     if (!state.networks.some((n) => n.id === event.networkId) || event.type === 'network.changed') schedule('networks', loadNetworks);
-    if (event.networkId === state.selected) schedule('network', () => loadNetwork(state.selected));
+    if (event.networkId === state.selected) queueViewRefresh(event.type === 'network.changed' || !event.groupId ? null : event.groupId);
   }
   if (event.type === 'snapshot.requested' && event.networkId === state.selected) schedule('snapshots', () => loadSnapshots(state.selected), 1000);
+}
+
+// The open network is refreshed group by group: only what changed is read, one request at a
+// time, so a busy network costs the mesh a bounded number of reads.
+const viewRefresh = { groups: new Set(), whole: false, running: false, timer: null };
+
+/** `groupId` null: the whole network changed (a restore, a network save). */
+function queueViewRefresh(groupId) {
+  if (groupId === null) viewRefresh.whole = true;
+  else viewRefresh.groups.add(groupId);
+  if (!viewRefresh.running && !viewRefresh.timer) viewRefresh.timer = setTimeout(runViewRefresh, NETWORK_REFRESH_DELAY_MS);
+}
+
+function resetViewRefresh() {
+  viewRefresh.groups.clear();
+  viewRefresh.whole = false;
+}
+
+async function runViewRefresh() {
+  viewRefresh.timer = null;
+  const networkId = state.selected;
+  const whole = viewRefresh.whole;
+  const groupIds = [...viewRefresh.groups].slice(0, MAX_GROUPS_PER_REQUEST);
+  if (whole) resetViewRefresh();
+  else for (const id of groupIds) viewRefresh.groups.delete(id);
+  viewRefresh.running = true;
+  try {
+    if (networkId && (whole || !(await updateGroups(networkId, groupIds)))) await loadNetwork(networkId);
+  } catch (error) {
+    console.error(error);
+  } finally {
+    viewRefresh.running = false;
+    if (viewRefresh.whole || viewRefresh.groups.size > 0) viewRefresh.timer = setTimeout(runViewRefresh, BUSY_REFRESH_MS);
+  }
+}
+
+/** Replaces the sections of groups that changed; false when groups came or went (the whole view is read again). */
+async function updateGroups(networkId, groupIds) {
+  if (groupIds.length === 0) return true;
+  const query = groupIds.map((id) => `id=${encodeURIComponent(id)}`).join('&');
+  const { groups } = await api(`networks/${encodeURIComponent(networkId)}/groups?${query}`);
+  if (state.selected !== networkId) return true;
+  const container = byTestId('groups');
+  const sections = new Map([...container.children].map((section) => [section.dataset.groupId, section]));
+  if (groups.some((group) => group.deleted || !sections.has(group.id))) return false;
+  for (const group of groups) sections.get(group.id).replaceWith(groupSection(group));
+  return true;
 }
 
 function schedule(key, task, delay = NETWORK_REFRESH_DELAY_MS) {
@@ -212,6 +262,7 @@ async function loadNetworks() {
 
 async function selectNetwork(networkId) {
   state.selected = networkId;
+  resetViewRefresh();
   byTestId('snapshot-notice').textContent = '';
   await Promise.all([loadNetworks(), loadNetwork(networkId), loadSnapshots(networkId)]);
 }

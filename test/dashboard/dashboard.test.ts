@@ -91,7 +91,7 @@ test('a write made with `spine put` shows in the event stream, with rates, and i
   const written = page.locator(`[data-testid="event"][data-kind="contact-write"][data-path="${NETWORK}/${GROUP}"][data-contact="mood"]`);
   await expectText(written.locator('[data-testid="event-value"]'), '"happy"');
   await page.locator(`[data-testid="event"][data-kind="group-change"][data-path="${NETWORK}/${GROUP}"]`).first().waitFor({ timeout: UI_TIMEOUT_MS });
-  await page.waitForFunction(() => Number(document.querySelector('[data-testid="rate-contact-write"]')?.textContent) > 0, undefined, { timeout: UI_TIMEOUT_MS });
+  await eventually(async () => expect(Number(await byTestId('rate-contact-write').textContent())).toBeGreaterThan(0), { timeoutMs: UI_TIMEOUT_MS, intervalMs: 100 });
 
   // The new network joined the list when its change arrived.
   await page.locator(`[data-testid="network-item"][data-network-id="${NETWORK}"]`).click({ timeout: UI_TIMEOUT_MS });
@@ -105,7 +105,7 @@ test('a value with markup is shown as text, never run, and the open network foll
   const written = page.locator(`[data-testid="event"][data-kind="contact-write"][data-path="${NETWORK}/${GROUP}"][data-contact="mood"]`);
   await expectText(written.first().locator('[data-testid="event-value"]'), JSON.stringify(XSS_VALUE));
   expect(await page.locator('img').count()).toBe(0);
-  expect(await page.evaluate(() => (window as unknown as { __xssRan?: boolean }).__xssRan)).toBeUndefined();
+  expect(await page.evaluate(() => (globalThis as { __xssRan?: boolean }).__xssRan)).toBeUndefined();
 });
 
 test('a snapshot created on the page, then restored from it, puts the state back in the mesh', async () => {
