@@ -6,9 +6,10 @@
  * Sizes: BENCH_RUNS (3), BENCH_REST_MS (10000, how long the mesh idles before memory is read).
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { commandLine, descendants } from '../cli/processes';
 import { startPubSubEmulator } from '../emulators/pubsub';
 import { int, now, quiet, round, sleep, summarize } from './support';
 
@@ -16,33 +17,10 @@ const ROOT = path.resolve(__dirname, '..');
 const RUNS = int('BENCH_RUNS', 3);
 const REST_MS = int('BENCH_REST_MS', 10_000);
 
-async function parentOf(pid: number): Promise<number | undefined> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-  const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-  return Number.isSafeInteger(ppid) ? ppid : undefined;
-}
-
-/** `root` and every process below it. */
-async function processTree(root: number): Promise<number[]> {
-  const pids = (await readdir('/proc')).filter((name) => /^\d+$/.test(name)).map(Number);
-  const parents = new Map(await Promise.all(pids.map(async (pid) => [pid, await parentOf(pid)] as const)));
-  const inTree = (pid: number) => {
-    for (let current: number | undefined = pid, depth = 0; current !== undefined && depth < 32; current = parents.get(current), depth++) {
-      if (current === root) return true;
-    }
-    return false;
-  };
-  return pids.filter(inTree);
-}
-
 async function rssMiB(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
   const kib = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0);
   return kib / 1024;
-}
-
-async function commandOf(pid: number): Promise<string> {
-  return (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0').join(' ');
 }
 
 function partOf(command: string): string {
@@ -83,9 +61,9 @@ async function runOnce(): Promise<RunFigures> {
   await sleep(REST_MS);
   const byPart: Record<string, number> = {};
   let restRssMiB = 0;
-  for (const pid of await processTree(child.pid!)) {
+  for (const pid of [child.pid!, ...(await descendants(child.pid!))]) {
     const rss = await rssMiB(pid);
-    const part = partOf(await commandOf(pid));
+    const part = partOf(await commandLine(pid));
     byPart[part] = (byPart[part] ?? 0) + rss;
     restRssMiB += rss;
   }
@@ -103,7 +81,7 @@ async function baseline(): Promise<{ startMs: number; restRssMiB: number }> {
   const startMs = now() - started;
   await sleep(REST_MS);
   let restRssMiB = 0;
-  for (const pid of await processTree(emulator.pid)) restRssMiB += await rssMiB(pid);
+  for (const pid of [emulator.pid, ...(await descendants(emulator.pid))]) restRssMiB += await rssMiB(pid);
   await emulator.stop();
   return { startMs, restRssMiB };
 }

@@ -1,5 +1,6 @@
 import { readFile, readdir, readlink } from 'node:fs/promises';
 import net from 'node:net';
+import { commandLine, parentPid } from './processes';
 
 /** A process listening on a port, as far as /proc tells (Linux); undefined elsewhere or when hidden. */
 export interface PortOwner {
@@ -34,18 +35,6 @@ async function listeningInodes(port: number): Promise<Set<string>> {
   return inodes;
 }
 
-async function commandOf(pid: number): Promise<string> {
-  const raw = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-  return raw.split('\0').filter(Boolean).join(' ');
-}
-
-async function parentOf(pid: number): Promise<number | undefined> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-  // The command name may contain spaces and parentheses: the parent pid follows the last ')'.
-  const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-  return Number.isSafeInteger(ppid) && ppid > 1 ? ppid : undefined;
-}
-
 export function isSpineDevCommand(command: string): boolean {
   return /cli[/\\]main\.ts dev\b/.test(command) || /\bspine(\.js)? dev\b/.test(command);
 }
@@ -62,9 +51,9 @@ export async function findPortOwner(port: number): Promise<PortOwner | undefined
       const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
       if (!inode || !inodes.has(inode)) continue;
       const pid = Number(pidText);
-      const owner: PortOwner = { pid, command: await commandOf(pid) };
-      for (let current: number | undefined = pid, depth = 0; current && depth < 16; current = await parentOf(current), depth++) {
-        if (isSpineDevCommand(await commandOf(current))) {
+      const owner: PortOwner = { pid, command: await commandLine(pid) };
+      for (let current: number | undefined = pid, depth = 0; current && depth < 16; current = await parentPid(current), depth++) {
+        if (isSpineDevCommand(await commandLine(current))) {
           owner.spineDevPid = current;
           break;
         }

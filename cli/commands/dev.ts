@@ -9,6 +9,7 @@ import type { FunctionName } from '../../shared/topology';
 import { MeshStartError, startLocalMesh, type MeshPorts } from '../local-mesh';
 import { startDashboard, type Dashboard } from '../../dashboard/server';
 import { describeTakenPorts, isSpineDevCommand } from '../port-owner';
+import { commandLine, isRunning } from '../processes';
 
 export const DEV_USAGE = `usage: spine dev [--data-dir DIR] [--port-base N] [--project ID] [--prefix PREFIX] [--postgres-url URL] [--verbose]
 
@@ -46,20 +47,12 @@ function parsePortBase(raw: string): number {
 
 class UsageError extends Error {}
 
-/** A `spine dev` already running on this data dir, from its pid file. */
+/** A `spine dev` already running on this data dir, from its pid file (Linux: read from /proc). */
 async function runningMesh(pidFile: string): Promise<number | undefined> {
   const pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
   if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid) return undefined;
-  const command = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => undefined);
-  if (command === undefined) {
-    try {
-      process.kill(pid, 0);
-    } catch {
-      return undefined;
-    }
-    return pid;
-  }
-  return isSpineDevCommand(command.split('\0').join(' ')) ? pid : undefined;
+  // A stale file, or its pid reused by another program, is no running mesh.
+  return (await isRunning(pid)) && isSpineDevCommand(await commandLine(pid)) ? pid : undefined;
 }
 
 /** Runs until stopped; resolves to the exit code. */
@@ -128,9 +121,16 @@ export async function dev(argv: string[]): Promise<number> {
     process.once('SIGTERM', onSignal);
   });
 
-  const dashboardTaken = await describeTakenPorts([{ part: 'dashboard', port: ports.dashboard }]);
-  if (dashboardTaken.length > 0) {
-    console.error(`spine dev: could not start the mesh: ports: ${dashboardTaken.join('; ')}`);
+  // Every port at once, so one line says all that is taken (the mesh checks its own again).
+  const taken = await describeTakenPorts([
+    { part: 'Pub/Sub emulator', port: ports.pubsub ?? 0 },
+    { part: 'Storage emulator', port: ports.storage ?? 0 },
+    { part: 'Tasks emulator', port: ports.tasks ?? 0 },
+    { part: 'dashboard', port: ports.dashboard },
+    ...Object.entries(ports.functions ?? {}).map(([name, port]) => ({ part: `${name} function`, port: port ?? 0 })),
+  ]);
+  if (taken.length > 0) {
+    console.error(`spine dev: could not start the mesh: ports: ${taken.join('; ')}`);
     return 1;
   }
   const postgresUrl = values['postgres-url'] ?? process.env.SPINE_POSTGRES_URL;

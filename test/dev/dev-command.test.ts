@@ -3,12 +3,13 @@
  * terminal's Ctrl-C sends to its foreground process group.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { SpineStorage } from '../../shared/mesh/spine-storage';
 import { isPortFree } from '../../cli/port-owner';
+import { descendants, isRunning } from '../../cli/processes';
 import { portPlan } from '../../cli/commands/dev';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -44,31 +45,6 @@ async function waitFor(dev: StartedDev, pattern: RegExp, timeoutMs = 60_000): Pr
 /** Ctrl-C: SIGINT to the whole process group. */
 function pressCtrlC(dev: StartedDev): void {
   process.kill(-dev.child.pid!, 'SIGINT');
-}
-
-async function parentOf(pid: number): Promise<number | undefined> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-  const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-  return Number.isSafeInteger(ppid) ? ppid : undefined;
-}
-
-/** Every live process below `root` (children, grandchildren…). */
-async function descendants(root: number): Promise<number[]> {
-  const pids = (await readdir('/proc')).filter((name) => /^\d+$/.test(name)).map(Number);
-  const parents = new Map<number, number | undefined>(await Promise.all(pids.map(async (pid) => [pid, await parentOf(pid)] as [number, number | undefined])));
-  const below = (pid: number): boolean => {
-    for (let current = parents.get(pid), depth = 0; current !== undefined && depth < 32; current = parents.get(current), depth++) {
-      if (current === root) return true;
-    }
-    return false;
-  };
-  return pids.filter(below);
-}
-
-async function isAlive(pid: number): Promise<boolean> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
-  // A zombie has exited; only its exit status is left for its (new) parent.
-  return stat !== undefined && stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
 }
 
 async function freePortBase(): Promise<number> {
@@ -150,10 +126,10 @@ describe('npm start', () => {
     await dev.exited;
     expect(dev.output()).toMatch(/\nstopped\.\n/);
     const survivors = [];
-    for (const pid of tree) if (await isAlive(pid)) survivors.push(pid);
+    for (const pid of tree) if (await isRunning(pid)) survivors.push(pid);
     expect(survivors).toEqual([]);
     const plan = portPlan(base);
-    for (const port of [plan.pubsub!, plan.storage!, plan.tasks!, ...Object.values(plan.functions!).map(Number)]) {
+    for (const port of [plan.pubsub!, plan.storage!, plan.tasks!, plan.dashboard, ...Object.values(plan.functions!).map(Number)]) {
       expect(await isPortFree(port)).toBe(true);
     }
   }, 120_000);
