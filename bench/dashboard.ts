@@ -2,7 +2,7 @@
  * Dashboard figures: event latency from a write to the page (event stream and open network
  * view), and the dashboard server's memory at rest and under a burst of writes.
  *
- *   npx tsx dashboard/bench.ts [--writes 50] [--burst 2000]
+ *   npm run bench:dashboard -- [--writes 50] [--burst 2000]
  *
  * Starts the local mesh here, the dashboard in a child process of its own (so its memory is
  * its own), and the page in headless Chromium (/usr/bin/chromium or SPINE_CHROMIUM).
@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
 import { startLocalMesh } from '../cli/local-mesh';
 import { SpineStorage } from '../shared/mesh/spine-storage';
-import { startDashboard } from './server';
+import { startDashboard } from '../dashboard/server';
 
 const NETWORK = 'bench-dashboard';
 const GROUP = 'latency';
