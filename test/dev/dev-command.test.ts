@@ -7,7 +7,10 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { Client } from 'pg';
+import { startPostgres } from '../../emulators/postgres';
 import { SpineStorage } from '../../shared/mesh/spine-storage';
+import { createMemoryLogger } from '../helpers/emulators';
 import { isPortFree } from '../../cli/port-owner';
 import { descendants, isRunning } from '../../cli/processes';
 import { portPlan } from '../../cli/commands/dev';
@@ -169,6 +172,38 @@ describe('npm start', () => {
     await second.exited;
     expect(second.output()).toMatch(/\nstopped\.\n/);
   }, 150_000);
+
+  test('--postgres-url: the mesh materializes into PostgreSQL and mesh.env points clients at it', async () => {
+    const postgres = await startPostgres({ logger: createMemoryLogger() });
+    try {
+      const dev = start(['--data-dir', dataDir, '--port-base', '0', '--postgres-url', postgres.url]);
+      await waitFor(dev, /Ctrl-C stops everything/);
+      expect(dev.output()).toMatch(/state in postgres/);
+      const env = readEnvFile(await readFile(path.join(dataDir, 'mesh.env'), 'utf8'));
+      expect(env.SPINE_STATE_STORE).toBe('postgres');
+      const client = SpineStorage.fromEnv(env);
+      try {
+        await client.saveContactContent('pg-net', 'g', 'c', 'in postgres', { wait: 'materialized', timeoutMs: 30_000 });
+        expect(await client.loadContactContent('pg-net', 'g', 'c')).toBe('in postgres');
+      } finally {
+        await client.close();
+      }
+      // The row is in PostgreSQL, read with a plain SQL client.
+      const sql = new Client({ connectionString: postgres.url });
+      await sql.connect();
+      try {
+        const { rows } = await sql.query('SELECT count(*)::int AS n FROM spine.networks');
+        expect(rows[0].n).toBeGreaterThanOrEqual(1);
+      } finally {
+        await sql.end();
+      }
+      pressCtrlC(dev);
+      await dev.exited;
+      expect(dev.output()).toMatch(/\nstopped\.\n/);
+    } finally {
+      await postgres.stop();
+    }
+  }, 120_000);
 
   test('a port held by another program: one line naming the part, the port and the program', async () => {
     const base = await freePortBase();
