@@ -157,13 +157,10 @@ export async function withSpine<T>(flags: CommonFlags, work: (spine: SpineStorag
   }
 }
 
-/**
- * The Cloud Storage client `createStorageClient` (shared/mesh/clients.ts) makes for the same
- * settings, built here because importing that module loads the Pub/Sub client too.
- */
+/** The Storage client alone: reading commands skip loading Pub/Sub's (about 0.5 s). */
 export function storageClient(settings: SpineSettings): Storage {
-  const { Storage } = require('@google-cloud/storage') as typeof import('@google-cloud/storage');
-  return new Storage({ projectId: settings.projectId, ...(settings.storageEmulatorHost ? { apiEndpoint: settings.storageEmulatorHost } : {}), retryOptions: { autoRetry: false } });
+  const { createStorageClient } = require('../shared/mesh/storage-client') as typeof import('../shared/mesh/storage-client');
+  return createStorageClient(settings);
 }
 
 /**

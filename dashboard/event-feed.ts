@@ -43,7 +43,6 @@ export class EventFeed {
   private pending: DashboardEvent[] = [];
   private counts = emptyCounts();
   private readonly seenDeadLetters = new Set<string>();
-  private knownDeadLetterCount = -1;
   private flushTimer?: NodeJS.Timeout;
   private pollTimer?: NodeJS.Timeout;
   private polling?: Promise<void>;
@@ -121,15 +120,18 @@ export class EventFeed {
     this.options.onBatch(batch);
   }
 
-  /** Lists the store only when its count moved: one listing per poll while nothing happens. */
+  /** Lists the store's ids each poll and reads only the letters not seen before. */
   private async pollDeadLetters(announce: boolean): Promise<void> {
     const { deadLetters } = this.options;
-    const count = await deadLetters.count();
-    if (count === this.knownDeadLetterCount) return;
-    this.knownDeadLetterCount = count;
-    for (const letter of await deadLetters.list()) {
-      if (announce) this.add(summarizeStoredDeadLetter(letter));
-      else this.seenDeadLetters.add(letter.id);
+    const fresh = (await deadLetters.pendingIds()).filter((id) => !this.seenDeadLetters.has(id));
+    for (const id of fresh) {
+      if (!announce) {
+        this.seenDeadLetters.add(id);
+        continue;
+      }
+      // Replayed between the listing and this read: nothing to show.
+      const letter = await deadLetters.get(id).catch(() => undefined);
+      if (letter) this.add(summarizeStoredDeadLetter(letter));
     }
   }
 }

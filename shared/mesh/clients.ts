@@ -1,26 +1,19 @@
 import * as grpc from '@grpc/grpc-js';
 import { PubSub, v1 } from '@google-cloud/pubsub';
 import { CloudTasksClient } from '@google-cloud/tasks';
-import { Storage } from '@google-cloud/storage';
 import type { SpineSettings } from '../settings';
+
+export { createStorageClient } from './storage-client';
 
 /**
  * Official clients configured for the settings: against the emulators when their hosts are
- * set (no credentials needed), against Google Cloud otherwise. The Storage client does not
- * retry by itself: GcsStorage retries with its own backoff, and functions fail so Pub/Sub redelivers.
+ * set (no credentials needed), against Google Cloud otherwise.
  */
 export function createPubSubClient(settings: Pick<SpineSettings, 'projectId' | 'pubsubEmulatorHost'>): PubSub {
   if (settings.pubsubEmulatorHost) {
     return new PubSub({ projectId: settings.projectId, apiEndpoint: settings.pubsubEmulatorHost, emulatorMode: true });
   }
   return new PubSub({ projectId: settings.projectId });
-}
-
-export function createStorageClient(settings: Pick<SpineSettings, 'projectId' | 'storageEmulatorHost'>): Storage {
-  if (settings.storageEmulatorHost) {
-    return new Storage({ projectId: settings.projectId, apiEndpoint: settings.storageEmulatorHost, retryOptions: { autoRetry: false } });
-  }
-  return new Storage({ projectId: settings.projectId, retryOptions: { autoRetry: false } });
 }
 
 /** Cloud Tasks client; against the emulator without credentials when CLOUD_TASKS_EMULATOR_HOST is set. */

@@ -89,8 +89,14 @@ export class DeadLetterStore {
   }
 
   async count(): Promise<number> {
-    const [files] = await this.storage.bucket(this.bucket).getFiles({ prefix: `${this.prefix}pending/` });
-    return files.length;
+    return (await this.pendingIds()).length;
+  }
+
+  /** Ids of the dead letters not yet replayed, from one listing (no object is read). */
+  async pendingIds(): Promise<string[]> {
+    const prefix = `${this.prefix}pending/`;
+    const [files] = await this.storage.bucket(this.bucket).getFiles({ prefix });
+    return files.map((file) => file.name.slice(prefix.length, -'.json'.length));
   }
 
   async get(id: string): Promise<DeadLetter> {
