@@ -35,6 +35,8 @@ export interface SpineSettings {
   postgresSnapshots: PostgresSnapshotStore;
   /** Log in to Cloud SQL with a Google access token as the password (SPINE_POSTGRES_IAM_AUTH, default false). */
   postgresIamAuth: boolean;
+  /** Roles the migrating user grants read and write rights on the tables (SPINE_POSTGRES_GRANT_TO, comma-separated). */
+  postgresGrantTo: string[];
   persistOn: PersistOn;
   /** Per-network exceptions to `persistOn`. */
   persistOverrides: Record<string, PersistOn>;
@@ -134,6 +136,10 @@ export function loadSettings(env: Env = process.env): SpineSettings {
   if (!/^[a-z_][a-z0-9_]{0,62}$/.test(postgresSchema)) fail('SPINE_POSTGRES_SCHEMA', postgresSchema, 'a lowercase SQL identifier (letters, digits, underscores, at most 63, not starting with a digit)');
   const postgresSnapshots = (env.SPINE_POSTGRES_SNAPSHOTS || 'database') as PostgresSnapshotStore;
   if (!POSTGRES_SNAPSHOT_STORES.includes(postgresSnapshots)) fail('SPINE_POSTGRES_SNAPSHOTS', postgresSnapshots, POSTGRES_SNAPSHOT_STORES.join(' | '));
+  const postgresGrantTo = (env.SPINE_POSTGRES_GRANT_TO ?? '').split(',').map((role) => role.trim()).filter(Boolean);
+  for (const role of postgresGrantTo) {
+    if (Buffer.byteLength(role) > 63 || /[\u0000-\u001f\u007f]/.test(role)) fail('SPINE_POSTGRES_GRANT_TO', env.SPINE_POSTGRES_GRANT_TO!, 'comma-separated role names of at most 63 bytes');
+  }
   const iamAuth = env.SPINE_POSTGRES_IAM_AUTH || 'false';
   if (iamAuth !== 'true' && iamAuth !== 'false') fail('SPINE_POSTGRES_IAM_AUTH', iamAuth, 'true | false');
 
@@ -149,6 +155,7 @@ export function loadSettings(env: Env = process.env): SpineSettings {
     postgresPoolSize: positiveInt(env, 'SPINE_POSTGRES_POOL_SIZE', 10, 'a positive whole number of connections'),
     postgresSnapshots,
     postgresIamAuth: iamAuth === 'true',
+    postgresGrantTo,
     persistOn,
     persistOverrides,
     functionUrls,

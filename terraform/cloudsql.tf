@@ -16,6 +16,8 @@ locals {
         SPINE_STATE_STORE       = "postgres"
         SPINE_POSTGRES_URL      = "postgresql://${urlencode(local.sql_users[name])}@${join("", google_sql_database_instance.state[*].private_ip_address)}:5432/${join("", google_sql_database.state[*].name)}"
         SPINE_POSTGRES_IAM_AUTH = "true"
+        # Whichever function migrates first owns the tables and grants the others their rows.
+        SPINE_POSTGRES_GRANT_TO = join(",", [for other, user in local.sql_users : user if other != name && contains(keys(local.sql_functions), other)])
       } : key => value if contains(keys(local.sql_functions), name)
     }
   }

@@ -145,6 +145,34 @@ describe('migrations', () => {
     expect(await owner.loadContactContent('n', 'g', 'c')).toBe('by writer');
   });
 
+  it('grant read and write on their rows to the roles in grantTo (other functions\' IAM users), also to roles added later', async () => {
+    const schema = freshSchema('grants');
+    const [persist, health] = [`spine-persist@${schema}.iam`, `spine-health@${schema}.iam`];
+    for (const role of [persist, health]) await sql.query(`CREATE ROLE ${sql.escapeIdentifier(role)} LOGIN`);
+    const as = (role: string) => {
+      const url = new URL(postgres.url);
+      url.username = role;
+      return open({ schema, connectionString: url.toString() });
+    };
+    const owner = open({ schema, grantTo: [persist] });
+    await owner.saveContactContent('n', 'g', 'c', 'by owner');
+    const granted = as(persist);
+    await granted.initialize();
+    expect(await granted.loadContactContent('n', 'g', 'c')).toBe('by owner');
+    await granted.saveContactContent('n', 'g', 'c', 'by persist');
+    expect(await owner.loadContactContent('n', 'g', 'c')).toBe('by persist');
+    // Not named: no rights, until the owner's next start names it too.
+    const ungranted = as(health);
+    await expect(ungranted.initialize().then(() => ungranted.loadContactContent('n', 'g', 'c'))).rejects.toThrow(/permission denied/);
+    await open({ schema, grantTo: [persist, health] }).initialize();
+    const later = as(health);
+    await later.initialize();
+    expect(await later.loadContactContent('n', 'g', 'c')).toBe('by persist');
+    await later.saveContactContent('n', 'g2', 'c', 'by health');
+    expect(await owner.loadContactContent('n', 'g2', 'c')).toBe('by health');
+    expect(() => open({ schema, grantTo: ['x'.repeat(64)] })).toThrow(/grantTo role/);
+  });
+
   it('refuses a schema name that is not a plain identifier, before touching the database', async () => {
     for (const schema of ['Spine', 'x"; DROP SCHEMA spine; --', '1abc', '', 'a'.repeat(64)]) {
       expect(() => open({ schema })).toThrow(InvalidArgumentError);
@@ -335,6 +363,8 @@ describe('settings', () => {
     ] as const) {
       expect(() => loadSettings({ SPINE_STATE_STORE: 'postgres', SPINE_POSTGRES_URL: 'postgresql://db/spine', [variable]: value })).toThrow(variable);
     }
+    expect(loadSettings({ SPINE_STATE_STORE: 'postgres', SPINE_POSTGRES_URL: 'postgresql://db/spine', SPINE_POSTGRES_GRANT_TO: 'a@p.iam, b@p.iam,' }).postgresGrantTo).toEqual(['a@p.iam', 'b@p.iam']);
+    expect(() => loadSettings({ SPINE_STATE_STORE: 'postgres', SPINE_POSTGRES_URL: 'postgresql://db/spine', SPINE_POSTGRES_GRANT_TO: 'r'.repeat(64) })).toThrow('SPINE_POSTGRES_GRANT_TO');
     // The connection string may hold a password: never in an error message.
     expect(() => loadSettings({ SPINE_POSTGRES_URL: 'mysql://u:secret@db' })).toThrow(/^(?!.*secret).*SPINE_POSTGRES_URL/);
   });

@@ -71,6 +71,8 @@ describe('Terraform against the topology in code', () => {
     expect(postgres).toContain('SPINE_STATE_STORE       = "postgres"');
     expect(postgres).toContain('SPINE_POSTGRES_IAM_AUTH = "true"');
     expect(postgres).toMatch(/SPINE_POSTGRES_URL\s+= "postgresql:\/\/\$\{urlencode\(local\.sql_users\[name\]\)\}@\$\{join\("", google_sql_database_instance\.state\[\*\]\.private_ip_address\)\}:5432\//);
+    // The first function to migrate owns the tables; it grants the other state functions' IAM users their rows.
+    expect(postgres).toMatch(/SPINE_POSTGRES_GRANT_TO = join\(",", \[for other, user in local\.sql_users : user if other != name && contains\(keys\(local\.sql_functions\), other\)\]\)/);
     expect(config.variable('cloud_sql_enabled')).toBe(false);
   });
 

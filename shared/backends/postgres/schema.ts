@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { PoolClient } from 'pg';
+import { escapeIdentifier, type PoolClient } from 'pg';
 import { InvalidArgumentError } from '../../errors';
 
 /** Schema names are written into SQL (they cannot be parameters), so only plain lowercase identifiers pass. */
@@ -109,7 +109,7 @@ END $$;
  * advisory lock on the schema: a second caller waits, then finds nothing left to do. Returns
  * the versions applied by this call.
  */
-export async function migrate(client: PoolClient, schema: string): Promise<number[]> {
+export async function migrate(client: PoolClient, schema: string, grantTo: readonly string[] = []): Promise<number[]> {
   const s = `"${validateSchemaName(schema)}"`;
   const wanted = migrations(schema).map((m) => m.version);
   // Up to date: nothing to lock or create, so a user without CREATE rights (a reader) can start.
@@ -117,7 +117,11 @@ export async function migrate(client: PoolClient, schema: string): Promise<numbe
   if (found[0]?.table) {
     const { rows } = await client.query<{ version: number }>(`SELECT version FROM ${s}.schema_migrations`);
     const applied = new Set(rows.map((r) => r.version));
-    if (wanted.every((version) => applied.has(version))) return [];
+    if (wanted.every((version) => applied.has(version))) {
+      // Roles added since the tables were made get their rights from the owner's next start.
+      if (grantTo.length > 0 && (await ownsSchema(client, schema))) await grantAccess(client, schema, grantTo);
+      return [];
+    }
   }
   await client.query('BEGIN');
   try {
@@ -133,10 +137,47 @@ export async function migrate(client: PoolClient, schema: string): Promise<numbe
       await client.query(`INSERT INTO ${s}.schema_migrations (version, description) VALUES ($1, $2)`, [migration.version, migration.description]);
       done.push(migration.version);
     }
+    // In the same transaction: roles waiting on the lock find the tables usable once it commits.
+    await grantAccess(client, schema, grantTo);
     await client.query('COMMIT');
     return done;
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw error;
   }
+}
+
+/**
+ * A role other users of the store connect as (Cloud SQL IAM users are named after their
+ * account: `spine-persist@my-project.iam`). PostgreSQL cuts names at 63 bytes, so longer ones
+ * would silently name another role.
+ */
+export function validateRoleName(role: unknown): string {
+  if (typeof role !== 'string' || role === '' || Buffer.byteLength(role) > 63 || /[\u0000-\u001f\u007f]/.test(role)) {
+    throw new InvalidArgumentError(`grantTo role ${JSON.stringify(role)} is invalid: expected a role name of 1 to 63 bytes without control characters`);
+  }
+  return role;
+}
+
+async function ownsSchema(client: PoolClient, schema: string): Promise<boolean> {
+  const { rows } = await client.query<{ owns: boolean }>('SELECT pg_get_userbyid(nspowner) = current_user AS owns FROM pg_namespace WHERE nspname = $1', [schema]);
+  return rows[0]?.owns === true;
+}
+
+/**
+ * Lets each role read and write the store's rows: the tables belong to whichever user ran the
+ * migrations, and other users (other functions' IAM users) start without rights on them.
+ * Idempotent; the default privileges cover tables later migrations create.
+ */
+export async function grantAccess(client: PoolClient, schema: string, roles: readonly string[]): Promise<void> {
+  if (roles.length === 0) return;
+  const s = escapeIdentifier(validateSchemaName(schema));
+  const to = roles.map((role) => escapeIdentifier(validateRoleName(role))).join(', ');
+  await client.query(`GRANT USAGE ON SCHEMA ${s} TO ${to}`);
+  await client.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${s} TO ${to}`);
+  await client.query(`GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA ${s} TO ${to}`);
+  await client.query(`GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA ${s} TO ${to}`);
+  await client.query(`ALTER DEFAULT PRIVILEGES IN SCHEMA ${s} GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ${to}`);
+  await client.query(`ALTER DEFAULT PRIVILEGES IN SCHEMA ${s} GRANT USAGE, SELECT ON SEQUENCES TO ${to}`);
+  await client.query(`ALTER DEFAULT PRIVILEGES IN SCHEMA ${s} GRANT EXECUTE ON FUNCTIONS TO ${to}`);
 }

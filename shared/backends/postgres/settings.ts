@@ -16,6 +16,7 @@ export function postgresStorageFromSettings(settings: SpineSettings, options: { 
     poolSize: settings.postgresPoolSize,
     snapshots: settings.postgresSnapshots === 'gcs' ? { bucket: settings.bucket, prefix: settings.statePrefix, ...(options.storage ? { storage: options.storage } : {}) } : 'database',
     iamAuth: settings.postgresIamAuth,
+    grantTo: settings.postgresGrantTo,
     ...(options.writerId ? { writerId: options.writerId } : {}),
   });
 }

@@ -13,7 +13,7 @@ import { GcsStateStore } from '../gcs-store';
 import type { SaveSnapshotOptions } from '../snapshot-stream';
 import type { SnapshotWrite } from '../state-store';
 import { cloudSqlIamAuth } from './iam';
-import { advisoryKey, validateSchemaName } from './schema';
+import { advisoryKey, validateRoleName, validateSchemaName } from './schema';
 import { PostgresStateStore, type GroupFilter, type GroupRow, type TransactionOptions } from './store';
 
 /** Snapshots as objects in a Cloud Storage bucket, laid out as GcsStorage lays them out. */
@@ -41,6 +41,11 @@ export interface PostgresStorageOptions extends DocumentStorageOptions {
   iamAuth?: boolean;
   /** Credentials for `iamAuth`; Application Default Credentials by default. */
   googleAuth?: GoogleAuth;
+  /**
+   * Roles that may read and write the tables besides their owner (the user that ran the
+   * migrations), e.g. the other functions' Cloud SQL IAM users. Granted by the owner's `initialize()`.
+   */
+  grantTo?: string[];
 }
 
 const MAX_POOL_SIZE = 1000;
@@ -84,11 +89,14 @@ export class PostgresStorage extends DocumentStorage {
       throw new InvalidArgumentError(`snapshots must be 'database' or { bucket, prefix?, storage? }, not ${JSON.stringify(snapshots)}`);
     }
     if (options.iamAuth !== undefined && typeof options.iamAuth !== 'boolean') throw new InvalidArgumentError(`iamAuth must be true or false, not ${JSON.stringify(options.iamAuth)}`);
+    if (options.grantTo !== undefined && !Array.isArray(options.grantTo)) throw new InvalidArgumentError(`grantTo must be an array of role names, not ${JSON.stringify(options.grantTo)}`);
+    const grantTo = (options.grantTo ?? []).map((role) => validateRoleName(role));
     const iam = options.iamAuth ? cloudSqlIamAuth(options.googleAuth) : undefined;
     const store = new PostgresStateStore({
       connectionString: options.connectionString,
       schema,
       poolSize,
+      grantTo,
       ...(iam ? { password: iam.password, user: iam.user } : {}),
       ...(snapshots !== 'database'
         ? { snapshots: new GcsStateStore({ bucket: snapshots.bucket, prefix: snapshots.prefix, storage: snapshots.storage, logger: options.logger }) }

@@ -26,6 +26,8 @@ export interface PostgresStateStoreOptions {
   user?: () => Promise<string>;
   /** Where snapshots live; in the database's own tables when absent. */
   snapshots?: SnapshotStore;
+  /** Roles given read and write rights on the tables (see `grantAccess`). */
+  grantTo?: readonly string[];
   /** Tries of a transaction that PostgreSQL aborted for a deadlock or a serialization failure (default 5). */
   maxAttempts?: number;
   logger?: Logger;
@@ -110,7 +112,7 @@ export class PostgresStateStore implements StateStore {
     }
     const client = await this.pool.connect();
     try {
-      this.appliedMigrations = await migrate(client, this.schema);
+      this.appliedMigrations = await migrate(client, this.schema, this.options.grantTo);
       if (this.appliedMigrations.length) this.log.info('applied migrations', { schema: this.schema, versions: this.appliedMigrations });
     } finally {
       client.release();
