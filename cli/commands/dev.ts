@@ -186,7 +186,11 @@ export async function dev(argv: string[]): Promise<number> {
   console.log('\nCtrl-C stops everything.');
 
   if (!stopRequested) await stopSignal;
-  const patience = () => console.error('still stopping (delivering in-flight messages); the parts stop on their own shortly');
+  const stopAskedAt = Date.now();
+  // npm relays the terminal's SIGINT, so one Ctrl-C can arrive twice: only a later one is a second press.
+  const patience = () => {
+    if (Date.now() - stopAskedAt > 1000) console.error('still stopping (delivering in-flight messages); the parts stop on their own shortly');
+  };
   process.on('SIGINT', patience);
   process.on('SIGTERM', patience);
   console.log('\nstopping: delivering what is in flight, then stopping every part…');
