@@ -220,7 +220,7 @@ describe('npm start', () => {
     }
   }, 60_000);
 
-  test('Java missing: one line naming the Pub/Sub emulator, and nothing left running', async () => {
+  test('Java missing: one line naming the Pub/Sub emulator', async () => {
     // The launcher takes JAVA_HOME first: one without a java is a machine without Java for it.
     const dev = start(['--data-dir', dataDir, '--port-base', '0'], { JAVA_HOME: path.join(dataDir, 'no-java') });
     const code = await dev.exited;
