@@ -61,8 +61,12 @@ export async function drainPushSubscription(options: DrainOptions): Promise<Drai
       if (!ackId || !message) continue;
       const key = message.orderingKey ?? '';
       const id = message.messageId ?? ackId;
-      // Once a message of a key failed, later ones of that key wait for its redelivery.
-      const ok = !(key && failedKeys.has(key)) && (await push(endpoint, subscription, message));
+      // Once a message of a key failed, later ones of that key wait for its redelivery, untried.
+      if (key && failedKeys.has(key)) {
+        await subscriber.modifyAckDeadline({ subscription, ackIds: [ackId], ackDeadlineSeconds: 0 });
+        continue;
+      }
+      const ok = await push(endpoint, subscription, message);
       if (ok) {
         await subscriber.acknowledge({ subscription, ackIds: [ackId] });
         attempts.delete(id);

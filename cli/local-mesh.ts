@@ -207,6 +207,8 @@ function describeEmulatorFailure(error: unknown): string {
   return (error as Error).message ?? String(error);
 }
 
+const DRAIN_POLL_MS = 300;
+
 /**
  * Everything in flight reaches the state store: contact writes still in Pub/Sub are materialized,
  * batched writes are persisted, then dead letters are stored.
@@ -222,7 +224,9 @@ async function drainMesh(settings: SpineSettings, topology: Topology, urls: Part
       if (!base || !spec) return;
       // The URL the emulator pushes to: the Functions Framework reads the topic from its path.
       const endpoint = pushEndpoint(base, settings.projectId, spec.topic);
-      const result = await drainPushSubscription({ subscriber, subscription: path(name), endpoint, logger: log });
+      // A push that just failed comes back after its retry backoff: wait that long (capped) for quiet.
+      const quietMs = Math.min(Math.max(DRAIN_POLL_MS * 3, spec.retryPolicy.minimumBackoffSeconds * 1000 + 1000), 3000);
+      const result = await drainPushSubscription({ subscriber, subscription: path(name), endpoint, logger: log, pollMs: DRAIN_POLL_MS, quietPolls: Math.ceil(quietMs / DRAIN_POLL_MS) });
       log.info('subscription drained', { subscription: name, ...result });
       report.delivered += result.delivered;
       report.undelivered += result.failed;

@@ -37,7 +37,8 @@ export function useLocalMesh(options: LocalMeshOptions = {}): MeshHandle {
   afterAll(async () => {
     await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
     await pubsub?.close();
-    await mesh?.stop();
+    // Nothing here needs what is in flight at the end; npm start's drain has its own tests (test/dev, drain.test.ts).
+    await mesh?.stop({ drain: false });
   }, 60_000);
 
   const started = () => {
