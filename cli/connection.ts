@@ -14,7 +14,7 @@ import type { Storage } from '@google-cloud/storage';
 import { createLogger } from '../shared/log';
 import type { NetworkStorage } from '../shared/model';
 import type { SpineStorage } from '../shared/mesh/spine-storage';
-import { loadSettings, type SpineSettings } from '../shared/settings';
+import { loadSettings, splitHostPort, type SpineSettings } from '../shared/settings';
 import { MeshUnreachableError, UsageError } from './errors';
 import type { CommonFlags } from './options';
 
@@ -103,11 +103,6 @@ export function emulatorEndpoints(settings: SpineSettings, { tasks = false } = {
 export function urlEndpoint(name: string, url: string): Endpoint {
   const parsed = new URL(url);
   return { part: 'function', name, host: parsed.hostname.replace(/^\[|\]$/g, ''), port: Number(parsed.port || (parsed.protocol === 'https:' ? 443 : 80)) };
-}
-
-function splitHostPort(hostPort: string): { host: string; port: number } {
-  const colon = hostPort.lastIndexOf(':');
-  return { host: hostPort.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(hostPort.slice(colon + 1)) };
 }
 
 /** Resolves when every endpoint accepts a TCP connection; rejects naming the first that does not. */

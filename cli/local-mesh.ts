@@ -6,7 +6,7 @@ import { freePort } from '../emulators/ports';
 import { FUNCTION_TARGETS } from '../functions/targets';
 import { createPubSubClient, createStorageClient, createSubscriberClient, createTasksClient } from '../shared/mesh/clients';
 import { provisionTopology, pushEndpoint } from '../shared/provision';
-import { loadSettings, type SpineSettings } from '../shared/settings';
+import { loadSettings, usesBatching, type SpineSettings } from '../shared/settings';
 import { defineTopology, type FunctionName, type Topology } from '../shared/topology';
 import { startSchedulerRunner, type SchedulerRunner } from '../scheduler/runner';
 import { startFunctionsProcess, type FunctionsProcess } from './functions-process';
@@ -36,6 +36,14 @@ export class MeshStartError extends Error {
 }
 
 const PART_NAMES: Record<keyof Omit<MeshPorts, 'functions'>, string> = { pubsub: 'Pub/Sub emulator', storage: 'Storage emulator', tasks: 'Tasks emulator' };
+
+/** Each fixed port with the part it is for (0: a free one will be picked, nothing to check). */
+export function portParts(ports: MeshPorts): Array<{ part: string; port: number }> {
+  return [
+    ...(['pubsub', 'storage', 'tasks'] as const).map((part) => ({ part: PART_NAMES[part], port: ports[part] ?? 0 })),
+    ...Object.entries(ports.functions ?? {}).map(([name, port]) => ({ part: `${name} function`, port: port ?? 0 })),
+  ];
+}
 
 export interface LocalMeshOptions {
   projectId?: string;
@@ -100,10 +108,7 @@ export interface LocalMesh {
 export async function startLocalMesh(options: LocalMeshOptions = {}): Promise<LocalMesh> {
   const log = options.logger ?? createLogger('mesh');
   const requested = options.ports ?? {};
-  const taken = await describeTakenPorts([
-    ...(['pubsub', 'storage', 'tasks'] as const).map((part) => ({ part: PART_NAMES[part], port: requested[part] ?? 0 })),
-    ...Object.entries(requested.functions ?? {}).map(([name, port]) => ({ part: `${name} function`, port: port ?? 0 })),
-  ]);
+  const taken = await describeTakenPorts(portParts(requested));
   if (taken.length > 0) throw new MeshStartError('ports', taken.join('; '));
   if (options.dataDir) await mkdir(options.dataDir, { recursive: true });
   const emulators = await startEmulators({
@@ -233,8 +238,7 @@ async function drainMesh(settings: SpineSettings, topology: Topology, urls: Part
       if (result.timedOut) throw new Error(`draining ${name} timed out`);
     };
     await drainPush(topology.subscriptions.materialize.name, 'materialize');
-    const batched = settings.persistOn !== 'immediate' || Object.values(settings.persistOverrides).some((mode) => mode !== 'immediate');
-    if (batched && urls.persist) {
+    if (usesBatching(settings) && urls.persist) {
       const response = await fetch(urls.persist, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ everything: true }) });
       const summary = await response.json().catch(() => ({}));
       if (!response.ok) throw new Error(`the final persist flush answered ${response.status}: ${JSON.stringify(summary)}`);

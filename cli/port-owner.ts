@@ -1,5 +1,5 @@
 import { readFile, readdir, readlink } from 'node:fs/promises';
-import net from 'node:net';
+import { isPortFree } from '../emulators/ports';
 import { commandLine, parentPid } from './processes';
 
 /** A process listening on a port, as far as /proc tells (Linux); undefined elsewhere or when hidden. */
@@ -8,15 +8,6 @@ export interface PortOwner {
   command: string;
   /** The nearest ancestor (or the process itself) that is a `spine dev`, when there is one. */
   spineDevPid?: number;
-}
-
-/** True when nothing listens on `port` at `host`: binding it succeeds. */
-export function isPortFree(port: number, host = '127.0.0.1'): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.once('error', () => resolve(false));
-    server.listen({ port, host, exclusive: true }, () => server.close(() => resolve(true)));
-  });
 }
 
 /** Socket inodes listening on `port`, from the kernel's TCP tables (IPv4 and IPv6). */

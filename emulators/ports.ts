@@ -16,6 +16,15 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
   });
 }
 
+/** True when nothing listens on `port` at `host`: binding it succeeds. */
+export function isPortFree(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen({ port, host, exclusive: true }, () => server.close(() => resolve(true)));
+  });
+}
+
 /** Resolves once `check` returns true, polling until the deadline. */
 export async function waitUntil(
   check: () => Promise<boolean> | boolean,

@@ -13,7 +13,7 @@ import { PendingWrites } from '../shared/mesh/pending-writes';
 import { ContentStore } from '../shared/mesh/content-store';
 import { DeadLetterStore } from '../shared/mesh/dead-letters';
 import { InvalidArgumentError } from '../shared/errors';
-import { loadSettings, type SpineSettings } from '../shared/settings';
+import { loadSettings, usesBatching, type SpineSettings } from '../shared/settings';
 import { defineTopology, type Topology } from '../shared/topology';
 
 /** What every function of one process shares: settings, clients and stores, built once from the environment. */
@@ -56,7 +56,7 @@ export function createRuntime(env: Record<string, string | undefined> = process.
     createSubscriberClient(settings),
     `projects/${settings.projectId}/subscriptions/${topology.subscriptions.pending.name}`,
   );
-  const batched = settings.persistOn !== 'immediate' || Object.values(settings.persistOverrides).some((mode) => mode !== 'immediate');
+  const batched = usesBatching(settings);
   const persistUrl = settings.functionUrls.persist;
   if (batched && !persistUrl) {
     throw new InvalidArgumentError('setting SPINE_FUNCTION_URLS must give the persist function\'s URL when persistence is batched (SPINE_PERSIST_ON or SPINE_PERSIST_OVERRIDES)');

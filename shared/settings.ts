@@ -183,3 +183,14 @@ export function loadSettings(env: Env = process.env): SpineSettings {
 export function persistModeFor(settings: Pick<SpineSettings, 'persistOn' | 'persistOverrides'>, networkId: string): PersistOn {
   return settings.persistOverrides[networkId] ?? settings.persistOn;
 }
+
+/** True when any network's writes wait in the pending buffer for the persist function. */
+export function usesBatching(settings: Pick<SpineSettings, 'persistOn' | 'persistOverrides'>): boolean {
+  return settings.persistOn !== 'immediate' || Object.values(settings.persistOverrides).some((mode) => mode !== 'immediate');
+}
+
+/** `host:port` (an emulator host setting) split; brackets around an IPv6 host are removed. */
+export function splitHostPort(hostPort: string): { host: string; port: number } {
+  const colon = hostPort.lastIndexOf(':');
+  return { host: hostPort.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(hostPort.slice(colon + 1)) };
+}

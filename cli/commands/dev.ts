@@ -6,7 +6,8 @@ import { parseArgs } from 'node:util';
 import { createLogger, type Severity } from '../../shared/log';
 import { FUNCTION_TARGETS } from '../../functions/targets';
 import type { FunctionName } from '../../shared/topology';
-import { MeshStartError, startLocalMesh, type MeshPorts } from '../local-mesh';
+import { DEFAULT_DATA_DIR, MESH_ENV_FILE } from '../connection';
+import { MeshStartError, portParts, startLocalMesh, type MeshPorts } from '../local-mesh';
 import { startDashboard, type Dashboard } from '../../dashboard/server';
 import { describeTakenPorts, isSpineDevCommand } from '../port-owner';
 import { commandLine, isRunning } from '../processes';
@@ -89,7 +90,7 @@ export async function dev(argv: string[]): Promise<number> {
   }
   // Everything runs on emulators: no metadata server to probe for credentials.
   process.env.METADATA_SERVER_DETECTION ??= 'none';
-  const dataDir = path.resolve(values['data-dir'] ?? process.env.SPINE_DATA_DIR ?? '.spine');
+  const dataDir = path.resolve(values['data-dir'] ?? process.env.SPINE_DATA_DIR ?? DEFAULT_DATA_DIR);
   await mkdir(dataDir, { recursive: true });
   const pidFile = path.join(dataDir, 'spine-dev.pid');
   const other = await runningMesh(pidFile);
@@ -122,13 +123,7 @@ export async function dev(argv: string[]): Promise<number> {
   });
 
   // Every port at once, so one line says all that is taken (the mesh checks its own again).
-  const taken = await describeTakenPorts([
-    { part: 'Pub/Sub emulator', port: ports.pubsub ?? 0 },
-    { part: 'Storage emulator', port: ports.storage ?? 0 },
-    { part: 'Tasks emulator', port: ports.tasks ?? 0 },
-    { part: 'dashboard', port: ports.dashboard },
-    ...Object.entries(ports.functions ?? {}).map(([name, port]) => ({ part: `${name} function`, port: port ?? 0 })),
-  ]);
+  const taken = await describeTakenPorts([...portParts(ports), { part: 'dashboard', port: ports.dashboard }]);
   if (taken.length > 0) {
     console.error(`spine dev: could not start the mesh: ports: ${taken.join('; ')}`);
     return 1;
@@ -164,7 +159,7 @@ export async function dev(argv: string[]): Promise<number> {
   }
   await writeFile(pidFile, `${process.pid}\n`);
   const seconds = (performance.now() / 1000).toFixed(1);
-  const envFile = path.join(dataDir, 'mesh.env');
+  const envFile = path.join(dataDir, MESH_ENV_FILE);
   await writeFile(envFile, Object.entries(mesh.env).map(([key, value]) => `${key}=${value}`).join('\n') + '\n');
 
   const rows: Array<[string, string]> = [

@@ -1,7 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { PubSub, v1 } from '@google-cloud/pubsub';
 import { CloudTasksClient } from '@google-cloud/tasks';
-import type { SpineSettings } from '../settings';
+import { splitHostPort, type SpineSettings } from '../settings';
 
 export { createStorageClient } from './storage-client';
 
@@ -19,7 +19,7 @@ export function createPubSubClient(settings: Pick<SpineSettings, 'projectId' | '
 /** Cloud Tasks client; against the emulator without credentials when CLOUD_TASKS_EMULATOR_HOST is set. */
 export function createTasksClient(settings: Pick<SpineSettings, 'tasksEmulatorHost'>): CloudTasksClient {
   if (settings.tasksEmulatorHost) {
-    const [host, port] = splitHostPort(settings.tasksEmulatorHost);
+    const { host, port } = splitHostPort(settings.tasksEmulatorHost);
     // universeDomain stops the client from looking for Google credentials it does not need here.
     return new CloudTasksClient({ servicePath: host, port, sslCreds: grpc.credentials.createInsecure(), universeDomain: 'googleapis.com' });
   }
@@ -29,13 +29,8 @@ export function createTasksClient(settings: Pick<SpineSettings, 'tasksEmulatorHo
 /** Pub/Sub's generated subscriber client, for synchronous pull (the high-level client only streams). */
 export function createSubscriberClient(settings: Pick<SpineSettings, 'projectId' | 'pubsubEmulatorHost'>): InstanceType<typeof v1.SubscriberClient> {
   if (settings.pubsubEmulatorHost) {
-    const [host, port] = splitHostPort(settings.pubsubEmulatorHost);
+    const { host, port } = splitHostPort(settings.pubsubEmulatorHost);
     return new v1.SubscriberClient({ servicePath: host, port, sslCreds: grpc.credentials.createInsecure(), projectId: settings.projectId, universeDomain: 'googleapis.com' });
   }
   return new v1.SubscriberClient({ projectId: settings.projectId });
-}
-
-function splitHostPort(hostPort: string): [string, number] {
-  const colon = hostPort.lastIndexOf(':');
-  return [hostPort.slice(0, colon), Number(hostPort.slice(colon + 1))];
 }

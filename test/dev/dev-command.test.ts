@@ -11,7 +11,8 @@ import { Client } from 'pg';
 import { startPostgres } from '../../emulators/postgres';
 import { SpineStorage } from '../../shared/mesh/spine-storage';
 import { createMemoryLogger } from '../helpers/emulators';
-import { isPortFree } from '../../cli/port-owner';
+import { parseEnvFile } from '../../cli/connection';
+import { isPortFree } from '../../emulators/ports';
 import { descendants, isRunning } from '../../cli/processes';
 import { portPlan } from '../../cli/commands/dev';
 
@@ -60,15 +61,6 @@ async function freePortBase(): Promise<number> {
   throw new Error('no free block of ports');
 }
 
-function readEnvFile(text: string): Record<string, string> {
-  return Object.fromEntries(
-    text
-      .split('\n')
-      .filter((line) => line.includes('='))
-      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
-  );
-}
-
 describe('npm start', () => {
   let dataDir: string;
   const running: StartedDev[] = [];
@@ -101,7 +93,7 @@ describe('npm start', () => {
     expect(Number(seconds)).toBeGreaterThan(0);
     await waitFor(dev, /Ctrl-C stops everything/);
 
-    const env = readEnvFile(await readFile(path.join(dataDir, 'mesh.env'), 'utf8'));
+    const env = parseEnvFile(await readFile(path.join(dataDir, 'mesh.env'), 'utf8'));
     for (const key of ['GOOGLE_CLOUD_PROJECT', 'PUBSUB_EMULATOR_HOST', 'STORAGE_EMULATOR_HOST', 'CLOUD_TASKS_EMULATOR_HOST', 'SPINE_BUCKET', 'SPINE_TOPIC_PREFIX', 'SPINE_FUNCTION_URLS']) {
       expect(env[key]).toBeTruthy();
     }
@@ -144,7 +136,7 @@ describe('npm start', () => {
     const base = await freePortBase();
     const first = start(['--data-dir', dataDir, '--port-base', String(base)], modeEnv);
     await waitFor(first, /Ctrl-C stops everything/);
-    const env = readEnvFile(await readFile(path.join(dataDir, 'mesh.env'), 'utf8'));
+    const env = parseEnvFile(await readFile(path.join(dataDir, 'mesh.env'), 'utf8'));
     const writer = SpineStorage.fromEnv(env);
     const count = 120;
     try {
@@ -160,7 +152,7 @@ describe('npm start', () => {
 
     const second = start(['--data-dir', dataDir, '--port-base', String(base)], modeEnv);
     await waitFor(second, /Ctrl-C stops everything/);
-    const reader = SpineStorage.fromEnv(readEnvFile(await readFile(path.join(dataDir, 'mesh.env'), 'utf8')));
+    const reader = SpineStorage.fromEnv(parseEnvFile(await readFile(path.join(dataDir, 'mesh.env'), 'utf8')));
     try {
       const state = await reader.loadNetworkState('inflight');
       const contacts = [...(state?.groups.values() ?? [])].flatMap((group) => [...group.contacts.values()]);
@@ -179,7 +171,7 @@ describe('npm start', () => {
       const dev = start(['--data-dir', dataDir, '--port-base', '0', '--postgres-url', postgres.url]);
       await waitFor(dev, /Ctrl-C stops everything/);
       expect(dev.output()).toMatch(/state in postgres/);
-      const env = readEnvFile(await readFile(path.join(dataDir, 'mesh.env'), 'utf8'));
+      const env = parseEnvFile(await readFile(path.join(dataDir, 'mesh.env'), 'utf8'));
       expect(env.SPINE_STATE_STORE).toBe('postgres');
       const client = SpineStorage.fromEnv(env);
       try {
