@@ -11,10 +11,10 @@ import type { PubSub } from '@google-cloud/pubsub';
 import { Storage } from '@google-cloud/storage';
 import type { LocalMesh } from '../cli/local-mesh';
 import { GcsStorage } from '../shared/backends/gcs';
-import type { Logger } from '../shared/log';
+import { silentLogger, type Logger } from '../shared/log';
 import { SpineStorage, type SpineStorageOptions } from '../shared/mesh/spine-storage';
 
-export const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => quiet };
+export const quiet: Logger = silentLogger;
 export const now = () => performance.now();
 export const round = (value: number, digits = 1) => (Number.isFinite(value) ? Math.round(value * 10 ** digits) / 10 ** digits : null);
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

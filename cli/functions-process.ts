@@ -1,7 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import readline from 'node:readline';
-import { findOnPath } from '../emulators/pubsub/executables';
+import { spawnProcessGroup } from '../emulators/pubsub/process-group';
+import { silentLogger } from '../shared/log';
 import type { FunctionName } from '../shared/topology';
 
 export interface FunctionsProcessOptions {
@@ -24,58 +23,47 @@ export interface FunctionsProcess {
 }
 
 const ROOT = path.resolve(__dirname, '..');
+const START_TIMEOUT_MS = 30_000;
+const STOP_GRACE_MS = 10_000;
 
 /** Runs `functions/main.ts` as a child process: the functions as a deployment would run them, apart from this process. */
 export async function startFunctionsProcess(options: FunctionsProcessOptions): Promise<FunctionsProcess> {
   const env = { ...process.env, ...options.env, ...(options.ports ? { SPINE_FUNCTION_PORTS: JSON.stringify(options.ports) } : {}) };
-  const command = [process.execPath, '--require', require.resolve('tsx/cjs'), path.join(ROOT, 'functions', 'main.ts')];
+  const timeoutMs = options.startTimeoutMs ?? START_TIMEOUT_MS;
+  let ready: (urls: Partial<Record<FunctionName, string>>) => void = () => undefined;
+  const announced = new Promise<Partial<Record<FunctionName, string>>>((resolve) => (ready = resolve));
   // Its own process group: a terminal's Ctrl-C reaches only the parent, which drains the mesh
-  // through the functions before stopping them. setpriv ends it if the parent dies without that.
-  const setpriv = process.platform === 'linux' ? findOnPath('setpriv', env) : undefined;
-  const [file, ...args] = setpriv ? [setpriv, '--pdeathsig', 'SIGTERM', '--', ...command] : command;
-  const child = spawn(file!, args, { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  const killOnExit = () => child.kill('SIGKILL');
-  process.once('exit', killOnExit);
-  child.once('exit', () => process.removeListener('exit', killOnExit));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const errorTail: string[] = [];
-  readline.createInterface({ input: child.stderr! }).on('line', (line) => {
-    errorTail.push(line);
-    if (errorTail.length > 20) errorTail.shift();
-    options.onLog?.(line);
+  // through the functions before stopping them; it dies with the parent if that dies first.
+  const group = await spawnProcessGroup(process.execPath, ['--require', require.resolve('tsx/cjs'), path.join(ROOT, 'functions', 'main.ts')], {
+    env,
+    cwd: ROOT,
+    logger: silentLogger,
+    killWithParent: true,
+    tailLines: 20,
+    onLine: (line, stream) => {
+      if (stream === 'stdout' && line.startsWith('FUNCTIONS_READY ')) ready(JSON.parse(line.slice('FUNCTIONS_READY '.length)));
+      else options.onLog?.(line);
+    },
   });
-  const urls = await new Promise<Partial<Record<FunctionName, string>>>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`functions did not start within ${options.startTimeoutMs ?? 30_000} ms: ${errorTail.join('\n')}`)), options.startTimeoutMs ?? 30_000);
-    readline.createInterface({ input: child.stdout! }).on('line', (line) => {
-      if (line.startsWith('FUNCTIONS_READY ')) {
-        clearTimeout(timer);
-        resolve(JSON.parse(line.slice('FUNCTIONS_READY '.length)));
-      } else options.onLog?.(line);
-    });
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`the functions process exited with code ${code} before it was ready: ${startFailure(errorTail)}`));
-    });
-  }).catch(async (error) => {
-    child.kill('SIGKILL');
-    throw error;
+  let timer: NodeJS.Timeout | undefined;
+  const diedFirst = group.exited().then(async ({ exitCode }) => {
+    await group.outputClosed(1_000);
+    throw new Error(`the functions process exited with code ${exitCode} before it was ready: ${startFailure(group.outputTail().split('\n'))}`);
   });
+  // Once ready, a later exit is the caller's stop, not a failed start.
+  diedFirst.catch(() => undefined);
+  const urls = await Promise.race([
+    announced,
+    diedFirst,
+    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`functions did not start within ${timeoutMs} ms: ${group.outputTail()}`)), timeoutMs))),
+  ])
+    .catch(async (error: unknown) => {
+      await group.kill().catch(() => undefined);
+      throw error;
+    })
+    .finally(() => clearTimeout(timer));
   const ports = Object.fromEntries(Object.entries(urls).map(([name, url]) => [name, Number(new URL(url!).port)])) as Partial<Record<FunctionName, number>>;
-  return {
-    pid: child.pid!,
-    urls,
-    ports,
-    stop: () => stopChild(child, exited, 'SIGTERM'),
-    kill: () => stopChild(child, exited, 'SIGKILL'),
-  };
-}
-
-async function stopChild(child: ChildProcess, exited: Promise<unknown>, signal: NodeJS.Signals): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill(signal);
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
+  return { pid: group.pid, urls, ports, stop: () => group.stop(STOP_GRACE_MS), kill: () => group.kill() };
 }
 
 /** Why the functions did not start, from the last error they logged (JSON), else the raw tail. */

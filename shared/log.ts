@@ -47,3 +47,6 @@ export function createLogger(component: string, base: Record<string, unknown> = 
     child: (fields) => createLogger(component, { ...base, ...fields }, sink),
   };
 }
+
+/** Drops everything: for parts whose output is taken elsewhere. */
+export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => silentLogger };

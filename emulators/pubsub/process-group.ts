@@ -23,13 +23,20 @@ export interface ProcessGroup {
   outputTail(): string;
   /** Resolves once the output pipes have closed (so outputTail is complete), or after `timeoutMs`. */
   outputClosed(timeoutMs: number): Promise<void>;
+  /** Resolves when the leader exits. */
+  exited(): Promise<ExitStatus>;
   /** SIGTERM to the group, SIGKILL after `graceMs`; resolves once no process of the group is left. */
   stop(graceMs?: number): Promise<void>;
+  /** SIGKILL to the group (a crash); resolves once no process of the group is left. */
+  kill(): Promise<void>;
 }
 
 export interface SpawnGroupOptions {
   env: NodeJS.ProcessEnv;
+  cwd?: string;
   logger: Logger;
+  /** Takes each line of output instead of the logger's debug level. */
+  onLine?: (line: string, stream: 'stdout' | 'stderr') => void;
   /**
    * Also ask the kernel to SIGKILL the process if this one dies without running its 'exit'
    * handlers (SIGKILL, crash; tsx SIGKILLs a child that is slow to acknowledge a signal).
@@ -45,7 +52,7 @@ export interface SpawnGroupOptions {
 export async function spawnProcessGroup(command: string, args: string[], options: SpawnGroupOptions): Promise<ProcessGroup> {
   const setpriv = options.killWithParent && process.platform === 'linux' ? findOnPath('setpriv', options.env) : undefined;
   const [file, argv] = setpriv ? [setpriv, ['--pdeathsig', 'SIGKILL', '--', command, ...args]] : [command, args];
-  const child = spawn(file, argv, { env: options.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(file, argv, { env: options.env, ...(options.cwd ? { cwd: options.cwd } : {}), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   await new Promise<void>((resolve, reject) => {
     child.once('spawn', resolve);
     child.once('error', reject);
@@ -54,7 +61,7 @@ export async function spawnProcessGroup(command: string, args: string[], options
   if (pid === undefined) throw new Error(`spawned ${command} but got no pid`);
   killOnExit(pid);
 
-  const tail = collectOutput(child, options.logger, options.tailLines ?? 40);
+  const tail = collectOutput(child, options.onLine ?? ((line, stream) => options.logger.debug(line, { stream })), options.tailLines ?? 40);
   const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
   const outputClosed = async (timeoutMs: number) => {
     let timer: NodeJS.Timeout | undefined;
@@ -62,11 +69,14 @@ export async function spawnProcessGroup(command: string, args: string[], options
     clearTimeout(timer);
   };
   let exitStatus: ExitStatus | undefined;
-  child.once('exit', (exitCode, signal) => {
-    exitStatus = { exitCode, signal };
-    options.logger.debug('process exited', { pid, exitCode, signal });
-    if (!isGroupAlive(pid)) liveGroups.delete(pid);
-  });
+  const exited = new Promise<ExitStatus>((resolve) =>
+    child.once('exit', (exitCode, signal) => {
+      exitStatus = { exitCode, signal };
+      options.logger.debug('process exited', { pid, exitCode, signal });
+      if (!isGroupAlive(pid)) liveGroups.delete(pid);
+      resolve(exitStatus);
+    }),
+  );
 
   const groupGone = (timeoutMs: number) =>
     waitUntil(() => exitStatus !== undefined && !isGroupAlive(pid), {
@@ -84,13 +94,25 @@ export async function spawnProcessGroup(command: string, args: string[], options
       signalGroup(pid, 'SIGTERM');
       if (!(await groupGone(graceMs))) {
         options.logger.warn('process group did not stop after SIGTERM; sending SIGKILL', { pid, graceMs });
-        signalGroup(pid, 'SIGKILL');
-        if (!(await groupGone(5_000))) throw new Error(`process group ${pid} is still alive after SIGKILL`);
+        await kill();
       }
       liveGroups.delete(pid);
     })());
+  const kill = async (): Promise<void> => {
+    signalGroup(pid, 'SIGKILL');
+    if (!(await groupGone(5_000))) throw new Error(`process group ${pid} is still alive after SIGKILL`);
+    liveGroups.delete(pid);
+  };
 
-  return { pid, exitStatus: () => exitStatus, outputTail: () => tail.join('\n'), outputClosed, stop };
+  return {
+    pid,
+    exitStatus: () => exitStatus,
+    exited: () => exited,
+    outputTail: () => tail.join('\n'),
+    outputClosed,
+    stop,
+    kill: () => (stopping ??= kill()),
+  };
 }
 
 /** True while any process of group `pgid` exists (a zombie leader counts until Node reaps it). */
@@ -114,7 +136,7 @@ function signalGroup(pgid: number, signal: NodeJS.Signals): void {
 
 const javaStackFrame = /^\s+(at |\.\.\. \d+ more)/;
 
-function collectOutput(child: ChildProcess, logger: Logger, keep: number): string[] {
+function collectOutput(child: ChildProcess, onLine: (line: string, stream: 'stdout' | 'stderr') => void, keep: number): string[] {
   const tail: string[] = [];
   for (const [stream, input] of [
     ['stdout', child.stdout],
@@ -122,7 +144,7 @@ function collectOutput(child: ChildProcess, logger: Logger, keep: number): strin
   ] as const) {
     if (!input) continue;
     createInterface({ input, crlfDelay: Infinity }).on('line', (line) => {
-      logger.debug(line, { stream });
+      onLine(line, stream);
       // Stack frames would push the exception line itself out of a short tail.
       if (javaStackFrame.test(line)) return;
       tail.push(line);
