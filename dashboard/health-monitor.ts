@@ -1,4 +1,4 @@
-import type { HealthReport } from '../shared/health';
+import { readHealthAnswer, type HealthReport } from '../shared/health';
 import type { Logger } from '../shared/log';
 
 /** What the page knows of the mesh's health: the newest report, or why there is none. */
@@ -72,14 +72,14 @@ export class HealthMonitor {
     try {
       const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(this.options.timeoutMs ?? 130_000)]);
       const response = await fetch(healthUrl, { method: 'GET', headers: { accept: 'application/json' }, signal });
-      const body = (await response.json().catch(() => null)) as (HealthReport & { report?: HealthReport; error?: { message?: string } }) | null;
-      // 200 healthy, 503 unhealthy: both are reports; 500 carries one under `report` when it could not be stored.
-      const report = response.status === 200 || response.status === 503 ? body : (body?.report ?? null);
+      const answer = readHealthAnswer(response.status, await response.text());
+      // A report that could not be stored is still the mesh's state now.
+      const report = answer.report ?? answer.undeliveredReport;
       if (report && typeof report === 'object' && 'status' in report && 'checks' in report) {
         if (!this.view.report || report.checkedAt >= this.view.report.checkedAt) return this.update({ report, error: null, running: false });
         return this.update({ error: null, running: false });
       }
-      return this.update({ error: `the health function answered ${response.status}${body?.error?.message ? `: ${body.error.message}` : ''}`, running: false });
+      return this.update({ error: `the health function ${answer.error ?? `answered ${response.status} without a report`}`, running: false });
     } catch (error) {
       if (this.abort.signal.aborted) return this.view;
       logger.warn('dashboard could not run the health function', { url: healthUrl, error });

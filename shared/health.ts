@@ -458,3 +458,24 @@ export async function storeHealthReport(storage: Storage, bucket: string, report
 export async function publishHealthReport(topic: Pick<Topic, 'publishMessage'>, report: HealthReport): Promise<string> {
   return topic.publishMessage({ data: Buffer.from(JSON.stringify(report)), attributes: { status: report.status, checkedAt: report.checkedAt } });
 }
+
+/** The health function's HTTP answer, read as its handler writes it (functions/health/handler.ts). */
+export interface HealthAnswer {
+  /** 200 (healthy) or 503 (unhealthy): a report, stored and published. */
+  report?: HealthReport;
+  /** 500 with a report the checks made but that could not be stored or published. */
+  undeliveredReport?: HealthReport;
+  /** Why there is no deliverable report: the function's error message, or what was wrong with the answer. */
+  error?: string;
+}
+
+export function readHealthAnswer(status: number, text: string): HealthAnswer {
+  let body: (HealthReport & { report?: HealthReport; error?: { message?: string } }) | undefined;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return { error: `answered ${status} with a body that is not JSON: ${text.slice(0, 200)}` };
+  }
+  if (status === 200 || status === 503) return { report: body! };
+  return { ...(body?.report ? { undeliveredReport: body.report } : {}), error: `failed (${status}): ${body?.error?.message ?? text.slice(0, 200)}` };
+}

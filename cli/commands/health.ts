@@ -1,6 +1,6 @@
 /** `spine health`: a fresh health report from the mesh's health function, or the latest stored one. */
 import { GoogleAuth } from 'google-auth-library';
-import { LATEST_HEALTH_REPORT, type HealthCheckName, type HealthReport } from '../../shared/health';
+import { LATEST_HEALTH_REPORT, readHealthAnswer, type HealthCheckName, type HealthReport } from '../../shared/health';
 import { emulatorEndpoints, probeEndpoints, resolveConnection, storageClient, urlEndpoint, type MeshConnection } from '../connection';
 import { CliError, ExitCode, MeshUnreachableError, NotFoundError } from '../errors';
 import { printJson, printTable } from '../output';
@@ -39,16 +39,9 @@ async function runHealthFunction(url: string, connection: MeshConnection, timeou
   } catch (error) {
     throw new MeshUnreachableError(`the health function at ${url} did not answer: ${(error as Error).message}`, { cause: error });
   }
-  const text = await response.text();
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    throw new CliError(`the health function at ${url} answered ${response.status} with a body that is not JSON: ${text.slice(0, 200)}`, ExitCode.failed);
-  }
-  if (response.status === 200 || response.status === 503) return body as HealthReport;
-  const message = (body as { error?: { message?: string } }).error?.message ?? text.slice(0, 200);
-  throw new CliError(`the health function at ${url} failed (${response.status}): ${message}`, ExitCode.failed);
+  const answer = readHealthAnswer(response.status, await response.text());
+  if (answer.report) return answer.report;
+  throw new CliError(`the health function at ${url} ${answer.error}`, ExitCode.failed);
 }
 
 /**

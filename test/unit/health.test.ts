@@ -14,6 +14,7 @@ import {
   checkCanary,
   grade,
   loadHealthSettings,
+  readHealthAnswer,
   runHealthChecks,
   validateHealthSettings,
   type CanaryClient,
@@ -313,6 +314,8 @@ describe('the health function over HTTP', () => {
     expect(messages[0]!.attributes).toEqual({ status: 'healthy', checkedAt: body.checkedAt });
     expect((await call('GET')).status).toBe(200);
     expect((await call('PUT')).status).toBe(405);
+    // What its clients (spine health, the dashboard) read from the answer.
+    expect(readHealthAnswer(status, JSON.stringify(body))).toEqual({ report: body });
   });
 
   it('answers 503 naming the failing checks, and still delivers the report', async () => {
@@ -332,5 +335,10 @@ describe('the health function over HTTP', () => {
     expect(body.error).toEqual({ code: 'INTERNAL', message: 'the health report could not be stored in bucket state-bucket: 503 backend unavailable' });
     expect(body.report).toMatchObject({ status: 'healthy' });
     expect(messages).toHaveLength(1);
+    expect(readHealthAnswer(status, JSON.stringify(body))).toEqual({
+      undeliveredReport: body.report,
+      error: 'failed (500): the health report could not be stored in bucket state-bucket: 503 backend unavailable',
+    });
+    expect(readHealthAnswer(502, '<html>bad gateway</html>')).toEqual({ error: 'answered 502 with a body that is not JSON: <html>bad gateway</html>' });
   });
 });
