@@ -4,12 +4,14 @@
  *   1. raw ceiling: the same Pub/Sub emulator pushing to a no-op node:http handler (204 at once),
  *      unordered and ordered (as the mesh's materialize subscription is), N messages the size of
  *      a contact-write event published as fast as possible;
- *   2. end to end: M SpineStorage contact writes over G groups by W concurrent writers, from the
- *      first publish until every writer's `flush()` resolved; publish-accept rate alone; Storage
- *      emulator requests per event and CPU per event of each process (from /proc);
+ *   2. end to end: M SpineStorage contact writes over G groups by W writers, every write issued at
+ *      once (unbounded concurrency), from the first publish until every writer's `flush()`
+ *      resolved, in `immediate` and in `batch` persistence (one network of each); publish-accept
+ *      rate alone; Storage emulator requests and Pub/Sub messages per write and CPU per write of
+ *      each process (from /proc);
  *      2b. a short burst with the materialize push routed through a pass-through proxy here, which
  *      times each handler call and counts pushes in flight (the push endpoint is restored after);
- *      2c. a burst to one group (one ordering key);
+ *      2c. M writes to one hot group (one ordering key), and M writes over 1,000 groups;
  *   3. latency: publish → `subscribe()` callback for K writes at a steady modest rate, and
  *      publish → materialized (`{ wait: 'materialized' }`) for S sequential writes;
  *   4. ratios of (2) to (1), machine info.
@@ -18,8 +20,8 @@
  *
  *     npm run bench:event-plane      (or: npx tsx bench/event-plane.ts)
  *
- * Sizes: SPINE_BENCH_RAW_MESSAGES=3000 SPINE_BENCH_WRITES=2000 SPINE_BENCH_GROUPS=20
- * SPINE_BENCH_WRITERS=4 SPINE_BENCH_LATENCY_WRITES=300 SPINE_BENCH_LATENCY_RATE=20
+ * Sizes: SPINE_BENCH_RAW_MESSAGES=3000 SPINE_BENCH_WRITES=3000 SPINE_BENCH_GROUPS=20
+ * SPINE_BENCH_MANY_GROUPS=1000 SPINE_BENCH_WRITERS=4 SPINE_BENCH_LATENCY_WRITES=300 SPINE_BENCH_LATENCY_RATE=20
  * SPINE_BENCH_SEQUENTIAL=100; SPINE_BENCH_PROFILE_DIR=<dir> makes the functions process write a
  * V8 CPU profile there (open it in Chrome DevTools) for a look at where the handler's time goes.
  */
@@ -36,7 +38,7 @@ import type { SpineStorage } from '../shared/mesh/spine-storage';
 import { pushEndpoint } from '../shared/provision';
 import { HybridLogicalClock } from '../shared/hlc';
 import type { GroupState } from '../shared/model';
-import { cpuMark, int, inParallel, loadAverage, machine, meshClient, now, quiet, round, sleep, stopAtDeadline, runBench, summarize, type CpuMark, type CpuPart } from './support';
+import { cpuMark, int, loadAverage, machine, meshClient, now, quiet, round, sleep, stopAtDeadline, runBench, summarize, type CpuMark, type CpuPart } from './support';
 
 // Read when clients are built and inherited by the functions process, so set before anything starts.
 process.env.METADATA_SERVER_DETECTION ??= 'none';
@@ -46,19 +48,19 @@ const RAW_MESSAGES = int('SPINE_BENCH_RAW_MESSAGES', 3_000);
 const RAW_LATENCY_SAMPLES = 50;
 /** Raw latency samples start after a random pause of up to this long. */
 const RAW_LATENCY_JITTER_MS = 150;
-const WRITES = int('SPINE_BENCH_WRITES', 2_000);
+const WRITES = int('SPINE_BENCH_WRITES', 3_000);
 /** Groups of the main burst; also the ordering keys of the ordered raw variant. */
 const GROUPS = int('SPINE_BENCH_GROUPS', 20);
 const RAW_ORDERING_KEYS = GROUPS;
 const WRITERS = int('SPINE_BENCH_WRITERS', 4);
-/** Writes each writer keeps in flight (awaiting Pub/Sub's accept). */
-const WRITER_CONCURRENCY = 32;
+/** Groups of the wide burst (2c). */
+const MANY_GROUPS = int('SPINE_BENCH_MANY_GROUPS', 1_000);
 /** Distinct contacts per group: each is overwritten WRITES / (GROUPS * CONTACTS_PER_GROUP) times. */
 const CONTACTS_PER_GROUP = 10;
 /** Writes of the proxy-timed burst (2b). */
 const HANDLER_WRITES = 600;
 /** Writes of the one-group burst (2c). */
-const HOT_GROUP_WRITES = 300;
+const HOT_GROUP_WRITES = WRITES;
 const LATENCY_WRITES = int('SPINE_BENCH_LATENCY_WRITES', 300);
 const LATENCY_RATE = int('SPINE_BENCH_LATENCY_RATE', 20);
 const SEQUENTIAL = int('SPINE_BENCH_SEQUENTIAL', 100);
@@ -299,13 +301,13 @@ function storageDelta(mesh: LocalMesh, events: number) {
 
 // ---- 2. end-to-end throughput
 
-/** `count` contact writes spread over the writers (each keeping WRITER_CONCURRENCY in flight); resolves when all are accepted. */
+/** `count` contact writes spread over the writers, all issued at once; resolves when all are accepted. */
 async function writeBurst(writers: SpineStorage[], network: string, count: number, offset: number, groups = GROUPS): Promise<number> {
   const perWriter = Math.ceil(count / writers.length);
   let accepted = 0;
   await Promise.all(
-    writers.map((writer, w) =>
-      inParallel(Math.max(0, Math.min(perWriter, count - w * perWriter)), WRITER_CONCURRENCY, async (i) => {
+    writers.flatMap((writer, w) =>
+      Array.from({ length: Math.max(0, Math.min(perWriter, count - w * perWriter)) }, async (_, i) => {
         const n = offset + w * perWriter + i;
         const group = `g${n % groups}`;
         const contact = `c${Math.floor(n / groups) % CONTACTS_PER_GROUP}`;
@@ -317,12 +319,13 @@ async function writeBurst(writers: SpineStorage[], network: string, count: numbe
   return accepted;
 }
 
-async function endToEnd(mesh: LocalMesh, writers: SpineStorage[], network: string, functionLog: LogCounter) {
+async function endToEnd(mesh: LocalMesh, writers: SpineStorage[], network: string, functionLog: LogCounter, mode: 'immediate' | 'batch') {
   // Warm-up, untimed: the network and every group exist and the functions are JIT-warm.
   await Promise.all(Array.from({ length: GROUPS }, (_, g) => writers[g % writers.length]!.saveContactContent(network, `g${g}`, 'warm', g, { wait: 'materialized' })));
 
   mesh.emulators.storage!.resetStats();
   functionLog.reset();
+  const messagesBefore = publishedMessages(writers);
   const cpuStart = cpuMark(mesh);
   const start = now();
   const accepted = await writeBurst(writers, network, WRITES, 0);
@@ -333,8 +336,13 @@ async function endToEnd(mesh: LocalMesh, writers: SpineStorage[], network: strin
   });
   const materializedAt = now();
   const cpu = cpuSince(cpuStart, cpuMark(mesh), WRITES);
+  const messages = publishedMessages(writers) - messagesBefore;
   return {
+    mode,
     writes: WRITES,
+    /** Events the writers published for them: bundles make this far fewer than the writes. */
+    messages,
+    writesPerMessage: round(WRITES / messages, 1),
     groups: GROUPS,
     writers: writers.length,
     contactsPerGroup: CONTACTS_PER_GROUP,
@@ -352,22 +360,31 @@ async function endToEnd(mesh: LocalMesh, writers: SpineStorage[], network: strin
   };
 }
 
-/** All writes to one group: one ordering key, so the emulator pushes them one at a time. */
-async function hotGroup(writers: SpineStorage[], network: string) {
-  // g0 exists and is warm from the main burst.
+/** Contact-write events the writers published (each client counts its own). */
+function publishedMessages(writers: SpineStorage[]): number {
+  return writers.reduce((sum, writer) => sum + writer.stats().contactWriteEvents, 0);
+}
+
+/** A burst of `writes` over `groups` groups of a network: one group is one ordering key, pushed one message at a time. */
+async function burst(writers: SpineStorage[], network: string, writes: number, groups: number, offset: number) {
+  const messagesBefore = publishedMessages(writers);
   const start = now();
-  await writeBurst(writers, network, HOT_GROUP_WRITES, WRITES + HANDLER_WRITES, 1);
+  await writeBurst(writers, network, writes, offset, groups);
   const acceptedAt = now();
   let flushError: string | undefined;
   await Promise.all(writers.map((writer) => writer.flush(PHASE_TIMEOUT_MS))).catch((error: Error) => {
     flushError = error.message.slice(0, 300);
   });
   const seconds = (now() - start) / 1000;
+  const messages = publishedMessages(writers) - messagesBefore;
   return {
-    writes: HOT_GROUP_WRITES,
-    publishAcceptPerSecond: round(HOT_GROUP_WRITES / ((acceptedAt - start) / 1000), 0),
+    writes,
+    groups,
+    messages,
+    writesPerMessage: round(writes / messages, 1),
+    publishAcceptPerSecond: round(writes / ((acceptedAt - start) / 1000), 0),
     materializedSeconds: round(seconds, 2),
-    materializedPerSecond: flushError ? null : round(HOT_GROUP_WRITES / seconds, 1),
+    materializedPerSecond: flushError ? null : round(writes / seconds, 1),
     flushError,
   };
 }
@@ -575,10 +592,17 @@ async function main(): Promise<void> {
 
   const functionLog = new LogCounter();
   const meshStart = now();
+  const run = randomUUID().slice(0, 8);
+  const network = `bench-${run}`;
+  // The same mesh persists this network in batches (one write per group per window, 1 s).
+  const batchNetwork = `bench-batch-${run}`;
   const mesh = await startLocalMesh({
     logger: quiet,
     onFunctionsLog: (line) => functionLog.line(line),
-    ...(PROFILE_DIR ? { functionsEnv: { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${PROFILE_DIR}`.trim() } } : {}),
+    functionsEnv: {
+      SPINE_PERSIST_OVERRIDES: JSON.stringify({ [batchNetwork]: 'batch' }),
+      ...(PROFILE_DIR ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${PROFILE_DIR}`.trim() } : {}),
+    },
   });
   const meshStartSeconds = round((now() - meshStart) / 1000, 1);
   console.log(`mesh up in ${meshStartSeconds} s (pubsub ${mesh.emulators.pubsub!.address}, functions pid ${mesh.functions.pid})`);
@@ -601,13 +625,14 @@ async function main(): Promise<void> {
     const rawLat = await rawLatency(pubsub, endpoint);
 
     console.log('2. end-to-end materialized writes ...');
-    const network = `bench-${randomUUID().slice(0, 8)}`;
-    const writers = Array.from({ length: WRITERS }, (_, w) => meshClient(mesh, pubsub, storage, `bench-writer-${w}`, { flushTimeoutMs: PHASE_TIMEOUT_MS }));
+    const writers = Array.from({ length: WRITERS }, (_, w) => meshClient(mesh, pubsub, storage, `bench-writer-${w}`, { flushTimeoutMs: PHASE_TIMEOUT_MS, persistOverrides: { [batchNetwork]: 'batch' } }));
     clients.push(...writers);
     await Promise.all(writers.map((w) => w.initialize()));
-    const e2e = await endToEnd(mesh, writers, network, functionLog);
+    const e2e = await endToEnd(mesh, writers, network, functionLog, 'immediate');
+    const batched = await endToEnd(mesh, writers, batchNetwork, functionLog, 'batch');
     const handler = await handlerTiming(mesh, pubsub, writers, network);
-    const hot = await hotGroup(writers, network);
+    const hot = await burst(writers, network, HOT_GROUP_WRITES, 1, WRITES + HANDLER_WRITES);
+    const wide = await burst(writers, network, WRITES, MANY_GROUPS, WRITES + HANDLER_WRITES + HOT_GROUP_WRITES);
 
     console.log('3. latency ...');
     const watcher = meshClient(mesh, pubsub, storage, 'bench-watcher', { flushTimeoutMs: PHASE_TIMEOUT_MS });
@@ -617,15 +642,35 @@ async function main(): Promise<void> {
 
     const [unordered, ordered, oneKey] = raw as [RawResult, RawResult, RawResult];
     const ratio = (a: number | null, b: number | null) => (a && b ? round(a / b, 3) : null);
+    // The ceiling: the faster of the two multi-key variants, so the ratios are not flattered.
+    const ceiling = Math.max(unordered.receivedPerSecond ?? 0, ordered.receivedPerSecond ?? 0) || null;
     const ratios = {
+      immediateVsRawCeiling: ratio(e2e.materializedPerSecond, ceiling),
+      batchVsRawCeiling: ratio(batched.materializedPerSecond, ceiling),
+      notifyP50VsRawPushP50: ratio(lat.notify.ms.p50, rawLat.pushMs.p50),
       materializedVsRawOrderedPush: ratio(e2e.materializedPerSecond, ordered.receivedPerSecond),
       materializedVsRawUnorderedPush: ratio(e2e.materializedPerSecond, unordered.receivedPerSecond),
       oneGroupVsRawOneKeyPush: ratio(hot.materializedPerSecond, oneKey.receivedPerSecond),
+      manyGroupsVsRawCeiling: ratio(wide.materializedPerSecond, ceiling),
       publishAcceptVsRawPublish: ratio(e2e.publishAcceptPerSecond, ordered.publishPerSecond),
       sequentialMaterializedP50VsRawPushP50: ratio(lat.materialized.ms.p50, rawLat.pushMs.p50),
     };
     /** What one push handler call costs if the emulator keeps 2 requests in flight (Little's law). */
-    const impliedHandlerMs = e2e.materializedPerSecond ? round((2 * 1000) / e2e.materializedPerSecond, 1) : null;
+    const impliedHandlerMs = e2e.materializedPerSecond && e2e.writesPerMessage ? round((2 * 1000) / (e2e.materializedPerSecond / e2e.writesPerMessage), 1) : null;
+    const endToEndRows = (r: typeof e2e): Array<[string, string]> => [
+      [`${r.mode}: writes`, `${r.writes} over ${r.groups} groups x ${r.contactsPerGroup} contacts, ${r.writers} writers, all issued at once`],
+      ['  events published', `${r.messages} (${r.writesPerMessage} writes per event)`],
+      ['  publish-accept writes/s', `${r.publishAcceptPerSecond}  (${r.publishAcceptSeconds} s)`],
+      ['  MATERIALIZED writes/s', `${r.materializedPerSecond ?? 'FAILED'}  (${r.materializedSeconds} s to flush()${r.flushError ? `: ${r.flushError}` : ''})`],
+      ['  storage requests / write', `${r.storage.requestsPerEvent}  (downloads ${r.storage.downloadsPerEvent}, object writes ${r.storage.objectWritesPerEvent}, 412s ${r.storage.preconditionFailures})`],
+      ['  cpu ms / write', `functions ${r.cpu.functions.cpuMsPerEvent}, pubsub emulator ${r.cpu.pubsubEmulator.cpuMsPerEvent}, bench+storage emulator ${r.cpu.benchAndStorageEmulator.cpuMsPerEvent}`],
+      ['  cores busy', `functions ${r.cpu.functions.coreShare}, pubsub emulator ${r.cpu.pubsubEmulator.coreShare}, bench+storage emulator ${r.cpu.benchAndStorageEmulator.coreShare} (of ${info.cpus})`],
+      ['  function warnings', JSON.stringify(r.functionWarnings)],
+    ];
+    const burstRow = (label: string, r: typeof hot): [string, string] => [
+      label,
+      `materialized ${r.materializedPerSecond ?? 'FAILED'} writes/s (${r.writes} writes in ${r.materializedSeconds} s, ${r.messages} events${r.flushError ? `: ${r.flushError}` : ''})`,
+    ];
     const ms = (s: ReturnType<typeof summarize>) => `p50 ${s.p50}  p95 ${s.p95}  p99 ${s.p99}  max ${s.max} ms  (n=${s.n})`;
 
     console.log('');
@@ -643,17 +688,13 @@ async function main(): Promise<void> {
     console.log('2. end to end through the mesh (SpineStorage -> Pub/Sub -> materialize -> Storage emulator -> ack)');
     console.log(
       table([
-        ['writes', `${e2e.writes} over ${e2e.groups} groups x ${e2e.contactsPerGroup} contacts, ${e2e.writers} writers x ${WRITER_CONCURRENCY} in flight`],
-        ['publish-accept writes/s', `${e2e.publishAcceptPerSecond}  (${e2e.publishAcceptSeconds} s)`],
-        ['MATERIALIZED writes/s', `${e2e.materializedPerSecond ?? 'FAILED'}  (${e2e.materializedSeconds} s to flush()${e2e.flushError ? `: ${e2e.flushError}` : ''})`],
-        ['implied handler time', `${impliedHandlerMs} ms per event (2 pushes in flight)`],
-        ['storage requests / event', `${e2e.storage.requestsPerEvent}  (downloads ${e2e.storage.downloadsPerEvent}, object writes ${e2e.storage.objectWritesPerEvent}, 412s ${e2e.storage.preconditionFailures})`],
-        ['cpu ms / event', `functions ${e2e.cpu.functions.cpuMsPerEvent}, pubsub emulator ${e2e.cpu.pubsubEmulator.cpuMsPerEvent}, bench+storage emulator ${e2e.cpu.benchAndStorageEmulator.cpuMsPerEvent}`],
-        ['cores busy', `functions ${e2e.cpu.functions.coreShare}, pubsub emulator ${e2e.cpu.pubsubEmulator.coreShare}, bench+storage emulator ${e2e.cpu.benchAndStorageEmulator.coreShare} (of ${info.cpus})`],
-        ['function warnings', JSON.stringify(e2e.functionWarnings)],
+        ...endToEndRows(e2e),
+        ['  implied handler time', `${impliedHandlerMs} ms per event (2 pushes in flight)`],
+        ...endToEndRows(batched),
         [`2b. via proxy (${handler.writes} writes)`, `handler ${ms(handler.handlerMs)}`],
         ['', `max ${handler.maxInFlight} pushes in flight; >=1 in flight ${handler.busyShare} of the time, 2 in flight ${handler.twoInFlightShare}; ${handler.materializedPerSecondViaProxy} writes/s; statuses ${JSON.stringify(handler.statuses)}`],
-        [`2c. one group (${hot.writes} writes)`, `materialized ${hot.materializedPerSecond ?? 'FAILED'} writes/s (${hot.materializedSeconds} s${hot.flushError ? `: ${hot.flushError}` : ''}); one ordering key, so one push at a time`],
+        burstRow('2c. one hot group', hot),
+        burstRow(`    ${wide.groups} groups`, wide),
       ]),
     );
     console.log('3. latency');
@@ -669,6 +710,10 @@ async function main(): Promise<void> {
     console.log('4. ratios (mesh / raw emulator)');
     console.log(
       table([
+        [`IMMEDIATE materialized writes/s / raw push ceiling (${ceiling} msg/s)`, ratios.immediateVsRawCeiling],
+        ['BATCH materialized writes/s / raw push ceiling', ratios.batchVsRawCeiling],
+        ['NOTIFY publish -> subscriber p50 / raw publish -> push p50', ratios.notifyP50VsRawPushP50],
+        [`${wide.groups} groups materialized writes/s / raw push ceiling`, ratios.manyGroupsVsRawCeiling],
         ['materialized writes/s / raw ordered push msg/s', ratios.materializedVsRawOrderedPush],
         ['materialized writes/s / raw unordered push msg/s', ratios.materializedVsRawUnorderedPush],
         ['one-group materialized writes/s / raw 1-key push msg/s', ratios.oneGroupVsRawOneKeyPush],
@@ -684,8 +729,10 @@ async function main(): Promise<void> {
       raw,
       rawLatency: rawLat,
       endToEnd: e2e,
+      batch: batched,
       handlerViaProxy: handler,
       oneGroup: hot,
+      manyGroups: wide,
       latency: lat,
       ratios,
       impliedHandlerMs,

@@ -19,7 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { DocumentStorage, encode, FileSystemStateStore, GcsStateStore, newSnapshotId, type Contact, type GroupState, type NetworkState, type StateStore } from '../shared';
-import { mapWithConcurrency } from '../shared/backends/gcs-store';
+import { mapWithConcurrency } from '../shared/util/concurrency';
 import { emulatorClient, quiet, runBench, startStorageEmulatorProcess } from './support';
 
 process.env.METADATA_SERVER_DETECTION ??= 'none';

@@ -51,6 +51,17 @@ function describeEvent(event: AnySpineEvent): Pick<DashboardEvent, 'value' | 'de
         ...(data.blendMode ? { detail: data.blendMode } : {}),
       };
     }
+    case EventType.ContactsWritten: {
+      const { data } = event;
+      const contacts = [...new Set(data.writes.map((w) => w.contactId))];
+      const last = data.writes[data.writes.length - 1]!;
+      return {
+        contactId: contacts.length === 1 ? contacts[0]! : `${contacts.length} contacts`,
+        writerId: data.writerId,
+        value: last.contentRef ? `(stored by reference: ${last.contentRef.size} bytes)` : previewValue(last.content),
+        detail: `${data.writes.length} writes bundled`,
+      };
+    }
     case EventType.GroupSaved:
       return { writerId: event.data.writerId, detail: event.data.state ? `group saved: ${event.data.state.contacts.size} contacts` : 'group saved (stored by reference)' };
     case EventType.GroupDeleted:

@@ -12,7 +12,7 @@ export interface ContactWrite {
   content: unknown;
   stamp: Stamp;
   writerId: string;
-  /** Per-writer sequence number, from 1. */
+  /** The writer's sequence number for this write: unique per writer and contact, from 1 (numbered per contact, see ContactSequences). */
   seq: number;
   /** Used when the contact does not exist yet. */
   blendMode?: BlendMode;

@@ -1,4 +1,6 @@
 import { InvalidArgumentError } from './errors';
+import { MAX_BUNDLED_WRITES } from './events/types';
+import { DEFAULT_BUNDLING, MAX_BUNDLE_BYTES, MAX_LINGER_MS, type BundlingLimits } from './mesh/write-bundler';
 
 /**
  * Every deployment setting, defined once: environment variable, default and validator.
@@ -48,6 +50,11 @@ export interface SpineSettings {
   functionUrls: Partial<Record<string, string>>;
   /** Location of the Cloud Tasks queues. */
   tasksLocation: string;
+  /**
+   * How a writer gathers its writes to one group while a publish is in flight (SPINE_BUNDLE_MAX_WRITES,
+   * SPINE_BUNDLE_MAX_BYTES, SPINE_BUNDLE_LINGER_MS); a maximum of 1 write sends every write alone.
+   */
+  bundling: BundlingLimits;
   /** `host:port` of the Pub/Sub emulator, when one is used. */
   pubsubEmulatorHost?: string;
   /** `http://host:port` of the Cloud Storage emulator, when one is used. */
@@ -71,6 +78,14 @@ function positiveInt(env: Env, variable: string, fallback: number, expected = 'a
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
   if (!Number.isSafeInteger(value) || value <= 0) fail(variable, raw, expected);
+  return value;
+}
+
+function wholeNumberIn(env: Env, variable: string, fallback: number, min: number, max: number, unit: string): number {
+  const raw = env[variable];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value < min || value > max) fail(variable, raw, `a whole number of ${unit} from ${min} to ${max}`);
   return value;
 }
 
@@ -163,6 +178,11 @@ export function loadSettings(env: Env = process.env): SpineSettings {
     batchWindowMs: positiveInt(env, 'SPINE_BATCH_WINDOW_MS', 1_000),
     intervalMs: wholeMinutes(env, 'SPINE_INTERVAL_MS', 60_000),
     maxSnapshots: positiveInt(env, 'SPINE_MAX_SNAPSHOTS', 24, 'a positive whole number of snapshots'),
+    bundling: {
+      maxWrites: wholeNumberIn(env, 'SPINE_BUNDLE_MAX_WRITES', DEFAULT_BUNDLING.maxWrites, 1, MAX_BUNDLED_WRITES, 'writes'),
+      maxBytes: wholeNumberIn(env, 'SPINE_BUNDLE_MAX_BYTES', DEFAULT_BUNDLING.maxBytes, 1024, MAX_BUNDLE_BYTES, 'bytes'),
+      lingerMs: wholeNumberIn(env, 'SPINE_BUNDLE_LINGER_MS', DEFAULT_BUNDLING.lingerMs, 0, MAX_LINGER_MS, 'milliseconds'),
+    },
   };
   if (env.PUBSUB_EMULATOR_HOST) {
     if (!HOST_PORT.test(env.PUBSUB_EMULATOR_HOST)) fail('PUBSUB_EMULATOR_HOST', env.PUBSUB_EMULATOR_HOST, 'host:port');

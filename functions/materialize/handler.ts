@@ -3,7 +3,8 @@ import type { DocumentStorage } from '../../shared/backends/document-storage';
 import { decode } from '../../shared/codec';
 import { SpineError } from '../../shared/errors';
 import { fromPubSubMessage } from '../../shared/events';
-import { EventType, type AnySpineEvent } from '../../shared/events/types';
+import { EventType, type AnySpineEvent, type BundledContactWrite } from '../../shared/events/types';
+import type { ContactWrite } from '../../shared/blend';
 import type { Logger } from '../../shared/log';
 import type { Change, ChangePublisher } from '../../shared/mesh/change-publisher';
 import type { ContentStore } from '../../shared/mesh/content-store';
@@ -76,7 +77,7 @@ export function createMaterializeHandler(deps: MaterializeDependencies) {
       );
       return true;
     }
-    if (event.type !== EventType.ContactWritten) return false;
+    if (event.type !== EventType.ContactWritten && event.type !== EventType.ContactsWritten) return false;
     const mode = persistModeFor(event.data.networkId);
     if (mode === 'immediate') return false;
     if (mode !== 'batch') {
@@ -94,21 +95,40 @@ export function createMaterializeHandler(deps: MaterializeDependencies) {
     return decode<T>(await content.get(reference));
   }
 
+  async function bundledWrite(writerId: string, w: BundledContactWrite): Promise<ContactWrite> {
+    const value = w.contentRef ? await loadReferenced(w.contentRef) : w.content;
+    return { content: value, stamp: w.stamp, writerId, seq: w.seq, ...(w.blendMode ? { blendMode: w.blendMode } : {}) };
+  }
+
   async function apply(event: AnySpineEvent): Promise<Change[]> {
     const cause = { causeId: event.id };
     switch (event.type) {
       case EventType.ContactWritten: {
         const d = event.data;
-        const value = d.contentRef ? await loadReferenced(d.contentRef) : d.content;
-        const outcome = await state.applyContactWrite(d.networkId, d.groupId, d.contactId, {
-          content: value,
-          stamp: d.stamp,
-          writerId: d.writerId,
-          seq: d.seq,
-          ...(d.blendMode ? { blendMode: d.blendMode } : {}),
-        });
-        const unchanged = !(outcome.contentChanged || outcome.contradiction);
+        const [outcome] = await state.applyContactWrites(d.networkId, d.groupId, [{ contactId: d.contactId, write: await bundledWrite(d.writerId, { ...d, id: event.id }) }]);
+        const unchanged = !(outcome!.contentChanged || outcome!.contradiction);
         return [{ type: EventType.GroupChanged, data: { networkId: d.networkId, groupId: d.groupId, kind: 'updated', ...cause, writerId: d.writerId, ...(unchanged ? { unchanged } : {}) } }];
+      }
+      case EventType.ContactsWritten: {
+        // The bundle is one group write; each write in it is still applied at most once by its own (writerId, seq).
+        const d = event.data;
+        const writes = await Promise.all(d.writes.map(async (w) => ({ contactId: w.contactId, write: await bundledWrite(d.writerId, w) })));
+        const outcomes = await state.applyContactWriteBatch(d.networkId, d.groupId, writes);
+        const unchanged = !outcomes.some((o) => o.contentChanged || o.contradiction);
+        return [
+          {
+            type: EventType.GroupChanged,
+            data: {
+              networkId: d.networkId,
+              groupId: d.groupId,
+              kind: 'updated',
+              ...cause,
+              writerId: d.writerId,
+              causes: d.writes.map((w) => ({ eventId: w.id, writerId: d.writerId })),
+              ...(unchanged ? { unchanged } : {}),
+            },
+          },
+        ];
       }
       case EventType.GroupSaved: {
         const d = event.data;

@@ -5,7 +5,7 @@ import type { ContactWrite } from '../../shared/blend';
 import { decode } from '../../shared/codec';
 import { InvalidArgumentError, SpineError } from '../../shared/errors';
 import { attributeValue, fromPubSubMessage } from '../../shared/events';
-import { EventType, type ContactWrittenData } from '../../shared/events/types';
+import { EventType, type BundledContactWrite } from '../../shared/events/types';
 import { changePath, validateNetworkId } from '../../shared/ids';
 import type { Logger } from '../../shared/log';
 import type { ChangePublisher } from '../../shared/mesh/change-publisher';
@@ -13,7 +13,11 @@ import type { ContentStore } from '../../shared/mesh/content-store';
 import type { DeadLetterStore } from '../../shared/mesh/dead-letters';
 import type { BatchScheduler } from '../../shared/mesh/batch-scheduler';
 import type { PersistOn } from '../../shared/settings';
+import { mapWithConcurrency } from '../../shared/util/concurrency';
 import { WINDOW_ATTRIBUTE, type PendingMessage, type PendingWrites } from '../../shared/mesh/pending-writes';
+
+/** Groups a flush writes at once. */
+const PERSIST_CONCURRENCY = 4;
 
 /** Retries of a window's flush that wait for a crashed attempt's lease (60 s) to run out, at the queue's backoff. */
 const LEASE_WAIT_RETRIES = 10;
@@ -90,7 +94,10 @@ export function parseFlushRequest(body: unknown): FlushRequest {
 
 export interface PersistSummary {
   groups: number;
+  /** Pending messages taken: a bundle counts once. */
   events: number;
+  /** Contact writes in them. */
+  writes: number;
   deadLetters: number;
   failed: Array<{ path: string; error: string }>;
 }
@@ -143,18 +150,22 @@ export function createPersistHandler(deps: PersistDependencies) {
     for (const message of messages) {
       try {
         const event = fromPubSubMessage({ data: message.data, attributes: message.attributes });
-        if (event.type !== EventType.ContactWritten) throw new SpineError('INVALID_EVENT', `${event.type} is not a batched write`);
-        const d: ContactWrittenData = event.data;
+        if (event.type !== EventType.ContactWritten && event.type !== EventType.ContactsWritten) throw new SpineError('INVALID_EVENT', `${event.type} is not a batched write`);
+        const d = event.data;
+        // A lone write is a bundle of one whose write id is the event's.
+        const bundled: BundledContactWrite[] = event.type === EventType.ContactsWritten ? event.data.writes : [{ ...event.data, id: event.id }];
+        const writes = await Promise.all(
+          bundled.map(async (w) => ({
+            contactId: w.contactId,
+            eventId: w.id,
+            write: { content: w.contentRef ? decode(await content.get(w.contentRef)) : w.content, stamp: w.stamp, writerId: d.writerId, seq: w.seq, ...(w.blendMode ? { blendMode: w.blendMode } : {}) },
+          })),
+        );
         const path = changePath(d.networkId, d.groupId);
         let batch = groups.get(path);
         if (!batch) groups.set(path, (batch = { networkId: d.networkId, groupId: d.groupId, messages: [], writes: [] }));
-        const value = d.contentRef ? decode(await content.get(d.contentRef)) : d.content;
         batch.messages.push(message);
-        batch.writes.push({
-          contactId: d.contactId,
-          eventId: event.id,
-          write: { content: value, stamp: d.stamp, writerId: d.writerId, seq: d.seq, ...(d.blendMode ? { blendMode: d.blendMode } : {}) },
-        });
+        batch.writes.push(...writes);
       } catch (error) {
         if (!(error instanceof SpineError) || error.code === 'NOT_FOUND') {
           // Transient (e.g. referenced content not there yet): leave it for the next flush.
@@ -173,8 +184,10 @@ export function createPersistHandler(deps: PersistDependencies) {
       }
     }
 
-    const summary: PersistSummary = { groups: groups.size, events: messages.length, deadLetters: dead, failed: deadLetterFailures };
-    for (const [path, batch] of groups) {
+    const writes = [...groups.values()].reduce((sum, batch) => sum + batch.writes.length, 0);
+    const summary: PersistSummary = { groups: groups.size, events: messages.length, writes, deadLetters: dead, failed: deadLetterFailures };
+    // Groups are independent: several at once, so a flush of many groups is not one round trip after another.
+    await mapWithConcurrency([...groups], PERSIST_CONCURRENCY, async ([path, batch]) => {
       try {
         await state.applyContactWriteBatch(batch.networkId, batch.groupId, batch.writes);
         await changes.publish([
@@ -196,7 +209,7 @@ export function createPersistHandler(deps: PersistDependencies) {
         logger.warn('persisting group failed; its writes stay pending', { path, error });
         await pending.release(batch.messages.map((m) => m.ackId)).catch(() => undefined);
       }
-    }
+    });
     return summary;
   }
 

@@ -20,6 +20,7 @@ import type {
   SyncResult,
   Unsubscribe,
 } from '../model';
+import { ContactSequences } from '../contact-sequences';
 import { groupMatches } from '../query';
 import { newSnapshotId } from '../snapshot-id';
 import { checkBlendMode, checkContent, DEFAULT_MAX_CONTENT_BYTES, validateGroupState, validateNetworkState, validateQuery } from '../state-validation';
@@ -32,7 +33,7 @@ import {
   type SaveSnapshotOptions,
   type SnapshotIfChangedOptions,
 } from './snapshot-stream';
-import type { ContactUpdate, GroupRecord, GroupUpdate, NetworkRecord, SnapshotWrite, StateStore } from './state-store';
+import type { ContactUpdate, GroupRecord, GroupUpdate, NetworkRecord, RecordReadOptions, SnapshotWrite, StateStore } from './state-store';
 
 export interface DocumentStorageOptions {
   /** Identifies this instance's writes in clock stamps; random by default. */
@@ -68,6 +69,7 @@ export class DocumentStorage implements NetworkStorage {
   protected readonly log: Logger;
   private readonly clock: HybridLogicalClock;
   private sequence = 0;
+  private readonly contactSequences = new ContactSequences();
   private readonly groupLocks = new KeyedMutex();
   private readonly networkLocks = new KeyedReadWriteLock();
   private readonly subscriptions = new Set<Subscription>();
@@ -102,7 +104,7 @@ export class DocumentStorage implements NetworkStorage {
     this.checkIds(networkId, groupId, contactId);
     checkBlendMode(options.blendMode);
     checkContent(content, this.maxContentBytes, `content of contact ${JSON.stringify(contactId)}`);
-    const write: ContactWrite = { content: clone(content), ...this.nextOrigin(), blendMode: options.blendMode };
+    const write: ContactWrite = { content: clone(content), ...this.nextOrigin(), seq: this.contactSequences.next(networkId, groupId, contactId), blendMode: options.blendMode };
     await this.applyContactWrite(networkId, groupId, contactId, write);
   }
 
@@ -149,8 +151,13 @@ export class DocumentStorage implements NetworkStorage {
 
   /**
    * Applies many stamped writes to one group with a single write of the group record, in clock
-   * order, each at most once: how batched persistence flushes a window. Writes superseded by a
-   * newer delete are skipped. Returns an outcome per write, in the order given.
+   * order, each at most once: how the mesh applies a bundle of writes and how batched persistence
+   * flushes a window. Writes superseded by a newer delete are skipped. Returns an outcome per
+   * write, in the order given.
+   *
+   * The network and group records may come from the store's cache: the group record's
+   * compare-and-set catches a stale copy (another instance wrote or deleted the group), and then
+   * the writes are admitted again from fresh reads.
    */
   async applyContactWriteBatch(networkId: string, groupId: string, writes: Array<{ contactId: string; write: ContactWrite }>): Promise<BlendOutcome[]> {
     this.checkIds(networkId, groupId);
@@ -163,39 +170,64 @@ export class DocumentStorage implements NetworkStorage {
     for (const { write } of writes) this.clock.observe(write.stamp);
     const order = writes.map((w, index) => ({ ...w, index })).sort((a, b) => compareStamps(a.write.stamp, b.write.stamp));
     const newestStamp = order[order.length - 1]!.write.stamp;
+    const contactIds = [...new Set(writes.map((w) => w.contactId))];
     const outcomes = await this.networkLocks.read(networkId, () =>
       this.groupLocks.run(changePath(networkId, groupId), async () => {
-        const results = new Array<BlendOutcome>(writes.length);
-        const admitted = await this.admitGroupWrite(networkId, groupId, newestStamp, { create: false });
-        // Superseded as of the newest write means superseded for all of them.
-        if (!admitted) return writes.map(({ contactId, write }) => supersededOutcome(contactId, groupId, write));
-        const { network } = admitted;
-        const singles = new Map((await this.store.listContacts(networkId, groupId)).map((c) => [c.id, c] as const));
-        await this.updateGroup(networkId, groupId, (stored) => {
-          const record: GroupRecord = stored ?? admitted.group;
-          const contacts = new Map(record.contacts ?? []);
-          let changed = false;
-          for (const { contactId, write, index } of order) {
-            const current = newestContact(contacts.get(contactId) ?? null, singles.get(contactId) ?? null);
-            const replaced = current === null && record.stamp !== undefined && compareStamps(record.stamp, write.stamp) > 0;
-            if (supersededByDelete(network, groupId, write.stamp) || replaced) {
-              results[index] = supersededOutcome(contactId, groupId, write);
-              continue;
-            }
-            const outcome = applyContactWrite(current, { contactId, groupId }, write);
-            results[index] = outcome;
-            if (!outcome.duplicate) {
-              contacts.set(contactId, outcome.contact);
-              changed = true;
-            }
-          }
-          return changed ? { ...record, contacts } : null;
-        });
-        return results;
+        for (let cached = true; ; cached = false) {
+          const results = new Array<BlendOutcome>(writes.length);
+          const admitted = await this.admitGroupWrite(networkId, groupId, newestStamp, { create: false, cached });
+          // Superseded as of the newest write means superseded for all of them.
+          if (!admitted) return writes.map(({ contactId, write }) => supersededOutcome(contactId, groupId, write));
+          const { network } = admitted;
+          const singles = new Map((await this.readSingleContacts(networkId, groupId, contactIds, { cached })).map((c) => [c.id, c] as const));
+          let calls = 0;
+          let stale = false;
+          await this.updateGroup(
+            networkId,
+            groupId,
+            (stored) => {
+              // Called again: the cached record was stale, so the admission may be too.
+              if (cached && ++calls > 1) {
+                stale = true;
+                return null;
+              }
+              const record: GroupRecord = stored ?? admitted.group;
+              const contacts = new Map(record.contacts ?? []);
+              let changed = false;
+              for (const { contactId, write, index } of order) {
+                const current = newestContact(contacts.get(contactId) ?? null, singles.get(contactId) ?? null);
+                const replaced = current === null && record.stamp !== undefined && compareStamps(record.stamp, write.stamp) > 0;
+                if (supersededByDelete(network, groupId, write.stamp) || replaced) {
+                  results[index] = supersededOutcome(contactId, groupId, write);
+                  continue;
+                }
+                const outcome = applyContactWrite(current, { contactId, groupId }, write);
+                results[index] = outcome;
+                if (!outcome.duplicate) {
+                  contacts.set(contactId, outcome.contact);
+                  changed = true;
+                }
+              }
+              return changed ? { ...record, contacts } : null;
+            },
+            { cached },
+          );
+          if (!stale) return results;
+        }
       }),
     );
     if (outcomes.some((o) => o.contentChanged || o.contradiction)) this.notify(networkId, groupId, 'updated');
     return outcomes;
+  }
+
+  /**
+   * Applies the contact writes one event of the mesh carries: several (a bundle) as one group
+   * write with `applyContactWriteBatch`, a lone write as this backend stores it best, here on
+   * its own contact with `applyContactWrite`. Returns an outcome per write, in the order given.
+   */
+  async applyContactWrites(networkId: string, groupId: string, writes: Array<{ contactId: string; write: ContactWrite }>): Promise<BlendOutcome[]> {
+    if (writes.length === 1) return [await this.applyContactWrite(networkId, groupId, writes[0]!.contactId, writes[0]!.write)];
+    return this.applyContactWriteBatch(networkId, groupId, writes);
   }
 
   // ---- groups
@@ -620,10 +652,13 @@ export class DocumentStorage implements NetworkStorage {
     networkId: string,
     groupId: string,
     stamp: string,
-    options: { create: boolean; parentId?: string },
+    options: { create: boolean; parentId?: string; cached?: boolean },
   ): Promise<{ group: GroupRecord; network: NetworkRecord } | null> {
+    const cached = options.cached === true;
     // Both records in one round trip: on Cloud Storage each read is a request.
-    let [network, existing] = await Promise.all([this.store.getNetwork(networkId), this.store.getGroup(networkId, groupId)]);
+    let [network, existing] = await Promise.all([this.store.getNetwork(networkId, { cached }), this.store.getGroup(networkId, groupId, { cached })]);
+    // No group record: maybe deleted elsewhere since the network record was cached, so its tombstone must be read.
+    if (cached && !existing) network = await this.store.getNetwork(networkId);
     if (supersededByDelete(network, groupId, stamp)) return null;
     const visited = new Set<string>([groupId]);
     for (let parent = options.parentId; parent !== undefined && !visited.has(parent); ) {
@@ -656,8 +691,15 @@ export class DocumentStorage implements NetworkStorage {
     await this.store.putNetwork({ ...network, tombstones });
   }
 
-  private async updateGroup(networkId: string, groupId: string, update: GroupUpdate): Promise<void> {
-    if (this.store.updateGroup) return this.store.updateGroup(networkId, groupId, update);
+  /** The contacts among `contactIds` stored on their own, not packed into the group record. */
+  private readSingleContacts(networkId: string, groupId: string, contactIds: readonly string[], options?: RecordReadOptions): Promise<Contact[]> {
+    if (this.store.getContacts) return this.store.getContacts(networkId, groupId, contactIds, options);
+    const wanted = new Set(contactIds);
+    return this.store.listContacts(networkId, groupId).then((contacts) => contacts.filter((c) => wanted.has(c.id)));
+  }
+
+  private async updateGroup(networkId: string, groupId: string, update: GroupUpdate, options?: RecordReadOptions): Promise<void> {
+    if (this.store.updateGroup) return this.store.updateGroup(networkId, groupId, update, options);
     const next = update(await this.store.getGroup(networkId, groupId));
     if (next) await this.store.putGroup(networkId, next);
   }

@@ -1,14 +1,16 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Bucket, Storage } from '@google-cloud/storage';
+import { LRUCache } from 'lru-cache';
 import { decode, encode } from '../codec';
 import { CorruptDataError, InvalidArgumentError, StorageConflictError } from '../errors';
 import { idToKey, keyToId } from '../ids';
 import { createLogger, type Logger } from '../log';
 import type { Contact, SnapshotInfo } from '../model';
+import { mapWithConcurrency } from '../util/concurrency';
 import { resolveRetryPolicy, withRetry, type RetryOptions, type RetryPolicy } from './retry';
 import { digestOf, measured, SnapshotDigest } from './snapshot-stream';
-import type { ContactUpdate, GroupRecord, GroupUpdate, NetworkRecord, SnapshotWrite, StateStore } from './state-store';
+import type { ContactUpdate, GroupRecord, GroupUpdate, NetworkRecord, RecordReadOptions, SnapshotWrite, StateStore } from './state-store';
 
 export interface GcsStateStoreOptions {
   /** An existing bucket; `init()` fails naming it when it is missing (unless `createBucketIfMissing`). */
@@ -29,6 +31,11 @@ export interface GcsStateStoreOptions {
   concurrency?: number;
   /** Objects per listing page (default 1000, the service's maximum); smaller only to test paging. */
   listPageSize?: number;
+  /**
+   * Bytes of network and group records kept from what this store read or wrote, with their
+   * generations, for reads that ask for `cached` (default 64 MiB; 0 keeps none).
+   */
+  recordCacheBytes?: number;
   logger?: Logger;
 }
 
@@ -42,9 +49,12 @@ export interface GcsStoreCounters {
   transientFailures: number;
   /** Waits before another try, all causes together. */
   retries: number;
+  /** Record reads answered from the record cache, without a request. */
+  cachedReads: number;
 }
 
 export const DEFAULT_GCS_CONCURRENCY = 16;
+export const DEFAULT_RECORD_CACHE_BYTES = 64 * 1024 * 1024;
 const MAX_PREFIX_BYTES = 256;
 const TRANSIENT_STATUS = new Set([408, 429, 500, 502, 503, 504]);
 const TRANSIENT_SOCKET_CODES = new Set(['ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN']);
@@ -54,6 +64,11 @@ interface StoredObject {
   data: Buffer;
   /** The object generation the bytes belong to, for `ifGenerationMatch`. */
   generation: string;
+}
+
+interface CachedRecord extends StoredObject {
+  /** For a group record: a listing found no contact stored on its own while the record was at this generation. */
+  noSingles?: boolean;
 }
 
 interface ListResponse {
@@ -83,13 +98,15 @@ export class GcsStateStore implements StateStore {
   readonly bucketName: string;
   /** Normalized: empty, or ending in "/". */
   readonly prefix: string;
-  readonly counters: GcsStoreCounters = { preconditionFailures: 0, rateLimited: 0, transientFailures: 0, retries: 0 };
+  readonly counters: GcsStoreCounters = { preconditionFailures: 0, rateLimited: 0, transientFailures: 0, retries: 0, cachedReads: 0 };
   private client: Storage | undefined;
   private bucketHandle: Bucket | undefined;
   private readonly createBucketIfMissing: boolean;
   private readonly policy: RetryPolicy;
   private readonly concurrency: number;
   private readonly listPageSize: number;
+  /** Network and group records by object name, as last read or written here, with their generation. */
+  private readonly records: LRUCache<string, CachedRecord> | undefined;
   private readonly log: Logger;
 
   constructor(options: GcsStateStoreOptions) {
@@ -101,6 +118,9 @@ export class GcsStateStore implements StateStore {
     this.policy = resolveRetryPolicy(options.retry);
     this.concurrency = positiveInteger(options.concurrency ?? DEFAULT_GCS_CONCURRENCY, 'concurrency');
     this.listPageSize = positiveInteger(options.listPageSize ?? 1000, 'listPageSize');
+    const cacheBytes = options.recordCacheBytes ?? DEFAULT_RECORD_CACHE_BYTES;
+    if (!Number.isSafeInteger(cacheBytes) || cacheBytes < 0) throw new InvalidArgumentError(`recordCacheBytes must be a whole number of bytes, not ${JSON.stringify(cacheBytes)}`);
+    this.records = cacheBytes > 0 ? new LRUCache<string, CachedRecord>({ maxSize: cacheBytes, sizeCalculation: (value, name) => value.data.length + name.length + 64 }) : undefined;
     this.log = options.logger ?? createLogger('gcs-store');
   }
 
@@ -129,12 +149,12 @@ export class GcsStateStore implements StateStore {
 
   // ---- networks
 
-  async getNetwork(networkId: string): Promise<NetworkRecord | null> {
-    return this.readJson<NetworkRecord>(this.networkRecordName(networkId));
+  async getNetwork(networkId: string, options?: RecordReadOptions): Promise<NetworkRecord | null> {
+    return this.readRecord<NetworkRecord>(this.networkRecordName(networkId), options);
   }
 
   async putNetwork(record: NetworkRecord): Promise<void> {
-    await this.writeJson(this.networkRecordName(record.id), record);
+    await this.writeRecord(this.networkRecordName(record.id), record);
   }
 
   async listNetworkIds(): Promise<string[]> {
@@ -152,12 +172,12 @@ export class GcsStateStore implements StateStore {
 
   // ---- groups
 
-  async getGroup(networkId: string, groupId: string): Promise<GroupRecord | null> {
-    return this.readJson<GroupRecord>(this.groupRecordName(networkId, groupId));
+  async getGroup(networkId: string, groupId: string, options?: RecordReadOptions): Promise<GroupRecord | null> {
+    return this.readRecord<GroupRecord>(this.groupRecordName(networkId, groupId), options);
   }
 
   async putGroup(networkId: string, record: GroupRecord): Promise<void> {
-    await this.writeJson(this.groupRecordName(networkId, record.group.id), record);
+    await this.writeRecord(this.groupRecordName(networkId, record.group.id), record);
   }
 
   /**
@@ -195,7 +215,33 @@ export class GcsStateStore implements StateStore {
     return contacts.filter((c): c is Contact => c !== null);
   }
 
+  /**
+   * One listing of the group's contact names, then downloads of only the ones asked for. With
+   * `cached`, a group whose cached record was listed without any is answered without a request:
+   * contacts are stored on their own only by this store's `putContact`/`updateContact` (which
+   * forget that) or by a whole-group save, which also writes the record (a new generation).
+   */
+  async getContacts(networkId: string, groupId: string, contactIds: readonly string[], options?: RecordReadOptions): Promise<Contact[]> {
+    if (contactIds.length === 0) return [];
+    const record = this.records?.get(this.groupRecordName(networkId, groupId));
+    if (options?.cached && record?.noSingles) {
+      this.counters.cachedReads++;
+      return [];
+    }
+    const wanted = new Set(contactIds.map((id) => this.contactName(networkId, groupId, id)));
+    const { names } = await this.list(`${this.groupPrefix(networkId, groupId)}contacts/`);
+    // Still the record of the same generation: the listing speaks for it.
+    if (names.length === 0 && record && this.records?.get(this.groupRecordName(networkId, groupId)) === record) record.noSingles = true;
+    const contacts = await mapWithConcurrency(
+      names.filter((name) => wanted.has(name)),
+      this.concurrency,
+      (name) => this.readJson<Contact>(name),
+    );
+    return contacts.filter((c): c is Contact => c !== null);
+  }
+
   async putContact(networkId: string, groupId: string, contact: Contact): Promise<void> {
+    this.forgetNoSingles(networkId, groupId);
     await this.writeJson(this.contactName(networkId, groupId, contact.id), contact);
   }
 
@@ -206,18 +252,43 @@ export class GcsStateStore implements StateStore {
    * `StorageConflictError` after `retry.maxAttempts` tries.
    */
   async updateContact(networkId: string, groupId: string, contactId: string, update: ContactUpdate): Promise<void> {
+    this.forgetNoSingles(networkId, groupId);
     await this.compareAndSet<Contact>(this.contactName(networkId, groupId, contactId), `update contact ${JSON.stringify(contactId)} of group ${JSON.stringify(groupId)} at`, update);
   }
 
-  async updateGroup(networkId: string, groupId: string, update: GroupUpdate): Promise<void> {
-    await this.compareAndSet<GroupRecord>(this.groupRecordName(networkId, groupId), `update group ${JSON.stringify(groupId)} at`, update);
+  /**
+   * Compare-and-set like `updateContact`. With `cached` it starts from the cached record and its
+   * generation, without a download; when another writer changed the record since (412), it reads
+   * the record again and calls `update` once more, at once.
+   */
+  async updateGroup(networkId: string, groupId: string, update: GroupUpdate, options?: RecordReadOptions): Promise<void> {
+    const name = this.groupRecordName(networkId, groupId);
+    const what = `update group ${JSON.stringify(groupId)} at`;
+    const hit = options?.cached ? this.records?.get(name) : undefined;
+    if (hit) {
+      this.counters.cachedReads++;
+      const next = update(this.decodeObject<GroupRecord>(name, hit.data));
+      if (next === null) return;
+      const text = encode(next);
+      try {
+        // Writing the record stores no contact on its own: what the listing said still holds.
+        this.cacheRecord(name, text, await this.upload(name, text, hit.generation), hit.noSingles);
+        return;
+      } catch (error) {
+        this.records?.delete(name);
+        if (statusOf(error) === 412) this.counters.preconditionFailures++;
+        else if (!isTransient(error)) throw error;
+      }
+    }
+    await this.compareAndSet<GroupRecord>(name, what, update, { cache: true });
   }
 
   /**
    * Read-modify-write of one object on its generation: `ifGenerationMatch` with the generation
    * read (0 when absent). On 412 someone else wrote it: read again and call `update` again.
+   * With `cache`, the object is a record kept in the record cache.
    */
-  private async compareAndSet<T>(name: string, what: string, update: (current: T | null) => T | null): Promise<void> {
+  private async compareAndSet<T>(name: string, what: string, update: (current: T | null) => T | null, { cache = false } = {}): Promise<void> {
     let pending: { text: string; generation: string } | undefined;
     let attempts = 0;
     try {
@@ -226,13 +297,16 @@ export class GcsStateStore implements StateStore {
           attempts = attempt;
           if (!pending) {
             const stored = await this.download(name);
+            if (cache) this.rememberRecord(name, stored);
             const next = update(stored ? this.decodeObject<T>(name, stored.data) : null);
             if (next === null) return;
             pending = { text: encode(next), generation: stored?.generation ?? '0' };
           }
           try {
-            await this.upload(name, pending.text, pending.generation);
+            const generation = await this.upload(name, pending.text, pending.generation);
+            if (cache) this.cacheRecord(name, pending.text, generation);
           } catch (error) {
+            if (cache) this.records?.delete(name);
             // Another writer changed the object since it was read: start over from its new state.
             if (statusOf(error) === 412) pending = undefined;
             throw error;
@@ -414,6 +488,44 @@ export class GcsStateStore implements StateStore {
     return ids.filter((id): id is string => id !== undefined);
   }
 
+  /** A network or group record: from the record cache when `cached` asks for it and it has one, else downloaded and kept. */
+  private async readRecord<T>(name: string, options?: RecordReadOptions): Promise<T | null> {
+    const hit = options?.cached ? this.records?.get(name) : undefined;
+    if (hit) {
+      this.counters.cachedReads++;
+      return this.decodeObject<T>(name, hit.data);
+    }
+    const stored = await this.read(name);
+    this.rememberRecord(name, stored);
+    return stored ? this.decodeObject<T>(name, stored.data) : null;
+  }
+
+  private async writeRecord(name: string, value: unknown): Promise<void> {
+    const text = encode(value);
+    try {
+      this.cacheRecord(name, text, await this.retrying('write', name, () => this.upload(name, text)));
+    } catch (error) {
+      this.records?.delete(name);
+      throw error;
+    }
+  }
+
+  private rememberRecord(name: string, stored: StoredObject | null): void {
+    if (stored) this.records?.set(name, stored);
+    else this.records?.delete(name);
+  }
+
+  /** Keeps what was just uploaded; without the generation the upload answered with, forgets the name instead. */
+  private cacheRecord(name: string, text: string, generation: string | undefined, noSingles?: boolean): void {
+    if (generation === undefined) this.records?.delete(name);
+    else this.records?.set(name, { data: Buffer.from(text, 'utf8'), generation, ...(noSingles ? { noSingles } : {}) });
+  }
+
+  private forgetNoSingles(networkId: string, groupId: string): void {
+    const record = this.records?.get(this.groupRecordName(networkId, groupId));
+    if (record) delete record.noSingles;
+  }
+
   private async readJson<T>(name: string): Promise<T | null> {
     const stored = await this.read(name);
     return stored ? this.decodeObject<T>(name, stored.data) : null;
@@ -435,8 +547,8 @@ export class GcsStateStore implements StateStore {
     return this.writeText(name, encode(value));
   }
 
-  private writeText(name: string, text: string): Promise<void> {
-    return this.retrying('write', name, () => this.upload(name, text));
+  private async writeText(name: string, text: string): Promise<void> {
+    await this.retrying('write', name, () => this.upload(name, text));
   }
 
   /** One download, bytes and generation together; null when there is no such object. */
@@ -460,17 +572,24 @@ export class GcsStateStore implements StateStore {
     });
   }
 
-  /** One upload in a single request; with `ifGenerationMatch` it fails with 412 unless the object is at that generation. */
-  private async upload(name: string, text: string, ifGenerationMatch?: string): Promise<void> {
-    await this.bucket.file(name).save(text, {
+  /**
+   * One upload in a single request; with `ifGenerationMatch` it fails with 412 unless the object
+   * is at that generation. Resolves with the new generation, when the answer carried it.
+   */
+  private async upload(name: string, text: string, ifGenerationMatch?: string): Promise<string | undefined> {
+    const file = this.bucket.file(name);
+    await file.save(text, {
       resumable: false,
       contentType: 'application/json',
       ...(ifGenerationMatch !== undefined && { preconditionOpts: { ifGenerationMatch } }),
     });
+    const generation = file.metadata?.generation;
+    return generation === undefined || generation === null ? undefined : String(generation);
   }
 
   /** True when it deleted something, false when there was nothing to delete. */
   private async deleteObject(name: string): Promise<boolean> {
+    this.records?.delete(name);
     return this.retrying('delete', name, async () => {
       try {
         await this.bucket.file(name).delete();
@@ -484,6 +603,7 @@ export class GcsStateStore implements StateStore {
 
   /** Deletes every object under `prefix`, in parallel; `recordName` last, so a partial delete still shows the record. */
   private async deleteAllUnder(prefix: string, recordName: string): Promise<void> {
+    for (const name of [...(this.records?.keys() ?? [])]) if (name.startsWith(prefix)) this.records!.delete(name);
     const { names } = await this.list(prefix);
     await mapWithConcurrency(
       names.filter((name) => name !== recordName),
@@ -593,26 +713,6 @@ function messageOf(error: unknown): string {
   const own = typeof error === 'object' && error !== null ? (error as { message?: unknown }).message : undefined;
   const message = typeof own === 'string' ? own : String(error);
   return message.length > 300 ? `${message.slice(0, 300)}…` : message;
-}
-
-/** `fn` over `items` with at most `limit` in flight; stops starting new ones after a failure. */
-export async function mapWithConcurrency<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  let failed = false;
-  const worker = async () => {
-    while (!failed && next < items.length) {
-      const index = next++;
-      try {
-        results[index] = await fn(items[index]!);
-      } catch (error) {
-        failed = true;
-        throw error;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }
 
 // Bucket names: 3-63 characters (up to 222 with dots), lowercase letters, digits, "-", "_", ".",

@@ -30,6 +30,16 @@ export interface GroupRecord {
   contacts?: Map<string, Contact>;
 }
 
+/**
+ * `cached: true` lets a store answer from the copy it read or wrote last instead of asking again.
+ * Only for reads whose staleness a later compare-and-set catches: a store that caches validates
+ * its copy when the record is next written (`updateGroup` starts from it and, on a conflict,
+ * reads again and calls the update once more with the fresh record).
+ */
+export interface RecordReadOptions {
+  cached?: boolean;
+}
+
 /** Returns the record to store, or `null` to leave the stored one as it is. */
 export type GroupUpdate = (current: GroupRecord | null) => GroupRecord | null;
 
@@ -46,13 +56,13 @@ export interface StateStore {
   init(): Promise<void>;
   close(): Promise<void>;
 
-  getNetwork(networkId: string): Promise<NetworkRecord | null>;
+  getNetwork(networkId: string, options?: RecordReadOptions): Promise<NetworkRecord | null>;
   putNetwork(record: NetworkRecord): Promise<void>;
   listNetworkIds(): Promise<string[]>;
   /** Removes the network and everything under it: groups, contacts, snapshots. */
   deleteNetwork(networkId: string): Promise<void>;
 
-  getGroup(networkId: string, groupId: string): Promise<GroupRecord | null>;
+  getGroup(networkId: string, groupId: string, options?: RecordReadOptions): Promise<GroupRecord | null>;
   putGroup(networkId: string, record: GroupRecord): Promise<void>;
   listGroupIds(networkId: string): Promise<string[]>;
   /** Removes the group record and its contacts. */
@@ -60,6 +70,8 @@ export interface StateStore {
 
   getContact(networkId: string, groupId: string, contactId: string): Promise<Contact | null>;
   listContacts(networkId: string, groupId: string): Promise<Contact[]>;
+  /** The contacts among `contactIds` that are stored on their own (cheaper than `listContacts` for a few of many). */
+  getContacts?(networkId: string, groupId: string, contactIds: readonly string[], options?: RecordReadOptions): Promise<Contact[]>;
   putContact(networkId: string, groupId: string, contact: Contact): Promise<void>;
   /**
    * Read-modify-write of one contact that is atomic even when other processes share the store
@@ -67,8 +79,8 @@ export interface StateStore {
    * `DocumentStorage` serializes their writers itself.
    */
   updateContact?(networkId: string, groupId: string, contactId: string, update: ContactUpdate): Promise<void>;
-  /** Compare-and-set of a group record, like `updateContact`. */
-  updateGroup?(networkId: string, groupId: string, update: GroupUpdate): Promise<void>;
+  /** Compare-and-set of a group record, like `updateContact`; with `cached`, it may start from the cached copy. */
+  updateGroup?(networkId: string, groupId: string, update: GroupUpdate, options?: RecordReadOptions): Promise<void>;
   deleteContact(networkId: string, groupId: string, contactId: string): Promise<void>;
 
   /** `payload` is the codec encoding of a `NetworkState`; snapshots are never overwritten. */

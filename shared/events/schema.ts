@@ -4,7 +4,7 @@ import { InvalidEventError, SpineError } from '../errors';
 import { isStamp } from '../hlc';
 import { changePath, validateContactId, validateGroupId, validateNetworkId, validateSnapshotId, validateWriterId } from '../ids';
 import { validateGroupState, validateNetworkState } from '../state-validation';
-import { EventType, type AnySpineEvent, type EventDataByType, type EventTypeName, type SpineEvent } from './types';
+import { EventType, MAX_BUNDLED_WRITES, type AnySpineEvent, type EventDataByType, type EventTypeName, type SpineEvent } from './types';
 
 const idOf = (validate: (id: unknown) => string) =>
   z.string().superRefine((value, ctx) => {
@@ -37,6 +37,30 @@ const dataSchemas = {
       ...origin,
     })
     .refine((d) => !('content' in d && d.content !== undefined && d.contentRef !== undefined), 'content and contentRef are exclusive'),
+  [EventType.ContactsWritten]: z
+    .object({
+      networkId,
+      groupId,
+      writerId: origin.writerId,
+      writes: z
+        .array(
+          z
+            .object({
+              id: z.string().min(1).max(1024),
+              contactId: idOf(validateContactId),
+              content: z.unknown().optional(),
+              contentRef: contentReference.optional(),
+              blendMode: z.enum(['accept-last', 'merge']).optional(),
+              seq: origin.seq,
+              stamp: origin.stamp,
+            })
+            .refine((w) => !('content' in w && w.content !== undefined && w.contentRef !== undefined), 'content and contentRef are exclusive'),
+        )
+        .min(1)
+        .max(MAX_BUNDLED_WRITES),
+    })
+    .refine((d) => new Set(d.writes.map((w) => w.id)).size === d.writes.length, 'write ids must be unique in a bundle')
+    .refine((d) => new Set(d.writes.map((w) => `${w.seq} ${w.contactId}`)).size === d.writes.length, 'a contact\'s sequence numbers must be unique in a bundle'),
   [EventType.GroupSaved]: z
     .object({ networkId, groupId, state: stateObject.optional(), stateRef: contentReference.optional(), ...origin })
     .refine((d) => (d.state === undefined) !== (d.stateRef === undefined), 'exactly one of state and stateRef'),

@@ -3,6 +3,8 @@ import type { BlendMode, GroupChangeKind, GroupState, NetworkState } from '../mo
 /** CloudEvents `type` values; the suffix is the schema version of `data`. */
 export const EventType = {
   ContactWritten: 'dev.superspine.contact.written.v1',
+  /** Several writes of one writer to one group, gathered while an earlier publish was in flight. */
+  ContactsWritten: 'dev.superspine.contacts.written.v1',
   GroupSaved: 'dev.superspine.group.saved.v1',
   GroupDeleted: 'dev.superspine.group.deleted.v1',
   NetworkSaved: 'dev.superspine.network.saved.v1',
@@ -15,7 +17,10 @@ export const EventType = {
 
 export type EventTypeName = (typeof EventType)[keyof typeof EventType];
 
-/** Who wrote, in what order: the writer's clock stamp and per-writer sequence number. */
+/**
+ * Who wrote, in what order: the writer's clock stamp and sequence number. Contact writes are
+ * numbered per contact (each write to a contact once), other writes per writer.
+ */
 export interface WriteOrigin {
   writerId: string;
   seq: number;
@@ -37,6 +42,30 @@ export interface ContactWrittenData extends WriteOrigin {
   content?: unknown;
   contentRef?: ContentReference;
   blendMode?: BlendMode;
+}
+
+/** One write inside a `contacts.written` bundle: a contact write without the ids the bundle holds. */
+export interface BundledContactWrite {
+  /** Names this write in acknowledgements (`causes`), as the event id names a lone write. */
+  id: string;
+  contactId: string;
+  content?: unknown;
+  contentRef?: ContentReference;
+  blendMode?: BlendMode;
+  /** The writer's own sequence number and clock stamp for this write. */
+  seq: number;
+  stamp: string;
+}
+
+/** Most writes one `contacts.written` bundle may carry. */
+export const MAX_BUNDLED_WRITES = 10_000;
+
+/** A bundle of one writer's contact writes to one group; each write keeps its own `(writerId, seq)`. */
+export interface ContactsWrittenData {
+  networkId: string;
+  groupId: string;
+  writerId: string;
+  writes: BundledContactWrite[];
 }
 
 export interface GroupSavedData extends WriteOrigin {
@@ -83,7 +112,10 @@ export interface GroupChangedData {
   writerId?: string;
   /** True when the cause was already applied (a redelivery) or lost to a newer write. */
   unchanged?: boolean;
-  /** A batched flush announces every write it applied to the group. */
+  /**
+   * Every write the change covers, when it is more than its cause: the writes of a bundle (one
+   * writer, `writerId` set) or of a batched flush (many writers).
+   */
   causes?: Array<{ eventId: string; writerId: string }>;
 }
 
@@ -104,6 +136,7 @@ export interface NetworkChangedData {
 
 export interface EventDataByType {
   [EventType.ContactWritten]: ContactWrittenData;
+  [EventType.ContactsWritten]: ContactsWrittenData;
   [EventType.GroupSaved]: GroupSavedData;
   [EventType.GroupDeleted]: GroupDeletedData;
   [EventType.NetworkSaved]: NetworkSavedData;

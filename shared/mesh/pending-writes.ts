@@ -31,7 +31,7 @@ export class PendingWrites {
     private readonly subscriber: InstanceType<typeof v1.SubscriberClient>,
     private readonly subscriptionPath: string,
   ) {
-    this.topic = pubsub.topic(topicName, { batching: { maxMessages: 500, maxMilliseconds: 5 } });
+    this.topic = pubsub.topic(topicName, { batching: { maxMessages: 500, maxMilliseconds: 1 } });
   }
 
   /** Keeps a received message (its data as received, base64) until a flush; `window` marks a batch window. */

@@ -5,7 +5,8 @@ import { clone, encode } from '../codec';
 import { ContentTooLargeError, InvalidArgumentError, NetworkNotFoundError, PublishError, StorageClosedError, TimeoutError } from '../errors';
 import { newSnapshotId } from '../snapshot-id';
 import { attributeValue, createEvent, encodePubSubMessage, fromPubSubMessage } from '../events';
-import { EventType, type AnySpineEvent, type ContentReference, type EventDataByType, type EventTypeName, type WriteOrigin } from '../events/types';
+import { EventType, type AnySpineEvent, type BundledContactWrite, type ContentReference, type EventDataByType, type EventTypeName, type WriteOrigin } from '../events/types';
+import { ContactSequences } from '../contact-sequences';
 import { HybridLogicalClock } from '../hlc';
 import { changePath, parsePath, pathMatches, validateContactId, validateGroupId, validateNetworkId, validateWriterId, type ParsedPath } from '../ids';
 import { createLogger, type Logger } from '../log';
@@ -30,6 +31,8 @@ import { checkBlendMode, checkContent, DEFAULT_MAX_CONTENT_BYTES, validateGroupS
 import { defineTopology, type Topology } from '../topology';
 import { AGENTS_GROUP, REGISTRY_NETWORK, type Heartbeat } from '../system';
 import { ContentStore, MAX_INLINE_CONTENT_BYTES } from './content-store';
+import { CHANGE_ATTRIBUTES } from './change-publisher';
+import { resolveBundling, WriteBundler, type BundlingOptions } from './write-bundler';
 
 export interface SpineStorageOptions {
   projectId: string;
@@ -41,7 +44,7 @@ export interface SpineStorageOptions {
   writerId?: string;
   /**
    * The deployment's persistence mode and its per-network exceptions (as the functions have them):
-   * `flush()` asks for an immediate flush of `interval` and `manual` networks.
+   * `flush()` asks for an immediate flush of `batch`, `interval` and `manual` networks.
    */
   persistOn?: PersistOn;
   persistOverrides?: Record<string, PersistOn>;
@@ -53,6 +56,12 @@ export interface SpineStorageOptions {
   /** How long `flush()` and `{ wait: 'materialized' }` wait (default 30 s). */
   flushTimeoutMs?: number;
   maxContentBytes?: number;
+  /**
+   * Contact writes to a group made while an earlier publish for that group is in flight are
+   * gathered into one `contacts.written` event, within these bounds (defaults in DEFAULT_BUNDLING);
+   * `false` publishes every write as its own event.
+   */
+  bundling?: BundlingOptions | false;
   logger?: Logger;
   /** Closed with this client (for clients built by `fromEnv`). */
   owned?: Array<{ close(): Promise<unknown> }>;
@@ -62,6 +71,16 @@ export interface SpineWriteOptions extends ContactWriteOptions {
   /** `accepted` (default): resolve once Pub/Sub has the event; `materialized`: once it is applied. */
   wait?: 'accepted' | 'materialized';
   timeoutMs?: number;
+}
+
+/** What a client has published so far; for metrics and benchmarks. */
+export interface SpineStorageStats {
+  /** Contact writes handed to Pub/Sub. */
+  contactWrites: number;
+  /** Events that carried them: a bundle of many writes is one. */
+  contactWriteEvents: number;
+  /** Of those events, the `contacts.written` bundles. */
+  bundles: number;
 }
 
 interface PendingWrite {
@@ -78,10 +97,13 @@ interface Watch {
   chain: Promise<void>;
 }
 
-/** Writes and acknowledgements are matched by this attribute on the group-changes topic. */
-const WRITER_ATTRIBUTE = 'writerId';
-const CAUSE_ATTRIBUTE = 'causeId';
-const BATCH_ATTRIBUTE = 'batch';
+/** Writes and acknowledgements are matched by these attributes on the group-changes topic. */
+const { writer: WRITER_ATTRIBUTE, cause: CAUSE_ATTRIBUTE, batch: BATCH_ATTRIBUTE, bundle: BUNDLE_ATTRIBUTE } = CHANGE_ATTRIBUTES;
+/** How long `flush()` waits before asking a batched network for a flush again; it doubles up to the maximum. */
+const FLUSH_REQUEST_REPEAT_MS = 500;
+const MAX_FLUSH_REQUEST_REPEAT_MS = 8_000;
+/** Bytes a write adds to a bundle beside its content and contact id: its id, stamp, seq and keys. */
+const BUNDLED_WRITE_OVERHEAD_BYTES = 160;
 
 function quoteFilterValue(value: string): string | undefined {
   // Values the filter grammar would need escapes for, and values longer than an attribute
@@ -113,7 +135,10 @@ export class SpineStorage implements NetworkStorage {
   private readonly flushTimeoutMs: number;
   private readonly log: Logger;
   private readonly owned: Array<{ close(): Promise<unknown> }>;
+  private readonly bundler?: WriteBundler;
+  private readonly counts: SpineStorageStats = { contactWrites: 0, contactWriteEvents: 0, bundles: 0 };
   private sequence = 0;
+  private readonly contactSequences = new ContactSequences();
   private readonly pending = new Map<string, PendingWrite>();
   private readonly watches = new Set<Watch>();
   private ackListener?: Promise<Subscription>;
@@ -137,13 +162,15 @@ export class SpineStorage implements NetworkStorage {
     }
     this.writes = this.pubsub.topic(this.topology.topics.contactWrites.name, {
       messageOrdering: true,
-      batching: { maxMessages: 100, maxMilliseconds: 5 },
+      batching: { maxMessages: 100, maxMilliseconds: 1 },
     });
     if (options.storage && options.bucket) this.contentStore = new ContentStore(options.storage, options.bucket);
     this.clock = new HybridLogicalClock(this.sessionWriterId);
     this.maxContentBytes = options.maxContentBytes ?? DEFAULT_MAX_CONTENT_BYTES;
     this.flushTimeoutMs = options.flushTimeoutMs ?? 30_000;
     this.owned = options.owned ?? [];
+    const bundling = resolveBundling(options.bundling);
+    if (bundling) this.bundler = new WriteBundler(bundling, (networkId, groupId, writes) => this.sendContactWrites(networkId, groupId, writes));
   }
 
   /**
@@ -172,6 +199,7 @@ export class SpineStorage implements NetworkStorage {
       bucket: settings.bucket,
       persistOn: settings.persistOn,
       persistOverrides: settings.persistOverrides,
+      bundling: settings.bundling,
       ...options,
       owned: [state, pubsub],
     });
@@ -192,18 +220,47 @@ export class SpineStorage implements NetworkStorage {
     checkBlendMode(options.blendMode);
     const what = `content of contact ${JSON.stringify(contactId)}`;
     const size = checkContent(content, this.maxContentBytes, what);
-    const data: EventDataByType[typeof EventType.ContactWritten] = { networkId, groupId, contactId, ...this.nextOrigin() };
-    if (options.blendMode) data.blendMode = options.blendMode;
-    if (size > MAX_INLINE_CONTENT_BYTES) data.contentRef = await this.storeByReference(encode(content), what);
-    else data.content = clone(content);
-    const pending = await this.publish(EventType.ContactWritten, data);
+    this.ensureOpen(EventType.ContactWritten);
+    const { stamp } = this.nextOrigin();
+    const seq = this.contactSequences.next(networkId, groupId, contactId);
+    const write: BundledContactWrite = { id: randomUUID(), contactId, seq, stamp, ...(options.blendMode ? { blendMode: options.blendMode } : {}) };
+    if (size > MAX_INLINE_CONTENT_BYTES) write.contentRef = await this.storeByReference(encode(content), what);
+    else write.content = clone(content);
+    await this.ensureAckListener();
+    // Tracked before publishing, so an acknowledgement that arrives first is not missed.
+    const pending = this.track(write.id, EventType.ContactWritten, changePath(networkId, groupId));
+    try {
+      if (this.bundler) await this.bundler.add(networkId, groupId, write, size + Buffer.byteLength(contactId) + BUNDLED_WRITE_OVERHEAD_BYTES);
+      else await this.sendContactWrites(networkId, groupId, [write]);
+    } catch (error) {
+      this.pending.delete(write.id);
+      throw error;
+    }
     if (options.wait === 'materialized') await this.waitFor([pending], options.timeoutMs ?? this.flushTimeoutMs);
+  }
+
+  /** One contact write as a `contact.written` event (its id the event's), several as one `contacts.written`. */
+  private async sendContactWrites(networkId: string, groupId: string, writes: BundledContactWrite[]): Promise<void> {
+    this.ensureOpen(EventType.ContactWritten);
+    const source = this.eventSource();
+    this.counts.contactWrites += writes.length;
+    this.counts.contactWriteEvents += 1;
+    if (writes.length > 1) this.counts.bundles += 1;
+    if (writes.length === 1) {
+      const { id, ...write } = writes[0]!;
+      const event = createEvent(EventType.ContactWritten, { networkId, groupId, writerId: this.sessionWriterId, ...write }, { source, id });
+      await this.publishEvent(event);
+    } else {
+      await this.publishEvent(createEvent(EventType.ContactsWritten, { networkId, groupId, writerId: this.sessionWriterId, writes }, { source }));
+    }
   }
 
   async saveGroupState(networkId: string, groupId: string, state: GroupState): Promise<void> {
     validateNetworkId(networkId);
     validateGroupId(groupId);
     validateGroupState(groupId, state, this.maxContentBytes);
+    // Writes gathered for the group go first, so the save follows them on the ordering key.
+    this.bundler?.cut(networkId, groupId);
     const data: EventDataByType[typeof EventType.GroupSaved] = { networkId, groupId, ...this.nextOrigin() };
     const encoded = encode(state);
     if (Buffer.byteLength(encoded) > MAX_INLINE_CONTENT_BYTES) data.stateRef = await this.storeByReference(encoded, `state of group ${JSON.stringify(groupId)}`);
@@ -214,6 +271,7 @@ export class SpineStorage implements NetworkStorage {
   async deleteGroup(networkId: string, groupId: string): Promise<void> {
     validateNetworkId(networkId);
     validateGroupId(groupId);
+    this.bundler?.cut(networkId, groupId);
     await this.publish(EventType.GroupDeleted, { networkId, groupId, ...this.nextOrigin() });
   }
 
@@ -246,14 +304,40 @@ export class SpineStorage implements NetworkStorage {
   /** Resolves when every write this client made so far is materialized; rejects naming what is not. */
   async flush(timeoutMs = this.flushTimeoutMs): Promise<void> {
     const waiting = [...this.pending.values()];
-    // `interval` and `manual` networks wait for a schedule or an explicit flush: ask for one now
-    // (batch windows close by themselves).
-    const networks = new Set(waiting.map((w) => w.path.split('/')[0]!));
-    for (const networkId of networks) {
-      const mode = persistModeFor({ persistOn: this.persistOn, persistOverrides: this.persistOverrides }, networkId);
-      if (mode === 'interval' || mode === 'manual') await this.publish(EventType.FlushRequested, { networkId, requestedBy: this.sessionWriterId }, { track: false });
+    // Gathered writes go out now; a flush request must not overtake them.
+    await this.bundler?.drain();
+    // Writes of `batch`, `interval` and `manual` networks wait for their window, a schedule or an
+    // explicit flush: ask for one now, so a flush takes about as long as in `immediate` mode.
+    const batched = new Set(
+      waiting.map((w) => w.path.split('/')[0]!).filter((networkId) => persistModeFor({ persistOn: this.persistOn, persistOverrides: this.persistOverrides }, networkId) !== 'immediate'),
+    );
+    const ask = async (networkIds: Iterable<string>) => {
+      for (const networkId of networkIds) await this.publish(EventType.FlushRequested, { networkId, requestedBy: this.sessionWriterId }, { track: false });
+    };
+    await ask(batched);
+    // A request can overtake writes still on their way into the pending buffer: while some of a
+    // network's writes are not in, ask again, less and less often.
+    let repeatMs = FLUSH_REQUEST_REPEAT_MS;
+    let timer: NodeJS.Timeout | undefined;
+    const askAgain = () => {
+      timer = setTimeout(() => {
+        const still = new Set(waiting.filter((w) => this.pending.has(w.eventId)).map((w) => w.path.split('/')[0]!).filter((networkId) => batched.has(networkId)));
+        if (still.size === 0 || this.closed) return;
+        ask(still).catch((error: unknown) => this.log.warn('asking for a flush again failed', { error }));
+        repeatMs = Math.min(repeatMs * 2, MAX_FLUSH_REQUEST_REPEAT_MS);
+        askAgain();
+      }, repeatMs);
+    };
+    if (batched.size) askAgain();
+    try {
+      await this.waitFor(waiting, timeoutMs);
+    } finally {
+      clearTimeout(timer);
     }
-    await this.waitFor(waiting, timeoutMs);
+  }
+
+  stats(): SpineStorageStats {
+    return { ...this.counts };
   }
 
   // ---- reads: materialized state
@@ -380,6 +464,7 @@ export class SpineStorage implements NetworkStorage {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.bundler?.drain();
     await this.writes.flush().catch((error: unknown) => this.log.warn('draining the publisher failed', { error }));
     for (const pending of this.pending.values()) pending.reject(new StorageClosedError(`waiting for ${pending.type} on ${pending.path}`));
     this.pending.clear();
@@ -412,22 +497,34 @@ export class SpineStorage implements NetworkStorage {
   private async publish<T extends EventTypeName>(type: T, data: EventDataByType[T], { track = true } = {}): Promise<PendingWrite | undefined> {
     this.ensureOpen(type);
     await this.ensureAckListener();
-    const event = createEvent(type, data, { source: `//superspine/writers/${encodeURIComponent(this.sessionWriterId)}` }) as AnySpineEvent;
-    const message = encodePubSubMessage(event);
+    const event = createEvent(type, data, { source: this.eventSource() }) as AnySpineEvent;
     // Tracked before publishing, so an acknowledgement that arrives first is not missed.
-    const pending = track ? this.track(event) : undefined;
+    const pending = track ? this.track(event.id, event.type, event.subject) : undefined;
     try {
-      await this.writes.publishMessage({ data: message.data, attributes: { ...message.attributes }, orderingKey: message.orderingKey });
+      await this.publishEvent(event);
     } catch (error) {
       this.pending.delete(event.id);
-      // A failed publish pauses its ordering key until resumed.
-      this.writes.resumePublishing(message.orderingKey);
-      throw new PublishError(type, event.subject, (error as { code?: number }).code, { cause: error });
+      throw error;
     }
     return pending;
   }
 
-  private track(event: AnySpineEvent): PendingWrite {
+  private eventSource(): string {
+    return `//superspine/writers/${encodeURIComponent(this.sessionWriterId)}`;
+  }
+
+  private async publishEvent(event: AnySpineEvent): Promise<void> {
+    const message = encodePubSubMessage(event);
+    try {
+      await this.writes.publishMessage({ data: message.data, attributes: { ...message.attributes }, orderingKey: message.orderingKey });
+    } catch (error) {
+      // A failed publish pauses its ordering key until resumed.
+      this.writes.resumePublishing(message.orderingKey);
+      throw new PublishError(event.type, event.subject, (error as { code?: number }).code, { cause: error });
+    }
+  }
+
+  private track(eventId: string, type: EventTypeName, path: string): PendingWrite {
     let resolve!: () => void;
     let reject!: (error: Error) => void;
     const promise = new Promise<void>((res, rej) => {
@@ -436,8 +533,8 @@ export class SpineStorage implements NetworkStorage {
     });
     // Nobody may be waiting when close() rejects it; that must not count as unhandled.
     promise.catch(() => undefined);
-    const pending: PendingWrite = { eventId: event.id, type: event.type, path: event.subject, promise, resolve, reject };
-    this.pending.set(event.id, pending);
+    const pending: PendingWrite = { eventId, type, path, promise, resolve, reject };
+    this.pending.set(eventId, pending);
     return pending;
   }
 
@@ -484,8 +581,10 @@ export class SpineStorage implements NetworkStorage {
       }
       subscription.on('message', (message: Message) => {
         const causeId = message.attributes[CAUSE_ATTRIBUTE];
-        if (message.attributes[WRITER_ATTRIBUTE] === attributeValue(this.sessionWriterId) && causeId) this.settle(causeId);
-        else if (message.attributes[BATCH_ATTRIBUTE] === 'true') this.settleBatch(message);
+        const mine = message.attributes[WRITER_ATTRIBUTE] === attributeValue(this.sessionWriterId);
+        // A bundle's or a batch's change lists the writes it covers in its data.
+        if (message.attributes[BATCH_ATTRIBUTE] === 'true' || (mine && message.attributes[BUNDLE_ATTRIBUTE] === 'true')) this.settleBatch(message);
+        else if (mine && causeId) this.settle(causeId);
         message.ack();
       });
       subscription.on('error', (error) => this.log.error('acknowledgement subscription failed', { subscription: name, error }));

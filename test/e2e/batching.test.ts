@@ -145,8 +145,8 @@ it('keeps writes of a manual network pending until an explicit flush', async () 
 });
 
 it('flushes writes of an interval network on the scheduled job, with no request from the writer', async () => {
-  // A client that does not know the override, so its flush() asks for nothing: the schedule does it.
-  const spine = mesh.client({ persistOn: 'batch', flushTimeoutMs: 60_000 });
+  // A client that takes the network for an immediate one, so its flush() asks for nothing: the schedule does it.
+  const spine = mesh.client({ persistOn: 'immediate', flushTimeoutMs: 60_000 });
   await spine.initialize();
   const contact = `c-${randomUUID().slice(0, 8)}`;
   const firedBefore = mesh.mesh.scheduler!.fired().filter((slot) => slot.job.endsWith('persist-interval')).length;
@@ -156,4 +156,19 @@ it('flushes writes of an interval network on the scheduled job, with no request 
   const fired = mesh.mesh.scheduler!.fired().filter((slot) => slot.job.endsWith('persist-interval'));
   expect(fired.length).toBeGreaterThan(firedBefore);
   expect(fired.some((slot) => slot.status === 'succeeded')).toBe(true);
+});
+
+it("flush() asks for a batch network's pending writes to be persisted now, without waiting for the window to close", async () => {
+  const network = `asked-${randomUUID().slice(0, 8)}`;
+  const spine = mesh.client({ persistOn: 'batch', flushTimeoutMs: 60_000 });
+  await spine.initialize();
+  const window = await startOfWindow();
+  await Promise.all(Array.from({ length: 50 }, (_, i) => spine.saveContactContent(network, 'g', `c${i}`, i)));
+  await spine.flush();
+  // Still inside the 30 s window the writes arrived in: its own flush has not run yet.
+  expect(windowOf(Date.now())).toBe(window);
+  expect((await spine.loadGroupState(network, 'g'))?.contacts.size).toBe(50);
+  // The functions' log lines reach this process a little after the acknowledgements.
+  await eventually(() => expect(persistLogs(network).reduce((sum, f) => sum + f.events, 0)).toBe(50), { timeoutMs: 10_000, intervalMs: 50 });
+  expect(persistLogs(network).some((f) => f.window === undefined)).toBe(true);
 });

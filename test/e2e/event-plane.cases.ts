@@ -6,7 +6,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { Topic } from '@google-cloud/pubsub';
-import { canonicalize, createEvent, encode, EventType, growSet, HybridLogicalClock, toPubSubMessage, type AnySpineEvent, type GroupState } from 'super-spine';
+import { canonicalize, createEvent, encode, EventType, growArray, growSet, HybridLogicalClock, MemoryStorage, toPubSubMessage, type AnySpineEvent, type GroupState, type NetworkStorage } from 'super-spine';
 import { eventually } from 'super-spine/testing';
 import { ContentStore, MAX_INLINE_CONTENT_BYTES } from '../../shared/mesh/content-store';
 import { DeadLetterStore } from '../../shared/mesh/dead-letters';
@@ -120,6 +120,139 @@ export function describeEventPlane(mesh: MeshHandle): void {
       const sha256 = createHash('sha256').update(encode(big)).digest('hex');
       const [exists] = await mesh.storage.bucket(mesh.mesh.settings.bucket).file(`content/${sha256}`).exists();
       expect(exists).toBe(true);
+    });
+  });
+
+  describe('bundles', () => {
+    /** The items of a grow-array contact, sorted; a write applied twice shows as a repeated item. */
+    async function itemsOf(storage: NetworkStorage, network: string, group: string, contact: string): Promise<number[]> {
+      const content = (await storage.loadContactContent(network, group, contact)) as { items?: number[] } | null;
+      return [...(content?.items ?? [])].sort((a, b) => a - b);
+    }
+
+    it('sends a lone write at once, gathers the writes made meanwhile, and acknowledges every write of a bundle', async () => {
+      const network = `bundle-${randomUUID().slice(0, 8)}`;
+      const spine = mesh.client();
+      await spine.initialize();
+      const before = spine.stats();
+      await spine.saveContactContent(network, 'g', 'alone', 'first', { wait: 'materialized' });
+      expect(spine.stats().contactWriteEvents - before.contactWriteEvents).toBe(1);
+      expect(spine.stats().bundles).toBe(before.bundles);
+
+      const start = spine.stats();
+      // Each write waits for its own acknowledgement: it resolves only once it is materialized.
+      await Promise.all(Array.from({ length: 300 }, (_, i) => spine.saveContactContent(network, 'g', `log-${i % 10}`, growArray([i]), { blendMode: 'merge', wait: 'materialized' })));
+      const end = spine.stats();
+      expect(end.contactWrites - start.contactWrites).toBe(300);
+      expect(end.bundles - start.bundles).toBeGreaterThan(0);
+      expect(end.contactWriteEvents - start.contactWriteEvents).toBeLessThanOrEqual(30);
+      for (let k = 0; k < 10; k++) {
+        expect(await itemsOf(spine, network, 'g', `log-${k}`)).toEqual(Array.from({ length: 30 }, (_, j) => j * 10 + k));
+      }
+    });
+
+    it('applies a redelivered bundle once, and a bundle whose writes were partly applied before only for the rest', async () => {
+      const network = `redeliver-${randomUUID().slice(0, 8)}`;
+      const clock = new HybridLogicalClock('bundler.test');
+      const writes = Array.from({ length: 40 }, (_, i) => ({ id: `w-${i}`, contactId: `log-${i % 4}`, content: growArray([i]), blendMode: 'merge' as const, seq: i + 1, stamp: clock.tick() }));
+      const bundle = (items: typeof writes) => createEvent(EventType.ContactsWritten, { networkId: network, groupId: 'g', writerId: 'bundler.test', writes: items }, { source: '//test/bundler' });
+      const topic = writesTopic();
+      // The first half first (a crash after it was applied), then the whole bundle twice: a redelivery and a retry.
+      await publishEvent(topic, bundle(writes.slice(0, 20)));
+      await publishEvent(topic, bundle(writes));
+      await publishEvent(topic, bundle(writes));
+      // A marker behind them on the same ordering key: once it is in, so are they.
+      await publishEvent(topic, createEvent(EventType.ContactWritten, { networkId: network, groupId: 'g', contactId: 'marker', content: 1, writerId: 'marker.test', seq: 1, stamp: new HybridLogicalClock('marker.test').tick() }, { source: '//test/marker' }));
+      const reader = mesh.client();
+      await eventually(async () => expect(await reader.loadContactContent(network, 'g', 'marker')).toBe(1), { timeoutMs: 30_000 });
+      for (let k = 0; k < 4; k++) expect(await itemsOf(reader, network, 'g', `log-${k}`)).toEqual(Array.from({ length: 10 }, (_, j) => j * 4 + k));
+    });
+
+    it('loses and repeats no write of a bundle when the functions process is killed mid-stream', async () => {
+      const network = `bundle-crash-${randomUUID().slice(0, 8)}`;
+      const spine = mesh.client({ flushTimeoutMs: 150_000 });
+      await spine.initialize();
+      const groups = 6;
+      const waves = 12;
+      const perWave = 120;
+      let accepted = 0;
+      const writing = (async () => {
+        for (let wave = 0; wave < waves; wave++) {
+          // A wave is issued at once, so its writes travel in bundles.
+          await Promise.all(
+            Array.from({ length: perWave }, (_, i) => {
+              const n = wave * perWave + i;
+              return spine.saveContactContent(network, `g${n % groups}`, 'log', growArray([n]), { blendMode: 'merge' }).then(() => void (accepted += 1));
+            }),
+          );
+        }
+      })();
+      await eventually(() => expect(accepted).toBeGreaterThan((waves * perWave) / 4), { timeoutMs: 60_000, intervalMs: 5 });
+      await mesh.mesh.restartFunctions({ crash: true });
+      await writing;
+      await spine.flush();
+      expect(spine.stats().bundles).toBeGreaterThan(0);
+      for (let g = 0; g < groups; g++) {
+        expect(await itemsOf(spine, network, `g${g}`, 'log')).toEqual(Array.from({ length: (waves * perWave) / groups }, (_, j) => j * groups + g));
+      }
+    });
+
+    it('materializes 10,000 writes over 100 groups within flush()\'s default timeout, and a heartbeat sent behind them reaches the health check', async () => {
+      const network = `ten-k-${randomUUID().slice(0, 8)}`;
+      const spine = mesh.client();
+      await spine.initialize();
+      const agent = `agent-${randomUUID().slice(0, 8)}`;
+      const writes = Array.from({ length: 10_000 }, (_, i) => spine.saveContactContent(network, `g${i % 100}`, `c${Math.floor(i / 100) % 20}`, { i }));
+      await spine.heartbeat(agent, 'busy');
+      await Promise.all(writes);
+      // The client's default timeout (30 s): the backlog of the old design took minutes.
+      await spine.flush();
+      for (let g = 0; g < 100; g += 11) {
+        const group = await spine.loadGroupState(network, `g${g}`);
+        expect(group?.contacts.size).toBe(20);
+        // The last of the 100 writes to each contact won: i = 9900 + 100 * ... for contact c19.
+        expect(group?.contacts.get('c19')?.content).toEqual({ i: 9900 + g });
+      }
+      const response = await fetch(`${mesh.mesh.functions.urls.health}/`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' });
+      const report = (await response.json()) as { checks: { agents: Array<{ agentId: string; online: boolean; status: string }> } };
+      expect(report.checks.agents.find((a) => a.agentId === agent)).toMatchObject({ online: true, status: 'busy' });
+    });
+
+    it('ends in the state of the same calls made on MemoryStorage, with bundles mixed with deletes and whole-group saves', async () => {
+      const network = `mixed-${randomUUID().slice(0, 8)}`;
+      const random = seededRandom(20261205);
+      const spine = mesh.client({ flushTimeoutMs: 120_000 });
+      const model = new MemoryStorage();
+      await Promise.all([spine.initialize(), model.initialize()]);
+      const groups = ['a', 'b', 'c'];
+      const calls: Array<(storage: NetworkStorage) => Promise<void>> = [];
+      for (let i = 0; i < 600; i++) {
+        const groupId = groups[Math.floor(random() * groups.length)]!;
+        const roll = random();
+        if (roll < 0.02) calls.push((storage) => storage.deleteGroup(network, groupId));
+        else if (roll < 0.04) {
+          const saved: GroupState = {
+            group: { id: groupId, name: `saved ${i}`, contactIds: ['kept'], wireIds: [], subgroupIds: [], boundaryContactIds: [] },
+            contacts: new Map([['kept', { id: 'kept', groupId, blendMode: 'accept-last' as const, content: { savedAt: i } }]]),
+            wires: new Map(),
+          };
+          calls.push((storage) => storage.saveGroupState(network, groupId, saved));
+        } else if (roll < 0.5) calls.push((storage) => storage.saveContactContent(network, groupId, `last-${i % 5}`, { i }));
+        else calls.push((storage) => storage.saveContactContent(network, groupId, `set-${i % 3}`, growSet([`item-${i}`]), { blendMode: 'merge' }));
+      }
+      // Issued without waiting, so contact writes gather into bundles between the deletes and saves.
+      await Promise.all(calls.map((call) => call(spine)));
+      await spine.flush();
+      for (const call of calls) await call(model);
+      expect(spine.stats().bundles).toBeGreaterThan(0);
+
+      for (const groupId of groups) {
+        const [actual, expected] = await Promise.all([spine.loadGroupState(network, groupId), model.loadGroupState(network, groupId)]);
+        expect(actual === null).toBe(expected === null);
+        const contents = (state: GroupState | null) => Object.fromEntries([...(state?.contacts ?? [])].map(([id, contact]) => [id, canonicalize(contact.content)]).sort());
+        expect(contents(actual)).toEqual(contents(expected));
+        expect(actual?.group.name).toBe(expected?.group.name);
+      }
     });
   });
 

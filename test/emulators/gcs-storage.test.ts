@@ -10,6 +10,7 @@ import {
   GcsStateStore,
   GcsStorage,
   growSet,
+  HybridLogicalClock,
   InvalidArgumentError,
   StorageConflictError,
   type GcsStorageOptions,
@@ -450,5 +451,80 @@ describe('GcsStorage persistence and ids', () => {
     expect(names).toHaveLength(networks.length * (1 + groups.length * (1 + contacts.length)));
     expect(Math.max(...names.map((name) => Buffer.byteLength(prefix + name)))).toBeLessThanOrEqual(1024);
     await Promise.all([storage.close(), reopened.close()]);
+  });
+});
+
+describe('GcsStorage record cache', () => {
+  const MERGE_WRITE = { blendMode: 'merge' as const };
+  let seq = 0;
+  const writeOf = (clock: HybridLogicalClock, content: unknown) => ({ content, stamp: clock.tick(), writerId: 'cache-test', seq: ++seq, ...MERGE_WRITE });
+  const itemsOf = async (storage: GcsStorage, network: string, group: string, contact: string) =>
+    [...(((await storage.loadContactContent(network, group, contact)) as { values: Set<string> } | null)?.values ?? [])].sort();
+
+  it('applies the next batch to a group from the records it read or wrote last, without downloading them', async () => {
+    const storage = newStorage({ prefix: freshPrefix('cache') });
+    const clock = new HybridLogicalClock('cache-test');
+    await storage.applyContactWriteBatch('n', 'g', [{ contactId: 'c', write: writeOf(clock, growSet(['a'])) }]);
+    const downloadsBefore = gcs.emulator.stats().downloads;
+    const cachedBefore = storage.retryCounters().cachedReads;
+    await storage.applyContactWriteBatch('n', 'g', [{ contactId: 'c', write: writeOf(clock, growSet(['b'])) }, { contactId: 'd', write: writeOf(clock, growSet(['x'])) }]);
+    expect(gcs.emulator.stats().downloads - downloadsBefore).toBe(0);
+    expect(storage.retryCounters().cachedReads - cachedBefore).toBeGreaterThanOrEqual(3);
+    expect(await itemsOf(storage, 'n', 'g', 'c')).toEqual(['a', 'b']);
+    await storage.close();
+  });
+
+  it('loses no write when another instance wrote the group since it was cached: the compare-and-set reads it again', async () => {
+    const prefix = freshPrefix('cache-race');
+    const first = newStorage({ prefix });
+    const second = newStorage({ prefix, storage: emulatorClient(gcs.emulator) });
+    const clock = new HybridLogicalClock('cache-test');
+    await first.applyContactWriteBatch('n', 'g', [{ contactId: 'c', write: writeOf(clock, growSet(['first-1'])) }]);
+    await second.applyContactWriteBatch('n', 'g', [{ contactId: 'c', write: writeOf(clock, growSet(['second'])) }]);
+    const conflictsBefore = first.retryCounters().preconditionFailures;
+    await first.applyContactWriteBatch('n', 'g', [{ contactId: 'c', write: writeOf(clock, growSet(['first-2'])) }]);
+    expect(first.retryCounters().preconditionFailures - conflictsBefore).toBe(1);
+    expect(await itemsOf(second, 'n', 'g', 'c')).toEqual(['first-1', 'first-2', 'second']);
+    await Promise.all([first.close(), second.close()]);
+  });
+
+  it('sees a delete made by another instance since it cached the records: an older batch stays deleted, a newer one recreates the group', async () => {
+    const prefix = freshPrefix('cache-delete');
+    const first = newStorage({ prefix });
+    const second = newStorage({ prefix, storage: emulatorClient(gcs.emulator) });
+    const clock = new HybridLogicalClock('cache-test');
+    await first.applyContactWriteBatch('n', 'g', [{ contactId: 'c', write: writeOf(clock, growSet(['before'])) }]);
+    await first.applyContactWriteBatch('n', 'keep', [{ contactId: 'c', write: writeOf(clock, growSet(['kept'])) }]);
+    const older = writeOf(clock, growSet(['older than the delete']));
+    await second.deleteGroup('n', 'g');
+    const outcomes = await first.applyContactWriteBatch('n', 'g', [{ contactId: 'c', write: older }]);
+    expect(outcomes[0]!.superseded).toBe(true);
+    expect(await second.loadGroupState('n', 'g')).toBeNull();
+    await first.applyContactWriteBatch('n', 'g', [{ contactId: 'c', write: { ...writeOf(clock, growSet(['after'])), stamp: new HybridLogicalClock('later', () => Date.now() + 1000).tick() } }]);
+    expect(await itemsOf(second, 'n', 'g', 'c')).toEqual(['after']);
+    await Promise.all([first.close(), second.close()]);
+  });
+
+  it('reads only the contacts of the batch that are stored on their own, and blends onto them', async () => {
+    const storage = newStorage({ prefix: freshPrefix('cache-singles') });
+    const clock = new HybridLogicalClock('cache-test');
+    for (let i = 0; i < 5; i++) await storage.saveContactContent('n', 'g', `single-${i}`, growSet([`own-${i}`]), MERGE);
+    const downloadsBefore = gcs.emulator.stats().downloads;
+    await storage.applyContactWriteBatch('n', 'g', [{ contactId: 'single-3', write: writeOf(clock, growSet(['packed'])) }]);
+    // The records are cached from the lone writes: only the one contact of the batch is downloaded.
+    expect(gcs.emulator.stats().downloads - downloadsBefore).toBe(1);
+    expect(await itemsOf(storage, 'n', 'g', 'single-3')).toEqual(['own-3', 'packed']);
+    expect(await itemsOf(storage, 'n', 'g', 'single-4')).toEqual(['own-4']);
+    await storage.close();
+  });
+
+  it('keeps no records when recordCacheBytes is 0, and refuses a bad value', async () => {
+    expect(() => newStorage({ recordCacheBytes: -1 })).toThrow(/recordCacheBytes must be a whole number/);
+    const storage = newStorage({ prefix: freshPrefix('no-cache'), recordCacheBytes: 0 });
+    const clock = new HybridLogicalClock('cache-test');
+    for (let i = 0; i < 3; i++) await storage.applyContactWriteBatch('n', 'g', [{ contactId: 'c', write: writeOf(clock, growSet([`v${i}`])) }]);
+    expect(storage.retryCounters().cachedReads).toBe(0);
+    expect(await itemsOf(storage, 'n', 'g', 'c')).toEqual(['v0', 'v1', 'v2']);
+    await storage.close();
   });
 });

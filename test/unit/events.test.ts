@@ -39,6 +39,15 @@ function networkState(): NetworkState {
 /** Valid data for every event type; the keys must cover EventType exactly. */
 const sampleData: { [K in EventTypeName]: () => EventDataByType[K] } = {
   [EventType.ContactWritten]: () => ({ networkId: NET, groupId: GROUP, contactId: 'inbox', content: new Map([['k', new Set([1, 2])]]), blendMode: 'merge', ...origin }),
+  [EventType.ContactsWritten]: () => ({
+    networkId: NET,
+    groupId: GROUP,
+    writerId: origin.writerId,
+    writes: [
+      { id: 'w-4', contactId: 'inbox', content: growSet(['a']), blendMode: 'merge', seq: 4, stamp },
+      { id: 'w-5', contactId: 'outbox', content: new Map([['k', 1]]), seq: 5, stamp },
+    ],
+  }),
   [EventType.GroupSaved]: () => ({ networkId: NET, groupId: GROUP, state: groupState(), ...origin }),
   [EventType.GroupDeleted]: () => ({ networkId: NET, groupId: GROUP, ...origin }),
   [EventType.NetworkSaved]: () => ({ networkId: NET, state: networkState(), ...origin }),
