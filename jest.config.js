@@ -10,6 +10,11 @@ module.exports = {
     '^super-spine$': '<rootDir>/shared/index.ts',
     '^super-spine/testing$': '<rootDir>/shared/testing/index.ts',
     '^super-spine/emulators$': '<rootDir>/emulators/index.ts',
+    '^super-spine/memory$': '<rootDir>/shared/entry/memory.ts',
+    '^super-spine/filesystem$': '<rootDir>/shared/entry/filesystem.ts',
+    '^super-spine/gcs$': '<rootDir>/shared/entry/gcs.ts',
+    '^super-spine/postgres$': '<rootDir>/shared/entry/postgres.ts',
+    '^super-spine/mesh$': '<rootDir>/shared/entry/mesh.ts',
   },
   testTimeout: 60_000,
   // Servers started by tests are stopped in afterAll; this catches any that leak.

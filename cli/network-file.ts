@@ -34,14 +34,6 @@ export interface NetworkFile {
   state: NetworkState;
 }
 
-/** A group as it goes into the file: without the writers' bookkeeping. */
-export function portableGroup(state: GroupState): GroupState {
-  const contacts = new Map([...state.contacts].map(([id, contact]) => {
-    const { version: _version, ...portable } = contact;
-    return [id, portable] as const;
-  }));
-  return { group: state.group, contacts, wires: state.wires };
-}
 
 /**
  * Writes the file group by group (each group is encoded on its own, so a large network is never
@@ -56,7 +48,7 @@ export async function writeNetworkFile(target: { file: string } | { out: Writabl
   await write(JSON.stringify(header).slice(0, -1) + ',\n"groups":[');
   let first = true;
   for (const groupState of state.groups.values()) {
-    await write(`${first ? '\n' : ',\n'}${encode(portableGroup(groupState))}`);
+    await write(`${first ? '\n' : ',\n'}${encode(groupState)}`);
     first = false;
     onGroup();
   }

@@ -2,6 +2,7 @@ import type { CreateSubscriptionOptions, Message, PubSub, Subscription } from '@
 import type { Logger } from '../shared/log';
 import { subscriptionMetadata } from '../shared/provision';
 import type { Topology } from '../shared/topology';
+import { status as GrpcStatus } from '@grpc/grpc-js';
 
 /** A subscription of the dashboard's own on one topic, read by streaming pull and removed on close. */
 export interface TopicTap {
@@ -47,6 +48,6 @@ async function removeSubscription(subscription: Subscription, logger: Logger): P
     await subscription.close();
     await subscription.delete();
   } catch (error) {
-    if ((error as { code?: number }).code !== 5) logger.warn('could not delete dashboard subscription', { subscription: subscription.name, error });
+    if ((error as { code?: number }).code !== GrpcStatus.NOT_FOUND) logger.warn('could not delete dashboard subscription', { subscription: subscription.name, error });
   }
 }

@@ -1,9 +1,7 @@
 import type { PubSub } from '@google-cloud/pubsub';
 import type { Storage } from '@google-cloud/storage';
 import type { DocumentStorage } from '../shared/backends/document-storage';
-import { FileSystemStorage } from '../shared/backends/filesystem';
-import { GcsStorage } from '../shared/backends/gcs';
-import { postgresStorageFromSettings } from '../shared/backends/postgres/settings';
+import { stateStoreFromSettings } from '../shared/backends/from-settings';
 import { createLogger, type Logger } from '../shared/log';
 import { ChangePublisher } from '../shared/mesh/change-publisher';
 import { BatchScheduler } from '../shared/mesh/batch-scheduler';
@@ -42,12 +40,7 @@ export function createRuntime(env: Record<string, string | undefined> = process.
   const pubsub = createPubSubClient(settings);
   const storage = createStorageClient(settings);
   const writerId = `functions-${process.pid}`;
-  const state: DocumentStorage =
-    settings.stateStore === 'postgres'
-      ? postgresStorageFromSettings(settings, { storage, writerId })
-      : settings.stateStore === 'filesystem'
-      ? new FileSystemStorage({ basePath: settings.statePath!, writerId })
-      : new GcsStorage({ bucket: settings.bucket, prefix: settings.statePrefix, storage, writerId });
+  const state: DocumentStorage = stateStoreFromSettings(settings, { storage, writerId });
   const changes = new ChangePublisher(pubsub, topology.topics.groupChanges.name);
   const logger = createLogger('functions', { project: settings.projectId });
   const pending = new PendingWrites(

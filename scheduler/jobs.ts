@@ -1,4 +1,5 @@
 import type { FunctionName } from '../shared/topology';
+import { everyMinutesCron } from '../shared/interval-schedule';
 
 /**
  * The scheduled jobs, defined once: the Terraform deployment creates Cloud Scheduler jobs from
@@ -21,9 +22,8 @@ export interface JobOptions {
 }
 
 function everyMinutes(minutes: number): string {
-  if (minutes === 1) return '* * * * *';
-  if (minutes < 60 && 60 % minutes === 0) return `*/${minutes} * * * *`;
-  if (minutes % 60 === 0 && 24 % (minutes / 60) === 0) return `0 */${minutes / 60} * * *`;
+  const cron = everyMinutesCron(minutes);
+  if (cron) return cron;
   throw new Error(`an interval of ${minutes} minutes cannot be a cron schedule; use a divisor of 60 minutes or of 24 hours`);
 }
 

@@ -1,4 +1,4 @@
-import type { AppliedLog, BlendMode, Contact } from './model';
+import type { AppliedLog, BlendMode, StoredContact as Contact } from './model';
 import { compareStamps, parseStamp, type Stamp } from './hlc';
 import { mergeValues } from './mergeable';
 

@@ -11,6 +11,7 @@ export type SpineErrorCode =
   | 'SNAPSHOT_NOT_FOUND'
   | 'STORAGE_CLOSED'
   | 'CONFLICT'
+  | 'UNAVAILABLE'
   | 'NOT_FOUND'
   | 'PUBLISH_FAILED'
   | 'TIMEOUT';
@@ -116,9 +117,16 @@ export class TimeoutError extends SpineError {
   }
 }
 
+interface StorageFailureDetails {
+  key: string;
+  status: number | string | undefined;
+  attempts: number;
+  cause?: unknown;
+}
+
 /**
- * A storage write that other writers or the service's limits kept from succeeding within the
- * retry limit (412 precondition failed, 429 rate limited, 5xx unavailable); trying later may work.
+ * A storage write that other writers kept from succeeding within the retry limit (412
+ * precondition failed, a transaction aborted again and again); trying later may work.
  * `status` is the transport's last status code, `key` the object or record written.
  */
 export class StorageConflictError extends SpineError {
@@ -126,8 +134,26 @@ export class StorageConflictError extends SpineError {
   readonly key: string;
   readonly attempts: number;
 
-  constructor(message: string, details: { key: string; status: number | string | undefined; attempts: number; cause?: unknown }) {
+  constructor(message: string, details: StorageFailureDetails) {
     super('CONFLICT', message, { cause: details.cause });
+    this.key = details.key;
+    this.status = details.status;
+    this.attempts = details.attempts;
+  }
+}
+
+/**
+ * A storage request the service refused or could not answer within the retry limit: rate limited
+ * (429), unavailable (408, 5xx) or a connection that failed; nothing was in conflict, and trying
+ * later may work. `status` is the last status or socket error code, `key` what was asked for.
+ */
+export class StorageUnavailableError extends SpineError {
+  readonly status: number | string | undefined;
+  readonly key: string;
+  readonly attempts: number;
+
+  constructor(message: string, details: StorageFailureDetails) {
+    super('UNAVAILABLE', message, { cause: details.cause });
     this.key = details.key;
     this.status = details.status;
     this.attempts = details.attempts;

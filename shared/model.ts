@@ -36,6 +36,13 @@ export interface Contact {
   boundaryDirection?: BoundaryDirection;
   attributes?: Record<string, unknown>;
   lastContradiction?: Contradiction;
+}
+
+/**
+ * A contact as backends keep it: with the blend bookkeeping that no caller writes or reads.
+ * Loads return `Contact` without it; saves never take it from their input.
+ */
+export interface StoredContact extends Contact {
   version?: ContactVersion;
 }
 

@@ -13,6 +13,7 @@ import {
   type TopicSpec,
   type Topology,
 } from './topology';
+import { status as GrpcStatus } from '@grpc/grpc-js';
 
 export interface ProvisionClients {
   pubsub: PubSub;
@@ -35,8 +36,7 @@ export interface ProvisionReport {
 }
 
 const INVALID_ARGUMENT = 3;
-const NOT_FOUND = 5;
-const ALREADY_EXISTS = 6;
+const { NOT_FOUND, ALREADY_EXISTS } = GrpcStatus;
 
 function grpcCode(error: unknown): number | undefined {
   return (error as { code?: number } | undefined)?.code;

@@ -1,3 +1,5 @@
+import { isBucketName } from './bucket-name';
+import { everyMinutesCron } from './interval-schedule';
 import { InvalidArgumentError } from './errors';
 import { MAX_BUNDLED_WRITES } from './events/types';
 import { DEFAULT_BUNDLING, MAX_BUNDLE_BYTES, MAX_LINGER_MS, type BundlingLimits } from './mesh/write-bundler';
@@ -66,7 +68,6 @@ export interface SpineSettings {
 type Env = Record<string, string | undefined>;
 
 const NAME_PREFIX = /^[a-z][a-z0-9-]{0,30}$/;
-const BUCKET = /^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$/;
 const HOST_PORT = /^[^\s/:]+:\d{1,5}$/;
 
 function fail(variable: string, value: string, expected: string): never {
@@ -92,9 +93,7 @@ function wholeNumberIn(env: Env, variable: string, fallback: number, min: number
 /** The interval flush is a Cloud Scheduler job: whole minutes that divide an hour or a day. */
 function wholeMinutes(env: Env, variable: string, fallback: number): number {
   const value = positiveInt(env, variable, fallback);
-  const minutes = value / 60_000;
-  const schedulable = Number.isInteger(minutes) && ((minutes < 60 && 60 % minutes === 0) || (minutes % 60 === 0 && 24 % (minutes / 60) === 0));
-  if (!schedulable) fail(variable, String(value), 'whole minutes dividing an hour or a day (60000, 120000, …, 3600000, …), the scheduler\'s granularity');
+  if (everyMinutesCron(value / 60_000) === undefined) fail(variable, String(value), 'whole minutes dividing an hour or a day (60000, 120000, …, 3600000, …), the scheduler\'s granularity');
   return value;
 }
 
@@ -108,7 +107,7 @@ export function loadSettings(env: Env = process.env): SpineSettings {
   if (topicPrefix !== '' && !NAME_PREFIX.test(topicPrefix)) fail('SPINE_TOPIC_PREFIX', topicPrefix, 'lowercase letters, digits and hyphens, starting with a letter, at most 31 characters');
 
   const bucket = env.SPINE_BUCKET || `${projectId}-spine-state`;
-  if (!BUCKET.test(bucket)) fail('SPINE_BUCKET', bucket, 'a bucket name (3-63 lowercase letters, digits, dots, hyphens, underscores)');
+  if (!isBucketName(bucket)) fail('SPINE_BUCKET', bucket, 'a bucket name (3-63 lowercase letters, digits, dots, hyphens, underscores; up to 222 in dot-separated parts)');
 
   const statePrefix = env.SPINE_STATE_PREFIX ?? '';
   if (statePrefix !== '' && (!statePrefix.endsWith('/') || statePrefix.startsWith('/') || statePrefix.includes('..'))) {

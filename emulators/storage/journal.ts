@@ -5,7 +5,7 @@ import { writeFileAtomically } from './atomic-file';
 import { isBlobId, isNotFound } from './blob-store';
 import { CoalescingWriter } from './coalescing-writer';
 import type { BucketRecord, ObjectEntry, ObjectVersion } from './model';
-import { isValidBucketName } from './names';
+import { isBucketName } from '../../shared/bucket-name';
 import type { StorageState } from './state';
 
 /**
@@ -106,7 +106,7 @@ export class DataDirJournal implements StateJournal {
 
     for (const file of await jsonFiles(this.dirs.buckets)) {
       const record = (await readJson(path.join(this.dirs.buckets, file))) as BucketRecord | undefined;
-      if (record && isValidBucketName(record.name)) this.state.restoreBucket(record);
+      if (record && isBucketName(record.name)) this.state.restoreBucket(record);
     }
     for (const bucketDir of await fs.readdir(this.dirs.objects)) {
       if (!this.state.hasBucket(bucketDir)) {
@@ -151,7 +151,7 @@ export class DataDirJournal implements StateJournal {
 }
 
 function safeBucketName(bucket: string): string {
-  if (!isValidBucketName(bucket)) throw new Error(`unsafe bucket name: ${JSON.stringify(bucket)}`);
+  if (!isBucketName(bucket)) throw new Error(`unsafe bucket name: ${JSON.stringify(bucket)}`);
   return bucket;
 }
 

@@ -1,17 +1,8 @@
+import { isBucketName } from '../../shared/bucket-name';
 import { invalid } from './errors';
 
-/** Cloud Storage bucket naming rules (the parts that matter locally). */
-const BUCKET_NAME = /^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$/;
-
-export function isValidBucketName(name: string): boolean {
-  if (!BUCKET_NAME.test(name) || name.includes('..')) return false;
-  if (!name.includes('.') && name.length > 63) return false;
-  if (name.split('.').some((part) => part.length > 63)) return false;
-  return !/^\d+\.\d+\.\d+\.\d+$/.test(name) && !name.startsWith('goog');
-}
-
 export function validateBucketName(name: string): void {
-  if (!isValidBucketName(name)) throw invalid(`Invalid bucket name: '${name}'`);
+  if (!isBucketName(name)) throw invalid(`Invalid bucket name: '${name}'`);
 }
 
 /** Object names: 1-1024 bytes of UTF-8, no CR/LF, not "." or "..". */

@@ -1,13 +1,13 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { applyContactWrite, recordApplied, type BlendOutcome, type ContactWrite } from '../blend';
-import { clone, decode, encode } from '../codec';
+import { applyContactWrite, type BlendOutcome, type ContactWrite } from '../blend';
+import { clone, decode } from '../codec';
 import { InvalidArgumentError, NetworkNotFoundError, SnapshotNotFoundError, StorageClosedError } from '../errors';
 import { compareStamps, HybridLogicalClock, isStamp, parseStamp } from '../hlc';
 import { changePath, parsePath, pathMatches, validateContactId, validateGroupId, validateNetworkId, validateSnapshotId, validateWriterId, type ParsedPath } from '../ids';
 import { createLogger, type Logger } from '../log';
 import type {
-  AppliedLog,
   Contact,
+  StoredContact,
   ContactWriteOptions,
   GroupChange,
   GroupChangeKind,
@@ -34,6 +34,7 @@ import {
   type SnapshotIfChangedOptions,
 } from './snapshot-stream';
 import type { ContactUpdate, GroupRecord, GroupUpdate, NetworkRecord, RecordReadOptions, SnapshotWrite, StateStore } from './state-store';
+import { copyNetworks } from '../sync';
 
 export interface DocumentStorageOptions {
   /** Identifies this instance's writes in clock stamps; random by default. */
@@ -86,8 +87,12 @@ export class DocumentStorage implements NetworkStorage {
     this.clock = new HybridLogicalClock(this.writerId);
   }
 
+  /** Sets the store up once; a failed set-up (a store not reachable yet) is tried again by the next call. */
   initialize(): Promise<void> {
-    this.ready ??= this.store.init();
+    this.ready ??= this.store.init().catch((error: unknown) => {
+      this.ready = undefined;
+      throw error;
+    });
     return this.ready;
   }
 
@@ -324,9 +329,11 @@ export class DocumentStorage implements NetworkStorage {
       for (const id of [...present].reverse()) await this.store.deleteGroup(networkId, id);
       const parentId = target?.group.parentId;
       const parent = parentId === undefined ? undefined : records.get(parentId);
-      if (parent && parent.group.subgroupIds.includes(groupId)) {
-        parent.group.subgroupIds = parent.group.subgroupIds.filter((id) => id !== groupId);
-        await this.store.putGroup(networkId, parent);
+      if (parentId !== undefined && parent?.group.subgroupIds.includes(groupId)) {
+        // On the parent as it is now: another instance may have written it since it was read.
+        await this.updateGroup(networkId, parentId, (current) =>
+          current?.group.subgroupIds.includes(groupId) ? { ...current, group: { ...current.group, subgroupIds: current.group.subgroupIds.filter((id) => id !== groupId) } } : null,
+        );
       }
       return present;
     });
@@ -356,17 +363,25 @@ export class DocumentStorage implements NetworkStorage {
       if (existing?.stamp !== undefined && compareStamps(existing.stamp, origin.stamp) > 0) return null;
       if (existing?.deletedStamp !== undefined && compareStamps(existing.deletedStamp, origin.stamp) > 0) return null;
       const now = new Date();
-      const record: NetworkRecord = {
-        ...(existing ?? {}),
-        id: networkId,
-        rootGroupId: copy.rootGroupId,
-        currentGroupId: copy.currentGroupId,
-        createdAt: existing && !existing.deleted ? existing.createdAt : now,
-        updatedAt: now,
-        stamp: origin.stamp,
-      };
-      delete record.deleted;
-      await this.store.putNetwork(record);
+      let superseded = false;
+      const stored = await this.updateNetwork(networkId, (current) => {
+        superseded =
+          (current?.stamp !== undefined && compareStamps(current.stamp, origin.stamp) > 0) || (current?.deletedStamp !== undefined && compareStamps(current.deletedStamp, origin.stamp) > 0);
+        if (superseded) return null;
+        const next: NetworkRecord = {
+          ...(current ?? {}),
+          id: networkId,
+          rootGroupId: copy.rootGroupId,
+          currentGroupId: copy.currentGroupId,
+          createdAt: current && !current.deleted ? current.createdAt : now,
+          updatedAt: now,
+          stamp: origin.stamp,
+        };
+        delete next.deleted;
+        return next;
+      });
+      if (superseded || !stored) return null;
+      const record = stored;
       const written: string[] = [];
       for (const [groupId, groupState] of copy.groups) {
         if (isTombstoned(record, groupId, origin.stamp)) continue;
@@ -427,16 +442,20 @@ export class DocumentStorage implements NetworkStorage {
       await this.store.deleteNetwork(networkId);
       // The record stays behind as a tombstone, so older writes arriving late stay deleted.
       const now = new Date();
-      const deletedStamp = record?.deletedStamp !== undefined && compareStamps(record.deletedStamp, origin.stamp) > 0 ? record.deletedStamp : origin.stamp;
-      await this.store.putNetwork({
-        id: networkId,
-        rootGroupId: record?.rootGroupId ?? '',
-        currentGroupId: record?.currentGroupId ?? '',
-        createdAt: record?.createdAt ?? now,
-        updatedAt: now,
-        deleted: true,
-        deletedStamp,
-        tombstones: pruneTombstones(record?.tombstones ?? {}),
+      await this.updateNetwork(networkId, (current) => {
+        // Tombstones another instance recorded since the read above are kept.
+        const newest = [record?.deletedStamp, current?.deletedStamp, origin.stamp].filter((stamp): stamp is string => stamp !== undefined);
+        const deletedStamp = newest.reduce((a, b) => (compareStamps(a, b) >= 0 ? a : b));
+        return {
+          id: networkId,
+          rootGroupId: record?.rootGroupId ?? '',
+          currentGroupId: record?.currentGroupId ?? '',
+          createdAt: record?.createdAt ?? now,
+          updatedAt: now,
+          deleted: true,
+          deletedStamp,
+          tombstones: pruneTombstones({ ...record?.tombstones, ...current?.tombstones }),
+        };
       });
       return ids;
     });
@@ -548,7 +567,7 @@ export class DocumentStorage implements NetworkStorage {
     await this.open('loadSnapshot');
     const payload = await this.store.getSnapshot(networkId, snapshotId);
     if (payload === null) throw new SnapshotNotFoundError(networkId, snapshotId);
-    return decode<NetworkState>(payload);
+    return publicNetworkState(decode<NetworkState>(payload));
   }
 
   async listSnapshots(networkId: string): Promise<SnapshotInfo[]> {
@@ -607,16 +626,7 @@ export class DocumentStorage implements NetworkStorage {
 
   async sync(remote: NetworkStorage): Promise<SyncResult> {
     await this.open('sync');
-    let networks = 0;
-    let groups = 0;
-    for (const networkId of await remote.listNetworks()) {
-      const state = await remote.loadNetworkState(networkId);
-      if (!state) continue;
-      await this.saveNetworkState(networkId, state);
-      networks += 1;
-      groups += state.groups.size;
-    }
-    return { networks, groups };
+    return copyNetworks(remote, this);
   }
 
   // ---- internals
@@ -668,9 +678,15 @@ export class DocumentStorage implements NetworkStorage {
     }
     if (!network || network.deleted) {
       const now = new Date();
-      network = { ...(network ?? {}), id: networkId, rootGroupId: groupId, currentGroupId: groupId, createdAt: now, updatedAt: now };
-      delete network.deleted;
-      await this.store.putNetwork(network);
+      // Created or revived on the record as it is now, whatever another instance wrote meanwhile.
+      // Never null: either someone else's live record or the one made here.
+      network = (await this.updateNetwork(networkId, (current) => {
+        if (current && !current.deleted) return null;
+        const revived: NetworkRecord = { ...(current ?? {}), id: networkId, rootGroupId: groupId, currentGroupId: groupId, createdAt: now, updatedAt: now };
+        delete revived.deleted;
+        return revived;
+      }))!;
+      if (supersededByDelete(network, groupId, stamp)) return null;
     }
     if (existing || !options.create) return { group: existing ?? emptyRecord(groupId), network };
     const record = emptyRecord(groupId);
@@ -680,15 +696,32 @@ export class DocumentStorage implements NetworkStorage {
 
   private async recordTombstones(networkId: string, groupIds: string[], stamp: string): Promise<void> {
     const now = new Date();
-    // A delete that arrives before anything of its network still has to be remembered: as a
-    // record that is not listed (deleted) until a newer write revives it.
-    const network = (await this.store.getNetwork(networkId)) ?? { id: networkId, rootGroupId: '', currentGroupId: '', createdAt: now, updatedAt: now, deleted: true };
-    const tombstones = pruneTombstones({ ...network.tombstones });
-    for (const id of groupIds) {
-      const previous = tombstones[id];
-      if (previous === undefined || compareStamps(stamp, previous) > 0) tombstones[id] = stamp;
-    }
-    await this.store.putNetwork({ ...network, tombstones });
+    await this.updateNetwork(networkId, (current) => {
+      // A delete that arrives before anything of its network still has to be remembered: as a
+      // record that is not listed (deleted) until a newer write revives it.
+      const network = current ?? { id: networkId, rootGroupId: '', currentGroupId: '', createdAt: now, updatedAt: now, deleted: true };
+      const tombstones = pruneTombstones({ ...network.tombstones });
+      for (const id of groupIds) {
+        const previous = tombstones[id];
+        if (previous === undefined || compareStamps(stamp, previous) > 0) tombstones[id] = stamp;
+      }
+      return { ...network, tombstones };
+    });
+  }
+
+  /**
+   * Read-modify-write of the network record through the store's compare-and-set, so instances
+   * sharing the store never lose each other's tombstones; `update` may run more than once.
+   * Resolves with the record as it is afterwards.
+   */
+  private async updateNetwork(networkId: string, update: (current: NetworkRecord | null) => NetworkRecord | null): Promise<NetworkRecord | null> {
+    let result: NetworkRecord | null = null;
+    await this.store.updateNetwork(networkId, (current) => {
+      const next = update(current);
+      result = next ?? current;
+      return next;
+    });
+    return result;
   }
 
   /** The contacts among `contactIds` stored on their own, not packed into the group record. */
@@ -714,14 +747,14 @@ export class DocumentStorage implements NetworkStorage {
   private async writeGroup(networkId: string, groupId: string, state: GroupState, stamp: string): Promise<boolean> {
     const record = await this.store.getGroup(networkId, groupId);
     if (record?.stamp !== undefined && compareStamps(record.stamp, stamp) > 0) return false;
-    const newer = (contact: Contact | undefined) => contact?.version !== undefined && compareStamps(contact.version.stamp, stamp) > 0;
+    const newer = (contact: StoredContact | undefined) => contact?.version !== undefined && compareStamps(contact.version.stamp, stamp) > 0;
     const singles = new Map((await this.store.listContacts(networkId, groupId)).map((c) => [c.id, c] as const));
     const existing = mergeContacts(record?.contacts, singles);
     for (const contact of state.contacts.values()) {
       const current = existing.get(contact.id);
       if (newer(current)) continue;
-      const applied = mergeAppliedLogs(current?.version?.applied, contact.version?.applied);
-      await this.store.putContact(networkId, groupId, { ...contact, version: { stamp, applied } });
+      // The log of what was applied stays the store's own: a saved state never brings one in.
+      await this.store.putContact(networkId, groupId, { ...publicContact(contact), version: { stamp, applied: current?.version?.applied ?? {} } });
     }
     const group = { ...state.group, contactIds: mergeIds(state.group.contactIds, state.contacts.keys()) };
     // Packed contacts written after this save stay packed; the rest are now stored one by one.
@@ -769,16 +802,30 @@ export class DocumentStorage implements NetworkStorage {
  * it: the newer copy of a contact stored both packed and alone, in the record's order. For stores
  * that read a group in one request of their own.
  */
-export function assembleGroupState(record: GroupRecord, singleContacts: Iterable<Contact>): GroupState {
+export function assembleGroupState(record: GroupRecord, singleContacts: Iterable<StoredContact>): GroupState {
   const singles = new Map([...singleContacts].map((c) => [c.id, c] as const));
   const byId = mergeContacts(record.contacts, singles);
   const order = mergeIds(record.group.contactIds, [...byId.keys()].sort());
   const contacts = new Map<string, Contact>();
   for (const id of order) {
     const contact = byId.get(id);
-    if (contact) contacts.set(id, contact);
+    if (contact) contacts.set(id, publicContact(contact));
   }
   return { group: { ...record.group, contactIds: order }, contacts, wires: record.wires };
+}
+
+/** A stored contact as the contract has it: without the blend bookkeeping. */
+export function publicContact(contact: StoredContact): Contact {
+  const { version: _bookkeeping, ...rest } = contact;
+  return rest;
+}
+
+/** A network state with every contact as the contract has it (snapshots written before loads left out the bookkeeping carry it). */
+function publicNetworkState(state: NetworkState): NetworkState {
+  for (const group of state.groups.values()) {
+    for (const [id, contact] of group.contacts) group.contacts.set(id, publicContact(contact));
+  }
+  return state;
 }
 
 /** Tombstones live as long as Pub/Sub may still redeliver an older write (its 7-day retention). */
@@ -799,7 +846,7 @@ function supersededByDelete(network: NetworkRecord | null, groupId: string, stam
 }
 
 /** The newer of two copies of a contact by clock stamp (a copy without a stamp is the older). */
-function newestContact(a: Contact | null, b: Contact | null): Contact | null {
+function newestContact(a: StoredContact | null, b: StoredContact | null): StoredContact | null {
   if (!a || !b) return a ?? b;
   const stampA = a.version?.stamp;
   const stampB = b.version?.stamp;
@@ -809,7 +856,7 @@ function newestContact(a: Contact | null, b: Contact | null): Contact | null {
 }
 
 /** Packed and single contacts of a group, the newer copy where both exist. */
-function mergeContacts(packed: Map<string, Contact> | undefined, singles: Map<string, Contact>): Map<string, Contact> {
+function mergeContacts(packed: Map<string, StoredContact> | undefined, singles: Map<string, StoredContact>): Map<string, StoredContact> {
   const out = new Map(singles);
   for (const [id, contact] of packed ?? []) out.set(id, newestContact(contact, out.get(id) ?? null)!);
   return out;
@@ -822,18 +869,6 @@ function emptyRecord(groupId: string): GroupRecord {
 
 function supersededOutcome(contactId: string, groupId: string, write: ContactWrite): BlendOutcome {
   return { contact: { id: contactId, groupId, blendMode: write.blendMode ?? 'accept-last' }, contentChanged: false, duplicate: false, contradiction: false, superseded: true };
-}
-
-/** Union of two applied logs: whatever either side had applied counts as applied. */
-function mergeAppliedLogs(a: AppliedLog | undefined, b: AppliedLog | undefined): AppliedLog {
-  let out: AppliedLog = { ...a };
-  for (const [writerId, entry] of Object.entries(b ?? {})) {
-    const mine = out[writerId] ?? { upTo: 0, beyond: [] };
-    const upTo = Math.max(mine.upTo, entry.upTo);
-    out[writerId] = { upTo, beyond: [] };
-    for (const seq of [...mine.beyond, ...entry.beyond]) if (seq > upTo) out = recordApplied(out, writerId, seq);
-  }
-  return out;
 }
 
 function mergeIds(first: Iterable<string>, second: Iterable<string>): string[] {

@@ -2,12 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { decode, encode } from '../codec';
-import { CorruptDataError } from '../errors';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CorruptDataError, SpineError, StorageConflictError, StorageUnavailableError } from '../errors';
 import { idToKey } from '../ids';
-import type { Contact, SnapshotInfo } from '../model';
+import type { SnapshotInfo, StoredContact as Contact } from '../model';
 import { listDir, readFileIfExists, removeTree, sweepLeftovers, writeFileAtomic } from './atomic-file';
 import { digestOf, measured, SnapshotDigest } from './snapshot-stream';
-import type { GroupRecord, NetworkRecord, SnapshotWrite, StateStore } from './state-store';
+import type { GroupRecord, NetworkRecord, NetworkUpdate, SnapshotWrite, StateStore } from './state-store';
 
 export interface FileSystemStoreOptions {
   basePath: string;
@@ -31,6 +32,26 @@ export class FileSystemStateStore implements StateStore {
   constructor(options: FileSystemStoreOptions) {
     this.root = path.resolve(options.basePath);
     this.fsync = options.fsync ?? true;
+    // A failing file system reaches callers as the typed error every backend uses for a store it cannot use.
+    for (const name of STORE_METHODS) {
+      const method = this[name] as (...args: unknown[]) => Promise<unknown>;
+      (this as Record<string, unknown>)[name] = async (...args: unknown[]) => {
+        try {
+          return await method.apply(this, args);
+        } catch (error) {
+          throw this.typed(name, error);
+        }
+      };
+    }
+  }
+
+  /** An operating-system error (errno code) as StorageUnavailableError keeping the code; typed errors pass through. */
+  private typed(operation: string, error: unknown): unknown {
+    const code = (error as NodeJS.ErrnoException | undefined)?.code;
+    if (error instanceof SpineError || typeof code !== 'string') return error;
+    const where = (error as NodeJS.ErrnoException).path;
+    const key = typeof where === 'string' ? where : this.root;
+    return new StorageUnavailableError(`${operation} failed at ${key}: ${code} (${(error as Error).message})`, { key, status: code, attempts: 1, cause: error });
   }
 
   async init(): Promise<void> {
@@ -58,6 +79,44 @@ export class FileSystemStateStore implements StateStore {
 
   async putNetwork(record: NetworkRecord): Promise<void> {
     await this.writeJson(path.join(this.networkDir(record.id), 'metadata.json'), record);
+  }
+
+  /**
+   * Under a lock file beside the record (created exclusively, removed after), so processes
+   * sharing the folder take turns; a lock left by a crashed holder is broken once it is stale.
+   */
+  async updateNetwork(networkId: string, update: NetworkUpdate): Promise<void> {
+    const file = path.join(this.networkDir(networkId), 'metadata.json');
+    await this.withLock(path.join(this.networkDir(networkId), 'metadata.lock'), async () => {
+      const next = update(await this.readJson<NetworkRecord>(file));
+      if (next) await this.writeJson(file, next);
+    });
+  }
+
+  private async withLock<T>(lock: string, work: () => Promise<T>): Promise<T> {
+    await fs.mkdir(path.dirname(lock), { recursive: true });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await (await fs.open(lock, 'wx')).close();
+        break;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+        const heldSince = await fileTime(lock);
+        if (heldSince !== null && Date.now() - heldSince.getTime() > STALE_LOCK_MS) {
+          await fs.rm(lock, { force: true });
+          continue;
+        }
+        if (attempt >= LOCK_ATTEMPTS) {
+          throw new StorageConflictError(`could not lock ${path.relative(this.root, lock)} in ${attempt} attempts: other writers kept it`, { key: lock, status: 'EEXIST', attempts: attempt });
+        }
+        await sleep(Math.random() * Math.min(100, 2 ** attempt));
+      }
+    }
+    try {
+      return await work();
+    } finally {
+      await fs.rm(lock, { force: true });
+    }
   }
 
   async listNetworkIds(): Promise<string[]> {
@@ -216,6 +275,16 @@ export class FileSystemStateStore implements StateStore {
     await writeFileAtomic(file, encode(value), { fsync: this.fsync });
   }
 }
+
+/** A lock file this old was left by a holder that crashed: no record update takes that long. */
+const STALE_LOCK_MS = 30_000;
+const LOCK_ATTEMPTS = 400;
+
+const STORE_METHODS = [
+  'init', 'getNetwork', 'putNetwork', 'updateNetwork', 'listNetworkIds', 'deleteNetwork', 'getGroup', 'putGroup', 'listGroupIds', 'deleteGroup',
+  'getContact', 'listContacts', 'putContact', 'deleteContact', 'putSnapshot', 'putSnapshotStream', 'getSnapshot', 'getSnapshotInfo',
+  'listSnapshots', 'deleteSnapshot', 'lastChanged',
+] as const satisfies ReadonlyArray<keyof FileSystemStateStore>;
 
 /** Modification time of a file or folder, `null` when it does not exist. */
 async function fileTime(file: string): Promise<Date | null> {

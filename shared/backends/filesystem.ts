@@ -1,3 +1,4 @@
+import { InvalidArgumentError } from '../errors';
 import { DocumentStorage, type DocumentStorageOptions } from './document-storage';
 import { FileSystemStateStore } from './filesystem-store';
 
@@ -14,7 +15,7 @@ export class FileSystemStorage extends DocumentStorage {
 
   constructor(options: FileSystemStorageOptions) {
     if (!options || typeof options.basePath !== 'string' || options.basePath.length === 0) {
-      throw new TypeError('FileSystemStorage needs { basePath }');
+      throw new InvalidArgumentError('FileSystemStorage needs { basePath }: the folder that holds networks/');
     }
     super(new FileSystemStateStore({ basePath: options.basePath, fsync: options.fsync }), options);
     this.basePath = options.basePath;

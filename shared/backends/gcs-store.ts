@@ -3,14 +3,15 @@ import { pipeline } from 'node:stream/promises';
 import type { Bucket, Storage } from '@google-cloud/storage';
 import { LRUCache } from 'lru-cache';
 import { decode, encode } from '../codec';
-import { CorruptDataError, InvalidArgumentError, StorageConflictError } from '../errors';
+import { CorruptDataError, InvalidArgumentError, StorageConflictError, StorageUnavailableError } from '../errors';
 import { idToKey, keyToId } from '../ids';
 import { createLogger, type Logger } from '../log';
-import type { Contact, SnapshotInfo } from '../model';
+import type { SnapshotInfo, StoredContact as Contact } from '../model';
+import { isBucketName } from '../bucket-name';
 import { mapWithConcurrency } from '../util/concurrency';
 import { resolveRetryPolicy, withRetry, type RetryOptions, type RetryPolicy } from './retry';
 import { digestOf, measured, SnapshotDigest } from './snapshot-stream';
-import type { ContactUpdate, GroupRecord, GroupUpdate, NetworkRecord, RecordReadOptions, SnapshotWrite, StateStore } from './state-store';
+import type { ContactUpdate, GroupRecord, GroupUpdate, NetworkRecord, NetworkUpdate, RecordReadOptions, SnapshotWrite, StateStore } from './state-store';
 
 export interface GcsStateStoreOptions {
   /** An existing bucket; `init()` fails naming it when it is missing (unless `createBucketIfMissing`). */
@@ -157,6 +158,11 @@ export class GcsStateStore implements StateStore {
     await this.writeRecord(this.networkRecordName(record.id), record);
   }
 
+  /** Compare-and-set on the record's generation, like `updateGroup`. */
+  async updateNetwork(networkId: string, update: NetworkUpdate): Promise<void> {
+    await this.compareAndSet<NetworkRecord>(this.networkRecordName(networkId), `update network ${JSON.stringify(networkId)} at`, update, { cache: true });
+  }
+
   async listNetworkIds(): Promise<string[]> {
     const base = `${this.prefix}networks/`;
     const { prefixes } = await this.list(base, '/');
@@ -249,7 +255,8 @@ export class GcsStateStore implements StateStore {
    * Compare-and-set: reads the contact and its generation, writes `update(current)` only if the
    * object is still at that generation (absent: generation 0), and on 412 reads and updates
    * again, after a jittered backoff. 429/5xx answers retry the same write. Gives up with
-   * `StorageConflictError` after `retry.maxAttempts` tries.
+   * `StorageConflictError` after `retry.maxAttempts` tries (`StorageUnavailableError` when the last
+   * answer was a 429 or 5xx).
    */
   async updateContact(networkId: string, groupId: string, contactId: string, update: ContactUpdate): Promise<void> {
     this.forgetNoSingles(networkId, groupId);
@@ -680,10 +687,9 @@ export class GcsStateStore implements StateStore {
     if (status !== 412 && !isTransient(error)) return error;
     const what = status === 412 ? 'other writers kept changing it' : status === 429 ? 'rate limited' : 'service unavailable';
     const key = name.startsWith('gs://') ? name : `gs://${this.bucketName}/${name}`;
-    return new StorageConflictError(
-      `could not ${operation} ${key} in ${attempts} attempt${attempts === 1 ? '' : 's'}: ${what} (last answer ${String(status)}: ${messageOf(error)})`,
-      { key, status, attempts, cause: error },
-    );
+    const message = `could not ${operation} ${key} in ${attempts} attempt${attempts === 1 ? '' : 's'}: ${what} (last answer ${String(status)}: ${messageOf(error)})`;
+    const details = { key, status, attempts, cause: error };
+    return status === 412 ? new StorageConflictError(message, details) : new StorageUnavailableError(message, details);
   }
 }
 
@@ -715,12 +721,8 @@ function messageOf(error: unknown): string {
   return message.length > 300 ? `${message.slice(0, 300)}…` : message;
 }
 
-// Bucket names: 3-63 characters (up to 222 with dots), lowercase letters, digits, "-", "_", ".",
-// starting and ending with a letter or digit.
-const BUCKET_NAME = /^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$/;
-
 function validateBucketName(bucket: unknown): string {
-  if (typeof bucket !== 'string' || !BUCKET_NAME.test(bucket)) {
+  if (!isBucketName(bucket)) {
     throw new InvalidArgumentError(`bucket must be a Cloud Storage bucket name (lowercase letters, digits, "-", "_", "."), not ${JSON.stringify(bucket)}`);
   }
   return bucket;

@@ -1,7 +1,7 @@
 import { decode, encode } from '../codec';
-import type { Contact, SnapshotInfo } from '../model';
+import type { SnapshotInfo, StoredContact as Contact } from '../model';
 import { measured, SnapshotDigest } from './snapshot-stream';
-import type { GroupRecord, NetworkRecord, SnapshotWrite, StateStore } from './state-store';
+import type { GroupRecord, NetworkRecord, NetworkUpdate, SnapshotWrite, StateStore } from './state-store';
 
 interface StoredNetwork {
   record: string;
@@ -28,6 +28,16 @@ export class MemoryStateStore implements StateStore {
     const stored = this.networks.get(record.id);
     if (stored) stored.record = encode(record);
     else this.networks.set(record.id, { record: encode(record), groups: new Map(), snapshots: new Map() });
+  }
+
+  /** Atomic by being synchronous between the read and the write. */
+  async updateNetwork(networkId: string, update: NetworkUpdate): Promise<void> {
+    const stored = this.networks.get(networkId);
+    const next = update(stored ? decode<NetworkRecord>(stored.record) : null);
+    if (!next) return;
+    this.touch(networkId);
+    if (stored) stored.record = encode(next);
+    else this.networks.set(networkId, { record: encode(next), groups: new Map(), snapshots: new Map() });
   }
 
   async listNetworkIds(): Promise<string[]> {

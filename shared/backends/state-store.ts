@@ -1,4 +1,4 @@
-import type { Contact, Group, SnapshotInfo, Wire } from '../model';
+import type { Group, SnapshotInfo, StoredContact as Contact, Wire } from '../model';
 
 /** What a backend keeps about a network itself; its groups are stored separately. */
 export interface NetworkRecord {
@@ -41,6 +41,9 @@ export interface RecordReadOptions {
 }
 
 /** Returns the record to store, or `null` to leave the stored one as it is. */
+export type NetworkUpdate = (current: NetworkRecord | null) => NetworkRecord | null;
+
+/** Returns the record to store, or `null` to leave the stored one as it is. */
 export type GroupUpdate = (current: GroupRecord | null) => GroupRecord | null;
 
 /** Returns the contact to store, or `null` to leave the stored one as it is. */
@@ -58,6 +61,12 @@ export interface StateStore {
 
   getNetwork(networkId: string, options?: RecordReadOptions): Promise<NetworkRecord | null>;
   putNetwork(record: NetworkRecord): Promise<void>;
+  /**
+   * Read-modify-write of the network record (tombstones, revival, whole-network writes) that is
+   * atomic between instances sharing the store: compare-and-set on Cloud Storage, a row lock on
+   * PostgreSQL, a lock file on disk. `update` may be called again with a fresher record.
+   */
+  updateNetwork(networkId: string, update: NetworkUpdate): Promise<void>;
   listNetworkIds(): Promise<string[]>;
   /** Removes the network and everything under it: groups, contacts, snapshots. */
   deleteNetwork(networkId: string): Promise<void>;

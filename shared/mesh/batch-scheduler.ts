@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { CloudTasksClient } from '@google-cloud/tasks';
 import { changePath } from '../ids';
+import { status as GrpcStatus } from '@grpc/grpc-js';
 
-const ALREADY_EXISTS = 6;
 
 export interface BatchSchedulerOptions {
   tasks: CloudTasksClient;
@@ -53,7 +53,7 @@ export class BatchScheduler {
         },
       });
     } catch (error) {
-      if ((error as { code?: number }).code !== ALREADY_EXISTS) throw error;
+      if ((error as { code?: number }).code !== GrpcStatus.ALREADY_EXISTS) throw error;
       created = false;
     }
     this.remember(name, window);
@@ -75,7 +75,7 @@ export class BatchScheduler {
       await this.options.tasks.createTask({ parent: this.options.queuePath, task: { ...(name ? { name } : {}), httpRequest: this.request({ all: true }) } });
       return true;
     } catch (error) {
-      if ((error as { code?: number }).code !== ALREADY_EXISTS || !name) throw error;
+      if ((error as { code?: number }).code !== GrpcStatus.ALREADY_EXISTS || !name) throw error;
       return false;
     }
   }

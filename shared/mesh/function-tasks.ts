@@ -1,7 +1,7 @@
 import type { CloudTasksClient } from '@google-cloud/tasks';
 import type { FunctionName } from '../topology';
+import { status as GrpcStatus } from '@grpc/grpc-js';
 
-const ALREADY_EXISTS = 6;
 
 export interface FunctionTasksOptions {
   tasks: CloudTasksClient;
@@ -41,7 +41,7 @@ export class FunctionTasks {
       });
       return true;
     } catch (error) {
-      if ((error as { code?: number }).code === ALREADY_EXISTS && name) return false;
+      if ((error as { code?: number }).code === GrpcStatus.ALREADY_EXISTS && name) return false;
       throw error;
     }
   }

@@ -1,4 +1,5 @@
 import type { PubSub, Topic, v1 } from '@google-cloud/pubsub';
+import { status as GrpcStatus } from '@grpc/grpc-js';
 
 export interface PendingMessage {
   ackId: string;
@@ -15,7 +16,6 @@ export interface PendingMessage {
 const PULL_BATCH = 1000;
 /** The batch window a pending write arrived in; absent for `interval` and `manual` networks. */
 export const WINDOW_ATTRIBUTE = 'spineWindow';
-const DEADLINE_EXCEEDED = 4;
 
 /**
  * The durable buffer of batched writes: a topic that materialize forwards batched contact
@@ -51,7 +51,7 @@ export class PendingWrites {
           { timeout: 10_000 },
         );
       } catch (error) {
-        if ((error as { code?: number }).code === DEADLINE_EXCEEDED) break;
+        if ((error as { code?: number }).code === GrpcStatus.DEADLINE_EXCEEDED) break;
         throw error;
       }
       if (!received || received.length === 0) break;

@@ -22,9 +22,7 @@ import type {
   Unsubscribe,
 } from '../model';
 import { subscriptionMetadata } from '../provision';
-import { FileSystemStorage } from '../backends/filesystem';
-import { GcsStorage } from '../backends/gcs';
-import { postgresStorageFromSettings } from '../backends/postgres/settings';
+import { stateStoreFromSettings } from '../backends/from-settings';
 import { loadSettings, persistModeFor, type PersistOn } from '../settings';
 import { createPubSubClient, createStorageClient } from './clients';
 import { checkBlendMode, checkContent, DEFAULT_MAX_CONTENT_BYTES, validateGroupState, validateNetworkState } from '../state-validation';
@@ -33,6 +31,8 @@ import { AGENTS_GROUP, REGISTRY_NETWORK, type Heartbeat } from '../system';
 import { ContentStore, MAX_INLINE_CONTENT_BYTES } from './content-store';
 import { CHANGE_ATTRIBUTES } from './change-publisher';
 import { resolveBundling, WriteBundler, type BundlingOptions } from './write-bundler';
+import { status as GrpcStatus } from '@grpc/grpc-js';
+import { copyNetworks } from '../sync';
 
 export interface SpineStorageOptions {
   projectId: string;
@@ -184,12 +184,7 @@ export class SpineStorage implements NetworkStorage {
     const settings = loadSettings(env);
     const pubsub = createPubSubClient(settings);
     const storage = createStorageClient(settings);
-    const state =
-      settings.stateStore === 'postgres'
-        ? postgresStorageFromSettings(settings, { storage })
-        : settings.stateStore === 'filesystem'
-        ? new FileSystemStorage({ basePath: settings.statePath! })
-        : new GcsStorage({ bucket: settings.bucket, prefix: settings.statePrefix, storage });
+    const state = stateStoreFromSettings(settings, { storage });
     return new SpineStorage({
       projectId: settings.projectId,
       topicPrefix: settings.topicPrefix,
@@ -447,17 +442,9 @@ export class SpineStorage implements NetworkStorage {
 
   async sync(remote: NetworkStorage): Promise<SyncResult> {
     this.ensureOpen('sync');
-    let networks = 0;
-    let groups = 0;
-    for (const networkId of await remote.listNetworks()) {
-      const state = await remote.loadNetworkState(networkId);
-      if (!state) continue;
-      await this.saveNetworkState(networkId, state);
-      networks += 1;
-      groups += state.groups.size;
-    }
+    const copied = await copyNetworks(remote, this);
     await this.flush();
-    return { networks, groups };
+    return copied;
   }
 
   /** Publishes what is buffered, removes this client's subscriptions and closes what it owns. */
@@ -574,7 +561,7 @@ export class SpineStorage implements NetworkStorage {
       try {
         [subscription] = await this.pubsub.topic(topic).createSubscription(name, metadata as CreateSubscriptionOptions);
       } catch (error) {
-        if ((error as { code?: number }).code === 5) {
+        if ((error as { code?: number }).code === GrpcStatus.NOT_FOUND) {
           throw new InvalidArgumentError(`topic ${topic} does not exist in project ${this.topology.projectId}: is the mesh provisioned, with topic prefix ${JSON.stringify(this.topology.prefix)}?`);
         }
         throw error;
@@ -639,7 +626,7 @@ export class SpineStorage implements NetworkStorage {
       await subscription.close();
       await subscription.delete();
     } catch (error) {
-      if ((error as { code?: number }).code !== 5) this.log.warn('could not delete subscription', { subscription: subscription.name, error });
+      if ((error as { code?: number }).code !== GrpcStatus.NOT_FOUND) this.log.warn('could not delete subscription', { subscription: subscription.name, error });
     }
   }
 }

@@ -1,2 +1,2 @@
-export { runNetworkStorageConformance, type ConformanceSetup, type ConformanceFixture } from './conformance';
+export { runNetworkStorageConformance, type ConformanceSetup, type ConformanceFixture, type ConformanceRunner } from './conformance';
 export { eventually } from './eventually';

@@ -13,6 +13,7 @@ import {
   HybridLogicalClock,
   InvalidArgumentError,
   StorageConflictError,
+  StorageUnavailableError,
   type GcsStorageOptions,
 } from 'super-spine';
 import { runNetworkStorageConformance } from 'super-spine/testing';
@@ -20,6 +21,7 @@ import { backoffDelay, resolveRetryPolicy } from '../../shared/backends/retry';
 import { startStorageEmulator, type StorageEmulator } from '../../emulators/storage';
 import { createMemoryLogger } from '../helpers/emulators';
 import { emulatorClient, freshPrefix, groupState, useStorageEmulator } from '../helpers/gcs';
+import { describeSharedTombstones } from '../helpers/shared-tombstones';
 
 process.env.METADATA_SERVER_DETECTION = 'none';
 
@@ -319,7 +321,7 @@ describe('GcsStorage on transient failures (503)', () => {
     expect(store.counters).toMatchObject({ transientFailures: 2, retries: 2 });
   });
 
-  it('gives up with StorageConflictError keeping status 503 and naming the object', async () => {
+  it('gives up with StorageUnavailableError (not a conflict) keeping status 503 and naming the object', async () => {
     const prefix = freshPrefix('down');
     const store = new GcsStateStore({
       bucket: BUCKET,
@@ -334,8 +336,9 @@ describe('GcsStorage on transient failures (503)', () => {
       () => undefined,
       (e: unknown) => e,
     );
-    expect(error).toBeInstanceOf(StorageConflictError);
-    expect(error).toMatchObject({ code: 'CONFLICT', status: 503, attempts: 3, key: `gs://${BUCKET}/${prefix}networks/n/groups/g/contacts/c.json` });
+    expect(error).toBeInstanceOf(StorageUnavailableError);
+    expect(error).not.toBeInstanceOf(StorageConflictError);
+    expect(error).toMatchObject({ code: 'UNAVAILABLE', status: 503, attempts: 3, key: `gs://${BUCKET}/${prefix}networks/n/groups/g/contacts/c.json` });
     expect((error as Error).message).toMatch(/could not write .* in 3 attempts: service unavailable/);
   });
 });
@@ -377,7 +380,7 @@ describe('GcsStorage under the per-object rate limit (429)', () => {
     await storage.close();
   });
 
-  it('gives up with StorageConflictError keeping status 429 when the retries run out', async () => {
+  it('gives up with StorageUnavailableError keeping status 429 when the retries run out', async () => {
     // One write per object, then none for a long while.
     const strict = await startStorageEmulator({ logger: createMemoryLogger(), objectRateLimit: { writesPerSecond: 0.001, burst: 1 } });
     try {
@@ -389,8 +392,8 @@ describe('GcsStorage under the per-object rate limit (429)', () => {
         () => undefined,
         (e: unknown) => e,
       );
-      expect(error).toBeInstanceOf(StorageConflictError);
-      expect(error).toMatchObject({ code: 'CONFLICT', status: 429, attempts: 2, key: `gs://${bucket}/networks/n/groups/g/contacts/c.json` });
+      expect(error).toBeInstanceOf(StorageUnavailableError);
+      expect(error).toMatchObject({ code: 'UNAVAILABLE', status: 429, attempts: 2, key: `gs://${bucket}/networks/n/groups/g/contacts/c.json` });
       expect((error as Error).message).toMatch(/rate limited/);
       expect(strict.stats().rateLimited).toBe(2);
       expect(await storage.loadContactContent('n', 'g', 'c')).toBe(1);
@@ -526,5 +529,13 @@ describe('GcsStorage record cache', () => {
     expect(storage.retryCounters().cachedReads).toBe(0);
     expect(await itemsOf(storage, 'n', 'g', 'c')).toEqual(['v0', 'v1', 'v2']);
     await storage.close();
+  });
+});
+
+describe('GcsStorage shared between instances', () => {
+  describeSharedTombstones('gcs, generation compare-and-set', async () => {
+    const prefix = freshPrefix('tombstones');
+    const [first, second] = [newStorage({ prefix }), newStorage({ prefix, storage: emulatorClient(gcs.emulator) })];
+    return { first, second, close: async () => void (await Promise.all([first.close(), second.close()])) };
   });
 });

@@ -1,8 +1,7 @@
 import type { PubSub } from '@google-cloud/pubsub';
 import type { Storage } from '@google-cloud/storage';
 import { startLocalMesh, type LocalMesh, type LocalMeshOptions } from '../../cli/local-mesh';
-import { GcsStorage } from '../../shared/backends/gcs';
-import { postgresStorageFromSettings } from '../../shared/backends/postgres/settings';
+import { stateStoreFromSettings } from '../../shared/backends/from-settings';
 import { createPubSubClient, createStorageClient } from '../../shared/mesh/clients';
 import { SpineStorage, type SpineStorageOptions } from '../../shared/mesh/spine-storage';
 import { createMemoryLogger } from './emulators';
@@ -61,10 +60,7 @@ export function useLocalMesh(options: LocalMeshOptions = {}): MeshHandle {
       const spine = new SpineStorage({
         projectId: running.settings.projectId,
         topicPrefix: running.settings.topicPrefix,
-        state:
-          running.settings.stateStore === 'postgres'
-            ? postgresStorageFromSettings(running.settings, { storage: gcs })
-            : new GcsStorage({ bucket: running.settings.bucket, prefix: running.settings.statePrefix, storage: gcs }),
+        state: stateStoreFromSettings(running.settings, { storage: gcs }),
         pubsub: client,
         storage: gcs,
         bucket: running.settings.bucket,

@@ -25,6 +25,7 @@ import { cloudSqlIamUser, PostgresStorage, queryFilter, type PostgresStorageOpti
 import { createMemoryLogger } from '../helpers/emulators';
 import { useStorageEmulator } from '../helpers/gcs';
 import { freshSchema, usePostgres } from '../helpers/postgres';
+import { describeSharedTombstones } from '../helpers/shared-tombstones';
 
 jest.setTimeout(60_000);
 
@@ -392,5 +393,13 @@ describe('Cloud SQL IAM login', () => {
     await storage.initialize();
     const { rows } = await storage.postgres.pool.query('SELECT current_user AS who');
     expect(rows[0].who).toBe(user);
+  });
+});
+
+describe('PostgresStorage shared between instances', () => {
+  describeSharedTombstones('postgres, row lock', async () => {
+    const schema = freshSchema('tomb');
+    const [first, second] = [open({ schema }), open({ schema })];
+    return { first, second, close: async () => undefined };
   });
 });

@@ -17,7 +17,7 @@ import {
   shrinkSet,
   type AppliedLog,
   type BlendMode,
-  type Contact,
+  type StoredContact as Contact,
   type ContactWrite,
 } from 'super-spine';
 

@@ -3,7 +3,8 @@ import { promises as fs, watch, type FSWatcher } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { CorruptDataError, decode, FileSystemStorage, growSet, idToKey, type GroupState, type NetworkState } from 'super-spine';
+import { CorruptDataError, decode, DocumentStorage, FileSystemStorage, MemoryStateStore, InvalidArgumentError, StorageUnavailableError, growSet, idToKey, type GroupState, type NetworkState } from 'super-spine';
+import { describeSharedTombstones } from '../helpers/shared-tombstones';
 
 // The child loads the same library as this test, through tsx's loader.
 const SHARED_INDEX = require.resolve('super-spine');
@@ -325,5 +326,42 @@ describe('FileSystemStorage on disk', () => {
     // And the storage carries on writing after the crash.
     await s.saveContactContent('net', 'g0', 'c0', 'after the crash');
     expect(await s.loadContactContent('net', 'g0', 'c0')).toBe('after the crash');
+  });
+});
+
+describe('FileSystemStorage errors', () => {
+  it('refuses missing options with InvalidArgumentError naming basePath', () => {
+    expect(() => new FileSystemStorage({} as never)).toThrow(InvalidArgumentError);
+    expect(() => new FileSystemStorage({} as never)).toThrow(/basePath/);
+  });
+
+  it('reports a file system it cannot use as StorageUnavailableError keeping the errno code, and tries a failed initialize again', async () => {
+    const base = path.join(outer, `blocked-${Date.now()}`);
+    // A file where the folder should be: every directory operation below it fails.
+    await fs.writeFile(base, 'not a folder');
+    const storage = new FileSystemStorage({ basePath: path.join(base, 'store') });
+    const failure = await storage.initialize().then(() => undefined, (error: unknown) => error);
+    expect(failure).toBeInstanceOf(StorageUnavailableError);
+    expect(failure).toMatchObject({ code: 'UNAVAILABLE', status: expect.stringMatching(/^(ENOTDIR|EEXIST)$/) });
+    await expect(storage.saveContactContent('n', 'g', 'c', 1)).rejects.toBeInstanceOf(StorageUnavailableError);
+    // The obstacle gone, the next call sets the store up instead of repeating the old failure.
+    await fs.rm(base);
+    await storage.saveContactContent('n', 'g', 'c', 1);
+    expect(await storage.loadContactContent('n', 'g', 'c')).toBe(1);
+    await storage.close();
+  });
+});
+
+describe('FileSystemStorage shared between instances', () => {
+  describeSharedTombstones('filesystem, lock file', async () => {
+    const shared = path.join(outer, 'shared');
+    const [first, second] = [new FileSystemStorage({ basePath: shared, fsync: false }), new FileSystemStorage({ basePath: shared, fsync: false })];
+    return { first, second, close: async () => void (await Promise.all([first.close(), second.close()])) };
+  });
+
+  describeSharedTombstones('memory, one MemoryStateStore', async () => {
+    const store = new MemoryStateStore();
+    const [first, second] = [new DocumentStorage(store), new DocumentStorage(store)];
+    return { first, second, close: async () => void (await first.close()) };
   });
 });

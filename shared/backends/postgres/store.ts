@@ -5,9 +5,9 @@ import { Pool, type PoolClient, type PoolConfig, type QueryResult, type QueryRes
 import { decode, encode } from '../../codec';
 import { CorruptDataError, StorageConflictError } from '../../errors';
 import { createLogger, type Logger } from '../../log';
-import type { Contact, SnapshotInfo } from '../../model';
+import type { SnapshotInfo, StoredContact as Contact } from '../../model';
 import { measured, SnapshotDigest } from '../snapshot-stream';
-import type { ContactUpdate, GroupRecord, GroupUpdate, NetworkRecord, SnapshotWrite, StateStore } from '../state-store';
+import type { ContactUpdate, GroupRecord, GroupUpdate, NetworkRecord, NetworkUpdate, SnapshotWrite, StateStore } from '../state-store';
 import { migrate, validateSchemaName } from './schema';
 
 /** The snapshot half of a `StateStore`, for keeping snapshots elsewhere (Cloud Storage). */
@@ -188,6 +188,25 @@ export class PostgresStateStore implements StateStore {
        ON CONFLICT (network_id) DO UPDATE SET record = excluded.record, updated_at = clock_timestamp()`,
       [record.id, encode(record)],
     );
+  }
+
+  /** The network's row locked (FOR UPDATE) for the read and the write, in one transaction. */
+  async updateNetwork(networkId: string, update: NetworkUpdate): Promise<void> {
+    await this.transaction({}, async () => {
+      for (;;) {
+        const { rows } = await this.sql<{ record: string | null }>('lock_network', `SELECT record::text AS record FROM ${this.s}.networks WHERE network_id = $1 FOR UPDATE`, [networkId]);
+        const row = rows[0];
+        const next = update(row?.record ? this.decode<NetworkRecord>(row.record, `network ${networkId}`) : null);
+        if (next === null) return;
+        if (row) {
+          await this.sql('update_network', `UPDATE ${this.s}.networks SET record = $2::json, updated_at = clock_timestamp() WHERE network_id = $1`, [networkId, encode(next)]);
+          return;
+        }
+        const inserted = await this.sql('insert_network', `INSERT INTO ${this.s}.networks (network_id, record) VALUES ($1, $2::json) ON CONFLICT (network_id) DO NOTHING`, [networkId, encode(next)]);
+        // Created meanwhile by another writer: lock that row and update it instead.
+        if (inserted.rowCount === 1) return;
+      }
+    });
   }
 
   async listNetworkIds(): Promise<string[]> {
