@@ -26,7 +26,7 @@ async function rssMiB(pid: number): Promise<number> {
 function partOf(command: string): string {
   if (command.includes('pubsub-emulator') || command.startsWith('java')) return 'Pub/Sub emulator (Java)';
   if (command.includes('functions/main.ts')) return 'functions process';
-  if (command.includes('cli/main.ts')) return 'spine dev (emulators for Storage and Tasks, scheduler, dashboard)';
+  if (command.includes('bin/spine.js')) return 'spine dev (emulators for Storage and Tasks, scheduler, dashboard)';
   return 'other';
 }
 
@@ -41,7 +41,7 @@ interface RunFigures {
 async function runOnce(): Promise<RunFigures> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'spine-bench-mesh-'));
   const started = now();
-  const child = spawn(path.join(ROOT, 'node_modules', '.bin', 'tsx'), ['cli/main.ts', 'dev', '--data-dir', dataDir, '--port-base', '0'], {
+  const child = spawn(path.join(ROOT, 'node_modules', '.bin', 'node'), ['bin/spine.js', 'dev', '--data-dir', dataDir, '--port-base', '0'], {
     cwd: ROOT,
     env: { ...process.env, PATH: `${path.join(ROOT, 'node_modules', '.bin')}:${process.env.PATH}` },
     detached: true,
