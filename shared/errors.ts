@@ -124,18 +124,14 @@ interface StorageFailureDetails {
   cause?: unknown;
 }
 
-/**
- * A storage write that other writers kept from succeeding within the retry limit (412
- * precondition failed, a transaction aborted again and again); trying later may work.
- * `status` is the transport's last status code, `key` the object or record written.
- */
-export class StorageConflictError extends SpineError {
+/** A storage request that failed within the retry limit: `status` is the last status or errno code, `key` the object or record. */
+abstract class StorageFailureError extends SpineError {
   readonly status: number | string | undefined;
   readonly key: string;
   readonly attempts: number;
 
-  constructor(message: string, details: StorageFailureDetails) {
-    super('CONFLICT', message, { cause: details.cause });
+  protected constructor(code: SpineErrorCode, message: string, details: StorageFailureDetails) {
+    super(code, message, { cause: details.cause });
     this.key = details.key;
     this.status = details.status;
     this.attempts = details.attempts;
@@ -143,20 +139,23 @@ export class StorageConflictError extends SpineError {
 }
 
 /**
+ * A storage write that other writers kept from succeeding within the retry limit (412
+ * precondition failed, a transaction aborted again and again); trying later may work.
+ */
+export class StorageConflictError extends StorageFailureError {
+  constructor(message: string, details: StorageFailureDetails) {
+    super('CONFLICT', message, details);
+  }
+}
+
+/**
  * A storage request the service refused or could not answer within the retry limit: rate limited
  * (429), unavailable (408, 5xx) or a connection that failed; nothing was in conflict, and trying
- * later may work. `status` is the last status or socket error code, `key` what was asked for.
+ * later may work.
  */
-export class StorageUnavailableError extends SpineError {
-  readonly status: number | string | undefined;
-  readonly key: string;
-  readonly attempts: number;
-
+export class StorageUnavailableError extends StorageFailureError {
   constructor(message: string, details: StorageFailureDetails) {
-    super('UNAVAILABLE', message, { cause: details.cause });
-    this.key = details.key;
-    this.status = details.status;
-    this.attempts = details.attempts;
+    super('UNAVAILABLE', message, details);
   }
 }
 
