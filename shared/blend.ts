@@ -39,9 +39,24 @@ export function hasApplied(log: AppliedLog | undefined, writerId: string, seq: n
   return seq <= entry.upTo || entry.beyond.includes(seq);
 }
 
-/** Records `(writerId, seq)`, folding contiguous numbers into `upTo` so the log stays small. */
-export function recordApplied(log: AppliedLog | undefined, writerId: string, seq: number): AppliedLog {
-  const next: AppliedLog = { ...log };
+/**
+ * How long a writer's entry stays in a contact's applied log after its newest write there: past
+ * Pub/Sub's longest retention (7 days) no event of that writer can be redelivered, so the entry
+ * can no longer catch a duplicate. Without it the log would keep one entry per writer session
+ * that ever wrote the contact. Same horizon as group tombstones.
+ */
+export const APPLIED_LOG_HORIZON_MS = 8 * 24 * 60 * 60 * 1000;
+
+/**
+ * Records `(writerId, seq)` applied at `now`, folding contiguous numbers into `upTo` so the log
+ * stays small, and drops the entries of writers idle for longer than `APPLIED_LOG_HORIZON_MS`.
+ */
+export function recordApplied(log: AppliedLog | undefined, writerId: string, seq: number, now: number = Date.now()): AppliedLog {
+  const next: AppliedLog = {};
+  for (const [id, entry] of Object.entries(log ?? {})) {
+    // Entries written before `at` existed carry none and are kept.
+    if (id === writerId || entry.at === undefined || now - entry.at <= APPLIED_LOG_HORIZON_MS) setEntry(next, id, entry);
+  }
   const entry = entryOf(log, writerId) ?? { upTo: 0, beyond: [] };
   let upTo = entry.upTo;
   const beyond = new Set(entry.beyond);
@@ -50,17 +65,22 @@ export function recordApplied(log: AppliedLog | undefined, writerId: string, seq
     beyond.delete(upTo + 1);
     upTo += 1;
   }
-  // defineProperty, not assignment, so a writer named `__proto__` gets an own entry.
-  Object.defineProperty(next, writerId, { value: { upTo, beyond: [...beyond].sort((a, b) => a - b) }, enumerable: true, writable: true, configurable: true });
+  setEntry(next, writerId, { upTo, beyond: [...beyond].sort((a, b) => a - b), at: Math.max(now, entry.at ?? now) });
   return next;
 }
 
-export function applyContactWrite(current: Contact | null, ids: { contactId: string; groupId: string }, write: ContactWrite): BlendOutcome {
+/** defineProperty, not assignment, so a writer named `__proto__` gets an own entry. */
+function setEntry(log: AppliedLog, writerId: string, entry: AppliedLog[string]): void {
+  Object.defineProperty(log, writerId, { value: entry, enumerable: true, writable: true, configurable: true });
+}
+
+/** `now`: the applying process's clock, for the applied log's horizon. */
+export function applyContactWrite(current: Contact | null, ids: { contactId: string; groupId: string }, write: ContactWrite, now: number = Date.now()): BlendOutcome {
   const base: Contact = current ?? { id: ids.contactId, groupId: ids.groupId, blendMode: write.blendMode ?? 'accept-last' };
   if (hasApplied(base.version?.applied, write.writerId, write.seq)) {
     return { contact: base, contentChanged: false, duplicate: true, contradiction: false };
   }
-  const applied = recordApplied(base.version?.applied, write.writerId, write.seq);
+  const applied = recordApplied(base.version?.applied, write.writerId, write.seq, now);
   const currentStamp = base.version?.stamp;
   const newestStamp = currentStamp !== undefined && compareStamps(currentStamp, write.stamp) > 0 ? currentStamp : write.stamp;
 

@@ -23,8 +23,12 @@ export interface ContactVersion {
   applied: AppliedLog;
 }
 
-/** Per writer: every sequence number up to `upTo` was applied, plus the ones in `beyond`. */
-export type AppliedLog = Record<string, { upTo: number; beyond: number[] }>;
+/**
+ * Per writer: every sequence number up to `upTo` was applied, plus the ones in `beyond`; `at`:
+ * when (ms, the applying process's clock) its newest write was applied. Entries idle for longer
+ * than Pub/Sub can redeliver are dropped (see `APPLIED_LOG_HORIZON_MS`).
+ */
+export type AppliedLog = Record<string, { upTo: number; beyond: number[]; at?: number }>;
 
 export interface Contact {
   id: string;

@@ -3,7 +3,7 @@
  * contact, so however it interleaves its contacts each contact's log folds into a high-water mark.
  */
 import fc from 'fast-check';
-import { DocumentStorage, growArray, MemoryStateStore } from 'super-spine';
+import { APPLIED_LOG_HORIZON_MS, applyContactWrite, DocumentStorage, growArray, hasApplied, HybridLogicalClock, MemoryStateStore, recordApplied, type AppliedLog, type StoredContact } from 'super-spine';
 import { ContactSequences } from '../../shared/contact-sequences';
 
 const MERGE = { blendMode: 'merge' as const };
@@ -20,7 +20,7 @@ describe('applied log', () => {
     for (let i = 0; i < 2000; i++) await storage.saveContactContent('n', 'g', i % 2 ? 'odd' : 'even', i);
     for (const id of ['odd', 'even']) {
       const contact = await store.getContact('n', 'g', id);
-      expect(contact?.version?.applied?.writer).toEqual({ upTo: 1000, beyond: [] });
+      expect(contact?.version?.applied?.writer).toEqual({ upTo: 1000, beyond: [], at: expect.any(Number) });
     }
   });
 
@@ -42,12 +42,47 @@ describe('applied log', () => {
         const packed = (await store.getGroup('n', 'packed'))?.contacts;
         for (const c of new Set(choices)) {
           const count = choices.filter((x) => x === c).length;
-          expect((await store.getContact('n', 'single', `c${c}`))?.version?.applied?.writer).toEqual({ upTo: count, beyond: [] });
-          expect(packed?.get(`c${c}`)?.version?.applied?.batcher).toEqual({ upTo: count, beyond: [] });
+          expect((await store.getContact('n', 'single', `c${c}`))?.version?.applied?.writer).toEqual({ upTo: count, beyond: [], at: expect.any(Number) });
+          expect(packed?.get(`c${c}`)?.version?.applied?.batcher).toEqual({ upTo: count, beyond: [], at: expect.any(Number) });
           expect(((await storage.loadContactContent('n', 'packed', `c${c}`)) as { items: number[] }).items).toHaveLength(count);
         }
       }),
       { numRuns: 60 },
+    );
+  });
+
+  it('forgets a writer idle for longer than Pub/Sub can redeliver, and still catches its duplicates until then', () => {
+    const start = Date.UTC(2026, 11, 1);
+    let log = recordApplied(undefined, 'old-session', 1, start);
+    log = recordApplied(log, 'other', 1, start + APPLIED_LOG_HORIZON_MS);
+    // Exactly at the horizon the old entry still counts: a redelivery may still come.
+    expect(hasApplied(log, 'old-session', 1)).toBe(true);
+    log = recordApplied(log, 'other', 2, start + APPLIED_LOG_HORIZON_MS + 1);
+    expect(Object.keys(log)).toEqual(['other']);
+    expect(log.other).toEqual({ upTo: 2, beyond: [], at: start + APPLIED_LOG_HORIZON_MS + 1 });
+    // A log written before entries had `at` keeps them: nothing says they are idle.
+    const legacy: AppliedLog = { legacy: { upTo: 3, beyond: [] } };
+    expect(Object.keys(recordApplied(legacy, 'new', 1, start + 10 * APPLIED_LOG_HORIZON_MS))).toEqual(['legacy', 'new']);
+  });
+
+  it('keeps at most the writers of the last horizon, however many sessions ever wrote the contact', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 3 * 24 * 60 * 60 * 1000 }), { minLength: 1, maxLength: 300 }), (gaps) => {
+        let contact: StoredContact | null = null;
+        let now = Date.UTC(2026, 0, 1);
+        const lastWrite = new Map<string, number>();
+        gaps.forEach((gap, i) => {
+          now += gap;
+          // Every write from a new session of a writer, as short-lived agents make them.
+          const writerId = `agent.${i}`;
+          const clock = new HybridLogicalClock(writerId, () => now);
+          contact = applyContactWrite(contact, { contactId: 'c', groupId: 'g' }, { content: i, stamp: clock.tick(), writerId, seq: 1 }, now).contact;
+          lastWrite.set(writerId, now);
+          const recent = [...lastWrite].filter(([, at]) => now - at <= APPLIED_LOG_HORIZON_MS).map(([id]) => id);
+          expect(Object.keys(contact.version!.applied).sort()).toEqual(recent.sort());
+        });
+      }),
+      { numRuns: 100 },
     );
   });
 });

@@ -22,6 +22,8 @@ import {
 } from 'super-spine';
 
 const IDS = { contactId: 'c', groupId: 'g' };
+/** A fixed clock for the applied log's `at`, so logs compare exactly. */
+const NOW = Date.UTC(2026, 11, 1);
 
 // Writer ids include names that are also Object.prototype members: the applied log is keyed by them.
 const writerIds = fc.uniqueArray(fc.constantFrom('w1', 'w2', 'w3', 'agent-7', 'constructor', '__proto__', 'toString'), { minLength: 1, maxLength: 4 });
@@ -85,7 +87,7 @@ function applyAll(writes: ContactWrite[], throughCodec: boolean, initial: Contac
   for (const write of writes) {
     const key = `${write.writerId}#${write.seq}`;
     expect(hasApplied(contact?.version?.applied, write.writerId, write.seq)).toBe(seen.has(key));
-    const outcome = applyContactWrite(contact, IDS, write);
+    const outcome = applyContactWrite(contact, IDS, write, NOW);
     expect(outcome.duplicate).toBe(seen.has(key));
     seen.add(key);
     expectCompactLog(outcome.contact.version!.applied, seen);
@@ -107,7 +109,7 @@ function expectCompactLog(log: AppliedLog, seen: Set<string>): void {
     let upTo = 0;
     while (set.has(upTo + 1)) upTo++;
     const entry = Object.getOwnPropertyDescriptor(log, writerId)?.value as AppliedLog[string];
-    expect(entry).toEqual({ upTo, beyond: [...set].filter((s) => s > upTo).sort((a, b) => a - b) });
+    expect(entry).toEqual({ upTo, beyond: [...set].filter((s) => s > upTo).sort((a, b) => a - b), at: expect.any(Number) });
   }
 }
 
@@ -234,8 +236,8 @@ describe('blend properties', () => {
 
   it('(c) a GrowArray redelivered right away does not grow twice', () => {
     const write: ContactWrite = { content: growArray(['x']), stamp: formatStamp({ wallTime: 1, logical: 0, writerId: 'w' }), writerId: 'w', seq: 1, blendMode: 'merge' };
-    const first = applyContactWrite(null, IDS, write);
-    const again = applyContactWrite(first.contact, IDS, { ...write });
+    const first = applyContactWrite(null, IDS, write, NOW);
+    const again = applyContactWrite(first.contact, IDS, { ...write }, NOW);
     expect(again.duplicate).toBe(true);
     expect(again.contentChanged).toBe(false);
     expect(again.contact.content).toEqual(growArray(['x']));
@@ -252,17 +254,17 @@ describe('blend properties', () => {
           for (const seq of order) {
             const before = log;
             const beforeText = JSON.stringify(before);
-            log = recordApplied(log, writerId, seq);
+            log = recordApplied(log, writerId, seq, NOW);
             expect(JSON.stringify(before)).toBe(beforeText); // the old log is not mutated
             seen.add(`${writerId}#${seq}`);
             expectCompactLog(log, seen);
             expect(hasApplied(log, writerId, seq)).toBe(true);
           }
-          expect(Object.getOwnPropertyDescriptor(log, writerId)?.value).toEqual({ upTo: n, beyond: [] });
+          expect(Object.getOwnPropertyDescriptor(log, writerId)?.value).toEqual({ upTo: n, beyond: [], at: NOW });
           expect(hasApplied(log, writerId, n + 1)).toBe(false);
           expect(hasApplied(log, 'someone-else', 1)).toBe(false);
           // Recording again changes nothing.
-          expect(recordApplied(log, writerId, Math.ceil(n / 2))).toEqual(log);
+          expect(recordApplied(log, writerId, Math.ceil(n / 2), NOW)).toEqual(log);
         },
       ),
       { numRuns: 200 },
@@ -270,10 +272,10 @@ describe('blend properties', () => {
   });
 
   it('(d) keeps the log of every writer apart', () => {
-    let log = recordApplied(undefined, 'a', 2);
-    log = recordApplied(log, 'b', 1);
-    log = recordApplied(log, 'toString', 1);
-    expect(log).toEqual({ a: { upTo: 0, beyond: [2] }, b: { upTo: 1, beyond: [] }, toString: { upTo: 1, beyond: [] } });
+    let log = recordApplied(undefined, 'a', 2, NOW);
+    log = recordApplied(log, 'b', 1, NOW);
+    log = recordApplied(log, 'toString', 1, NOW);
+    expect(log).toEqual({ a: { upTo: 0, beyond: [2], at: NOW }, b: { upTo: 1, beyond: [], at: NOW }, toString: { upTo: 1, beyond: [], at: NOW } });
     expect(hasApplied(log, 'a', 1)).toBe(false);
     expect(hasApplied(log, 'constructor', 1)).toBe(false);
     expect(hasApplied(log, 'hasOwnProperty', 1)).toBe(false);
