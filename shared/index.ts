@@ -31,3 +31,4 @@ export { POSTGRES_SNAPSHOT_STORES, type PostgresSnapshotStore } from './settings
 export * from './system';
 export * from './health';
 export { takeScheduledSnapshots, slotSnapshotId, type SnapshotSelection, type ScheduledSnapshotOptions, type SnapshotRunSummary } from './snapshots';
+export { RemoteStorage, type RemoteStorageOptions } from './backends/remote';
