@@ -18,6 +18,7 @@ import {
 } from '../../shared/errors';
 import { MemoryStorage } from '../../shared/backends/memory';
 import { RemoteStorage } from '../../shared/backends/remote';
+import { createStorage } from '../../shared/create-storage';
 import type { GroupChange, GroupState } from '../../shared/model';
 import { eventually, runNetworkStorageConformance } from 'super-spine/testing';
 import { ApiKeys, MemoryKeyRecords, type KeyScopes } from '../../gateway/keys';
@@ -64,6 +65,11 @@ afterAll(async () => {
 });
 
 runNetworkStorageConformance('RemoteStorage through the gateway (MemoryStorage behind it)', async () => ({ storage: client(adminKey) }));
+
+// The read cache kept fresh over the gateway's WebSocket: createStorage as an agent would call it.
+runNetworkStorageConformance('createStorage({ type: remote, cache }) through the gateway', async () => ({
+  storage: createStorage({ type: 'remote', options: { url: gateway.url, apiKey: adminKey }, cache: { enabled: true, ttl: 60_000, maxSize: 500 } }),
+}));
 
 describe('API keys and scopes', () => {
   let netA: string;
