@@ -33,6 +33,12 @@ export interface RemoteStorageOptions {
   /** Backoff of WebSocket reconnects: first and longest wait (defaults 100 ms and 5 s). */
   reconnectMinMs?: number;
   reconnectMaxMs?: number;
+  /**
+   * Times a request refused with 429 is sent again after the gateway's Retry-After (default 3; 0
+   * reports the first 429 as StorageUnavailableError with status 429). A refused request changed
+   * nothing, so sending it again is safe for writes too.
+   */
+  rateLimitRetries?: number;
   logger?: Logger;
 }
 
@@ -64,6 +70,7 @@ export class RemoteStorage implements NetworkStorage {
   private readonly timeoutMs: number;
   private readonly reconnectMinMs: number;
   private readonly reconnectMaxMs: number;
+  private readonly rateLimitRetries: number;
   private readonly log: Logger;
   private readonly subs = new Map<string, RemoteSubscription>();
   private socket?: WebSocket;
@@ -83,6 +90,7 @@ export class RemoteStorage implements NetworkStorage {
     this.reconnectMinMs = options.reconnectMinMs ?? 100;
     this.reconnectMaxMs = options.reconnectMaxMs ?? 5_000;
     this.reconnectDelay = this.reconnectMinMs;
+    this.rateLimitRetries = options.rateLimitRetries ?? 3;
     this.log = options.logger ?? createLogger('remote-storage', { url: this.url });
   }
 
@@ -92,6 +100,18 @@ export class RemoteStorage implements NetworkStorage {
     if (this.closed) throw new StorageClosedError(method);
     // Encoded here, so content that cannot be stored is refused before anything is sent.
     const body = encode({ args });
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.send<T>(method, body);
+      } catch (error) {
+        if (!(error instanceof StorageUnavailableError) || error.status !== 429 || attempt >= this.rateLimitRetries || this.closed) throw error;
+        const waitMs = (error as StorageUnavailableError & { retryAfterMs?: number }).retryAfterMs ?? 1000;
+        await new Promise((resolve) => setTimeout(resolve, waitMs));
+      }
+    }
+  }
+
+  private async send<T>(method: MethodName, body: string): Promise<T> {
     let response: Response;
     try {
       response = await fetch(`${this.url}${API_PREFIX}${method}`, {
@@ -113,7 +133,12 @@ export class RemoteStorage implements NetworkStorage {
     } catch {
       wire = undefined;
     }
-    throw errorFromWire(response.status, wire, `${method} through the gateway`);
+    const error = errorFromWire(response.status, wire, `${method} through the gateway`);
+    if (response.status === 429) {
+      const retryAfterMs = typeof wire?.details?.retryAfterMs === 'number' ? wire.details.retryAfterMs : Number(response.headers.get('retry-after') ?? 1) * 1000;
+      Object.assign(error, { retryAfterMs });
+    }
+    throw error;
   }
 
   async initialize(): Promise<void> {

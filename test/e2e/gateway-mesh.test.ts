@@ -34,7 +34,7 @@ function remote(apiKey: string, url = gateway.url): RemoteStorage {
 
 beforeAll(async () => {
   keys = new ApiKeys(new GcsKeyRecords(mesh.storage, mesh.mesh.settings.bucket));
-  adminKey = (await keys.create({ name: 'e2e', scopes: { '*': 'read-write' } })).key;
+  adminKey = (await keys.create({ name: 'e2e', scopes: { '*': 'read-write' }, rateLimit: 10_000 })).key;
   gateway = await startMeshGateway();
 });
 

@@ -159,7 +159,8 @@ describe('API keys and scopes', () => {
 
   it('answers 429 with Retry-After past the key rate limit, and the refused write changes nothing', async () => {
     const slow = await makeKey({ [netA]: 'read-write' }, 2);
-    const remote = client(slow);
+    const remote = new RemoteStorage({ url: gateway.url, apiKey: slow, rateLimitRetries: 0, logger: createMemoryLogger() });
+    clients.push(remote);
     await remote.loadContactContent(netA, 'g', 'c');
     await remote.loadContactContent(netA, 'g', 'c');
     const answer = await post('saveContactContent', encode({ args: [netA, 'g', 'c', 'too-fast'] }), slow);
@@ -172,6 +173,16 @@ describe('API keys and scopes', () => {
     expect(await backing.loadContactContent(netA, 'g', 'c')).toBe('a-original');
     // Other keys have their own buckets.
     expect(await client(keyA).loadContactContent(netA, 'g', 'c')).toBe('a-original');
+  });
+
+  it('waits out a 429 by its Retry-After and sends the request again (rateLimitRetries)', async () => {
+    const slow = await makeKey({ [netA]: 'read-write' }, 5);
+    const patient = client(slow);
+    const started = performance.now();
+    for (let i = 0; i < 8; i++) await patient.saveContactContent(netA, 'g', `n${i}`, i);
+    // Five at once, then one every 200 ms.
+    expect(performance.now() - started).toBeGreaterThanOrEqual(400);
+    expect(await backing.loadContactContent(netA, 'g', 'n7')).toBe(7);
   });
 });
 
