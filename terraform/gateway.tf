@@ -38,6 +38,8 @@ resource "google_cloud_run_v2_service" "gateway" {
   project  = var.project
   location = var.region
   ingress  = "INGRESS_TRAFFIC_ALL"
+  # It keeps no state of its own: replacing or removing it loses nothing.
+  deletion_protection = false
 
   template {
     service_account = google_service_account.gateway[0].email
@@ -62,6 +64,8 @@ resource "google_cloud_run_v2_service" "gateway" {
           cpu    = "1"
           memory = "512Mi"
         }
+        # The mesh client pulls Pub/Sub (acknowledgements, subscriptions) between requests too.
+        cpu_idle = false
       }
 
       dynamic "env" {

@@ -8,6 +8,7 @@ import WebSocket from 'ws';
 import { encode } from '../../shared/codec';
 import {
   AuthenticationError,
+  StorageClosedError,
   ContentTooLargeError,
   InvalidArgumentError,
   InvalidIdError,
@@ -255,6 +256,30 @@ describe('bad input gets a clear 4xx and changes nothing', () => {
     await eventually(() => expect(messages.map((m) => m.type)).toEqual(['error', 'error', 'subscribed']));
     expect(messages[0]!.error?.code).toBe('MALFORMED_REQUEST');
     socket.close();
+  });
+});
+
+describe('RemoteStorage when the gateway is not there', () => {
+  it('reports an unreachable gateway as StorageUnavailableError, for requests and subscriptions', async () => {
+    const gone = await startGateway({ storage: backing, keys, logger: createMemoryLogger() });
+    await gone.stop();
+    const remote = client(adminKey, gone.url);
+    const error = await remote.loadNetworkState('n').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StorageUnavailableError);
+    expect((error as StorageUnavailableError).status).toBe('ECONNREFUSED');
+    await expect(remote.subscribe('n', () => undefined)).rejects.toBeInstanceOf(StorageUnavailableError);
+  });
+
+  it('refuses every call after close() with StorageClosedError', async () => {
+    const remote = client(adminKey);
+    await remote.close();
+    await expect(remote.loadNetworkState('n')).rejects.toBeInstanceOf(StorageClosedError);
+    await expect(remote.subscribe('n', () => undefined)).rejects.toBeInstanceOf(StorageClosedError);
+  });
+
+  it('refuses a config without a url or key at once', () => {
+    expect(() => new RemoteStorage({ url: 'gateway:8094', apiKey: 'k' })).toThrow(InvalidArgumentError);
+    expect(() => new RemoteStorage({ url: 'http://gateway:8094', apiKey: '' })).toThrow(InvalidArgumentError);
   });
 });
 
