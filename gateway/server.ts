@@ -36,6 +36,8 @@ export interface GatewayOptions {
   maxBufferedBytes?: number;
   /** Subscriptions one WebSocket may hold (default 100). */
   maxSubscriptionsPerSocket?: number;
+  /** How often each WebSocket is pinged; one that has not answered the last ping is dropped (default 30 s). */
+  pingIntervalMs?: number;
   /** Close `storage` when the gateway stops (default false). */
   closeStorage?: boolean;
 }
@@ -47,6 +49,8 @@ export interface GatewayStats {
   /** Distinct paths with a subscription on the storage (sockets on one path share it). */
   storageSubscriptions: number;
   slowConsumersDropped: number;
+  /** Sockets dropped because they did not answer a ping (a peer that vanished without closing). */
+  deadSocketsDropped: number;
 }
 
 export interface Gateway {
@@ -106,7 +110,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const maxBufferedBytes = options.maxBufferedBytes ?? 1024 * 1024;
   const maxSubscriptions = options.maxSubscriptionsPerSocket ?? 100;
   const limiter = new RateLimiter();
-  const counters = { requests: 0, refused: 0, slowConsumersDropped: 0 };
+  const counters = { requests: 0, refused: 0, slowConsumersDropped: 0, deadSocketsDropped: 0 };
   // Keyed by the key's hash: the cache holds no usable key. Refusals are cached too, so a flood of bad keys costs no reads.
   const verified = new LRUCache<string, { record: ApiKeyRecord | null }>({ max: 10_000, ttl: Math.max(1, options.keyCacheMs ?? 5_000) });
   const paths = new Map<string, PathEntry>();
@@ -257,8 +261,25 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     entry.ready.then((unsubscribe) => unsubscribe()).catch((error: unknown) => log.warn('removing a storage subscription failed', { path, error }));
   }
 
+  const alive = new WeakMap<WebSocket, boolean>();
+  // Half-open connections (a client that vanished) hold subscriptions until something notices.
+  const heartbeat = setInterval(() => {
+    for (const ws of sockets) {
+      if (alive.get(ws) === false) {
+        counters.deadSocketsDropped += 1;
+        ws.terminate();
+        continue;
+      }
+      alive.set(ws, false);
+      ws.ping();
+    }
+  }, options.pingIntervalMs ?? 30_000);
+  heartbeat.unref();
+
   function onConnection(ws: WebSocket, record: ApiKeyRecord, key: string): void {
     sockets.add(ws);
+    alive.set(ws, true);
+    ws.on('pong', () => alive.set(ws, true));
     const subs = new Map<string, { path: string; listener: Listener }>();
     const send = (text: string) => {
       if (ws.readyState !== WebSocket.OPEN) return;
@@ -382,6 +403,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   let stopping: Promise<void> | undefined;
   const release = async () => {
+    clearInterval(heartbeat);
     for (const ws of sockets) ws.close(CLOSE_CODES.goingAway, 'gateway stopping');
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeAllConnections();

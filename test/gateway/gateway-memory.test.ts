@@ -319,6 +319,28 @@ describe('subscriptions through the gateway', () => {
     }
   });
 
+  it('drops a socket that stops answering pings, and its subscriptions with it', async () => {
+    const own = await startGateway({ storage: backing, keys, logger: createMemoryLogger(), pingIntervalMs: 100 });
+    try {
+      const socket = new WebSocket(`${own.url.replace('http', 'ws')}/v1/subscribe`, { headers: { authorization: `Bearer ${adminKey}` } });
+      let pings = 0;
+      socket.on('ping', () => (pings += 1));
+      await new Promise((resolve) => socket.once('open', resolve));
+      socket.send(JSON.stringify({ type: 'subscribe', sub: 's', path: net('ping') }));
+      await new Promise((resolve) => socket.once('message', resolve));
+      expect(own.stats()).toMatchObject({ sockets: 1, storageSubscriptions: 1 });
+      // A live client answers pings by itself: still connected after several of them.
+      await eventually(() => expect(pings).toBeGreaterThanOrEqual(4));
+      expect(own.stats()).toMatchObject({ sockets: 1, deadSocketsDropped: 0 });
+      // One that reads nothing more (as a vanished peer) does not.
+      (socket as unknown as { _socket: { pause(): void } })._socket.pause();
+      await eventually(() => expect(own.stats()).toMatchObject({ sockets: 0, storageSubscriptions: 0, deadSocketsDropped: 1 }));
+      socket.terminate();
+    } finally {
+      await own.stop();
+    }
+  });
+
   it('shares one storage subscription between sockets on one path, and removes it with the last', async () => {
     const n = net('share');
     const before = gateway.stats().storageSubscriptions;
