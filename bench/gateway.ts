@@ -33,6 +33,8 @@ interface ChildReport {
   collected?: boolean;
   rssMb: number;
   heapMb: number;
+  /** Buffers and other memory outside the JS heap that V8 accounts for. */
+  externalMb: number;
   stats?: GatewayStats;
 }
 
@@ -41,8 +43,8 @@ async function serve(): Promise<void> {
   const env = JSON.parse(process.env.SPINE_BENCH_ENV!) as Record<string, string>;
   const gateway = await startGatewayFromEnv({ ...env, PORT: '0' }, { logger: silentLogger });
   const report = (extra: Partial<ChildReport> = {}) => {
-    const { rss, heapUsed } = process.memoryUsage();
-    process.stdout.write(JSON.stringify({ ...extra, rssMb: rss / 2 ** 20, heapMb: heapUsed / 2 ** 20, stats: gateway.stats() }) + '\n');
+    const { rss, heapUsed, external } = process.memoryUsage();
+    process.stdout.write(JSON.stringify({ ...extra, rssMb: rss / 2 ** 20, heapMb: heapUsed / 2 ** 20, externalMb: external / 2 ** 20, stats: gateway.stats() }) + '\n');
   };
   report({ url: gateway.url });
   const timer = setInterval(report, 200);
@@ -104,16 +106,20 @@ async function main(): Promise<void> {
       env: { ...process.env, SPINE_BENCH_ENV: JSON.stringify(mesh.env) },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
-    let latest: ChildReport = { rssMb: 0, heapMb: 0 };
+    let latest: ChildReport = { rssMb: 0, heapMb: 0, externalMb: 0 };
     let peakRssMb = 0;
     let onCollected: ((report: ChildReport) => void) | undefined;
+    let started: ChildReport | undefined;
     const url = await new Promise<string>((resolve, reject) => {
       child!.once('exit', (code, signal) => reject(new Error(`the gateway process ended early (${signal ?? `exit code ${code}`})`)));
       createInterface({ input: child!.stdout! }).on('line', (line) => {
         latest = JSON.parse(line) as ChildReport;
         peakRssMb = Math.max(peakRssMb, latest.rssMb);
         if (latest.collected) onCollected?.(latest);
-        if (latest.url) resolve(latest.url);
+        if (latest.url) {
+          started = latest;
+          resolve(latest.url);
+        }
       });
     });
     child.once('exit', (code, signal) => {
@@ -178,7 +184,11 @@ async function main(): Promise<void> {
     const fan = summarize(fanOut);
     console.log(`\n${subscriberCount} WebSocket subscribers on ${pathCount} paths (${latest.stats?.storageSubscriptions} mesh subscriptions in the gateway), subscribed in ${Math.round(subscribeMs)} ms:`);
     const perSubscriberKb = (mb: number) => ((mb * 1024) / subscriberCount).toFixed(1);
-    console.log(`  gateway RSS ${idle.rssMb.toFixed(0)} MB before, ${subscribed.rssMb.toFixed(0)} MB with them connected; JS heap after a full collection ${idle.heapMb.toFixed(1)} → ${subscribed.heapMb.toFixed(1)} MB (${perSubscriberKb(subscribed.heapMb - idle.heapMb)} KB held per subscriber)`);
+    const heldMb = (r: ChildReport) => r.heapMb + r.externalMb;
+    console.log(`  gateway RSS ${started!.rssMb.toFixed(0)} MB when it started, ${idle.rssMb.toFixed(0)} MB after the request rows, ${subscribed.rssMb.toFixed(0)} MB with the subscribers connected`);
+    console.log(
+      `  after a full collection, JS heap + external ${heldMb(idle).toFixed(1)} → ${heldMb(subscribed).toFixed(1)} MB (${perSubscriberKb(heldMb(subscribed) - heldMb(idle))} KB held per subscriber)`,
+    );
     console.log(`  a write reaches all ${subscriberCount} subscribers: p50 ${fan.p50} ms, p99 ${fan.p99} ms after it is accepted (5 rounds)`);
     await Promise.all(remotes.splice(1).map((c) => c.close()));
 

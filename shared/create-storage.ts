@@ -26,7 +26,7 @@ const cache = z.strictObject({
 
 const persistence = z.strictObject({
   autoSave: z.boolean().optional(),
-  /** Milliseconds between flushes (type `mesh`). */
+  /** Milliseconds between flushes (types `mesh` and `remote`). */
   saveInterval: positiveMs.optional(),
   /** Milliseconds between snapshots of the networks written meanwhile. */
   snapshotInterval: positiveMs.optional(),
@@ -91,8 +91,8 @@ export function validateStorageConfig(config: unknown, env: Record<string, strin
   const persist = valid.persistence;
   if (persist?.autoSave === true && valid.type === 'memory') fail('persistence.autoSave', "memory keeps nothing beyond the process; use type 'filesystem' to save");
   if (persist?.autoSave === false && valid.type !== 'memory') fail('persistence.autoSave', `${valid.type} saves every write as it is made and cannot be told not to`);
-  if (persist?.saveInterval !== undefined && valid.type !== 'mesh') {
-    fail('persistence.saveInterval', `only type 'mesh' has writes waiting to be saved (batch and interval persistence); ${valid.type} saves every write at once`);
+  if (persist?.saveInterval !== undefined && valid.type !== 'mesh' && valid.type !== 'remote') {
+    fail('persistence.saveInterval', `only types 'mesh' and 'remote' (a gateway on the mesh) have writes waiting to be saved (batch and interval persistence); ${valid.type} saves every write at once`);
   }
   return valid;
 }

@@ -61,8 +61,9 @@ resource "google_cloud_run_v2_service" "gateway" {
 
       resources {
         limits = {
-          cpu    = "1"
-          memory = "512Mi"
+          cpu = "1"
+          # bench:gateway: about 0.4 GB resident at rest, 0.6 GB with 1,000 subscribers.
+          memory = "1Gi"
         }
         # The mesh client pulls Pub/Sub (acknowledgements, subscriptions) between requests too.
         cpu_idle = false

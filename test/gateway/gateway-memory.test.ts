@@ -259,6 +259,28 @@ describe('bad input gets a clear 4xx and changes nothing', () => {
   });
 });
 
+describe('createStorage({ type: remote, persistence: { saveInterval } })', () => {
+  it('asks the gateway to flush every saveInterval', async () => {
+    /** The storage behind the gateway, counting the flushes it is asked for (SpineStorage persists batched writes on them). */
+    class FlushCountingStorage extends MemoryStorage {
+      flushes = 0;
+      async flush(): Promise<void> {
+        this.flushes += 1;
+      }
+    }
+    const counted = new FlushCountingStorage();
+    const own = await startGateway({ storage: counted, keys, logger: createMemoryLogger() });
+    const storage = createStorage({ type: 'remote', options: { url: own.url, apiKey: adminKey }, persistence: { saveInterval: 20 } });
+    try {
+      await eventually(() => expect(counted.flushes).toBeGreaterThanOrEqual(3));
+    } finally {
+      await storage.close();
+      await own.stop();
+      await counted.close();
+    }
+  });
+});
+
 describe('RemoteStorage when the gateway is not there', () => {
   it('reports an unreachable gateway as StorageUnavailableError, for requests and subscriptions', async () => {
     const gone = await startGateway({ storage: backing, keys, logger: createMemoryLogger() });

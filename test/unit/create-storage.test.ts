@@ -59,7 +59,7 @@ describe('createStorage validates the config once, naming the field', () => {
     [{ type: 'memory', cache: { enabled: false, maxSize: 5 } }, /cache\.enabled: is false, so ttl and maxSize would do nothing/],
     [{ type: 'memory', cache: { enabled: true, maxSize: 1.5 } }, /cache\.maxSize: /],
     [{ type: 'memory', persistence: { autoSave: true } }, /persistence\.autoSave: memory keeps nothing beyond the process/],
-    [{ type: 'memory', persistence: { saveInterval: 1000 } }, /persistence\.saveInterval: only type 'mesh'/],
+    [{ type: 'memory', persistence: { saveInterval: 1000 } }, /persistence\.saveInterval: only types 'mesh' and 'remote'/],
     [{ type: 'memory', persistence: { snapshotInterval: 0 } }, /persistence\.snapshotInterval: /],
     [{ type: 'memory', colour: 'blue' }, /colour/],
   ])('%j is refused', (config, message) => {
