@@ -116,19 +116,24 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const paths = new Map<string, PathEntry>();
   const sockets = new Set<WebSocket>();
 
-  async function authenticate(req: IncomingMessage): Promise<ApiKeyRecord> {
-    const header = req.headers.authorization;
-    const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
-    if (!match) throw new RequestError(401, 'UNAUTHENTICATED', 'an API key is required: Authorization: Bearer <key> (spine keys create makes one)', { 'www-authenticate': 'Bearer' });
-    const key = match[1]!;
+  /** The key's live record, read at most once per `keyCacheMs` however many requests and sockets use it. */
+  async function verifyKey(key: string): Promise<ApiKeyRecord | null> {
     const hash = hashKey(key);
     let cached = verified.get(hash);
     if (!cached) {
       cached = { record: (await options.keys.verify(key)) ?? null };
       verified.set(hash, cached);
     }
-    if (!cached.record) throw new RequestError(401, 'UNAUTHENTICATED', 'the API key is unknown or revoked', { 'www-authenticate': 'Bearer error="invalid_token"' });
     return cached.record;
+  }
+
+  async function authenticate(req: IncomingMessage): Promise<ApiKeyRecord> {
+    const header = req.headers.authorization;
+    const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
+    if (!match) throw new RequestError(401, 'UNAUTHENTICATED', 'an API key is required: Authorization: Bearer <key> (spine keys create makes one)', { 'www-authenticate': 'Bearer' });
+    const record = await verifyKey(match[1]!);
+    if (!record) throw new RequestError(401, 'UNAUTHENTICATED', 'the API key is unknown or revoked', { 'www-authenticate': 'Bearer error="invalid_token"' });
+    return record;
   }
 
   function limit(record: ApiKeyRecord): void {
@@ -300,8 +305,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     // A revoked key loses its open sockets too, once the cache stops vouching for it.
     const recheck = setInterval(
       () => {
-        options.keys
-          .verify(key)
+        verifyKey(key)
           .then((still) => {
             if (!still) ws.close(CLOSE_CODES.unauthenticated, 'API key revoked');
           })

@@ -5,7 +5,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import WebSocket from 'ws';
 import { canonicalize, decode, encode } from '../codec';
-import { InvalidArgumentError, StorageClosedError, StorageUnavailableError } from '../errors';
+import { AuthenticationError, InvalidArgumentError, StorageClosedError, StorageUnavailableError } from '../errors';
 import { changePath, parsePath, pathMatches, validateNetworkId, type ParsedPath } from '../ids';
 import { createLogger, type Logger } from '../log';
 import type {
@@ -238,6 +238,8 @@ export class RemoteStorage implements NetworkStorage {
     }
     return async () => {
       if (!this.subs.delete(subscription.sub)) return;
+      // A resume waiting for this subscription's confirmation goes on without it.
+      subscription.confirm?.resolve();
       this.sendMessage({ type: 'unsubscribe', sub: subscription.sub });
       await subscription.chain;
       this.closeSocketWhenIdle();
@@ -297,9 +299,16 @@ export class RemoteStorage implements NetworkStorage {
 
   /** Sends the subscribe message and waits for the gateway's answer on this socket. */
   private confirm(socket: WebSocket, subscription: RemoteSubscription): Promise<void> {
-    const confirmed = new Promise<void>((resolve, reject) => (subscription.confirm = { resolve, reject }));
+    let timer: NodeJS.Timeout | undefined;
+    const confirmed = new Promise<void>((resolve, reject) => {
+      subscription.confirm = { resolve, reject };
+      timer = setTimeout(() => reject(new StorageUnavailableError(`the gateway did not confirm the subscription to ${subscription.path} within ${this.timeoutMs} ms`, { key: 'subscribe', status: 'TIMEOUT', attempts: 1 })), this.timeoutMs);
+    });
     socket.send(JSON.stringify({ type: 'subscribe', sub: subscription.sub, path: subscription.path } satisfies ClientMessage));
-    return confirmed.finally(() => (subscription.confirm = undefined));
+    return confirmed.finally(() => {
+      clearTimeout(timer);
+      subscription.confirm = undefined;
+    });
   }
 
   private sendMessage(message: ClientMessage): void {
@@ -377,6 +386,11 @@ export class RemoteStorage implements NetworkStorage {
       this.log.info('subscriptions resumed', { subscriptions: this.subs.size });
     } catch (error) {
       if (this.closed) return;
+      if (error instanceof AuthenticationError) {
+        // A revoked key does not come back: trying again would only knock on the door forever.
+        this.log.error('the gateway refuses the API key; subscriptions stopped', { error, subscriptions: this.subs.size });
+        return;
+      }
       this.log.warn('resuming subscriptions failed; trying again', { error, retryInMs: this.reconnectDelay });
       this.socket?.terminate();
       this.scheduleReconnect();

@@ -158,6 +158,26 @@ describe('API keys and scopes', () => {
     expect(await backing.loadContactContent(netA, 'g', 'c')).toBe('a-original');
   });
 
+  it('closes the sockets of a revoked key, and its client stops knocking', async () => {
+    const own = await startGateway({ storage: backing, keys, logger: createMemoryLogger(), keyCacheMs: 50 });
+    try {
+      const { key, record } = await keys.create({ scopes: { [netA]: 'read' } });
+      const logger = createMemoryLogger();
+      const remote = new RemoteStorage({ url: own.url, apiKey: key, reconnectMinMs: 20, logger });
+      clients.push(remote);
+      await remote.subscribe(netA, () => undefined);
+      expect(own.stats().sockets).toBe(1);
+      await keys.revoke(record.id);
+      await eventually(() => expect(own.stats().sockets).toBe(0));
+      // Its reconnect was refused (401) once, and it gave up instead of trying again every few ms.
+      await eventually(() => expect(logger.entries.map((e) => e.message)).toContain('the gateway refuses the API key; subscriptions stopped'));
+      expect(own.stats()).toMatchObject({ refused: 1, sockets: 0, storageSubscriptions: 0 });
+      expect(remote.reconnects).toBe(0);
+    } finally {
+      await own.stop();
+    }
+  });
+
   it('answers 429 with Retry-After past the key rate limit, and the refused write changes nothing', async () => {
     const slow = await makeKey({ [netA]: 'read-write' }, 2);
     const remote = new RemoteStorage({ url: gateway.url, apiKey: slow, rateLimitRetries: 0, logger: createMemoryLogger() });
