@@ -361,6 +361,31 @@ describe('subscriptions through the gateway', () => {
     }
   });
 
+  it('a RemoteStorage closed as a slow consumer reconnects and delivers the newest state', async () => {
+    const n = net('slow-client');
+    const own = await startGateway({ storage: backing, keys, logger: createMemoryLogger(), maxBufferedBytes: 64 * 1024 });
+    try {
+      const remote = client(adminKey, own.url);
+      const seen: unknown[] = [];
+      await remote.subscribe(n, (state) => void seen.push(state?.contacts.get('last')?.content));
+      // The client's socket stops reading, as a busy event loop would.
+      const raw = (remote as unknown as { socket: { _socket: { pause(): void; resume(): void } } }).socket._socket;
+      raw.pause();
+      const big = 'z'.repeat(16 * 1024);
+      for (let i = 0; own.stats().slowConsumersDropped === 0 && i < 5000; i++) {
+        await backing.saveContactContent(n, 'g', `c${i % 50}`, big);
+        if (i % 100 === 0) await new Promise((resolve) => setImmediate(resolve));
+      }
+      expect(own.stats().slowConsumersDropped).toBe(1);
+      await backing.saveContactContent(n, 'g', 'last', 'final');
+      raw.resume();
+      await eventually(() => expect(seen).toContain('final'));
+      expect(remote.reconnects).toBeGreaterThanOrEqual(1);
+    } finally {
+      await own.stop();
+    }
+  });
+
   it('drops a socket that stops answering pings, and its subscriptions with it', async () => {
     const own = await startGateway({ storage: backing, keys, logger: createMemoryLogger(), pingIntervalMs: 100 });
     try {
