@@ -265,8 +265,17 @@ export class RemoteStorage implements NetworkStorage {
       const url = `${this.url.replace(/^http/, 'ws')}${SUBSCRIBE_PATH}`;
       const socket = new WebSocket(url, { headers: { authorization: `Bearer ${this.apiKey}` }, handshakeTimeout: this.timeoutMs });
       this.socket = socket;
+      let opened = false;
+      let failed = false;
+      const fail = (error: Error) => {
+        if (opened || failed) return;
+        failed = true;
+        if (this.socketOpen === pending) this.socketOpen = undefined;
+        reject(error);
+      };
       socket.once('open', () => {
-        this.socketOpen = undefined;
+        opened = true;
+        if (this.socketOpen === pending) this.socketOpen = undefined;
         this.reconnectDelay = this.reconnectMinMs;
         resolve(socket);
       });
@@ -280,21 +289,26 @@ export class RemoteStorage implements NetworkStorage {
           } catch {
             wire = undefined;
           }
+          fail(errorFromWire(response.statusCode ?? 500, wire, 'subscribe through the gateway'));
           socket.terminate();
-          this.socketOpen = undefined;
-          reject(errorFromWire(response.statusCode ?? 500, wire, 'subscribe through the gateway'));
         });
       });
       socket.on('message', (data) => this.onMessage(data.toString()));
       socket.on('error', (error) => {
-        if (this.socketOpen) {
-          this.socketOpen = undefined;
-          reject(new StorageUnavailableError(`connecting to the gateway at ${url} failed: ${error.message}`, { key: 'subscribe', status: (error as NodeJS.ErrnoException).code, attempts: 1, cause: error }));
-        }
+        fail(new StorageUnavailableError(`connecting to the gateway at ${url} failed: ${error.message}`, { key: 'subscribe', status: (error as NodeJS.ErrnoException).code, attempts: 1, cause: error }));
       });
-      socket.once('close', (code, reason) => this.onSocketClosed(socket, code, reason.toString()));
+      socket.once('close', (code, reason) => {
+        // A socket that never opened is the business of whoever waits for it (subscribe, or resume's own retry).
+        if (!opened) {
+          if (this.socket === socket) this.socket = undefined;
+          fail(new StorageUnavailableError(`the gateway closed the connection before it opened (${code})`, { key: 'subscribe', status: code, attempts: 1 }));
+          return;
+        }
+        this.onSocketClosed(socket, code, reason.toString());
+      });
     });
-    return this.socketOpen;
+    const pending = this.socketOpen;
+    return pending;
   }
 
   /** Sends the subscribe message and waits for the gateway's answer on this socket. */
