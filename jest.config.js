@@ -15,6 +15,7 @@ module.exports = {
     '^super-spine/gcs$': '<rootDir>/shared/entry/gcs.ts',
     '^super-spine/postgres$': '<rootDir>/shared/entry/postgres.ts',
     '^super-spine/mesh$': '<rootDir>/shared/entry/mesh.ts',
+    '^super-spine/remote$': '<rootDir>/shared/entry/remote.ts',
   },
   testTimeout: 60_000,
   // Servers started by tests are stopped in afterAll; this catches any that leak.

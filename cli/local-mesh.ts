@@ -22,7 +22,7 @@ export interface MeshPorts {
 }
 
 /** The part of the mesh that failed to start, named so one line can say what broke. */
-export type MeshPart = 'ports' | 'emulators' | 'functions' | 'topology' | 'settings' | 'dashboard';
+export type MeshPart = 'ports' | 'emulators' | 'functions' | 'topology' | 'settings' | 'dashboard' | 'gateway';
 
 export class MeshStartError extends Error {
   constructor(

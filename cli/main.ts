@@ -19,6 +19,7 @@ const COMMANDS: Record<string, { args: string; summary: string; load: () => Prom
   health: { args: '', summary: 'run the health check (exit 0 healthy, 8 unhealthy)', load: async () => (require('./commands/health') as typeof import('./commands/health')).health },
   heartbeat: { args: '<agentId> [status]', summary: 'tell the registry an agent is alive', load: async () => (require('./commands/heartbeat') as typeof import('./commands/heartbeat')).heartbeat },
   dlq: { args: 'list | replay <id>', summary: 'dead letters: list them, publish one again', load: async () => (require('./commands/dlq') as typeof import('./commands/dlq')).dlq },
+  keys: { args: 'create|list|revoke [id] [--read N] [--write N]', summary: "the gateway's API keys", load: async () => (require('./commands/keys') as typeof import('./commands/keys')).keys },
   export: { args: '<network> [file]', summary: 'write a network to a portable JSON file', load: async () => (require('./commands/export') as typeof import('./commands/export')).exportNetwork },
   import: { args: '<file> [--network ID] [--replace]', summary: 'load a file written by export', load: async () => (require('./commands/import') as typeof import('./commands/import')).importNetwork },
   emulators: { args: '', summary: 'run the Pub/Sub, Storage and Tasks emulators (npm run emulators)', load: async () => (require('./commands/emulators') as typeof import('./commands/emulators')).emulators },

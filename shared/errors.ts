@@ -14,7 +14,9 @@ export type SpineErrorCode =
   | 'UNAVAILABLE'
   | 'NOT_FOUND'
   | 'PUBLISH_FAILED'
-  | 'TIMEOUT';
+  | 'TIMEOUT'
+  | 'UNAUTHENTICATED'
+  | 'PERMISSION_DENIED';
 
 export class SpineError extends Error {
   readonly code: SpineErrorCode;
@@ -114,6 +116,20 @@ export class PublishError extends SpineError {
 export class TimeoutError extends SpineError {
   constructor(message: string) {
     super('TIMEOUT', message);
+  }
+}
+
+/** A gateway refused the request: no API key, an unknown one, or a revoked one (HTTP 401). */
+export class AuthenticationError extends SpineError {
+  constructor(message: string) {
+    super('UNAUTHENTICATED', message);
+  }
+}
+
+/** A gateway refused the request: the API key is valid but not scoped for it (HTTP 403). */
+export class PermissionDeniedError extends SpineError {
+  constructor(message: string) {
+    super('PERMISSION_DENIED', message);
   }
 }
 

@@ -31,3 +31,8 @@ export { POSTGRES_SNAPSHOT_STORES, type PostgresSnapshotStore } from './settings
 export * from './system';
 export * from './health';
 export { takeScheduledSnapshots, slotSnapshotId, type SnapshotSelection, type ScheduledSnapshotOptions, type SnapshotRunSummary } from './snapshots';
+export { RemoteStorage, type RemoteStorageOptions } from './backends/remote';
+export { createStorage, validateStorageConfig, STORAGE_TYPES, STORAGE_PATH_VARIABLE, type StorageConfig, type StorageType, type CacheConfig, type PersistenceConfig } from './create-storage';
+export { CachedStorage, type ReadCacheOptions, type ReadCacheStats } from './backends/cached';
+export { ScheduledPersistence, type ScheduledPersistenceOptions } from './backends/scheduled-persistence';
+export { DelegatingStorage } from './backends/delegating';

@@ -49,3 +49,8 @@ output "cloud_sql_instance" {
   description = "Connection name of the Cloud SQL instance, when cloud_sql_enabled."
   value       = one(google_sql_database_instance.state[*].connection_name)
 }
+
+output "gateway_url" {
+  description = "URL of the gateway for RemoteStorage({ url, apiKey }); null when var.gateway_image is empty."
+  value       = one(google_cloud_run_v2_service.gateway[*].uri)
+}

@@ -125,3 +125,27 @@ variable "cloud_sql_deletion_protection" {
   type        = bool
   default     = true
 }
+
+variable "gateway_image" {
+  description = "Container image of the gateway (gateway/main.ts); empty: no gateway is deployed."
+  type        = string
+  default     = ""
+}
+
+variable "gateway_public" {
+  description = "Let anyone reach the gateway (allUsers may invoke it); it still refuses every request without a valid API key."
+  type        = bool
+  default     = true
+}
+
+variable "gateway_max_instances" {
+  description = "Most gateway instances Cloud Run runs at once."
+  type        = number
+  default     = 5
+}
+
+variable "gateway_env" {
+  description = "More settings of the gateway (SPINE_GATEWAY_MAX_BODY_BYTES, SPINE_GATEWAY_KEY_CACHE_MS, SPINE_GATEWAY_MAX_BUFFERED_BYTES, SPINE_STATE_PREFIX…)."
+  type        = map(string)
+  default     = {}
+}

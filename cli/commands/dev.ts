@@ -9,6 +9,8 @@ import type { FunctionName } from '../../shared/topology';
 import { DEFAULT_DATA_DIR, MESH_ENV_FILE } from '../connection';
 import { MeshStartError, portParts, startLocalMesh, type MeshPorts } from '../local-mesh';
 import { startDashboard, type Dashboard } from '../../dashboard/server';
+import { startGatewayFromEnv } from '../../gateway/from-env';
+import type { Gateway } from '../../gateway/server';
 import { describeTakenPorts, isSpineDevCommand } from '../port-owner';
 import { commandLine, isRunning } from '../processes';
 
@@ -20,7 +22,8 @@ export const DEV_USAGE = `usage: spine dev [--data-dir DIR] [--port-base N] [--p
 options (flag, then environment variable, then default):
   --data-dir   SPINE_DATA_DIR        .spine       state, mesh.env and mesh.log are kept here
   --port-base  SPINE_PORT_BASE       8085         Pub/Sub on N, Storage N+1, Tasks N+2,
-                                                  dashboard N+3, functions N+4…N+8; 0 = any free ports
+                                                  dashboard N+3, functions N+4…N+8, gateway N+9;
+                                                  0 = any free ports
   --project    GOOGLE_CLOUD_PROJECT  spine-local
   --prefix     SPINE_TOPIC_PREFIX    spine-
   --postgres-url SPINE_POSTGRES_URL  (none)       materialize into this PostgreSQL database instead of
@@ -30,16 +33,16 @@ options (flag, then environment variable, then default):
 export const DEFAULT_PORT_BASE = 8085;
 
 /** The fixed port plan from one base number, so a second start finds the first one's ports taken. */
-export function portPlan(base: number): MeshPorts & { dashboard: number } {
-  if (base === 0) return { pubsub: 0, storage: 0, tasks: 0, dashboard: 0, functions: {} };
+export function portPlan(base: number): MeshPorts & { dashboard: number; gateway: number } {
+  if (base === 0) return { pubsub: 0, storage: 0, tasks: 0, dashboard: 0, gateway: 0, functions: {} };
   const functions: Partial<Record<FunctionName, number>> = {};
   FUNCTION_TARGETS.forEach((name, index) => (functions[name] = base + 4 + index));
-  return { pubsub: base, storage: base + 1, tasks: base + 2, dashboard: base + 3, functions };
+  return { pubsub: base, storage: base + 1, tasks: base + 2, dashboard: base + 3, gateway: base + 4 + FUNCTION_TARGETS.length, functions };
 }
 
 function parsePortBase(raw: string): number {
   const base = Number(raw);
-  const highest = 65535 - 4 - FUNCTION_TARGETS.length;
+  const highest = 65535 - 5 - FUNCTION_TARGETS.length;
   if (!Number.isInteger(base) || (base !== 0 && (base < 1024 || base > highest))) {
     throw new UsageError(`--port-base must be 0 or a whole number from 1024 to ${highest}, not ${JSON.stringify(raw)}`);
   }
@@ -123,7 +126,7 @@ export async function dev(argv: string[]): Promise<number> {
   });
 
   // Every port at once, so one line says all that is taken (the mesh checks its own again).
-  const taken = await describeTakenPorts([...portParts(ports), { part: 'dashboard', port: ports.dashboard }]);
+  const taken = await describeTakenPorts([...portParts(ports), { part: 'dashboard', port: ports.dashboard }, { part: 'gateway', port: ports.gateway }]);
   if (taken.length > 0) {
     console.error(`spine dev: could not start the mesh: ports: ${taken.join('; ')}`);
     return 1;
@@ -132,6 +135,7 @@ export async function dev(argv: string[]): Promise<number> {
 
   let mesh;
   let dashboard: Dashboard | undefined;
+  let gateway: Gateway | undefined;
   try {
     mesh = await startLocalMesh({
       dataDir,
@@ -150,6 +154,11 @@ export async function dev(argv: string[]): Promise<number> {
       await mesh!.stop({ drain: false });
       throw new MeshStartError('dashboard', (error as Error).message, { cause: error });
     });
+    gateway = await startGatewayFromEnv(mesh.env, { port: ports.gateway, logger: log.child({ part: 'gateway' }) }).catch(async (error: unknown) => {
+      await dashboard!.stop();
+      await mesh!.stop({ drain: false });
+      throw new MeshStartError('gateway', (error as Error).message, { cause: error });
+    });
   } catch (error) {
     const part = error instanceof MeshStartError ? error.part : 'mesh';
     console.error(`spine dev: could not start the mesh: ${part}: ${oneLine((error as Error).message)} (details in ${path.relative(process.cwd(), logFile) || logFile})`);
@@ -160,7 +169,9 @@ export async function dev(argv: string[]): Promise<number> {
   await writeFile(pidFile, `${process.pid}\n`);
   const seconds = (performance.now() / 1000).toFixed(1);
   const envFile = path.join(dataDir, MESH_ENV_FILE);
-  await writeFile(envFile, Object.entries(mesh.env).map(([key, value]) => `${key}=${value}`).join('\n') + '\n');
+  // Clients without Google credentials need only the gateway's URL and a key (spine keys create).
+  const clientEnv: Record<string, string> = { ...mesh.env, SPINE_GATEWAY_URL: gateway.url };
+  await writeFile(envFile, Object.entries(clientEnv).map(([key, value]) => `${key}=${value}`).join('\n') + '\n');
 
   const rows: Array<[string, string]> = [
     ['Pub/Sub emulator', mesh.env.PUBSUB_EMULATOR_HOST ?? ''],
@@ -168,6 +179,7 @@ export async function dev(argv: string[]): Promise<number> {
     ['Tasks emulator', mesh.env.CLOUD_TASKS_EMULATOR_HOST ?? ''],
     ...Object.entries(mesh.functions.urls).map(([name, url]) => [`function ${name}`, url!] as [string, string]),
     ['dashboard', dashboard.url],
+    ['gateway', `${gateway.url} (RemoteStorage; keys: spine keys create)`],
     ['scheduler', mesh.scheduler ? `${mesh.topology.jobs.length} jobs (${mesh.topology.jobs.map((job) => job.name).join(', ')})` : 'off'],
     ['state', mesh.settings.stateStore === 'postgres' ? 'PostgreSQL (SPINE_POSTGRES_URL)' : path.join(dataDir, 'storage')],
     ['logs', logFile],
@@ -177,7 +189,7 @@ export async function dev(argv: string[]): Promise<number> {
   console.log(`  (project ${mesh.settings.projectId}, prefix ${mesh.settings.topicPrefix}, bucket ${mesh.settings.bucket}, state in ${mesh.settings.stateStore})\n`);
   for (const [name, where] of rows) console.log(`  ${name.padEnd(width)}  ${where}`);
   console.log(`\nClient environment (also in ${path.relative(process.cwd(), envFile) || envFile}; \`spine\` reads it):\n`);
-  for (const [key, value] of Object.entries(mesh.env)) console.log(`  ${key}=${value}`);
+  for (const [key, value] of Object.entries(clientEnv)) console.log(`  ${key}=${value}`);
   console.log('\nCtrl-C stops everything.');
 
   if (!stopRequested) await stopSignal;
@@ -190,6 +202,7 @@ export async function dev(argv: string[]): Promise<number> {
   process.on('SIGTERM', patience);
   console.log('\nstopping: delivering what is in flight, then stopping every part…');
   log.info('stopping the mesh');
+  await gateway.stop().catch((error: unknown) => log.warn('the gateway did not stop cleanly', { error }));
   await dashboard.stop().catch((error: unknown) => log.warn('the dashboard did not stop cleanly', { error }));
   const report = await mesh.stop({ drain: true });
   await rm(pidFile, { force: true });

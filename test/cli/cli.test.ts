@@ -392,7 +392,7 @@ describe('errors', () => {
     expect(others.map((r) => r.code)).toEqual([ExitCode.usage, ExitCode.usage, ExitCode.usage, ExitCode.usage]);
     const help = await spine(['--help']);
     expect(help.code).toBe(0);
-    for (const command of ['put', 'get', 'ls', 'query', 'watch', 'snapshot', 'health', 'heartbeat', 'dlq', 'export', 'import', 'emulators', 'dev']) {
+    for (const command of ['put', 'get', 'ls', 'query', 'watch', 'snapshot', 'health', 'heartbeat', 'dlq', 'keys', 'export', 'import', 'emulators', 'dev']) {
       expect(help.stdout).toMatch(new RegExp(`^  ${command}\\b`, 'm'));
     }
   });

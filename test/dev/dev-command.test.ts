@@ -55,7 +55,7 @@ async function freePortBase(): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const base = 20_000 + Math.floor(Math.random() * 30_000);
     const plan = portPlan(base);
-    const ports = [plan.pubsub!, plan.storage!, plan.tasks!, plan.dashboard, ...Object.values(plan.functions!).map(Number)];
+    const ports = [plan.pubsub!, plan.storage!, plan.tasks!, plan.dashboard, plan.gateway, ...Object.values(plan.functions!).map(Number)];
     if ((await Promise.all(ports.map((port) => isPortFree(port)))).every(Boolean)) return base;
   }
   throw new Error('no free block of ports');
@@ -98,6 +98,9 @@ describe('npm start', () => {
       expect(env[key]).toBeTruthy();
     }
     expect(env.PUBSUB_EMULATOR_HOST).toBe(`127.0.0.1:${base}`);
+    // The gateway answers on its planned port, and refuses a request without a key.
+    expect(env.SPINE_GATEWAY_URL).toBe(`http://127.0.0.1:${portPlan(base).gateway}`);
+    expect((await fetch(`${env.SPINE_GATEWAY_URL}/v1/listNetworks`, { method: 'POST', body: '{"args":[]}' })).status).toBe(401);
     const client = SpineStorage.fromEnv(env);
     try {
       await client.saveContactContent('dev-net', 'g', 'c', { hello: 'mesh' }, { wait: 'materialized', timeoutMs: 30_000 });
@@ -124,7 +127,7 @@ describe('npm start', () => {
     for (const pid of tree) if (await isRunning(pid)) survivors.push(pid);
     expect(survivors).toEqual([]);
     const plan = portPlan(base);
-    for (const port of [plan.pubsub!, plan.storage!, plan.tasks!, plan.dashboard, ...Object.values(plan.functions!).map(Number)]) {
+    for (const port of [plan.pubsub!, plan.storage!, plan.tasks!, plan.dashboard, plan.gateway, ...Object.values(plan.functions!).map(Number)]) {
       expect(await isPortFree(port)).toBe(true);
     }
   }, 120_000);

@@ -1,7 +1,8 @@
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { PERSIST_MODES } from '../../shared/settings';
+import { loadGatewaySettings } from '../../gateway/from-env';
+import { loadSettings, PERSIST_MODES } from '../../shared/settings';
 import { defineTopology, type Topology } from '../../shared/topology';
 import { FUNCTION_TARGETS } from '../../functions/targets';
 import { driftBetween, topologyOfDeployment, type DriftOptions } from './drift';
@@ -44,6 +45,19 @@ describe('Terraform against the topology in code', () => {
     const differences = await driftBetween(blue, codeTopology('spine-'), invokers);
     expect(differences).toContain('topic spine-contact-writes is in the code but not in Terraform');
     expect(differences).toContain('topic blue-contact-writes is in Terraform but not in the code');
+  });
+
+  test('the gateway runs with settings that give the same topology, listening on all interfaces', async () => {
+    const withGateway = await TerraformConfig.load(TERRAFORM_DIR, { project: PROJECT, gateway_image: 'us-docker.pkg.dev/p/r/gateway:1', persist_on: 'batch' });
+    expect(await driftBetween(withGateway, codeTopology(), INVOKERS)).toEqual([]);
+    const env: Record<string, string> = {};
+    for (const name of ['GOOGLE_CLOUD_PROJECT', 'SPINE_TOPIC_PREFIX', 'SPINE_BUCKET', 'SPINE_PERSIST_ON', 'SPINE_GATEWAY_HOST']) {
+      env[name] = String(await withGateway.evaluate(`\${local.gateway_env.${name}}`, {}, name));
+    }
+    const settings = loadSettings(env);
+    expect(defineTopology({ projectId: settings.projectId, prefix: settings.topicPrefix, bucket: settings.bucket })).toEqual(codeTopology());
+    expect(settings.persistOn).toBe('batch');
+    expect(loadGatewaySettings(env).host).toBe('0.0.0.0');
   });
 
   test('persist_on is validated against the modes of shared/settings.ts and reaches SPINE_PERSIST_ON', async () => {

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { KEYS_OBJECT_PREFIX } from '../../gateway/keys';
 import { Ref, Template, TerraformConfig, TerraformError, type ResourceInstance, type Value } from './terraform-config';
 
 const TERRAFORM_DIR = path.resolve(__dirname, '../../terraform');
@@ -10,6 +11,7 @@ const PROJECT = 'spine-iam-test';
 const BUCKET = `${PROJECT}-spine-state`;
 const SOURCE_BUCKET = `${PROJECT}-spine-functions-source`;
 const CLIENT = 'user:operator@example.com';
+const GATEWAY_IMAGE = 'us-docker.pkg.dev/spine-iam-test/spine/gateway:1';
 
 /** Every grant as "<principal> <role> on <resource>[ if objects under <prefixes>]". */
 async function grants(config: TerraformConfig): Promise<string[]> {
@@ -55,9 +57,9 @@ async function grants(config: TerraformConfig): Promise<string[]> {
 /** The prefixes a storage condition allows, read from the list its expression is built from. */
 function conditionPrefixes(config: TerraformConfig, instance: ResourceInstance): string {
   const expression = String(config.raw(instance, 'condition.0.expression'));
-  const builder = /^\$\{join\(" \|\| ", flatten\(\[for prefix in (each\.value|local\.client_object_prefixes) : \[\n\s+"resource\.name\.startsWith\(\\"projects\/_\/buckets\/\$\{local\.bucket_name\}\/objects\/\$\{prefix\}\\"\)",\n\s+"api\.getAttribute\(\\"storage\.googleapis\.com\/objectListPrefix\\", \\"\\"\)\.startsWith\(\\"\$\{prefix\}\\"\)",\n\s+\]\]\)\)\}$/.exec(expression);
+  const builder = /^\$\{join\(" \|\| ", flatten\(\[for prefix in (each\.value|local\.(?:client_object|gateway_object|gateway_key)_prefixes) : \[\n\s+"resource\.name\.startsWith\(\\"projects\/_\/buckets\/\$\{local\.bucket_name\}\/objects\/\$\{prefix\}\\"\)",\n\s+"api\.getAttribute\(\\"storage\.googleapis\.com\/objectListPrefix\\", \\"\\"\)\.startsWith\(\\"\$\{prefix\}\\"\)",\n\s+\]\]\)\)\}$/.exec(expression);
   if (!builder) throw new TerraformError(`${instance.address}: condition ${expression} is not the prefix condition this test reads`);
-  const list = builder[1] === 'each.value' ? instance.each?.value : config.rawLocal('client_object_prefixes');
+  const list = builder[1] === 'each.value' ? instance.each?.value : config.rawLocal(builder[1]!.slice('local.'.length));
   if (!Array.isArray(list)) throw new TerraformError(`${instance.address}: condition prefixes are not a list`);
   return list.join(',');
 }
@@ -157,12 +159,13 @@ describe('IAM of the deployment', () => {
     expect(await config.attribute(role!, 'role_id')).toBe('spine_watcher');
   });
 
-  test('no function is public: no allUsers or allAuthenticatedUsers anywhere, internal ingress, OIDC for every caller', async () => {
+  test('no function is public: no allUsers or allAuthenticatedUsers anywhere but the gateway invoker, internal ingress, OIDC for every caller', async () => {
     const config = await TerraformConfig.load(TERRAFORM_DIR, { project: PROJECT });
     for (const [file, text] of Object.entries(config.sources)) {
-      // The validation message names them to refuse them; no grant may.
-      const lines = text.split('\n').filter((line) => /allUsers|allAuthenticatedUsers/.test(line) && !/error_message/.test(line));
-      expect({ file, lines }).toEqual({ file, lines: [] });
+      // The validation message names them to refuse them; no grant may, except the one that makes the gateway public.
+      const lines = text.split('\n').filter((line) => /allUsers|allAuthenticatedUsers/.test(line) && !/error_message|description|^\s*#/.test(line));
+      const allowed = file.endsWith('gateway.tf') ? ['  member   = "allUsers"'] : [];
+      expect({ file, lines }).toEqual({ file, lines: allowed });
     }
     for (const fn of await config.instances('google_cloudfunctions2_function')) {
       expect(await config.attribute(fn, 'service_config.0.ingress_settings')).toBe('ALLOW_INTERNAL_ONLY');
@@ -172,6 +175,33 @@ describe('IAM of the deployment', () => {
     await expect(TerraformConfig.load(TERRAFORM_DIR, { project: PROJECT, client_members: ['allUsers'] }).then((c) => c.variableBlock('client_members'))).resolves.toMatchObject({
       validation: [expect.objectContaining({ error_message: expect.stringContaining('allUsers and allAuthenticatedUsers are refused') })],
     });
+  });
+
+  test('the gateway runs as its own account with only the roles SpineStorage needs; allUsers may only invoke it', async () => {
+    const config = await TerraformConfig.load(TERRAFORM_DIR, { project: PROJECT, gateway_image: GATEWAY_IMAGE });
+    const all = byPrincipal(await grants(config));
+    expect(all['spine-gateway']).toEqual(
+      [
+        'sa:spine-gateway custom:watcher on project',
+        'sa:spine-gateway roles/pubsub.publisher on topic:spine-contact-writes',
+        'sa:spine-gateway roles/pubsub.subscriber on topic:spine-group-changes',
+        `sa:spine-gateway roles/storage.bucketViewer on bucket:${BUCKET}`,
+        `sa:spine-gateway roles/storage.objectUser on bucket:${BUCKET} if objects under networks/,content/`,
+        `sa:spine-gateway roles/storage.objectViewer on bucket:${BUCKET} if objects under ${KEYS_OBJECT_PREFIX}`,
+      ].sort(),
+    );
+    expect(all.allUsers).toEqual(['allUsers roles/run.invoker on function:spine-gateway']);
+    // Everyone else keeps exactly the roles they had without the gateway.
+    const without = byPrincipal(await grants(await TerraformConfig.load(TERRAFORM_DIR, { project: PROJECT })));
+    const { 'spine-gateway': _gateway, allUsers: _public, ...rest } = all;
+    expect(rest).toEqual(without);
+    const [service] = await config.instances('google_cloud_run_v2_service');
+    expect(await config.attribute(service!, 'template.0.service_account')).toEqual(new Ref('google_service_account.gateway[0]', 'email'));
+    expect(await config.attribute(service!, 'template.0.containers.0.image')).toBe(GATEWAY_IMAGE);
+
+    const closed = await TerraformConfig.load(TERRAFORM_DIR, { project: PROJECT, gateway_image: GATEWAY_IMAGE, gateway_public: false });
+    expect(byPrincipal(await grants(closed)).allUsers).toBeUndefined();
+    expect(await (await TerraformConfig.load(TERRAFORM_DIR, { project: PROJECT })).instances('google_cloud_run_v2_service')).toEqual([]);
   });
 
   test('the Cloud SQL option makes the state functions IAM database users with the Cloud SQL roles', async () => {

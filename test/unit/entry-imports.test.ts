@@ -3,7 +3,7 @@ import path from 'node:path';
 import { REPO_ROOT, runNodeWithTsx } from '../helpers/node-process';
 
 const CLOUD_PACKAGES = ['@google-cloud/pubsub', '@google-cloud/storage', '@google-cloud/tasks', 'pg', '@grpc/grpc-js', 'google-auth-library'];
-const SUBPATHS = ['memory', 'filesystem', 'gcs', 'postgres', 'mesh'];
+const SUBPATHS = ['memory', 'filesystem', 'gcs', 'postgres', 'mesh', 'remote'];
 
 /** Imports `specifier` in a fresh Node process and lists the npm packages that pulled in. */
 async function packagesLoadedBy(specifier: string): Promise<string[]> {
@@ -15,7 +15,7 @@ async function packagesLoadedBy(specifier: string): Promise<string[]> {
 const cloudPackagesIn = (packages: string[]) => CLOUD_PACKAGES.filter((name) => packages.includes(name));
 
 describe('embedded entries load no cloud SDK', () => {
-  it.each(['super-spine/memory', 'super-spine/filesystem'])('%s loads none of the cloud SDKs', async (specifier) => {
+  it.each(['super-spine/memory', 'super-spine/filesystem', 'super-spine/remote'])('%s loads none of the cloud SDKs', async (specifier) => {
     expect(cloudPackagesIn(await packagesLoadedBy(specifier))).toEqual([]);
   });
 
@@ -37,6 +37,7 @@ describe('embedded entries load no cloud SDK', () => {
     expect(typeof (await import('super-spine/gcs')).GcsStorage).toBe('function');
     expect(typeof (await import('super-spine/postgres')).PostgresStorage).toBe('function');
     expect(typeof (await import('super-spine/mesh')).SpineStorage).toBe('function');
+    expect(typeof (await import('super-spine/remote')).RemoteStorage).toBe('function');
   });
 });
 
