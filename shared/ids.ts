@@ -31,6 +31,16 @@ function validateSingleSegment(kind: IdKind, id: unknown): string {
   return id;
 }
 
+/** Whether `id` passes `validateNetworkId`, for callers that leave the refusal to someone else. */
+export function isValidNetworkId(id: unknown): id is string {
+  try {
+    validateNetworkId(id);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function validateNetworkId(id: unknown): string {
   return validateSingleSegment('network', id);
 }

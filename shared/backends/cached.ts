@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import { clone } from '../codec';
+import { isValidNetworkId } from '../ids';
 import { createLogger, type Logger } from '../log';
 import type { ContactWriteOptions, GroupState, NetworkState, NetworkStorage, SubscriptionCallback, Unsubscribe } from '../model';
 import { DelegatingStorage } from './delegating';
@@ -145,7 +146,7 @@ export class CachedStorage extends DelegatingStorage {
     let watch = this.networks.get(networkId);
     if (watch) return watch;
     // Invalid ids are left to the storage to refuse, with its typed error.
-    if (typeof networkId !== 'string' || networkId.length === 0 || networkId.includes('/')) return undefined;
+    if (!isValidNetworkId(networkId)) return undefined;
     const created: NetworkWatch = { generation: 0, keys: new Set(), ready: Promise.resolve(undefined) };
     created.ready = this.inner
       .subscribe(networkId, (_state, change) => this.invalidate(change.networkId))
