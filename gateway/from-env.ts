@@ -2,11 +2,10 @@
  * The gateway as `npm start` and Cloud Run run it: SpineStorage on the mesh of the settings, and
  * key records in the mesh's bucket, where `spine keys` writes them.
  */
-import { InvalidArgumentError } from '../shared/errors';
 import type { Logger } from '../shared/log';
 import { SpineStorage } from '../shared/mesh/spine-storage';
 import { createStorageClient } from '../shared/mesh/storage-client';
-import { loadSettings } from '../shared/settings';
+import { loadSettings, wholeNumberIn } from '../shared/settings';
 import { ApiKeys, GcsKeyRecords } from './keys';
 import { startGateway, type Gateway } from './server';
 
@@ -25,21 +24,13 @@ export interface GatewaySettings {
   maxBufferedBytes: number;
 }
 
-function whole(env: Env, variable: string, fallback: number, min: number, max: number): number {
-  const raw = env[variable];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isSafeInteger(value) || value < min || value > max) throw new InvalidArgumentError(`setting ${variable}=${JSON.stringify(raw)} is invalid: expected a whole number from ${min} to ${max}`);
-  return value;
-}
-
 export function loadGatewaySettings(env: Env = process.env): GatewaySettings {
   return {
-    port: whole(env, 'PORT', 8080, 0, 65535),
+    port: wholeNumberIn(env, 'PORT', 8080, 0, 65535),
     host: env.SPINE_GATEWAY_HOST || '127.0.0.1',
-    maxBodyBytes: whole(env, 'SPINE_GATEWAY_MAX_BODY_BYTES', 1024 * 1024, 1024, 32 * 1024 * 1024),
-    keyCacheMs: whole(env, 'SPINE_GATEWAY_KEY_CACHE_MS', 5_000, 1, 300_000),
-    maxBufferedBytes: whole(env, 'SPINE_GATEWAY_MAX_BUFFERED_BYTES', 1024 * 1024, 16 * 1024, 256 * 1024 * 1024),
+    maxBodyBytes: wholeNumberIn(env, 'SPINE_GATEWAY_MAX_BODY_BYTES', 1024 * 1024, 1024, 32 * 1024 * 1024, 'bytes'),
+    keyCacheMs: wholeNumberIn(env, 'SPINE_GATEWAY_KEY_CACHE_MS', 5_000, 1, 300_000, 'milliseconds'),
+    maxBufferedBytes: wholeNumberIn(env, 'SPINE_GATEWAY_MAX_BUFFERED_BYTES', 1024 * 1024, 16 * 1024, 256 * 1024 * 1024, 'bytes'),
   };
 }
 

@@ -82,11 +82,12 @@ function positiveInt(env: Env, variable: string, fallback: number, expected = 'a
   return value;
 }
 
-function wholeNumberIn(env: Env, variable: string, fallback: number, min: number, max: number, unit: string): number {
+/** A whole-number setting within [min, max]; a bad value fails naming the variable. */
+export function wholeNumberIn(env: Env, variable: string, fallback: number, min: number, max: number, unit = ''): number {
   const raw = env[variable];
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
-  if (!Number.isSafeInteger(value) || value < min || value > max) fail(variable, raw, `a whole number of ${unit} from ${min} to ${max}`);
+  if (!Number.isSafeInteger(value) || value < min || value > max) fail(variable, raw, `a whole number${unit ? ` of ${unit}` : ''} from ${min} to ${max}`);
   return value;
 }
 
