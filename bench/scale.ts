@@ -1,0 +1,248 @@
+/**
+ * Network-scale steps on every backend, each beside its anchor in the same run: a network of
+ * 1,000 groups with 5 contacts each and tags and attributes on every group (the shape of
+ * Bassline's own storage tests), saved, loaded, queried by tag and by attribute, snapshotted,
+ * and 100 groups saved at once. Anchors: Bassline's published PostgreSQL figures (its machine),
+ * this machine's plain SQL for the same work on the same PostgreSQL server, the raw atomic
+ * write + fsync + rename rate for FileSystemStorage, and the targets of issue 19.
+ *
+ *     npm run bench:scale   (SPINE_BENCH_GROUPS=1000 SPINE_BENCH_CONTACTS_PER_GROUP=5 SPINE_BENCH_REPEATS=3 SPINE_BENCH_MESH=1)
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, open, rename, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { PubSub } from '@google-cloud/pubsub';
+import { Client, Pool } from 'pg';
+import { startLocalMesh } from '../cli/local-mesh';
+import { startPostgres } from '../emulators/postgres';
+import { FileSystemStorage, GcsStorage, MemoryStorage, PostgresStorage, type GroupState, type NetworkState, type NetworkStorage } from '../shared';
+import { emulatorClient, inParallel, int, meshClient, now, quiet, round, runBench, startStorageEmulatorProcess } from './support';
+
+process.env.METADATA_SERVER_DETECTION ??= 'none';
+
+const GROUPS = int('SPINE_BENCH_GROUPS', 1_000);
+const CONTACTS_PER_GROUP = int('SPINE_BENCH_CONTACTS_PER_GROUP', 5);
+const REPEATS = int('SPINE_BENCH_REPEATS', 3);
+const CONCURRENT_SAVES = 100;
+const SINGLE_WRITES = int('SPINE_BENCH_SINGLE_WRITES', 2_000);
+const MEMORY_WRITES = int('SPINE_BENCH_MEMORY_WRITES', 50_000);
+const WITH_MESH = process.env.SPINE_BENCH_MESH !== '0';
+
+/** Bassline's PostgreSQL figures for the same steps (its PRODUCTION_READY.md, PostgreSQL 17), ms. */
+const BASSLINE_MS: Record<Step, number> = { save: 46, load: 8, tag: 6, attribute: 3, snapshot: 24, concurrent: 23 };
+type Step = 'save' | 'load' | 'tag' | 'attribute' | 'snapshot' | 'concurrent';
+const STEPS: Step[] = ['save', 'load', 'tag', 'attribute', 'snapshot', 'concurrent'];
+const STEP_NAMES: Record<Step, string> = {
+  save: 'saveNetworkState',
+  load: 'loadNetworkState',
+  tag: 'queryGroups by tag',
+  attribute: 'queryGroups by attribute',
+  snapshot: 'saveSnapshot',
+  concurrent: `${CONCURRENT_SAVES} concurrent saveGroupState`,
+};
+
+function groupState(i: number, revision = 0): GroupState {
+  const id = `g${i}`;
+  const contacts = Array.from({ length: CONTACTS_PER_GROUP }, (_, k) => ({ id: `c${k}`, groupId: id, content: { i, k, revision }, blendMode: 'accept-last' as const }));
+  return {
+    group: {
+      id,
+      name: `group ${i}`,
+      contactIds: contacts.map((c) => c.id),
+      wireIds: [],
+      subgroupIds: [],
+      boundaryContactIds: [],
+      attributes: { 'bassline.tags': ['scale', `t${i % 10}`], 'bassline.author': `author-${i % 7}`, 'bassline.type': `type-${i % 4}`, serial: i },
+    },
+    contacts: new Map(contacts.map((c) => [c.id, c])),
+    wires: new Map(),
+  };
+}
+
+function network(): NetworkState {
+  return { groups: new Map(Array.from({ length: GROUPS }, (_, i) => [`g${i}`, groupState(i)] as const)), rootGroupId: 'g0', currentGroupId: 'g0' };
+}
+
+/** The median of `REPEATS` timings of `step`, ms. */
+async function median(step: () => Promise<unknown>): Promise<number> {
+  const times: number[] = [];
+  for (let r = 0; r < REPEATS; r++) {
+    const start = now();
+    await step();
+    times.push(now() - start);
+  }
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)]!;
+}
+
+function expectCount(what: string, got: number, want: number): void {
+  if (got !== want) throw new Error(`${what} returned ${got} groups, expected ${want}`);
+}
+
+/** Every step against one backend; `settle` waits until saves are readable (the mesh materializes them). */
+async function measureSteps(storage: NetworkStorage, settle: () => Promise<void> = async () => undefined): Promise<Record<Step, number>> {
+  await storage.initialize();
+  const id = `scale-${randomUUID().slice(0, 6)}`;
+  const state = network();
+  const save = await median(async () => {
+    await storage.saveNetworkState(id, state);
+    await settle();
+  });
+  const load = await median(async () => expectCount('loadNetworkState', (await storage.loadNetworkState(id))?.groups.size ?? 0, GROUPS));
+  const tag = await median(async () => expectCount('tag query', (await storage.queryGroups(id, { tags: ['t3'] })).length, Math.ceil((GROUPS - 3) / 10)));
+  const attribute = await median(async () => expectCount('attribute query', (await storage.queryGroups(id, { attributes: { serial: 42 } })).length, 1));
+  const snapshot = await median(() => storage.saveSnapshot(id));
+  let revision = 1;
+  const concurrent = await median(async () => {
+    const r = revision++;
+    await Promise.all(Array.from({ length: CONCURRENT_SAVES }, (_, i) => storage.saveGroupState(id, `g${i}`, groupState(i, r))));
+    await settle();
+  });
+  await storage.deleteNetwork(id);
+  return { save, load, tag, attribute, snapshot, concurrent };
+}
+
+/** The same work as plain SQL on the same server: one table of groups, one of contacts, a GIN index. */
+async function plainSql(url: string): Promise<Record<Step, number>> {
+  const db = new Client({ connectionString: url });
+  await db.connect();
+  try {
+    await db.query(`DROP SCHEMA IF EXISTS plain CASCADE; CREATE SCHEMA plain;
+      CREATE TABLE plain.groups (network text, id text, record jsonb, attributes jsonb, PRIMARY KEY (network, id));
+      CREATE TABLE plain.contacts (network text, group_id text, id text, contact jsonb, PRIMARY KEY (network, group_id, id));
+      CREATE TABLE plain.snapshots (id text PRIMARY KEY, network text, body jsonb);
+      CREATE INDEX ON plain.groups USING gin (attributes jsonb_path_ops);`);
+    const groups = Array.from({ length: GROUPS }, (_, i) => groupState(i));
+    const ids = groups.map((g) => g.group.id);
+    const records = groups.map((g) => JSON.stringify(g.group));
+    const attributes = groups.map((g) => JSON.stringify(g.group.attributes));
+    const contactRows = groups.flatMap((g) => [...g.contacts.values()].map((c) => [g.group.id, c.id, JSON.stringify(c)] as const));
+    const save = await median(async () => {
+      await db.query('BEGIN');
+      await db.query(`DELETE FROM plain.contacts WHERE network = 'n'; DELETE FROM plain.groups WHERE network = 'n'`);
+      await db.query(`INSERT INTO plain.groups SELECT 'n', * FROM unnest($1::text[], $2::jsonb[], $3::jsonb[])`, [ids, records, attributes]);
+      await db.query(`INSERT INTO plain.contacts SELECT 'n', * FROM unnest($1::text[], $2::text[], $3::jsonb[])`, [
+        contactRows.map((r) => r[0]),
+        contactRows.map((r) => r[1]),
+        contactRows.map((r) => r[2]),
+      ]);
+      await db.query('COMMIT');
+    });
+    const load = await median(() =>
+      db.query(`SELECT g.id, g.record, (SELECT jsonb_agg(c.contact) FROM plain.contacts c WHERE c.network = g.network AND c.group_id = g.id) FROM plain.groups g WHERE g.network = 'n'`),
+    );
+    const byAttributes = (filter: object) =>
+      db.query(
+        `SELECT g.id, g.record, (SELECT jsonb_agg(c.contact) FROM plain.contacts c WHERE c.network = g.network AND c.group_id = g.id) FROM plain.groups g WHERE g.network = 'n' AND g.attributes @> $1`,
+        [JSON.stringify(filter)],
+      );
+    const tag = await median(() => byAttributes({ 'bassline.tags': ['t3'] }));
+    const attribute = await median(() => byAttributes({ serial: 42 }));
+    const snapshot = await median(() =>
+      db.query(
+        `INSERT INTO plain.snapshots SELECT $1, 'n', jsonb_agg(jsonb_build_object('group', g.record, 'contacts', (SELECT jsonb_agg(c.contact) FROM plain.contacts c WHERE c.network = g.network AND c.group_id = g.id))) FROM plain.groups g WHERE g.network = 'n'`,
+        [randomUUID()],
+      ),
+    );
+    const pool = new Pool({ connectionString: url, max: 10 });
+    const concurrent = await median(() =>
+      Promise.all(
+        Array.from({ length: CONCURRENT_SAVES }, (_, i) =>
+          pool.query(`INSERT INTO plain.groups VALUES ('n', $1, $2, $3) ON CONFLICT (network, id) DO UPDATE SET record = excluded.record, attributes = excluded.attributes`, [
+            ids[i],
+            records[i],
+            attributes[i],
+          ]),
+        ),
+      ),
+    );
+    await pool.end();
+    return { save, load, tag, attribute, snapshot, concurrent };
+  } finally {
+    await db.end();
+  }
+}
+
+/** Files/s of a plain atomic replace (write a temporary file, fsync, rename) of files of `bytes`, one at a time. */
+async function rawAtomicWrites(dir: string, count: number, bytes: number): Promise<number> {
+  const body = Buffer.alloc(bytes, 'x');
+  const start = now();
+  for (let i = 0; i < count; i++) {
+    const target = path.join(dir, `f${i % 50}.json`);
+    const temporary = `${target}.${i}.tmp`;
+    const handle = await open(temporary, 'w');
+    await handle.writeFile(body);
+    await handle.sync();
+    await handle.close();
+    await rename(temporary, target);
+  }
+  return count / ((now() - start) / 1000);
+}
+
+async function singleWrites(storage: NetworkStorage, count: number): Promise<number> {
+  await storage.initialize();
+  const start = now();
+  for (let i = 0; i < count; i++) await storage.saveContactContent('writes', `g${i % 50}`, `c${i % 20}`, { i, at: 'x'.repeat(40) });
+  return count / ((now() - start) / 1000);
+}
+
+const ms = (value: number) => `${round(value, 1)} ms`;
+const times = (value: number, anchor: number) => `${(value / anchor).toFixed(2)}×`;
+
+async function main(): Promise<void> {
+  console.log(`bench:scale — ${GROUPS} groups × ${CONTACTS_PER_GROUP} contacts, median of ${REPEATS}; ${os.cpus().length} CPUs, node ${process.version}, load ${os.loadavg().map((v) => v.toFixed(2)).join(' ')}`);
+  const postgres = await startPostgres({ logger: quiet });
+  const emulator = await startStorageEmulatorProcess();
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'spine-bench-scale-'));
+  const results: Record<string, Record<Step, number>> = {};
+  try {
+    process.stderr.write('plain SQL…\n');
+    const sql = await plainSql(postgres.url);
+    process.stderr.write('PostgresStorage…\n');
+    results.postgres = await measureSteps(new PostgresStorage({ connectionString: postgres.url, logger: quiet }));
+    process.stderr.write('FileSystemStorage…\n');
+    results.filesystem = await measureSteps(new FileSystemStorage({ basePath: path.join(dir, 'fs'), logger: quiet }));
+    process.stderr.write('GcsStorage…\n');
+    await emulatorClient(emulator.url).createBucket('bench-scale');
+    results.gcs = await measureSteps(new GcsStorage({ bucket: 'bench-scale', storage: emulatorClient(emulator.url), logger: quiet }));
+    process.stderr.write('MemoryStorage…\n');
+    results.memory = await measureSteps(new MemoryStorage({ logger: quiet }));
+    if (WITH_MESH) {
+      process.stderr.write('mesh…\n');
+      const mesh = await startLocalMesh({ logger: quiet, scheduler: false });
+      const pubsub = new PubSub({ projectId: mesh.settings.projectId, apiEndpoint: mesh.env.PUBSUB_EMULATOR_HOST });
+      const spine = meshClient(mesh, pubsub, emulatorClient(mesh.env.STORAGE_EMULATOR_HOST!), 'bench.scale', { flushTimeoutMs: 300_000 });
+      try {
+        results.mesh = await measureSteps(spine, () => spine.flush());
+      } finally {
+        await spine.close();
+        await pubsub.close();
+        await mesh.stop({ drain: false });
+      }
+    }
+
+    console.log(`\n${'step'.padEnd(30)} ${'Bassline pg'.padStart(12)} ${'plain SQL'.padStart(10)} ${Object.keys(results).map((b) => b.padStart(12)).join(' ')}   postgres ÷ Bassline  postgres ÷ plain SQL`);
+    for (const step of STEPS) {
+      console.log(
+        `${STEP_NAMES[step].padEnd(30)} ${ms(BASSLINE_MS[step]).padStart(12)} ${ms(sql[step]).padStart(10)} ${Object.values(results)
+          .map((r) => ms(r[step]).padStart(12))
+          .join(' ')}   ${times(results.postgres![step], BASSLINE_MS[step]).padStart(19)}  ${times(results.postgres![step], sql[step]).padStart(20)}`,
+      );
+    }
+    console.log('targets (issue 19): postgres ≤ 2× Bassline per step; mesh load and tag query ≤ 1,000 ms, snapshot ≤ 2,000 ms');
+
+    process.stderr.write('single writes…\n');
+    const raw = await rawAtomicWrites(await mkdtemp(path.join(dir, 'raw-')), SINGLE_WRITES, 600);
+    const fsWrites = await singleWrites(new FileSystemStorage({ basePath: path.join(dir, 'fs-writes'), logger: quiet }), SINGLE_WRITES);
+    const memoryWrites = await singleWrites(new MemoryStorage({ logger: quiet }), MEMORY_WRITES);
+    console.log(`\nFileSystemStorage single writes ${fsWrites.toFixed(0)}/s vs raw atomic write + fsync + rename ${raw.toFixed(0)}/s: ${(fsWrites / raw).toFixed(2)} (target ≥ 0.8)`);
+    console.log(`MemoryStorage sequential writes ${memoryWrites.toFixed(0)}/s (target ≥ 100,000/s)`);
+  } finally {
+    emulator.child.kill();
+    await postgres.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+runBench(main);
