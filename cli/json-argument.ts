@@ -3,8 +3,9 @@
  * (`{"$type":"Set","values":[…]}`, `Map`, `Date`) become the real thing and mergeables
  * (`{"_tag":"GrowSet","values":[…]}`) are stored as Bassline's mergeable collections.
  */
-import { decode } from '../shared/codec';
-import { BadJsonError } from './errors';
+import { decode, jsonTextDepth, MAX_TEXT_DEPTH } from '../shared/codec';
+import { MAX_CONTENT_DEPTH } from '../shared/state-validation';
+import { BadJsonError, CliError, ExitCode } from './errors';
 
 const POSITION = / in JSON at position (\d+)(?: \(line \d+ column \d+\))?$/;
 const MAX_SCANNED_LENGTH = 256 * 1024;
@@ -15,8 +16,15 @@ export function parseJsonArgument(text: string, what: string): unknown {
   return decode(text);
 }
 
+/** A value nesting deeper than the codec reads is refused before anything walks it (no stack overflow). */
+function checkDepth(text: string, what: string): void {
+  const depth = jsonTextDepth(text, MAX_TEXT_DEPTH);
+  if (depth > MAX_TEXT_DEPTH) throw new CliError(`${what} nests more than ${MAX_TEXT_DEPTH} levels deep; values may nest at most ${MAX_CONTENT_DEPTH} levels`, ExitCode.invalidValue);
+}
+
 /** `JSON.parse`, with a `BadJsonError` that names what was parsed and where it went wrong. */
 export function parseJson(text: string, what: string): unknown {
+  checkDepth(text, what);
   try {
     return JSON.parse(text);
   } catch (error) {

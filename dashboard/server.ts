@@ -4,12 +4,12 @@
  * in the mesh (its own subscriptions on the topics), the health function's reports and the
  * agents' liveness.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { SpineError } from '../shared/errors';
+import { InvalidArgumentError, SpineError } from '../shared/errors';
 import { checkAgents, loadHealthSettings, SYSTEM_NETWORKS, type AgentHealth, type HealthReport } from '../shared/health';
 import { validateGroupId, validateNetworkId, validateSnapshotId } from '../shared/ids';
 import { createLogger, type Logger } from '../shared/log';
@@ -35,10 +35,17 @@ export interface DashboardOptions {
   logger?: Logger;
   /** How often the health function is run (default 30 s; 0: only when the page asks). */
   healthIntervalMs?: number;
+  /** The API's token; default SPINE_DASHBOARD_TOKEN of `env`, else a random one per start. */
+  token?: string;
 }
 
 export interface Dashboard {
+  /** The page with its token (`…/?token=…`): what `npm start` prints; the page keeps the token. */
   url: string;
+  /** The server's root, without the token. */
+  baseUrl: string;
+  /** Every `/api` route and the event stream need it: `Authorization: Bearer <token>` or `?token=`. */
+  token: string;
   /** Closes the streams and the server and deletes the dashboard's subscriptions. */
   stop(): Promise<void>;
 }
@@ -73,6 +80,8 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   const defaultOfflineAfterMs = loadHealthSettings(options.env).offlineAfterMs;
   const topology = defineTopology({ projectId: settings.projectId, prefix: settings.topicPrefix, bucket: settings.bucket });
   const runId = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+  const token = options.token ?? (options.env.SPINE_DASHBOARD_TOKEN || randomBytes(24).toString('base64url'));
+  if (!/^[A-Za-z0-9_-]{16,200}$/.test(token)) throw new InvalidArgumentError('the dashboard token (SPINE_DASHBOARD_TOKEN) must be 16 to 200 letters, digits, "-" or "_"');
 
   const spine = SpineStorage.fromEnv(options.env, { writerId: 'dashboard', logger: log.child({ part: 'client' }) });
   const pubsub = createPubSubClient(settings);
@@ -145,7 +154,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     });
     await readAgents().catch((error: unknown) => log.warn('dashboard could not read the agent registry', { error }));
 
-    const app = createApp({ spine, hub, feed, health, agents: () => agentsView, host, log, overview: { projectId: settings.projectId, prefix: topology.prefix, bucket: settings.bucket } });
+    const app = createApp({ spine, hub, feed, health, agents: () => agentsView, host, token, log, overview: { projectId: settings.projectId, prefix: topology.prefix, bucket: settings.bucket } });
     server = createServer(app);
     await new Promise<void>((resolve, reject) => {
       server!.once('error', reject);
@@ -164,11 +173,14 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   agentsTimer.unref();
 
   const { port } = server.address() as AddressInfo;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/`;
-  log.info('dashboard ready', { url, subscriptions: [...feed.subscriptionNames, healthTap.name] });
+  const baseUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}/`;
+  const url = `${baseUrl}?token=${token}`;
+  log.info('dashboard ready', { url: baseUrl, subscriptions: [...feed.subscriptionNames, healthTap.name] });
   let stopping: Promise<void> | undefined;
   return {
     url,
+    baseUrl,
+    token,
     stop: () => (stopping ??= release()),
   };
 }
@@ -180,6 +192,7 @@ interface AppDependencies {
   health: HealthMonitor;
   agents(): AgentsView;
   host: string;
+  token: string;
   log: Logger;
   overview: { projectId: string; prefix: string; bucket: string };
 }
@@ -198,6 +211,7 @@ function createApp(deps: AppDependencies) {
     next();
   });
   app.use('/api', guardLocalAccess(deps.host));
+  app.use('/api', requireToken(deps.token));
   app.use(express.json({ limit: '16kb' }));
   app.use(express.static(PUBLIC_DIR, { index: 'index.html' }));
 
@@ -300,6 +314,24 @@ function guardLocalAccess(boundHost: string) {
       if (origin !== undefined && origin !== `http://${hostHeader}`) return next(new HttpError(403, `requests from ${origin} are not allowed`));
     }
     next();
+  };
+}
+
+/**
+ * The API reads every network and restores snapshots, so it answers only to whoever has the
+ * token `npm start` printed (as notebook servers do): a header, or `?token=` where a header
+ * cannot be set (EventSource). The page and its assets need none.
+ */
+function requireToken(token: string) {
+  const expected = createHash('sha256').update(token).digest();
+  return (req: Request, res: Response, next: NextFunction) => {
+    const header = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
+    const query = typeof req.query.token === 'string' ? req.query.token : undefined;
+    const given = header ?? query;
+    // Hashes compared in constant time, so the answer's timing tells nothing of the token.
+    if (given !== undefined && timingSafeEqual(createHash('sha256').update(given).digest(), expected)) return next();
+    res.set('WWW-Authenticate', 'Bearer');
+    next(new HttpError(401, given === undefined ? 'the dashboard API needs its token: open the URL npm start printed (…/?token=…)' : 'the dashboard token is wrong'));
   };
 }
 

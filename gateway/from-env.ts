@@ -24,6 +24,39 @@ export interface GatewaySettings {
   maxBufferedBytes: number;
 }
 
+/** What one client may hold of the gateway, and how long it may take to send a request. */
+export interface GatewayLimits {
+  /** SPINE_GATEWAY_MAX_SUBSCRIPTIONS_PER_SOCKET, default 100. */
+  maxSubscriptionsPerSocket: number;
+  /** SPINE_GATEWAY_MAX_SUBSCRIPTIONS_PER_KEY, default 1000 (all sockets of one key together). */
+  maxSubscriptionsPerKey: number;
+  /** SPINE_GATEWAY_MAX_SUBSCRIPTIONS, default 20000 (the whole gateway; they cost its memory, not Pub/Sub). */
+  maxSubscriptions: number;
+  /** SPINE_GATEWAY_MAX_WATCHED_NETWORKS, default 200: storage (Pub/Sub) subscriptions, one per network watched. */
+  maxWatchedNetworks: number;
+  /** SPINE_GATEWAY_MAX_NETWORKS_PER_KEY, default 50: networks one key's subscriptions may span. */
+  maxNetworksPerKey: number;
+  /** SPINE_GATEWAY_UNKNOWN_KEY_CACHE_MS, default 60000: how long an id without a key record is refused without a read. */
+  unknownKeyCacheMs: number;
+  /** SPINE_GATEWAY_KEY_LOOKUPS_PER_SECOND, default 10: key records one client address may have read (cache misses). */
+  keyLookupsPerSecond: number;
+  /** SPINE_GATEWAY_BODY_TIMEOUT_MS, default 15000: a request body must have arrived this long after the headers, else 408. */
+  bodyTimeoutMs: number;
+}
+
+export function loadGatewayLimits(env: Env = process.env): GatewayLimits {
+  return {
+    maxSubscriptionsPerSocket: wholeNumberIn(env, 'SPINE_GATEWAY_MAX_SUBSCRIPTIONS_PER_SOCKET', 100, 1, 100_000, 'subscriptions'),
+    maxSubscriptionsPerKey: wholeNumberIn(env, 'SPINE_GATEWAY_MAX_SUBSCRIPTIONS_PER_KEY', 1_000, 1, 1_000_000, 'subscriptions'),
+    maxSubscriptions: wholeNumberIn(env, 'SPINE_GATEWAY_MAX_SUBSCRIPTIONS', 20_000, 1, 10_000_000, 'subscriptions'),
+    maxWatchedNetworks: wholeNumberIn(env, 'SPINE_GATEWAY_MAX_WATCHED_NETWORKS', 200, 1, 100_000, 'networks'),
+    maxNetworksPerKey: wholeNumberIn(env, 'SPINE_GATEWAY_MAX_NETWORKS_PER_KEY', 50, 1, 100_000, 'networks'),
+    unknownKeyCacheMs: wholeNumberIn(env, 'SPINE_GATEWAY_UNKNOWN_KEY_CACHE_MS', 60_000, 1, 3_600_000, 'milliseconds'),
+    keyLookupsPerSecond: wholeNumberIn(env, 'SPINE_GATEWAY_KEY_LOOKUPS_PER_SECOND', 10, 1, 100_000, 'lookups per second'),
+    bodyTimeoutMs: wholeNumberIn(env, 'SPINE_GATEWAY_BODY_TIMEOUT_MS', 15_000, 100, 600_000, 'milliseconds'),
+  };
+}
+
 export function loadGatewaySettings(env: Env = process.env): GatewaySettings {
   return {
     port: wholeNumberIn(env, 'PORT', 8080, 0, 65535),
@@ -38,6 +71,7 @@ export function loadGatewaySettings(env: Env = process.env): GatewaySettings {
 export async function startGatewayFromEnv(env: Env, options: { port?: number; logger?: Logger } = {}): Promise<Gateway> {
   const settings = loadSettings(env);
   const gatewaySettings = loadGatewaySettings(env);
+  const limits = loadGatewayLimits(env);
   const storage = SpineStorage.fromEnv(env, { writerId: 'gateway', ...(options.logger ? { logger: options.logger.child({ part: 'client' }) } : {}) });
   try {
     await storage.initialize();
@@ -50,6 +84,7 @@ export async function startGatewayFromEnv(env: Env, options: { port?: number; lo
       maxBodyBytes: gatewaySettings.maxBodyBytes,
       keyCacheMs: gatewaySettings.keyCacheMs,
       maxBufferedBytes: gatewaySettings.maxBufferedBytes,
+      ...limits,
       closeStorage: true,
       ...(options.logger ? { logger: options.logger } : {}),
     });

@@ -6,6 +6,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Storage } from '@google-cloud/storage';
 import { InvalidArgumentError } from '../shared/errors';
+import { SYSTEM_NETWORKS } from '../shared/health';
 import { validateNetworkId } from '../shared/ids';
 
 export type KeyAccess = 'read' | 'read-write';
@@ -54,7 +55,7 @@ export function keyIdOf(key: string): string | undefined {
 }
 
 export function validateScopes(scopes: KeyScopes): KeyScopes {
-  if (Object.keys(scopes).length === 0) throw new InvalidArgumentError('a key needs at least one network scope (--read NETWORK or --write NETWORK; * for every network)');
+  if (Object.keys(scopes).length === 0) throw new InvalidArgumentError(`a key needs at least one network scope (--read NETWORK or --write NETWORK; * for every network but the mesh's own, ${SYSTEM_NETWORKS.join(' and ')}, which must be named)`);
   for (const [network, access] of Object.entries(scopes)) {
     if (network !== '*') validateNetworkId(network);
     if (access !== 'read' && access !== 'read-write') throw new InvalidArgumentError(`scope of ${network} must be read or read-write, not ${JSON.stringify(access)}`);
@@ -62,10 +63,24 @@ export function validateScopes(scopes: KeyScopes): KeyScopes {
   return scopes;
 }
 
-/** What the key may do on the network: its own scope, else the `*` scope. */
+/**
+ * What the key may do on the network: its own scope, else the `*` scope. The mesh's own networks
+ * (registry, canary) are never reached through `*`: a heartbeat or a canary is forged or deleted
+ * only by a key that names the network.
+ */
 export function accessTo(record: Pick<ApiKeyRecord, 'scopes'>, networkId: string): KeyAccess | undefined {
-  return (Object.hasOwn(record.scopes, networkId) ? record.scopes[networkId] : undefined) ?? record.scopes['*'];
+  const own = Object.hasOwn(record.scopes, networkId) ? record.scopes[networkId] : undefined;
+  if (own !== undefined || SYSTEM_NETWORKS.includes(networkId)) return own;
+  return record.scopes['*'];
 }
+
+/** True when the key may write at least one network (what `flush` asks for). */
+export function writesSomewhere(record: Pick<ApiKeyRecord, 'scopes'>): boolean {
+  return Object.values(record.scopes).includes('read-write');
+}
+
+/** Why a key was accepted or not: `unknown` means no record has its id, so any key with that id is refused too. */
+export type KeyLookup = { record: ApiKeyRecord } | { record?: undefined; refused: 'malformed' | 'unknown' | 'revoked' | 'mismatch' };
 
 export function allows(record: Pick<ApiKeyRecord, 'scopes'>, networkId: string, access: 'read' | 'write'): boolean {
   const granted = accessTo(record, networkId);
@@ -105,13 +120,19 @@ export class ApiKeys {
 
   /** The live record the key proves, or undefined for a malformed, unknown, wrong or revoked key. */
   async verify(key: string): Promise<ApiKeyRecord | undefined> {
+    return (await this.lookup(key)).record;
+  }
+
+  /** As `verify`, saying why a key is refused; a malformed key costs no read. */
+  async lookup(key: string): Promise<KeyLookup> {
     const id = keyIdOf(key);
-    if (!id) return undefined;
+    if (!id) return { refused: 'malformed' };
     const record = await this.records.read(id);
-    if (!record || record.revokedAt) return undefined;
+    if (!record) return { refused: 'unknown' };
+    if (record.revokedAt) return { refused: 'revoked' };
     const given = Buffer.from(hashKey(key), 'hex');
     const stored = Buffer.from(record.hash, 'hex');
-    return given.length === stored.length && timingSafeEqual(given, stored) ? record : undefined;
+    return given.length === stored.length && timingSafeEqual(given, stored) ? { record } : { refused: 'mismatch' };
   }
 }
 

@@ -1,11 +1,20 @@
+import { LRUCache } from 'lru-cache';
+
 /**
- * A token bucket per key: `rate` tokens a second, holding at most `rate` (at least 1), so a key
- * may burst up to one second's worth and then runs at its rate.
+ * A token bucket per key (or per client address): `rate` tokens a second, holding at most
+ * `rate` (at least 1), so a caller may burst up to one second's worth and then runs at its rate.
+ * At most `maxBuckets` are kept (least recently used go first), so many distinct callers cost
+ * bounded memory.
  */
 export class RateLimiter {
-  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  private readonly buckets: LRUCache<string, { tokens: number; at: number }>;
 
-  constructor(private readonly now: () => number = () => performance.now()) {}
+  constructor(
+    private readonly now: () => number = () => performance.now(),
+    maxBuckets = 100_000,
+  ) {
+    this.buckets = new LRUCache({ max: maxBuckets });
+  }
 
   /** Takes a token: 0 when allowed, else the milliseconds until one is free. */
   take(keyId: string, rate: number): number {
@@ -20,5 +29,11 @@ export class RateLimiter {
       return 0;
     }
     return Math.ceil(((1 - bucket.tokens) / rate) * 1000);
+  }
+
+  /** Gives back a token taken for something that turned out not to count. */
+  giveBack(keyId: string, rate: number): void {
+    const bucket = this.buckets.get(keyId);
+    if (bucket) bucket.tokens = Math.min(Math.max(1, rate), bucket.tokens + 1);
   }
 }

@@ -4,6 +4,11 @@
  * (`Authorization: Bearer ssk_…`) scoped to networks; requests are checked completely (key,
  * rate, method, body, ids, scope) before the storage is touched, so a refused request changes
  * nothing. The protocol is in shared/remote/protocol.ts.
+ *
+ * No client can starve the others: subscriptions share one storage subscription per network
+ * (one Pub/Sub subscription, filtered here in memory) and are bounded per socket, per key and in
+ * total; unknown keys are remembered and their lookups limited per client address before any
+ * Storage read; a request body that trickles in is cut at a deadline.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -11,12 +16,12 @@ import type { Duplex } from 'node:stream';
 import { LRUCache } from 'lru-cache';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { decode, encode } from '../shared/codec';
-import { InvalidArgumentError, SpineError } from '../shared/errors';
-import { parsePath, validateContactId, validateGroupId, validateNetworkId, validateSnapshotId } from '../shared/ids';
+import { InvalidArgumentError, LimitExceededError, SpineError } from '../shared/errors';
+import { parsePath, pathMatches, validateContactId, validateGroupId, validateNetworkId, validateSnapshotId, type ParsedPath } from '../shared/ids';
 import { createLogger, type Logger } from '../shared/log';
 import type { GroupChange, GroupState, NetworkStorage, Unsubscribe } from '../shared/model';
 import { API_PREFIX, CLOSE_CODES, errorToWire, HEALTH_PATH, isMethodName, METHODS, SUBSCRIBE_PATH, type ClientMessage, type GatewayErrorCode, type MethodName, type WireError } from '../shared/remote/protocol';
-import { allows, hashKey, type ApiKeyRecord, type ApiKeys } from './keys';
+import { allows, hashKey, keyIdOf, writesSomewhere, type ApiKeyRecord, type ApiKeys } from './keys';
 import { RateLimiter } from './rate-limiter';
 
 export interface GatewayOptions {
@@ -36,6 +41,20 @@ export interface GatewayOptions {
   maxBufferedBytes?: number;
   /** Subscriptions one WebSocket may hold (default 100). */
   maxSubscriptionsPerSocket?: number;
+  /** Subscriptions all sockets of one key may hold together (default 1000). */
+  maxSubscriptionsPerKey?: number;
+  /** Subscriptions the gateway holds for all its sockets (default 20000); each costs memory here, not Pub/Sub. */
+  maxSubscriptions?: number;
+  /** Networks watched at once, each one storage (Pub/Sub) subscription shared by every socket on it (default 200). */
+  maxWatchedNetworks?: number;
+  /** Distinct networks one key's subscriptions may span (default 50), so one key cannot take every watch. */
+  maxNetworksPerKey?: number;
+  /** How long an id no key record has is believed unknown, so guessing keys costs no reads (default 60 s). */
+  unknownKeyCacheMs?: number;
+  /** Lookups of refused keys one client address may cause per second (cache misses only; default 10). */
+  keyLookupsPerSecond?: number;
+  /** A request whose body has not arrived this long after its headers gets 408 and is closed (default 15 s). */
+  bodyTimeoutMs?: number;
   /** How often each WebSocket is pinged; one that has not answered the last ping is dropped (default 30 s). */
   pingIntervalMs?: number;
   /** Close `storage` when the gateway stops (default false). */
@@ -46,8 +65,18 @@ export interface GatewayStats {
   requests: number;
   refused: number;
   sockets: number;
-  /** Distinct paths with a subscription on the storage (sockets on one path share it). */
+  /** Networks with a subscription on the storage (every socket on a network shares it). */
   storageSubscriptions: number;
+  /** Subscriptions of all sockets, fanned out in memory from the storage subscriptions. */
+  subscriptions: number;
+  /** Subscriptions refused because a bound (socket, key, total, networks) was reached. */
+  subscriptionsRefused: number;
+  /** Requests refused before any key was read: an id known to be unknown, or too many lookups from one address. */
+  keyLookupsSkipped: number;
+  /** Key records read from the key store. */
+  keyLookups: number;
+  /** Requests cut with 408 because their body did not arrive in time. */
+  bodyTimeouts: number;
   slowConsumersDropped: number;
   /** Sockets dropped because they did not answer a ping (a peer that vanished without closing). */
   deadSocketsDropped: number;
@@ -69,7 +98,7 @@ const MAX_WS_MESSAGE_BYTES = 64 * 1024;
 class RequestError extends Error {
   constructor(
     readonly status: number,
-    readonly code: GatewayErrorCode | 'UNAUTHENTICATED' | 'PERMISSION_DENIED',
+    readonly code: GatewayErrorCode | 'UNAUTHENTICATED' | 'PERMISSION_DENIED' | 'LIMIT_EXCEEDED',
     message: string,
     readonly headers: Record<string, string> = {},
     readonly details?: Record<string, unknown>,
@@ -95,10 +124,13 @@ const ID_ARGUMENTS: Partial<Record<MethodName, Array<(id: unknown) => string>>> 
 
 interface Listener {
   sub: string;
+  path: ParsedPath;
+  keyId: string;
   send(text: string): void;
 }
 
-interface PathEntry {
+/** One storage subscription on a whole network, fanned out to the listeners whose path matches. */
+interface NetworkWatch {
   listeners: Set<Listener>;
   ready: Promise<Unsubscribe>;
 }
@@ -108,30 +140,72 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const storage = options.storage;
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const maxBufferedBytes = options.maxBufferedBytes ?? 1024 * 1024;
-  const maxSubscriptions = options.maxSubscriptionsPerSocket ?? 100;
+  const bounds = {
+    perSocket: options.maxSubscriptionsPerSocket ?? 100,
+    perKey: options.maxSubscriptionsPerKey ?? 1_000,
+    total: options.maxSubscriptions ?? 20_000,
+    networks: options.maxWatchedNetworks ?? 200,
+    networksPerKey: options.maxNetworksPerKey ?? 50,
+  };
+  const bodyTimeoutMs = options.bodyTimeoutMs ?? 15_000;
+  const keyLookupsPerSecond = options.keyLookupsPerSecond ?? 10;
   const limiter = new RateLimiter();
-  const counters = { requests: 0, refused: 0, slowConsumersDropped: 0, deadSocketsDropped: 0 };
+  const lookupLimiter = new RateLimiter();
+  const counters = { requests: 0, refused: 0, slowConsumersDropped: 0, deadSocketsDropped: 0, subscriptionsRefused: 0, keyLookupsSkipped: 0, keyLookups: 0, bodyTimeouts: 0 };
   // Keyed by the key's hash: the cache holds no usable key. Refusals are cached too, so a flood of bad keys costs no reads.
   const verified = new LRUCache<string, { record: ApiKeyRecord | null }>({ max: 10_000, ttl: Math.max(1, options.keyCacheMs ?? 5_000) });
-  const paths = new Map<string, PathEntry>();
+  // Ids no record has: every key with such an id is refused without a read, however its secret varies.
+  const unknownIds = new LRUCache<string, true>({ max: 100_000, ttl: Math.max(1, options.unknownKeyCacheMs ?? 60_000) });
+  const lookups = new Map<string, Promise<ApiKeyRecord | null>>();
+  const watches = new Map<string, NetworkWatch>();
+  const subscriptionsByKey = new Map<string, { count: number; networks: Map<string, number> }>();
+  let subscriptionCount = 0;
   const sockets = new Set<WebSocket>();
 
-  /** The key's live record, read at most once per `keyCacheMs` however many requests and sockets use it. */
-  async function verifyKey(key: string): Promise<ApiKeyRecord | null> {
+  /**
+   * The key's live record, read at most once per `keyCacheMs` however many requests and sockets
+   * use it. A read the caches cannot spare takes a token of the client address's lookup budget
+   * first (`address` is absent for rechecks of keys already accepted).
+   */
+  async function verifyKey(key: string, address?: string): Promise<ApiKeyRecord | null> {
     const hash = hashKey(key);
-    let cached = verified.get(hash);
-    if (!cached) {
-      cached = { record: (await options.keys.verify(key)) ?? null };
-      verified.set(hash, cached);
+    const cached = verified.get(hash);
+    if (cached) return cached.record;
+    const id = keyIdOf(key);
+    if (!id) return null;
+    if (unknownIds.has(id)) {
+      counters.keyLookupsSkipped += 1;
+      return null;
     }
-    return cached.record;
+    if (address !== undefined) {
+      const waitMs = lookupLimiter.take(address, keyLookupsPerSecond);
+      if (waitMs > 0) {
+        counters.keyLookupsSkipped += 1;
+        throw new RequestError(429, 'RATE_LIMITED', `too many unknown API keys from ${address}: at most ${keyLookupsPerSecond} key lookups/s; retry in ${waitMs} ms`, { 'retry-after': String(Math.max(1, Math.ceil(waitMs / 1000))) }, { retryAfterMs: waitMs });
+      }
+    }
+    let pending = lookups.get(hash);
+    if (!pending) {
+      counters.keyLookups += 1;
+      pending = options.keys.lookup(key).then((result) => {
+        if (result.record === undefined && result.refused === 'unknown') unknownIds.set(id, true);
+        else verified.set(hash, { record: result.record ?? null });
+        // Only refused keys spend the address's lookup budget: new good keys are never held back by it.
+        if (result.record && address !== undefined) lookupLimiter.giveBack(address, keyLookupsPerSecond);
+        return result.record ?? null;
+      });
+      const settled = pending.finally(() => lookups.delete(hash));
+      settled.catch(() => undefined);
+      lookups.set(hash, pending);
+    }
+    return pending;
   }
 
   async function authenticate(req: IncomingMessage): Promise<ApiKeyRecord> {
     const header = req.headers.authorization;
     const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
     if (!match) throw new RequestError(401, 'UNAUTHENTICATED', 'an API key is required: Authorization: Bearer <key> (spine keys create makes one)', { 'www-authenticate': 'Bearer' });
-    const record = await verifyKey(match[1]!);
+    const record = await verifyKey(match[1]!, req.socket.remoteAddress ?? 'unknown');
     if (!record) throw new RequestError(401, 'UNAUTHENTICATED', 'the API key is unknown or revoked', { 'www-authenticate': 'Bearer error="invalid_token"' });
     return record;
   }
@@ -150,18 +224,35 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }
   }
 
-  async function readBody(req: IncomingMessage): Promise<string> {
+  /** The body, which must have arrived by `deadline` (performance.now() time), else 408. */
+  async function readBody(req: IncomingMessage, deadline: number): Promise<string> {
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > maxBodyBytes * DISCARD_FACTOR) {
       throw new RequestError(413, 'BODY_TOO_LARGE', `request body is ${declared} bytes, over the limit of ${maxBodyBytes}`, { connection: 'close' }, { size: declared, limit: maxBodyBytes });
     }
     const chunks: Buffer[] = [];
     let size = 0;
-    for await (const chunk of req as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      // Past the limit the rest is read and dropped, so the client gets its 413 instead of a reset.
-      if (size <= maxBodyBytes) chunks.push(chunk);
-      else if (size > maxBodyBytes * DISCARD_FACTOR) break;
+    const reading = (async () => {
+      for await (const chunk of req as AsyncIterable<Buffer>) {
+        size += chunk.length;
+        // Past the limit the rest is read and dropped, so the client gets its 413 instead of a reset.
+        if (size <= maxBodyBytes) chunks.push(chunk);
+        else if (size > maxBodyBytes * DISCARD_FACTOR) break;
+      }
+    })();
+    // The socket is closed after a 408, which ends the reading with an error nobody waits for.
+    reading.catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(
+        () => reject(new RequestError(408, 'REQUEST_TIMEOUT', `the request body did not arrive within ${bodyTimeoutMs} ms (${size} bytes came)`, { connection: 'close' })),
+        Math.max(0, deadline - performance.now()),
+      );
+    });
+    try {
+      await Promise.race([reading, late]);
+    } finally {
+      clearTimeout(timer);
     }
     if (size > maxBodyBytes) throw new RequestError(413, 'BODY_TOO_LARGE', `request body is over the limit of ${maxBodyBytes} bytes`, { connection: 'close' }, { size, limit: maxBodyBytes });
     return Buffer.concat(chunks).toString('utf8');
@@ -193,10 +284,25 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       case 'listNetworks':
         return (await storage.listNetworks()).filter((networkId) => allows(record, networkId, 'read'));
       case 'flush':
+        if (!writesSomewhere(record)) throw new RequestError(403, 'PERMISSION_DENIED', `key ${record.id} may not flush: it writes no network (flush persists what the gateway buffered)`);
         return storage.flush ? storage.flush() : undefined;
+      case 'checkAccess':
+        return checkAccess(record, args[0], args[1]);
       default:
         return (storage[method] as (...a: unknown[]) => Promise<unknown>).apply(storage, args);
     }
+  }
+
+  /** Refuses unless the key may do `access` on every network named, naming all it may not. */
+  function checkAccess(record: ApiKeyRecord, networkIds: unknown, access: unknown): null {
+    if (!Array.isArray(networkIds) || networkIds.length > 100_000) throw new InvalidArgumentError('checkAccess takes a list of at most 100000 network ids');
+    if (access !== 'read' && access !== 'write') throw new InvalidArgumentError(`access must be read or write, not ${JSON.stringify(access)}`);
+    const refused = networkIds.map((id) => validateNetworkId(id)).filter((networkId) => !allows(record, networkId, access));
+    if (refused.length > 0) {
+      const shown = refused.slice(0, 20).map((id) => JSON.stringify(id)).join(', ');
+      throw new RequestError(403, 'PERMISSION_DENIED', `key ${record.id} may not ${access} network${refused.length > 1 ? 's' : ''} ${shown}${refused.length > 20 ? ` and ${refused.length - 20} more` : ''}`);
+    }
+    return null;
   }
 
   function reply(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
@@ -208,6 +314,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     counters.requests += 1;
     const started = performance.now();
+    const bodyDeadline = started + bodyTimeoutMs;
     const { pathname } = new URL(req.url ?? '/', 'http://gateway');
     let method: string | undefined;
     let keyId: string | undefined;
@@ -220,12 +327,20 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       limit(record);
       method = pathname.slice(API_PREFIX.length);
       if (!isMethodName(method)) throw new RequestError(404, 'UNKNOWN_METHOD', `unknown method ${JSON.stringify(method)}; methods: ${Object.keys(METHODS).join(', ')}`);
-      const args = parseArgs(method, await readBody(req));
+      const args = parseArgs(method, await readBody(req, bodyDeadline));
       const result = await call(record, method, args);
       reply(res, 200, encode({ result }));
       log.debug('request', { method, keyId, status: 200, ms: Math.round(performance.now() - started) });
     } catch (error) {
       counters.refused += 1;
+      if (error instanceof RequestError && error.status === 408) {
+        // A client this slow gets its answer and loses the connection, so it holds nothing more.
+        counters.bodyTimeouts += 1;
+        log.warn('request body too slow', { method, keyId, ms: Math.round(performance.now() - started) });
+        res.once('finish', () => req.socket.destroy());
+        setTimeout(() => req.socket.destroy(), 1_000).unref();
+        return reply(res, 408, JSON.stringify({ error: error.toWire() }), error.headers);
+      }
       // Anything still unread is drained, so keep-alive connections stay usable.
       req.resume();
       if (error instanceof RequestError) return reply(res, error.status, JSON.stringify({ error: error.toWire() }), error.headers);
@@ -236,34 +351,70 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }
   }
 
-  // ---- subscriptions: one storage subscription per path, shared by every socket on it
+  // ---- subscriptions: one storage subscription per network, fanned out in memory by path
 
-  function addListener(path: string, listener: Listener): Promise<void> {
-    let entry = paths.get(path);
-    if (!entry) {
-      const listeners = new Set<Listener>();
-      const deliver = (state: GroupState | null, change: GroupChange) => {
-        if (listeners.size === 0) return;
-        // Encoded once for every socket on the path.
-        const tail = `,"state":${encode(state)},"change":${encode(change)}}`;
-        for (const l of listeners) l.send(`{"type":"change","sub":${JSON.stringify(l.sub)}${tail}`);
-      };
-      const created: PathEntry = { listeners, ready: storage.subscribe(path, deliver) };
-      entry = created;
-      paths.set(path, created);
-      created.ready.catch(() => {
-        if (paths.get(path) === created) paths.delete(path);
-      });
+  /** Refuses, before anything is held, a subscription that would pass a bound. */
+  function checkBounds(record: ApiKeyRecord, socketSubscriptions: number, networkId: string): void {
+    const held = subscriptionsByKey.get(record.id);
+    const refuse = (message: string, limit: number) => {
+      counters.subscriptionsRefused += 1;
+      throw new LimitExceededError(message, limit);
+    };
+    if (socketSubscriptions >= bounds.perSocket) refuse(`a socket holds at most ${bounds.perSocket} subscriptions; unsubscribe one or open another socket`, bounds.perSocket);
+    if ((held?.count ?? 0) >= bounds.perKey) refuse(`key ${record.id} holds ${held!.count} subscriptions, the most one key may hold (${bounds.perKey})`, bounds.perKey);
+    if (subscriptionCount >= bounds.total) refuse(`the gateway holds ${subscriptionCount} subscriptions, its limit; try again later`, bounds.total);
+    if (!held?.networks.has(networkId) && (held?.networks.size ?? 0) >= bounds.networksPerKey) {
+      refuse(`key ${record.id} subscribes to ${bounds.networksPerKey} networks, the most one key may watch at once`, bounds.networksPerKey);
     }
-    entry.listeners.add(listener);
-    return entry.ready.then(() => undefined);
+    if (!watches.has(networkId) && watches.size >= bounds.networks) refuse(`the gateway watches ${watches.size} networks, its limit; try again later`, bounds.networks);
   }
 
-  function removeListener(path: string, listener: Listener): void {
-    const entry = paths.get(path);
-    if (!entry || !entry.listeners.delete(listener) || entry.listeners.size > 0) return;
-    paths.delete(path);
-    entry.ready.then((unsubscribe) => unsubscribe()).catch((error: unknown) => log.warn('removing a storage subscription failed', { path, error }));
+  function addListener(listener: Listener): Promise<void> {
+    const { networkId } = listener.path;
+    const held = subscriptionsByKey.get(listener.keyId) ?? { count: 0, networks: new Map<string, number>() };
+    subscriptionsByKey.set(listener.keyId, held);
+    held.count += 1;
+    held.networks.set(networkId, (held.networks.get(networkId) ?? 0) + 1);
+    subscriptionCount += 1;
+    let watch = watches.get(networkId);
+    if (!watch) {
+      const listeners = new Set<Listener>();
+      const deliver = (state: GroupState | null, change: GroupChange) => {
+        let tail: string | undefined;
+        for (const l of listeners) {
+          if (!pathMatches(l.path, change.networkId, change.groupId)) continue;
+          // Encoded once for every socket it goes to.
+          tail ??= `,"state":${encode(state)},"change":${encode(change)}}`;
+          l.send(`{"type":"change","sub":${JSON.stringify(l.sub)}${tail}`);
+        }
+      };
+      const created: NetworkWatch = { listeners, ready: storage.subscribe(networkId, deliver) };
+      watch = created;
+      watches.set(networkId, created);
+      created.ready.catch(() => {
+        if (watches.get(networkId) === created) watches.delete(networkId);
+      });
+    }
+    watch.listeners.add(listener);
+    return watch.ready.then(() => undefined);
+  }
+
+  function removeListener(listener: Listener): void {
+    const { networkId } = listener.path;
+    const watch = watches.get(networkId);
+    if (!watch || !watch.listeners.delete(listener)) return;
+    subscriptionCount -= 1;
+    const held = subscriptionsByKey.get(listener.keyId);
+    if (held) {
+      held.count -= 1;
+      const onNetwork = (held.networks.get(networkId) ?? 1) - 1;
+      if (onNetwork > 0) held.networks.set(networkId, onNetwork);
+      else held.networks.delete(networkId);
+      if (held.count === 0) subscriptionsByKey.delete(listener.keyId);
+    }
+    if (watch.listeners.size > 0) return;
+    watches.delete(networkId);
+    watch.ready.then((unsubscribe) => unsubscribe()).catch((error: unknown) => log.warn('removing a storage subscription failed', { networkId, error }));
   }
 
   const alive = new WeakMap<WebSocket, boolean>();
@@ -285,7 +436,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     sockets.add(ws);
     alive.set(ws, true);
     ws.on('pong', () => alive.set(ws, true));
-    const subs = new Map<string, { path: string; listener: Listener }>();
+    const subs = new Map<string, Listener>();
     const send = (text: string) => {
       if (ws.readyState !== WebSocket.OPEN) return;
       if (ws.bufferedAmount + text.length > maxBufferedBytes) {
@@ -333,26 +484,27 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         const held = subs.get(sub);
         if (held) {
           subs.delete(sub);
-          removeListener(held.path, held.listener);
+          removeListener(held);
         }
         return;
       }
       if (message.type !== 'subscribe') return sendError(new RequestError(400, 'MALFORMED_REQUEST', `unknown message type ${JSON.stringify((message as { type: unknown }).type)}`), sub);
+      let path: ParsedPath;
       try {
-        const { networkId } = parsePath(message.path);
-        checkScope(record, networkId, 'read');
+        path = parsePath(message.path);
+        checkScope(record, path.networkId, 'read');
         if (subs.has(sub)) throw new InvalidArgumentError(`subscription ${JSON.stringify(sub)} exists already on this socket`);
-        if (subs.size >= maxSubscriptions) throw new InvalidArgumentError(`a socket holds at most ${maxSubscriptions} subscriptions`);
+        checkBounds(record, subs.size, path.networkId);
       } catch (error) {
         return sendError(error, sub);
       }
-      const listener: Listener = { sub, send };
-      subs.set(sub, { path: message.path, listener });
-      addListener(message.path, listener).then(
+      const listener: Listener = { sub, path, keyId: record.id, send };
+      subs.set(sub, listener);
+      addListener(listener).then(
         () => send(JSON.stringify({ type: 'subscribed', sub })),
         (error: unknown) => {
-          subs.delete(sub);
-          removeListener(message.path, listener);
+          if (subs.get(sub) === listener) subs.delete(sub);
+          removeListener(listener);
           log.error('subscribing failed', { path: message.path, error });
           sendError(error, sub);
         },
@@ -361,7 +513,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     ws.on('close', () => {
       clearInterval(recheck);
       sockets.delete(ws);
-      for (const { path, listener } of subs.values()) removeListener(path, listener);
+      for (const listener of subs.values()) removeListener(listener);
       subs.clear();
     });
     ws.on('error', (error) => log.warn('socket error', { keyId: record.id, error }));
@@ -391,7 +543,15 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }
   }
 
-  const server: Server = createServer((req, res) => void handle(req, res));
+  // Node's own request timeout backs the body deadline up (it also covers bodies of refused requests being drained).
+  const server: Server = createServer(
+    {
+      requestTimeout: bodyTimeoutMs + 5_000,
+      headersTimeout: Math.min(60_000, bodyTimeoutMs + 5_000),
+      connectionsCheckingInterval: Math.min(30_000, Math.max(250, Math.floor(bodyTimeoutMs / 4))),
+    },
+    (req, res) => void handle(req, res),
+  );
   server.on('upgrade', (req, socket, head) => void upgrade(req, socket, head));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -414,8 +574,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     for (const ws of sockets) ws.terminate();
     wss.close();
     await closed;
-    const entries = [...paths.values()];
-    paths.clear();
+    const entries = [...watches.values()];
+    watches.clear();
     await Promise.all(entries.map((entry) => entry.ready.then((unsubscribe) => unsubscribe()).catch(() => undefined)));
     if (options.closeStorage) await storage.close();
     log.info('gateway stopped', { url });
@@ -423,9 +583,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   return {
     url,
     port,
-    stats: () => ({ ...counters, sockets: sockets.size, storageSubscriptions: paths.size }),
+    stats: () => ({ ...counters, sockets: sockets.size, storageSubscriptions: watches.size, subscriptions: subscriptionCount }),
     stop: () => (stopping ??= release()),
   };
 }
 
-const STATUS_TEXT: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable' };
+const STATUS_TEXT: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 408: 'Request Timeout', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable' };

@@ -1,13 +1,25 @@
-import { ContentTooLargeError, CorruptDataError, UnserializableContentError } from './errors';
+import { types } from 'node:util';
+import { ContentTooLargeError, CorruptDataError, SpineError, UnserializableContentError } from './errors';
 
 /**
  * The one codec for state and events on every trip (JSON files, Pub/Sub, Cloud Storage).
  * It is JSON with tagged objects for what JSON cannot carry: `Map`, `Set`, `Date`,
  * `undefined`, `NaN`, `±Infinity`, `-0`. Plain objects that themselves have a `$type` key are
  * escaped, so any value round-trips exactly. Functions, symbols, `BigInt`, cycles and class
- * instances other than the ones above are refused with `UnserializableContentError`.
+ * instances other than the ones above are refused with `UnserializableContentError`, as are
+ * Proxies, properties whose getter throws, and values nested deeper than `maxDepth`.
  */
 const TAG = '$type';
+
+/** How deep a value may nest (levels of arrays, objects, Maps, Sets) when nothing else is said. */
+export const MAX_ENCODE_DEPTH = 300;
+/**
+ * How deep encoded text may nest: each value level is at most three levels of JSON (a Map's
+ * value sits in `{"entries": [[key, value]]}`). Checked by a scan without recursion before
+ * anything walks the text, so a hostile text fails with a typed error, not a stack overflow.
+ */
+export const MAX_TEXT_DEPTH = 3 * MAX_ENCODE_DEPTH + 10;
+const TOO_DEEP = 'the value nests too deep';
 
 type Tagged =
   | { $type: 'Map'; entries: [unknown, unknown][] }
@@ -22,10 +34,22 @@ export interface EncodeOptions {
   maxBytes?: number;
   /** Names what is encoded in error messages. */
   what?: string;
+  /** Refuse with `UnserializableContentError` a value nested deeper than this (default `MAX_ENCODE_DEPTH`). */
+  maxDepth?: number;
 }
 
 export function encode(value: unknown, options: EncodeOptions = {}): string {
-  const text = JSON.stringify(toJsonSafe(value, '$', new Set()));
+  const maxDepth = Math.min(options.maxDepth ?? MAX_ENCODE_DEPTH, MAX_ENCODE_DEPTH);
+  let safe: unknown;
+  try {
+    safe = toJsonSafe(value, '$', new Set(), maxDepth);
+  } catch (error) {
+    if (error instanceof UnserializableContentError && error.reason === TOO_DEEP) throw new UnserializableContentError(error.path, `the value nests more than ${maxDepth} levels deep`);
+    if (error instanceof SpineError) throw error;
+    // Whatever else a hostile value makes the walk throw is still a value that cannot be stored.
+    throw new UnserializableContentError('$', `reading the value threw: ${(error as Error)?.message ?? String(error)}`);
+  }
+  const text = JSON.stringify(safe);
   if (options.maxBytes !== undefined) {
     const size = Buffer.byteLength(text, 'utf8');
     if (size > options.maxBytes) throw new ContentTooLargeError(size, options.maxBytes, options.what);
@@ -34,7 +58,7 @@ export function encode(value: unknown, options: EncodeOptions = {}): string {
 }
 
 export function encodeToBuffer(value: unknown, options: EncodeOptions = {}): Buffer {
-  const buffer = Buffer.from(encode(value), 'utf8');
+  const buffer = Buffer.from(encode(value, options.maxDepth === undefined ? {} : { maxDepth: options.maxDepth }), 'utf8');
   if (options.maxBytes !== undefined && buffer.length > options.maxBytes) {
     throw new ContentTooLargeError(buffer.length, options.maxBytes, options.what);
   }
@@ -43,6 +67,8 @@ export function encodeToBuffer(value: unknown, options: EncodeOptions = {}): Buf
 
 export function decode<T = unknown>(text: string | Buffer | Uint8Array): T {
   const source = typeof text === 'string' ? text : Buffer.from(text).toString('utf8');
+  const depth = jsonTextDepth(source, MAX_TEXT_DEPTH);
+  if (depth > MAX_TEXT_DEPTH) throw new CorruptDataError(`cannot decode: the text nests more than ${MAX_TEXT_DEPTH} levels deep`);
   let parsed: unknown;
   try {
     parsed = JSON.parse(source);
@@ -59,12 +85,46 @@ export function clone<T>(value: T): T {
   return decode<T>(encode(value));
 }
 
+/**
+ * How deep JSON text nests (brackets and braces outside strings), counted without recursion and
+ * stopping once past `stopAbove`. Text that is not JSON gets some number; the parser judges it.
+ */
+export function jsonTextDepth(text: string, stopAbove = Infinity): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const char = text.charCodeAt(i);
+    if (inString) {
+      if (char === 0x5c) i++; // backslash: the next character is escaped
+      else if (char === 0x22) inString = false;
+    } else if (char === 0x22) inString = true;
+    else if (char === 0x5b || char === 0x7b) {
+      depth++;
+      if (depth > deepest) {
+        deepest = depth;
+        if (deepest > stopAbove) return deepest;
+      }
+    } else if (char === 0x5d || char === 0x7d) depth--;
+  }
+  return deepest;
+}
+
+/** `object[key]`, with a getter that throws reported as content that cannot be stored. */
+function readProperty(object: Record<string | number, unknown>, key: string | number, path: string): unknown {
+  try {
+    return object[key];
+  } catch (error) {
+    throw new UnserializableContentError(path, `reading it threw: ${(error as Error)?.message ?? String(error)}`);
+  }
+}
+
 function isPlainObject(value: object): boolean {
   const proto = Object.getPrototypeOf(value);
   return proto === Object.prototype || proto === null;
 }
 
-function toJsonSafe(value: unknown, path: string, ancestors: Set<object>): unknown {
+function toJsonSafe(value: unknown, path: string, ancestors: Set<object>, depthLeft: number): unknown {
   switch (typeof value) {
     case 'string':
     case 'boolean':
@@ -86,19 +146,23 @@ function toJsonSafe(value: unknown, path: string, ancestors: Set<object>): unkno
   }
   if (value === null) return null;
   const object = value as object;
+  // A Proxy runs code of its own on every read, so what is stored could differ from what was checked.
+  if (types.isProxy(object)) throw new UnserializableContentError(path, 'Proxy objects cannot be stored (store a plain copy)');
+  if (depthLeft <= 0) throw new UnserializableContentError(path, TOO_DEEP);
+  const inner = depthLeft - 1;
   if (ancestors.has(object)) throw new UnserializableContentError(path, 'the value contains a cycle');
   ancestors.add(object);
   try {
     if (Array.isArray(object)) {
       const out = new Array<unknown>(object.length);
-      for (let i = 0; i < object.length; i++) out[i] = toJsonSafe(object[i], `${path}[${i}]`, ancestors);
+      for (let i = 0; i < object.length; i++) out[i] = toJsonSafe(readProperty(object as unknown as Record<number, unknown>, i, `${path}[${i}]`), `${path}[${i}]`, ancestors, inner);
       return out;
     }
     if (object instanceof Map) {
       const entries: [unknown, unknown][] = [];
       let i = 0;
       for (const [k, v] of object) {
-        entries.push([toJsonSafe(k, `${path}.<key ${i}>`, ancestors), toJsonSafe(v, `${path}.get(${describeKey(k)})`, ancestors)]);
+        entries.push([toJsonSafe(k, `${path}.<key ${i}>`, ancestors, inner), toJsonSafe(v, `${path}.get(${describeKey(k)})`, ancestors, inner)]);
         i++;
       }
       return { [TAG]: 'Map', entries };
@@ -106,7 +170,7 @@ function toJsonSafe(value: unknown, path: string, ancestors: Set<object>): unkno
     if (object instanceof Set) {
       const values: unknown[] = [];
       let i = 0;
-      for (const v of object) values.push(toJsonSafe(v, `${path}.<value ${i++}>`, ancestors));
+      for (const v of object) values.push(toJsonSafe(v, `${path}.<value ${i++}>`, ancestors, inner));
       return { [TAG]: 'Set', values };
     }
     if (object instanceof Date) {
@@ -123,11 +187,11 @@ function toJsonSafe(value: unknown, path: string, ancestors: Set<object>): unkno
     const keys = Object.keys(object);
     const record = object as Record<string, unknown>;
     if (keys.includes(TAG)) {
-      return { [TAG]: 'object', entries: keys.map((k) => [k, toJsonSafe(record[k], `${path}.${k}`, ancestors)]) };
+      return { [TAG]: 'object', entries: keys.map((k) => [k, toJsonSafe(readProperty(record, k, `${path}.${k}`), `${path}.${k}`, ancestors, inner)]) };
     }
     const out: Record<string, unknown> = {};
     for (const key of keys) {
-      setOwn(out, key, toJsonSafe(record[key], `${path}.${key}`, ancestors));
+      setOwn(out, key, toJsonSafe(readProperty(record, key, `${path}.${key}`), `${path}.${key}`, ancestors, inner));
     }
     return out;
   } finally {

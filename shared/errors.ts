@@ -16,7 +16,8 @@ export type SpineErrorCode =
   | 'PUBLISH_FAILED'
   | 'TIMEOUT'
   | 'UNAUTHENTICATED'
-  | 'PERMISSION_DENIED';
+  | 'PERMISSION_DENIED'
+  | 'LIMIT_EXCEEDED';
 
 export class SpineError extends Error {
   readonly code: SpineErrorCode;
@@ -130,6 +131,16 @@ export class AuthenticationError extends SpineError {
 export class PermissionDeniedError extends SpineError {
   constructor(message: string) {
     super('PERMISSION_DENIED', message);
+  }
+}
+
+/** A gateway refused to hold more for the caller (subscriptions per socket, per key, in total): `limit` is the bound passed. */
+export class LimitExceededError extends SpineError {
+  constructor(
+    message: string,
+    readonly limit: number,
+  ) {
+    super('LIMIT_EXCEEDED', message);
   }
 }
 

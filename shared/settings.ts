@@ -91,6 +91,14 @@ export function wholeNumberIn(env: Env, variable: string, fallback: number, min:
   return value;
 }
 
+/** A true/false setting; anything else fails naming the variable. */
+export function booleanSetting(env: Env, variable: string, fallback: boolean): boolean {
+  const raw = env[variable];
+  if (raw === undefined || raw === '') return fallback;
+  if (raw !== 'true' && raw !== 'false') fail(variable, raw, 'true | false');
+  return raw === 'true';
+}
+
 /** The interval flush is a Cloud Scheduler job: whole minutes that divide an hour or a day. */
 function wholeMinutes(env: Env, variable: string, fallback: number): number {
   const value = positiveInt(env, variable, fallback);

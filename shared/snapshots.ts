@@ -1,8 +1,14 @@
 import type { DocumentStorage } from './backends/document-storage';
 import { DEFAULT_CHANGE_TOLERANCE_MS } from './backends/snapshot-stream';
-import { InvalidArgumentError, NetworkNotFoundError } from './errors';
+import { InvalidArgumentError, NetworkNotFoundError, SnapshotNotFoundError } from './errors';
 import { validateNetworkId, validateSnapshotId } from './ids';
 import { createLogger, type Logger } from './log';
+import { booleanSetting } from './settings';
+
+/** SPINE_PRUNE_LABELLED_SNAPSHOTS (default false): whether the snapshot function's retention deletes labelled snapshots too. */
+export function loadRetentionSettings(env: Record<string, string | undefined> = process.env): { pruneLabelled: boolean } {
+  return { pruneLabelled: booleanSetting(env, 'SPINE_PRUNE_LABELLED_SNAPSHOTS', false) };
+}
 
 /** Which networks a snapshot run covers: every one, those changed since their newest snapshot, or these. */
 export type SnapshotSelection = 'all' | 'changed' | string[];
@@ -16,8 +22,10 @@ export interface ScheduledSnapshotOptions {
   slot?: Date;
   /** An explicit snapshot id (per network); takes the place of the slot's. */
   snapshotId?: string;
-  /** Retention: each network covered keeps its newest this many snapshots. */
+  /** Retention: each network covered keeps its newest this many unlabelled snapshots. */
   maxSnapshots: number;
+  /** Retention deletes labelled snapshots too (counted with the others); by default someone labelled them to keep them. */
+  pruneLabelled?: boolean;
   label?: string;
   /** For `'changed'`: see `DEFAULT_CHANGE_TOLERANCE_MS`. */
   changeToleranceMs?: number;
@@ -74,7 +82,7 @@ export async function takeScheduledSnapshots(state: DocumentStorage, options: Sc
         summary.skipped.push(networkId);
         log.debug('snapshot skipped', { networkId, reason: result ? 'exists' : 'unchanged', done: index + 1, of: networkIds.length });
       }
-      const pruned = await state.pruneSnapshots(networkId, settings.maxSnapshots);
+      const pruned = await applyRetention(state, networkId, settings.maxSnapshots, settings.pruneLabelled);
       if (pruned.length > 0) summary.pruned.push({ networkId, snapshotIds: pruned });
     } catch (error) {
       if (listed && error instanceof NetworkNotFoundError) {
@@ -89,18 +97,40 @@ export async function takeScheduledSnapshots(state: DocumentStorage, options: Sc
   return summary;
 }
 
+/**
+ * Deletes the snapshots of the network past the newest `keep`, oldest first; labelled snapshots
+ * are neither deleted nor counted unless `pruneLabelled`. Returns the ids deleted.
+ */
+export async function applyRetention(state: DocumentStorage, networkId: string, keep: number, pruneLabelled = false): Promise<string[]> {
+  if (pruneLabelled) return state.pruneSnapshots(networkId, keep);
+  const unlabelled = (await state.listSnapshots(networkId)).filter((info) => info.label === undefined || info.label === '');
+  const deleted: string[] = [];
+  for (const info of unlabelled.slice(keep).reverse()) {
+    try {
+      await state.deleteSnapshot(networkId, info.id);
+      deleted.push(info.id);
+    } catch (error) {
+      // Another pruner deleted it first: not reported twice.
+      if (!(error instanceof SnapshotNotFoundError)) throw error;
+    }
+  }
+  return deleted;
+}
+
 interface ResolvedOptions {
   networks: 'all' | 'changed' | string[];
   slot?: Date;
   snapshotId?: string;
   maxSnapshots: number;
+  pruneLabelled: boolean;
   label?: string;
   changeToleranceMs: number;
 }
 
 function resolveOptions(options: ScheduledSnapshotOptions): ResolvedOptions {
   if (!options || typeof options !== 'object') throw new InvalidArgumentError('snapshot run options must be an object');
-  const { networks, slot, snapshotId, maxSnapshots, label, changeToleranceMs = DEFAULT_CHANGE_TOLERANCE_MS } = options;
+  const { networks, slot, snapshotId, maxSnapshots, label, changeToleranceMs = DEFAULT_CHANGE_TOLERANCE_MS, pruneLabelled = false } = options;
+  if (typeof pruneLabelled !== 'boolean') throw new InvalidArgumentError(`pruneLabelled must be true or false, not ${JSON.stringify(pruneLabelled)}`);
   let selection: ResolvedOptions['networks'];
   if (networks === 'all' || networks === 'changed') selection = networks;
   else if (Array.isArray(networks)) selection = [...new Set(networks.map((id) => validateNetworkId(id)))];
@@ -114,5 +144,5 @@ function resolveOptions(options: ScheduledSnapshotOptions): ResolvedOptions {
   if (typeof changeToleranceMs !== 'number' || !Number.isFinite(changeToleranceMs) || changeToleranceMs < 0) {
     throw new InvalidArgumentError(`changeToleranceMs must be a number of milliseconds, 0 or more, not ${JSON.stringify(changeToleranceMs)}`);
   }
-  return { networks: selection, slot, snapshotId, maxSnapshots, label, changeToleranceMs };
+  return { networks: selection, slot, snapshotId, maxSnapshots, pruneLabelled, label, changeToleranceMs };
 }

@@ -6,9 +6,21 @@ import type { Contact, GroupQuery, GroupState, NetworkState } from './model';
 /** Content of one contact, encoded, may not exceed this (the Pub/Sub message limit). */
 export const DEFAULT_MAX_CONTENT_BYTES = 10 * 1024 * 1024;
 
-/** Throws a typed error when `content` cannot be stored; returns its encoded size. */
-export function checkContent(content: unknown, maxBytes: number, what: string): number {
-  return Buffer.byteLength(encode(content, { maxBytes, what }), 'utf8');
+/**
+ * How deep content may nest (arrays, objects, Maps, Sets); deeper content is refused where it
+ * enters, with room left under the codec's own limit for the state and events around it.
+ */
+export const MAX_CONTENT_DEPTH = 256;
+
+/**
+ * Throws a typed error when `content` cannot be stored; returns its encoded size. `undefined`
+ * is refused (`InvalidArgumentError`): a contact written with nothing would read back as
+ * something else; `null` is the value for "no value". Group states may hold contacts without
+ * content (`allowUndefined`).
+ */
+export function checkContent(content: unknown, maxBytes: number, what: string, options: { allowUndefined?: boolean } = {}): number {
+  if (content === undefined && !options.allowUndefined) throw new InvalidArgumentError(`${what} is undefined: give a value (null for none)`);
+  return Buffer.byteLength(encode(content, { maxBytes, what, maxDepth: MAX_CONTENT_DEPTH }), 'utf8');
 }
 
 const BLEND_MODES = new Set(['accept-last', 'merge']);
@@ -51,7 +63,7 @@ function validateContact(where: string, groupId: string, id: string, contact: Co
   if (contact.id !== id) throw new InvalidArgumentError(`${where}: contact under key ${JSON.stringify(id)} has id ${JSON.stringify(contact.id)}`);
   if (contact.groupId !== groupId) throw new InvalidArgumentError(`${where}: contact ${JSON.stringify(id)} belongs to group ${JSON.stringify(contact.groupId)}`);
   if (!BLEND_MODES.has(contact.blendMode)) throw new InvalidArgumentError(`${where}: contact ${JSON.stringify(id)} has blend mode ${JSON.stringify(contact.blendMode)}, expected accept-last or merge`);
-  checkContent(contact.content, maxContentBytes, `content of contact ${JSON.stringify(id)}`);
+  checkContent(contact.content, maxContentBytes, `content of contact ${JSON.stringify(id)}`, { allowUndefined: true });
   encode({ attributes: contact.attributes, lastContradiction: contact.lastContradiction });
 }
 

@@ -27,10 +27,24 @@ function el(tag, attributes = {}, ...children) {
   return node;
 }
 
+// The API's token comes in the URL npm start prints; kept for this tab and taken out of the address bar.
+const TOKEN = (() => {
+  const params = new URLSearchParams(location.search);
+  const given = params.get('token');
+  if (given) {
+    sessionStorage.setItem('spine-dashboard-token', given);
+    params.delete('token');
+    const rest = params.toString();
+    history.replaceState(null, '', location.pathname + (rest ? `?${rest}` : '') + location.hash);
+  }
+  return given ?? sessionStorage.getItem('spine-dashboard-token') ?? '';
+})();
+
 async function api(path, { method = 'GET', body } = {}) {
+  const auth = { authorization: `Bearer ${TOKEN}` };
   const response = await fetch(`api/${path}`, {
     method,
-    headers: body === undefined ? { accept: 'application/json' } : { accept: 'application/json', 'content-type': 'application/json' },
+    headers: body === undefined ? { accept: 'application/json', ...auth } : { accept: 'application/json', 'content-type': 'application/json', ...auth },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const payload = await response.json().catch(() => null);
@@ -66,7 +80,7 @@ function setConnection(status, text) {
 }
 
 function connect() {
-  const source = new EventSource('api/stream');
+  const source = new EventSource(`api/stream?token=${encodeURIComponent(TOKEN)}`);
   source.addEventListener('open', () => {
     state.connectedAt = Date.now();
     state.rateSamples = [];

@@ -6,8 +6,10 @@ import { takeScheduledSnapshots, type SnapshotRunSummary, type SnapshotSelection
 
 export interface SnapshotHandlerDependencies {
   state: DocumentStorage;
-  /** Retention: each network snapshotted keeps its newest this many snapshots. */
+  /** Retention: each network snapshotted keeps its newest this many unlabelled snapshots. */
   maxSnapshots: number;
+  /** Retention deletes labelled snapshots too (SPINE_PRUNE_LABELLED_SNAPSHOTS); by default they are kept. */
+  pruneLabelled?: boolean;
   logger: Logger;
   /** For `networks: 'changed'`; see `DEFAULT_CHANGE_TOLERANCE_MS`. */
   changeToleranceMs?: number;
@@ -63,6 +65,7 @@ export function createSnapshotHandler(deps: SnapshotHandlerDependencies) {
         ...(request.snapshotId !== undefined && { snapshotId: request.snapshotId }),
         ...(request.label !== undefined && { label: request.label }),
         maxSnapshots: deps.maxSnapshots,
+        ...(deps.pruneLabelled !== undefined && { pruneLabelled: deps.pruneLabelled }),
         ...(deps.changeToleranceMs !== undefined && { changeToleranceMs: deps.changeToleranceMs }),
         logger,
       });

@@ -1,5 +1,6 @@
 import * as functions from '@google-cloud/functions-framework';
 import { EventType } from '../../shared/events/types';
+import { loadRetentionSettings } from '../../shared/snapshots';
 import { runtime } from '../runtime';
 import { createSnapshotHandler } from './handler';
 
@@ -8,6 +9,7 @@ const current = runtime();
 const handler = createSnapshotHandler({
   state: current.state,
   maxSnapshots: current.settings.maxSnapshots,
+  pruneLabelled: loadRetentionSettings(process.env).pruneLabelled,
   logger: current.logger.child({ function: 'snapshot' }),
   // The acknowledgement a client's saveSnapshot waits for, like any write's.
   // Also when a repeated request found the snapshot already there.

@@ -21,7 +21,6 @@ import type {
   Unsubscribe,
 } from '../model';
 import { API_PREFIX, CLOSE_CODES, errorFromWire, SUBSCRIBE_PATH, type ClientMessage, type MethodName, type ServerMessage, type WireError } from '../remote/protocol';
-import { copyNetworks } from '../sync';
 
 export interface RemoteStorageOptions {
   /** Base URL of the gateway, e.g. `http://127.0.0.1:8094` (npm start's SPINE_GATEWAY_URL). */
@@ -211,10 +210,24 @@ export class RemoteStorage implements NetworkStorage {
     return this.call('flush', []);
   }
 
-  /** Copies every network of `remote` into the gateway, one `saveNetworkState` each. */
+  /**
+   * Copies every network of `remote` into the gateway, one `saveNetworkState` each, after the
+   * gateway confirmed the key may write every one of them: a refusal writes nothing.
+   */
   async sync(remote: NetworkStorage): Promise<SyncResult> {
     if (this.closed) throw new StorageClosedError('sync');
-    return copyNetworks(remote, this);
+    const networkIds = await remote.listNetworks();
+    if (networkIds.length > 0) await this.call('checkAccess', [networkIds, 'write']);
+    let networks = 0;
+    let groups = 0;
+    for (const networkId of networkIds) {
+      const state = await remote.loadNetworkState(networkId);
+      if (!state) continue;
+      await this.saveNetworkState(networkId, state);
+      networks += 1;
+      groups += state.groups.size;
+    }
+    return { networks, groups };
   }
 
   // ---- subscriptions over the WebSocket

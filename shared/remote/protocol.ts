@@ -12,6 +12,7 @@ import {
   InvalidArgumentError,
   InvalidEventError,
   InvalidIdError,
+  LimitExceededError,
   NetworkNotFoundError,
   PermissionDeniedError,
   PublishError,
@@ -45,8 +46,9 @@ export interface MethodSpec {
 
 /**
  * Every `NetworkStorage` method the gateway serves. `subscribe` has the WebSocket; `sync`,
- * `initialize` and `close` run in the client (sync copies the remote storage it is given into the
- * gateway through `saveNetworkState`). `flush` waits until writes made so far are readable.
+ * `initialize` and `close` run in the client (sync asks `checkAccess` for every network first,
+ * then copies the remote storage it is given through `saveNetworkState`). `flush` waits until
+ * writes made so far are readable.
  */
 export const METHODS = {
   saveContactContent: { access: 'write', minArgs: 4, maxArgs: 5, scoped: true },
@@ -64,7 +66,10 @@ export const METHODS = {
   loadSnapshot: { access: 'read', minArgs: 2, maxArgs: 2, scoped: true },
   listSnapshots: { access: 'read', minArgs: 1, maxArgs: 1, scoped: true },
   deleteSnapshot: { access: 'write', minArgs: 2, maxArgs: 2, scoped: true },
-  flush: { access: 'read', minArgs: 0, maxArgs: 0, scoped: false },
+  /** Persists what the gateway buffered, so it needs a key that may write somewhere. */
+  flush: { access: 'write', minArgs: 0, maxArgs: 0, scoped: false },
+  /** `(networkIds, access)`: refuses (403, naming every refused network) unless the key may do `access` on all of them; `sync` asks before it writes anything. */
+  checkAccess: { access: 'read', minArgs: 2, maxArgs: 2, scoped: false },
 } as const satisfies Record<string, MethodSpec>;
 
 export type MethodName = keyof typeof METHODS;
@@ -91,7 +96,7 @@ export const CLOSE_CODES = {
 } as const;
 
 /** Errors of the gateway itself, besides the storage's typed errors. */
-export type GatewayErrorCode = 'MALFORMED_REQUEST' | 'UNKNOWN_METHOD' | 'RATE_LIMITED' | 'BODY_TOO_LARGE' | 'METHOD_NOT_ALLOWED' | 'INTERNAL';
+export type GatewayErrorCode = 'MALFORMED_REQUEST' | 'UNKNOWN_METHOD' | 'RATE_LIMITED' | 'BODY_TOO_LARGE' | 'REQUEST_TIMEOUT' | 'METHOD_NOT_ALLOWED' | 'INTERNAL';
 
 export interface WireError {
   code: SpineErrorCode | GatewayErrorCode;
@@ -117,6 +122,7 @@ const STATUS_BY_CODE: Record<SpineErrorCode, number> = {
   TIMEOUT: 504,
   UNAUTHENTICATED: 401,
   PERMISSION_DENIED: 403,
+  LIMIT_EXCEEDED: 429,
 };
 
 /** The HTTP status and wire form of an error a storage call threw; unknown errors are 500 without their text. */
@@ -184,6 +190,9 @@ export function errorFromWire(status: number, wire: WireError | undefined, what:
       break;
     case 'PERMISSION_DENIED':
       error = new PermissionDeniedError(message);
+      break;
+    case 'LIMIT_EXCEEDED':
+      error = new LimitExceededError(message, num('limit'));
       break;
     default:
       // UNAVAILABLE, RATE_LIMITED (429), NOT_FOUND of the gateway itself, INTERNAL and anything unknown: trying later may work.

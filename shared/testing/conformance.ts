@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
-import { InvalidIdError, NetworkNotFoundError, SnapshotNotFoundError, UnserializableContentError } from '../errors';
+import { InvalidArgumentError, InvalidIdError, NetworkNotFoundError, SnapshotNotFoundError, UnserializableContentError } from '../errors';
 import { growArray, growMap, growSet, shrinkSet } from '../mergeable';
 import type { Contact, GroupChange, GroupState, NetworkState, NetworkStorage } from '../model';
 import { assertEqual, assertExcludes, assertIncludes, assertIncludesAll, assertMatches } from './assertions';
@@ -228,6 +228,33 @@ export function runNetworkStorageConformance(name: string, setup: ConformanceSet
         }
         await settle();
         assert.equal(await storage.loadContactContent(n, 'root', 'c'), 'kept');
+      });
+
+      it('refuses a throwing getter, a Proxy and content nested 60,000 deep with UnserializableContentError, undefined with InvalidArgumentError, and keeps the old content', async () => {
+        const n = net();
+        await storage.saveContactContent(n, 'root', 'c', 'kept');
+        const throwing = {
+          get boom(): never {
+            throw new Error('getter exploded');
+          },
+        };
+        const trap = new Proxy({ a: 1 }, {
+          ownKeys() {
+            throw new Error('trap exploded');
+          },
+        });
+        const quiet = new Proxy({ a: 1 }, {});
+        let deep: unknown = 'bottom';
+        for (let i = 0; i < 60_000; i++) deep = [deep];
+        for (const bad of [throwing, { nested: [throwing] }, trap, quiet, new Map([['k', trap]]), deep]) {
+          await assert.rejects(storage.saveContactContent(n, 'root', 'c', bad), UnserializableContentError);
+        }
+        await assert.rejects(storage.saveContactContent(n, 'root', 'c', undefined), InvalidArgumentError);
+        await assert.rejects(storage.saveContactContent(n, 'root', 'fresh', undefined), InvalidArgumentError);
+        await settle();
+        assert.equal(await storage.loadContactContent(n, 'root', 'c'), 'kept');
+        assert.equal(await storage.loadContactContent(n, 'root', 'fresh'), null);
+        assert.equal((await storage.loadGroupState(n, 'root'))?.contacts.has('fresh'), false);
       });
 
       it('keeps every one of 20 concurrent updates to different contacts', async () => {

@@ -376,6 +376,22 @@ describe('errors', () => {
     expect((await spine(['get', network])).code).toBe(ExitCode.notFound);
   });
 
+  test('a value nested 60,000 deep exits 4 with one line, not a stack overflow, and writes nothing; a normal put still works', async () => {
+    const deepNetwork = `${network}-deep`;
+    const [deep, tooDeepForContent] = await Promise.all([
+      spine(['put', deepNetwork, 'g', 'c', '['.repeat(60_000) + ']'.repeat(60_000)]),
+      spine(['put', deepNetwork, 'g', 'c', '['.repeat(300) + ']'.repeat(300)]),
+    ]);
+    expect(deep.code).toBe(ExitCode.invalidValue);
+    expect(errorLine(deep)).toBe('spine: the value nests more than 910 levels deep; values may nest at most 256 levels');
+    expect(deep.stderr).not.toContain('Maximum call stack');
+    expect(tooDeepForContent.code).toBe(ExitCode.invalidValue);
+    expect(errorLine(tooDeepForContent)).toMatch(/^spine: cannot serialize value at \$(\[0\])+: the value nests more than 256 levels deep$/);
+    expect((await spine(['get', deepNetwork])).code).toBe(ExitCode.notFound);
+    await ok(['put', deepNetwork, 'g', 'c', '[[1]]', '--wait']);
+    expect(await okJson(['get', deepNetwork, 'g', 'c'])).toEqual([[1]]);
+  });
+
   test('usage errors exit 2', async () => {
     const [unknown, missing, ...others] = await Promise.all([
       spine(['frobnicate']),

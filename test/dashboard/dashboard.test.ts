@@ -75,8 +75,11 @@ beforeAll(async () => {
   });
   page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   page.on('dialog', (dialog) => void dialog.accept());
+  // The URL npm start prints: the page with its token, which the page keeps and takes out of the address bar.
+  expect(dashboard.url).toBe(`${dashboard.baseUrl}?token=${dashboard.token}`);
   await page.goto(dashboard.url);
   await page.locator('[data-testid="connection"][data-state="live"]').waitFor({ timeout: UI_TIMEOUT_MS });
+  expect(page.url()).toBe(dashboard.baseUrl);
 }, 60_000);
 
 afterAll(async () => {

@@ -17,6 +17,7 @@ import {
   shrinkSet,
   UnserializableContentError,
 } from 'super-spine';
+import { jsonTextDepth, MAX_ENCODE_DEPTH, MAX_TEXT_DEPTH } from '../../shared/codec';
 
 // Jest compares Dates with ==, so two invalid Dates would differ; the codec keeps them equal.
 expect.addEqualityTesters([
@@ -305,6 +306,38 @@ describe('codec refusals', () => {
     expect(error).toBeInstanceOf(UnserializableContentError);
     return error as UnserializableContentError;
   }
+
+  it('refuses a throwing getter and Proxies with UnserializableContentError naming where they are', () => {
+    const throwing = refusal({
+      list: [
+        {
+          get boom(): never {
+            throw new Error('getter exploded');
+          },
+        },
+      ],
+    });
+    expect(throwing.path).toBe('$.list[0].boom');
+    expect(throwing.message).toContain('getter exploded');
+    expect(refusal({ inner: new Proxy({}, { ownKeys: () => { throw new Error('trap'); } }) }).path).toBe('$.inner');
+    expect(refusal(new Proxy([1, 2], {})).reason).toMatch(/Proxy/);
+  });
+
+  it('refuses a value nested deeper than the limit without overflowing the stack, and decodes no text nested past MAX_TEXT_DEPTH', () => {
+    let deep: unknown = 0;
+    for (let i = 0; i < 60_000; i++) deep = { d: deep };
+    expect(refusal(deep).reason).toBe(`the value nests more than ${MAX_ENCODE_DEPTH} levels deep`);
+    let fine: unknown = 0;
+    for (let i = 0; i < 100; i++) fine = new Map([['k', fine]]);
+    expect(decode(encode(fine))).toEqual(fine);
+    expect(thrownBy(() => encode([[[1]]], { maxDepth: 2 }))).toBeInstanceOf(UnserializableContentError);
+    const text = '['.repeat(60_000) + ']'.repeat(60_000);
+    expect(jsonTextDepth(text)).toBe(60_000);
+    expect(jsonTextDepth('["[[[", {"a": "\\"}]')).toBe(2);
+    const refused = thrownBy(() => decode(text));
+    expect(refused).toBeInstanceOf(CorruptDataError);
+    expect((refused as Error).message).toContain(`more than ${MAX_TEXT_DEPTH} levels`);
+  });
 
   it('refuses functions and names where they are', () => {
     const error = refusal({ a: { b: [1, 2, () => 1] } });

@@ -24,7 +24,7 @@ import {
 } from 'super-spine';
 import { eventually } from 'super-spine/testing';
 import { encodeNetworkStateChunks, SNAPSHOT_READ_AHEAD } from '../../shared/backends/snapshot-stream';
-import { slotSnapshotId, takeScheduledSnapshots } from '../../shared/snapshots';
+import { loadRetentionSettings, slotSnapshotId, takeScheduledSnapshots } from '../../shared/snapshots';
 import { createSnapshotHandler } from '../../functions/snapshot/handler';
 import { createMemoryLogger } from '../helpers/emulators';
 import { groupState } from '../helpers/gcs';
@@ -312,6 +312,28 @@ describe.each(backends)('%s snapshots', (_name, makeBackend) => {
     expect(await takeScheduledSnapshots(storage, options)).toEqual({ created: [], skipped: ['a', 'b'], pruned: [], failed: [] });
     // A write just before a snapshot, within the tolerance, counts as after it: one more snapshot, not a missed change.
     expect(await storage.snapshotIfChanged('b', undefined, { changeToleranceMs: 60_000 })).toMatchObject({ created: true });
+  });
+
+  it('retention keeps a labelled snapshot (not counted) unless pruneLabelled, and a later run still snapshots', async () => {
+    await storage.saveContactContent('a', 'g', 'c', 0);
+    const kept = await storage.saveSnapshot('a', 'keep-me-before-migration');
+    for (let hour = 1; hour <= 4; hour++) {
+      await clockPast((await storage.listSnapshots('a'))[0]!.createdAt, 2);
+      await storage.saveContactContent('a', 'g', 'c', hour);
+      await takeScheduledSnapshots(storage, { networks: ['a'], slot: new Date(`2026-11-21T0${hour}:00:00Z`), maxSnapshots: 2, logger: quiet });
+    }
+    expect((await storage.listSnapshots('a')).map((s) => s.id)).toEqual(['slot-20261121T0400Z', 'slot-20261121T0300Z', kept]);
+    expect((await storage.loadSnapshot('a', kept)).groups.get('g')?.contacts.get('c')?.content).toBe(0);
+
+    await clockPast((await storage.listSnapshots('a'))[0]!.createdAt, 2);
+    await storage.saveContactContent('a', 'g', 'c', 5);
+    const asked = await takeScheduledSnapshots(storage, { networks: ['a'], slot: new Date('2026-11-21T05:00:00Z'), maxSnapshots: 2, pruneLabelled: true, logger: quiet });
+    expect(asked.pruned).toEqual([{ networkId: 'a', snapshotIds: [kept, 'slot-20261121T0300Z'] }]);
+    expect((await storage.listSnapshots('a')).map((s) => s.id)).toEqual(['slot-20261121T0500Z', 'slot-20261121T0400Z']);
+    await expect(takeScheduledSnapshots(storage, { networks: ['a'], maxSnapshots: 2, pruneLabelled: 'yes' as never, logger: quiet })).rejects.toThrow('pruneLabelled must be true or false');
+    expect(loadRetentionSettings({})).toEqual({ pruneLabelled: false });
+    expect(loadRetentionSettings({ SPINE_PRUNE_LABELLED_SNAPSHOTS: 'true' })).toEqual({ pruneLabelled: true });
+    expect(() => loadRetentionSettings({ SPINE_PRUNE_LABELLED_SNAPSHOTS: 'yes' })).toThrow('setting SPINE_PRUNE_LABELLED_SNAPSHOTS="yes" is invalid');
   });
 
   it('makes one snapshot per network for a slot delivered twice, and keeps the newest maxSnapshots', async () => {
