@@ -5,6 +5,7 @@ import type { StorageService } from '../service';
 import type { StatsRecorder } from '../stats';
 import { aclRoutes } from './acl-routes';
 import { adminRoutes } from './admin-routes';
+import { serveBatch } from './batch-route';
 import { bucketRoutes } from './bucket-routes';
 import { sendMedia } from './media';
 import { objectAddress, objectRoutes } from './object-routes';
@@ -36,6 +37,7 @@ export function createApp(service: StorageService, stats: StatsRecorder, logger:
   });
 
   app.use('/_emulator', adminRoutes(service));
+  app.post(['/batch/storage/v1', '/batch'], serveBatch);
   for (const base of UPLOAD_BASES) app.use(base, uploadRoutes(service));
   for (const base of DOWNLOAD_BASES) {
     app.get(`${base}/b/:bucket/o/:object`, (req, res) => sendMedia(req, res, service, objectAddress(req)));
