@@ -238,7 +238,8 @@ export class StorageState {
     checkWritePreconditions(preconditions, current);
     assertRemovable(state.record, current);
     this.rateLimiter?.take(bucket, name);
-    const releasedBlobs = this.removeVersion(state, name, current);
+    // Naming the generation deletes it for good, even the live one of a versioned bucket.
+    const releasedBlobs = this.removeVersion(state, name, current, { permanently: generation !== undefined });
     this.hooks.onObjectWrite?.('delete', bucket, name);
     return { value: current, releasedBlobs };
   }
@@ -348,13 +349,13 @@ export class StorageState {
     return { value: version, releasedBlobs };
   }
 
-  /** Removes one stored generation; a live one stays as noncurrent in a versioned bucket. */
-  private removeVersion(state: BucketState, name: string, version: ObjectVersion): string[] {
+  /** Removes one stored generation; a live one stays as noncurrent in a versioned bucket unless removed permanently. */
+  private removeVersion(state: BucketState, name: string, version: ObjectVersion, { permanently = false } = {}): string[] {
     const entry = state.objects.get(name)!;
     const releasedBlobs: string[] = [];
     if (entry.live === version) {
       entry.live = undefined;
-      if (isVersioned(state.record)) entry.noncurrent.push({ ...version, timeDeleted: new Date().toISOString() });
+      if (isVersioned(state.record) && !permanently) entry.noncurrent.push({ ...version, timeDeleted: new Date().toISOString() });
       else this.release(version.blobId, releasedBlobs);
     } else {
       entry.noncurrent = entry.noncurrent.filter((candidate) => candidate !== version);

@@ -6,7 +6,7 @@ import type { StorageService } from '../service';
 import { jsonBody, originOf, pathParam, queryMaxResults, queryParam } from './request';
 import { sendResource } from './responses';
 
-/** JSON API buckets: insert, get, list, patch/update, delete, storageLayout, lockRetentionPolicy. */
+/** JSON API buckets: insert, get, list, patch/update, delete, storageLayout, lockRetentionPolicy, managed folder listing. */
 export function bucketRoutes(service: StorageService): Router {
   const router = Router();
   const parseJson = json({ type: () => true, limit: '10mb' });
@@ -49,6 +49,13 @@ export function bucketRoutes(service: StorageService): Router {
 
   router.get('/b/:bucket/storageLayout', (req, res) => {
     sendResource(req, res, storageLayoutResource(service.getBucket(pathParam(req, 'bucket'), {})));
+  });
+
+  // Managed folders cannot be created here (that route is not served), so a bucket has none;
+  // gcloud lists them before `rm -r`.
+  router.get('/b/:bucket/managedFolders', (req, res) => {
+    service.getBucket(pathParam(req, 'bucket'), {});
+    sendResource(req, res, { kind: 'storage#managedFolders' });
   });
 
   router.post('/b/:bucket/lockRetentionPolicy', async (req, res) => {
