@@ -39,9 +39,9 @@ interface Answer {
   json: any;
 }
 
-async function call(method: string, path: string, options: { json?: unknown; body?: Buffer | string; contentType?: string } = {}): Promise<Answer> {
+async function call(method: string, path: string, options: { json?: unknown; body?: string; contentType?: string } = {}): Promise<Answer> {
   const headers: Record<string, string> = {};
-  let body: Buffer | string | undefined = options.body;
+  let body: string | undefined = options.body;
   if (options.json !== undefined) {
     body = JSON.stringify(options.json);
     headers['content-type'] = 'application/json';
@@ -124,7 +124,11 @@ describe('routes gcloud uses', () => {
     const session = start.headers.get('location')!;
     expect(session).toContain('/resumable/upload/storage/v1/');
     const data = Buffer.alloc(300_000, 7);
-    const put = await fetch(session, { method: 'PUT', headers: { 'content-range': `bytes 0-${data.length - 1}/${data.length}` }, body: data });
+    const put = await fetch(session, {
+      method: 'PUT',
+      headers: { 'content-range': `bytes 0-${data.length - 1}/${data.length}` },
+      body: new Uint8Array(data),
+    });
     expect(put.status).toBe(200);
     expect(((await put.json()) as { size: string }).size).toBe(String(data.length));
   });
@@ -277,7 +281,7 @@ describe('retention policies and holds (as nodejs-storage system tests expect)',
   test('lockRetentionPolicy locks it: it can grow but not shrink or be removed', async () => {
     const bucket = storage.bucket(await newBucket({ retentionPolicy: { retentionPeriod: '60' } }));
     const [before] = await bucket.getMetadata();
-    const [locked] = await bucket.lock(before.metageneration!);
+    const [locked] = (await bucket.lock(before.metageneration!)) as [{ retentionPolicy?: unknown }];
     expect(locked.retentionPolicy).toMatchObject({ isLocked: true, retentionPeriod: '60' });
     expect((await failure(bucket.setRetentionPeriod(30))).code).toBe(403);
     expect((await failure(bucket.removeRetentionPeriod())).code).toBe(403);
