@@ -10,6 +10,7 @@ export type StorageApiErrorReason =
   | 'required'
   | 'parseError'
   | 'forbidden'
+  | 'retentionPolicyNotMet'
   | 'notFound'
   | 'conflict'
   | 'conditionNotMet'
@@ -94,6 +95,13 @@ export const objectUnderHold = (bucket: string, name: string, hold: 'Temporary' 
     `Object '${bucket}/${name}' is under active ${hold} hold and cannot be deleted, overwritten or archived until hold is removed.`,
   );
 
+export const objectUnderRetention = (bucket: string, name: string, until: string) =>
+  new StorageApiError(
+    403,
+    'retentionPolicyNotMet',
+    `Object '${bucket}/${name}' is subject to bucket's retention policy or object retention and cannot be deleted or overwritten until ${until}`,
+  );
+
 export const uploadCancelled = () => new StorageApiError(499, 'uploadCancelled', 'Upload cancelled.');
 
 export const hashMismatch = (kind: 'MD5' | 'CRC32C', provided: string, calculated: string) =>
@@ -105,5 +113,14 @@ export const hashMismatch = (kind: 'MD5' | 'CRC32C', provided: string, calculate
       : `Provided CRC32C "${provided}" doesn't match calculated CRC32C "${calculated}".`,
   );
 
+/**
+ * A route the emulator does not serve. 400, not 501: every Google client retries 5xx (gcloud
+ * for about a minute), and a missing feature should fail at once with its name.
+ */
 export const notImplemented = (method: string, path: string) =>
-  new StorageApiError(501, 'notImplemented', `The storage emulator does not implement ${method} ${path}`);
+  new StorageApiError(
+    400,
+    'notImplemented',
+    `The Super Spine storage emulator does not implement ${method} ${path} (the Cloud Storage service does). ` +
+      'It answers 400 so that clients fail at once instead of retrying.',
+  );

@@ -1,3 +1,5 @@
+import type { PredefinedBucketAcl, PredefinedObjectAcl } from './acl';
+
 /** The emulator's records. Generations are numbers here (microseconds fit in 2^53) and strings on the wire. */
 
 /** Object fields a caller may set on insert, patch, copy or compose; everything else is the service's. */
@@ -13,6 +15,8 @@ export interface WritableObjectFields {
   eventBasedHold?: boolean;
   /** User metadata: string values only, as the service stores them. */
   metadata?: Record<string, string>;
+  /** From the `predefinedAcl` query parameter, not the resource; read back by the ACL routes. */
+  predefinedAcl?: PredefinedObjectAcl;
 }
 
 export const WRITABLE_OBJECT_FIELDS = [
@@ -67,6 +71,9 @@ export interface BucketRecord {
   projectNumber: string;
   /** Caller-supplied settings, returned as given. */
   settings: Record<string, unknown>;
+  /** From `predefinedAcl` / `predefinedDefaultObjectAcl`; read back by the ACL routes. */
+  predefinedAcl?: PredefinedBucketAcl;
+  predefinedDefaultObjectAcl?: PredefinedObjectAcl;
 }
 
 /** The result of a synchronous commit: what is now stored and which blobs are no longer referenced. */

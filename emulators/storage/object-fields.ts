@@ -48,6 +48,7 @@ export function copyWritableFields(from: WritableObjectFields): WritableObjectFi
     if (from[key] !== undefined) assign(fields, key, from[key]);
   }
   if (fields.metadata) fields.metadata = { ...fields.metadata };
+  if (from.predefinedAcl !== undefined) fields.predefinedAcl = from.predefinedAcl;
   return fields;
 }
 
@@ -71,12 +72,19 @@ function assign(fields: WritableObjectFields, key: (typeof WRITABLE_OBJECT_FIELD
   }
 }
 
+/** The service's limit on an object's custom metadata: keys and values together, in bytes. */
+export const MAX_CUSTOM_METADATA_BYTES = 8 * 1024;
+
 function mergeUserMetadata(current: Record<string, string> | undefined, patch: unknown): Record<string, string> {
   if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) throw invalid('Invalid value for metadata');
   const merged: Record<string, string> = { ...current };
   for (const [key, value] of Object.entries(patch)) {
     if (value === null) delete merged[key];
     else if (value !== undefined) merged[key] = typeof value === 'string' ? value : JSON.stringify(value);
+  }
+  const size = Object.entries(merged).reduce((sum, [key, value]) => sum + Buffer.byteLength(key) + Buffer.byteLength(value), 0);
+  if (size > MAX_CUSTOM_METADATA_BYTES) {
+    throw invalid(`The custom metadata of an object is limited to ${MAX_CUSTOM_METADATA_BYTES} bytes (keys and values together); this request has ${size}.`);
   }
   return merged;
 }

@@ -1,10 +1,13 @@
+import { DEFAULT_LOCATION, locationTypeOf, retentionPeriodMs } from './bucket-fields';
 import type { BucketRecord, ObjectVersion } from './model';
 
 /** JSON API resources as the service returns them: int64 fields as strings, links pointing at the emulator. */
 
 export type JsonResource = Record<string, unknown>;
 
-export function objectResource(object: ObjectVersion, baseUrl: string): JsonResource {
+/** `bucket` (when known) adds `retentionExpirationTime` under a retention policy. */
+export function objectResource(object: ObjectVersion, baseUrl: string, bucket?: BucketRecord): JsonResource {
+  const retentionMs = bucket && retentionPeriodMs(bucket);
   const encodedName = encodeURIComponent(object.name);
   const generation = String(object.generation);
   return {
@@ -32,21 +35,26 @@ export function objectResource(object: ObjectVersion, baseUrl: string): JsonReso
     ...(object.temporaryHold !== undefined && { temporaryHold: object.temporaryHold }),
     ...(object.eventBasedHold !== undefined && { eventBasedHold: object.eventBasedHold }),
     ...(object.metadata !== undefined && { metadata: { ...object.metadata } }),
+    ...(retentionMs !== undefined && {
+      retentionExpirationTime: new Date(Date.parse(object.timeCreated) + retentionMs).toISOString(),
+    }),
   };
 }
 
 export function bucketResource(bucket: BucketRecord, baseUrl: string): JsonResource {
+  // Records written before locations were normalized may hold lower case.
+  const location = typeof bucket.settings.location === 'string' ? bucket.settings.location.toUpperCase() : DEFAULT_LOCATION;
   return {
     kind: 'storage#bucket',
     selfLink: `${baseUrl}/storage/v1/b/${bucket.name}`,
     id: bucket.name,
     name: bucket.name,
     projectNumber: bucket.projectNumber,
-    location: 'US',
-    locationType: 'multi-region',
     storageClass: 'STANDARD',
     rpo: 'DEFAULT',
     ...bucket.settings,
+    location,
+    locationType: locationTypeOf({ ...bucket.settings, location }),
     metageneration: String(bucket.metageneration),
     etag: etagOf(0, bucket.metageneration),
     timeCreated: bucket.timeCreated,
@@ -63,4 +71,19 @@ function optional<T extends object, K extends keyof T>(source: T, keys: K[]): Pa
   const picked: Partial<Pick<T, K>> = {};
   for (const key of keys) if (source[key] !== undefined) picked[key] = source[key];
   return picked;
+}
+
+/** `GET /b/:bucket/storageLayout`, which gcloud reads before `mv` and `rm -r`. */
+export function storageLayoutResource(bucket: BucketRecord): JsonResource {
+  const { location, locationType } = bucketResource(bucket, '');
+  const placement = bucket.settings.customPlacementConfig;
+  const namespace = bucket.settings.hierarchicalNamespace;
+  return {
+    kind: 'storage#storageLayout',
+    bucket: bucket.name,
+    location,
+    locationType,
+    ...(placement !== undefined && { customPlacementConfig: placement }),
+    hierarchicalNamespace: typeof namespace === 'object' && namespace !== null ? namespace : { enabled: false },
+  };
 }

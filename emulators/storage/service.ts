@@ -1,4 +1,6 @@
 import type { Logger } from '../../shared/log';
+import type { PredefinedObjectAcl } from './acl';
+import { newBucketSettings } from './bucket-fields';
 import { BlobMissingError, type BlobStore } from './blob-store';
 import { invalid, objectNotFound, required } from './errors';
 import { crc32cOf, hashContent, verifyProvidedHashes, type ContentHashes, type ProvidedHashes } from './hashes';
@@ -10,25 +12,12 @@ import { copyWritableFields, overrideFields, pickWritableFields } from './object
 import { checkReadPreconditions, checkWritePreconditions, type Preconditions } from './preconditions';
 import type { ObjectRateLimiter } from './rate-limit';
 import type { ByteRange } from './ranges';
-import { contentOf, type NewObject, type StorageState } from './state';
+import { contentOf, type BucketAcls, type NewObject, type StorageState } from './state';
 import type { StatsRecorder } from './stats';
 import { UploadSessions, type UploadSessionRecord } from './uploads';
 
 /** The most source objects one compose may name, as in the service. */
 export const MAX_COMPOSE_SOURCES = 32;
-
-/** Bucket fields the service owns; a request body cannot set them. */
-const BUCKET_READ_ONLY_FIELDS = [
-  'kind',
-  'id',
-  'selfLink',
-  'name',
-  'projectNumber',
-  'metageneration',
-  'etag',
-  'timeCreated',
-  'updated',
-];
 
 export interface ObjectAddress {
   bucket: string;
@@ -62,6 +51,8 @@ export interface RewriteRequest {
   destinationPreconditions: Preconditions;
   /** Object resource fields that override the source's metadata. */
   overrides: Record<string, unknown> | undefined;
+  /** The copy's ACL (`destinationPredefinedAcl`); absent: the bucket's default, as the service. */
+  predefinedAcl?: PredefinedObjectAcl;
 }
 
 export interface ComposeRequest {
@@ -70,6 +61,7 @@ export interface ComposeRequest {
   destination: Record<string, unknown> | undefined;
   sources: Array<{ name: string; generation?: number; ifGenerationMatch?: number }>;
   preconditions: Preconditions;
+  predefinedAcl?: PredefinedObjectAcl;
 }
 
 export interface ServiceParts {
@@ -111,11 +103,11 @@ export class StorageService {
 
   // ---- buckets ----
 
-  async insertBucket(resource: Record<string, unknown>): Promise<BucketRecord> {
+  async insertBucket(resource: Record<string, unknown>, acls: BucketAcls = {}): Promise<BucketRecord> {
     const name = resource.name;
     if (typeof name !== 'string' || name === '') throw required('resource.name');
     validateBucketName(name);
-    const record = this.state.createBucket(name, bucketSettings(resource));
+    const record = this.state.createBucket(name, newBucketSettings(resource, new Date().toISOString()), acls);
     await this.journal.saveBucket(name);
     return record;
   }
@@ -128,10 +120,26 @@ export class StorageService {
     return this.state.listBuckets(options);
   }
 
-  async patchBucket(name: string, patch: Record<string, unknown>, preconditions: Preconditions): Promise<BucketRecord> {
-    const record = this.state.patchBucket(name, bucketSettings(patch, { keepNulls: true }), preconditions);
+  async patchBucket(
+    name: string,
+    patch: Record<string, unknown>,
+    preconditions: Preconditions,
+    acls: BucketAcls = {},
+  ): Promise<BucketRecord> {
+    const record = this.state.patchBucket(name, patch, preconditions, acls);
     await this.journal.saveBucket(name);
     return record;
+  }
+
+  async lockRetentionPolicy(name: string, preconditions: Preconditions): Promise<BucketRecord> {
+    const record = this.state.lockRetentionPolicy(name, preconditions);
+    await this.journal.saveBucket(name);
+    return record;
+  }
+
+  /** The bucket's record, or undefined when there is no such bucket. */
+  findBucket(name: string): BucketRecord | undefined {
+    return this.state.bucketRecordOf(name);
   }
 
   async deleteBucket(name: string, preconditions: Preconditions): Promise<void> {
@@ -195,8 +203,9 @@ export class StorageService {
     address: ObjectAddress,
     patch: Record<string, unknown>,
     preconditions: Preconditions,
+    predefinedAcl?: PredefinedObjectAcl,
   ): Promise<ObjectVersion> {
-    const version = this.state.patchObject(address.bucket, address.name, address.generation, patch, preconditions);
+    const version = this.state.patchObject(address.bucket, address.name, address.generation, patch, preconditions, predefinedAcl);
     await this.journal.saveObject(address.bucket, address.name);
     return version;
   }
@@ -216,9 +225,13 @@ export class StorageService {
     this.state.getBucket(destination.bucket);
     const from = this.state.getObject(source.bucket, source.name, source.generation);
     checkWritePreconditions(request.sourcePreconditions, from);
+    const { predefinedAcl: _sourceAcl, ...sourceFields } = copyWritableFields(from);
     const next: NewObject = {
       content: contentOf(from),
-      fields: overrideFields(copyWritableFields(from), request.overrides),
+      fields: {
+        ...overrideFields(sourceFields, request.overrides),
+        ...(request.predefinedAcl !== undefined && { predefinedAcl: request.predefinedAcl }),
+      },
       ...(from.componentCount !== undefined && { componentCount: from.componentCount }),
     };
     const result = this.state.writeObject(destination.bucket, destination.name, next, request.destinationPreconditions, 'copy');
@@ -261,7 +274,15 @@ export class StorageService {
     const data = Buffer.concat(parts);
     const blobId = await this.blobs.put(data);
     return this.commitStaged(
-      { bucket: request.bucket, name: request.name, fields: pickWritableFields(request.destination), preconditions: request.preconditions },
+      {
+        bucket: request.bucket,
+        name: request.name,
+        fields: {
+          ...pickWritableFields(request.destination),
+          ...(request.predefinedAcl !== undefined && { predefinedAcl: request.predefinedAcl }),
+        },
+        preconditions: request.preconditions,
+      },
       { blobId, size: data.length, crc32c: crc32cOf(parts) },
       'compose',
       versions.reduce((sum, version) => sum + (version.componentCount ?? 1), 0),
@@ -336,15 +357,4 @@ export class StorageService {
       });
     }
   }
-}
-
-/** Bucket settings from a request body: everything but the service-owned fields. */
-function bucketSettings(resource: Record<string, unknown>, { keepNulls = false } = {}): Record<string, unknown> {
-  const settings: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(resource)) {
-    if (BUCKET_READ_ONLY_FIELDS.includes(key) || value === undefined) continue;
-    if (value === null && !keepNulls) continue;
-    settings[key] = value;
-  }
-  return settings;
 }

@@ -1,9 +1,13 @@
+import type { PredefinedObjectAcl } from './acl';
+import { isPlainObject, lockedRetentionSettings, patchedBucketSettings, retentionPeriodMs } from './bucket-fields';
 import {
   bucketAlreadyOwned,
   bucketNotEmpty,
   bucketNotFound,
   objectNotFound,
   objectUnderHold,
+  objectUnderRetention,
+  required,
 } from './errors';
 import type { GenerationClock } from './generations';
 import { listObjects, pageByName, type ListObjectsOptions, type ObjectListing } from './listing';
@@ -18,6 +22,9 @@ import type {
 import { applyPatch, copyWritableFields } from './object-fields';
 import { checkReadPreconditions, checkWritePreconditions, type Preconditions } from './preconditions';
 import type { ObjectRateLimiter } from './rate-limit';
+
+/** The predefined ACLs a bucket insert or patch may name. */
+export type BucketAcls = Pick<BucketRecord, 'predefinedAcl' | 'predefinedDefaultObjectAcl'>;
 
 export type ObjectWriteKind = 'insert' | 'patch' | 'delete' | 'copy' | 'compose' | 'move';
 
@@ -59,7 +66,7 @@ export class StorageState {
 
   // ---- buckets ----
 
-  createBucket(name: string, settings: Record<string, unknown>): BucketRecord {
+  createBucket(name: string, settings: Record<string, unknown>, acls: BucketAcls = {}): BucketRecord {
     if (this.buckets.has(name)) throw bucketAlreadyOwned();
     const now = new Date().toISOString();
     const record: BucketRecord = {
@@ -69,6 +76,7 @@ export class StorageState {
       updated: now,
       projectNumber: this.projectNumber,
       settings,
+      ...dropUndefined(acls),
     };
     this.buckets.set(name, { record, objects: new Map(), sortedNames: null });
     return record;
@@ -89,23 +97,19 @@ export class StorageState {
     return pageByName(sorted, options);
   }
 
-  /** Merges settings (labels key by key, null clears) and bumps the metageneration. */
-  patchBucket(name: string, patch: Record<string, unknown>, preconditions: Preconditions): BucketRecord {
+  /** Applies a PATCH (see `patchedBucketSettings`) and bumps the metageneration. */
+  patchBucket(name: string, patch: Record<string, unknown>, preconditions: Preconditions, acls: BucketAcls = {}): BucketRecord {
     const state = this.bucketState(name);
     checkWritePreconditions(preconditions, { generation: 0, metageneration: state.record.metageneration });
-    const settings = { ...state.record.settings };
-    for (const [key, value] of Object.entries(patch)) {
-      if (value === null) delete settings[key];
-      else if (key === 'labels' && isPlainObject(value)) settings.labels = mergeLabels(settings.labels, value);
-      else settings[key] = value;
-    }
-    state.record = {
-      ...state.record,
-      settings,
-      metageneration: state.record.metageneration + 1,
-      updated: new Date().toISOString(),
-    };
-    return state.record;
+    return this.replaceBucketSettings(state, patchedBucketSettings(state.record, patch, new Date().toISOString()), acls);
+  }
+
+  /** Locks the retention policy for good; the service requires ifMetagenerationMatch. */
+  lockRetentionPolicy(name: string, preconditions: Preconditions): BucketRecord {
+    const state = this.bucketState(name);
+    if (preconditions.ifMetagenerationMatch === undefined) throw required('ifMetagenerationMatch');
+    checkWritePreconditions(preconditions, { generation: 0, metageneration: state.record.metageneration });
+    return this.replaceBucketSettings(state, lockedRetentionSettings(state.record));
   }
 
   /** Fails with 409 while any generation of any object remains, as the service does. */
@@ -136,9 +140,10 @@ export class StorageState {
    * anything: lets a resumable upload keep its bytes when the commit would be refused for now.
    */
   precheckWrite(bucket: string, name: string, preconditions: Preconditions): void {
-    const live = this.bucketState(bucket).objects.get(name)?.live;
+    const state = this.bucketState(bucket);
+    const live = state.objects.get(name)?.live;
     checkWritePreconditions(preconditions, live);
-    if (live) assertNoHold(live);
+    if (live) assertRemovable(state.record, live);
     this.rateLimiter?.check(bucket, name);
   }
 
@@ -169,7 +174,7 @@ export class StorageState {
     const state = this.bucketState(bucket);
     const from = this.getObject(bucket, source.name, source.generation);
     checkWritePreconditions(source.preconditions, from);
-    assertNoHold(from);
+    assertRemovable(state.record, from);
     this.rateLimiter?.check(bucket, source.name);
     this.precheckWrite(bucket, destination.name, destination.preconditions);
 
@@ -193,11 +198,13 @@ export class StorageState {
     generation: number | undefined,
     patch: Record<string, unknown>,
     preconditions: Preconditions,
+    predefinedAcl?: PredefinedObjectAcl,
   ): ObjectVersion {
     const state = this.bucketState(bucket);
     const current = this.getObject(bucket, name, generation);
     checkWritePreconditions(preconditions, current);
     const fields = applyPatch(copyWritableFields(current), patch);
+    if (predefinedAcl !== undefined) fields.predefinedAcl = predefinedAcl;
     this.rateLimiter?.take(bucket, name);
 
     const patched: ObjectVersion = {
@@ -229,9 +236,10 @@ export class StorageState {
     const state = this.bucketState(bucket);
     const current = this.getObject(bucket, name, generation);
     checkWritePreconditions(preconditions, current);
-    assertNoHold(current);
+    assertRemovable(state.record, current);
     this.rateLimiter?.take(bucket, name);
-    const releasedBlobs = this.removeVersion(state, name, current);
+    // Naming the generation deletes it for good, even the live one of a versioned bucket.
+    const releasedBlobs = this.removeVersion(state, name, current, { permanently: generation !== undefined });
     this.hooks.onObjectWrite?.('delete', bucket, name);
     return { value: current, releasedBlobs };
   }
@@ -290,6 +298,17 @@ export class StorageState {
 
   // ---- internals ----
 
+  private replaceBucketSettings(state: BucketState, settings: Record<string, unknown>, acls: BucketAcls = {}): BucketRecord {
+    state.record = {
+      ...state.record,
+      ...dropUndefined(acls),
+      settings,
+      metageneration: state.record.metageneration + 1,
+      updated: new Date().toISOString(),
+    };
+    return state.record;
+  }
+
   private bucketState(name: string): BucketState {
     const state = this.buckets.get(name);
     if (!state) throw bucketNotFound();
@@ -299,7 +318,10 @@ export class StorageState {
   /** Makes `next` the live generation of `name`; the previous one is kept (versioned) or released. */
   private replaceLive(state: BucketState, name: string, next: NewObject): CommitResult<ObjectVersion> {
     const now = new Date().toISOString();
+    const { predefinedDefaultObjectAcl } = state.record;
     const version: ObjectVersion = {
+      ...(state.record.settings.defaultEventBasedHold === true && { eventBasedHold: true }),
+      ...(predefinedDefaultObjectAcl !== undefined && { predefinedAcl: predefinedDefaultObjectAcl }),
       ...next.fields,
       ...next.content,
       ...(next.componentCount !== undefined && { componentCount: next.componentCount }),
@@ -327,13 +349,13 @@ export class StorageState {
     return { value: version, releasedBlobs };
   }
 
-  /** Removes one stored generation; a live one stays as noncurrent in a versioned bucket. */
-  private removeVersion(state: BucketState, name: string, version: ObjectVersion): string[] {
+  /** Removes one stored generation; a live one stays as noncurrent in a versioned bucket unless removed permanently. */
+  private removeVersion(state: BucketState, name: string, version: ObjectVersion, { permanently = false } = {}): string[] {
     const entry = state.objects.get(name)!;
     const releasedBlobs: string[] = [];
     if (entry.live === version) {
       entry.live = undefined;
-      if (isVersioned(state.record)) entry.noncurrent.push({ ...version, timeDeleted: new Date().toISOString() });
+      if (isVersioned(state.record) && !permanently) entry.noncurrent.push({ ...version, timeDeleted: new Date().toISOString() });
       else this.release(version.blobId, releasedBlobs);
     } else {
       entry.noncurrent = entry.noncurrent.filter((candidate) => candidate !== version);
@@ -371,9 +393,18 @@ export function contentOf(version: ObjectVersion): ObjectContent {
   };
 }
 
-function assertNoHold(version: ObjectVersion): void {
+/** A held object, or one younger than the bucket's retention period, cannot be deleted or replaced. */
+function assertRemovable(bucket: BucketRecord, version: ObjectVersion): void {
   if (version.temporaryHold) throw objectUnderHold(version.bucket, version.name, 'Temporary');
   if (version.eventBasedHold) throw objectUnderHold(version.bucket, version.name, 'Event-Based');
+  const until = retentionExpiration(bucket, version);
+  if (until !== undefined && until > Date.now()) throw objectUnderRetention(version.bucket, version.name, new Date(until).toISOString());
+}
+
+/** When the bucket's retention policy lets this version go (ms since epoch), if it has one. */
+export function retentionExpiration(bucket: BucketRecord, version: ObjectVersion): number | undefined {
+  const period = retentionPeriodMs(bucket);
+  return period === undefined ? undefined : Date.parse(version.timeCreated) + period;
 }
 
 function isVersioned(record: BucketRecord): boolean {
@@ -381,17 +412,8 @@ function isVersioned(record: BucketRecord): boolean {
   return isPlainObject(versioning) && versioning.enabled === true;
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function mergeLabels(current: unknown, patch: Record<string, unknown>): Record<string, unknown> {
-  const merged: Record<string, unknown> = isPlainObject(current) ? { ...current } : {};
-  for (const [key, value] of Object.entries(patch)) {
-    if (value === null) delete merged[key];
-    else merged[key] = value;
-  }
-  return merged;
+function dropUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 /** Lexicographic order of the names' code points, as listings are ordered. */

@@ -1,8 +1,12 @@
+import http from 'node:http';
+import net, { type AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { type Logger, createLogger } from '../../shared/log';
 import { loadCloudTasksProtos } from './proto';
 import { QueueRegistry, type TasksEmulatorStats } from './registry';
-import { cloudTasksHandlers } from './service';
+import { routeByPreface } from './dual-protocol';
+import { cloudTasksRestHandler } from './rest';
+import { cloudTasksHandlers, cloudTasksOperations } from './service';
 
 export interface TasksEmulatorOptions {
   /** Interface to listen on. Default 127.0.0.1. */
@@ -54,27 +58,62 @@ function checkOptions(options: TasksEmulatorOptions): void {
   }
 }
 
-function bind(server: grpc.Server, host: string, port: number): Promise<number> {
-  const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-  return new Promise((resolve, reject) =>
-    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (error, boundPort) => (error ? reject(error) : resolve(boundPort))),
-  );
-}
-
-function shutdown(server: grpc.Server, graceMs: number): Promise<void> {
-  return new Promise((resolve) => {
-    const force = setTimeout(() => {
-      server.forceShutdown();
-      resolve();
-    }, graceMs);
-    server.tryShutdown(() => {
-      clearTimeout(force);
-      resolve();
+function listen(server: net.Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
     });
   });
 }
 
-/** Starts a Cloud Tasks v2 emulator (gRPC) that dispatches HTTP tasks for real; state is in memory. */
+/**
+ * One listening socket for both protocols: gRPC (HTTP/2, the official Node client's default)
+ * and REST (HTTP/1.1 JSON: gcloud, google-api-python-client, the Node client with `fallback`).
+ */
+function dualProtocolServer(grpcServer: grpc.Server, rest: http.RequestListener): { server: net.Server; close(graceMs: number): Promise<void> } {
+  const injector = grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  const http1 = http.createServer(rest);
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    routeByPreface(socket, {
+      http2: (s) => injector.injectConnection(s),
+      http1: (s) => {
+        http1.emit('connection', s);
+        // The HTTP/1 parser reads new bytes from the handle itself; the bytes already read reach it as 'data'.
+        s.resume();
+      },
+    });
+  });
+  return {
+    server,
+    // Resolves once every connection is closed: gracefully first, cut after `graceMs`.
+    close: (graceMs) =>
+      new Promise<void>((resolve) => {
+        const force = setTimeout(() => {
+          grpcServer.forceShutdown();
+          for (const socket of sockets) socket.destroy();
+        }, graceMs);
+        server.close(() => {
+          clearTimeout(force);
+          resolve();
+        });
+        grpcServer.tryShutdown(() => undefined);
+        http1.close();
+        http1.closeIdleConnections();
+        // A socket that has not sent its first bytes belongs to neither server yet.
+        for (const socket of sockets) if (socket.bytesRead === 0) socket.destroy();
+      }),
+  };
+}
+
+/**
+ * Starts a Cloud Tasks v2 emulator that dispatches HTTP tasks for real; state is in memory. Its
+ * port speaks gRPC and the v2 REST API, over the same queues.
+ */
 export async function startTasksEmulator(options: TasksEmulatorOptions = {}): Promise<TasksEmulator> {
   checkOptions(options);
   const host = options.host ?? defaults.host;
@@ -84,9 +123,11 @@ export async function startTasksEmulator(options: TasksEmulatorOptions = {}): Pr
     taskNameReuseMs: options.taskNameReuseMs ?? defaults.taskNameReuseMs,
     logger,
   });
-  const server = new grpc.Server();
-  server.addService(loadCloudTasksProtos().cloudTasks, cloudTasksHandlers(registry, logger));
-  const port = await bind(server, host, options.port ?? 0);
+  const operations = cloudTasksOperations(registry);
+  const grpcServer = new grpc.Server();
+  grpcServer.addService(loadCloudTasksProtos().cloudTasks, cloudTasksHandlers(operations, logger));
+  const { server, close } = dualProtocolServer(grpcServer, cloudTasksRestHandler(operations, logger));
+  const port = await listen(server, host, options.port ?? 0);
   // A wildcard listen address is reached through loopback.
   const clientHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
   const address = `${clientHost}:${port}`;
@@ -102,7 +143,7 @@ export async function startTasksEmulator(options: TasksEmulatorOptions = {}): Pr
     stop: () =>
       (stopping ??= (async () => {
         await registry.close();
-        await shutdown(server, 2000);
+        await close(2000);
         logger.info('Cloud Tasks emulator stopped', { address });
       })()),
   };

@@ -24,7 +24,8 @@ const maxQueuePageSize = 9800;
 const maxTaskPageSize = 1000;
 const empty = {};
 
-function toServiceError(error: unknown, method: string, logger: Logger): Partial<grpc.StatusObject> {
+/** Unexpected errors are logged and reported as INTERNAL; the emulator's own keep their code. */
+export function toServiceError(error: unknown, method: string, logger: Logger): { code: grpc.status; details: string } {
   if (error instanceof TasksEmulatorError) return { code: error.code, details: error.message };
   logger.error('unexpected error serving a request', { method, error });
   return { code: grpc.status.INTERNAL, details: `Internal error in the Cloud Tasks emulator: ${String(error)}` };
@@ -41,8 +42,21 @@ function unary<Req, Res>(method: string, logger: Logger, handle: (request: Req) 
   };
 }
 
-/** Handlers for every method of google.cloud.tasks.v2.CloudTasks, backed by the registry. */
-export function cloudTasksHandlers(registry: QueueRegistry, logger: Logger): grpc.UntypedServiceImplementation {
+/** A CloudTasks method: a request message in, a response message out (proto-loader object shapes). */
+export type CloudTasksOperation = (request: unknown) => unknown;
+
+/** gRPC handlers for every method of google.cloud.tasks.v2.CloudTasks. */
+export function cloudTasksHandlers(operations: Record<string, CloudTasksOperation>, logger: Logger): grpc.UntypedServiceImplementation {
+  return Object.fromEntries(
+    Object.entries(operations).map(([method, handle]) => [method, unary(method, logger, handle)]),
+  ) as grpc.UntypedServiceImplementation;
+}
+
+/**
+ * Every method of google.cloud.tasks.v2.CloudTasks by its proto name, backed by the registry;
+ * the gRPC server and the REST gateway both call these.
+ */
+export function cloudTasksOperations(registry: QueueRegistry): Record<string, CloudTasksOperation> {
   const taskAt = (name: string | undefined) => {
     const taskName = parseTaskName(name);
     return { queue: registry.get(taskName.queue.path, 'name'), taskName };
@@ -112,7 +126,5 @@ export function cloudTasksHandlers(registry: QueueRegistry, logger: Logger): grp
     },
   } satisfies Record<string, (request: never) => unknown>;
 
-  return Object.fromEntries(
-    Object.entries(handlers).map(([method, handle]) => [method, unary(method, logger, handle as (request: unknown) => unknown)]),
-  ) as grpc.UntypedServiceImplementation;
+  return handlers as Record<string, CloudTasksOperation>;
 }

@@ -674,11 +674,12 @@ describe('client configuration', () => {
     expect(emulator.stats().writesByBucket[`env-bucket-${process.pid}`]).toBe(1);
   });
 
-  test('an unsupported endpoint answers 501 in the JSON error shape', async () => {
+  test('an unsupported endpoint answers 400 (not retried) in the JSON error shape, naming the route', async () => {
     const bucket = await newBucket();
     const error = await failure(bucket.iam.getPolicy());
-    expect(error.code).toBe(501);
+    expect(error.code).toBe(400);
     expect(error.errors?.[0]?.reason).toBe('notImplemented');
+    expect(error.message).toContain(`storage emulator does not implement GET /storage/v1/b/${bucket.name}/iam`);
   });
 });
 

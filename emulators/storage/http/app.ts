@@ -3,7 +3,9 @@ import type { Logger } from '../../../shared/log';
 import { notImplemented } from '../errors';
 import type { StorageService } from '../service';
 import type { StatsRecorder } from '../stats';
+import { aclRoutes } from './acl-routes';
 import { adminRoutes } from './admin-routes';
+import { serveBatch } from './batch-route';
 import { bucketRoutes } from './bucket-routes';
 import { sendMedia } from './media';
 import { objectAddress, objectRoutes } from './object-routes';
@@ -17,7 +19,8 @@ import { uploadRoutes } from './upload-routes';
  * `alt=media`, and public URLs as `/:bucket/:object`.
  */
 const JSON_API_BASES = ['/storage/v1', '/'];
-const UPLOAD_BASES = ['/upload/storage/v1', '/storage/v1/upload/storage/v1'];
+// gcloud sends uploads of 8 MiB and more to `/resumable/upload/...`, which the service serves too.
+const UPLOAD_BASES = ['/upload/storage/v1', '/resumable/upload/storage/v1', '/storage/v1/upload/storage/v1'];
 const DOWNLOAD_BASES = ['/download/storage/v1', '/storage/v1/download/storage/v1'];
 
 export function createApp(service: StorageService, stats: StatsRecorder, logger: Logger): Express {
@@ -34,15 +37,16 @@ export function createApp(service: StorageService, stats: StatsRecorder, logger:
   });
 
   app.use('/_emulator', adminRoutes(service));
+  app.post(['/batch/storage/v1', '/batch'], serveBatch);
   for (const base of UPLOAD_BASES) app.use(base, uploadRoutes(service));
   for (const base of DOWNLOAD_BASES) {
     app.get(`${base}/b/:bucket/o/:object`, (req, res) => sendMedia(req, res, service, objectAddress(req)));
     app.get(`${base}/b/:bucket/o/*object`, (req, res) => sendMedia(req, res, service, objectAddress(req)));
   }
   for (const base of JSON_API_BASES) {
-    app.use(base, bucketRoutes(service), objectRoutes(service));
+    app.use(base, bucketRoutes(service), objectRoutes(service), aclRoutes(service));
   }
-  // Anything else under the JSON API (ACLs, IAM, notifications, HMAC keys...) is not emulated.
+  // Anything else under the JSON API (IAM, notifications, HMAC keys...) is not emulated.
   app.all(['/storage/v1/*rest', '/b/*rest', '/projects/*rest'], (req) => {
     throw notImplemented(req.method, req.path);
   });

@@ -1,11 +1,12 @@
 import { Router, json, type Request, type Response } from 'express';
 import { parsePreconditions } from '../preconditions';
-import { bucketResource } from '../resources';
+import { bucketAclParameters } from './acl-routes';
+import { bucketResource, storageLayoutResource } from '../resources';
 import type { StorageService } from '../service';
 import { jsonBody, originOf, pathParam, queryMaxResults, queryParam } from './request';
 import { sendResource } from './responses';
 
-/** JSON API buckets: insert, get, list, patch/update, delete. */
+/** JSON API buckets: insert, get, list, patch/update, delete, storageLayout, lockRetentionPolicy, managed folder listing. */
 export function bucketRoutes(service: StorageService): Router {
   const router = Router();
   const parseJson = json({ type: () => true, limit: '10mb' });
@@ -24,7 +25,7 @@ export function bucketRoutes(service: StorageService): Router {
   });
 
   router.post('/b', parseJson, async (req, res) => {
-    const bucket = await service.insertBucket(jsonBody(req) ?? {});
+    const bucket = await service.insertBucket(jsonBody(req) ?? {}, bucketAclParameters(req));
     sendResource(req, res, bucketResource(bucket, originOf(req)));
   });
 
@@ -35,11 +36,32 @@ export function bucketRoutes(service: StorageService): Router {
 
   // PUT (update) is treated as a patch: settings not given are kept.
   const patch = async (req: Request, res: Response) => {
-    const bucket = await service.patchBucket(pathParam(req, 'bucket'), jsonBody(req) ?? {}, parsePreconditions(req.query));
+    const bucket = await service.patchBucket(
+      pathParam(req, 'bucket'),
+      jsonBody(req) ?? {},
+      parsePreconditions(req.query),
+      bucketAclParameters(req),
+    );
     sendResource(req, res, bucketResource(bucket, originOf(req)));
   };
   router.patch('/b/:bucket', parseJson, patch);
   router.put('/b/:bucket', parseJson, patch);
+
+  router.get('/b/:bucket/storageLayout', (req, res) => {
+    sendResource(req, res, storageLayoutResource(service.getBucket(pathParam(req, 'bucket'), {})));
+  });
+
+  // Managed folders cannot be created here (that route is not served), so a bucket has none;
+  // gcloud lists them before `rm -r`.
+  router.get('/b/:bucket/managedFolders', (req, res) => {
+    service.getBucket(pathParam(req, 'bucket'), {});
+    sendResource(req, res, { kind: 'storage#managedFolders' });
+  });
+
+  router.post('/b/:bucket/lockRetentionPolicy', async (req, res) => {
+    const bucket = await service.lockRetentionPolicy(pathParam(req, 'bucket'), parsePreconditions(req.query));
+    sendResource(req, res, bucketResource(bucket, originOf(req)));
+  });
 
   router.delete('/b/:bucket', async (req, res) => {
     await service.deleteBucket(pathParam(req, 'bucket'), parsePreconditions(req.query));

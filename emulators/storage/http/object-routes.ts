@@ -1,5 +1,6 @@
 import { Router, json, type Request, type Response } from 'express';
 import { invalid } from '../errors';
+import { objectAclParameter } from './acl-routes';
 import { parsePreconditions } from '../preconditions';
 import { objectResource } from '../resources';
 import type { ObjectAddress, RewriteRequest, StorageService } from '../service';
@@ -31,7 +32,7 @@ export function objectRoutes(service: StorageService): Router {
     const origin = originOf(req);
     sendResource(req, res, {
       kind: 'storage#objects',
-      ...(listing.items.length > 0 && { items: listing.items.map((object) => objectResource(object, origin)) }),
+      ...(listing.items.length > 0 && { items: listing.items.map((object) => objectResource(object, origin, service.findBucket(object.bucket))) }),
       ...(listing.prefixes.length > 0 && { prefixes: listing.prefixes }),
       ...(listing.nextPageToken && { nextPageToken: listing.nextPageToken }),
     });
@@ -45,29 +46,30 @@ export function objectRoutes(service: StorageService): Router {
       destination: asObject(body.destination, 'destination'),
       sources: composeSources(body.sourceObjects),
       preconditions: parsePreconditions(req.query),
+      predefinedAcl: objectAclParameter(req, service, 'destinationPredefinedAcl', pathParam(req, 'bucket')),
     });
-    sendResource(req, res, objectResource(object, originOf(req)));
+    sendResource(req, res, objectResource(object, originOf(req), service.findBucket(object.bucket)));
   });
 
   router.post('/b/:bucket/o/:object/rewriteTo/b/:destinationBucket/o/:destinationObject', parseJson, async (req, res) => {
-    const object = await service.rewriteObject(rewriteRequest(req));
+    const object = await service.rewriteObject(rewriteRequest(req, service));
     sendResource(req, res, {
       kind: 'storage#rewriteResponse',
       totalBytesRewritten: String(object.size),
       objectSize: String(object.size),
       done: true,
-      resource: objectResource(object, originOf(req)),
+      resource: objectResource(object, originOf(req), service.findBucket(object.bucket)),
     });
   });
 
   router.post('/b/:bucket/o/:object/copyTo/b/:destinationBucket/o/:destinationObject', parseJson, async (req, res) => {
-    const object = await service.rewriteObject(rewriteRequest(req));
-    sendResource(req, res, objectResource(object, originOf(req)));
+    const object = await service.rewriteObject(rewriteRequest(req, service));
+    sendResource(req, res, objectResource(object, originOf(req), service.findBucket(object.bucket)));
   });
 
   router.post('/b/:bucket/o/:object/moveTo/o/:destinationObject', parseJson, async (req, res) => {
-    const object = await service.moveObject(rewriteRequest(req));
-    sendResource(req, res, objectResource(object, originOf(req)));
+    const object = await service.moveObject(rewriteRequest(req, service));
+    sendResource(req, res, objectResource(object, originOf(req), service.findBucket(object.bucket)));
   });
 
   const get = async (req: Request, res: Response) => {
@@ -77,12 +79,14 @@ export function objectRoutes(service: StorageService): Router {
       return;
     }
     const object = service.getObject(address, parsePreconditions(req.query));
-    sendResource(req, res, objectResource(object, originOf(req)));
+    sendResource(req, res, objectResource(object, originOf(req), service.findBucket(object.bucket)));
   };
   // PUT (update) is treated as a patch: fields not given are kept.
   const patch = async (req: Request, res: Response) => {
-    const object = await service.patchObject(objectAddress(req), jsonBody(req) ?? {}, parsePreconditions(req.query));
-    sendResource(req, res, objectResource(object, originOf(req)));
+    const address = objectAddress(req);
+    const acl = objectAclParameter(req, service, 'predefinedAcl', address.bucket);
+    const object = await service.patchObject(address, jsonBody(req) ?? {}, parsePreconditions(req.query), acl);
+    sendResource(req, res, objectResource(object, originOf(req), service.findBucket(object.bucket)));
   };
   const remove = async (req: Request, res: Response) => {
     await service.deleteObject(objectAddress(req), parsePreconditions(req.query));
@@ -105,18 +109,18 @@ export function objectAddress(req: Request): ObjectAddress {
   };
 }
 
-function rewriteRequest(req: Request): RewriteRequest {
+function rewriteRequest(req: Request, service: StorageService): RewriteRequest {
   const sourceGeneration = queryInteger(req, 'sourceGeneration');
   const bucket = pathParam(req, 'bucket');
+  const destinationBucket = req.params.destinationBucket === undefined ? bucket : pathParam(req, 'destinationBucket');
+  const predefinedAcl = objectAclParameter(req, service, 'destinationPredefinedAcl', destinationBucket);
   return {
     source: { bucket, name: pathParam(req, 'object'), ...(sourceGeneration !== undefined && { generation: sourceGeneration }) },
     sourcePreconditions: parsePreconditions(req.query, 'source'),
-    destination: {
-      bucket: req.params.destinationBucket === undefined ? bucket : pathParam(req, 'destinationBucket'),
-      name: pathParam(req, 'destinationObject'),
-    },
+    destination: { bucket: destinationBucket, name: pathParam(req, 'destinationObject') },
     destinationPreconditions: parsePreconditions(req.query),
     overrides: jsonBody(req),
+    ...(predefinedAcl !== undefined && { predefinedAcl }),
   };
 }
 

@@ -21,9 +21,10 @@ export function queryInteger(req: Request, name: string): number | undefined {
   return parseInteger(req.query as Record<string, unknown>, name);
 }
 
+/** A boolean query parameter; gcloud and gsutil send Python's `True`, so case does not matter. */
 export function queryFlag(req: Request, name: string): boolean {
   const value = queryParam(req, name);
-  return value === 'true' || value === '1' || value === '';
+  return value !== undefined && /^(true|1|)$/i.test(value);
 }
 
 /** maxResults: a positive integer (the listing caps it at 1000). */

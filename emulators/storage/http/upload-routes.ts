@@ -3,6 +3,7 @@ import { invalid, parseError, required } from '../errors';
 import { parseGoogHash, type ProvidedHashes } from '../hashes';
 import type { WritableObjectFields } from '../model';
 import { multipartBoundary, parseMultipart } from '../multipart';
+import { objectAclParameter } from './acl-routes';
 import { pickWritableFields } from '../object-fields';
 import { parsePreconditions } from '../preconditions';
 import { parseUploadRange } from '../ranges';
@@ -51,11 +52,11 @@ async function insertMedia(req: Request, res: Response, service: StorageService)
     bucket: pathParam(req, 'bucket'),
     name: objectName(req, undefined),
     data,
-    fields: contentType ? { contentType } : {},
+    fields: { ...(contentType && { contentType }), ...aclField(req, service) },
     preconditions: parsePreconditions(req.query),
     providedHashes: parseGoogHash(req.headers['x-goog-hash']),
   });
-  sendResource(req, res, objectResource(object, originOf(req)));
+  sendResource(req, res, objectResource(object, originOf(req), service.findBucket(object.bucket)));
 }
 
 async function insertMultipart(req: Request, res: Response, service: StorageService): Promise<void> {
@@ -64,7 +65,7 @@ async function insertMultipart(req: Request, res: Response, service: StorageServ
   const [metadataPart, dataPart] = parseMultipart(await readBody(req), boundary);
   if (!metadataPart || !dataPart) throw invalid('A multipart upload needs a metadata part and a data part.');
   const metadata = parseJsonObject(metadataPart.body);
-  const fields = pickWritableFields(metadata);
+  const fields = { ...pickWritableFields(metadata), ...aclField(req, service) };
   const dataType = dataPart.headers['content-type'];
   if (!fields.contentType && dataType) fields.contentType = dataType;
   const object = await service.insertObject({
@@ -75,13 +76,13 @@ async function insertMultipart(req: Request, res: Response, service: StorageServ
     preconditions: parsePreconditions(req.query),
     providedHashes: { ...hashesIn(metadata), ...parseGoogHash(req.headers['x-goog-hash']) },
   });
-  sendResource(req, res, objectResource(object, originOf(req)));
+  sendResource(req, res, objectResource(object, originOf(req), service.findBucket(object.bucket)));
 }
 
 async function startResumable(req: Request, res: Response, service: StorageService): Promise<void> {
   const body = await readBody(req);
   const metadata = body.length > 0 ? parseJsonObject(body) : {};
-  const fields: WritableObjectFields = pickWritableFields(metadata);
+  const fields: WritableObjectFields = { ...pickWritableFields(metadata), ...aclField(req, service) };
   const announcedType = req.get('x-upload-content-type');
   if (!fields.contentType && announcedType) fields.contentType = announcedType;
   const declaredSize = parseDeclaredSize(req.get('x-upload-content-length'));
@@ -107,13 +108,18 @@ async function receiveChunk(req: Request, res: Response, service: StorageService
   const range = parseUploadRange(req.get('content-range'), body.length);
   const outcome = await service.uploads.receive(id, range, body, parseGoogHash(req.headers['x-goog-hash']));
   if (outcome.status === 'complete') {
-    sendResource(req, res, objectResource(outcome.object, originOf(req)));
+    sendResource(req, res, objectResource(outcome.object, originOf(req), service.findBucket(outcome.object.bucket)));
     return;
   }
   // 308 "Resume Incomplete": Range names the bytes stored so far (none: no header).
   res.status(308).set('Content-Length', '0');
   if (outcome.received > 0) res.set('Range', `bytes=0-${outcome.received - 1}`);
   res.end();
+}
+
+function aclField(req: Request, service: StorageService): WritableObjectFields {
+  const predefinedAcl = objectAclParameter(req, service, 'predefinedAcl', pathParam(req, 'bucket'));
+  return predefinedAcl === undefined ? {} : { predefinedAcl };
 }
 
 function uploadId(req: Request): string {
