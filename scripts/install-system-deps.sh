@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what the tests need from Debian's packages and npm cannot provide:
-# PostgreSQL (PostgresStorage tests) and Chromium (dashboard tests). Skips what is present.
+# PostgreSQL (PostgresStorage tests), Chromium (dashboard tests) and Google's Python API client
+# (the Storage emulator's Python test). Skips what is present.
 set -euo pipefail
 
 missing=()
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing+=(postgresql)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
-[ ${#missing[@]} -eq 0 ] && { echo "system packages present: postgresql, chromium"; exit 0; }
+/usr/bin/python3 -c 'import googleapiclient' >/dev/null 2>&1 || missing+=(python3-googleapi)
+[ ${#missing[@]} -eq 0 ] && { echo "system packages present: postgresql, chromium, python3-googleapi"; exit 0; }
 
 if ! command -v apt-get >/dev/null 2>&1; then
   echo "missing ${missing[*]} and no apt-get here: install them with your package manager" >&2
