@@ -286,8 +286,10 @@ export class DocumentStorage implements NetworkStorage {
       });
       await this.recordTombstones(networkId, doomed, stamp);
       const present = doomed.filter((id) => records.has(id));
-      for (const id of [...present].reverse()) await this.store.deleteGroup(networkId, id);
-      return present;
+      const gone: string[] = [];
+      // Contacts written after the delete stay, as on the delete itself.
+      for (const id of [...present].reverse()) if (await this.removeGroupAsOf(networkId, id, records.get(id), stamp)) gone.push(id);
+      return gone;
     });
     for (const id of removed) this.notify(networkId, id, 'deleted');
   }
