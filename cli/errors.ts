@@ -76,6 +76,7 @@ const EXIT_BY_SPINE_CODE: Partial<Record<SpineError['code'], ExitCodeValue>> = {
   SNAPSHOT_NOT_FOUND: ExitCode.notFound,
   NOT_FOUND: ExitCode.notFound,
   TIMEOUT: ExitCode.timeout,
+  STILL_APPLYING: ExitCode.timeout,
 };
 
 /** The exit code for any error: the CLI's own, the library's typed ones by `code`, 1 otherwise. */

@@ -15,6 +15,7 @@ export type SpineErrorCode =
   | 'NOT_FOUND'
   | 'PUBLISH_FAILED'
   | 'TIMEOUT'
+  | 'STILL_APPLYING'
   | 'UNAUTHENTICATED'
   | 'PERMISSION_DENIED'
   | 'LIMIT_EXCEEDED';
@@ -117,6 +118,22 @@ export class PublishError extends SpineError {
 export class TimeoutError extends SpineError {
   constructor(message: string) {
     super('TIMEOUT', message);
+  }
+}
+
+/**
+ * A snapshot restore that the mesh accepted and is still applying when the wait for it ended
+ * (a backlog of earlier events ahead of it): not a failure, it completes on its own; `applied`
+ * resolves once it is materialized (and rejects if the client closes first).
+ */
+export class RestoreStillApplyingError extends SpineError {
+  constructor(
+    readonly networkId: string,
+    readonly snapshotId: string,
+    readonly waitedMs: number,
+    readonly applied: Promise<void>,
+  ) {
+    super('STILL_APPLYING', `the restore of network ${JSON.stringify(networkId)} from snapshot ${JSON.stringify(snapshotId)} is still being applied after ${waitedMs} ms; it was accepted and completes on its own`);
   }
 }
 

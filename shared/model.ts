@@ -21,6 +21,23 @@ export interface ContactVersion {
   stamp: string;
   /** Events already applied, per writer, so a redelivered event is not applied twice. */
   applied: AppliedLog;
+  /**
+   * Merge writes stamped after the group's last whole-group operation (save, delete, network
+   * save or delete, restore), oldest stamp first: a whole-group operation delivered late, but
+   * older than some of them, replaces what came before it and these are merged again on top.
+   * Folded into `base` once older than the reorder window (`APPLIED_LOG_HORIZON_MS`).
+   */
+  merges?: LoggedMerge[];
+  /** With `merges`: the contact before them (`null`: it did not exist), so they can be replayed in stamp order. */
+  base?: Contact | null;
+}
+
+/** One merge write kept in a contact's `version.merges`. */
+export interface LoggedMerge {
+  stamp: string;
+  writerId: string;
+  seq: number;
+  content: unknown;
 }
 
 /**

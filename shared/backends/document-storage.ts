@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { applyContactWrite, type BlendOutcome, type ContactWrite } from '../blend';
+import { applyContactWrite, rebaseContact, type BlendOutcome, type ContactWrite } from '../blend';
 import { clone, decode } from '../codec';
 import { InvalidArgumentError, NetworkNotFoundError, SnapshotNotFoundError, StorageClosedError } from '../errors';
 import { compareStamps, HybridLogicalClock, isStamp, parseStamp } from '../hlc';
@@ -127,15 +127,11 @@ export class DocumentStorage implements NetworkStorage {
         const admitted = await this.admitGroupWrite(networkId, groupId, write.stamp, { create: true });
         if (!admitted) return supersededOutcome(contactId, groupId, write);
         const group = admitted.group;
+        if (replacedByGroupOperation(group, write.stamp)) return supersededOutcome(contactId, groupId, write);
         let result: BlendOutcome | undefined;
         const packed = group.contacts?.get(contactId) ?? null;
         await this.updateContact(networkId, groupId, contactId, (stored) => {
           const current = newestContact(stored, packed);
-          // A whole-group save newer than this write replaced the group without this contact.
-          if (current === null && group.stamp !== undefined && compareStamps(group.stamp, write.stamp) > 0) {
-            result = supersededOutcome(contactId, groupId, write);
-            return null;
-          }
           result = applyContactWrite(current, { contactId, groupId }, write);
           const worthWriting = !result.duplicate && (result.contentChanged || result.contradiction || result.contact.blendMode === 'merge' || stored === null);
           return worthWriting ? result.contact : null;
@@ -201,8 +197,7 @@ export class DocumentStorage implements NetworkStorage {
               let changed = false;
               for (const { contactId, write, index } of order) {
                 const current = newestContact(contacts.get(contactId) ?? null, singles.get(contactId) ?? null);
-                const replaced = current === null && record.stamp !== undefined && compareStamps(record.stamp, write.stamp) > 0;
-                if (supersededByDelete(network, groupId, write.stamp) || replaced) {
+                if (supersededByDelete(network, groupId, write.stamp) || replacedByGroupOperation(record, write.stamp)) {
                   results[index] = supersededOutcome(contactId, groupId, write);
                   continue;
                 }
@@ -242,8 +237,9 @@ export class DocumentStorage implements NetworkStorage {
   }
 
   /**
-   * Replaces a group as of `origin.stamp`. A save older than the group's last one is skipped;
-   * contacts written after the save (newer stamps) are kept. Returns false when skipped.
+   * Replaces a group as of `origin.stamp`. A save older than the group's last whole-group
+   * operation is skipped; what was written to contacts after the save (newer stamps) stays on top
+   * of it (see `rebaseContact`). Returns false when skipped.
    */
   async applyGroupSave(networkId: string, groupId: string, state: GroupState, origin: WriteOrigin): Promise<boolean> {
     this.checkIds(networkId, groupId);
@@ -290,8 +286,10 @@ export class DocumentStorage implements NetworkStorage {
       });
       await this.recordTombstones(networkId, doomed, stamp);
       const present = doomed.filter((id) => records.has(id));
-      for (const id of [...present].reverse()) await this.store.deleteGroup(networkId, id);
-      return present;
+      const gone: string[] = [];
+      // Contacts written after the delete stay, as on the delete itself.
+      for (const id of [...present].reverse()) if (await this.removeGroupAsOf(networkId, id, records.get(id), stamp)) gone.push(id);
+      return gone;
     });
     for (const id of removed) this.notify(networkId, id, 'deleted');
   }
@@ -306,16 +304,21 @@ export class DocumentStorage implements NetworkStorage {
     await this.applyGroupDelete(networkId, groupId, this.nextOrigin());
   }
 
-  /** Deletes a group and its descendants unless the group was saved after `origin.stamp`; returns the removed group ids. */
+  /**
+   * Deletes a group and its descendants unless the group was saved after `origin.stamp`; contacts
+   * written after the delete stay (in an emptied group). Returns the removed group ids.
+   */
   async applyGroupDelete(networkId: string, groupId: string, origin: WriteOrigin): Promise<string[]> {
     this.checkIds(networkId, groupId);
     this.checkOrigin(origin);
     await this.open('deleteGroup');
     this.clock.observe(origin.stamp);
-    const removed = await this.networkLocks.write(networkId, async () => {
-      const records = await this.readGroupRecords(networkId);
+    const outcome = await this.networkLocks.write(networkId, async () => {
+      const [network, records] = await Promise.all([this.store.getNetwork(networkId), this.readGroupRecords(networkId)]);
       const target = records.get(groupId);
-      if (target?.stamp !== undefined && compareStamps(target.stamp, origin.stamp) > 0) return [];
+      // A newer save of the group or of the whole network replaced what this delete would remove.
+      if (target?.stamp !== undefined && compareStamps(target.stamp, origin.stamp) > 0) return { removed: [], emptied: [] };
+      if (network?.stamp !== undefined && compareStamps(network.stamp, origin.stamp) > 0) return { removed: [], emptied: [] };
       // Descendants by parent link, even when the group itself has not arrived yet; a descendant
       // saved after this delete (a newer stamp) stays.
       const doomed = [groupId, ...descendantsOf(groupId, records)].filter((id) => {
@@ -325,8 +328,10 @@ export class DocumentStorage implements NetworkStorage {
       // Tombstones first: writes older than this delete that arrive later must not bring the groups back.
       await this.recordTombstones(networkId, doomed, origin.stamp);
       const present = doomed.filter((id) => records.has(id));
-      // Deepest first, so a crash never leaves a child whose parent is gone.
-      for (const id of [...present].reverse()) await this.store.deleteGroup(networkId, id);
+      // Deepest first, so a crash never leaves a child whose parent is gone. Contacts written after
+      // the delete stay, in the group as such a write creates it.
+      const emptied = new Set<string>();
+      for (const id of [...present].reverse()) if (!(await this.removeGroupAsOf(networkId, id, records.get(id), origin.stamp))) emptied.add(id);
       const parentId = target?.group.parentId;
       const parent = parentId === undefined ? undefined : records.get(parentId);
       if (parentId !== undefined && parent?.group.subgroupIds.includes(groupId)) {
@@ -335,10 +340,11 @@ export class DocumentStorage implements NetworkStorage {
           current?.group.subgroupIds.includes(groupId) ? { ...current, group: { ...current.group, subgroupIds: current.group.subgroupIds.filter((id) => id !== groupId) } } : null,
         );
       }
-      return present;
+      return { removed: present.filter((id) => !emptied.has(id)), emptied: [...emptied] };
     });
-    for (const id of removed) this.notify(networkId, id, 'deleted');
-    return removed;
+    for (const id of outcome.removed) this.notify(networkId, id, 'deleted');
+    for (const id of outcome.emptied) this.notify(networkId, id, 'updated');
+    return outcome.removed;
   }
 
   // ---- networks
@@ -348,7 +354,8 @@ export class DocumentStorage implements NetworkStorage {
   }
 
   /**
-   * Replaces a network as of `origin.stamp`; groups left out are removed unless written later.
+   * Replaces a network as of `origin.stamp`; groups left out are removed unless saved later, and
+   * contacts written later stay (see `applyGroupSave`).
    * Returns the groups written and removed, or `null` when a newer save made this one moot.
    */
   async applyNetworkSave(networkId: string, state: NetworkState, origin: WriteOrigin): Promise<{ written: string[]; removed: string[] } | null> {
@@ -387,16 +394,20 @@ export class DocumentStorage implements NetworkStorage {
         if (isTombstoned(record, groupId, origin.stamp)) continue;
         if (await this.writeGroup(networkId, groupId, groupState, origin.stamp)) written.push(groupId);
       }
-      const removed: string[] = [];
+      const left = new Map<string, GroupRecord | null>();
       for (const id of await this.store.listGroupIds(networkId)) {
         if (copy.groups.has(id)) continue;
         const record = await this.store.getGroup(networkId, id);
         if (record?.stamp !== undefined && compareStamps(record.stamp, origin.stamp) > 0) continue;
-        removed.push(id);
+        left.set(id, record);
       }
       // Like deletes, so that older writes to a removed group arriving late stay removed.
-      if (removed.length) await this.recordTombstones(networkId, removed, origin.stamp);
-      for (const id of removed) await this.store.deleteGroup(networkId, id);
+      if (left.size) await this.recordTombstones(networkId, [...left.keys()], origin.stamp);
+      const removed: string[] = [];
+      for (const [id, record] of left) {
+        if (await this.removeGroupAsOf(networkId, id, record ?? undefined, origin.stamp)) removed.push(id);
+        else written.push(id);
+      }
       return { written, removed };
     });
     if (!outcome) return null;
@@ -429,7 +440,10 @@ export class DocumentStorage implements NetworkStorage {
     await this.applyNetworkDelete(networkId, this.nextOrigin());
   }
 
-  /** Deletes a network with everything in it, unless it was saved after `origin.stamp`; returns its former groups, or `null` when skipped. */
+  /**
+   * Deletes a network with everything in it, unless it was saved after `origin.stamp`; groups saved
+   * and contacts written after the delete stay. Returns its former groups, or `null` when skipped.
+   */
   async applyNetworkDelete(networkId: string, origin: WriteOrigin): Promise<string[] | null> {
     validateNetworkId(networkId);
     this.checkOrigin(origin);
@@ -439,6 +453,8 @@ export class DocumentStorage implements NetworkStorage {
       const record = await this.store.getNetwork(networkId);
       if (record?.stamp !== undefined && compareStamps(record.stamp, origin.stamp) > 0) return null;
       const ids = record?.deleted ? [] : await this.store.listGroupIds(networkId);
+      const kept = record?.deleted ? [] : await this.groupsWrittenAfter(networkId, ids, origin.stamp);
+      if (kept.length) return this.deleteNetworkExceptLater(networkId, ids, origin.stamp);
       await this.store.deleteNetwork(networkId);
       // The record stays behind as a tombstone, so older writes arriving late stay deleted.
       const now = new Date();
@@ -568,6 +584,16 @@ export class DocumentStorage implements NetworkStorage {
     const payload = await this.store.getSnapshot(networkId, snapshotId);
     if (payload === null) throw new SnapshotNotFoundError(networkId, snapshotId);
     return publicNetworkState(decode<NetworkState>(payload));
+  }
+
+  /**
+   * Puts a snapshot back as the live network: a network save stamped `origin.stamp` (now by
+   * default), so writes older than the restore that arrive afterwards do not survive it and newer
+   * ones apply on top. Returns what `applyNetworkSave` returns.
+   */
+  async restoreSnapshot(networkId: string, snapshotId: string, origin: WriteOrigin = this.nextOrigin()): Promise<{ written: string[]; removed: string[] } | null> {
+    const state = await this.loadSnapshot(networkId, snapshotId);
+    return this.applyNetworkSave(networkId, state, origin);
   }
 
   async listSnapshots(networkId: string): Promise<SnapshotInfo[]> {
@@ -743,27 +769,90 @@ export class DocumentStorage implements NetworkStorage {
     if (next) await this.store.putContact(networkId, groupId, next);
   }
 
-  /** Replaces a group as of `stamp`; contacts first, so a crash leaves no record pointing at missing contacts. */
+  /**
+   * Replaces a group as of `stamp`, rebasing every contact on what `state` gives it (see
+   * `rebaseContact`); contacts first, so a crash leaves no record pointing at missing contacts.
+   */
   private async writeGroup(networkId: string, groupId: string, state: GroupState, stamp: string): Promise<boolean> {
     const record = await this.store.getGroup(networkId, groupId);
     if (record?.stamp !== undefined && compareStamps(record.stamp, stamp) > 0) return false;
-    const newer = (contact: StoredContact | undefined) => contact?.version !== undefined && compareStamps(contact.version.stamp, stamp) > 0;
+    const packed = record?.contacts ?? new Map<string, StoredContact>();
     const singles = new Map((await this.store.listContacts(networkId, groupId)).map((c) => [c.id, c] as const));
-    const existing = mergeContacts(record?.contacts, singles);
-    for (const contact of state.contacts.values()) {
-      const current = existing.get(contact.id);
-      if (newer(current)) continue;
-      // The log of what was applied stays the store's own: a saved state never brings one in.
-      await this.store.putContact(networkId, groupId, { ...publicContact(contact), version: { stamp, applied: current?.version?.applied ?? {} } });
+    const existing = mergeContacts(packed, singles);
+    // Packed contacts written after this save and kept as they are stay packed; the rest are now stored one by one.
+    const keptPacked = new Map<string, StoredContact>();
+    const gone: string[] = [];
+    for (const id of mergeIds(state.contacts.keys(), existing.keys())) {
+      const current = existing.get(id) ?? null;
+      const next = rebaseContact(current, state.contacts.get(id) ?? null, stamp, { contactId: id, groupId });
+      if (next === null) gone.push(id);
+      else if (next !== current) await this.store.putContact(networkId, groupId, next);
+      else if (packed.get(id) === current) keptPacked.set(id, current);
     }
     const group = { ...state.group, contactIds: mergeIds(state.group.contactIds, state.contacts.keys()) };
-    // Packed contacts written after this save stay packed; the rest are now stored one by one.
-    const keptPacked = new Map([...(record?.contacts ?? [])].filter(([, contact]) => newer(contact)));
     await this.store.putGroup(networkId, { group, wires: state.wires, stamp, ...(keptPacked.size ? { contacts: keptPacked } : {}) });
-    for (const current of singles.values()) {
-      if (!state.contacts.has(current.id) && !newer(current)) await this.store.deleteContact(networkId, groupId, current.id);
-    }
+    for (const id of gone) if (singles.has(id)) await this.store.deleteContact(networkId, groupId, id);
     return true;
+  }
+
+  /**
+   * Removes a group as of `stamp`, except the contacts written after it: those stay, in an empty
+   * group stamped `stamp` (as a write after the removal would have created it). True when the
+   * group is gone.
+   */
+  private async removeGroupAsOf(networkId: string, groupId: string, record: GroupRecord | undefined, stamp: string): Promise<boolean> {
+    if (!(await this.hasWritesAfter(networkId, groupId, record, stamp))) {
+      await this.store.deleteGroup(networkId, groupId);
+      return true;
+    }
+    await this.writeGroup(networkId, groupId, emptyGroupState(groupId), stamp);
+    return false;
+  }
+
+  private async hasWritesAfter(networkId: string, groupId: string, record: GroupRecord | undefined, stamp: string): Promise<boolean> {
+    const singles = new Map((await this.store.listContacts(networkId, groupId)).map((c) => [c.id, c] as const));
+    const contacts = mergeContacts(record?.contacts, singles);
+    return [...contacts.values()].some((contact) => rebaseContact(contact, null, stamp, { contactId: contact.id, groupId }) !== null);
+  }
+
+  /** Of `groupIds`, the groups saved or with contacts written after `stamp`. */
+  private async groupsWrittenAfter(networkId: string, groupIds: readonly string[], stamp: string): Promise<string[]> {
+    const out: string[] = [];
+    for (const id of groupIds) {
+      const record = await this.store.getGroup(networkId, id);
+      const saved = record?.stamp !== undefined && compareStamps(record.stamp, stamp) > 0;
+      if (saved || (await this.hasWritesAfter(networkId, id, record ?? undefined, stamp))) out.push(id);
+    }
+    return out;
+  }
+
+  /**
+   * A network delete delivered after later writes to the network: groups saved later stay as they
+   * are, the others are removed as of `stamp` keeping what was written later, and the snapshots go.
+   * The record stays live, with `deletedStamp` so older writes arriving afterwards stay deleted.
+   */
+  private async deleteNetworkExceptLater(networkId: string, groupIds: readonly string[], stamp: string): Promise<string[]> {
+    const remaining: string[] = [];
+    const removed: string[] = [];
+    for (const id of groupIds) {
+      const record = await this.store.getGroup(networkId, id);
+      if (record?.stamp !== undefined && compareStamps(record.stamp, stamp) > 0) remaining.push(id);
+      else if (await this.removeGroupAsOf(networkId, id, record ?? undefined, stamp)) removed.push(id);
+      else remaining.push(id);
+    }
+    for (const info of await this.store.listSnapshots(networkId)) await this.store.deleteSnapshot(networkId, info.id);
+    const now = new Date();
+    await this.updateNetwork(networkId, (current) => {
+      const base = current ?? { id: networkId, rootGroupId: '', currentGroupId: '', createdAt: now, updatedAt: now };
+      const deletedStamp = base.deletedStamp !== undefined && compareStamps(base.deletedStamp, stamp) > 0 ? base.deletedStamp : stamp;
+      const root = remaining.includes(base.rootGroupId) ? base.rootGroupId : [...remaining].sort()[0]!;
+      const currentGroupId = remaining.includes(base.currentGroupId) ? base.currentGroupId : root;
+      const next: NetworkRecord = { ...base, rootGroupId: root, currentGroupId, updatedAt: now, deletedStamp };
+      delete next.deleted;
+      delete next.stamp;
+      return next;
+    });
+    return removed;
   }
 
   private async readGroup(networkId: string, groupId: string): Promise<GroupState | null> {
@@ -840,9 +929,18 @@ function isTombstoned(network: NetworkRecord | null, groupId: string, stamp: str
   return tombstone !== undefined && compareStamps(tombstone, stamp) > 0;
 }
 
-/** A write at `stamp` to the group comes after the network or the group was deleted later. */
+/**
+ * A write at `stamp` to the group is older than a delete of the network or the group, or than a
+ * save of the whole network (which replaced every group, and removed the ones it left out).
+ */
 function supersededByDelete(network: NetworkRecord | null, groupId: string, stamp: string): boolean {
-  return (network?.deletedStamp !== undefined && compareStamps(network.deletedStamp, stamp) > 0) || isTombstoned(network, groupId, stamp);
+  const newer = (other: string | undefined) => other !== undefined && compareStamps(other, stamp) > 0;
+  return newer(network?.deletedStamp) || newer(network?.stamp) || isTombstoned(network, groupId, stamp);
+}
+
+/** A write at `stamp` comes before the group's last whole-group operation (save, delete, network save, restore), which replaced it. */
+function replacedByGroupOperation(record: GroupRecord, stamp: string): boolean {
+  return record.stamp !== undefined && compareStamps(record.stamp, stamp) > 0;
 }
 
 /** The newer of two copies of a contact by clock stamp (a copy without a stamp is the older). */
@@ -852,7 +950,17 @@ function newestContact(a: StoredContact | null, b: StoredContact | null): Stored
   const stampB = b.version?.stamp;
   if (stampA === undefined) return b;
   if (stampB === undefined) return a;
-  return compareStamps(stampA, stampB) >= 0 ? a : b;
+  const byStamp = compareStamps(stampA, stampB);
+  if (byStamp !== 0) return byStamp > 0 ? a : b;
+  // A write older than the newest (a merge delivered late) leaves the stamp as it was: the copy
+  // that applied more writes is the later one (each copy is the other plus writes).
+  return appliedCount(a) >= appliedCount(b) ? a : b;
+}
+
+function appliedCount(contact: StoredContact): number {
+  let count = 0;
+  for (const entry of Object.values(contact.version?.applied ?? {})) count += entry.upTo + entry.beyond.length;
+  return count;
 }
 
 /** Packed and single contacts of a group, the newer copy where both exist. */

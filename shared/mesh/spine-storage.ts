@@ -2,7 +2,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { CreateSubscriptionOptions, Message, PubSub, Subscription, Topic } from '@google-cloud/pubsub';
 import type { Storage } from '@google-cloud/storage';
 import { clone, encode } from '../codec';
-import { ContentTooLargeError, InvalidArgumentError, NetworkNotFoundError, PublishError, StorageClosedError, TimeoutError } from '../errors';
+import { ContentTooLargeError, InvalidArgumentError, NetworkNotFoundError, PublishError, RestoreStillApplyingError, StorageClosedError, TimeoutError } from '../errors';
 import { newSnapshotId } from '../snapshot-id';
 import { attributeValue, createEvent, encodePubSubMessage, fromPubSubMessage } from '../events';
 import { EventType, type AnySpineEvent, type BundledContactWrite, type ContentReference, type EventDataByType, type EventTypeName, type WriteOrigin } from '../events/types';
@@ -271,13 +271,18 @@ export class SpineStorage implements NetworkStorage {
   }
 
   async saveNetworkState(networkId: string, state: NetworkState): Promise<void> {
+    await this.publishNetworkSave(networkId, state);
+  }
+
+  /** A `network.saved` event stamped now; its pending acknowledgement. */
+  private async publishNetworkSave(networkId: string, state: NetworkState): Promise<PendingWrite> {
     validateNetworkId(networkId);
     validateNetworkState(state, this.maxContentBytes);
     const data: EventDataByType[typeof EventType.NetworkSaved] = { networkId, ...this.nextOrigin() };
     const encoded = encode(state);
     if (Buffer.byteLength(encoded) > MAX_INLINE_CONTENT_BYTES) data.stateRef = await this.storeByReference(encoded, `state of network ${JSON.stringify(networkId)}`);
     else data.state = clone(state);
-    await this.publish(EventType.NetworkSaved, data);
+    return this.publish(EventType.NetworkSaved, data);
   }
 
   async deleteNetwork(networkId: string): Promise<void> {
@@ -385,14 +390,24 @@ export class SpineStorage implements NetworkStorage {
   }
 
   /**
-   * Puts a snapshot back as the live network, through the mesh like any write (the network is
-   * replaced: groups not in the snapshot are removed), and resolves once it is materialized.
+   * Puts a snapshot back as the live network, through the mesh like any write: a network save
+   * stamped now (groups not in the snapshot are removed; writes stamped before it that arrive
+   * later do not survive it, later ones apply on top). Resolves once it and this client's earlier
+   * writes are materialized. When `timeoutMs` (default `flushTimeoutMs`) passes while the restore
+   * itself is still being applied, rejects with `RestoreStillApplyingError` (code
+   * `STILL_APPLYING`, naming the network and snapshot, with a promise of its completion).
    */
-  async restoreSnapshot(networkId: string, snapshotId: string): Promise<void> {
+  async restoreSnapshot(networkId: string, snapshotId: string, options: { timeoutMs?: number } = {}): Promise<void> {
     validateNetworkId(networkId);
+    const timeoutMs = options.timeoutMs ?? this.flushTimeoutMs;
     const state = await this.state.loadSnapshot(networkId, snapshotId);
-    await this.saveNetworkState(networkId, state);
-    await this.flush();
+    const restore = await this.publishNetworkSave(networkId, state);
+    try {
+      await this.flush(timeoutMs);
+    } catch (error) {
+      if (error instanceof TimeoutError && this.pending.has(restore.eventId)) throw new RestoreStillApplyingError(networkId, snapshotId, timeoutMs, restore.promise);
+      throw error;
+    }
   }
 
   async loadSnapshot(networkId: string, snapshotId: string): Promise<NetworkState> {

@@ -120,6 +120,8 @@ const STATUS_BY_CODE: Record<SpineErrorCode, number> = {
   NOT_FOUND: 404,
   PUBLISH_FAILED: 502,
   TIMEOUT: 504,
+  // A restore accepted and still being applied when the wait ended; over the wire, a timeout that says so.
+  STILL_APPLYING: 504,
   UNAUTHENTICATED: 401,
   PERMISSION_DENIED: 403,
   LIMIT_EXCEEDED: 429,
@@ -183,6 +185,7 @@ export function errorFromWire(status: number, wire: WireError | undefined, what:
       error = new PublishError(str('eventType'), str('path'), typeof d.status === 'number' ? d.status : undefined);
       break;
     case 'TIMEOUT':
+    case 'STILL_APPLYING':
       error = new TimeoutError(message);
       break;
     case 'UNAUTHENTICATED':
