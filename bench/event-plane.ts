@@ -439,9 +439,8 @@ async function handlerTiming(mesh: LocalMesh, pubsub: PubSub, writers: SpineStor
   await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
   const proxyBase = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
   const spec = mesh.topology.subscriptions.materialize;
-  const subscription = pubsub.subscription(spec.name);
-  const direct = pushEndpoint(mesh.functions.urls.materialize!, mesh.settings.projectId, spec.topic);
-  await subscription.modifyPushConfig({ pushEndpoint: pushEndpoint(proxyBase, mesh.settings.projectId, spec.topic) });
+  // The mesh's relay delivers the materialize subscription: pointed at the proxy for this burst.
+  const restore = mesh.relay.redirect(spec.name, pushEndpoint(proxyBase, mesh.settings.projectId, spec.topic));
   try {
     // The switch is in effect once a write goes through the proxy.
     await writers[0]!.saveContactContent(network, 'g0', 'warm', 'proxy', { wait: 'materialized' });
@@ -469,7 +468,7 @@ async function handlerTiming(mesh: LocalMesh, pubsub: PubSub, writers: SpineStor
       flushError,
     };
   } finally {
-    await subscription.modifyPushConfig({ pushEndpoint: direct });
+    restore();
     await new Promise<void>((resolve) => {
       proxy.close(() => resolve());
       proxy.closeAllConnections();
