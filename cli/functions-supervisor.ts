@@ -6,6 +6,9 @@
 import type { Logger } from '../shared/log';
 import type { FunctionsProcess } from './functions-process';
 
+/** In the data dir while `spine dev` runs: what it supervises, for `spine health`. */
+export const PROCESSES_FILE = 'processes.json';
+
 export interface SupervisionStatus {
   state: 'running' | 'restarting' | 'stopped';
   pid: number;

@@ -13,7 +13,7 @@ import { startSchedulerRunner, type SchedulerRunner } from '../scheduler/runner'
 import { startFunctionsProcess, type FunctionsProcess } from './functions-process';
 import { AcceptedJournal } from './accepted-journal';
 import { startDeliveryRelay, type DeliveryRelay, type RelayRoute } from './delivery-relay';
-import { superviseFunctions, type FunctionsSupervisor, type SupervisionStatus } from './functions-supervisor';
+import { PROCESSES_FILE, superviseFunctions, type FunctionsSupervisor, type SupervisionStatus } from './functions-supervisor';
 import { startPubSubProxy, type PubSubProxy } from './pubsub-proxy';
 import { describeTakenPorts } from './port-owner';
 
@@ -293,8 +293,6 @@ export async function startLocalMesh(options: LocalMeshOptions = {}): Promise<Lo
 
 /** Where the journal of accepted messages lives inside the data dir. */
 export const JOURNAL_DIR = 'pubsub-journal';
-/** What `spine dev` supervises, for `spine health` and the dashboard. */
-export const PROCESSES_FILE = 'processes.json';
 
 /** The push subscriptions, delivered by the relay: same endpoints, backoff and attempts as the topology's push config. */
 function relayRoutes(topology: Topology, urls: Partial<Record<FunctionName, string>>): RelayRoute[] {

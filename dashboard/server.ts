@@ -4,6 +4,7 @@
  * in the mesh (its own subscriptions on the topics), the health function's reports and the
  * agents' liveness.
  */
+import type { SupervisionStatus } from '../cli/functions-supervisor';
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -35,6 +36,8 @@ export interface DashboardOptions {
   logger?: Logger;
   /** How often the health function is run (default 30 s; 0: only when the page asks). */
   healthIntervalMs?: number;
+  /** The functions process as `spine dev` supervises it, shown beside the health report. */
+  supervision?: () => SupervisionStatus;
 }
 
 export interface Dashboard {
@@ -96,11 +99,12 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       .finally(() => (agentsReading = undefined));
   };
 
+  const withSupervision = <T extends object>(view: T) => (options.supervision ? { ...view, functionsProcess: options.supervision() } : view);
   const health = new HealthMonitor({
     healthUrl: settings.functionUrls.health,
     intervalMs: options.healthIntervalMs ?? 30_000,
     logger: log,
-    onChange: (view) => hub.broadcast('health', view),
+    onChange: (view) => hub.broadcast('health', withSupervision(view)),
   });
   const feed = new EventFeed({
     pubsub,
@@ -145,7 +149,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     });
     await readAgents().catch((error: unknown) => log.warn('dashboard could not read the agent registry', { error }));
 
-    const app = createApp({ spine, hub, feed, health, agents: () => agentsView, host, log, overview: { projectId: settings.projectId, prefix: topology.prefix, bucket: settings.bucket } });
+    const app = createApp({ spine, hub, feed, health, withSupervision, agents: () => agentsView, host, log, overview: { projectId: settings.projectId, prefix: topology.prefix, bucket: settings.bucket } });
     server = createServer(app);
     await new Promise<void>((resolve, reject) => {
       server!.once('error', reject);
@@ -178,6 +182,7 @@ interface AppDependencies {
   hub: SseHub;
   feed: EventFeed;
   health: HealthMonitor;
+  withSupervision: <T extends object>(view: T) => T;
   agents(): AgentsView;
   host: string;
   log: Logger;
@@ -185,7 +190,7 @@ interface AppDependencies {
 }
 
 function createApp(deps: AppDependencies) {
-  const { spine, hub, feed, health } = deps;
+  const { spine, hub, feed, health, withSupervision } = deps;
   const app = express();
   app.disable('x-powered-by');
   app.use((_req, res, next) => {
@@ -208,7 +213,7 @@ function createApp(deps: AppDependencies) {
   app.get('/api/stream', (req, res) => {
     hub.open(req, res, (send) => {
       send('hello', { ...deps.overview, events: feed.recent() });
-      send('health', health.current());
+      send('health', withSupervision(health.current()));
       send('agents', deps.agents());
     });
   });
@@ -261,11 +266,11 @@ function createApp(deps: AppDependencies) {
   });
 
   app.get('/api/health', (_req, res) => {
-    res.json(health.current());
+    res.json(withSupervision(health.current()));
   });
 
   app.post('/api/health/check', async (_req, res) => {
-    res.json(await health.check());
+    res.json(withSupervision(await health.check()));
   });
 
   app.get('/api/agents', (_req, res) => {
