@@ -28,7 +28,9 @@
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
+import path from 'node:path';
 import type { PubSub } from '@google-cloud/pubsub';
 import { startLocalMesh, type LocalMesh } from '../cli/local-mesh';
 import { createEvent, toPubSubMessage } from '../shared/events';
@@ -439,9 +441,8 @@ async function handlerTiming(mesh: LocalMesh, pubsub: PubSub, writers: SpineStor
   await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
   const proxyBase = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
   const spec = mesh.topology.subscriptions.materialize;
-  const subscription = pubsub.subscription(spec.name);
-  const direct = pushEndpoint(mesh.functions.urls.materialize!, mesh.settings.projectId, spec.topic);
-  await subscription.modifyPushConfig({ pushEndpoint: pushEndpoint(proxyBase, mesh.settings.projectId, spec.topic) });
+  // The mesh's relay delivers the materialize subscription: pointed at the proxy for this burst.
+  const restore = mesh.relay.redirect(spec.name, pushEndpoint(proxyBase, mesh.settings.projectId, spec.topic));
   try {
     // The switch is in effect once a write goes through the proxy.
     await writers[0]!.saveContactContent(network, 'g0', 'warm', 'proxy', { wait: 'materialized' });
@@ -469,7 +470,7 @@ async function handlerTiming(mesh: LocalMesh, pubsub: PubSub, writers: SpineStor
       flushError,
     };
   } finally {
-    await subscription.modifyPushConfig({ pushEndpoint: direct });
+    restore();
     await new Promise<void>((resolve) => {
       proxy.close(() => resolve());
       proxy.closeAllConnections();
@@ -596,8 +597,11 @@ async function main(): Promise<void> {
   const network = `bench-${run}`;
   // The same mesh persists this network in batches (one write per group per window, 1 s).
   const batchNetwork = `bench-batch-${run}`;
+  // As `npm start` runs it: with a data dir, so accepted messages are journaled (SPINE_BENCH_JOURNAL=0: without).
+  const dataDir = process.env.SPINE_BENCH_JOURNAL === '0' ? undefined : await mkdtemp(path.join(os.tmpdir(), 'spine-bench-'));
   const mesh = await startLocalMesh({
     logger: quiet,
+    ...(dataDir ? { dataDir } : {}),
     onFunctionsLog: (line) => functionLog.line(line),
     functionsEnv: {
       SPINE_PERSIST_OVERRIDES: JSON.stringify({ [batchNetwork]: 'batch' }),
@@ -721,6 +725,8 @@ async function main(): Promise<void> {
         ['sequential materialized p50 / raw push p50', ratios.sequentialMaterializedP50VsRawPushP50],
       ]),
     );
+    const journal = mesh.journal?.stats();
+    if (journal) console.log(`journal: ${journal.appends} messages appended in ${journal.fsyncs} fsyncs (${round(journal.appends / Math.max(1, journal.fsyncs), 1)} per fsync), ${journal.pending} not done, ${journal.compactions} compactions`);
     const totalSeconds = round((now() - runStart) / 1000, 1);
     console.log(`machine: node ${info.node}, ${info.cpus} cpus ${info.cpuModel}, ${info.memoryGiB} GiB; load at start ${info.loadAverageAtStart.join(' ')}, at end ${os.loadavg().map((v) => v.toFixed(2)).join(' ')}; run ${totalSeconds} s`);
     const result = {
@@ -736,6 +742,7 @@ async function main(): Promise<void> {
       latency: lat,
       ratios,
       impliedHandlerMs,
+      journal: journal ?? null,
       totalSeconds,
     };
     console.log(`RESULT ${JSON.stringify(result)}`);
@@ -745,6 +752,7 @@ async function main(): Promise<void> {
     await pubsub.close().catch(() => undefined);
     await mesh.stop();
     clearTimeout(deadline);
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
   }
 }
 

@@ -20,6 +20,8 @@ export interface FunctionsProcess {
   stop(): Promise<void>;
   /** A crash: SIGKILL, nothing finishes. */
   kill(): Promise<void>;
+  /** Resolves when the process exits, whoever ended it. */
+  exited(): Promise<{ exitCode: number | null; signal: NodeJS.Signals | null }>;
 }
 
 const ROOT = path.resolve(__dirname, '..');
@@ -63,7 +65,7 @@ export async function startFunctionsProcess(options: FunctionsProcessOptions): P
     })
     .finally(() => clearTimeout(timer));
   const ports = Object.fromEntries(Object.entries(urls).map(([name, url]) => [name, Number(new URL(url!).port)])) as Partial<Record<FunctionName, number>>;
-  return { pid: group.pid, urls, ports, stop: () => group.stop(STOP_GRACE_MS), kill: () => group.kill() };
+  return { pid: group.pid, urls, ports, stop: () => group.stop(STOP_GRACE_MS), kill: () => group.kill(), exited: () => group.exited() };
 }
 
 /** Why the functions did not start, from the last error they logged (JSON), else the raw tail. */

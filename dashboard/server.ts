@@ -5,6 +5,7 @@
  * agents' liveness.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { SupervisionStatus } from '../cli/functions-supervisor';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -37,6 +38,8 @@ export interface DashboardOptions {
   healthIntervalMs?: number;
   /** The API's token; default SPINE_DASHBOARD_TOKEN of `env`, else a random one per start. */
   token?: string;
+  /** The functions process as `spine dev` supervises it, shown beside the health report. */
+  supervision?: () => SupervisionStatus;
 }
 
 export interface Dashboard {
@@ -105,11 +108,12 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       .finally(() => (agentsReading = undefined));
   };
 
+  const withSupervision = <T extends object>(view: T) => (options.supervision ? { ...view, functionsProcess: options.supervision() } : view);
   const health = new HealthMonitor({
     healthUrl: settings.functionUrls.health,
     intervalMs: options.healthIntervalMs ?? 30_000,
     logger: log,
-    onChange: (view) => hub.broadcast('health', view),
+    onChange: (view) => hub.broadcast('health', withSupervision(view)),
   });
   const feed = new EventFeed({
     pubsub,
@@ -154,7 +158,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     });
     await readAgents().catch((error: unknown) => log.warn('dashboard could not read the agent registry', { error }));
 
-    const app = createApp({ spine, hub, feed, health, agents: () => agentsView, host, token, log, overview: { projectId: settings.projectId, prefix: topology.prefix, bucket: settings.bucket } });
+    const app = createApp({ spine, hub, feed, health, withSupervision, agents: () => agentsView, host, token, log, overview: { projectId: settings.projectId, prefix: topology.prefix, bucket: settings.bucket } });
     server = createServer(app);
     await new Promise<void>((resolve, reject) => {
       server!.once('error', reject);
@@ -190,6 +194,7 @@ interface AppDependencies {
   hub: SseHub;
   feed: EventFeed;
   health: HealthMonitor;
+  withSupervision: <T extends object>(view: T) => T;
   agents(): AgentsView;
   host: string;
   token: string;
@@ -198,7 +203,7 @@ interface AppDependencies {
 }
 
 function createApp(deps: AppDependencies) {
-  const { spine, hub, feed, health } = deps;
+  const { spine, hub, feed, health, withSupervision } = deps;
   const app = express();
   app.disable('x-powered-by');
   app.use((_req, res, next) => {
@@ -222,7 +227,7 @@ function createApp(deps: AppDependencies) {
   app.get('/api/stream', (req, res) => {
     hub.open(req, res, (send) => {
       send('hello', { ...deps.overview, events: feed.recent() });
-      send('health', health.current());
+      send('health', withSupervision(health.current()));
       send('agents', deps.agents());
     });
   });
@@ -275,11 +280,11 @@ function createApp(deps: AppDependencies) {
   });
 
   app.get('/api/health', (_req, res) => {
-    res.json(health.current());
+    res.json(withSupervision(health.current()));
   });
 
   app.post('/api/health/check', async (_req, res) => {
-    res.json(await health.check());
+    res.json(withSupervision(await health.check()));
   });
 
   app.get('/api/agents', (_req, res) => {

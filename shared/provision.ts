@@ -27,6 +27,12 @@ export interface ProvisionOptions {
   /** Base URL of each function, for push subscriptions (e.g. `http://127.0.0.1:8081`). */
   endpoints?: Partial<Record<FunctionName, string>>;
   logger?: Logger;
+  /**
+   * The local mesh delivers pushes itself (cli/delivery-relay.ts) and counts attempts itself:
+   * push subscriptions become pull subscriptions and no subscription gets a dead-letter policy,
+   * whose forwarding crashes the emulator's push loop for good. Never for Google Cloud.
+   */
+  localDelivery?: boolean;
 }
 
 export interface ProvisionReport {
@@ -55,9 +61,9 @@ function missingEndpointMessage(fn: FunctionName, subscriptions: string[]): stri
   return `no endpoint given for function ${fn}, which subscription${subscriptions.length > 1 ? 's' : ''} ${subscriptions.join(', ')} push${subscriptions.length > 1 ? '' : 'es'} to`;
 }
 
-export function subscriptionMetadata(topology: Topology, spec: SubscriptionSpec, endpoints: ProvisionOptions['endpoints'] = {}) {
-  const endpoint = spec.pushTo ? endpoints[spec.pushTo] : undefined;
-  if (spec.pushTo && !endpoint) throw new InvalidArgumentError(missingEndpointMessage(spec.pushTo, [spec.name]));
+export function subscriptionMetadata(topology: Topology, spec: SubscriptionSpec, endpoints: ProvisionOptions['endpoints'] = {}, { localDelivery = false } = {}) {
+  const endpoint = spec.pushTo && !localDelivery ? endpoints[spec.pushTo] : undefined;
+  if (spec.pushTo && !localDelivery && !endpoint) throw new InvalidArgumentError(missingEndpointMessage(spec.pushTo, [spec.name]));
   return {
     pushConfig: endpoint ? { pushEndpoint: pushEndpoint(endpoint, topology.projectId, spec.topic) } : {},
     ackDeadlineSeconds: spec.ackDeadlineSeconds,
@@ -65,7 +71,7 @@ export function subscriptionMetadata(topology: Topology, spec: SubscriptionSpec,
       minimumBackoff: { seconds: spec.retryPolicy.minimumBackoffSeconds },
       maximumBackoff: { seconds: spec.retryPolicy.maximumBackoffSeconds },
     },
-    deadLetterPolicy: spec.deadLetterPolicy
+    deadLetterPolicy: spec.deadLetterPolicy && !localDelivery
       ? { deadLetterTopic: topicPath(topology, spec.deadLetterPolicy.topic), maxDeliveryAttempts: spec.deadLetterPolicy.maxDeliveryAttempts }
       : undefined,
     enableMessageOrdering: spec.enableMessageOrdering,
@@ -97,10 +103,10 @@ export async function provisionTopology(topology: Topology, clients: ProvisionCl
   const subscriptions = allSubscriptions(topology);
   const missing = new Map<FunctionName, string[]>();
   for (const spec of subscriptions) {
-    if (spec.pushTo && !options.endpoints?.[spec.pushTo]) missing.set(spec.pushTo, [...(missing.get(spec.pushTo) ?? []), spec.name]);
+    if (spec.pushTo && !options.localDelivery && !options.endpoints?.[spec.pushTo]) missing.set(spec.pushTo, [...(missing.get(spec.pushTo) ?? []), spec.name]);
   }
   if (missing.size > 0) throw new InvalidArgumentError([...missing].map(([fn, names]) => missingEndpointMessage(fn, names)).join('; '));
-  const planned = subscriptions.map((spec) => ({ spec, metadata: subscriptionMetadata(topology, spec, options.endpoints) }));
+  const planned = subscriptions.map((spec) => ({ spec, metadata: subscriptionMetadata(topology, spec, options.endpoints, { localDelivery: options.localDelivery ?? false }) }));
 
   const topicOutcomes = await Promise.all(allTopics(topology).map((spec) => provisionTopic(topology, pubsub, spec)));
   allTopics(topology).forEach((spec, index) => report[topicOutcomes[index]!].push(`topic ${spec.name}`));

@@ -150,7 +150,8 @@ export async function dev(argv: string[]): Promise<number> {
         toTerminal(line, /"severity":"(ERROR|WARNING)"/.test(line) ? 'ERROR' : 'INFO');
       },
     });
-    dashboard = await startDashboard({ env: mesh.env, port: ports.dashboard, logger: log.child({ part: 'dashboard' }) }).catch(async (error: unknown) => {
+    const running = mesh;
+    dashboard = await startDashboard({ env: mesh.env, port: ports.dashboard, logger: log.child({ part: 'dashboard' }), supervision: () => running.supervision() }).catch(async (error: unknown) => {
       await mesh!.stop({ drain: false });
       throw new MeshStartError('dashboard', (error as Error).message, { cause: error });
     });

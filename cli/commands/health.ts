@@ -1,5 +1,8 @@
 /** `spine health`: a fresh health report from the mesh's health function, or the latest stored one. */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { GoogleAuth } from 'google-auth-library';
+import { PROCESSES_FILE, type SupervisionStatus } from '../functions-supervisor';
 import { LATEST_HEALTH_REPORT, readHealthAnswer, type HealthCheckName, type HealthReport } from '../../shared/health';
 import { emulatorEndpoints, probeEndpoints, resolveConnection, storageClient, urlEndpoint, type MeshConnection } from '../connection';
 import { CliError, ExitCode, MeshUnreachableError, NotFoundError } from '../errors';
@@ -26,9 +29,27 @@ export async function health(argv: string[]): Promise<number> {
   const url = connection.settings.functionUrls.health;
   const fresh = url !== undefined && !values.stored;
   const report = fresh ? await runHealthFunction(url, connection, timeoutMs) : await readStoredReport(connection);
-  if (common.json) printJson(report);
-  else printReport(report, fresh);
+  const processes = connection.meshEnvFile ? await supervisedProcesses(path.dirname(connection.meshEnvFile)) : undefined;
+  if (common.json) printJson(processes ? { ...report, processes } : report);
+  else {
+    printReport(report, fresh);
+    if (processes) console.log(`\n${describeSupervision(processes.functions)}`);
+  }
   return report.status === 'healthy' ? ExitCode.ok : ExitCode.unhealthy;
+}
+
+/** What the running `spine dev` of this data dir supervises; undefined when no mesh runs there. */
+async function supervisedProcesses(dataDir: string): Promise<{ functions: SupervisionStatus } | undefined> {
+  try {
+    return JSON.parse(await readFile(path.join(dataDir, PROCESSES_FILE), 'utf8')) as { functions: SupervisionStatus };
+  } catch {
+    return undefined;
+  }
+}
+
+export function describeSupervision(status: SupervisionStatus): string {
+  const exit = status.lastExit ? `; last exit ${status.lastExit.signal ?? `code ${status.lastExit.exitCode}`} at ${status.lastExit.at}` : '';
+  return `functions process: ${status.state} (pid ${status.pid}), restarted ${status.restarts} time${status.restarts === 1 ? '' : 's'}${exit}`;
 }
 
 async function runHealthFunction(url: string, connection: MeshConnection, timeoutMs: number): Promise<HealthReport> {

@@ -226,6 +226,8 @@ function showHealth(view) {
   byTestId('canary-announced').textContent = canary?.announcedMs != null ? `${canary.announcedMs} ms` : '–';
   byTestId('dead-letter-count').textContent = report?.checks.deadLetters.count ?? '–';
   byTestId('pending-batches').textContent = report?.checks.pendingBatches.count ?? '–';
+  const functions = view.functionsProcess;
+  byTestId('functions-process').textContent = functions ? `${functions.state}, ${functions.restarts} restart${functions.restarts === 1 ? '' : 's'}` : '–';
   const problems = [...(view.error ? [view.error] : []), ...(report?.problems ?? [])];
   byTestId('health-problems').replaceChildren(...problems.map((problem) => el('li', { text: problem })));
   byTestId('health-check').disabled = view.running;

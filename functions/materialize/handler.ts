@@ -187,7 +187,8 @@ export function createMaterializeHandler(deps: MaterializeDependencies) {
         return;
       }
       // Counted here rather than left to the subscription's dead-letter policy alone: the
-      // emulator never dead-letters from ordered subscriptions, and the count must hold there too.
+      // emulator's dead-letter forwarding crashes its push loop, so the local mesh provisions no
+      // policy (its relay counts attempts as a backstop), and the count must hold there too.
       const attempts = await deadLetters.countFailure(message.id);
       if (attempts < maxAttempts) {
         log.warn('materialize failed; Pub/Sub will redeliver', { error, attempts });
