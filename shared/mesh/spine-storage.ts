@@ -440,7 +440,7 @@ export class SpineStorage implements NetworkStorage {
       parsed.groupPrefix === undefined
         ? quotedNetwork && `attributes.networkId = ${quotedNetwork}`
         : quotedPath && quotedBelow && `attributes.path = ${quotedPath} OR hasPrefix(attributes.path, ${quotedBelow})`;
-    const metadata = subscriptionMetadata(this.topology, { ...this.topology.clientSubscriptions, name, topic, ...(filter ? { filter } : {}) });
+    const metadata = subscriptionMetadata(this.topology, { ...this.clientSubscriptionSpec(), name, topic, ...(filter ? { filter } : {}) });
     const [subscription] = await this.pubsub.topic(topic).createSubscription(name, metadata as CreateSubscriptionOptions);
     const watch: Watch = { subscription, chain: Promise.resolve() };
     this.watches.add(watch);
@@ -558,6 +558,17 @@ export class SpineStorage implements NetworkStorage {
     }
   }
 
+  /**
+   * This client's subscription settings. On the emulator without a dead-letter policy: the
+   * emulator's dead-letter forwarding crashes its delivery for good (ARCHITECTURE.md), and these
+   * subscriptions ack every message they receive, so the policy only matters on Google Cloud.
+   */
+  private clientSubscriptionSpec(): Topology['clientSubscriptions'] {
+    if (!this.pubsub.isEmulator) return this.topology.clientSubscriptions;
+    const { deadLetterPolicy: _notLocally, ...spec } = this.topology.clientSubscriptions;
+    return spec;
+  }
+
   /** A subscription on the group-changes topic that receives the acknowledgements of this client's writes. */
   private ensureAckListener(): Promise<Subscription> {
     this.ackListener ??= (async () => {
@@ -566,7 +577,7 @@ export class SpineStorage implements NetworkStorage {
       const name = `${this.topology.prefix}ack-${digest}`;
       const quoted = quoteFilterValue(this.sessionWriterId);
       const metadata = subscriptionMetadata(this.topology, {
-        ...this.topology.clientSubscriptions,
+        ...this.clientSubscriptionSpec(),
         name,
         topic,
         enableMessageOrdering: false,
