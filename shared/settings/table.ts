@@ -23,6 +23,8 @@ export interface SettingSpec<T> {
   alsoFrom?: readonly string[];
   /** The command-line flag (without `--`) of the programs that take one. */
   flag?: string;
+  /** What the flag's value is, in usage lines (`DIR`). */
+  flagArgument?: string;
   /** The flag takes no value: given, it means `true`. */
   flagIsSwitch?: boolean;
   /** The value when the setting is not given; a function of the settings read before it. */
@@ -64,6 +66,7 @@ export const SETTINGS = {
     variable: 'GOOGLE_CLOUD_PROJECT',
     alsoFrom: ['GCLOUD_PROJECT', 'PUBSUB_PROJECT_ID'],
     flag: 'project',
+    flagArgument: 'ID',
     default: DEFAULT_PROJECT_ID,
     parse: matching(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'a project id (6-30 lowercase letters, digits, hyphens)'),
     description: 'project of the mesh (else `GCLOUD_PROJECT`, `PUBSUB_PROJECT_ID`)',
@@ -72,6 +75,7 @@ export const SETTINGS = {
   topicPrefix: {
     variable: 'SPINE_TOPIC_PREFIX',
     flag: 'prefix',
+    flagArgument: 'P',
     default: 'spine-',
     parse: (raw: string) => (raw === '' ? raw : matching(/^[a-z][a-z0-9-]{0,30}$/, 'lowercase letters, digits and hyphens, starting with a letter, at most 31 characters')(raw)),
     description: 'prefix of every topic, subscription, queue and job name, so deployments can share a project',
@@ -81,6 +85,7 @@ export const SETTINGS = {
   bucket: {
     variable: 'SPINE_BUCKET',
     flag: 'bucket',
+    flagArgument: 'NAME',
     default: (earlier: Readonly<Record<string, unknown>>) => `${String(earlier.projectId)}-spine-state`,
     shownDefault: '`<project>-spine-state`',
     parse: (raw: string) => (isBucketName(raw) ? raw : expected('a bucket name (3-63 lowercase letters, digits, dots, hyphens, underscores; up to 222 in dot-separated parts)')),
@@ -398,6 +403,7 @@ export const SETTINGS = {
   dataDir: {
     variable: 'SPINE_DATA_DIR',
     flag: 'data-dir',
+    flagArgument: 'DIR',
     default: '.spine',
     parse: text,
     description: 'where `npm start` wrote `mesh.env`, which the CLI reads after flags and environment',
