@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
+import { openBackend } from '../shared/backends/open-backend';
 import { InvalidArgumentError } from '../shared/errors';
 import type { Logger } from '../shared/log';
 import type { Storage } from '@google-cloud/storage';
@@ -176,8 +177,7 @@ export async function withState<T>(flags: CommonFlags, work: (state: NetworkStor
   const { settings } = connection;
   if (settings.stateStore !== 'gcs') return withSpine(flags, work);
   await probeEndpoints(emulatorEndpoints(settings).filter((e) => e.part === 'storage'), connection.origin);
-  const { GcsStorage } = require('../shared/backends/gcs') as typeof import('../shared/backends/gcs');
-  const state = new GcsStorage({ bucket: settings.bucket, prefix: settings.statePrefix, storage: storageClient(settings), logger: cliLogger() });
+  const state = openBackend({ type: 'gcs', bucket: settings.bucket, prefix: settings.statePrefix, storage: storageClient(settings), logger: cliLogger() });
   try {
     return await work(state, connection);
   } finally {
