@@ -6,7 +6,8 @@
  *   npm run emulators -- --project spine-local --pubsub-port 8085
  */
 import { readFileSync } from 'node:fs';
-import { readFlags, parseSettings, SETTINGS, settingNames } from '../shared/settings';
+import { readFlags, parseSettings, SETTINGS, settingNames, type SettingSpec } from '../shared/settings';
+import { shownDefault } from '../shared/settings/docs';
 import type { Logger, Severity } from '../shared/log';
 import { startEmulators, type EmulatorPart } from './all';
 
@@ -28,9 +29,8 @@ export const USAGE = [
   '',
   'Options (flag, then environment variable, then default):',
   ...settingNames('emulators').map((name) => {
-    const { flag, variable, description } = SETTINGS[name] as { flag: string; variable: string; description: string };
-    const shown = 'shownDefault' in SETTINGS[name] ? (SETTINGS[name] as { shownDefault: string }).shownDefault : String((SETTINGS[name] as { default?: unknown }).default);
-    return `  --${flag.padEnd(14)} ${description} (default: ${shown}) [${variable}]`;
+    const setting = SETTINGS[name] as SettingSpec<unknown>;
+    return `  --${setting.flag!.padEnd(14)} ${setting.description} (default: ${shownDefault(setting)}) [${setting.variable}]`;
   }),
   '  -h, --help       show this help',
 ].join('\n');

@@ -56,8 +56,10 @@ export function readFlags(component: Component, argv: readonly string[], extra: 
     const { code, message } = error as NodeJS.ErrnoException;
     const option = /'(-{1,2}[^' ]+)/.exec(message)?.[1] ?? argv.join(' ');
     const known = Object.keys(options).map((flag) => `--${flag}`);
-    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && /argument missing/.test(message)) {
-      throw new SettingError('argv', option, 'a value', option, `${option} needs a value`);
+    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+      if (/does not take an argument/.test(message)) throw new SettingError('argv', option, 'no value', option, `${option} takes no value`);
+      const dash = /ambiguous/.test(message) ? ` (write ${option}=<value> for a value starting with "-")` : '';
+      throw new SettingError('argv', option, 'a value', option, `${option} needs a value${dash}`);
     }
     const what = code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL' ? /'([^']*)'/.exec(message)?.[1] ?? option : option;
     throw new SettingError('argv', what, known.join(', '), undefined, `unknown argument "${what}" (expected ${known.join(' or ')})`);
