@@ -8,19 +8,20 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
+import { openBackend } from '../shared/backends/open-backend';
 import { InvalidArgumentError } from '../shared/errors';
 import type { Logger } from '../shared/log';
 import type { Storage } from '@google-cloud/storage';
 import { createLogger } from '../shared/log';
 import type { NetworkStorage } from '../shared/model';
 import type { SpineStorage } from '../shared/mesh/spine-storage';
-import { loadSettings, splitHostPort, type SpineSettings } from '../shared/settings';
+import { parseSetting, parseSettings, SETTINGS, settingNames, spineSettings, splitHostPort, type SettingSpec, type SpineSettings } from '../shared/settings';
 import { MeshUnreachableError, UsageError } from './errors';
 import type { CommonFlags } from './options';
 
 type Env = Record<string, string | undefined>;
 
-export const DEFAULT_DATA_DIR = '.spine';
+export const DEFAULT_DATA_DIR = SETTINGS.dataDir.default;
 export const MESH_ENV_FILE = 'mesh.env';
 /** Long enough for a loaded machine, short enough that nobody waits on a mesh that is not there. */
 export const PROBE_TIMEOUT_MS = 2_000;
@@ -50,14 +51,18 @@ export function parseEnvFile(text: string): Record<string, string> {
 
 /** Merges mesh.env, the environment and the flags (in rising precedence) and reads the settings from them. */
 export async function resolveConnection(flags: CommonFlags, processEnv: Env = process.env): Promise<MeshConnection> {
-  const dataDir = path.resolve(flags.dataDir ?? (processEnv.SPINE_DATA_DIR || DEFAULT_DATA_DIR));
+  const commandLine = { 'data-dir': flags.dataDir, project: flags.project, prefix: flags.prefix, bucket: flags.bucket };
+  const dataDir = path.resolve(asUsageError(() => parseSetting('dataDir', { flags: commandLine, env: processEnv })));
   const meshEnvFile = path.join(dataDir, MESH_ENV_FILE);
   const fileEnv = existsSync(meshEnvFile) ? parseEnvFile(await readFile(meshEnvFile, 'utf8')) : undefined;
   const env: Env = { ...fileEnv };
   for (const [key, value] of Object.entries(processEnv)) if (value !== undefined) env[key] = value;
-  if (flags.project !== undefined) env.GOOGLE_CLOUD_PROJECT = flags.project;
-  if (flags.prefix !== undefined) env.SPINE_TOPIC_PREFIX = flags.prefix;
-  if (flags.bucket !== undefined) env.SPINE_BUCKET = flags.bucket;
+  // The flags go into the environment the mesh client is built from (SpineStorage.fromEnv).
+  for (const name of settingNames('cli')) {
+    const { flag, variable } = SETTINGS[name] as SettingSpec<unknown>;
+    const value = flag ? commandLine[flag as keyof typeof commandLine] : undefined;
+    if (value !== undefined) env[variable] = value;
+  }
 
   const relative = path.relative(process.cwd(), meshEnvFile);
   const relativeFile = relative && !relative.startsWith('..') ? relative : meshEnvFile;
@@ -67,17 +72,21 @@ export async function resolveConnection(flags: CommonFlags, processEnv: Env = pr
       `no mesh to talk to: ${relativeFile} does not exist and PUBSUB_EMULATOR_HOST is not set; start the local mesh with \`npm start\` (or pass --data-dir)`,
     );
   }
-  let settings: SpineSettings;
-  try {
-    settings = loadSettings(env);
-  } catch (error) {
-    if (error instanceof InvalidArgumentError) throw new UsageError(error.message);
-    throw error;
-  }
+  const settings = asUsageError(() => spineSettings(parseSettings('library', { flags: commandLine, env })));
   // On emulators there are no credentials to find: skip the metadata server probe (and its warning).
   if (settings.pubsubEmulatorHost || settings.storageEmulatorHost) process.env.METADATA_SERVER_DETECTION ??= 'none';
   const origin = fileEnv ? `settings from ${relativeFile} and the environment` : 'settings from the environment';
   return { env, settings, ...(fileEnv ? { meshEnvFile } : {}), origin };
+}
+
+/** A bad setting is a usage error (exit 2). */
+function asUsageError<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    if (error instanceof InvalidArgumentError) throw new UsageError(error.message);
+    throw error;
+  }
 }
 
 export interface Endpoint {
@@ -168,8 +177,7 @@ export async function withState<T>(flags: CommonFlags, work: (state: NetworkStor
   const { settings } = connection;
   if (settings.stateStore !== 'gcs') return withSpine(flags, work);
   await probeEndpoints(emulatorEndpoints(settings).filter((e) => e.part === 'storage'), connection.origin);
-  const { GcsStorage } = require('../shared/backends/gcs') as typeof import('../shared/backends/gcs');
-  const state = new GcsStorage({ bucket: settings.bucket, prefix: settings.statePrefix, storage: storageClient(settings), logger: cliLogger() });
+  const state = openBackend({ type: 'gcs', bucket: settings.bucket, prefix: settings.statePrefix, storage: storageClient(settings), logger: cliLogger() });
   try {
     return await work(state, connection);
   } finally {

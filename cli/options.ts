@@ -1,5 +1,6 @@
 /** Command-line parsing shared by every command: the common options, then the command's own. */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { SETTINGS, settingNames, type SettingSpec } from '../shared/settings';
 import { UsageError } from './errors';
 
 type OptionSpecs = NonNullable<ParseArgsConfig['options']>;
@@ -14,11 +15,11 @@ export const COMMON_OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const satisfies OptionSpecs;
 
+/** The settings the CLI takes as flags, from the settings table, in its order. */
+const FLAGGED_SETTINGS = settingNames('cli').map((name) => SETTINGS[name] as SettingSpec<unknown>).filter((setting) => setting.flag);
+
 export const COMMON_USAGE = `common options (flag, then environment variable, then <data-dir>/mesh.env, then default):
-  --data-dir DIR   SPINE_DATA_DIR         where npm start wrote mesh.env (default .spine)
-  --project ID     GOOGLE_CLOUD_PROJECT   project of the mesh
-  --prefix P       SPINE_TOPIC_PREFIX     prefix of the mesh's topic names
-  --bucket NAME    SPINE_BUCKET           bucket of the materialized state
+${FLAGGED_SETTINGS.map(({ flag, flagArgument, variable, description }) => `  ${`--${flag} ${flagArgument ?? ''}`.padEnd(16)} ${variable.padEnd(22)} ${description}`).join('\n')}
   --json           machine-readable output (one JSON document, or one per line for watch)
   -h, --help       this help`;
 

@@ -6,10 +6,10 @@
  *   npm run emulators -- --project spine-local --pubsub-port 8085
  */
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { readFlags, parseSettings, SETTINGS, settingNames, type SettingSpec } from '../shared/settings';
+import { shownDefault } from '../shared/settings/docs';
 import type { Logger, Severity } from '../shared/log';
 import { startEmulators, type EmulatorPart } from './all';
-import { DEFAULT_PROJECT_ID, InvalidEmulatorSettingError } from './pubsub';
 
 export interface EmulatorsCliSettings {
   projectId: string;
@@ -19,16 +19,7 @@ export interface EmulatorsCliSettings {
   help: boolean;
 }
 
-/** Each setting once: its flag, the environment variable behind it, and the default. */
-const SETTINGS = {
-  project: { env: 'SPINE_EMULATORS_PROJECT', fallback: DEFAULT_PROJECT_ID, help: 'project id the emulators and clients use' },
-  'data-dir': { env: 'SPINE_EMULATORS_DATA_DIR', fallback: undefined, help: 'folder where the storage emulator keeps objects (default: memory)' },
-  'pubsub-port': { env: 'SPINE_PUBSUB_PORT', fallback: '0', help: 'Pub/Sub emulator port (default: a free one)' },
-  'storage-port': { env: 'SPINE_STORAGE_PORT', fallback: '0', help: 'Cloud Storage emulator port (default: a free one)' },
-  'tasks-port': { env: 'SPINE_TASKS_PORT', fallback: '0', help: 'Cloud Tasks emulator port (default: a free one)' },
-} as const;
-
-type SettingName = keyof typeof SETTINGS;
+const HELP_FLAG = { help: { type: 'boolean', short: 'h' } } as const;
 
 export const USAGE = [
   'Usage: npm run emulators -- [options]',
@@ -37,43 +28,22 @@ export const USAGE = [
   '(KEY=value lines) on stdout. Stop with Ctrl-C.',
   '',
   'Options (flag, then environment variable, then default):',
-  ...Object.entries(SETTINGS).map(([flag, { env, help }]) => `  --${flag.padEnd(14)} ${help} [${env}]`),
+  ...settingNames('emulators').map((name) => {
+    const setting = SETTINGS[name] as SettingSpec<unknown>;
+    return `  --${setting.flag!.padEnd(14)} ${setting.description} (default: ${shownDefault(setting)}) [${setting.variable}]`;
+  }),
   '  -h, --help       show this help',
 ].join('\n');
 
-/** Reads the settings from argv and env (pure, so tests can inject both); errors name the flag. */
+/** Reads the settings from argv and env through the one settings parser (pure, so tests can inject both); errors name the flag. */
 export function parseCliSettings(argv: readonly string[], env: NodeJS.ProcessEnv): EmulatorsCliSettings {
-  const stringOptions = Object.fromEntries(Object.keys(SETTINGS).map((flag) => [flag, { type: 'string' }])) as Record<
-    SettingName,
-    { type: 'string' }
-  >;
-  const { values } = parseArgs({
-    args: [...argv],
-    options: { ...stringOptions, help: { type: 'boolean', short: 'h' } },
-    strict: true,
-    allowPositionals: false,
-  });
-  const value = (name: SettingName): string | undefined => {
-    const fromFlag = values[name];
-    return typeof fromFlag === 'string' ? fromFlag : (env[SETTINGS[name].env] ?? SETTINGS[name].fallback);
-  };
-  const port = (name: SettingName): number => {
-    const text = value(name) ?? '0';
-    const parsed = Number(text);
-    if (!/^\d+$/.test(text) || parsed > 65_535) {
-      throw new InvalidEmulatorSettingError(`--${name}`, text, 'must be a port number from 0 (any free port) to 65535');
-    }
-    return parsed;
-  };
-  const projectId = value('project') ?? DEFAULT_PROJECT_ID;
-  if (!/^[a-z][a-z0-9-]*$/.test(projectId)) {
-    throw new InvalidEmulatorSettingError('--project', projectId, 'must be lower-case letters, digits and hyphens');
-  }
+  const flags = readFlags('emulators', argv, HELP_FLAG);
+  const settings = parseSettings('emulators', { flags, env });
   return {
-    projectId,
-    dataDir: value('data-dir'),
-    ports: { pubsub: port('pubsub-port'), storage: port('storage-port'), tasks: port('tasks-port') },
-    help: values.help === true,
+    projectId: settings.emulatorsProject,
+    dataDir: settings.emulatorsDataDir,
+    ports: { pubsub: settings.pubsubPort, storage: settings.storagePort, tasks: settings.tasksPort },
+    help: flags.help === true,
   };
 }
 

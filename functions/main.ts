@@ -4,21 +4,14 @@
  * after in-flight requests finish.
  */
 import { createLogger } from '../shared/log';
-import type { FunctionName } from '../shared/topology';
+import { parseSettings } from '../shared/settings';
 import { startFunctionsHost } from './host';
 import { closeRuntime } from './runtime';
 
 const log = createLogger('functions-host');
 
-function portsFromEnv(): Partial<Record<FunctionName, number>> {
-  const raw = process.env.SPINE_FUNCTION_PORTS;
-  if (!raw) return {};
-  const ports = JSON.parse(raw) as Partial<Record<FunctionName, number>>;
-  return ports;
-}
-
 async function main(): Promise<void> {
-  const host = await startFunctionsHost({ ports: portsFromEnv() });
+  const host = await startFunctionsHost({ ports: parseSettings('functions', { env: process.env }).functionPorts });
   process.stdout.write(`FUNCTIONS_READY ${JSON.stringify(host.urls)}\n`);
   let stopping = false;
   const stop = async (signal: string) => {

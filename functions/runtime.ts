@@ -11,7 +11,7 @@ import { PendingWrites } from '../shared/mesh/pending-writes';
 import { ContentStore } from '../shared/mesh/content-store';
 import { DeadLetterStore } from '../shared/mesh/dead-letters';
 import { InvalidArgumentError } from '../shared/errors';
-import { loadSettings, usesBatching, type SpineSettings } from '../shared/settings';
+import { loadSettings, parseSettings, usesBatching, type SpineSettings } from '../shared/settings';
 import { defineTopology, type Topology } from '../shared/topology';
 
 /** What every function of one process shares: settings, clients and stores, built once from the environment. */
@@ -56,7 +56,8 @@ export function createRuntime(env: Record<string, string | undefined> = process.
   }
   const snapshotUrl = settings.functionUrls.snapshot;
   const tasks = persistUrl || snapshotUrl ? createTasksClient(settings) : undefined;
-  const serviceAccount = env.SPINE_TASKS_SERVICE_ACCOUNT ? { serviceAccountEmail: env.SPINE_TASKS_SERVICE_ACCOUNT } : {};
+  const { tasksServiceAccount } = parseSettings('functions', { env });
+  const serviceAccount = tasksServiceAccount ? { serviceAccountEmail: tasksServiceAccount } : {};
   const snapshots =
     tasks && snapshotUrl
       ? new FunctionTasks('snapshot', {

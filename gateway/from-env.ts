@@ -5,7 +5,7 @@
 import type { Logger } from '../shared/log';
 import { SpineStorage } from '../shared/mesh/spine-storage';
 import { createStorageClient } from '../shared/mesh/storage-client';
-import { loadSettings, wholeNumberIn } from '../shared/settings';
+import { loadSettings, parseSettings } from '../shared/settings';
 import { ApiKeys, GcsKeyRecords } from './keys';
 import { startGateway, type Gateway } from './server';
 
@@ -44,27 +44,16 @@ export interface GatewayLimits {
   bodyTimeoutMs: number;
 }
 
+/** The gateway's limits from the environment (see the settings table); a bad one throws a SettingError naming it. */
 export function loadGatewayLimits(env: Env = process.env): GatewayLimits {
-  return {
-    maxSubscriptionsPerSocket: wholeNumberIn(env, 'SPINE_GATEWAY_MAX_SUBSCRIPTIONS_PER_SOCKET', 100, 1, 100_000, 'subscriptions'),
-    maxSubscriptionsPerKey: wholeNumberIn(env, 'SPINE_GATEWAY_MAX_SUBSCRIPTIONS_PER_KEY', 1_000, 1, 1_000_000, 'subscriptions'),
-    maxSubscriptions: wholeNumberIn(env, 'SPINE_GATEWAY_MAX_SUBSCRIPTIONS', 20_000, 1, 10_000_000, 'subscriptions'),
-    maxWatchedNetworks: wholeNumberIn(env, 'SPINE_GATEWAY_MAX_WATCHED_NETWORKS', 200, 1, 100_000, 'networks'),
-    maxNetworksPerKey: wholeNumberIn(env, 'SPINE_GATEWAY_MAX_NETWORKS_PER_KEY', 50, 1, 100_000, 'networks'),
-    unknownKeyCacheMs: wholeNumberIn(env, 'SPINE_GATEWAY_UNKNOWN_KEY_CACHE_MS', 60_000, 1, 3_600_000, 'milliseconds'),
-    keyLookupsPerSecond: wholeNumberIn(env, 'SPINE_GATEWAY_KEY_LOOKUPS_PER_SECOND', 10, 1, 100_000, 'lookups per second'),
-    bodyTimeoutMs: wholeNumberIn(env, 'SPINE_GATEWAY_BODY_TIMEOUT_MS', 15_000, 100, 600_000, 'milliseconds'),
-  };
+  const { maxSubscriptionsPerSocket, maxSubscriptionsPerKey, maxSubscriptions, maxWatchedNetworks, maxNetworksPerKey, unknownKeyCacheMs, keyLookupsPerSecond, bodyTimeoutMs } =
+    parseSettings('gateway', { env });
+  return { maxSubscriptionsPerSocket, maxSubscriptionsPerKey, maxSubscriptions, maxWatchedNetworks, maxNetworksPerKey, unknownKeyCacheMs, keyLookupsPerSecond, bodyTimeoutMs };
 }
 
 export function loadGatewaySettings(env: Env = process.env): GatewaySettings {
-  return {
-    port: wholeNumberIn(env, 'PORT', 8080, 0, 65535),
-    host: env.SPINE_GATEWAY_HOST || '127.0.0.1',
-    maxBodyBytes: wholeNumberIn(env, 'SPINE_GATEWAY_MAX_BODY_BYTES', 1024 * 1024, 1024, 32 * 1024 * 1024, 'bytes'),
-    keyCacheMs: wholeNumberIn(env, 'SPINE_GATEWAY_KEY_CACHE_MS', 5_000, 1, 300_000, 'milliseconds'),
-    maxBufferedBytes: wholeNumberIn(env, 'SPINE_GATEWAY_MAX_BUFFERED_BYTES', 1024 * 1024, 16 * 1024, 256 * 1024 * 1024, 'bytes'),
-  };
+  const { gatewayPort, gatewayHost, maxBodyBytes, keyCacheMs, maxBufferedBytes } = parseSettings('gateway', { env });
+  return { port: gatewayPort, host: gatewayHost, maxBodyBytes, keyCacheMs, maxBufferedBytes };
 }
 
 /** Starts the gateway on the mesh the environment describes; stopping it closes its mesh client. */

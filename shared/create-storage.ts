@@ -7,11 +7,13 @@ import { InvalidArgumentError } from './errors';
 import type { NetworkStorage } from './model';
 import { CachedStorage } from './backends/cached';
 import { ScheduledPersistence } from './backends/scheduled-persistence';
+import { openBackend, type BackendConfig } from './backends/open-backend';
+import { parseSetting, SETTINGS } from './settings';
 
 export const STORAGE_TYPES = ['memory', 'filesystem', 'postgres', 'gcs', 'mesh', 'remote'] as const;
 export type StorageType = (typeof STORAGE_TYPES)[number];
 /** The default folder of `type: 'filesystem'` when `options.basePath` is not given (the Super Spine disk plan). */
-export const STORAGE_PATH_VARIABLE = 'SUPER_SPINE_STORAGE_PATH';
+export const STORAGE_PATH_VARIABLE = SETTINGS.storagePath.variable;
 
 const positiveMs = z.number().int().positive().max(2 ** 31 - 1);
 const id = z.string().min(1);
@@ -82,7 +84,7 @@ export function validateStorageConfig(config: unknown, env: Record<string, strin
   const fail = (field: string, message: string): never => {
     throw new InvalidArgumentError(`storage config (type ${valid.type}) is invalid: ${field}: ${message}`);
   };
-  if (valid.type === 'filesystem' && !valid.options?.basePath && !env[STORAGE_PATH_VARIABLE]) {
+  if (valid.type === 'filesystem' && !valid.options?.basePath && !parseSetting('storagePath', { env })) {
     fail('options.basePath', `required when ${STORAGE_PATH_VARIABLE} is not set`);
   }
   if (valid.cache && !valid.cache.enabled && (valid.cache.ttl !== undefined || valid.cache.maxSize !== undefined)) {
@@ -97,6 +99,26 @@ export function validateStorageConfig(config: unknown, env: Record<string, strin
   return valid;
 }
 
+type ValidConfig = z.output<typeof schema>;
+
+/** A validated config (not `mesh`) as the backend switch takes it; the filesystem folder defaults to SUPER_SPINE_STORAGE_PATH. */
+function backendConfig(valid: Exclude<ValidConfig, { type: 'mesh' }>, env: Record<string, string | undefined>): BackendConfig {
+  switch (valid.type) {
+    case 'memory':
+      return { type: 'memory' };
+    case 'filesystem':
+      return { type: 'filesystem', basePath: valid.options?.basePath ?? parseSetting('storagePath', { env })!, ...(valid.options?.fsync !== undefined ? { fsync: valid.options.fsync } : {}) };
+    case 'postgres':
+      return { type: 'postgres', ...valid.options };
+    case 'gcs': {
+      const { bucket, prefix, projectId, apiEndpoint } = valid.options;
+      return { type: 'gcs', bucket, ...(prefix ? { prefix } : {}), ...(projectId ? { projectId } : {}), ...(apiEndpoint ? { apiEndpoint } : {}) };
+    }
+    case 'remote':
+      return { type: 'remote', ...valid.options };
+  }
+}
+
 /**
  * The storage the config names, not yet initialized (call `initialize()`), wrapped in the read
  * cache when `cache.enabled` and in the persistence timers when `persistence` asks for them.
@@ -105,40 +127,12 @@ export function validateStorageConfig(config: unknown, env: Record<string, strin
 export function createStorage(config: StorageConfig, env: Record<string, string | undefined> = process.env): NetworkStorage {
   const valid = validateStorageConfig(config, env);
   let storage: NetworkStorage;
-  switch (valid.type) {
-    case 'memory': {
-      const { MemoryStorage } = require('./backends/memory') as typeof import('./backends/memory');
-      storage = new MemoryStorage();
-      break;
-    }
-    case 'filesystem': {
-      const { FileSystemStorage } = require('./backends/filesystem') as typeof import('./backends/filesystem');
-      storage = new FileSystemStorage({ basePath: valid.options?.basePath ?? env[STORAGE_PATH_VARIABLE]!, ...(valid.options?.fsync !== undefined ? { fsync: valid.options.fsync } : {}) });
-      break;
-    }
-    case 'postgres': {
-      const { PostgresStorage } = require('./backends/postgres/storage') as typeof import('./backends/postgres/storage');
-      storage = new PostgresStorage(valid.options);
-      break;
-    }
-    case 'gcs': {
-      const { GcsStorage } = require('./backends/gcs') as typeof import('./backends/gcs');
-      const { Storage } = require('@google-cloud/storage') as typeof import('@google-cloud/storage');
-      const { bucket, prefix, projectId, apiEndpoint } = valid.options;
-      const client = new Storage({ ...(projectId ? { projectId } : {}), ...(apiEndpoint ? { apiEndpoint } : {}), retryOptions: { autoRetry: false } });
-      storage = new GcsStorage({ bucket, ...(prefix ? { prefix } : {}), storage: client });
-      break;
-    }
-    case 'mesh': {
-      const { SpineStorage } = require('./mesh/spine-storage') as typeof import('./mesh/spine-storage');
-      storage = SpineStorage.fromEnv(valid.options?.env ?? env, valid.options?.writerId ? { writerId: valid.options.writerId } : {});
-      break;
-    }
-    case 'remote': {
-      const { RemoteStorage } = require('./backends/remote') as typeof import('./backends/remote');
-      storage = new RemoteStorage(valid.options);
-      break;
-    }
+  if (valid.type === 'mesh') {
+    // The mesh client builds its own state store through the same switch (SPINE_STATE_STORE).
+    const { SpineStorage } = require('./mesh/spine-storage') as typeof import('./mesh/spine-storage');
+    storage = SpineStorage.fromEnv(valid.options?.env ?? env, valid.options?.writerId ? { writerId: valid.options.writerId } : {});
+  } else {
+    storage = openBackend(backendConfig(valid, env));
   }
   if (valid.cache?.enabled) {
     storage = new CachedStorage(storage, { ...(valid.cache.ttl ? { ttl: valid.cache.ttl } : {}), ...(valid.cache.maxSize ? { maxSize: valid.cache.maxSize } : {}) });

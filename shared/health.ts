@@ -4,9 +4,11 @@ import type { Topic } from '@google-cloud/pubsub';
 import type { Storage } from '@google-cloud/storage';
 import type { CloudTasksClient } from '@google-cloud/tasks';
 import { InvalidArgumentError } from './errors';
+import { parseSettings } from './settings';
+import { DEFAULT_CANARY_DEADLINE_MS, DEFAULT_MAX_BATCH_AGE_MS, MAX_CANARY_DEADLINE_MS } from './settings/table';
 import type { Logger } from './log';
 import type { GroupState, NetworkStorage, SubscriptionCallback, Unsubscribe } from './model';
-import { AGENTS_GROUP, CANARY_GROUP, CANARY_NETWORK, DEFAULT_OFFLINE_AFTER_MS, REGISTRY_NETWORK, type Heartbeat } from './system';
+import { AGENTS_GROUP, CANARY_GROUP, CANARY_NETWORK, REGISTRY_NETWORK, type Heartbeat } from './system';
 
 /**
  * The health job: a canary write end to end through the mesh, dead letters, pending batch
@@ -125,22 +127,9 @@ export interface HealthReport {
 
 export type HealthSettings = HealthThresholds;
 
-export const DEFAULT_CANARY_DEADLINE_MS = 10_000;
-export const DEFAULT_MAX_BATCH_AGE_MS = 10 * 60 * 1000;
-/** The canary must end well inside the health function's timeout (120 s). */
-export const MAX_CANARY_DEADLINE_MS = 100_000;
+export { DEFAULT_CANARY_DEADLINE_MS, DEFAULT_MAX_BATCH_AGE_MS, MAX_CANARY_DEADLINE_MS };
 
 type Env = Record<string, string | undefined>;
-
-function readInt(env: Env, variable: string, { min, max }: { min: number; max?: number }): number | undefined {
-  const raw = env[variable];
-  if (raw === undefined || raw === '') return undefined;
-  const value = Number(raw);
-  if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(value) || value < min || (max !== undefined && value > max)) {
-    throw new InvalidArgumentError(`setting ${variable}=${JSON.stringify(raw)} is invalid: expected a whole number from ${min}${max === undefined ? '' : ` to ${max}`}`);
-  }
-  return value;
-}
 
 /**
  * The health job's settings from the environment: `SPINE_HEALTH_CANARY_DEADLINE_MS` (10 s),
@@ -148,12 +137,8 @@ function readInt(env: Env, variable: string, { min, max }: { min: number; max?: 
  * only warn) and `SPINE_HEALTH_MAX_BATCH_AGE_MS` (10 min). Pure, so tests can inject `env`.
  */
 export function loadHealthSettings(env: Env = process.env): HealthSettings {
-  return {
-    canaryDeadlineMs: readInt(env, 'SPINE_HEALTH_CANARY_DEADLINE_MS', { min: 1, max: MAX_CANARY_DEADLINE_MS }) ?? DEFAULT_CANARY_DEADLINE_MS,
-    offlineAfterMs: readInt(env, 'SPINE_HEALTH_OFFLINE_AFTER_MS', { min: 1 }) ?? DEFAULT_OFFLINE_AFTER_MS,
-    maxDeadLetters: readInt(env, 'SPINE_HEALTH_MAX_DEAD_LETTERS', { min: 0 }) ?? null,
-    maxBatchAgeMs: readInt(env, 'SPINE_HEALTH_MAX_BATCH_AGE_MS', { min: 1 }) ?? DEFAULT_MAX_BATCH_AGE_MS,
-  };
+  const { canaryDeadlineMs, offlineAfterMs, maxDeadLetters, maxBatchAgeMs } = parseSettings('health', { env });
+  return { canaryDeadlineMs, offlineAfterMs, maxDeadLetters: maxDeadLetters ?? null, maxBatchAgeMs };
 }
 
 /** Checks settings given in code, with errors that name the setting. */

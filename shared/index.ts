@@ -28,6 +28,8 @@ export * from './topology';
 export { provisionTopology, subscriptionMetadata, pushEndpoint, type ProvisionClients, type ProvisionOptions, type ProvisionReport } from './provision';
 export { loadSettings, persistModeFor, DEFAULT_PROJECT_ID, PERSIST_MODES, STATE_STORES, type SpineSettings, type PersistOn, type StateStoreKind } from './settings';
 export { POSTGRES_SNAPSHOT_STORES, type PostgresSnapshotStore } from './settings';
+export { parseSettings, SettingError, SETTINGS, type SettingsOf, type SettingsSource, type Component as SettingsComponent } from './settings';
+export { openBackend, type BackendConfig, type StateStoreConfig } from './backends/open-backend';
 export * from './system';
 export * from './health';
 export { takeScheduledSnapshots, slotSnapshotId, type SnapshotSelection, type ScheduledSnapshotOptions, type SnapshotRunSummary } from './snapshots';

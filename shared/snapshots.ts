@@ -3,11 +3,11 @@ import { DEFAULT_CHANGE_TOLERANCE_MS } from './backends/snapshot-stream';
 import { InvalidArgumentError, NetworkNotFoundError, SnapshotNotFoundError } from './errors';
 import { validateNetworkId, validateSnapshotId } from './ids';
 import { createLogger, type Logger } from './log';
-import { booleanSetting } from './settings';
+import { parseSettings } from './settings';
 
 /** SPINE_PRUNE_LABELLED_SNAPSHOTS (default false): whether the snapshot function's retention deletes labelled snapshots too. */
 export function loadRetentionSettings(env: Record<string, string | undefined> = process.env): { pruneLabelled: boolean } {
-  return { pruneLabelled: booleanSetting(env, 'SPINE_PRUNE_LABELLED_SNAPSHOTS', false) };
+  return { pruneLabelled: parseSettings('functions', { env }).pruneLabelledSnapshots };
 }
 
 /** Which networks a snapshot run covers: every one, those changed since their newest snapshot, or these. */

@@ -1,4 +1,5 @@
-import { defineJobs, type JobSpec } from '../scheduler/jobs';
+import type { FunctionName } from './function-names';
+import { defineJobs, type JobSpec } from './jobs';
 
 /**
  * The mesh's topology, defined once: every topic, subscription, queue, bucket, function and
@@ -6,7 +7,7 @@ import { defineJobs, type JobSpec } from '../scheduler/jobs';
  * Terraform deployment is checked against it, so no name is written twice.
  */
 
-export type FunctionName = 'materialize' | 'deadletter' | 'persist' | 'snapshot' | 'health';
+export type { FunctionName };
 
 export interface TopicSpec {
   /** Short name (without `projects/…/topics/`). */
@@ -103,7 +104,7 @@ export interface Topology {
   queues: { persist: QueueSpec; snapshots: QueueSpec };
   bucket: BucketSpec;
   functions: Record<FunctionName, FunctionSpec>;
-  /** Cloud Scheduler jobs (see scheduler/jobs.ts). */
+  /** Cloud Scheduler jobs (see shared/jobs.ts). */
   jobs: JobSpec[];
   /** Settings of the subscriptions clients create for `subscribe` and for write acknowledgements. */
   clientSubscriptions: Omit<SubscriptionSpec, 'name' | 'topic' | 'pushTo' | 'filter'>;

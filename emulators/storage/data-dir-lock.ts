@@ -20,12 +20,12 @@ export async function acquireDataDirLock(dataDir: string): Promise<() => Promise
       if ((error as { code?: unknown }).code !== 'EEXIST') throw error;
       const owner = Number((await fs.readFile(lockPath, 'utf8').catch(() => '')).trim());
       if (Number.isInteger(owner) && owner > 0 && isRunning(owner)) {
-        throw new StorageEmulatorSettingError('dataDir', dataDir, `is in use by another storage emulator (pid ${owner})`);
+        throw new StorageEmulatorSettingError('dataDir', dataDir, `a folder no other storage emulator uses (pid ${owner} holds it)`);
       }
       await fs.rm(lockPath, { force: true });
     }
   }
-  throw new StorageEmulatorSettingError('dataDir', dataDir, 'could not be locked');
+  throw new StorageEmulatorSettingError('dataDir', dataDir, 'a folder this emulator can lock');
 }
 
 function isRunning(pid: number): boolean {

@@ -7,6 +7,7 @@
  * then default (127.0.0.1, a free port). Prints `CLOUD_TASKS_EMULATOR_HOST=host:port` once it listens.
  */
 import { createLogger } from '../../shared/log';
+import { parseSettings } from '../../shared/settings';
 import { startTasksEmulator } from './server';
 
 export interface MainOptions {
@@ -14,22 +15,9 @@ export interface MainOptions {
   port: number;
 }
 
-/** Parses flags, then environment, then defaults; throws naming the setting that is wrong. */
+/** Flags, then environment, then defaults, through the one settings parser; throws a SettingError naming the flag. */
 export function parseMainOptions(argv: string[], env: NodeJS.ProcessEnv = {}): MainOptions {
-  const flags = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const [flag, inline] = arg.split('=', 2) as [string, string | undefined];
-    if (flag !== '--host' && flag !== '--port') throw new Error(`unknown argument "${arg}" (expected --host or --port)`);
-    const value = inline ?? argv[++i];
-    if (value === undefined) throw new Error(`${flag} needs a value`);
-    flags.set(flag, value);
-  }
-  const host = flags.get('--host') ?? env.CLOUD_TASKS_EMULATOR_LISTEN_HOST ?? '127.0.0.1';
-  const portText = flags.get('--port') ?? env.CLOUD_TASKS_EMULATOR_PORT ?? '0';
-  const port = Number(portText);
-  if (!/^\d+$/.test(portText) || port > 65535) throw new Error(`--port must be an integer in [0, 65535] (got "${portText}")`);
-  if (host.trim() === '') throw new Error('--host must not be empty');
+  const { tasksEmulatorListenHost: host, tasksEmulatorPort: port } = parseSettings('tasks-emulator', { argv, env });
   return { host, port };
 }
 
