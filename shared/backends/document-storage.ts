@@ -29,6 +29,7 @@ import type { SaveSnapshotOptions, SnapshotIfChangedOptions } from './snapshot-s
 import { StoreSnapshotter, type Snapshotter } from './snapshotter';
 import { StoreStateReader, type StateReader } from './state-reader';
 import type { SnapshotWrite, StateStore } from './state-store';
+import type { MaterializedState } from './materialized-state';
 
 export { assembleGroupState, emptyGroupState, publicContact } from './group-records';
 
@@ -47,9 +48,6 @@ export interface DocumentStorageParts {
   /** See `StoreMaterializerOptions.packLoneWrites`. */
   packLoneWrites?: boolean;
 }
-
-/** The materialized state as the functions use it: the contract, the writes events apply and the snapshots. */
-export type MaterializedState = NetworkStorage & Materializer & Snapshotter;
 
 interface Subscription {
   path: ParsedPath;
