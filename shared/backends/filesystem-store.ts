@@ -5,6 +5,7 @@ import { decode, encode } from '../codec';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CorruptDataError, SpineError, StorageConflictError, StorageUnavailableError } from '../errors';
 import { idToKey } from '../ids';
+import { KeyedMutex } from '../util/locks';
 import type { SnapshotInfo, StoredContact as Contact } from '../model';
 import { listDir, readFileIfExists, removeTree, sweepLeftovers, writeFileAtomic } from './atomic-file';
 import { digestOf, measured, SnapshotDigest } from './snapshot-stream';
@@ -28,6 +29,7 @@ export interface FileSystemStoreOptions {
 export class FileSystemStateStore implements StateStore {
   private readonly root: string;
   private readonly fsync: boolean;
+  private readonly fileTurns = new KeyedMutex();
 
   constructor(options: FileSystemStoreOptions) {
     this.root = path.resolve(options.basePath);
@@ -177,16 +179,23 @@ export class FileSystemStateStore implements StateStore {
     return contacts.filter((c): c is Contact => c !== null);
   }
 
-  /** A read, then a write: atomic only under the in-process serialization of the one process writing this folder's groups. */
+  /**
+   * A read, then a write, one at a time per file among this store's callers: group and contact
+   * files have one writing process (network records take a lock file, see `updateNetwork`).
+   */
   async updateGroup(networkId: string, groupId: string, update: GroupUpdate): Promise<void> {
-    const next = update(await this.getGroup(networkId, groupId));
-    if (next) await this.putGroup(networkId, next);
+    await this.fileTurns.run(path.join(this.groupDir(networkId, groupId), 'group.json'), async () => {
+      const next = update(await this.getGroup(networkId, groupId));
+      if (next) await this.putGroup(networkId, next);
+    });
   }
 
   /** A read, then a write, like `updateGroup`. */
   async updateContact(networkId: string, groupId: string, contactId: string, update: ContactUpdate): Promise<void> {
-    const next = update(await this.getContact(networkId, groupId, contactId));
-    if (next) await this.putContact(networkId, groupId, next);
+    await this.fileTurns.run(this.contactFile(networkId, groupId, contactId), async () => {
+      const next = update(await this.getContact(networkId, groupId, contactId));
+      if (next) await this.putContact(networkId, groupId, next);
+    });
   }
 
   async putContact(networkId: string, groupId: string, contact: Contact): Promise<void> {

@@ -72,8 +72,7 @@ export type AtomicUnit =
  * read-modify-write of one record that no other writer of the store can interleave with:
  * compare-and-set on the object generation, retried (Cloud Storage), a row lock (PostgreSQL),
  * no await between the read and the write (memory); on disk, a lock file for network records,
- * while group and contact records have one writing process, whose `DocumentStorage`
- * serializes them in-process.
+ * while group and contact files have one writing process and take turns in it.
  * Its `update` function may therefore run more than once, each time with a fresher record; a
  * store that cannot settle a conflict after its retries throws `StorageConflictError`.
  * Everything else is one write at a time, and `atomically(unit, work)` says what a store can
