@@ -13,8 +13,7 @@ import type { AtomicUnit, ContactUpdate, GroupRecord, GroupUpdate, NetworkRecord
 import { advisoryKey, migrate, validateSchemaName } from './schema';
 
 /** The snapshot half of a `StateStore`, for keeping snapshots elsewhere (Cloud Storage). */
-export type SnapshotStore = Pick<StateStore, 'init' | 'close' | 'putSnapshot' | 'getSnapshot' | 'listSnapshots' | 'deleteSnapshot' | 'deleteNetwork'> &
-  Required<Pick<StateStore, 'putSnapshotStream' | 'getSnapshotInfo'>>;
+export type SnapshotStore = Pick<StateStore, 'init' | 'close' | 'putSnapshot' | 'putSnapshotStream' | 'getSnapshot' | 'getSnapshotInfo' | 'listSnapshots' | 'deleteSnapshot' | 'deleteNetwork'>;
 
 export interface PostgresStateStoreOptions {
   connectionString: string;
