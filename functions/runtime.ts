@@ -1,6 +1,6 @@
 import type { PubSub } from '@google-cloud/pubsub';
 import type { Storage } from '@google-cloud/storage';
-import type { DocumentStorage } from '../shared/backends/document-storage';
+import type { MaterializedState } from '../shared/backends/materialized-state';
 import { stateStoreFromSettings } from '../shared/backends/from-settings';
 import { createLogger, type Logger } from '../shared/log';
 import { ChangePublisher } from '../shared/mesh/change-publisher';
@@ -20,7 +20,7 @@ export interface FunctionRuntime {
   topology: Topology;
   pubsub: PubSub;
   storage: Storage;
-  state: DocumentStorage;
+  state: MaterializedState;
   changes: ChangePublisher;
   deadLetters: DeadLetterStore;
   content: ContentStore;
@@ -40,7 +40,7 @@ export function createRuntime(env: Record<string, string | undefined> = process.
   const pubsub = createPubSubClient(settings);
   const storage = createStorageClient(settings);
   const writerId = `functions-${process.pid}`;
-  const state: DocumentStorage = stateStoreFromSettings(settings, { storage, writerId });
+  const state: MaterializedState = stateStoreFromSettings(settings, { storage, writerId });
   const changes = new ChangePublisher(pubsub, topology.topics.groupChanges.name);
   const logger = createLogger('functions', { project: settings.projectId });
   const pending = new PendingWrites(

@@ -30,6 +30,19 @@ export class SpineError extends Error {
   }
 }
 
+/**
+ * Codes of errors no retry can fix: the input itself (an event, a request, stored data read back)
+ * is wrong. The one rule of the functions: materialize and persist file such an event as a dead
+ * letter and acknowledge it, the snapshot function answers 400; anything else is transient and
+ * tried again (redelivery, a later flush, a 500 the caller retries).
+ */
+export const PERMANENT_ERROR_CODES: ReadonlySet<SpineErrorCode> = new Set<SpineErrorCode>(['INVALID_ID', 'INVALID_ARGUMENT', 'UNSERIALIZABLE_CONTENT', 'CONTENT_TOO_LARGE', 'CORRUPT_DATA', 'INVALID_EVENT']);
+
+/** True for a `SpineError` whose code is in `PERMANENT_ERROR_CODES`; false for anything else, untyped errors included. */
+export function isPermanent(error: unknown): error is SpineError {
+  return error instanceof SpineError && PERMANENT_ERROR_CODES.has(error.code);
+}
+
 export type IdKind = 'network' | 'group' | 'contact' | 'snapshot' | 'writer' | 'path';
 
 export class InvalidIdError extends SpineError {

@@ -10,8 +10,12 @@ export { DEFAULT_MAX_CONTENT_BYTES, checkContent, validateGroupState, validateNe
 export { newSnapshotId } from './snapshot-id';
 export { createLogger, type Logger, type Severity } from './log';
 export * from './events';
-export { DocumentStorage, emptyGroupState, type DocumentStorageOptions } from './backends/document-storage';
-export type { StateStore, NetworkRecord, GroupRecord } from './backends/state-store';
+export { DocumentStorage, emptyGroupState, type DocumentStorageOptions, type DocumentStorageParts } from './backends/document-storage';
+export type { StateStore, NetworkRecord, GroupRecord, AtomicUnit, SnapshotWrite } from './backends/state-store';
+export { StoreMaterializer, type Materializer, type ContactWriteEntry, type NetworkSaveOutcome, type StoreMaterializerOptions, type WriteLocks } from './backends/materializer';
+export { StoreSnapshotter, type Snapshotter, type StoreSnapshotterOptions } from './backends/snapshotter';
+export { StoreStateReader, type StateReader } from './backends/state-reader';
+export type { MaterializedState, SnapshotRunState } from './backends/materialized-state';
 export { MemoryStateStore } from './backends/memory-store';
 export { FileSystemStateStore } from './backends/filesystem-store';
 export { MemoryStorage } from './backends/memory';

@@ -1,4 +1,4 @@
-import type { DocumentStorage } from './backends/document-storage';
+import type { SnapshotRunState, Snapshotter } from './backends/materialized-state';
 import { DEFAULT_CHANGE_TOLERANCE_MS } from './backends/snapshot-stream';
 import { InvalidArgumentError, NetworkNotFoundError, SnapshotNotFoundError } from './errors';
 import { validateNetworkId, validateSnapshotId } from './ids';
@@ -56,7 +56,7 @@ export function slotSnapshotId(slot: Date): string {
  * A failure on one network is reported in `failed` and does not stop the others; an unknown
  * network in an explicit list fails the whole run up front with `NetworkNotFoundError`.
  */
-export async function takeScheduledSnapshots(state: DocumentStorage, options: ScheduledSnapshotOptions): Promise<SnapshotRunSummary> {
+export async function takeScheduledSnapshots(state: SnapshotRunState, options: ScheduledSnapshotOptions): Promise<SnapshotRunSummary> {
   const settings = resolveOptions(options);
   const log = options.logger ?? createLogger('snapshots');
   const listed = !Array.isArray(settings.networks);
@@ -101,7 +101,7 @@ export async function takeScheduledSnapshots(state: DocumentStorage, options: Sc
  * Deletes the snapshots of the network past the newest `keep`, oldest first; labelled snapshots
  * are neither deleted nor counted unless `pruneLabelled`. Returns the ids deleted.
  */
-export async function applyRetention(state: DocumentStorage, networkId: string, keep: number, pruneLabelled = false): Promise<string[]> {
+export async function applyRetention(state: Snapshotter, networkId: string, keep: number, pruneLabelled = false): Promise<string[]> {
   if (pruneLabelled) return state.pruneSnapshots(networkId, keep);
   const unlabelled = (await state.listSnapshots(networkId)).filter((info) => info.label === undefined || info.label === '');
   const deleted: string[] = [];

@@ -1,7 +1,6 @@
 import type { Request, Response } from '@google-cloud/functions-framework';
 import type { PubSub, Topic } from '@google-cloud/pubsub';
 import type { Storage } from '@google-cloud/storage';
-import type { DocumentStorage } from '../../shared/backends/document-storage';
 import {
   loadHealthSettings,
   persistQueueBatches,
@@ -13,6 +12,7 @@ import {
   type HealthCheckDependencies,
   type HealthReport,
 } from '../../shared/health';
+import type { NetworkStorage } from '../../shared/model';
 import type { Logger } from '../../shared/log';
 import { createTasksClient } from '../../shared/mesh/clients';
 import type { DeadLetterStore } from '../../shared/mesh/dead-letters';
@@ -86,7 +86,7 @@ export interface HealthRuntime {
   pubsub: PubSub;
   storage: Storage;
   /** The materialized state (the functions' own store). */
-  state: DocumentStorage;
+  state: NetworkStorage;
   deadLetters: DeadLetterStore;
   logger: Logger;
 }

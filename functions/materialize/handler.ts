@@ -1,10 +1,9 @@
 import type { CloudEvent } from '@google-cloud/functions-framework';
-import type { DocumentStorage } from '../../shared/backends/document-storage';
+import type { Materializer } from '../../shared/backends/materialized-state';
 import { decode } from '../../shared/codec';
-import { SpineError } from '../../shared/errors';
-import { fromPubSubMessage } from '../../shared/events';
-import { EventType, type AnySpineEvent, type BundledContactWrite } from '../../shared/events/types';
-import type { ContactWrite } from '../../shared/blend';
+import { isPermanent, SpineError } from '../../shared/errors';
+import { contactWritesOf, fromPubSubMessage } from '../../shared/events';
+import { EventType, type AnySpineEvent } from '../../shared/events/types';
 import type { Logger } from '../../shared/log';
 import type { Change, ChangePublisher } from '../../shared/mesh/change-publisher';
 import type { ContentStore } from '../../shared/mesh/content-store';
@@ -26,19 +25,15 @@ export interface MaterializeDependencies {
   snapshots?: FunctionTasks;
   /** Failed attempts at one message before it is filed as a dead letter and acknowledged. */
   maxAttempts: number;
-  state: DocumentStorage;
+  state: Materializer;
   changes: ChangePublisher;
   deadLetters: DeadLetterStore;
   content: ContentStore;
   logger: Logger;
 }
 
-/** Errors that no retry can fix: the event is recorded as a dead letter and acknowledged. */
-const PERMANENT = new Set(['INVALID_ID', 'INVALID_ARGUMENT', 'UNSERIALIZABLE_CONTENT', 'CONTENT_TOO_LARGE', 'CORRUPT_DATA', 'INVALID_EVENT']);
-
-export function isPermanent(error: unknown): boolean {
-  return error instanceof SpineError && PERMANENT.has(error.code);
-}
+/** Errors that no retry can fix (one rule for every function): the event is recorded as a dead letter and acknowledged. */
+export { isPermanent };
 
 export class UnapplicableEventError extends SpineError {
   constructor(type: string) {
@@ -95,25 +90,19 @@ export function createMaterializeHandler(deps: MaterializeDependencies) {
     return decode<T>(await content.get(reference));
   }
 
-  async function bundledWrite(writerId: string, w: BundledContactWrite): Promise<ContactWrite> {
-    const value = w.contentRef ? await loadReferenced(w.contentRef) : w.content;
-    return { content: value, stamp: w.stamp, writerId, seq: w.seq, ...(w.blendMode ? { blendMode: w.blendMode } : {}) };
-  }
-
   async function apply(event: AnySpineEvent): Promise<Change[]> {
     const cause = { causeId: event.id };
     switch (event.type) {
       case EventType.ContactWritten: {
         const d = event.data;
-        const [outcome] = await state.applyContactWrites(d.networkId, d.groupId, [{ contactId: d.contactId, write: await bundledWrite(d.writerId, { ...d, id: event.id }) }]);
+        const [outcome] = await state.applyContactWrites(d.networkId, d.groupId, await contactWritesOf(event, loadReferenced));
         const unchanged = !(outcome!.contentChanged || outcome!.contradiction);
         return [{ type: EventType.GroupChanged, data: { networkId: d.networkId, groupId: d.groupId, kind: 'updated', ...cause, writerId: d.writerId, ...(unchanged ? { unchanged } : {}) } }];
       }
       case EventType.ContactsWritten: {
         // The bundle is one group write; each write in it is still applied at most once by its own (writerId, seq).
         const d = event.data;
-        const writes = await Promise.all(d.writes.map(async (w) => ({ contactId: w.contactId, write: await bundledWrite(d.writerId, w) })));
-        const outcomes = await state.applyContactWriteBatch(d.networkId, d.groupId, writes);
+        const outcomes = await state.applyContactWriteBatch(d.networkId, d.groupId, await contactWritesOf(event, loadReferenced));
         const unchanged = !outcomes.some((o) => o.contentChanged || o.contradiction);
         return [
           {

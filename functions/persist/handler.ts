@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Request, Response } from '@google-cloud/functions-framework';
-import type { DocumentStorage } from '../../shared/backends/document-storage';
-import type { ContactWrite } from '../../shared/blend';
+import type { Materializer } from '../../shared/backends/materialized-state';
 import { decode } from '../../shared/codec';
-import { InvalidArgumentError, SpineError } from '../../shared/errors';
-import { attributeValue, fromPubSubMessage } from '../../shared/events';
-import { EventType, type BundledContactWrite } from '../../shared/events/types';
+import { InvalidArgumentError, isPermanent, SpineError } from '../../shared/errors';
+import { attributeValue, contactWritesOf, fromPubSubMessage, isContactWriteEvent, type EventContactWrite } from '../../shared/events';
+import { EventType } from '../../shared/events/types';
 import { changePath, validateNetworkId } from '../../shared/ids';
 import type { Logger } from '../../shared/log';
 import type { ChangePublisher } from '../../shared/mesh/change-publisher';
@@ -28,7 +27,7 @@ export interface PersistDependencies {
   /** Length of a batch window, to tell an overdue window from an open one. */
   batchWindowMs: number;
   persistModeFor(networkId: string): PersistOn;
-  state: DocumentStorage;
+  state: Materializer;
   pending: PendingWrites;
   changes: ChangePublisher;
   deadLetters: DeadLetterStore;
@@ -40,7 +39,7 @@ interface GroupBatch {
   networkId: string;
   groupId: string;
   messages: PendingMessage[];
-  writes: Array<{ contactId: string; write: ContactWrite; eventId: string }>;
+  writes: EventContactWrite[];
 }
 
 /** What a flush covers: a batch window (from its task), or everything pending, optionally of one network. */
@@ -150,24 +149,16 @@ export function createPersistHandler(deps: PersistDependencies) {
     for (const message of messages) {
       try {
         const event = fromPubSubMessage({ data: message.data, attributes: message.attributes });
-        if (event.type !== EventType.ContactWritten && event.type !== EventType.ContactsWritten) throw new SpineError('INVALID_EVENT', `${event.type} is not a batched write`);
+        if (!isContactWriteEvent(event)) throw new SpineError('INVALID_EVENT', `${event.type} is not a batched write`);
         const d = event.data;
-        // A lone write is a bundle of one whose write id is the event's.
-        const bundled: BundledContactWrite[] = event.type === EventType.ContactsWritten ? event.data.writes : [{ ...event.data, id: event.id }];
-        const writes = await Promise.all(
-          bundled.map(async (w) => ({
-            contactId: w.contactId,
-            eventId: w.id,
-            write: { content: w.contentRef ? decode(await content.get(w.contentRef)) : w.content, stamp: w.stamp, writerId: d.writerId, seq: w.seq, ...(w.blendMode ? { blendMode: w.blendMode } : {}) },
-          })),
-        );
+        const writes = await contactWritesOf(event, async (reference) => decode(await content.get(reference)));
         const path = changePath(d.networkId, d.groupId);
         let batch = groups.get(path);
         if (!batch) groups.set(path, (batch = { networkId: d.networkId, groupId: d.groupId, messages: [], writes: [] }));
         batch.messages.push(message);
         batch.writes.push(...writes);
       } catch (error) {
-        if (!(error instanceof SpineError) || error.code === 'NOT_FOUND') {
+        if (!isPermanent(error)) {
           // Transient (e.g. referenced content not there yet): leave it for the next flush.
           await pending.release([message.ackId]).catch(() => undefined);
           continue;

@@ -1,11 +1,11 @@
 import type { Request, Response } from '@google-cloud/functions-framework';
-import type { DocumentStorage } from '../../shared/backends/document-storage';
-import { InvalidArgumentError, NetworkNotFoundError, SpineError } from '../../shared/errors';
+import type { SnapshotRunState } from '../../shared/backends/materialized-state';
+import { InvalidArgumentError, isPermanent, NetworkNotFoundError } from '../../shared/errors';
 import type { Logger } from '../../shared/log';
 import { takeScheduledSnapshots, type SnapshotRunSummary, type SnapshotSelection } from '../../shared/snapshots';
 
 export interface SnapshotHandlerDependencies {
-  state: DocumentStorage;
+  state: SnapshotRunState;
   /** Retention: each network snapshotted keeps its newest this many unlabelled snapshots. */
   maxSnapshots: number;
   /** Retention deletes labelled snapshots too (SPINE_PRUNE_LABELLED_SNAPSHOTS); by default they are kept. */
@@ -72,7 +72,7 @@ export function createSnapshotHandler(deps: SnapshotHandlerDependencies) {
     } catch (error) {
       if (error instanceof NetworkNotFoundError) {
         res.status(404).json(errorBody(error.code, error.message));
-      } else if (error instanceof SpineError && (error.code === 'INVALID_ARGUMENT' || error.code === 'INVALID_ID')) {
+      } else if (isPermanent(error)) {
         res.status(400).json(errorBody(error.code, error.message));
       } else {
         logger.error('snapshot request failed', { error });

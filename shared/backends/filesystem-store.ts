@@ -5,10 +5,11 @@ import { decode, encode } from '../codec';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CorruptDataError, SpineError, StorageConflictError, StorageUnavailableError } from '../errors';
 import { idToKey } from '../ids';
+import { KeyedMutex } from '../util/locks';
 import type { SnapshotInfo, StoredContact as Contact } from '../model';
 import { listDir, readFileIfExists, removeTree, sweepLeftovers, writeFileAtomic } from './atomic-file';
 import { digestOf, measured, SnapshotDigest } from './snapshot-stream';
-import type { GroupRecord, NetworkRecord, NetworkUpdate, SnapshotWrite, StateStore } from './state-store';
+import type { AtomicUnit, ContactUpdate, GroupRecord, GroupUpdate, NetworkRecord, NetworkUpdate, SnapshotWrite, StateStore } from './state-store';
 
 export interface FileSystemStoreOptions {
   basePath: string;
@@ -28,6 +29,7 @@ export interface FileSystemStoreOptions {
 export class FileSystemStateStore implements StateStore {
   private readonly root: string;
   private readonly fsync: boolean;
+  private readonly fileTurns = new KeyedMutex();
 
   constructor(options: FileSystemStoreOptions) {
     this.root = path.resolve(options.basePath);
@@ -72,6 +74,11 @@ export class FileSystemStateStore implements StateStore {
   }
 
   async close(): Promise<void> {}
+
+  /** Runs `work` as it is: each file write is atomic on its own (temp file, then rename). */
+  atomically<T>(_unit: AtomicUnit, work: () => Promise<T>): Promise<T> {
+    return work();
+  }
 
   async getNetwork(networkId: string): Promise<NetworkRecord | null> {
     return this.readJson<NetworkRecord>(path.join(this.networkDir(networkId), 'metadata.json'));
@@ -164,6 +171,31 @@ export class FileSystemStateStore implements StateStore {
     const names = (await listDir(dir)).filter((name) => name.endsWith('.json'));
     const contacts = await Promise.all(names.map((name) => this.readJson<Contact>(path.join(dir, name))));
     return contacts.filter((c): c is Contact => c !== null);
+  }
+
+  /** Reads only the files asked for. */
+  async getContacts(networkId: string, groupId: string, contactIds: readonly string[]): Promise<Contact[]> {
+    const contacts = await Promise.all([...new Set(contactIds)].map((id) => this.readJson<Contact>(this.contactFile(networkId, groupId, id))));
+    return contacts.filter((c): c is Contact => c !== null);
+  }
+
+  /**
+   * A read, then a write, one at a time per file among this store's callers: group and contact
+   * files have one writing process (network records take a lock file, see `updateNetwork`).
+   */
+  async updateGroup(networkId: string, groupId: string, update: GroupUpdate): Promise<void> {
+    await this.fileTurns.run(path.join(this.groupDir(networkId, groupId), 'group.json'), async () => {
+      const next = update(await this.getGroup(networkId, groupId));
+      if (next) await this.putGroup(networkId, next);
+    });
+  }
+
+  /** A read, then a write, like `updateGroup`. */
+  async updateContact(networkId: string, groupId: string, contactId: string, update: ContactUpdate): Promise<void> {
+    await this.fileTurns.run(this.contactFile(networkId, groupId, contactId), async () => {
+      const next = update(await this.getContact(networkId, groupId, contactId));
+      if (next) await this.putContact(networkId, groupId, next);
+    });
   }
 
   async putContact(networkId: string, groupId: string, contact: Contact): Promise<void> {
@@ -282,7 +314,7 @@ const LOCK_ATTEMPTS = 400;
 
 const STORE_METHODS = [
   'init', 'getNetwork', 'putNetwork', 'updateNetwork', 'listNetworkIds', 'deleteNetwork', 'getGroup', 'putGroup', 'listGroupIds', 'deleteGroup',
-  'getContact', 'listContacts', 'putContact', 'deleteContact', 'putSnapshot', 'putSnapshotStream', 'getSnapshot', 'getSnapshotInfo',
+  'getContact', 'listContacts', 'getContacts', 'putContact', 'updateContact', 'updateGroup', 'deleteContact', 'putSnapshot', 'putSnapshotStream', 'getSnapshot', 'getSnapshotInfo',
   'listSnapshots', 'deleteSnapshot', 'lastChanged',
 ] as const satisfies ReadonlyArray<keyof FileSystemStateStore>;
 

@@ -11,7 +11,7 @@ import { isBucketName } from '../bucket-name';
 import { mapWithConcurrency } from '../util/concurrency';
 import { resolveRetryPolicy, withRetry, type RetryOptions, type RetryPolicy } from './retry';
 import { digestOf, measured, SnapshotDigest } from './snapshot-stream';
-import type { ContactUpdate, GroupRecord, GroupUpdate, NetworkRecord, NetworkUpdate, RecordReadOptions, SnapshotWrite, StateStore } from './state-store';
+import type { AtomicUnit, ContactUpdate, GroupRecord, GroupUpdate, NetworkRecord, NetworkUpdate, RecordReadOptions, SnapshotWrite, StateStore } from './state-store';
 
 export interface GcsStateStoreOptions {
   /** An existing bucket; `init()` fails naming it when it is missing (unless `createBucketIfMissing`). */
@@ -147,6 +147,11 @@ export class GcsStateStore implements StateStore {
   }
 
   async close(): Promise<void> {}
+
+  /** Runs `work` as it is: Cloud Storage has no transactions; each `update*` is a compare-and-set of its own. */
+  atomically<T>(_unit: AtomicUnit, work: () => Promise<T>): Promise<T> {
+    return work();
+  }
 
   // ---- networks
 

@@ -1,5 +1,4 @@
 import type { Storage } from '@google-cloud/storage';
-import type { BlendOutcome, ContactWrite } from '../blend';
 import { InvalidArgumentError } from '../errors';
 import { DocumentStorage, type DocumentStorageOptions } from './document-storage';
 import { GcsStateStore, type GcsStoreCounters } from './gcs-store';
@@ -32,7 +31,7 @@ export interface GcsStorageOptions extends DocumentStorageOptions {
  * `NetworkStorage` on Cloud Storage: one object per contact, group record, network record and
  * snapshot (layout in gcs-store.ts). Contact writes are compare-and-set on object generations, so
  * several processes may share one bucket and prefix; writes from one process to one group are
- * also serialized in-process.
+ * also serialized in-process. A `DocumentStorage` over a `GcsStateStore`, packing lone writes.
  */
 export class GcsStorage extends DocumentStorage {
   readonly bucket: string;
@@ -51,19 +50,12 @@ export class GcsStorage extends DocumentStorage {
       recordCacheBytes: options.recordCacheBytes,
       logger: options.logger,
     });
-    super(store, options);
+    // A lone write too is packed into the group record: with the record cached, that is one
+    // compare-and-set request, where a contact of its own costs reads of both records and the contact.
+    super(store, options, { packLoneWrites: true });
     this.gcs = store;
     this.bucket = store.bucketName;
     this.prefix = store.prefix;
-  }
-
-  /**
-   * A lone write too is packed into the group record: with the record cached, that is one
-   * compare-and-set request, where a contact of its own costs a read of each record, of the
-   * contact and a write.
-   */
-  override applyContactWrites(networkId: string, groupId: string, writes: Array<{ contactId: string; write: ContactWrite }>): Promise<BlendOutcome[]> {
-    return this.applyContactWriteBatch(networkId, groupId, writes);
   }
 
   /** What retries ran into so far (412 races, 429s, transient failures); a copy. */

@@ -1,7 +1,7 @@
 import { decode, encode } from '../codec';
 import type { SnapshotInfo, StoredContact as Contact } from '../model';
 import { measured, SnapshotDigest } from './snapshot-stream';
-import type { GroupRecord, NetworkRecord, NetworkUpdate, SnapshotWrite, StateStore } from './state-store';
+import type { AtomicUnit, ContactUpdate, GroupRecord, GroupUpdate, NetworkRecord, NetworkUpdate, SnapshotWrite, StateStore } from './state-store';
 
 interface StoredNetwork {
   record: string;
@@ -9,7 +9,10 @@ interface StoredNetwork {
   snapshots: Map<string, { info: SnapshotInfo; payload: string }>;
 }
 
-/** Keeps encoded copies, so nothing a caller holds aliases stored state. */
+/**
+ * Keeps encoded copies, so nothing a caller holds aliases stored state. Updates are atomic by
+ * having no await between their read and their write; `atomically` runs its work as it is.
+ */
 export class MemoryStateStore implements StateStore {
   private readonly networks = new Map<string, StoredNetwork>();
   /** Per network, when anything but its snapshots was last written (see `lastChanged`). */
@@ -17,6 +20,10 @@ export class MemoryStateStore implements StateStore {
 
   async init(): Promise<void> {}
   async close(): Promise<void> {}
+
+  atomically<T>(_unit: AtomicUnit, work: () => Promise<T>): Promise<T> {
+    return work();
+  }
 
   async getNetwork(networkId: string): Promise<NetworkRecord | null> {
     const stored = this.networks.get(networkId);
@@ -76,6 +83,29 @@ export class MemoryStateStore implements StateStore {
   async listContacts(networkId: string, groupId: string): Promise<Contact[]> {
     const contacts = this.networks.get(networkId)?.groups.get(groupId)?.contacts;
     return contacts ? [...contacts.values()].map((c) => decode<Contact>(c)) : [];
+  }
+
+  async getContacts(networkId: string, groupId: string, contactIds: readonly string[]): Promise<Contact[]> {
+    const contacts = this.networks.get(networkId)?.groups.get(groupId)?.contacts;
+    if (!contacts) return [];
+    return [...new Set(contactIds)].flatMap((id) => {
+      const stored = contacts.get(id);
+      return stored === undefined ? [] : [decode<Contact>(stored)];
+    });
+  }
+
+  /** Atomic by being synchronous between the read and the write. */
+  async updateGroup(networkId: string, groupId: string, update: GroupUpdate): Promise<void> {
+    const stored = this.networks.get(networkId)?.groups.get(groupId)?.record;
+    const next = update(stored ? decode<GroupRecord>(stored) : null);
+    if (next) await this.putGroup(networkId, next);
+  }
+
+  /** Atomic by being synchronous between the read and the write. */
+  async updateContact(networkId: string, groupId: string, contactId: string, update: ContactUpdate): Promise<void> {
+    const stored = this.networks.get(networkId)?.groups.get(groupId)?.contacts.get(contactId);
+    const next = update(stored ? decode<Contact>(stored) : null);
+    if (next) await this.putContact(networkId, groupId, next);
   }
 
   async putContact(networkId: string, groupId: string, contact: Contact): Promise<void> {

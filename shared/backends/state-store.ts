@@ -34,7 +34,8 @@ export interface GroupRecord {
  * `cached: true` lets a store answer from the copy it read or wrote last instead of asking again.
  * Only for reads whose staleness a later compare-and-set catches: a store that caches validates
  * its copy when the record is next written (`updateGroup` starts from it and, on a conflict,
- * reads again and calls the update once more with the fresh record).
+ * reads again and calls the update once more with the fresh record). Stores without a cache
+ * ignore it.
  */
 export interface RecordReadOptions {
   cached?: boolean;
@@ -50,49 +51,82 @@ export type GroupUpdate = (current: GroupRecord | null) => GroupRecord | null;
 export type ContactUpdate = (current: Contact | null) => Contact | null;
 
 /**
- * The persistence primitives a `DocumentStorage` is built on. Implementations store values
- * as they are given (the caller has already validated and encoded-checked them) and return
- * copies the caller may mutate. Missing things read as `null`/empty; deleting a missing thing
- * is not an error.
+ * What one `atomically` call covers: the records of one group (and the network record, through
+ * `updateNetwork`), anything of one network, or a consistent read of one network.
+ */
+export type AtomicUnit =
+  | { kind: 'group'; networkId: string; groupId: string }
+  | { kind: 'network'; networkId: string }
+  | { kind: 'consistent-read'; networkId: string };
+
+/**
+ * The persistence primitives a `DocumentStorage` is built on: records of networks, groups and
+ * contacts, and snapshots. Every method is required; there is nothing to branch on.
+ *
+ * Values are stored as given (callers have validated them) and read back as copies the caller
+ * may mutate. A missing thing reads as `null` (single reads) or `[]` (listings); deleting a
+ * missing thing is not an error. Listings are in no particular order: callers sort. Ids are
+ * matched exactly, never as prefixes: `listContacts(n, 'g')` holds nothing of group `g2`.
+ *
+ * **Atomicity, the one capability that differs between stores.** Each `update*` method is a
+ * read-modify-write of one record that no other writer of the store can interleave with:
+ * compare-and-set on the object generation, retried (Cloud Storage), a row lock (PostgreSQL),
+ * no await between the read and the write (memory); on disk, a lock file for network records,
+ * while group and contact files have one writing process and take turns in it.
+ * Its `update` function may therefore run more than once, each time with a fresher record; a
+ * store that cannot settle a conflict after its retries throws `StorageConflictError`.
+ * Everything else is one write at a time, and `atomically(unit, work)` says what a store can
+ * do beyond that: PostgreSQL runs `work` as one transaction holding locks on the unit (so other
+ * processes wait and a failure leaves nothing half-written); the other stores run `work` as it
+ * is, because the writes a `DocumentStorage` makes are ordered by clock stamp and re-done by a
+ * redelivered event, so a crash between two of them is repaired, not exposed.
  */
 export interface StateStore {
+  /** Prepares the store (folders, tables, bucket check); called once before anything else, again after a failure. */
   init(): Promise<void>;
+  /** Releases connections; the store is not used afterwards. Stored data stays. */
   close(): Promise<void>;
-
-  getNetwork(networkId: string, options?: RecordReadOptions): Promise<NetworkRecord | null>;
-  putNetwork(record: NetworkRecord): Promise<void>;
   /**
-   * Read-modify-write of the network record (tombstones, revival, whole-network writes) that is
-   * atomic between instances sharing the store: compare-and-set on Cloud Storage, a row lock on
-   * PostgreSQL, a lock file on disk. `update` may be called again with a fresher record.
+   * Runs `work`, in which this store's methods are called, as one unit as far as the store can
+   * (see above). Nested calls join the outer unit. Resolves or rejects as `work` does.
    */
+  atomically<T>(unit: AtomicUnit, work: () => Promise<T>): Promise<T>;
+
+  /** The network's record, or `null`. A deleted network's record stays (with `deleted`) and is returned. */
+  getNetwork(networkId: string, options?: RecordReadOptions): Promise<NetworkRecord | null>;
+  /** Writes the record, replacing the stored one. */
+  putNetwork(record: NetworkRecord): Promise<void>;
+  /** Atomic read-modify-write of the network record (tombstones, revival, whole-network writes); `update` may run more than once. */
   updateNetwork(networkId: string, update: NetworkUpdate): Promise<void>;
+  /** Ids of every network with a record, deleted ones (tombstones) included. */
   listNetworkIds(): Promise<string[]>;
-  /** Removes the network and everything under it: groups, contacts, snapshots. */
+  /** Removes the network and everything under it: record, groups, contacts, snapshots. */
   deleteNetwork(networkId: string): Promise<void>;
 
+  /** The group's record, or `null` (also when the network is missing). */
   getGroup(networkId: string, groupId: string, options?: RecordReadOptions): Promise<GroupRecord | null>;
+  /** Writes the record, replacing the stored one; the network's record must exist. */
   putGroup(networkId: string, record: GroupRecord): Promise<void>;
+  /** Ids of the network's groups; a store may list a group that has contacts but no record yet (callers read it as absent). */
   listGroupIds(networkId: string): Promise<string[]>;
-  /** Removes the group record and its contacts. */
+  /** Removes the group record and its contacts stored one by one. */
   deleteGroup(networkId: string, groupId: string): Promise<void>;
+  /** Atomic read-modify-write of a group record, like `updateNetwork`; with `cached`, it may start from the cached copy. */
+  updateGroup(networkId: string, groupId: string, update: GroupUpdate, options?: RecordReadOptions): Promise<void>;
 
+  /** A contact stored on its own (not packed into its group record), or `null`. */
   getContact(networkId: string, groupId: string, contactId: string): Promise<Contact | null>;
+  /** Every contact of the group stored on its own; `[]` for a missing group. */
   listContacts(networkId: string, groupId: string): Promise<Contact[]>;
-  /** The contacts among `contactIds` that are stored on their own (cheaper than `listContacts` for a few of many). */
-  getContacts?(networkId: string, groupId: string, contactIds: readonly string[], options?: RecordReadOptions): Promise<Contact[]>;
+  /** Of `contactIds`, the contacts stored on their own (ids not stored are left out); `[]` for none asked. */
+  getContacts(networkId: string, groupId: string, contactIds: readonly string[], options?: RecordReadOptions): Promise<Contact[]>;
+  /** Writes the contact on its own, replacing the stored one. */
   putContact(networkId: string, groupId: string, contact: Contact): Promise<void>;
-  /**
-   * Read-modify-write of one contact that is atomic even when other processes share the store
-   * (compare-and-set, retried). Stores without it are only written by one process, and
-   * `DocumentStorage` serializes their writers itself.
-   */
-  updateContact?(networkId: string, groupId: string, contactId: string, update: ContactUpdate): Promise<void>;
-  /** Compare-and-set of a group record, like `updateContact`; with `cached`, it may start from the cached copy. */
-  updateGroup?(networkId: string, groupId: string, update: GroupUpdate, options?: RecordReadOptions): Promise<void>;
+  /** Atomic read-modify-write of one contact stored on its own, like `updateNetwork`. */
+  updateContact(networkId: string, groupId: string, contactId: string, update: ContactUpdate): Promise<void>;
   deleteContact(networkId: string, groupId: string, contactId: string): Promise<void>;
 
-  /** `payload` is the codec encoding of a `NetworkState`; snapshots are never overwritten. */
+  /** Writes a whole snapshot at once under a fresh id (`payload` is the codec encoding of a `NetworkState`); for a create-only write use `putSnapshotStream`. */
   putSnapshot(networkId: string, info: SnapshotInfo, payload: string): Promise<void>;
   /**
    * Writes a snapshot whose body arrives in pieces (the codec encoding of a `NetworkState`,
@@ -104,10 +138,12 @@ export interface StateStore {
    * Once the body write has begun a failure is not retried here (the pieces cannot be replayed);
    * the caller may run the whole snapshot again with the same id.
    */
-  putSnapshotStream?(networkId: string, info: SnapshotInfo, chunks: AsyncIterable<string>): Promise<SnapshotWrite>;
+  putSnapshotStream(networkId: string, info: SnapshotInfo, chunks: AsyncIterable<string>): Promise<SnapshotWrite>;
+  /** The body of a complete snapshot, or `null`. */
   getSnapshot(networkId: string, snapshotId: string): Promise<string | null>;
   /** The info of one complete snapshot, without reading its body; `null` when there is none. */
-  getSnapshotInfo?(networkId: string, snapshotId: string): Promise<SnapshotInfo | null>;
+  getSnapshotInfo(networkId: string, snapshotId: string): Promise<SnapshotInfo | null>;
+  /** Infos of the network's complete snapshots, in no particular order; `[]` for a missing network. */
   listSnapshots(networkId: string): Promise<SnapshotInfo[]>;
   /** False when there was no such snapshot. */
   deleteSnapshot(networkId: string, snapshotId: string): Promise<boolean>;
@@ -116,7 +152,7 @@ export interface StateStore {
    * contacts, deletions of them) was last written, by the store's own clock; `null` when
    * nothing of it is stored. Cheap: from metadata (mtimes, listing times), never from bodies.
    */
-  lastChanged?(networkId: string): Promise<Date | null>;
+  lastChanged(networkId: string): Promise<Date | null>;
 }
 
 /** What a create-only snapshot write did; `info` is the stored one (the existing one when not created). */

@@ -32,7 +32,7 @@ export interface ConformanceRunner {
 const RUNNER_FUNCTIONS = ['describe', 'it', 'beforeEach', 'afterEach'] as const;
 
 /** Functions not given are taken from the globals (jest, vitest with `globals: true`, mocha). */
-function resolveRunner(given: Partial<ConformanceRunner>): ConformanceRunner {
+export function resolveRunner(given: Partial<ConformanceRunner>, suite = 'runNetworkStorageConformance', example = 'runNetworkStorageConformance(name, setup, { describe, it, beforeEach, afterEach })'): ConformanceRunner {
   const globals = globalThis as unknown as Partial<ConformanceRunner>;
   const runner: Partial<ConformanceRunner> = {};
   const missing: string[] = [];
@@ -43,8 +43,8 @@ function resolveRunner(given: Partial<ConformanceRunner>): ConformanceRunner {
   }
   if (missing.length > 0) {
     throw new TypeError(
-      `runNetworkStorageConformance: no ${missing.join(', ')} given and none is global; pass the test runner's functions, ` +
-        `e.g. runNetworkStorageConformance(name, setup, { describe, it, beforeEach, afterEach }) with them imported from 'node:test'`,
+      `${suite}: no ${missing.join(', ')} given and none is global; pass the test runner's functions, ` +
+        `e.g. ${example} with them imported from 'node:test'`,
     );
   }
   return runner as ConformanceRunner;

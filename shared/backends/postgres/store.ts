@@ -7,12 +7,13 @@ import { CorruptDataError, StorageConflictError } from '../../errors';
 import { createLogger, type Logger } from '../../log';
 import type { SnapshotInfo, StoredContact as Contact } from '../../model';
 import { measured, SnapshotDigest } from '../snapshot-stream';
-import type { ContactUpdate, GroupRecord, GroupUpdate, NetworkRecord, NetworkUpdate, SnapshotWrite, StateStore } from '../state-store';
-import { migrate, validateSchemaName } from './schema';
+import { changePath } from '../../ids';
+import { KeyedMutex, KeyedReadWriteLock } from '../../util/locks';
+import type { AtomicUnit, ContactUpdate, GroupRecord, GroupUpdate, NetworkRecord, NetworkUpdate, SnapshotWrite, StateStore } from '../state-store';
+import { advisoryKey, migrate, validateSchemaName } from './schema';
 
 /** The snapshot half of a `StateStore`, for keeping snapshots elsewhere (Cloud Storage). */
-export type SnapshotStore = Pick<StateStore, 'init' | 'close' | 'putSnapshot' | 'getSnapshot' | 'listSnapshots' | 'deleteSnapshot' | 'deleteNetwork'> &
-  Required<Pick<StateStore, 'putSnapshotStream' | 'getSnapshotInfo'>>;
+export type SnapshotStore = Pick<StateStore, 'init' | 'close' | 'putSnapshot' | 'putSnapshotStream' | 'getSnapshot' | 'getSnapshotInfo' | 'listSnapshots' | 'deleteSnapshot' | 'deleteNetwork'>;
 
 export interface PostgresStateStoreOptions {
   connectionString: string;
@@ -81,6 +82,9 @@ export class PostgresStateStore implements StateStore {
   private readonly maxAttempts: number;
   private readonly log: Logger;
   private poolHandle: Pool | undefined;
+  /** Waiters in this process queue here rather than each holding a pooled connection while blocked on a database lock. */
+  private readonly networkTurns = new KeyedReadWriteLock();
+  private readonly groupTurns = new KeyedMutex();
   /** Versions of migrations the last `init()` applied, for tests and logs. */
   appliedMigrations: number[] = [];
 
@@ -129,6 +133,31 @@ export class PostgresStateStore implements StateStore {
   get pool(): Pool {
     if (!this.poolHandle) throw new Error('PostgresStateStore: init() must finish before the store is used');
     return this.poolHandle;
+  }
+
+  /**
+   * One transaction per unit, serialized between processes by transaction-scoped advisory locks:
+   * a group unit holds its network's lock shared and its group's exclusively, a network unit its
+   * network's exclusively (row locks of `update*` come on top); a consistent read runs in
+   * REPEATABLE READ, one state of the database, without stopping writers. Inside a unit already,
+   * `work` joins it.
+   */
+  atomically<T>(unit: AtomicUnit, work: () => Promise<T>): Promise<T> {
+    if (this.scope.getStore()?.open) return work();
+    const network = { key: advisoryKey(this.schema, 'network', unit.networkId) };
+    switch (unit.kind) {
+      case 'group': {
+        const locks: TransactionOptions['locks'] = [
+          { ...network, mode: 'shared' },
+          { key: advisoryKey(this.schema, 'group', unit.networkId, unit.groupId), mode: 'exclusive' },
+        ];
+        return this.networkTurns.read(unit.networkId, () => this.groupTurns.run(changePath(unit.networkId, unit.groupId), () => this.transaction({ locks }, work)));
+      }
+      case 'network':
+        return this.networkTurns.write(unit.networkId, () => this.transaction({ locks: [{ ...network, mode: 'exclusive' }] }, work));
+      case 'consistent-read':
+        return this.transaction({ isolation: 'repeatable read' }, work);
+    }
   }
 
   /**
@@ -315,6 +344,17 @@ export class PostgresStateStore implements StateStore {
       `SELECT c.record::text AS record FROM ${this.s}.contacts c JOIN ${this.s}.groups g ON g.id = c.group_ref JOIN ${this.s}.networks n ON n.id = g.network_ref
        WHERE n.network_id = $1 AND g.group_id = $2`,
       [networkId, groupId],
+    );
+    return rows.map((r) => this.decode<Contact>(r.record, `a contact of group ${groupId}`));
+  }
+
+  async getContacts(networkId: string, groupId: string, contactIds: readonly string[]): Promise<Contact[]> {
+    if (contactIds.length === 0) return [];
+    const { rows } = await this.sql<{ record: string }>(
+      'get_contacts',
+      `SELECT c.record::text AS record FROM ${this.s}.contacts c JOIN ${this.s}.groups g ON g.id = c.group_ref JOIN ${this.s}.networks n ON n.id = g.network_ref
+       WHERE n.network_id = $1 AND g.group_id = $2 AND c.contact_id = ANY($3::text[])`,
+      [networkId, groupId, [...new Set(contactIds)]],
     );
     return rows.map((r) => this.decode<Contact>(r.record, `a contact of group ${groupId}`));
   }
