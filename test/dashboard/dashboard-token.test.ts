@@ -11,17 +11,19 @@ import { useLocalMesh } from '../helpers/mesh';
 jest.setTimeout(120_000);
 
 const NETWORK = 'dash-token-net';
-const mesh = useLocalMesh();
 let dashboard: Dashboard;
+
+// Declared before the mesh's hooks, so it runs first: a dashboard stopped after the mesh waits out its clients' retries.
+afterAll(async () => {
+  await dashboard?.stop();
+});
+
+const mesh = useLocalMesh();
 
 beforeAll(async () => {
   await mesh.client().saveContactContent(NETWORK, 'g', 'c', 'v', { wait: 'materialized' });
   dashboard = await startDashboard({ env: mesh.mesh.env, port: 0, healthIntervalMs: 0, logger: createMemoryLogger() });
 }, 60_000);
-
-afterAll(async () => {
-  await dashboard?.stop();
-});
 
 test('the URL npm start prints carries a random token per start, and SPINE_DASHBOARD_TOKEN sets it', async () => {
   expect(dashboard.url).toBe(`${dashboard.baseUrl}?token=${dashboard.token}`);

@@ -20,7 +20,6 @@ import { REPO_ROOT } from '../helpers/node-process';
 
 jest.setTimeout(240_000);
 
-const mesh = useLocalMesh();
 let gatewayProcess: ChildProcess | undefined;
 let gatewayUrl: string;
 const sockets: WebSocket[] = [];
@@ -36,6 +35,19 @@ async function watchSubscriptions(): Promise<string[]> {
   return subscriptions.map((s) => s.name).filter((name) => name.includes(`/subscriptions/${mesh.mesh.settings.topicPrefix}watch-`));
 }
 
+// Declared before the mesh's hooks, so the gateway stops first: stopped after the mesh, it waits out its clients' retries.
+afterAll(async () => {
+  for (const socket of sockets) socket.terminate();
+  await Promise.all(clients.map((c) => c.close()));
+  if (gatewayProcess && gatewayProcess.exitCode === null) {
+    const exited = new Promise((resolve) => gatewayProcess!.once('exit', resolve));
+    gatewayProcess.kill('SIGTERM');
+    await exited;
+  }
+});
+
+const mesh = useLocalMesh();
+
 beforeAll(async () => {
   const child = spawn(process.execPath, ['--import', 'tsx', 'gateway/main.ts'], {
     cwd: REPO_ROOT,
@@ -50,15 +62,6 @@ beforeAll(async () => {
   gatewayUrl = /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(output)![1]!;
 }, 90_000);
 
-afterAll(async () => {
-  for (const socket of sockets) socket.terminate();
-  await Promise.all(clients.map((c) => c.close()));
-  if (gatewayProcess && gatewayProcess.exitCode === null) {
-    const exited = new Promise((resolve) => gatewayProcess!.once('exit', resolve));
-    gatewayProcess.kill('SIGTERM');
-    await exited;
-  }
-});
 
 function remote(apiKey: string): RemoteStorage {
   const client = new RemoteStorage({ url: gatewayUrl, apiKey, reconnectMinMs: 50, reconnectMaxMs: 500, logger: createMemoryLogger() });
