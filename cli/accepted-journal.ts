@@ -43,7 +43,9 @@ export class AcceptedJournal {
   /** Done before their publish record was written (the relay can be faster than the fsync). */
   private readonly doneEarly = new Set<string>();
   private doneQueue: string[] = [];
-  private queue: Array<{ lines: string; resolve: () => void; reject: (error: unknown) => void }> = [];
+  private queue: Array<{ lines: string; sync: boolean; resolve: () => void; reject: (error: unknown) => void }> = [];
+  /** Appends written but not yet fsync'd (derived messages): synced before any done mark is written. */
+  private unsynced = false;
   private writing: Promise<void> | undefined;
   private doneTimer: NodeJS.Timeout | undefined;
   private bytes = 0;
@@ -98,15 +100,21 @@ export class AcceptedJournal {
     return `${this.run}/${messageId}`;
   }
 
-  /** Durable once resolved: written and fsync'd, together with whatever else is waiting (group commit). */
-  append(messages: JournaledMessage[]): Promise<void> {
+  /**
+   * Durable once resolved: written and fsync'd, together with whatever else is waiting (group
+   * commit). With `sync: false` (a message derived from a journaled one, such as a batched write's
+   * pending copy, whose source is marked done only after this resolves) it resolves once written:
+   * that survives a crash of the process, and the journal fsyncs it before it writes any done mark,
+   * so after a power loss either it is on disk or its source is still not done and is replayed.
+   */
+  append(messages: JournaledMessage[], { sync = true }: { sync?: boolean } = {}): Promise<void> {
     if (this.closed) return Promise.reject(new Error('the journal is closed'));
     const fresh = messages.filter((message) => !this.doneEarly.delete(message.id));
     if (fresh.length === 0) return Promise.resolve();
     for (const message of fresh) this.pending.set(message.id, message);
     const lines = fresh.map((publish) => JSON.stringify({ publish }) + '\n').join('');
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ lines, resolve, reject });
+      this.queue.push({ lines, sync, resolve, reject });
       this.kick();
     });
   }
@@ -148,16 +156,24 @@ export class AcceptedJournal {
       this.queue = [];
       const done = this.doneQueue;
       this.doneQueue = [];
-      const text = batch.map((entry) => entry.lines).join('') + (done.length ? JSON.stringify({ done }) + '\n' : '');
+      const lines = batch.map((entry) => entry.lines).join('');
       try {
-        await this.handle.write(text);
-        this.bytes += Buffer.byteLength(text);
-        if (batch.length) {
+        if (lines) await this.handle.write(lines);
+        this.bytes += Buffer.byteLength(lines);
+        if (batch.some((entry) => !entry.sync)) this.unsynced = true;
+        // A done mark may only reach the disk after the derived messages that replace its message.
+        if (batch.some((entry) => entry.sync) || (done.length && this.unsynced)) {
           await this.handle.datasync();
           this.counters.fsyncs++;
-          this.counters.appends += batch.length;
+          this.unsynced = false;
         }
+        this.counters.appends += batch.length;
         for (const entry of batch) entry.resolve();
+        if (done.length) {
+          const marks = JSON.stringify({ done }) + '\n';
+          await this.handle.write(marks);
+          this.bytes += Buffer.byteLength(marks);
+        }
       } catch (error) {
         this.logger.error('the journal could not be written; the publishes waiting for it fail', { file: this.file, error });
         for (const entry of batch) entry.reject(error);

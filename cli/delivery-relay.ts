@@ -90,8 +90,32 @@ export function pushBody(message: Message, subscriptionPath: string): string {
 type Outcome = 'ok' | 'failed' | 'unreachable';
 
 class Lane {
-  readonly queue: Message[] = [];
+  /** Messages of one ordering key with their arrival numbers, oldest first. */
+  readonly queue: Array<{ message: Message; arrival: number }> = [];
   running = false;
+}
+
+/** Lanes waiting for a request slot, served oldest head message first. */
+class SlotQueue {
+  private readonly waiting: Array<{ arrival: number; grant: () => void }> = [];
+
+  /** Waits behind every lane whose head message arrived earlier. */
+  wait(arrival: number): Promise<void> {
+    return new Promise((grant) => {
+      let low = 0;
+      let high = this.waiting.length;
+      while (low < high) {
+        const middle = (low + high) >>> 1;
+        if (this.waiting[middle]!.arrival < arrival) low = middle + 1;
+        else high = middle;
+      }
+      this.waiting.splice(low, 0, { arrival, grant });
+    });
+  }
+
+  grantNext(): void {
+    this.waiting.shift()?.grant();
+  }
 }
 
 export function startDeliveryRelay(options: DeliveryRelayOptions): DeliveryRelay {
@@ -176,21 +200,25 @@ export function startDeliveryRelay(options: DeliveryRelayOptions): DeliveryRelay
   for (const route of options.routes) {
     const lanes = new Map<string, Lane>();
     const seen = new Set<string>();
-    const waiting: Array<() => void> = [];
+    // Slots go to the lane whose next message arrived first, so across ordering keys messages are
+    // delivered in about the order they were published, as the emulator pushes them: a flush
+    // request published after a burst of writes does not overtake the burst's later messages.
+    const slots = new SlotQueue();
+    let arrivals = 0;
     let running = 0;
-    const slot = async () => {
-      while (running >= concurrency) await new Promise<void>((resolve) => waiting.push(resolve));
+    const slot = async (arrival: number) => {
+      while (running >= concurrency) await slots.wait(arrival);
       running++;
     };
     const release = () => {
       running--;
-      waiting.shift()?.();
+      slots.grantNext();
     };
     const drainLane = async (key: string, lane: Lane) => {
       lane.running = true;
       while (lane.queue.length && !stopped) {
-        const message = lane.queue[0]!;
-        await slot();
+        const { message, arrival } = lane.queue[0]!;
+        await slot(arrival);
         try {
           await deliver(route, message);
         } finally {
@@ -219,7 +247,7 @@ export function startDeliveryRelay(options: DeliveryRelayOptions): DeliveryRelay
       const key = message.orderingKey || `\u0000${message.id}`;
       let lane = lanes.get(key);
       if (!lane) lanes.set(key, (lane = new Lane()));
-      lane.queue.push(message);
+      lane.queue.push({ message, arrival: ++arrivals });
       if (!lane.running) void drainLane(key, lane).catch((error: unknown) => logger.error('relay lane failed', { subscription: route.subscription, error }));
     });
     subscription.on('error', (error: Error) => logger.error('relay subscription error', { subscription: route.subscription, error }));

@@ -142,11 +142,12 @@ export async function startLocalMesh(options: LocalMeshOptions = {}): Promise<Lo
   let relay: DeliveryRelay | undefined;
   // Filled once the topology is known; the pass-through reads them on every call.
   const journaledTopics = new Set<string>();
+  const derivedTopics = new Set<string>();
   const ackedSubscriptions = new Set<string>();
   const upstreamHost = emulators.env().PUBSUB_EMULATOR_HOST!;
   try {
     if (journal) {
-      proxy = await startPubSubProxy({ upstream: upstreamHost, port: requested.pubsub ?? 0, journal, journaledTopics, ackedSubscriptions, logger: log.child({ part: 'pubsub-journal' }) }).catch((error: unknown) => {
+      proxy = await startPubSubProxy({ upstream: upstreamHost, port: requested.pubsub ?? 0, journal, journaledTopics, derivedTopics, ackedSubscriptions, logger: log.child({ part: 'pubsub-journal' }) }).catch((error: unknown) => {
         throw new MeshStartError('ports', `the Pub/Sub port ${requested.pubsub ?? 0}: ${(error as Error).message}`, { cause: error });
       });
     }
@@ -175,6 +176,7 @@ export async function startLocalMesh(options: LocalMeshOptions = {}): Promise<Lo
     const fullTopic = (name: string) => `projects/${settings.projectId}/topics/${name}`;
     const fullSubscription = (name: string) => `projects/${settings.projectId}/subscriptions/${name}`;
     for (const topic of [topology.topics.contactWrites, topology.topics.pendingWrites, topology.topics.deadLetters]) journaledTopics.add(fullTopic(topic.name));
+    for (const topic of [topology.topics.pendingWrites, topology.topics.deadLetters]) derivedTopics.add(fullTopic(topic.name));
     ackedSubscriptions.add(fullSubscription(topology.subscriptions.pending.name));
 
     const startFunctions = () => startFunctionsProcess({ env: functionsEnv, ports, onLog: options.onFunctionsLog });

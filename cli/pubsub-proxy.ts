@@ -38,6 +38,12 @@ export interface PubSubProxyOptions {
   journal: AcceptedJournal;
   /** Full topic paths whose publishes are journaled. */
   journaledTopics: ReadonlySet<string>;
+  /**
+   * Of those, topics whose messages are derived from a journaled message that is marked done only
+   * after they are written (pending copies, dead letters): acknowledged once written, without
+   * waiting for their own fsync (see `AcceptedJournal.append`).
+   */
+  derivedTopics: ReadonlySet<string>;
   /** Full subscription paths whose acknowledgements mark their messages done. */
   ackedSubscriptions: ReadonlySet<string>;
   logger: Logger;
@@ -85,7 +91,7 @@ export async function startPubSubProxy(options: PubSubProxyOptions): Promise<Pub
       attributes: message.attributes ?? {},
       ...(message.orderingKey ? { orderingKey: message.orderingKey } : {}),
     }));
-    await journal.append(entries);
+    await journal.append(entries, { sync: !options.derivedTopics.has(decoded.topic) });
     return response;
   }
 

@@ -1,0 +1,75 @@
+/**
+ * The local mesh's journal of accepted messages on a real filesystem: what a new journal in the
+ * same folder must publish again, torn lines, compaction at a clean stop, and derived messages
+ * written without their own fsync but synced before any done mark.
+ */
+import { appendFile, mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { AcceptedJournal, JOURNAL_FILE, type JournaledMessage } from '../../cli/accepted-journal';
+import { silentLogger } from '../../shared/log';
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'spine-journal-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const message = (id: string, topic = 'projects/p/topics/spine-contact-writes'): JournaledMessage => ({ id, topic, data: Buffer.from(id).toString('base64'), attributes: { id } });
+const doneFlush = () => new Promise((resolve) => setTimeout(resolve, 400));
+
+test('a journal opened again holds exactly what was accepted and not marked done, in acceptance order', async () => {
+  const journal = await AcceptedJournal.open(dir, silentLogger);
+  await journal.append([message('a'), message('b')]);
+  await journal.append([message('c')]);
+  journal.markDone(['b']);
+  await doneFlush();
+  // A crash: the journal is never closed.
+  const reopened = await AcceptedJournal.open(dir, silentLogger);
+  expect(reopened.unfinished.map((m) => m.id)).toEqual(['a', 'c']);
+  expect(reopened.unfinished[0]).toEqual(message('a'));
+  await reopened.close();
+});
+
+test('a line torn by a crash mid-write is skipped; the lines before it count', async () => {
+  const journal = await AcceptedJournal.open(dir, silentLogger);
+  await journal.append([message('a')]);
+  await appendFile(path.join(dir, JOURNAL_FILE), '{"publish":{"id":"tor');
+  const reopened = await AcceptedJournal.open(dir, silentLogger);
+  expect(reopened.unfinished.map((m) => m.id)).toEqual(['a']);
+  await reopened.close();
+});
+
+test('a clean close leaves only what is not done', async () => {
+  const journal = await AcceptedJournal.open(dir, silentLogger);
+  await journal.append([message('a'), message('b'), message('c')]);
+  journal.markDone(['a', 'c']);
+  await journal.close();
+  const lines = (await readFile(path.join(dir, JOURNAL_FILE), 'utf8')).trim().split('\n');
+  expect(lines.map((line) => JSON.parse(line).publish.id)).toEqual(['b']);
+});
+
+test('a message done before its publish was written is not journaled at all', async () => {
+  const journal = await AcceptedJournal.open(dir, silentLogger);
+  journal.markDone(['fast']);
+  await journal.append([message('fast'), message('slow')]);
+  await journal.close();
+  expect((await AcceptedJournal.open(dir, silentLogger)).unfinished.map((m) => m.id)).toEqual(['slow']);
+});
+
+test('a derived message resolves without an fsync of its own, and is synced before the done mark of its source', async () => {
+  const journal = await AcceptedJournal.open(dir, silentLogger);
+  await journal.append([message('source')]);
+  expect(journal.stats().fsyncs).toBe(1);
+  await journal.append([message('pending-copy', 'projects/p/topics/spine-pending-writes')], { sync: false });
+  expect(journal.stats().fsyncs).toBe(1);
+  journal.markDone(['source']);
+  await doneFlush();
+  expect(journal.stats().fsyncs).toBe(2);
+  const reopened = await AcceptedJournal.open(dir, silentLogger);
+  expect(reopened.unfinished.map((m) => m.id)).toEqual(['pending-copy']);
+  await reopened.close();
+  await journal.close();
+});
