@@ -21,6 +21,7 @@ import { SpineStorage } from '../../shared/mesh/spine-storage';
 
 const ROOT = path.resolve(__dirname, '../..');
 const GROUPS = 8;
+const WRITE_PAUSE_MS = 100;
 
 interface StartedDev {
   child: ChildProcess;
@@ -83,8 +84,10 @@ async function findBelow(root: number, pattern: RegExp): Promise<number> {
 }
 
 /**
- * Writes `growArray([i])` merges to one `log` contact per group, `inFlight` at a time, until
- * stopped; records the writes whose publish resolved (acknowledged by the mesh).
+ * Writes `growArray([i])` merges to one `log` contact per group, `inFlight` at a time, each loop
+ * pausing `WRITE_PAUSE_MS` after a write, until stopped; records the writes whose publish resolved
+ * (acknowledged by the mesh). Paced so that a 15 s outage piles up a few thousand writes, not
+ * tens of thousands: one grow array of that many items is what replays take longest over.
  */
 function startWriter(env: Record<string, string>, network: string, inFlight = 16) {
   const writer = SpineStorage.fromEnv(env);
@@ -97,6 +100,7 @@ function startWriter(env: Record<string, string>, network: string, inFlight = 16
       try {
         await writer.saveContactContent(network, `g${i % GROUPS}`, 'log', growArray([i]), { blendMode: 'merge' });
         acknowledged.add(i);
+        await new Promise((resolve) => setTimeout(resolve, WRITE_PAUSE_MS));
       } catch {
         // not acknowledged: the mesh is down or stopping
         await new Promise((resolve) => setTimeout(resolve, 50));
