@@ -99,8 +99,13 @@ interface Watch {
 
 /** Writes and acknowledgements are matched by these attributes on the group-changes topic. */
 const { writer: WRITER_ATTRIBUTE, cause: CAUSE_ATTRIBUTE, batch: BATCH_ATTRIBUTE, bundle: BUNDLE_ATTRIBUTE } = CHANGE_ATTRIBUTES;
-/** How long `flush()` waits before asking a batched network for a flush again; it doubles up to the maximum. */
-const FLUSH_REQUEST_REPEAT_MS = 500;
+/**
+ * How long `flush()` waits before asking a batched network for a flush again; it doubles up to the
+ * maximum. Short at first: a request travels under its network's ordering key, so it can reach
+ * persist before the later writes of each group's key are pending, and the next ask should not be
+ * far behind them.
+ */
+const FLUSH_REQUEST_REPEAT_MS = 100;
 const MAX_FLUSH_REQUEST_REPEAT_MS = 8_000;
 /** Bytes a write adds to a bundle beside its content and contact id: its id, stamp, seq and keys. */
 const BUNDLED_WRITE_OVERHEAD_BYTES = 160;
