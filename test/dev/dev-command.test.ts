@@ -12,9 +12,10 @@ import { startPostgres } from '../../emulators/postgres';
 import { SpineStorage } from '../../shared/mesh/spine-storage';
 import { createMemoryLogger } from '../helpers/emulators';
 import { parseEnvFile } from '../../cli/connection';
-import { isPortFree } from '../../emulators/ports';
-import { descendants, isRunning } from '../../cli/processes';
 import { portPlan } from '../../cli/commands/dev';
+import { isPortFree } from '../../emulators/ports';
+import { freePortBase, plannedPorts } from '../helpers/dev-ports';
+import { descendants, isRunning } from '../../cli/processes';
 
 const ROOT = path.resolve(__dirname, '../..');
 
@@ -51,15 +52,6 @@ function pressCtrlC(dev: StartedDev): void {
   process.kill(-dev.child.pid!, 'SIGINT');
 }
 
-async function freePortBase(): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 30_000);
-    const plan = portPlan(base);
-    const ports = [plan.pubsub!, plan.storage!, plan.tasks!, plan.dashboard, plan.gateway, ...Object.values(plan.functions!).map(Number)];
-    if ((await Promise.all(ports.map((port) => isPortFree(port)))).every(Boolean)) return base;
-  }
-  throw new Error('no free block of ports');
-}
 
 describe('npm start', () => {
   let dataDir: string;
@@ -126,10 +118,7 @@ describe('npm start', () => {
     const survivors = [];
     for (const pid of tree) if (await isRunning(pid)) survivors.push(pid);
     expect(survivors).toEqual([]);
-    const plan = portPlan(base);
-    for (const port of [plan.pubsub!, plan.storage!, plan.tasks!, plan.dashboard, plan.gateway, ...Object.values(plan.functions!).map(Number)]) {
-      expect(await isPortFree(port)).toBe(true);
-    }
+    for (const port of plannedPorts(base)) expect(await isPortFree(port)).toBe(true);
   }, 120_000);
 
   test.each([

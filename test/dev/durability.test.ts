@@ -13,9 +13,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { PubSub } from '@google-cloud/pubsub';
 import { parseEnvFile } from '../../cli/connection';
-import { portPlan } from '../../cli/commands/dev';
 import { commandLine, descendants, isRunning } from '../../cli/processes';
-import { isPortFree } from '../../emulators/ports';
+import { allPortsFree, freePortBase } from '../helpers/dev-ports';
 import { growArray, type GrowArray } from '../../shared/mergeable';
 import { SpineStorage } from '../../shared/mesh/spine-storage';
 
@@ -65,15 +64,6 @@ async function ready(dev: StartedDev): Promise<void> {
   });
 }
 
-async function freePortBase(): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 30_000);
-    const plan = portPlan(base);
-    const ports = [plan.pubsub!, plan.storage!, plan.tasks!, plan.dashboard, plan.gateway, ...Object.values(plan.functions!).map(Number)];
-    if ((await Promise.all(ports.map((port) => isPortFree(port)))).every(Boolean)) return base;
-  }
-  throw new Error('no free block of ports');
-}
 
 /** The pid of the first process below `root` whose command line matches. */
 async function findBelow(root: number, pattern: RegExp): Promise<number> {
@@ -182,9 +172,7 @@ async function meshEnv(dataDir: string): Promise<Record<string, string>> {
 async function gone(tree: number[], base: number): Promise<void> {
   await until('the crashed mesh gone', async () => {
     for (const pid of tree) if (await isRunning(pid)) return undefined;
-    const plan = portPlan(base);
-    const ports = [plan.pubsub!, plan.storage!, plan.tasks!, plan.dashboard, plan.gateway, ...Object.values(plan.functions!).map(Number)];
-    return (await Promise.all(ports.map((port) => isPortFree(port)))).every(Boolean) || undefined;
+    return (await allPortsFree(base)) || undefined;
   }, 30_000);
 }
 
