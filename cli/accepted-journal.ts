@@ -26,8 +26,8 @@ type Record_ = { publish: JournaledMessage } | { done: string[] };
 export const JOURNAL_FILE = 'accepted.jsonl';
 /** Rewritten without its done entries once it holds this many bytes and mostly done entries. */
 const COMPACT_AT_BYTES = 8 * 1024 * 1024;
-/** Done marks need no fsync (a lost one replays a message, which materialize de-duplicates): written this often. */
-const DONE_FLUSH_MS = 200;
+/** Done marks need no fsync (a lost one replays a message, which materialize de-duplicates): written this often, which also bounds the fsyncs that derived messages need before them. */
+const DONE_FLUSH_MS = 1_000;
 
 export interface JournalStats {
   pending: number;

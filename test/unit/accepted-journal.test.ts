@@ -18,7 +18,8 @@ afterEach(async () => {
 });
 
 const message = (id: string, topic = 'projects/p/topics/spine-contact-writes'): JournaledMessage => ({ id, topic, data: Buffer.from(id).toString('base64'), attributes: { id } });
-const doneFlush = () => new Promise((resolve) => setTimeout(resolve, 400));
+// Done marks are written about once a second (DONE_FLUSH_MS).
+const doneFlush = () => new Promise((resolve) => setTimeout(resolve, 1_300));
 
 test('a journal opened again holds exactly what was accepted and not marked done, in acceptance order', async () => {
   const journal = await AcceptedJournal.open(dir, silentLogger);
