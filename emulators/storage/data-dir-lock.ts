@@ -1,4 +1,4 @@
-import { promises as fs } from 'node:fs';
+import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { StorageEmulatorSettingError } from './options';
 
@@ -31,8 +31,18 @@ export async function acquireDataDirLock(dataDir: string): Promise<() => Promise
 function isRunning(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
     return (error as { code?: unknown }).code === 'EPERM';
+  }
+  return !isZombie(pid);
+}
+
+/** A killed process its parent has not reaped yet still answers signal 0, but holds nothing (Linux: state Z). */
+function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return false;
   }
 }
