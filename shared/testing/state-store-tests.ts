@@ -384,13 +384,21 @@ export function runStateStoreTests(name: string, setup: StateStoreSetup, runner:
     });
 
     describe('shared between stores', () => {
-      it('network record updates from two stores over the same data lose nothing (conflicts are retried)', async () => {
-        if (!fixture.sibling) return;
+      /** A second store over the same data, opened, and a network both see; none when the setup has no sibling. */
+      const openSibling = async () => {
+        if (!fixture.sibling) return undefined;
         const other = fixture.sibling();
         opened.push(other);
         await other.init();
         const n = net();
         await store.putNetwork(networkRecord(n));
+        return { other, n };
+      };
+
+      it('network record updates from two stores over the same data lose nothing (conflicts are retried)', async () => {
+        const sibling = await openSibling();
+        if (!sibling) return;
+        const { other, n } = sibling;
         let calls = 0;
         await Promise.all(
           Array.from({ length: CONCURRENT_UPDATES }, (_, i) =>
@@ -403,12 +411,9 @@ export function runStateStoreTests(name: string, setup: StateStoreSetup, runner:
       });
 
       it('updateGroup with cached starts again from the fresh record when the other store changed it', async () => {
-        if (!fixture.sibling) return;
-        const other = fixture.sibling();
-        opened.push(other);
-        await other.init();
-        const n = net();
-        await store.putNetwork(networkRecord(n));
+        const sibling = await openSibling();
+        if (!sibling) return;
+        const { other, n } = sibling;
         await store.updateGroup(n, 'g', () => groupRecord('g', { stamp: 'a' }), { cached: true });
         await store.getGroup(n, 'g', { cached: true });
         await other.putGroup(n, groupRecord('g', { stamp: 'b' }));
@@ -420,12 +425,9 @@ export function runStateStoreTests(name: string, setup: StateStoreSetup, runner:
       });
 
       it('what one store writes, the other reads', async () => {
-        if (!fixture.sibling) return;
-        const other = fixture.sibling();
-        opened.push(other);
-        await other.init();
-        const n = net();
-        await store.putNetwork(networkRecord(n));
+        const sibling = await openSibling();
+        if (!sibling) return;
+        const { other, n } = sibling;
         await store.putGroup(n, groupRecord('g'));
         await store.putContact(n, 'g', contact('g', 'c', 'v'));
         assertEqual(await other.getContact(n, 'g', 'c'), contact('g', 'c', 'v'));
