@@ -1,3 +1,4 @@
+import { copyNetworks } from '../sync';
 /**
  * `RemoteStorage`: `NetworkStorage` through a Super Spine gateway, over HTTP (every method) and
  * one WebSocket (every subscription), with an API key instead of Google Cloud credentials.
@@ -218,16 +219,7 @@ export class RemoteStorage implements NetworkStorage {
     if (this.closed) throw new StorageClosedError('sync');
     const networkIds = await remote.listNetworks();
     if (networkIds.length > 0) await this.call('checkAccess', [networkIds, 'write']);
-    let networks = 0;
-    let groups = 0;
-    for (const networkId of networkIds) {
-      const state = await remote.loadNetworkState(networkId);
-      if (!state) continue;
-      await this.saveNetworkState(networkId, state);
-      networks += 1;
-      groups += state.groups.size;
-    }
-    return { networks, groups };
+    return copyNetworks(remote, this, networkIds);
   }
 
   // ---- subscriptions over the WebSocket
