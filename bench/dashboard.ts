@@ -49,7 +49,13 @@ function percentile(sorted: number[], p: number): number {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { writes: { type: 'string', default: '50' }, burst: { type: 'string', default: '2000' }, serve: { type: 'boolean' } } });
+  const { values } = parseArgs({
+    options: {
+      writes: { type: 'string', default: '50' },
+      burst: { type: 'string', default: '2000' },
+      serve: { type: 'boolean' },
+    },
+  });
   if (values.serve) return serve();
   const writes = Number(values.writes);
   const burst = Number(values.burst);
@@ -61,20 +67,34 @@ async function main(): Promise<void> {
   const browser = await chromium.launch({
     executablePath: process.env.SPINE_CHROMIUM ?? '/usr/bin/chromium',
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
   const spine = SpineStorage.fromEnv(mesh.env, { writerId: 'bench' });
   try {
     child = spawn(process.execPath, ['--import', 'tsx', __filename, '--serve'], {
       cwd: path.resolve(__dirname, '..'),
-      env: { ...process.env, SPINE_BENCH_ENV: JSON.stringify(mesh.env), NODE_OPTIONS: process.env.BENCH_CHILD_NODE_OPTIONS ?? '' },
+      env: {
+        ...process.env,
+        SPINE_BENCH_ENV: JSON.stringify(mesh.env),
+        NODE_OPTIONS: process.env.BENCH_CHILD_NODE_OPTIONS ?? '',
+      },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let latest: ServerReport = {};
     let peakRssMb = 0;
     let peakHeapMb = 0;
     const ready = new Promise<string>((resolve, reject) => {
-      child!.once('exit', (code, signal) => reject(new Error(`the dashboard process ended early (${signal ?? `exit code ${code}`})`)));
+      child!.once('exit', (code, signal) =>
+        reject(new Error(`the dashboard process ended early (${signal ?? `exit code ${code}`})`)),
+      );
       createInterface({ input: child!.stdout! }).on('line', (line) => {
         latest = JSON.parse(line) as ServerReport;
         peakRssMb = Math.max(peakRssMb, latest.rssMb ?? 0);
@@ -119,9 +139,16 @@ async function main(): Promise<void> {
       await spine.saveContactContent(NETWORK, GROUP, contact, i);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    await page.waitForFunction(`Object.keys(window.__seen).filter((k) => k.startsWith('view:c')).length >= ${writes}`, undefined, { timeout: 60_000 });
+    await page.waitForFunction(
+      `Object.keys(window.__seen).filter((k) => k.startsWith('view:c')).length >= ${writes}`,
+      undefined,
+      { timeout: 60_000 },
+    );
     const seen = (await page.evaluate('window.__seen')) as Record<string, number>;
-    const latencies = (prefix: string) => Object.keys(sentAt).map((contact) => seen[`${prefix}:${contact}`]! - sentAt[contact]!).sort((a, b) => a - b);
+    const latencies = (prefix: string) =>
+      Object.keys(sentAt)
+        .map((contact) => seen[`${prefix}:${contact}`]! - sentAt[contact]!)
+        .sort((a, b) => a - b);
     const stream = latencies('stream');
     const view = latencies('view');
 
@@ -129,20 +156,28 @@ async function main(): Promise<void> {
     peakRssMb = 0;
     peakHeapMb = 0;
     const burstStarted = Date.now();
-    await Promise.all(Array.from({ length: burst }, (_, i) => spine.saveContactContent(NETWORK, `burst/${i % 20}`, `b${i}`, i)));
+    await Promise.all(
+      Array.from({ length: burst }, (_, i) => spine.saveContactContent(NETWORK, `burst/${i % 20}`, `b${i}`, i)),
+    );
     await spine.flush(120_000);
     const burstMs = Date.now() - burstStarted;
     await page.waitForTimeout(1_500);
-    const pageHeapMb = ((await page.evaluate('performance.memory ? performance.memory.usedJSHeapSize : 0')) as number) / 2 ** 20;
+    const pageHeapMb =
+      ((await page.evaluate('performance.memory ? performance.memory.usedJSHeapSize : 0')) as number) / 2 ** 20;
     const shownEvents = await page.locator('[data-testid="event"]').count();
 
-    const ms = (values: number[]) => `p50 ${percentile(values, 50)} ms, p95 ${percentile(values, 95)} ms, max ${values[values.length - 1]} ms`;
+    const ms = (values: number[]) =>
+      `p50 ${percentile(values, 50)} ms, p95 ${percentile(values, 95)} ms, max ${values[values.length - 1]} ms`;
     console.log(`dashboard figures (${writes} writes 100 ms apart, then a burst of ${burst}):`);
     console.log(`  write accepted → event on the page        ${ms(stream)}`);
     console.log(`  write accepted → value in the network view ${ms(view)}`);
-    console.log(`  dashboard process RSS: ${baselineRssMb.toFixed(0)} MB with its modules loaded, ${startedRss.toFixed(0)} MB serving at rest, ${connectedRss.toFixed(0)} MB with a page open`);
+    console.log(
+      `  dashboard process RSS: ${baselineRssMb.toFixed(0)} MB with its modules loaded, ${startedRss.toFixed(0)} MB serving at rest, ${connectedRss.toFixed(0)} MB with a page open`,
+    );
     console.log(`  during the burst: peak RSS ${peakRssMb.toFixed(0)} MB, peak JS heap ${peakHeapMb.toFixed(0)} MB`);
-    console.log(`  burst of ${burst} writes materialized in ${burstMs} ms; page JS heap ${pageHeapMb.toFixed(1)} MB, ${shownEvents} events in the list (bounded)`);
+    console.log(
+      `  burst of ${burst} writes materialized in ${burstMs} ms; page JS heap ${pageHeapMb.toFixed(1)} MB, ${shownEvents} events in the list (bounded)`,
+    );
   } finally {
     await spine.close();
     await browser.close();

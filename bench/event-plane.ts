@@ -40,7 +40,22 @@ import type { SpineStorage } from '../shared/mesh/spine-storage';
 import { pushEndpoint } from '../shared/provision';
 import { HybridLogicalClock } from '../shared/hlc';
 import type { GroupState } from '../shared/model';
-import { cpuMark, int, loadAverage, machine, meshClient, now, quiet, round, sleep, stopAtDeadline, runBench, summarize, type CpuMark, type CpuPart } from './support';
+import {
+  cpuMark,
+  int,
+  loadAverage,
+  machine,
+  meshClient,
+  now,
+  quiet,
+  round,
+  sleep,
+  stopAtDeadline,
+  runBench,
+  summarize,
+  type CpuMark,
+  type CpuPart,
+} from './support';
 
 // Read when clients are built and inherited by the functions process, so set before anything starts.
 process.env.METADATA_SERVER_DETECTION ??= 'none';
@@ -87,10 +102,19 @@ function cpuSince(start: CpuMark, end: CpuMark, events: number) {
   const wall = (end.at - start.at) / 1000;
   const part = (key: CpuPart) => {
     const seconds = end[key] - start[key];
-    return { cpuSeconds: round(seconds, 2), coreShare: round(seconds / wall, 2), cpuMsPerEvent: round((seconds * 1000) / events, 2) };
+    return {
+      cpuSeconds: round(seconds, 2),
+      coreShare: round(seconds / wall, 2),
+      cpuMsPerEvent: round((seconds * 1000) / events, 2),
+    };
   };
   // The Storage and Tasks emulators run inside this (the bench's) process.
-  return { wallSeconds: round(wall, 2), functions: part('functions'), pubsubEmulator: part('pubsub'), benchAndStorageEmulator: part('bench') };
+  return {
+    wallSeconds: round(wall, 2),
+    functions: part('functions'),
+    pubsubEmulator: part('pubsub'),
+    benchAndStorageEmulator: part('bench'),
+  };
 }
 
 // ---- 1. raw push ceiling
@@ -174,7 +198,12 @@ interface RawVariant {
   messages: number;
 }
 
-async function rawCeiling(mesh: LocalMesh, pubsub: PubSub, endpoint: NoopEndpoint, { label, keys, messages }: RawVariant): Promise<RawResult> {
+async function rawCeiling(
+  mesh: LocalMesh,
+  pubsub: PubSub,
+  endpoint: NoopEndpoint,
+  { label, keys, messages }: RawVariant,
+): Promise<RawResult> {
   const ordered = keys > 0;
   const suffix = randomUUID().slice(0, 8);
   const [topic] = await pubsub.createTopic(`bench-raw-${suffix}`);
@@ -183,7 +212,10 @@ async function rawCeiling(mesh: LocalMesh, pubsub: PubSub, endpoint: NoopEndpoin
     ackDeadlineSeconds: 60,
     enableMessageOrdering: ordered,
   });
-  const publisher = pubsub.topic(topic.name, { messageOrdering: ordered, batching: { maxMessages: 100, maxMilliseconds: 5 } });
+  const publisher = pubsub.topic(topic.name, {
+    messageOrdering: ordered,
+    batching: { maxMessages: 100, maxMilliseconds: 5 },
+  });
   const template = sampleMessage(0);
   const seen = new Set<string>();
   let duplicates = 0;
@@ -199,16 +231,22 @@ async function rawCeiling(mesh: LocalMesh, pubsub: PubSub, endpoint: NoopEndpoin
   endpoint.resetInFlight();
   const cpuStart = cpuMark(mesh);
   const start = now();
-  let published = NaN;
-  let cpuEnd = cpuStart;
+  let published: number;
+  let cpuEnd: ReturnType<typeof cpuMark>;
   try {
     await Promise.all(
       Array.from({ length: messages }, (_, i) =>
-        publisher.publishMessage({ data: template.data, attributes: { ...template.attributes }, ...(ordered ? { orderingKey: `bench-raw/g${i % keys}` } : {}) }),
+        publisher.publishMessage({
+          data: template.data,
+          attributes: { ...template.attributes },
+          ...(ordered ? { orderingKey: `bench-raw/g${i % keys}` } : {}),
+        }),
       ),
     );
     published = now();
-    await withTimeout(all, PHASE_TIMEOUT_MS, `raw ${label} delivery`).catch((error: Error) => console.error(`  ! ${error.message} (${seen.size} received)`));
+    await withTimeout(all, PHASE_TIMEOUT_MS, `raw ${label} delivery`).catch((error: Error) =>
+      console.error(`  ! ${error.message} (${seen.size} received)`),
+    );
   } finally {
     cpuEnd = cpuMark(mesh);
     endpoint.listen(() => undefined);
@@ -234,11 +272,17 @@ async function rawCeiling(mesh: LocalMesh, pubsub: PubSub, endpoint: NoopEndpoin
 async function rawLatency(pubsub: PubSub, endpoint: NoopEndpoint) {
   const suffix = randomUUID().slice(0, 8);
   const [topic] = await pubsub.createTopic(`bench-rawlat-${suffix}`);
-  const publisher = pubsub.topic(topic.name, { messageOrdering: true, batching: { maxMessages: 100, maxMilliseconds: 5 } });
+  const publisher = pubsub.topic(topic.name, {
+    messageOrdering: true,
+    batching: { maxMessages: 100, maxMilliseconds: 5 },
+  });
   const template = sampleMessage(0);
   const push: number[] = [];
   const pull: number[] = [];
-  const [pushSubscription] = await topic.createSubscription(`bench-rawlat-push-${suffix}`, { pushConfig: { pushEndpoint: endpoint.url }, enableMessageOrdering: true });
+  const [pushSubscription] = await topic.createSubscription(`bench-rawlat-push-${suffix}`, {
+    pushConfig: { pushEndpoint: endpoint.url },
+    enableMessageOrdering: true,
+  });
   try {
     let arrived: () => void = () => undefined;
     endpoint.listen(() => arrived());
@@ -247,7 +291,11 @@ async function rawLatency(pubsub: PubSub, endpoint: NoopEndpoint) {
       await sleep(Math.random() * RAW_LATENCY_JITTER_MS);
       const t = now();
       const got = new Promise<void>((resolve) => (arrived = resolve));
-      await publisher.publishMessage({ data: template.data, attributes: { ...template.attributes }, orderingKey: 'bench-rawlat' });
+      await publisher.publishMessage({
+        data: template.data,
+        attributes: { ...template.attributes },
+        orderingKey: 'bench-rawlat',
+      });
       await withTimeout(got, 10_000, 'raw push latency sample');
       push.push(now() - t);
     }
@@ -255,7 +303,9 @@ async function rawLatency(pubsub: PubSub, endpoint: NoopEndpoint) {
     endpoint.listen(() => undefined);
     await pushSubscription.delete().catch(() => undefined);
   }
-  const [pullSubscription] = await topic.createSubscription(`bench-rawlat-pull-${suffix}`, { enableMessageOrdering: true });
+  const [pullSubscription] = await topic.createSubscription(`bench-rawlat-pull-${suffix}`, {
+    enableMessageOrdering: true,
+  });
   try {
     let arrived: () => void = () => undefined;
     pullSubscription.on('message', (message: { ack(): void }) => {
@@ -268,7 +318,11 @@ async function rawLatency(pubsub: PubSub, endpoint: NoopEndpoint) {
       await sleep(Math.random() * RAW_LATENCY_JITTER_MS);
       const t = now();
       const got = new Promise<void>((resolve) => (arrived = resolve));
-      await publisher.publishMessage({ data: template.data, attributes: { ...template.attributes }, orderingKey: 'bench-rawlat' });
+      await publisher.publishMessage({
+        data: template.data,
+        attributes: { ...template.attributes },
+        orderingKey: 'bench-rawlat',
+      });
       await withTimeout(got, 10_000, 'raw pull latency sample');
       pull.push(now() - t);
     }
@@ -304,7 +358,13 @@ function storageDelta(mesh: LocalMesh, events: number) {
 // ---- 2. end-to-end throughput
 
 /** `count` contact writes spread over the writers, all issued at once; resolves when all are accepted. */
-async function writeBurst(writers: SpineStorage[], network: string, count: number, offset: number, groups = GROUPS): Promise<number> {
+async function writeBurst(
+  writers: SpineStorage[],
+  network: string,
+  count: number,
+  offset: number,
+  groups = GROUPS,
+): Promise<number> {
   const perWriter = Math.ceil(count / writers.length);
   let accepted = 0;
   await Promise.all(
@@ -313,7 +373,12 @@ async function writeBurst(writers: SpineStorage[], network: string, count: numbe
         const n = offset + w * perWriter + i;
         const group = `g${n % groups}`;
         const contact = `c${Math.floor(n / groups) % CONTACTS_PER_GROUP}`;
-        await writer.saveContactContent(network, group, contact, { writer: w, n, label: `contact ${n}`, tags: ['bench'] });
+        await writer.saveContactContent(network, group, contact, {
+          writer: w,
+          n,
+          label: `contact ${n}`,
+          tags: ['bench'],
+        });
         accepted++;
       }),
     ),
@@ -321,9 +386,19 @@ async function writeBurst(writers: SpineStorage[], network: string, count: numbe
   return accepted;
 }
 
-async function endToEnd(mesh: LocalMesh, writers: SpineStorage[], network: string, functionLog: LogCounter, mode: 'immediate' | 'batch') {
+async function endToEnd(
+  mesh: LocalMesh,
+  writers: SpineStorage[],
+  network: string,
+  functionLog: LogCounter,
+  mode: 'immediate' | 'batch',
+) {
   // Warm-up, untimed: the network and every group exist and the functions are JIT-warm.
-  await Promise.all(Array.from({ length: GROUPS }, (_, g) => writers[g % writers.length]!.saveContactContent(network, `g${g}`, 'warm', g, { wait: 'materialized' })));
+  await Promise.all(
+    Array.from({ length: GROUPS }, (_, g) =>
+      writers[g % writers.length]!.saveContactContent(network, `g${g}`, 'warm', g, { wait: 'materialized' }),
+    ),
+  );
 
   mesh.emulators.storage!.resetStats();
   functionLog.reset();
@@ -481,7 +556,13 @@ async function handlerTiming(mesh: LocalMesh, pubsub: PubSub, writers: SpineStor
 
 // ---- 3. latency
 
-async function latency(mesh: LocalMesh, writer: SpineStorage, watcher: SpineStorage, network: string, functionLog: LogCounter) {
+async function latency(
+  mesh: LocalMesh,
+  writer: SpineStorage,
+  watcher: SpineStorage,
+  network: string,
+  functionLog: LogCounter,
+) {
   const group = 'latency';
   const contact = 'probe';
   const token = randomUUID().slice(0, 8);
@@ -521,10 +602,16 @@ async function latency(mesh: LocalMesh, writer: SpineStorage, watcher: SpineStor
     const wait = due - now();
     if (wait > 0) await sleep(wait);
     sentAt[seq] = now();
-    publishes.push(writer.saveContactContent(network, group, contact, { token, seq }).then(() => void acceptMs.push(now() - sentAt[seq]!)));
+    publishes.push(
+      writer
+        .saveContactContent(network, group, contact, { token, seq })
+        .then(() => void acceptMs.push(now() - sentAt[seq]!)),
+    );
   }
   await Promise.all(publishes);
-  await withTimeout(all, PHASE_TIMEOUT_MS, 'latency notifications').catch((error: Error) => console.error(`  ! ${error.message} (${highest + 1} seen)`));
+  await withTimeout(all, PHASE_TIMEOUT_MS, 'latency notifications').catch((error: Error) =>
+    console.error(`  ! ${error.message} (${highest + 1} seen)`),
+  );
   const cpu = cpuSince(cpuStart, cpuMark(mesh), LATENCY_WRITES);
   const storage = storageDelta(mesh, LATENCY_WRITES);
   await unsubscribe();
@@ -552,7 +639,11 @@ async function latency(mesh: LocalMesh, writer: SpineStorage, watcher: SpineStor
       storage,
       cpu,
     },
-    materialized: { writes: sequential.length, ms: summarize(sequential), perSecond: round(sequential.length / ((now() - seqStart) / 1000), 1) },
+    materialized: {
+      writes: sequential.length,
+      ms: summarize(sequential),
+      perSecond: round(sequential.length / ((now() - seqStart) / 1000), 1),
+    },
   };
 }
 
@@ -589,7 +680,9 @@ function table(rows: Array<[string, string | number | null | undefined]>): strin
 async function main(): Promise<void> {
   const runStart = now();
   const info = machine();
-  console.log(`event-plane bench: node ${info.node}, ${info.cpus} cpus (${info.cpuModel}), load ${info.loadAverageAtStart.join(' ')}`);
+  console.log(
+    `event-plane bench: node ${info.node}, ${info.cpus} cpus (${info.cpuModel}), load ${info.loadAverageAtStart.join(' ')}`,
+  );
 
   const functionLog = new LogCounter();
   const meshStart = now();
@@ -598,18 +691,23 @@ async function main(): Promise<void> {
   // The same mesh persists this network in batches (one write per group per window, 1 s).
   const batchNetwork = `bench-batch-${run}`;
   // As `npm start` runs it: with a data dir, so accepted messages are journaled (SPINE_BENCH_JOURNAL=0: without).
-  const dataDir = process.env.SPINE_BENCH_JOURNAL === '0' ? undefined : await mkdtemp(path.join(os.tmpdir(), 'spine-bench-'));
+  const dataDir =
+    process.env.SPINE_BENCH_JOURNAL === '0' ? undefined : await mkdtemp(path.join(os.tmpdir(), 'spine-bench-'));
   const mesh = await startLocalMesh({
     logger: quiet,
     ...(dataDir ? { dataDir } : {}),
     onFunctionsLog: (line) => functionLog.line(line),
     functionsEnv: {
       SPINE_PERSIST_OVERRIDES: JSON.stringify({ [batchNetwork]: 'batch' }),
-      ...(PROFILE_DIR ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${PROFILE_DIR}`.trim() } : {}),
+      ...(PROFILE_DIR
+        ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${PROFILE_DIR}`.trim() }
+        : {}),
     },
   });
   const meshStartSeconds = round((now() - meshStart) / 1000, 1);
-  console.log(`mesh up in ${meshStartSeconds} s (pubsub ${mesh.emulators.pubsub!.address}, functions pid ${mesh.functions.pid})`);
+  console.log(
+    `mesh up in ${meshStartSeconds} s (pubsub ${mesh.emulators.pubsub!.address}, functions pid ${mesh.functions.pid})`,
+  );
 
   const deadline = stopAtDeadline(mesh, DEADLINE_MS, runStart);
 
@@ -623,13 +721,26 @@ async function main(): Promise<void> {
     await rawCeiling(mesh, pubsub, endpoint, { label: 'warm-up', keys: 0, messages: 1_000 });
     const raw = [
       await rawCeiling(mesh, pubsub, endpoint, { label: 'unordered', keys: 0, messages: RAW_MESSAGES }),
-      await rawCeiling(mesh, pubsub, endpoint, { label: `ordered, ${RAW_ORDERING_KEYS} keys`, keys: RAW_ORDERING_KEYS, messages: RAW_MESSAGES }),
-      await rawCeiling(mesh, pubsub, endpoint, { label: 'ordered, 1 key', keys: 1, messages: Math.min(RAW_MESSAGES, 1_000) }),
+      await rawCeiling(mesh, pubsub, endpoint, {
+        label: `ordered, ${RAW_ORDERING_KEYS} keys`,
+        keys: RAW_ORDERING_KEYS,
+        messages: RAW_MESSAGES,
+      }),
+      await rawCeiling(mesh, pubsub, endpoint, {
+        label: 'ordered, 1 key',
+        keys: 1,
+        messages: Math.min(RAW_MESSAGES, 1_000),
+      }),
     ];
     const rawLat = await rawLatency(pubsub, endpoint);
 
     console.log('2. end-to-end materialized writes ...');
-    const writers = Array.from({ length: WRITERS }, (_, w) => meshClient(mesh, pubsub, storage, `bench-writer-${w}`, { flushTimeoutMs: PHASE_TIMEOUT_MS, persistOverrides: { [batchNetwork]: 'batch' } }));
+    const writers = Array.from({ length: WRITERS }, (_, w) =>
+      meshClient(mesh, pubsub, storage, `bench-writer-${w}`, {
+        flushTimeoutMs: PHASE_TIMEOUT_MS,
+        persistOverrides: { [batchNetwork]: 'batch' },
+      }),
+    );
     clients.push(...writers);
     await Promise.all(writers.map((w) => w.initialize()));
     const e2e = await endToEnd(mesh, writers, network, functionLog, 'immediate');
@@ -660,22 +771,41 @@ async function main(): Promise<void> {
       sequentialMaterializedP50VsRawPushP50: ratio(lat.materialized.ms.p50, rawLat.pushMs.p50),
     };
     /** What one push handler call costs if the emulator keeps 2 requests in flight (Little's law). */
-    const impliedHandlerMs = e2e.materializedPerSecond && e2e.writesPerMessage ? round((2 * 1000) / (e2e.materializedPerSecond / e2e.writesPerMessage), 1) : null;
+    const impliedHandlerMs =
+      e2e.materializedPerSecond && e2e.writesPerMessage
+        ? round((2 * 1000) / (e2e.materializedPerSecond / e2e.writesPerMessage), 1)
+        : null;
     const endToEndRows = (r: typeof e2e): Array<[string, string]> => [
-      [`${r.mode}: writes`, `${r.writes} over ${r.groups} groups x ${r.contactsPerGroup} contacts, ${r.writers} writers, all issued at once`],
+      [
+        `${r.mode}: writes`,
+        `${r.writes} over ${r.groups} groups x ${r.contactsPerGroup} contacts, ${r.writers} writers, all issued at once`,
+      ],
       ['  events published', `${r.messages} (${r.writesPerMessage} writes per event)`],
       ['  publish-accept writes/s', `${r.publishAcceptPerSecond}  (${r.publishAcceptSeconds} s)`],
-      ['  MATERIALIZED writes/s', `${r.materializedPerSecond ?? 'FAILED'}  (${r.materializedSeconds} s to flush()${r.flushError ? `: ${r.flushError}` : ''})`],
-      ['  storage requests / write', `${r.storage.requestsPerEvent}  (downloads ${r.storage.downloadsPerEvent}, object writes ${r.storage.objectWritesPerEvent}, 412s ${r.storage.preconditionFailures})`],
-      ['  cpu ms / write', `functions ${r.cpu.functions.cpuMsPerEvent}, pubsub emulator ${r.cpu.pubsubEmulator.cpuMsPerEvent}, bench+storage emulator ${r.cpu.benchAndStorageEmulator.cpuMsPerEvent}`],
-      ['  cores busy', `functions ${r.cpu.functions.coreShare}, pubsub emulator ${r.cpu.pubsubEmulator.coreShare}, bench+storage emulator ${r.cpu.benchAndStorageEmulator.coreShare} (of ${info.cpus})`],
+      [
+        '  MATERIALIZED writes/s',
+        `${r.materializedPerSecond ?? 'FAILED'}  (${r.materializedSeconds} s to flush()${r.flushError ? `: ${r.flushError}` : ''})`,
+      ],
+      [
+        '  storage requests / write',
+        `${r.storage.requestsPerEvent}  (downloads ${r.storage.downloadsPerEvent}, object writes ${r.storage.objectWritesPerEvent}, 412s ${r.storage.preconditionFailures})`,
+      ],
+      [
+        '  cpu ms / write',
+        `functions ${r.cpu.functions.cpuMsPerEvent}, pubsub emulator ${r.cpu.pubsubEmulator.cpuMsPerEvent}, bench+storage emulator ${r.cpu.benchAndStorageEmulator.cpuMsPerEvent}`,
+      ],
+      [
+        '  cores busy',
+        `functions ${r.cpu.functions.coreShare}, pubsub emulator ${r.cpu.pubsubEmulator.coreShare}, bench+storage emulator ${r.cpu.benchAndStorageEmulator.coreShare} (of ${info.cpus})`,
+      ],
       ['  function warnings', JSON.stringify(r.functionWarnings)],
     ];
     const burstRow = (label: string, r: typeof hot): [string, string] => [
       label,
       `materialized ${r.materializedPerSecond ?? 'FAILED'} writes/s (${r.writes} writes in ${r.materializedSeconds} s, ${r.messages} events${r.flushError ? `: ${r.flushError}` : ''})`,
     ];
-    const ms = (s: ReturnType<typeof summarize>) => `p50 ${s.p50}  p95 ${s.p95}  p99 ${s.p99}  max ${s.max} ms  (n=${s.n})`;
+    const ms = (s: ReturnType<typeof summarize>) =>
+      `p50 ${s.p50}  p95 ${s.p95}  p99 ${s.p99}  max ${s.max} ms  (n=${s.n})`;
 
     console.log('');
     console.log('1. raw emulator push ceiling (no-op node:http handler, 204 at once; same emulator)');
@@ -696,7 +826,10 @@ async function main(): Promise<void> {
         ['  implied handler time', `${impliedHandlerMs} ms per event (2 pushes in flight)`],
         ...endToEndRows(batched),
         [`2b. via proxy (${handler.writes} writes)`, `handler ${ms(handler.handlerMs)}`],
-        ['', `max ${handler.maxInFlight} pushes in flight; >=1 in flight ${handler.busyShare} of the time, 2 in flight ${handler.twoInFlightShare}; ${handler.materializedPerSecondViaProxy} writes/s; statuses ${JSON.stringify(handler.statuses)}`],
+        [
+          '',
+          `max ${handler.maxInFlight} pushes in flight; >=1 in flight ${handler.busyShare} of the time, 2 in flight ${handler.twoInFlightShare}; ${handler.materializedPerSecondViaProxy} writes/s; statuses ${JSON.stringify(handler.statuses)}`,
+        ],
         burstRow('2c. one hot group', hot),
         burstRow(`    ${wide.groups} groups`, wide),
       ]),
@@ -705,7 +838,10 @@ async function main(): Promise<void> {
     console.log(
       table([
         ['publish -> subscribe() callback', ms(lat.notify.ms)],
-        ['', `${lat.notify.writes} writes at ${lat.notify.ratePerSecond}/s; ${lat.notify.seenDirectly} seen as their own value, ${lat.notify.coalesced} first seen through a later one; ${lat.notify.notifications} callbacks`],
+        [
+          '',
+          `${lat.notify.writes} writes at ${lat.notify.ratePerSecond}/s; ${lat.notify.seenDirectly} seen as their own value, ${lat.notify.coalesced} first seen through a later one; ${lat.notify.notifications} callbacks`,
+        ],
         ['publish -> accepted', ms(lat.notify.publishAcceptMs)],
         ['publish -> materialized (sequential)', `${ms(lat.materialized.ms)}; ${lat.materialized.perSecond} writes/s`],
         ['storage requests / event', `${lat.notify.storage.requestsPerEvent} (with the subscriber's group reload)`],
@@ -726,9 +862,17 @@ async function main(): Promise<void> {
       ]),
     );
     const journal = mesh.journal?.stats();
-    if (journal) console.log(`journal: ${journal.appends} messages appended in ${journal.fsyncs} fsyncs (${round(journal.appends / Math.max(1, journal.fsyncs), 1)} per fsync), ${journal.pending} not done, ${journal.compactions} compactions`);
+    if (journal)
+      console.log(
+        `journal: ${journal.appends} messages appended in ${journal.fsyncs} fsyncs (${round(journal.appends / Math.max(1, journal.fsyncs), 1)} per fsync), ${journal.pending} not done, ${journal.compactions} compactions`,
+      );
     const totalSeconds = round((now() - runStart) / 1000, 1);
-    console.log(`machine: node ${info.node}, ${info.cpus} cpus ${info.cpuModel}, ${info.memoryGiB} GiB; load at start ${info.loadAverageAtStart.join(' ')}, at end ${os.loadavg().map((v) => v.toFixed(2)).join(' ')}; run ${totalSeconds} s`);
+    console.log(
+      `machine: node ${info.node}, ${info.cpus} cpus ${info.cpuModel}, ${info.memoryGiB} GiB; load at start ${info.loadAverageAtStart.join(' ')}, at end ${os
+        .loadavg()
+        .map((v) => v.toFixed(2))
+        .join(' ')}; run ${totalSeconds} s`,
+    );
     const result = {
       machine: { ...info, loadAverageAtEnd: loadAverage() },
       meshStartSeconds,

@@ -44,7 +44,15 @@ async function serve(): Promise<void> {
   const gateway = await startGatewayFromEnv({ ...env, PORT: '0' }, { logger: silentLogger });
   const report = (extra: Partial<ChildReport> = {}) => {
     const { rss, heapUsed, external } = process.memoryUsage();
-    process.stdout.write(JSON.stringify({ ...extra, rssMb: rss / 2 ** 20, heapMb: heapUsed / 2 ** 20, externalMb: external / 2 ** 20, stats: gateway.stats() }) + '\n');
+    process.stdout.write(
+      JSON.stringify({
+        ...extra,
+        rssMb: rss / 2 ** 20,
+        heapMb: heapUsed / 2 ** 20,
+        externalMb: external / 2 ** 20,
+        stats: gateway.stats(),
+      }) + '\n',
+    );
   };
   report({ url: gateway.url });
   const timer = setInterval(report, 200);
@@ -111,7 +119,9 @@ async function main(): Promise<void> {
     let onCollected: ((report: ChildReport) => void) | undefined;
     let started: ChildReport | undefined;
     const url = await new Promise<string>((resolve, reject) => {
-      child!.once('exit', (code, signal) => reject(new Error(`the gateway process ended early (${signal ?? `exit code ${code}`})`)));
+      child!.once('exit', (code, signal) =>
+        reject(new Error(`the gateway process ended early (${signal ?? `exit code ${code}`})`)),
+      );
       createInterface({ input: child!.stdout! }).on('line', (line) => {
         latest = JSON.parse(line) as ChildReport;
         peakRssMb = Math.max(peakRssMb, latest.rssMb);
@@ -137,20 +147,33 @@ async function main(): Promise<void> {
 
     // 1. Requests through the gateway and in process, same mesh, same contacts.
     const net = `bench-gw-${Date.now().toString(36)}`;
-    await Promise.all(Array.from({ length: 100 }, (_, i) => spine.saveContactContent(net, 'g', `c${i}`, { i, text: 'x'.repeat(200) })));
+    await Promise.all(
+      Array.from({ length: 100 }, (_, i) => spine.saveContactContent(net, 'g', `c${i}`, { i, text: 'x'.repeat(200) })),
+    );
     await spine.flush();
     const contact = (i: number) => `c${i % 100}`;
     await timeOps(remote, 200, concurrency, (i) => remote.loadContactContent(net, 'g', contact(i)));
     const rows = {
-      'loadContactContent  SpineStorage (in process)': await timeOps(spine, ops, concurrency, (i) => spine.loadContactContent(net, 'g', contact(i))),
-      'loadContactContent  RemoteStorage → gateway': await timeOps(remote, ops, concurrency, (i) => remote.loadContactContent(net, 'g', contact(i))),
+      'loadContactContent  SpineStorage (in process)': await timeOps(spine, ops, concurrency, (i) =>
+        spine.loadContactContent(net, 'g', contact(i)),
+      ),
+      'loadContactContent  RemoteStorage → gateway': await timeOps(remote, ops, concurrency, (i) =>
+        remote.loadContactContent(net, 'g', contact(i)),
+      ),
       // Each write row starts once the mesh materialized the previous row's writes, so neither pays for the other's.
-      'saveContactContent  SpineStorage (in process)': await timeOps(spine, ops, concurrency, (i) => spine.saveContactContent(net, 'w1', contact(i), { i })),
-      'saveContactContent  RemoteStorage → gateway': await spine.flush().then(() => timeOps(remote, ops, concurrency, (i) => remote.saveContactContent(net, 'w2', contact(i), { i }))),
+      'saveContactContent  SpineStorage (in process)': await timeOps(spine, ops, concurrency, (i) =>
+        spine.saveContactContent(net, 'w1', contact(i), { i }),
+      ),
+      'saveContactContent  RemoteStorage → gateway': await spine
+        .flush()
+        .then(() => timeOps(remote, ops, concurrency, (i) => remote.saveContactContent(net, 'w2', contact(i), { i }))),
     };
     await remote.flush();
-    console.log(`\ngateway figures (local mesh, ${ops} requests per row, ${concurrency} in flight; accepted writes, reads of materialized state):`);
-    for (const [name, r] of Object.entries(rows)) console.log(`  ${name.padEnd(46)} ${String(r.perSecond).padStart(6)} req/s   p50 ${r.p50} ms   p99 ${r.p99} ms`);
+    console.log(
+      `\ngateway figures (local mesh, ${ops} requests per row, ${concurrency} in flight; accepted writes, reads of materialized state):`,
+    );
+    for (const [name, r] of Object.entries(rows))
+      console.log(`  ${name.padEnd(46)} ${String(r.perSecond).padStart(6)} req/s   p50 ${r.p50} ms   p99 ${r.p99} ms`);
 
     // 2. Many subscribers: one socket each, spread over a few paths (one mesh subscription per path).
     await settle();
@@ -176,20 +199,30 @@ async function main(): Promise<void> {
       const sent = now();
       for (let p = 0; p < pathCount; p++) await spine.saveContactContent(subNet, `p${p}`, 'v', round);
       const deadline = now() + 30_000;
-      while ((received.get(round)?.length ?? 0) < subscriberCount && now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      while ((received.get(round)?.length ?? 0) < subscriberCount && now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 20));
       const arrivals = received.get(round) ?? [];
-      if (arrivals.length < subscriberCount) throw new Error(`round ${round}: ${arrivals.length} of ${subscriberCount} subscribers heard of the change within 30 s`);
+      if (arrivals.length < subscriberCount)
+        throw new Error(
+          `round ${round}: ${arrivals.length} of ${subscriberCount} subscribers heard of the change within 30 s`,
+        );
       fanOut.push(...arrivals.map((at) => at - sent));
     }
     const fan = summarize(fanOut);
-    console.log(`\n${subscriberCount} WebSocket subscribers on ${pathCount} paths (${latest.stats?.storageSubscriptions} mesh subscriptions in the gateway), subscribed in ${Math.round(subscribeMs)} ms:`);
+    console.log(
+      `\n${subscriberCount} WebSocket subscribers on ${pathCount} paths (${latest.stats?.storageSubscriptions} mesh subscriptions in the gateway), subscribed in ${Math.round(subscribeMs)} ms:`,
+    );
     const perSubscriberKb = (mb: number) => ((mb * 1024) / subscriberCount).toFixed(1);
     const heldMb = (r: ChildReport) => r.heapMb + r.externalMb;
-    console.log(`  gateway RSS ${started!.rssMb.toFixed(0)} MB when it started, ${idle.rssMb.toFixed(0)} MB after the request rows, ${subscribed.rssMb.toFixed(0)} MB with the subscribers connected`);
+    console.log(
+      `  gateway RSS ${started!.rssMb.toFixed(0)} MB when it started, ${idle.rssMb.toFixed(0)} MB after the request rows, ${subscribed.rssMb.toFixed(0)} MB with the subscribers connected`,
+    );
     console.log(
       `  after a full collection, JS heap + external ${heldMb(idle).toFixed(1)} → ${heldMb(subscribed).toFixed(1)} MB (${perSubscriberKb(heldMb(subscribed) - heldMb(idle))} KB held per subscriber)`,
     );
-    console.log(`  a write reaches all ${subscriberCount} subscribers: p50 ${fan.p50} ms, p99 ${fan.p99} ms after it is accepted (5 rounds)`);
+    console.log(
+      `  a write reaches all ${subscriberCount} subscribers: p50 ${fan.p50} ms, p99 ${fan.p99} ms after it is accepted (5 rounds)`,
+    );
     await Promise.all(remotes.splice(1).map((c) => c.close()));
 
     // 3. A consumer that never reads, under 256 KB changes.
@@ -197,7 +230,9 @@ async function main(): Promise<void> {
     const slowNet = `${net}-slow`;
     const beforeSlow = await held();
     const droppedBefore = latest.stats?.slowConsumersDropped ?? 0;
-    const socket = new WebSocket(`${url.replace(/^http/, 'ws')}/v1/subscribe`, { headers: { authorization: `Bearer ${key}` } });
+    const socket = new WebSocket(`${url.replace(/^http/, 'ws')}/v1/subscribe`, {
+      headers: { authorization: `Bearer ${key}` },
+    });
     await new Promise((resolve, reject) => {
       socket.once('open', resolve);
       socket.once('error', reject);
@@ -218,7 +253,9 @@ async function main(): Promise<void> {
     const dropped = (latest.stats?.slowConsumersDropped ?? 0) > droppedBefore;
     (socket as unknown as { _socket: { resume(): void } })._socket.resume();
     const code = dropped ? await closed : undefined;
-    console.log(`\na consumer that never reads, ${writes} changes of a group of up to 4 contacts of 256 KB (${(sentBytes / 2 ** 20).toFixed(1)} MB of state offered):`);
+    console.log(
+      `\na consumer that never reads, ${writes} changes of a group of up to 4 contacts of 256 KB (${(sentBytes / 2 ** 20).toFixed(1)} MB of state offered):`,
+    );
     const afterSlow = await held();
     console.log(
       `  ${dropped ? `closed as a slow consumer (code ${code}) after ${writes} changes` : 'NOT closed'}; gateway RSS ${beforeSlow.rssMb.toFixed(0)} MB before, peak ${peakRssMb.toFixed(0)} MB; JS heap after a full collection ${beforeSlow.heapMb.toFixed(1)} → ${afterSlow.heapMb.toFixed(1)} MB`,

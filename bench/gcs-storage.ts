@@ -22,7 +22,8 @@ function payload(i: number) {
   return { value: i, label: `contact ${i}`, tags: ['bench', `g${i % GROUPS}`], at: new Date(1_700_000_000_000 + i) };
 }
 
-const inParallel = (count: number, task: (i: number) => Promise<unknown>, concurrency = CONCURRENCY) => inParallelOf(count, concurrency, task);
+const inParallel = (count: number, task: (i: number) => Promise<unknown>, concurrency = CONCURRENCY) =>
+  inParallelOf(count, concurrency, task);
 
 async function perSecond(count: number, run: () => Promise<void>): Promise<number> {
   const start = process.hrtime.bigint();
@@ -33,7 +34,11 @@ async function perSecond(count: number, run: () => Promise<void>): Promise<numbe
 async function rawGroupLoad(bucket: Bucket, prefix: string): Promise<unknown[]> {
   const [files] = await bucket.getFiles({ prefix });
   const out: unknown[] = [];
-  await inParallel(files.length, async (i) => out.push(JSON.parse((await files[i]!.download())[0].toString('utf8'))), 16);
+  await inParallel(
+    files.length,
+    async (i) => out.push(JSON.parse((await files[i]!.download())[0].toString('utf8'))),
+    16,
+  );
   return out;
 }
 
@@ -46,35 +51,61 @@ async function main(): Promise<void> {
     const bucket = raw.bucket(BUCKET);
     const storage = new GcsStorage({ bucket: BUCKET, prefix: 'spine/', storage: client(), logger: quiet });
     await storage.initialize();
-    console.log(`GcsStorage vs raw client: ${CONTACTS} contacts in ${GROUPS} groups, ${GROUP_LOADS} group loads, concurrency ${CONCURRENCY}, emulator ${url}, node ${process.version}`);
+    console.log(
+      `GcsStorage vs raw client: ${CONTACTS} contacts in ${GROUPS} groups, ${GROUP_LOADS} group loads, concurrency ${CONCURRENCY}, emulator ${url}, node ${process.version}`,
+    );
 
     const rawWrites = await perSecond(CONTACTS, () =>
-      inParallel(CONTACTS, (i) => bucket.file(`raw/g${i % GROUPS}/c${i}.json`).save(JSON.stringify(payload(i)), { resumable: false, contentType: 'application/json' })),
+      inParallel(CONTACTS, (i) =>
+        bucket
+          .file(`raw/g${i % GROUPS}/c${i}.json`)
+          .save(JSON.stringify(payload(i)), { resumable: false, contentType: 'application/json' }),
+      ),
     );
-    const spineWrites = await perSecond(CONTACTS, () => inParallel(CONTACTS, (i) => storage.saveContactContent('bench', `g${i % GROUPS}`, `c${i}`, payload(i))));
+    const spineWrites = await perSecond(CONTACTS, () =>
+      inParallel(CONTACTS, (i) => storage.saveContactContent('bench', `g${i % GROUPS}`, `c${i}`, payload(i))),
+    );
 
-    const rawLoads = await perSecond(GROUP_LOADS, () => inParallel(GROUP_LOADS, (i) => rawGroupLoad(bucket, `raw/g${i % GROUPS}/`), 4));
-    const spineLoads = await perSecond(GROUP_LOADS, () => inParallel(GROUP_LOADS, (i) => storage.loadGroupState('bench', `g${i % GROUPS}`), 4));
+    const rawLoads = await perSecond(GROUP_LOADS, () =>
+      inParallel(GROUP_LOADS, (i) => rawGroupLoad(bucket, `raw/g${i % GROUPS}/`), 4),
+    );
+    const spineLoads = await perSecond(GROUP_LOADS, () =>
+      inParallel(GROUP_LOADS, (i) => storage.loadGroupState('bench', `g${i % GROUPS}`), 4),
+    );
 
     // One hot contact merged by two instances (two clients): every write is a compare-and-set.
-    const other = new GcsStorage({ bucket: BUCKET, prefix: 'spine/', storage: client(), logger: quiet, writerId: 'bench-b' });
+    const other = new GcsStorage({
+      bucket: BUCKET,
+      prefix: 'spine/',
+      storage: client(),
+      logger: quiet,
+      writerId: 'bench-b',
+    });
     const hotWrites = await perSecond(HOT_WRITES * 2, async () => {
       await Promise.all([
-        inParallel(HOT_WRITES, (i) => storage.saveContactContent('bench', 'hot', 'set', growSet([`a${i}`]), { blendMode: 'merge' })),
-        inParallel(HOT_WRITES, (i) => other.saveContactContent('bench', 'hot', 'set', growSet([`b${i}`]), { blendMode: 'merge' })),
+        inParallel(HOT_WRITES, (i) =>
+          storage.saveContactContent('bench', 'hot', 'set', growSet([`a${i}`]), { blendMode: 'merge' }),
+        ),
+        inParallel(HOT_WRITES, (i) =>
+          other.saveContactContent('bench', 'hot', 'set', growSet([`b${i}`]), { blendMode: 'merge' }),
+        ),
       ]);
     });
     const merged = (await storage.loadContactContent('bench', 'hot', 'set')) as { values: Set<string> };
     const races = storage.retryCounters().preconditionFailures + other.retryCounters().preconditionFailures;
 
     const row = (label: string, value: number, base?: number) =>
-      console.log(`${label.padEnd(44)} ${value.toFixed(0).padStart(8)}/s${base === undefined ? '' : `   ${(value / base).toFixed(2).padStart(5)} × raw`}`);
+      console.log(
+        `${label.padEnd(44)} ${value.toFixed(0).padStart(8)}/s${base === undefined ? '' : `   ${(value / base).toFixed(2).padStart(5)} × raw`}`,
+      );
     row('raw object writes (one save per contact)', rawWrites);
     row('GcsStorage saveContactContent', spineWrites, rawWrites);
     row('raw group loads (list + download each)', rawLoads);
     row('GcsStorage loadGroupState', spineLoads, rawLoads);
     row('hot contact merges, 2 instances', hotWrites);
-    console.log(`hot contact: ${merged.values.size}/${HOT_WRITES * 2} elements kept, ${races} compare-and-set races retried`);
+    console.log(
+      `hot contact: ${merged.values.size}/${HOT_WRITES * 2} elements kept, ${races} compare-and-set races retried`,
+    );
     await Promise.all([storage.close(), other.close()]);
   } finally {
     child.kill('SIGTERM');

@@ -41,12 +41,16 @@ interface RunFigures {
 async function runOnce(): Promise<RunFigures> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'spine-bench-mesh-'));
   const started = now();
-  const child = spawn(path.join(ROOT, 'node_modules', '.bin', 'node'), ['bin/spine.js', 'dev', '--data-dir', dataDir, '--port-base', '0'], {
-    cwd: ROOT,
-    env: { ...process.env, PATH: `${path.join(ROOT, 'node_modules', '.bin')}:${process.env.PATH}` },
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    path.join(ROOT, 'node_modules', '.bin', 'node'),
+    ['bin/spine.js', 'dev', '--data-dir', dataDir, '--port-base', '0'],
+    {
+      cwd: ROOT,
+      env: { ...process.env, PATH: `${path.join(ROOT, 'node_modules', '.bin')}:${process.env.PATH}` },
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let output = '';
   child.stdout!.on('data', (chunk) => (output += chunk));
   child.stderr!.on('data', (chunk) => (output += chunk));
@@ -94,10 +98,18 @@ async function main(): Promise<void> {
   const rss = summarize(runs.map((run) => run.restRssMiB));
   const stop = summarize(runs.map((run) => run.stopMs));
   const last = runs.at(-1)!;
-  console.log(`\nspine dev, ${RUNS} runs on ${os.cpus().length} cores (memory read after ${REST_MS / 1000} s at rest)\n`);
-  console.log(`  ready (spawn to table)      p50 ${(ready.p50! / 1000).toFixed(1)} s   max ${(Math.max(...runs.map((r) => r.readyMs)) / 1000).toFixed(1)} s   (the mesh says: ${runs.map((r) => r.reportedReadyS).join(', ')} s)`);
-  console.log(`  baseline: Pub/Sub emulator alone starts in ${(base.startMs / 1000).toFixed(1)} s → mesh/baseline ${round(ready.p50! / base.startMs, 2)}×`);
-  console.log(`  memory at rest, whole tree  p50 ${round(rss.p50!, 0)} MiB   (Pub/Sub emulator alone ${round(base.restRssMiB, 0)} MiB → ${round(rss.p50! / base.restRssMiB, 2)}×)`);
+  console.log(
+    `\nspine dev, ${RUNS} runs on ${os.cpus().length} cores (memory read after ${REST_MS / 1000} s at rest)\n`,
+  );
+  console.log(
+    `  ready (spawn to table)      p50 ${(ready.p50! / 1000).toFixed(1)} s   max ${(Math.max(...runs.map((r) => r.readyMs)) / 1000).toFixed(1)} s   (the mesh says: ${runs.map((r) => r.reportedReadyS).join(', ')} s)`,
+  );
+  console.log(
+    `  baseline: Pub/Sub emulator alone starts in ${(base.startMs / 1000).toFixed(1)} s → mesh/baseline ${round(ready.p50! / base.startMs, 2)}×`,
+  );
+  console.log(
+    `  memory at rest, whole tree  p50 ${round(rss.p50!, 0)} MiB   (Pub/Sub emulator alone ${round(base.restRssMiB, 0)} MiB → ${round(rss.p50! / base.restRssMiB, 2)}×)`,
+  );
   for (const [part, mib] of Object.entries(last.byPart)) console.log(`    ${part.padEnd(70)} ${round(mib, 0)} MiB`);
   console.log(`  clean stop (Ctrl-C to exit) p50 ${(stop.p50! / 1000).toFixed(1)} s`);
   console.log(JSON.stringify({ bench: 'mesh-startup', runs, baseline: base }));

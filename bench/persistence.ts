@@ -41,7 +41,22 @@ import { idToKey } from '../shared/ids';
 import { createPubSubClient, createStorageClient } from '../shared/mesh/clients';
 import type { SpineStorage } from '../shared/mesh/spine-storage';
 import type { PersistOn } from '../shared/settings';
-import { cpuMark, int, ints, loadAverage, machine as machineInfo, meshClient, now, quiet, round, runBench, sleep, stopAtDeadline, type CpuMark, type CpuPart } from './support';
+import {
+  cpuMark,
+  int,
+  ints,
+  loadAverage,
+  machine as machineInfo,
+  meshClient,
+  now,
+  quiet,
+  round,
+  runBench,
+  sleep,
+  stopAtDeadline,
+  type CpuMark,
+  type CpuPart,
+} from './support';
 
 // Read when clients are built and inherited by the functions process, so set before anything starts.
 process.env.METADATA_SERVER_DETECTION ??= 'none';
@@ -49,7 +64,8 @@ process.env.SPINE_LOG_LEVEL ??= 'WARNING';
 
 const RATES = ints('SPINE_BENCH_RATES', [20, 100, 400]);
 const WRITES_LIST = ints('SPINE_BENCH_WRITES', [400, 1_000, 1_200]);
-if (WRITES_LIST.length !== 1 && WRITES_LIST.length !== RATES.length) throw new Error('SPINE_BENCH_WRITES needs one count, or one per rate');
+if (WRITES_LIST.length !== 1 && WRITES_LIST.length !== RATES.length)
+  throw new Error('SPINE_BENCH_WRITES needs one count, or one per rate');
 const writesAt = (index: number) => WRITES_LIST[WRITES_LIST.length === 1 ? 0 : index]!;
 const GROUPS = int('SPINE_BENCH_GROUPS', 20);
 const CONTACTS = int('SPINE_BENCH_CONTACTS', 10);
@@ -104,9 +120,12 @@ class PersistLog {
     const groups = lines.filter((l) => l.message === 'persisted group' && l.path?.startsWith(`${network}/`));
     const calls = lines.filter((l) => l.message === 'persist finished' && l.body?.networkId === network);
     const working = calls.filter((l) => (l.groups ?? 0) > 0);
-    const windows = [...new Set(groups.map((l) => l.window).filter((w): w is number => w !== undefined))].sort((a, b) => a - b);
+    const windows = [...new Set(groups.map((l) => l.window).filter((w): w is number => w !== undefined))].sort(
+      (a, b) => a - b,
+    );
     const perGroupWindow = new Map<string, number>();
-    for (const l of groups) perGroupWindow.set(`${l.path}@${l.window}`, (perGroupWindow.get(`${l.path}@${l.window}`) ?? 0) + 1);
+    for (const l of groups)
+      perGroupWindow.set(`${l.path}@${l.window}`, (perGroupWindow.get(`${l.path}@${l.window}`) ?? 0) + 1);
     return {
       /** Persist calls (window tasks) for this network, and those that found writes. */
       calls: calls.length,
@@ -142,7 +161,16 @@ interface StateWrites {
 
 function stateWrites(mesh: LocalMesh, network: string): StateWrites {
   const prefix = `${mesh.settings.bucket}/${mesh.settings.statePrefix}networks/${idToKey(network)}/`;
-  const out: StateWrites = { total: 0, contactObjects: 0, groupRecords: 0, networkRecords: 0, other: 0, objectsWritten: 0, hottestObject: null, hottestWrites: 0 };
+  const out: StateWrites = {
+    total: 0,
+    contactObjects: 0,
+    groupRecords: 0,
+    networkRecords: 0,
+    other: 0,
+    objectsWritten: 0,
+    hottestObject: null,
+    hottestWrites: 0,
+  };
   for (const [object, count] of Object.entries(mesh.emulators.storage!.stats().writesByObject)) {
     if (!object.startsWith(prefix)) continue;
     const rest = object.slice(prefix.length);
@@ -216,7 +244,16 @@ interface PhaseResult {
   mismatches: number;
 }
 
-async function phase(mesh: LocalMesh, client: SpineStorage, persistLog: PersistLog, network: string, mode: PersistOn, rate: number, writes: number, tag: string): Promise<PhaseResult> {
+async function phase(
+  mesh: LocalMesh,
+  client: SpineStorage,
+  persistLog: PersistLog,
+  network: string,
+  mode: PersistOn,
+  rate: number,
+  writes: number,
+  tag: string,
+): Promise<PhaseResult> {
   const storage = mesh.emulators.storage!;
   storage.resetStats();
   const cpuStart = cpuMark(mesh);
@@ -231,9 +268,11 @@ async function phase(mesh: LocalMesh, client: SpineStorage, persistLog: PersistL
     const lag = now() - (start + n * interval);
     if (lag > maxLag) maxLag = lag;
     accepts.push(
-      client.saveContactContent(network, groupOf(n), contactOf(n), { tag, n, label: `contact ${n}`, tags: ['bench'] }).then(() => {
-        lastAcceptAt = now();
-      }),
+      client
+        .saveContactContent(network, groupOf(n), contactOf(n), { tag, n, label: `contact ${n}`, tags: ['bench'] })
+        .then(() => {
+          lastAcceptAt = now();
+        }),
     );
   };
   // The pacer: every tick sends what is due by now, then sleeps until the next write is due.
@@ -296,7 +335,8 @@ async function phase(mesh: LocalMesh, client: SpineStorage, persistLog: PersistL
     lastAcceptToFlushedMs: flushError ? null : round(flushedAt - lastAcceptAt, 0),
     ...(flushError ? { flushError } : {}),
     sweeps: flush.sweeps,
-    firstSweepAfterLastWriteMs: flush.firstSweepAfterMs === null ? null : round(flush.firstSweepAfterMs + (lastAcceptAt - lastSendAt), 0),
+    firstSweepAfterLastWriteMs:
+      flush.firstSweepAfterMs === null ? null : round(flush.firstSweepAfterMs + (lastAcceptAt - lastSendAt), 0),
     stateWrites: written,
     stateWritesPerContactWrite: round(written.total / writes, 3),
     lateStateWrites: late,
@@ -370,7 +410,9 @@ async function flushWithSweep(mesh: LocalMesh, client: SpineStorage, batched: bo
 /** Writes every contact of the network once and waits until they are materialized (untimed). */
 async function warmUp(mesh: LocalMesh, client: SpineStorage, network: string, batched: boolean): Promise<FlushOutcome> {
   const writes: Promise<void>[] = [];
-  for (let g = 0; g < GROUPS; g++) for (let c = 0; c < CONTACTS; c++) writes.push(client.saveContactContent(network, `g${g}`, `c${c}`, { tag: 'warm-up' }));
+  for (let g = 0; g < GROUPS; g++)
+    for (let c = 0; c < CONTACTS; c++)
+      writes.push(client.saveContactContent(network, `g${g}`, `c${c}`, { tag: 'warm-up' }));
   await Promise.all(writes);
   const outcome = await flushWithSweep(mesh, client, batched);
   if (outcome.error) throw new Error(`warm-up of ${network} did not finish: ${outcome.error}`);
@@ -378,22 +420,38 @@ async function warmUp(mesh: LocalMesh, client: SpineStorage, network: string, ba
 }
 
 function table(headers: string[], rows: Array<Array<string | number | null | undefined>>): string {
-  const cells = [headers, ...rows.map((row) => row.map((cell) => (cell === null || cell === undefined ? '-' : String(cell))))];
+  const cells = [
+    headers,
+    ...rows.map((row) => row.map((cell) => (cell === null || cell === undefined ? '-' : String(cell)))),
+  ];
   const widths = headers.map((_, i) => Math.max(...cells.map((row) => row[i]!.length)));
-  return cells.map((row) => '  ' + row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ')).join('\n');
+  return cells
+    .map(
+      (row) => '  ' + row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  '),
+    )
+    .join('\n');
 }
 
 async function main(): Promise<void> {
   const runStart = now();
   const { platform: _platform, ...machine } = machineInfo();
-  console.log(`persistence bench: node ${machine.node}, ${machine.cpus} cpus (${machine.cpuModel}), load ${machine.loadAverageAtStart.join(' ')}`);
+  console.log(
+    `persistence bench: node ${machine.node}, ${machine.cpus} cpus (${machine.cpuModel}), load ${machine.loadAverageAtStart.join(' ')}`,
+  );
 
   // One network per phase, so writes a phase leaves behind never count in (or hold up) another.
   const suffix = randomUUID().slice(0, 8);
   const plan = RATES.flatMap((rate, index) =>
-    (['immediate', 'batch'] as const).map((mode) => ({ mode, rate, writes: writesAt(index), network: `persist-${mode === 'batch' ? 'bat' : 'imm'}-${rate}-${suffix}` })),
+    (['immediate', 'batch'] as const).map((mode) => ({
+      mode,
+      rate,
+      writes: writesAt(index),
+      network: `persist-${mode === 'batch' ? 'bat' : 'imm'}-${rate}-${suffix}`,
+    })),
   );
-  const overrides: Record<string, PersistOn> = Object.fromEntries(plan.filter((p) => p.mode === 'batch').map((p) => [p.network, 'batch' as const]));
+  const overrides: Record<string, PersistOn> = Object.fromEntries(
+    plan.filter((p) => p.mode === 'batch').map((p) => [p.network, 'batch' as const]),
+  );
 
   const meshStart = now();
   const persistLog = new PersistLog();
@@ -402,7 +460,11 @@ async function main(): Promise<void> {
     scheduler: false,
     onFunctionsLog: (line) => persistLog.line(line),
     // INFO: persist logs each flush (materialize logs nothing per event at INFO).
-    functionsEnv: { SPINE_PERSIST_OVERRIDES: JSON.stringify(overrides), SPINE_BATCH_WINDOW_MS: String(WINDOW_MS), SPINE_LOG_LEVEL: 'INFO' },
+    functionsEnv: {
+      SPINE_PERSIST_OVERRIDES: JSON.stringify(overrides),
+      SPINE_BATCH_WINDOW_MS: String(WINDOW_MS),
+      SPINE_LOG_LEVEL: 'INFO',
+    },
   });
   const meshStartSeconds = round((now() - meshStart) / 1000, 1);
   console.log(
@@ -416,7 +478,11 @@ async function main(): Promise<void> {
   const clients: SpineStorage[] = [];
   const newClient = async (name: string) => {
     // As the mesh has it: immediate by default, the batch networks overridden.
-    const client = meshClient(mesh, pubsub, storage, name, { persistOn: mesh.settings.persistOn, persistOverrides: overrides, flushTimeoutMs: FLUSH_TIMEOUT_MS });
+    const client = meshClient(mesh, pubsub, storage, name, {
+      persistOn: mesh.settings.persistOn,
+      persistOverrides: overrides,
+      flushTimeoutMs: FLUSH_TIMEOUT_MS,
+    });
     clients.push(client);
     await client.initialize();
     return client;
@@ -424,9 +490,15 @@ async function main(): Promise<void> {
   const skipped: string[] = [];
   try {
     const warmStart = now();
-    const warmUps = await Promise.all(plan.map(async (p) => warmUp(mesh, await newClient(`bench-warm-${p.mode}-${p.rate}`), p.network, p.mode === 'batch')));
+    const warmUps = await Promise.all(
+      plan.map(async (p) =>
+        warmUp(mesh, await newClient(`bench-warm-${p.mode}-${p.rate}`), p.network, p.mode === 'batch'),
+      ),
+    );
     const warmUpSweeps = warmUps.reduce((sum, w) => sum + w.sweeps, 0);
-    console.log(`warm-up: every contact of the ${plan.length} networks written once, in ${round((now() - warmStart) / 1000, 1)} s${warmUpSweeps ? ` (${warmUpSweeps} sweeps needed)` : ''}`);
+    console.log(
+      `warm-up: every contact of the ${plan.length} networks written once, in ${round((now() - warmStart) / 1000, 1)} s${warmUpSweeps ? ` (${warmUpSweeps} sweeps needed)` : ''}`,
+    );
 
     const results: PhaseResult[] = [];
     for (const p of plan) {
@@ -437,7 +509,16 @@ async function main(): Promise<void> {
       }
       process.stdout.write(`  ${p.mode} at ${p.rate}/s, ${p.writes} writes ... `);
       const client = await newClient(`bench-${p.mode}-${p.rate}`);
-      const result = await phase(mesh, client, persistLog, p.network, p.mode, p.rate, p.writes, `${p.mode}-${p.rate}-${suffix}`);
+      const result = await phase(
+        mesh,
+        client,
+        persistLog,
+        p.network,
+        p.mode,
+        p.rate,
+        p.writes,
+        `${p.mode}-${p.rate}-${suffix}`,
+      );
       await client.close().catch(() => undefined);
       results.push(result);
       console.log(
@@ -446,10 +527,29 @@ async function main(): Promise<void> {
     }
 
     console.log('');
-    console.log(`State writes per contact write (Storage emulator object writes under networks/{net}/ after flush(), / contact writes); window ${WINDOW_MS} ms`);
+    console.log(
+      `State writes per contact write (Storage emulator object writes under networks/{net}/ after flush(), / contact writes); window ${WINDOW_MS} ms`,
+    );
     console.log(
       table(
-        ['mode', 'offered/s', 'writes', 'sent/s', 'accepted/s', 'MATERIALIZED/s', 'last write->flushed ms', 'state writes', 'PER CONTACT WRITE', 'model', 'contacts/groups/net', 'late', 'sweeps', 'hot obj w/s', 'fn cpu ms/w', 'ok'],
+        [
+          'mode',
+          'offered/s',
+          'writes',
+          'sent/s',
+          'accepted/s',
+          'MATERIALIZED/s',
+          'last write->flushed ms',
+          'state writes',
+          'PER CONTACT WRITE',
+          'model',
+          'contacts/groups/net',
+          'late',
+          'sweeps',
+          'hot obj w/s',
+          'fn cpu ms/w',
+          'ok',
+        ],
         results.map((r) => [
           r.mode,
           r.offeredPerSecond,
@@ -470,32 +570,67 @@ async function main(): Promise<void> {
         ]),
       ),
     );
-    console.log('  model (batch): groups / (rate x window), capped at 1  /  groups x windows touched by the send span / writes');
+    console.log(
+      '  model (batch): groups / (rate x window), capped at 1  /  groups x windows touched by the send span / writes',
+    );
     const batches = results.filter((r) => r.persist);
     if (batches.length) {
       console.log('');
       console.log("Batch flushes, from persist's log");
       console.log(
         table(
-          ['offered/s', 'tasks', 'with writes', 'group flushes', 'events', 'repeated group+window', 'windows', 'windows after last send', 'persist ms (sum/max)', 'last flush after last send ms'],
+          [
+            'offered/s',
+            'tasks',
+            'with writes',
+            'group flushes',
+            'events',
+            'repeated group+window',
+            'windows',
+            'windows after last send',
+            'persist ms (sum/max)',
+            'last flush after last send ms',
+          ],
           batches.map((r) => {
             const p = r.persist!;
-            return [r.offeredPerSecond, p.calls, p.callsWithWrites, p.groupFlushes, p.eventsFlushed, p.repeatedGroupWindows, p.windowsFlushed, p.windowsAfterLastSend, `${p.msWithWrites}/${p.maxCallMs}`, p.lastGroupFlushAfterLastSendMs];
+            return [
+              r.offeredPerSecond,
+              p.calls,
+              p.callsWithWrites,
+              p.groupFlushes,
+              p.eventsFlushed,
+              p.repeatedGroupWindows,
+              p.windowsFlushed,
+              p.windowsAfterLastSend,
+              `${p.msWithWrites}/${p.maxCallMs}`,
+              p.lastGroupFlushAfterLastSendMs,
+            ];
           }),
         ),
       );
     }
-    console.log('  hot obj w/s: writes to the most-written object per second of sending (Cloud Storage sustains ~1/s per object)');
+    console.log(
+      '  hot obj w/s: writes to the most-written object per second of sending (Cloud Storage sustains ~1/s per object)',
+    );
 
     const ratio = (rate: number) => {
       const imm = results.find((r) => r.mode === 'immediate' && r.offeredPerSecond === rate);
       const bat = results.find((r) => r.mode === 'batch' && r.offeredPerSecond === rate);
-      return imm?.stateWritesPerContactWrite && bat?.stateWritesPerContactWrite ? round(imm.stateWritesPerContactWrite / bat.stateWritesPerContactWrite, 1) : null;
+      return imm?.stateWritesPerContactWrite && bat?.stateWritesPerContactWrite
+        ? round(imm.stateWritesPerContactWrite / bat.stateWritesPerContactWrite, 1)
+        : null;
     };
     const reduction = Object.fromEntries(RATES.map((rate) => [rate, ratio(rate)]));
-    console.log(`  immediate / batch state writes, by rate: ${RATES.map((rate) => `${rate}/s x${reduction[rate]}`).join(', ')}`);
+    console.log(
+      `  immediate / batch state writes, by rate: ${RATES.map((rate) => `${rate}/s x${reduction[rate]}`).join(', ')}`,
+    );
     const totalSeconds = round((now() - runStart) / 1000, 1);
-    console.log(`machine: node ${machine.node}, ${machine.cpus} cpus ${machine.cpuModel}; load at end ${os.loadavg().map((v) => v.toFixed(2)).join(' ')}; run ${totalSeconds} s`);
+    console.log(
+      `machine: node ${machine.node}, ${machine.cpus} cpus ${machine.cpuModel}; load at end ${os
+        .loadavg()
+        .map((v) => v.toFixed(2))
+        .join(' ')}; run ${totalSeconds} s`,
+    );
     const result = {
       setup: 'one mesh: default immediate, SPINE_PERSIST_OVERRIDES makes one network batch; scheduler runner off',
       machine: { ...machine, loadAverageAtEnd: loadAverage() },

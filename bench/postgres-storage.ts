@@ -11,8 +11,24 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { startPostgres } from '../emulators/postgres';
-import { FileSystemStorage, GcsStorage, PostgresStorage, type GroupQuery, type GroupState, type NetworkStorage } from '../shared';
-import { emulatorClient, inParallel, int, now, percentile, quiet, runBench, startStorageEmulatorProcess } from './support';
+import {
+  FileSystemStorage,
+  GcsStorage,
+  PostgresStorage,
+  type GroupQuery,
+  type GroupState,
+  type NetworkStorage,
+} from '../shared';
+import {
+  emulatorClient,
+  inParallel,
+  int,
+  now,
+  percentile,
+  quiet,
+  runBench,
+  startStorageEmulatorProcess,
+} from './support';
 
 process.env.METADATA_SERVER_DETECTION ??= 'none';
 
@@ -42,10 +58,28 @@ function queryNetwork() {
   const groups = new Map<string, GroupState>();
   for (let i = 0; i < QUERY_GROUPS; i++) {
     const id = `q${i}`;
-    const contacts = [0, 1].map((k) => ({ id: `c${k}`, groupId: id, content: { i, k }, blendMode: 'accept-last' as const }));
-    const attributes = { 'bassline.tags': i % 100 === 0 ? ['rare', 'bench'] : ['bench'], 'bassline.author': `author-${i % 10}`, 'bassline.type': `type-${i % 4}`, serial: i };
+    const contacts = [0, 1].map((k) => ({
+      id: `c${k}`,
+      groupId: id,
+      content: { i, k },
+      blendMode: 'accept-last' as const,
+    }));
+    const attributes = {
+      'bassline.tags': i % 100 === 0 ? ['rare', 'bench'] : ['bench'],
+      'bassline.author': `author-${i % 10}`,
+      'bassline.type': `type-${i % 4}`,
+      serial: i,
+    };
     groups.set(id, {
-      group: { id, name: id, contactIds: ['c0', 'c1'], wireIds: [], subgroupIds: [], boundaryContactIds: [], attributes },
+      group: {
+        id,
+        name: id,
+        contactIds: ['c0', 'c1'],
+        wireIds: [],
+        subgroupIds: [],
+        boundaryContactIds: [],
+        attributes,
+      },
       contacts: new Map(contacts.map((c) => [c.id, c])),
       wires: new Map(),
     });
@@ -54,12 +88,18 @@ function queryNetwork() {
 }
 
 /** A selective tag (1%), an author and type together (2.5%), one attribute value (1 group), in turn. */
-const QUERY_MIX: GroupQuery[] = [{ tags: ['rare'] }, { author: 'author-3', type: 'type-1' }, { attributes: { serial: 4242 } }];
+const QUERY_MIX: GroupQuery[] = [
+  { tags: ['rare'] },
+  { author: 'author-3', type: 'type-1' },
+  { attributes: { serial: 4242 } },
+];
 
 async function measure(backend: string, storage: NetworkStorage): Promise<Result> {
   await storage.initialize();
   let start = now();
-  await inParallel(CONTACTS, CONCURRENCY, (i) => storage.saveContactContent('bench', `g${i % GROUPS}`, `c${i}`, payload(i)));
+  await inParallel(CONTACTS, CONCURRENCY, (i) =>
+    storage.saveContactContent('bench', `g${i % GROUPS}`, `c${i}`, payload(i)),
+  );
   const writesPerSecond = CONTACTS / ((now() - start) / 1000);
   start = now();
   await inParallel(GROUP_LOADS, CONCURRENCY, (i) => storage.loadGroupState('bench', `g${i % GROUPS}`));
@@ -77,7 +117,13 @@ async function measure(backend: string, storage: NetworkStorage): Promise<Result
   }
   latencies.sort((a, b) => a - b);
   await storage.close();
-  return { backend, writesPerSecond, groupLoadsPerSecond, populateSeconds, query: { n: latencies.length, p50: percentile(latencies, 50), p95: percentile(latencies, 95), matches } };
+  return {
+    backend,
+    writesPerSecond,
+    groupLoadsPerSecond,
+    populateSeconds,
+    query: { n: latencies.length, p50: percentile(latencies, 50), p95: percentile(latencies, 95), matches },
+  };
 }
 
 async function main(): Promise<void> {
@@ -97,12 +143,17 @@ async function main(): Promise<void> {
     };
     await run('filesystem', new FileSystemStorage({ basePath: dir, fsync: false, logger: quiet }));
     await run('postgres', new PostgresStorage({ connectionString: postgres.url, poolSize: 10, logger: quiet }));
-    await run('gcs', new GcsStorage({ bucket: BUCKET, prefix: 'spine/', storage: emulatorClient(emulator.url), logger: quiet }));
+    await run(
+      'gcs',
+      new GcsStorage({ bucket: BUCKET, prefix: 'spine/', storage: emulatorClient(emulator.url), logger: quiet }),
+    );
 
     const base = results.find((r) => r.backend === 'filesystem')!;
     const ratio = (value: number, baseline: number) => `${(value / baseline).toFixed(2)}x`;
     console.log('');
-    console.log(`backend      writes/s  vs fs   group loads/s  vs fs   query p50 ms  query p95 ms  vs fs (p50)  queries  save of ${QUERY_GROUPS} groups s`);
+    console.log(
+      `backend      writes/s  vs fs   group loads/s  vs fs   query p50 ms  query p95 ms  vs fs (p50)  queries  save of ${QUERY_GROUPS} groups s`,
+    );
     for (const r of results) {
       console.log(
         [
@@ -119,7 +170,9 @@ async function main(): Promise<void> {
         ].join(' '),
       );
     }
-    console.log('\n(vs fs: how many times FileSystemStorage\'s figure; for latency, FileSystemStorage\'s p50 over this one\'s, so higher is faster)');
+    console.log(
+      "\n(vs fs: how many times FileSystemStorage's figure; for latency, FileSystemStorage's p50 over this one's, so higher is faster)",
+    );
   } finally {
     emulator.child.kill();
     await postgres.stop();

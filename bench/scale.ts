@@ -16,8 +16,16 @@ import { PubSub } from '@google-cloud/pubsub';
 import { Client, Pool } from 'pg';
 import { startLocalMesh } from '../cli/local-mesh';
 import { startPostgres } from '../emulators/postgres';
-import { FileSystemStorage, GcsStorage, MemoryStorage, PostgresStorage, type GroupState, type NetworkState, type NetworkStorage } from '../shared';
-import { emulatorClient, inParallel, int, meshClient, now, quiet, round, runBench, startStorageEmulatorProcess } from './support';
+import {
+  FileSystemStorage,
+  GcsStorage,
+  MemoryStorage,
+  PostgresStorage,
+  type GroupState,
+  type NetworkState,
+  type NetworkStorage,
+} from '../shared';
+import { emulatorClient, int, meshClient, now, quiet, round, runBench, startStorageEmulatorProcess } from './support';
 
 process.env.METADATA_SERVER_DETECTION ??= 'none';
 
@@ -44,7 +52,12 @@ const STEP_NAMES: Record<Step, string> = {
 
 function groupState(i: number, revision = 0): GroupState {
   const id = `g${i}`;
-  const contacts = Array.from({ length: CONTACTS_PER_GROUP }, (_, k) => ({ id: `c${k}`, groupId: id, content: { i, k, revision }, blendMode: 'accept-last' as const }));
+  const contacts = Array.from({ length: CONTACTS_PER_GROUP }, (_, k) => ({
+    id: `c${k}`,
+    groupId: id,
+    content: { i, k, revision },
+    blendMode: 'accept-last' as const,
+  }));
   return {
     group: {
       id,
@@ -53,7 +66,12 @@ function groupState(i: number, revision = 0): GroupState {
       wireIds: [],
       subgroupIds: [],
       boundaryContactIds: [],
-      attributes: { 'bassline.tags': ['scale', `t${i % 10}`], 'bassline.author': `author-${i % 7}`, 'bassline.type': `type-${i % 4}`, serial: i },
+      attributes: {
+        'bassline.tags': ['scale', `t${i % 10}`],
+        'bassline.author': `author-${i % 7}`,
+        'bassline.type': `type-${i % 4}`,
+        serial: i,
+      },
     },
     contacts: new Map(contacts.map((c) => [c.id, c])),
     wires: new Map(),
@@ -61,7 +79,11 @@ function groupState(i: number, revision = 0): GroupState {
 }
 
 function network(): NetworkState {
-  return { groups: new Map(Array.from({ length: GROUPS }, (_, i) => [`g${i}`, groupState(i)] as const)), rootGroupId: 'g0', currentGroupId: 'g0' };
+  return {
+    groups: new Map(Array.from({ length: GROUPS }, (_, i) => [`g${i}`, groupState(i)] as const)),
+    rootGroupId: 'g0',
+    currentGroupId: 'g0',
+  };
 }
 
 /** The median of `REPEATS` timings of `step`, ms. */
@@ -81,7 +103,10 @@ function expectCount(what: string, got: number, want: number): void {
 }
 
 /** Every step against one backend; `settle` waits until saves are readable (the mesh materializes them). */
-async function measureSteps(storage: NetworkStorage, settle: () => Promise<void> = async () => undefined): Promise<Record<Step, number>> {
+async function measureSteps(
+  storage: NetworkStorage,
+  settle: () => Promise<void> = async () => undefined,
+): Promise<Record<Step, number>> {
   await storage.initialize();
   const id = `scale-${randomUUID().slice(0, 6)}`;
   const state = network();
@@ -89,14 +114,22 @@ async function measureSteps(storage: NetworkStorage, settle: () => Promise<void>
     await storage.saveNetworkState(id, state);
     await settle();
   });
-  const load = await median(async () => expectCount('loadNetworkState', (await storage.loadNetworkState(id))?.groups.size ?? 0, GROUPS));
-  const tag = await median(async () => expectCount('tag query', (await storage.queryGroups(id, { tags: ['t3'] })).length, Math.ceil((GROUPS - 3) / 10)));
-  const attribute = await median(async () => expectCount('attribute query', (await storage.queryGroups(id, { attributes: { serial: 42 } })).length, 1));
+  const load = await median(async () =>
+    expectCount('loadNetworkState', (await storage.loadNetworkState(id))?.groups.size ?? 0, GROUPS),
+  );
+  const tag = await median(async () =>
+    expectCount('tag query', (await storage.queryGroups(id, { tags: ['t3'] })).length, Math.ceil((GROUPS - 3) / 10)),
+  );
+  const attribute = await median(async () =>
+    expectCount('attribute query', (await storage.queryGroups(id, { attributes: { serial: 42 } })).length, 1),
+  );
   const snapshot = await median(() => storage.saveSnapshot(id));
   let revision = 1;
   const concurrent = await median(async () => {
     const r = revision++;
-    await Promise.all(Array.from({ length: CONCURRENT_SAVES }, (_, i) => storage.saveGroupState(id, `g${i}`, groupState(i, r))));
+    await Promise.all(
+      Array.from({ length: CONCURRENT_SAVES }, (_, i) => storage.saveGroupState(id, `g${i}`, groupState(i, r))),
+    );
     await settle();
   });
   await storage.deleteNetwork(id);
@@ -117,11 +150,17 @@ async function plainSql(url: string): Promise<Record<Step, number>> {
     const ids = groups.map((g) => g.group.id);
     const records = groups.map((g) => JSON.stringify(g.group));
     const attributes = groups.map((g) => JSON.stringify(g.group.attributes));
-    const contactRows = groups.flatMap((g) => [...g.contacts.values()].map((c) => [g.group.id, c.id, JSON.stringify(c)] as const));
+    const contactRows = groups.flatMap((g) =>
+      [...g.contacts.values()].map((c) => [g.group.id, c.id, JSON.stringify(c)] as const),
+    );
     const save = await median(async () => {
       await db.query('BEGIN');
       await db.query(`DELETE FROM plain.contacts WHERE network = 'n'; DELETE FROM plain.groups WHERE network = 'n'`);
-      await db.query(`INSERT INTO plain.groups SELECT 'n', * FROM unnest($1::text[], $2::jsonb[], $3::jsonb[])`, [ids, records, attributes]);
+      await db.query(`INSERT INTO plain.groups SELECT 'n', * FROM unnest($1::text[], $2::jsonb[], $3::jsonb[])`, [
+        ids,
+        records,
+        attributes,
+      ]);
       await db.query(`INSERT INTO plain.contacts SELECT 'n', * FROM unnest($1::text[], $2::text[], $3::jsonb[])`, [
         contactRows.map((r) => r[0]),
         contactRows.map((r) => r[1]),
@@ -130,7 +169,9 @@ async function plainSql(url: string): Promise<Record<Step, number>> {
       await db.query('COMMIT');
     });
     const load = await median(() =>
-      db.query(`SELECT g.id, g.record, (SELECT jsonb_agg(c.contact) FROM plain.contacts c WHERE c.network = g.network AND c.group_id = g.id) FROM plain.groups g WHERE g.network = 'n'`),
+      db.query(
+        `SELECT g.id, g.record, (SELECT jsonb_agg(c.contact) FROM plain.contacts c WHERE c.network = g.network AND c.group_id = g.id) FROM plain.groups g WHERE g.network = 'n'`,
+      ),
     );
     const byAttributes = (filter: object) =>
       db.query(
@@ -149,11 +190,10 @@ async function plainSql(url: string): Promise<Record<Step, number>> {
     const concurrent = await median(() =>
       Promise.all(
         Array.from({ length: CONCURRENT_SAVES }, (_, i) =>
-          pool.query(`INSERT INTO plain.groups VALUES ('n', $1, $2, $3) ON CONFLICT (network, id) DO UPDATE SET record = excluded.record, attributes = excluded.attributes`, [
-            ids[i],
-            records[i],
-            attributes[i],
-          ]),
+          pool.query(
+            `INSERT INTO plain.groups VALUES ('n', $1, $2, $3) ON CONFLICT (network, id) DO UPDATE SET record = excluded.record, attributes = excluded.attributes`,
+            [ids[i], records[i], attributes[i]],
+          ),
         ),
       ),
     );
@@ -183,7 +223,8 @@ async function rawAtomicWrites(dir: string, count: number, bytes: number): Promi
 async function singleWrites(storage: NetworkStorage, count: number): Promise<number> {
   await storage.initialize();
   const start = now();
-  for (let i = 0; i < count; i++) await storage.saveContactContent('writes', `g${i % 50}`, `c${i % 20}`, { i, at: 'x'.repeat(40) });
+  for (let i = 0; i < count; i++)
+    await storage.saveContactContent('writes', `g${i % 50}`, `c${i % 20}`, { i, at: 'x'.repeat(40) });
   return count / ((now() - start) / 1000);
 }
 
@@ -191,7 +232,12 @@ const ms = (value: number) => `${round(value, 1)} ms`;
 const times = (value: number, anchor: number) => `${(value / anchor).toFixed(2)}×`;
 
 async function main(): Promise<void> {
-  console.log(`bench:scale — ${GROUPS} groups × ${CONTACTS_PER_GROUP} contacts, median of ${REPEATS}; ${os.cpus().length} CPUs, node ${process.version}, load ${os.loadavg().map((v) => v.toFixed(2)).join(' ')}`);
+  console.log(
+    `bench:scale — ${GROUPS} groups × ${CONTACTS_PER_GROUP} contacts, median of ${REPEATS}; ${os.cpus().length} CPUs, node ${process.version}, load ${os
+      .loadavg()
+      .map((v) => v.toFixed(2))
+      .join(' ')}`,
+  );
   const postgres = await startPostgres({ logger: quiet });
   const emulator = await startStorageEmulatorProcess();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'spine-bench-scale-'));
@@ -205,14 +251,18 @@ async function main(): Promise<void> {
     results.filesystem = await measureSteps(new FileSystemStorage({ basePath: path.join(dir, 'fs'), logger: quiet }));
     process.stderr.write('GcsStorage…\n');
     await emulatorClient(emulator.url).createBucket('bench-scale');
-    results.gcs = await measureSteps(new GcsStorage({ bucket: 'bench-scale', storage: emulatorClient(emulator.url), logger: quiet }));
+    results.gcs = await measureSteps(
+      new GcsStorage({ bucket: 'bench-scale', storage: emulatorClient(emulator.url), logger: quiet }),
+    );
     process.stderr.write('MemoryStorage…\n');
     results.memory = await measureSteps(new MemoryStorage({ logger: quiet }));
     if (WITH_MESH) {
       process.stderr.write('mesh…\n');
       const mesh = await startLocalMesh({ logger: quiet, scheduler: false });
       const pubsub = new PubSub({ projectId: mesh.settings.projectId, apiEndpoint: mesh.env.PUBSUB_EMULATOR_HOST });
-      const spine = meshClient(mesh, pubsub, emulatorClient(mesh.env.STORAGE_EMULATOR_HOST!), 'bench.scale', { flushTimeoutMs: 300_000 });
+      const spine = meshClient(mesh, pubsub, emulatorClient(mesh.env.STORAGE_EMULATOR_HOST!), 'bench.scale', {
+        flushTimeoutMs: 300_000,
+      });
       try {
         results.mesh = await measureSteps(spine, () => spine.flush());
       } finally {
@@ -222,21 +272,36 @@ async function main(): Promise<void> {
       }
     }
 
-    console.log(`\n${'step'.padEnd(30)} ${'Bassline pg'.padStart(12)} ${'plain SQL'.padStart(10)} ${Object.keys(results).map((b) => b.padStart(12)).join(' ')}   postgres ÷ Bassline  postgres ÷ plain SQL`);
+    console.log(
+      `\n${'step'.padEnd(30)} ${'Bassline pg'.padStart(12)} ${'plain SQL'.padStart(10)} ${Object.keys(results)
+        .map((b) => b.padStart(12))
+        .join(' ')}   postgres ÷ Bassline  postgres ÷ plain SQL`,
+    );
     for (const step of STEPS) {
       console.log(
-        `${STEP_NAMES[step].padEnd(30)} ${ms(BASSLINE_MS[step]).padStart(12)} ${ms(sql[step]).padStart(10)} ${Object.values(results)
+        `${STEP_NAMES[step].padEnd(30)} ${ms(BASSLINE_MS[step]).padStart(12)} ${ms(sql[step]).padStart(10)} ${Object.values(
+          results,
+        )
           .map((r) => ms(r[step]).padStart(12))
-          .join(' ')}   ${times(results.postgres![step], BASSLINE_MS[step]).padStart(19)}  ${times(results.postgres![step], sql[step]).padStart(20)}`,
+          .join(
+            ' ',
+          )}   ${times(results.postgres![step], BASSLINE_MS[step]).padStart(19)}  ${times(results.postgres![step], sql[step]).padStart(20)}`,
       );
     }
-    console.log('targets (issue 19): postgres ≤ 2× Bassline per step; mesh load and tag query ≤ 1,000 ms, snapshot ≤ 2,000 ms');
+    console.log(
+      'targets (issue 19): postgres ≤ 2× Bassline per step; mesh load and tag query ≤ 1,000 ms, snapshot ≤ 2,000 ms',
+    );
 
     process.stderr.write('single writes…\n');
     const raw = await rawAtomicWrites(await mkdtemp(path.join(dir, 'raw-')), SINGLE_WRITES, 600);
-    const fsWrites = await singleWrites(new FileSystemStorage({ basePath: path.join(dir, 'fs-writes'), logger: quiet }), SINGLE_WRITES);
+    const fsWrites = await singleWrites(
+      new FileSystemStorage({ basePath: path.join(dir, 'fs-writes'), logger: quiet }),
+      SINGLE_WRITES,
+    );
     const memoryWrites = await singleWrites(new MemoryStorage({ logger: quiet }), MEMORY_WRITES);
-    console.log(`\nFileSystemStorage single writes ${fsWrites.toFixed(0)}/s vs raw atomic write + fsync + rename ${raw.toFixed(0)}/s: ${(fsWrites / raw).toFixed(2)} (target ≥ 0.8)`);
+    console.log(
+      `\nFileSystemStorage single writes ${fsWrites.toFixed(0)}/s vs raw atomic write + fsync + rename ${raw.toFixed(0)}/s: ${(fsWrites / raw).toFixed(2)} (target ≥ 0.8)`,
+    );
     console.log(`MemoryStorage sequential writes ${memoryWrites.toFixed(0)}/s (target ≥ 100,000/s)`);
   } finally {
     emulator.child.kill();

@@ -18,7 +18,17 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { DocumentStorage, encode, FileSystemStateStore, GcsStateStore, newSnapshotId, type Contact, type GroupState, type NetworkState, type StateStore } from '../shared';
+import {
+  DocumentStorage,
+  encode,
+  FileSystemStateStore,
+  GcsStateStore,
+  newSnapshotId,
+  type Contact,
+  type GroupState,
+  type NetworkState,
+  type StateStore,
+} from '../shared';
 import { mapWithConcurrency } from '../shared/util/concurrency';
 import { emulatorClient, quiet, runBench, startStorageEmulatorProcess } from './support';
 
@@ -67,7 +77,13 @@ function contact(groupId: string, i: number): Contact {
     id: `c${i}`,
     groupId,
     blendMode: i % 10 === 0 ? 'merge' : 'accept-last',
-    content: { value: i, label: `contact number ${i}`, tags: ['bench', `t${i % 7}`], at: new Date(1_700_000_000_000 + i), seen: new Set([i % 3, i % 5]) },
+    content: {
+      value: i,
+      label: `contact number ${i}`,
+      tags: ['bench', `t${i % 7}`],
+      at: new Date(1_700_000_000_000 + i),
+      seen: new Set([i % 3, i % 5]),
+    },
     name: `contact ${i}`,
     attributes: { weight: i % 100 },
   };
@@ -78,7 +94,15 @@ function groupOf(g: number, contacts: number): GroupState {
   const first = g * GROUP_SIZE;
   const members = Array.from({ length: Math.min(GROUP_SIZE, contacts - first) }, (_, k) => contact(groupId, first + k));
   return {
-    group: { id: groupId, name: groupId, contactIds: members.map((c) => c.id), wireIds: [], subgroupIds: [], boundaryContactIds: [], attributes: { 'bassline.type': 'bench' } },
+    group: {
+      id: groupId,
+      name: groupId,
+      contactIds: members.map((c) => c.id),
+      wireIds: [],
+      subgroupIds: [],
+      boundaryContactIds: [],
+      attributes: { 'bassline.type': 'bench' },
+    },
     contacts: new Map(members.map((c) => [c.id, c])),
     wires: new Map(),
   };
@@ -89,7 +113,13 @@ const groupCount = (contacts: number) => Math.ceil(contacts / GROUP_SIZE);
 /** Writes the network straight into the store, many objects at once (DocumentStorage writes a group's contacts one by one). */
 async function populate(store: StateStore, contacts: number): Promise<void> {
   const now = new Date();
-  await store.putNetwork({ id: NETWORK, rootGroupId: groupOf(0, contacts).group.id, currentGroupId: groupOf(0, contacts).group.id, createdAt: now, updatedAt: now });
+  await store.putNetwork({
+    id: NETWORK,
+    rootGroupId: groupOf(0, contacts).group.id,
+    currentGroupId: groupOf(0, contacts).group.id,
+    createdAt: now,
+    updatedAt: now,
+  });
   await mapWithConcurrency(
     Array.from({ length: groupCount(contacts) }, (_, g) => g),
     4,
@@ -115,7 +145,18 @@ async function measure(job: ChildJob): Promise<Measurement> {
     clearInterval(sampler);
     const peak = peakRss();
     peakHeap = Math.max(peakHeap, process.memoryUsage().heapUsed);
-    return { backend: job.backend, mode: job.mode, contacts: job.contacts, ms: Math.round(ms), bytes, rssBeforeMb: mb(rssBefore), peakRssMb: mb(peak), addedMb: mb(peak - rssBefore), peakHeapMb: mb(peakHeap), ...extra };
+    return {
+      backend: job.backend,
+      mode: job.mode,
+      contacts: job.contacts,
+      ms: Math.round(ms),
+      bytes,
+      rssBeforeMb: mb(rssBefore),
+      peakRssMb: mb(peak),
+      addedMb: mb(peak - rssBefore),
+      peakHeapMb: mb(peakHeap),
+      ...extra,
+    };
   };
   if (job.mode === 'encode') {
     const groups = new Map<string, GroupState>();
@@ -141,7 +182,11 @@ async function measure(job: ChildJob): Promise<Measurement> {
   if (job.mode === 'whole') {
     const state = await storage.loadNetworkState(NETWORK);
     const payload = encode(state);
-    await store.putSnapshot(NETWORK, { id: newSnapshotId(), networkId: NETWORK, createdAt: new Date(), size: Buffer.byteLength(payload) }, payload);
+    await store.putSnapshot(
+      NETWORK,
+      { id: newSnapshotId(), networkId: NETWORK, createdAt: new Date(), size: Buffer.byteLength(payload) },
+      payload,
+    );
     const measured = result(started, Buffer.byteLength(payload), rssBefore);
     await storage.close();
     return measured;
@@ -157,10 +202,16 @@ async function measure(job: ChildJob): Promise<Measurement> {
 
 function runChild(job: ChildJob): Promise<Measurement> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...process.execArgv, __filename, 'child', JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [...process.execArgv, __filename, 'child', JSON.stringify(job)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`${job.backend}/${job.mode} at ${job.contacts} contacts passed its deadline of ${CHILD_DEADLINE_MS} ms`));
+      reject(
+        new Error(
+          `${job.backend}/${job.mode} at ${job.contacts} contacts passed its deadline of ${CHILD_DEADLINE_MS} ms`,
+        ),
+      );
     }, CHILD_DEADLINE_MS);
     let measurement: Measurement | undefined;
     createInterface({ input: child.stdout! }).on('line', (line) => {
@@ -169,7 +220,8 @@ function runChild(job: ChildJob): Promise<Measurement> {
     child.once('exit', (code) => {
       clearTimeout(timer);
       if (measurement) resolve(measurement);
-      else reject(new Error(`${job.backend}/${job.mode} at ${job.contacts} contacts exited with ${code} and no result`));
+      else
+        reject(new Error(`${job.backend}/${job.mode} at ${job.contacts} contacts exited with ${code} and no result`));
     });
   });
 }
@@ -182,7 +234,9 @@ async function main(): Promise<void> {
   try {
     const client = emulatorClient(url);
     await client.createBucket(BUCKET);
-    console.log(`snapshots: ${SIZES.join(', ')} contacts, ${GROUP_SIZE} per group; node ${process.version}, ${os.cpus().length} cpus; storage emulator ${url}`);
+    console.log(
+      `snapshots: ${SIZES.join(', ')} contacts, ${GROUP_SIZE} per group; node ${process.version}, ${os.cpus().length} cpus; storage emulator ${url}`,
+    );
     for (const contacts of SIZES) {
       const basePath = path.join(temp, `fs-${contacts}`);
       const prefix = `gcs-${contacts}/`;
@@ -203,7 +257,9 @@ async function main(): Promise<void> {
       for (const job of jobs) {
         const measurement = await runChild(job);
         results.push(measurement);
-        console.log(`  ${job.backend}/${job.mode}: ${measurement.ms} ms, peak RSS ${measurement.peakRssMb} MB (+${measurement.addedMb} MB), peak heap ${measurement.peakHeapMb} MB`);
+        console.log(
+          `  ${job.backend}/${job.mode}: ${measurement.ms} ms, peak RSS ${measurement.peakRssMb} MB (+${measurement.addedMb} MB), peak heap ${measurement.peakHeapMb} MB`,
+        );
       }
       await fs.rm(basePath, { recursive: true, force: true });
     }
@@ -213,7 +269,9 @@ async function main(): Promise<void> {
   }
 
   console.log();
-  console.log(`${'contacts'.padStart(8)}  ${'backend'.padEnd(7)} ${'method'.padEnd(7)} ${'ms'.padStart(7)} ${'MB out'.padStart(7)} ${'RSS before'.padStart(10)} ${'peak RSS'.padStart(9)} ${'added'.padStart(7)} ${'peak heap'.padStart(9)} ${'lastChanged ms'.padStart(14)}`);
+  console.log(
+    `${'contacts'.padStart(8)}  ${'backend'.padEnd(7)} ${'method'.padEnd(7)} ${'ms'.padStart(7)} ${'MB out'.padStart(7)} ${'RSS before'.padStart(10)} ${'peak RSS'.padStart(9)} ${'added'.padStart(7)} ${'peak heap'.padStart(9)} ${'lastChanged ms'.padStart(14)}`,
+  );
   for (const r of results) {
     console.log(
       `${String(r.contacts).padStart(8)}  ${r.backend.padEnd(7)} ${r.mode.padEnd(7)} ${String(r.ms).padStart(7)} ${mb(r.bytes).toFixed(1).padStart(7)} ${r.rssBeforeMb.toFixed(1).padStart(10)} ${r.peakRssMb.toFixed(1).padStart(9)} ${r.addedMb.toFixed(1).padStart(7)} ${r.peakHeapMb.toFixed(1).padStart(9)} ${(r.lastChangedMs === undefined ? '' : String(r.lastChangedMs)).padStart(14)}`,

@@ -62,8 +62,12 @@ async function timed(run: () => Promise<void>): Promise<number> {
 
 async function runStorage(storage: NetworkStorage) {
   await storage.initialize();
-  const writeSeconds = await timed(() => inParallel(CONTACTS, (i) => storage.saveContactContent('bench', `g${i % GROUPS}`, `c${i}`, payload(i))));
-  const loadSeconds = await timed(() => inParallel(GROUP_LOADS, (i) => storage.loadGroupState('bench', `g${i % GROUPS}`)));
+  const writeSeconds = await timed(() =>
+    inParallel(CONTACTS, (i) => storage.saveContactContent('bench', `g${i % GROUPS}`, `c${i}`, payload(i))),
+  );
+  const loadSeconds = await timed(() =>
+    inParallel(GROUP_LOADS, (i) => storage.loadGroupState('bench', `g${i % GROUPS}`)),
+  );
   await storage.close();
   return { writeSeconds, loadSeconds };
 }
@@ -113,7 +117,11 @@ async function child(backend: Backend): Promise<void> {
         ? await runRawMemory()
         : backend === 'raw-fs'
           ? await runRawFs(dir)
-          : await runStorage(backend === 'memory' ? new MemoryStorage() : new FileSystemStorage({ basePath: dir, fsync: backend === 'filesystem' }));
+          : await runStorage(
+              backend === 'memory'
+                ? new MemoryStorage()
+                : new FileSystemStorage({ basePath: dir, fsync: backend === 'filesystem' }),
+            );
     const result: Result = {
       backend,
       writesPerSecond: CONTACTS / writeSeconds,
@@ -129,8 +137,14 @@ async function child(backend: Backend): Promise<void> {
 /** Compiles what `npm run build` compiles, file by file like tsc, into a temp dir that sees the repo's node_modules. */
 async function compilePackage(): Promise<string> {
   const outDir = await mkdtemp(path.join(os.tmpdir(), 'spine-bench-imports-'));
-  const { include } = JSON.parse(await readFile(path.join(REPO_ROOT, 'tsconfig.build.json'), 'utf8')) as { include: string[] };
-  const sources = await Promise.all(include.map(async (dir) => (await readdir(path.join(REPO_ROOT, dir), { recursive: true })).map((file) => path.join(REPO_ROOT, dir, file))));
+  const { include } = JSON.parse(await readFile(path.join(REPO_ROOT, 'tsconfig.build.json'), 'utf8')) as {
+    include: string[];
+  };
+  const sources = await Promise.all(
+    include.map(async (dir) =>
+      (await readdir(path.join(REPO_ROOT, dir), { recursive: true })).map((file) => path.join(REPO_ROOT, dir, file)),
+    ),
+  );
   await build({
     entryPoints: sources.flat().filter((file) => file.endsWith('.ts') && !file.endsWith('.d.ts')),
     outbase: REPO_ROOT,
@@ -162,12 +176,17 @@ const median = (values: number[]) => {
 async function measureImports(): Promise<void> {
   const outDir = await compilePackage();
   try {
-    const samples = new Map<string, { ms: number[]; packages: number }>(ENTRIES.map(([name]) => [name, { ms: [], packages: 0 }]));
+    const samples = new Map<string, { ms: number[]; packages: number }>(
+      ENTRIES.map(([name]) => [name, { ms: [], packages: 0 }]),
+    );
     // Rounds interleave the entries so a noisy moment on the machine is spread over all of them.
     for (let round = 0; round < IMPORT_RUNS; round++) {
       for (const [name, source] of ENTRIES) {
         const file = path.join(outDir, source.replace(/\.ts$/, '.js'));
-        const output = execFileSync(process.execPath, ['-e', IMPORT_PROBE, file], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } });
+        const output = execFileSync(process.execPath, ['-e', IMPORT_PROBE, file], {
+          encoding: 'utf8',
+          env: { ...process.env, NODE_OPTIONS: '' },
+        });
         const { importMs, packages } = JSON.parse(output) as { importMs: number; packages: number };
         const sample = samples.get(name)!;
         sample.ms.push(importMs);
@@ -180,7 +199,9 @@ async function measureImports(): Promise<void> {
     for (const [name] of ENTRIES) {
       const { ms, packages } = samples.get(name)!;
       const entryMs = median(ms);
-      console.log(`${name.padEnd(24)} ${entryMs.toFixed(1).padStart(9)}   ${(entryMs / rootMs).toFixed(2).padStart(7)}   ${String(packages).padStart(19)}`);
+      console.log(
+        `${name.padEnd(24)} ${entryMs.toFixed(1).padStart(9)}   ${(entryMs / rootMs).toFixed(2).padStart(7)}   ${String(packages).padStart(19)}`,
+      );
     }
   } finally {
     await rm(outDir, { recursive: true, force: true });
@@ -188,13 +209,19 @@ async function measureImports(): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  console.log(`storage backends: ${CONTACTS} contacts in ${GROUPS} groups, ${GROUP_LOADS} group loads, concurrency ${CONCURRENCY}, node ${process.version}`);
+  console.log(
+    `storage backends: ${CONTACTS} contacts in ${GROUPS} groups, ${GROUP_LOADS} group loads, concurrency ${CONCURRENCY}, node ${process.version}`,
+  );
   const results: Result[] = backends.map((backend) => {
-    const output = execFileSync(process.execPath, [...process.execArgv, __filename, '--child', backend], { encoding: 'utf8', env: { ...process.env, SPINE_LOG_LEVEL: 'SILENT' } });
+    const output = execFileSync(process.execPath, [...process.execArgv, __filename, '--child', backend], {
+      encoding: 'utf8',
+      env: { ...process.env, SPINE_LOG_LEVEL: 'SILENT' },
+    });
     return JSON.parse(output) as Result;
   });
   const byName = new Map(results.map((r) => [r.backend, r]));
-  const baselineOf = (b: Backend) => (b.startsWith('filesystem') || b === 'raw-fs' ? byName.get('raw-fs')! : byName.get('raw-memory')!);
+  const baselineOf = (b: Backend) =>
+    b.startsWith('filesystem') || b === 'raw-fs' ? byName.get('raw-fs')! : byName.get('raw-memory')!;
   console.log('backend              writes/s   vs raw   group loads/s   vs raw   peak RSS MiB');
   for (const r of results) {
     const base = baselineOf(r.backend);

@@ -55,14 +55,23 @@ async function throughput(total: number, concurrency: number, op: (i: number) =>
 }
 
 /** A minimal keep-alive HTTP client: method, URL, optional body → status and body. */
-function rawRequest(agent: http.Agent, method: string, url: string, body?: Buffer): Promise<{ status: number; body: Buffer }> {
+function rawRequest(
+  agent: http.Agent,
+  method: string,
+  url: string,
+  body?: Buffer,
+): Promise<{ status: number; body: Buffer }> {
   return new Promise((resolve, reject) => {
-    const request = http.request(url, { method, agent, headers: body ? { 'Content-Length': body.length } : {} }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks) }));
-      response.on('error', reject);
-    });
+    const request = http.request(
+      url,
+      { method, agent, headers: body ? { 'Content-Length': body.length } : {} },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks) }));
+        response.on('error', reject);
+      },
+    );
     request.on('error', reject);
     request.end(body);
   });
@@ -89,7 +98,11 @@ const BASELINE_SERVER = `
 `;
 
 /** Starts a server process and resolves with the URL it prints as `NAME=url`. */
-async function startServerProcess(command: string, args: string[], announcement: string): Promise<{ url: string; stop: () => Promise<void> }> {
+async function startServerProcess(
+  command: string,
+  args: string[],
+  announcement: string,
+): Promise<{ url: string; stop: () => Promise<void> }> {
   const child = spawn(command, args, {
     cwd: path.resolve(__dirname, '..'),
     env: { ...process.env, SPINE_LOG_LEVEL: 'WARNING' },
@@ -121,7 +134,11 @@ async function main(): Promise<void> {
   const payload = randomBytes(SIZE);
   const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
   const rows: Row[] = [];
-  const measure = async (setup: string, write: (i: number) => Promise<unknown>, read: (i: number) => Promise<unknown>) => {
+  const measure = async (
+    setup: string,
+    write: (i: number) => Promise<unknown>,
+    read: (i: number) => Promise<unknown>,
+  ) => {
     await throughput(WARMUP, CONCURRENCY, write);
     const writes = await throughput(OPS, CONCURRENCY, write);
     const reads = await throughput(OPS, CONCURRENCY, read);
@@ -148,12 +165,16 @@ async function main(): Promise<void> {
     const storage = new Storage(storageClientOptions(emulator));
     const [bucket] = await storage.createBucket('bench');
     const name = (i: number) => `objects/${i % OPS}`;
-    const mediaUpload = (i: number) => `${emulator.url}/upload/storage/v1/b/bench/o?uploadType=media&name=${encodeURIComponent(name(i))}`;
+    const mediaUpload = (i: number) =>
+      `${emulator.url}/upload/storage/v1/b/bench/o?uploadType=media&name=${encodeURIComponent(name(i))}`;
 
     await measure(
       'emulator, raw HTTP (media upload / alt=media)',
       (i) => expectOk(rawRequest(agent, 'POST', mediaUpload(i), payload)),
-      (i) => expectOk(rawRequest(agent, 'GET', `${emulator.url}/storage/v1/b/bench/o/${encodeURIComponent(name(i))}?alt=media`)),
+      (i) =>
+        expectOk(
+          rawRequest(agent, 'GET', `${emulator.url}/storage/v1/b/bench/o/${encodeURIComponent(name(i))}?alt=media`),
+        ),
     );
     await measure(
       'emulator, official client (save resumable:false / download)',
@@ -180,8 +201,11 @@ async function main(): Promise<void> {
 function printTable(rows: Row[]): void {
   const base = rows[0];
   const format = (value: number) => value.toFixed(0).padStart(8);
-  const ratio = (value: number, reference: number | undefined) => (reference ? `${((value / reference) * 100).toFixed(0)}%` : '').padStart(6);
-  process.stdout.write(`\n${'setup'.padEnd(64)} ${'writes/s'.padStart(8)} ${'vs base'.padStart(7)} ${'reads/s'.padStart(8)} ${'vs base'.padStart(7)}\n`);
+  const ratio = (value: number, reference: number | undefined) =>
+    (reference ? `${((value / reference) * 100).toFixed(0)}%` : '').padStart(6);
+  process.stdout.write(
+    `\n${'setup'.padEnd(64)} ${'writes/s'.padStart(8)} ${'vs base'.padStart(7)} ${'reads/s'.padStart(8)} ${'vs base'.padStart(7)}\n`,
+  );
   for (const row of rows) {
     process.stdout.write(
       `${row.setup.padEnd(64)} ${format(row.writes)} ${ratio(row.writes, base?.writes)}  ${format(row.reads)} ${ratio(row.reads, base?.reads)}\n`,

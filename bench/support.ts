@@ -16,25 +16,32 @@ import { SpineStorage, type SpineStorageOptions } from '../shared/mesh/spine-sto
 
 export const quiet: Logger = silentLogger;
 export const now = () => performance.now();
-export const round = (value: number, digits = 1) => (Number.isFinite(value) ? Math.round(value * 10 ** digits) / 10 ** digits : null);
+export const round = (value: number, digits = 1) =>
+  Number.isFinite(value) ? Math.round(value * 10 ** digits) / 10 ** digits : null;
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 // ---- sizes from the environment
 
 const positive = (name: string, raw: string) => {
   const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must hold positive integers, not ${JSON.stringify(raw)}`);
+  if (!Number.isInteger(value) || value < 1)
+    throw new Error(`${name} must hold positive integers, not ${JSON.stringify(raw)}`);
   return value;
 };
 /** A positive integer from the environment variable `name`, or `fallback`. */
 export const int = (name: string, fallback: number) => positive(name, process.env[name] ?? String(fallback));
 /** Comma-separated positive integers from the environment variable `name`, or `fallback`. */
-export const ints = (name: string, fallback: number[]) => (process.env[name] ? process.env[name]!.split(',').map((part) => positive(name, part.trim())) : fallback);
+export const ints = (name: string, fallback: number[]) =>
+  process.env[name] ? process.env[name]!.split(',').map((part) => positive(name, part.trim())) : fallback;
 
 // ---- running tasks
 
 /** Runs `task(0)` … `task(count - 1)`, at most `concurrency` at a time. */
-export async function inParallel(count: number, concurrency: number, task: (i: number) => Promise<unknown>): Promise<void> {
+export async function inParallel(
+  count: number,
+  concurrency: number,
+  task: (i: number) => Promise<unknown>,
+): Promise<void> {
   let next = 0;
   await Promise.all(
     Array.from({ length: Math.min(concurrency, count) }, async () => {
@@ -143,7 +150,13 @@ export const loadAverage = () => os.loadavg().map((v) => round(v, 2));
 // ---- the mesh
 
 /** A SpineStorage client of the mesh, its state on the mesh's bucket; `options` add to or override the defaults. */
-export function meshClient(mesh: LocalMesh, pubsub: PubSub, storage: Storage, writerId: string, options: Partial<SpineStorageOptions> = {}): SpineStorage {
+export function meshClient(
+  mesh: LocalMesh,
+  pubsub: PubSub,
+  storage: Storage,
+  writerId: string,
+  options: Partial<SpineStorageOptions> = {},
+): SpineStorage {
   return new SpineStorage({
     projectId: mesh.settings.projectId,
     topicPrefix: mesh.settings.topicPrefix,
@@ -159,10 +172,13 @@ export function meshClient(mesh: LocalMesh, pubsub: PubSub, storage: Storage, wr
 
 /** Stops the mesh and ends the process (exit code 2) once the run has taken `deadlineMs` since `runStart`. */
 export function stopAtDeadline(mesh: LocalMesh, deadlineMs: number, runStart: number): NodeJS.Timeout {
-  const deadline = setTimeout(() => {
-    console.error(`deadline of ${deadlineMs / 1000} s reached; stopping`);
-    void mesh.stop().finally(() => process.exit(2));
-  }, deadlineMs - (now() - runStart));
+  const deadline = setTimeout(
+    () => {
+      console.error(`deadline of ${deadlineMs / 1000} s reached; stopping`);
+      void mesh.stop().finally(() => process.exit(2));
+    },
+    deadlineMs - (now() - runStart),
+  );
   deadline.unref();
   return deadline;
 }
@@ -192,7 +208,8 @@ export async function startStorageEmulatorProcess(): Promise<{ url: string; chil
 }
 
 /** An official client of the emulator at `url`, without the client's own retries (the stores retry themselves). */
-export const emulatorClient = (url: string) => new Storage({ apiEndpoint: url, projectId: 'bench', retryOptions: { autoRetry: false } });
+export const emulatorClient = (url: string) =>
+  new Storage({ apiEndpoint: url, projectId: 'bench', retryOptions: { autoRetry: false } });
 
 // ---- the end
 

@@ -65,23 +65,40 @@ async function main(): Promise<void> {
     const body = Buffer.from(JSON.stringify({ network: 'bench', group: 'g1', window: 0 }));
     const createStart = performance.now();
     await inParallel(CREATES, CREATE_CONCURRENCY, (i) =>
-      client.createTask({ parent: createQueue, task: { name: `${createQueue}/tasks/t-${i}`, httpRequest: { url: target.url, body } } }),
+      client.createTask({
+        parent: createQueue,
+        task: { name: `${createQueue}/tasks/t-${i}`, httpRequest: { url: target.url, body } },
+      }),
     );
     const createSeconds = (performance.now() - createStart) / 1000;
-    results.push({ scenario: 'createTask (named, 64 in flight)', tasks: CREATES, seconds: round(createSeconds), perSecond: round(CREATES / createSeconds) });
+    results.push({
+      scenario: 'createTask (named, 64 in flight)',
+      tasks: CREATES,
+      seconds: round(createSeconds),
+      perSecond: round(CREATES / createSeconds),
+    });
     await client.deleteQueue({ name: createQueue });
 
     for (const rate of RATES) {
       const tasks = rate * SECONDS_PER_SCENARIO;
       const queue = `${parent}/queues/rate-${rate}`;
-      const [created] = await client.createQueue({ parent, queue: { name: queue, rateLimits: { maxDispatchesPerSecond: rate } } });
+      const [created] = await client.createQueue({
+        parent,
+        queue: { name: queue, rateLimits: { maxDispatchesPerSecond: rate } },
+      });
       const burst = created.rateLimits?.maxBurstSize ?? 0;
       await client.pauseQueue({ name: queue });
-      await inParallel(tasks, CREATE_CONCURRENCY, () => client.createTask({ parent: queue, task: { httpRequest: { url: target.url } } }));
+      await inParallel(tasks, CREATE_CONCURRENCY, () =>
+        client.createTask({ parent: queue, task: { httpRequest: { url: target.url } } }),
+      );
       target.arrivals.length = 0;
       const resumedAt = performance.now();
       await client.resumeQueue({ name: queue });
-      await waitUntil(() => target.arrivals.length >= tasks, { timeoutMs: (tasks / rate) * 1000 * 3 + 10_000, intervalMs: 20, what: `${tasks} dispatches` });
+      await waitUntil(() => target.arrivals.length >= tasks, {
+        timeoutMs: (tasks / rate) * 1000 * 3 + 10_000,
+        intervalMs: 20,
+        what: `${tasks} dispatches`,
+      });
       const seconds = (target.arrivals.at(-1)! - resumedAt) / 1000;
       const stats = emulator.stats().queues[queue]!;
       results.push({

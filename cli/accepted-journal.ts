@@ -88,7 +88,8 @@ export class AcceptedJournal {
       else for (const id of record.done) done.add(id);
     }
     const unfinished = [...accepted.values()].filter((message) => !done.has(message.id));
-    if (torn) logger.warn('journal lines that could not be read were skipped (a write torn by a crash)', { file, lines: torn });
+    if (torn)
+      logger.warn('journal lines that could not be read were skipped (a write torn by a crash)', { file, lines: torn });
     const handle = await open(file, 'a');
     const journal = new AcceptedJournal(file, handle, unfinished, logger);
     journal.bytes = Buffer.byteLength(text);
@@ -175,10 +176,16 @@ export class AcceptedJournal {
           this.bytes += Buffer.byteLength(marks);
         }
       } catch (error) {
-        this.logger.error('the journal could not be written; the publishes waiting for it fail', { file: this.file, error });
+        this.logger.error('the journal could not be written; the publishes waiting for it fail', {
+          file: this.file,
+          error,
+        });
         for (const entry of batch) entry.reject(error);
       }
-      if (this.bytes > COMPACT_AT_BYTES && this.pending.size * 4 < this.counters.appends) await this.rewrite().catch((error: unknown) => this.logger.warn('journal compaction failed; it is tried again later', { error }));
+      if (this.bytes > COMPACT_AT_BYTES && this.pending.size * 4 < this.counters.appends)
+        await this.rewrite().catch((error: unknown) =>
+          this.logger.warn('journal compaction failed; it is tried again later', { error }),
+        );
     }
   }
 

@@ -15,7 +15,16 @@ import type { Storage } from '@google-cloud/storage';
 import { createLogger } from '../shared/log';
 import type { NetworkStorage } from '../shared/model';
 import type { SpineStorage } from '../shared/mesh/spine-storage';
-import { parseSetting, parseSettings, SETTINGS, settingNames, spineSettings, splitHostPort, type SettingSpec, type SpineSettings } from '../shared/settings';
+import {
+  parseSetting,
+  parseSettings,
+  SETTINGS,
+  settingNames,
+  spineSettings,
+  splitHostPort,
+  type SettingSpec,
+  type SpineSettings,
+} from '../shared/settings';
 import { MeshUnreachableError, UsageError } from './errors';
 import type { CommonFlags } from './options';
 
@@ -100,27 +109,45 @@ export interface Endpoint {
 /** The emulator endpoints of the settings (a deployment on Google Cloud has none). */
 export function emulatorEndpoints(settings: SpineSettings, { tasks = false } = {}): Endpoint[] {
   const endpoints: Endpoint[] = [];
-  if (settings.pubsubEmulatorHost) endpoints.push({ part: 'pubsub', name: 'the Pub/Sub emulator', ...splitHostPort(settings.pubsubEmulatorHost) });
+  if (settings.pubsubEmulatorHost)
+    endpoints.push({ part: 'pubsub', name: 'the Pub/Sub emulator', ...splitHostPort(settings.pubsubEmulatorHost) });
   if (settings.storageEmulatorHost) {
     const url = new URL(settings.storageEmulatorHost);
-    endpoints.push({ part: 'storage', name: 'the Storage emulator', host: url.hostname, port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)) });
+    endpoints.push({
+      part: 'storage',
+      name: 'the Storage emulator',
+      host: url.hostname,
+      port: Number(url.port || (url.protocol === 'https:' ? 443 : 80)),
+    });
   }
-  if (tasks && settings.tasksEmulatorHost) endpoints.push({ part: 'tasks', name: 'the Tasks emulator', ...splitHostPort(settings.tasksEmulatorHost) });
+  if (tasks && settings.tasksEmulatorHost)
+    endpoints.push({ part: 'tasks', name: 'the Tasks emulator', ...splitHostPort(settings.tasksEmulatorHost) });
   return endpoints;
 }
 
 export function urlEndpoint(name: string, url: string): Endpoint {
   const parsed = new URL(url);
-  return { part: 'function', name, host: parsed.hostname.replace(/^\[|\]$/g, ''), port: Number(parsed.port || (parsed.protocol === 'https:' ? 443 : 80)) };
+  return {
+    part: 'function',
+    name,
+    host: parsed.hostname.replace(/^\[|\]$/g, ''),
+    port: Number(parsed.port || (parsed.protocol === 'https:' ? 443 : 80)),
+  };
 }
 
 /** Resolves when every endpoint accepts a TCP connection; rejects naming the first that does not. */
-export async function probeEndpoints(endpoints: Endpoint[], origin: string, timeoutMs = PROBE_TIMEOUT_MS): Promise<void> {
+export async function probeEndpoints(
+  endpoints: Endpoint[],
+  origin: string,
+  timeoutMs = PROBE_TIMEOUT_MS,
+): Promise<void> {
   const failures = await Promise.all(endpoints.map((endpoint) => probe(endpoint, timeoutMs)));
   const index = failures.findIndex((failure) => failure !== undefined);
   if (index === -1) return;
   const { name, host, port } = endpoints[index]!;
-  throw new MeshUnreachableError(`cannot reach ${name} at ${host}:${port} (${failures[index]}; ${origin}): is the mesh running? Start it with \`npm start\``);
+  throw new MeshUnreachableError(
+    `cannot reach ${name} at ${host}:${port} (${failures[index]}; ${origin}): is the mesh running? Start it with \`npm start\``,
+  );
 }
 
 function probe({ host, port }: Endpoint, timeoutMs: number): Promise<string | undefined> {
@@ -151,7 +178,10 @@ export async function openSpine(connection: MeshConnection): Promise<SpineStorag
 }
 
 /** Opens a client, runs `work` with it and always closes it (its subscriptions are removed). */
-export async function withSpine<T>(flags: CommonFlags, work: (spine: SpineStorage, connection: MeshConnection) => Promise<T>): Promise<T> {
+export async function withSpine<T>(
+  flags: CommonFlags,
+  work: (spine: SpineStorage, connection: MeshConnection) => Promise<T>,
+): Promise<T> {
   const connection = await resolveConnection(flags);
   const spine = await openSpine(connection);
   try {
@@ -163,7 +193,8 @@ export async function withSpine<T>(flags: CommonFlags, work: (spine: SpineStorag
 
 /** The Storage client alone: reading commands skip loading Pub/Sub's (about 0.5 s). */
 export function storageClient(settings: SpineSettings): Storage {
-  const { createStorageClient } = require('../shared/mesh/storage-client') as typeof import('../shared/mesh/storage-client');
+  const { createStorageClient } =
+    require('../shared/mesh/storage-client') as typeof import('../shared/mesh/storage-client');
   return createStorageClient(settings);
 }
 
@@ -172,12 +203,24 @@ export function storageClient(settings: SpineSettings): Storage {
  * mesh client would read, without the Pub/Sub client. Stores other than Cloud Storage are built
  * by the mesh client itself (`SpineStorage.fromEnv`), which knows them all.
  */
-export async function withState<T>(flags: CommonFlags, work: (state: NetworkStorage, connection: MeshConnection) => Promise<T>): Promise<T> {
+export async function withState<T>(
+  flags: CommonFlags,
+  work: (state: NetworkStorage, connection: MeshConnection) => Promise<T>,
+): Promise<T> {
   const connection = await resolveConnection(flags);
   const { settings } = connection;
   if (settings.stateStore !== 'gcs') return withSpine(flags, work);
-  await probeEndpoints(emulatorEndpoints(settings).filter((e) => e.part === 'storage'), connection.origin);
-  const state = openBackend({ type: 'gcs', bucket: settings.bucket, prefix: settings.statePrefix, storage: storageClient(settings), logger: cliLogger() });
+  await probeEndpoints(
+    emulatorEndpoints(settings).filter((e) => e.part === 'storage'),
+    connection.origin,
+  );
+  const state = openBackend({
+    type: 'gcs',
+    bucket: settings.bucket,
+    prefix: settings.statePrefix,
+    storage: storageClient(settings),
+    logger: cliLogger(),
+  });
   try {
     return await work(state, connection);
   } finally {

@@ -63,7 +63,12 @@ const DEFAULT_CONCURRENCY = 16;
 const UNREACHABLE_MAX_BACKOFF_MS = 5_000;
 
 /** The attributes Pub/Sub adds to a message it dead-letters. */
-export function deadLetterAttributes(message: Message, route: RelayRoute, projectId: string, attempts: number): Record<string, string> {
+export function deadLetterAttributes(
+  message: Message,
+  route: RelayRoute,
+  projectId: string,
+  attempts: number,
+): Record<string, string> {
   return {
     ...message.attributes,
     CloudPubSubDeadLetterSourceDeliveryCount: String(attempts),
@@ -176,14 +181,25 @@ export function startDeliveryRelay(options: DeliveryRelayOptions): DeliveryRelay
         stats.failedAttempts++;
         if (route.deadLetterTopic && attempts >= route.maxDeliveryAttempts) {
           try {
-            await options.publisher.topic(route.deadLetterTopic).publishMessage({ data: message.data, attributes: deadLetterAttributes(message, route, options.projectId, attempts) });
+            await options.publisher.topic(route.deadLetterTopic).publishMessage({
+              data: message.data,
+              attributes: deadLetterAttributes(message, route, options.projectId, attempts),
+            });
             message.ack();
             stats.deadLettered++;
-            logger.warn('message dead-lettered after repeated failed deliveries', { subscription: route.subscription, messageId: message.id, attempts });
+            logger.warn('message dead-lettered after repeated failed deliveries', {
+              subscription: route.subscription,
+              messageId: message.id,
+              attempts,
+            });
             options.onDone?.(route, message.id);
             return;
           } catch (error) {
-            logger.error('could not publish a dead letter; the message is tried again', { subscription: route.subscription, messageId: message.id, error });
+            logger.error('could not publish a dead letter; the message is tried again', {
+              subscription: route.subscription,
+              messageId: message.id,
+              error,
+            });
           }
         }
       } else {
@@ -191,7 +207,14 @@ export function startDeliveryRelay(options: DeliveryRelayOptions): DeliveryRelay
       }
       // A function that cannot be reached is not the message's fault: no attempt counted, retried soon.
       const wait = outcome === 'unreachable' ? Math.min(backoffMs, UNREACHABLE_MAX_BACKOFF_MS) : backoffMs;
-      if (outcome === 'failed' || attempts === 0) logger.debug('delivery failed; retrying', { subscription: route.subscription, messageId: message.id, outcome, attempts, waitMs: wait });
+      if (outcome === 'failed' || attempts === 0)
+        logger.debug('delivery failed; retrying', {
+          subscription: route.subscription,
+          messageId: message.id,
+          outcome,
+          attempts,
+          waitMs: wait,
+        });
       backoffMs = Math.min(backoffMs * 2, route.maximumBackoffMs);
       await sleep(wait);
     }
@@ -248,9 +271,14 @@ export function startDeliveryRelay(options: DeliveryRelayOptions): DeliveryRelay
       let lane = lanes.get(key);
       if (!lane) lanes.set(key, (lane = new Lane()));
       lane.queue.push({ message, arrival: ++arrivals });
-      if (!lane.running) void drainLane(key, lane).catch((error: unknown) => logger.error('relay lane failed', { subscription: route.subscription, error }));
+      if (!lane.running)
+        void drainLane(key, lane).catch((error: unknown) =>
+          logger.error('relay lane failed', { subscription: route.subscription, error }),
+        );
     });
-    subscription.on('error', (error: Error) => logger.error('relay subscription error', { subscription: route.subscription, error }));
+    subscription.on('error', (error: Error) =>
+      logger.error('relay subscription error', { subscription: route.subscription, error }),
+    );
     subscriptions.push(subscription);
   }
 

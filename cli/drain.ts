@@ -77,7 +77,11 @@ export async function drainPushSubscription(options: DrainOptions): Promise<Drai
       const tries = (attempts.get(id) ?? 0) + 1;
       attempts.set(id, tries);
       if (tries >= maxAttempts) {
-        logger.error('message could not be delivered while draining; it is left behind', { subscription, messageId: id, attempts: tries });
+        logger.error('message could not be delivered while draining; it is left behind', {
+          subscription,
+          messageId: id,
+          attempts: tries,
+        });
         result.failed++;
         await subscriber.acknowledge({ subscription, ackIds: [ackId] });
       } else {
@@ -100,7 +104,12 @@ async function push(endpoint: string, subscription: string, message: v1PulledMes
     subscription,
   };
   try {
-    const response = await fetch(endpoint, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(120_000) });
+    const response = await fetch(endpoint, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(120_000),
+    });
     await response.arrayBuffer();
     return response.ok;
   } catch {

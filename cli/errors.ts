@@ -55,7 +55,10 @@ export class BadJsonError extends CliError {
     reason: string,
     hint = '',
   ) {
-    super(`${what} is not valid JSON${position === undefined ? '' : ` at position ${position}`}: ${reason}${hint}`, ExitCode.invalidValue);
+    super(
+      `${what} is not valid JSON${position === undefined ? '' : ` at position ${position}`}: ${reason}${hint}`,
+      ExitCode.invalidValue,
+    );
   }
 }
 

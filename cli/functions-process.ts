@@ -30,42 +30,68 @@ const STOP_GRACE_MS = 10_000;
 
 /** Runs `functions/main.ts` as a child process: the functions as a deployment would run them, apart from this process. */
 export async function startFunctionsProcess(options: FunctionsProcessOptions): Promise<FunctionsProcess> {
-  const env = { ...process.env, ...options.env, ...(options.ports ? { SPINE_FUNCTION_PORTS: JSON.stringify(options.ports) } : {}) };
+  const env = {
+    ...process.env,
+    ...options.env,
+    ...(options.ports ? { SPINE_FUNCTION_PORTS: JSON.stringify(options.ports) } : {}),
+  };
   const timeoutMs = options.startTimeoutMs ?? START_TIMEOUT_MS;
   let ready: (urls: Partial<Record<FunctionName, string>>) => void = () => undefined;
   const announced = new Promise<Partial<Record<FunctionName, string>>>((resolve) => (ready = resolve));
   // Its own process group: a terminal's Ctrl-C reaches only the parent, which drains the mesh
   // through the functions before stopping them; it dies with the parent if that dies first.
-  const group = await spawnProcessGroup(process.execPath, ['--require', require.resolve('tsx/cjs'), path.join(ROOT, 'functions', 'main.ts')], {
-    env,
-    cwd: ROOT,
-    logger: silentLogger,
-    killWithParent: true,
-    tailLines: 20,
-    onLine: (line, stream) => {
-      if (stream === 'stdout' && line.startsWith('FUNCTIONS_READY ')) ready(JSON.parse(line.slice('FUNCTIONS_READY '.length)));
-      else options.onLog?.(line);
+  const group = await spawnProcessGroup(
+    process.execPath,
+    ['--require', require.resolve('tsx/cjs'), path.join(ROOT, 'functions', 'main.ts')],
+    {
+      env,
+      cwd: ROOT,
+      logger: silentLogger,
+      killWithParent: true,
+      tailLines: 20,
+      onLine: (line, stream) => {
+        if (stream === 'stdout' && line.startsWith('FUNCTIONS_READY '))
+          ready(JSON.parse(line.slice('FUNCTIONS_READY '.length)));
+        else options.onLog?.(line);
+      },
     },
-  });
+  );
   let timer: NodeJS.Timeout | undefined;
   const diedFirst = group.exited().then(async ({ exitCode }) => {
     await group.outputClosed(1_000);
-    throw new Error(`the functions process exited with code ${exitCode} before it was ready: ${startFailure(group.outputTail().split('\n'))}`);
+    throw new Error(
+      `the functions process exited with code ${exitCode} before it was ready: ${startFailure(group.outputTail().split('\n'))}`,
+    );
   });
   // Once ready, a later exit is the caller's stop, not a failed start.
   diedFirst.catch(() => undefined);
   const urls = await Promise.race([
     announced,
     diedFirst,
-    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`functions did not start within ${timeoutMs} ms: ${group.outputTail()}`)), timeoutMs))),
+    new Promise<never>(
+      (_, reject) =>
+        (timer = setTimeout(
+          () => reject(new Error(`functions did not start within ${timeoutMs} ms: ${group.outputTail()}`)),
+          timeoutMs,
+        )),
+    ),
   ])
     .catch(async (error: unknown) => {
       await group.kill().catch(() => undefined);
       throw error;
     })
     .finally(() => clearTimeout(timer));
-  const ports = Object.fromEntries(Object.entries(urls).map(([name, url]) => [name, Number(new URL(url!).port)])) as Partial<Record<FunctionName, number>>;
-  return { pid: group.pid, urls, ports, stop: () => group.stop(STOP_GRACE_MS), kill: () => group.kill(), exited: () => group.exited() };
+  const ports = Object.fromEntries(
+    Object.entries(urls).map(([name, url]) => [name, Number(new URL(url!).port)]),
+  ) as Partial<Record<FunctionName, number>>;
+  return {
+    pid: group.pid,
+    urls,
+    ports,
+    stop: () => group.stop(STOP_GRACE_MS),
+    kill: () => group.kill(),
+    exited: () => group.exited(),
+  };
 }
 
 /** Why the functions did not start, from the last error they logged (JSON), else the raw tail. */

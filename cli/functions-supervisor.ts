@@ -57,7 +57,12 @@ export function superviseFunctions(first: FunctionsProcess, options: SupervisorO
   let stopping = false;
   let replacing = false;
   let wake: (() => void) | undefined;
-  const status: SupervisionStatus = { state: 'running', pid: first.pid, restarts: 0, since: new Date(startedAt).toISOString() };
+  const status: SupervisionStatus = {
+    state: 'running',
+    pid: first.pid,
+    restarts: 0,
+    since: new Date(startedAt).toISOString(),
+  };
   const changed = () => options.onStatus?.({ ...status });
 
   const watch = (process: FunctionsProcess) => {
@@ -71,7 +76,13 @@ export function superviseFunctions(first: FunctionsProcess, options: SupervisorO
       status.lastExit = { exitCode, signal, at: new Date().toISOString() };
       status.state = 'restarting';
       if (Date.now() - startedAt >= healthyResetMs) backoffMs = initial;
-      options.logger.error('the functions process exited; restarting it', { pid: process.pid, exitCode, signal, backoffMs, restarts: status.restarts });
+      options.logger.error('the functions process exited; restarting it', {
+        pid: process.pid,
+        exitCode,
+        signal,
+        backoffMs,
+        restarts: status.restarts,
+      });
       changed();
       for (;;) {
         await new Promise<void>((resolve) => {

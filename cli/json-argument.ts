@@ -19,7 +19,11 @@ export function parseJsonArgument(text: string, what: string): unknown {
 /** A value nesting deeper than the codec reads is refused before anything walks it (no stack overflow). */
 function checkDepth(text: string, what: string): void {
   const depth = jsonTextDepth(text, MAX_TEXT_DEPTH);
-  if (depth > MAX_TEXT_DEPTH) throw new CliError(`${what} nests more than ${MAX_TEXT_DEPTH} levels deep; values may nest at most ${MAX_CONTENT_DEPTH} levels`, ExitCode.invalidValue);
+  if (depth > MAX_TEXT_DEPTH)
+    throw new CliError(
+      `${what} nests more than ${MAX_TEXT_DEPTH} levels deep; values may nest at most ${MAX_CONTENT_DEPTH} levels`,
+      ExitCode.invalidValue,
+    );
 }
 
 /** `JSON.parse`, with a `BadJsonError` that names what was parsed and where it went wrong. */
@@ -52,7 +56,8 @@ function locateSyntaxError(text: string, message: string): { position: number | 
       try {
         JSON.parse(text.slice(0, end));
       } catch (error) {
-        if (UNEXPECTED_TOKEN.exec((error as Error).message)?.[1] === token) return { position: end - token.length, reason: `unexpected ${JSON.stringify(token)}` };
+        if (UNEXPECTED_TOKEN.exec((error as Error).message)?.[1] === token)
+          return { position: end - token.length, reason: `unexpected ${JSON.stringify(token)}` };
       }
     }
   }

@@ -13,7 +13,12 @@ import { startSchedulerRunner, type SchedulerRunner } from '../scheduler/runner'
 import { startFunctionsProcess, type FunctionsProcess } from './functions-process';
 import { AcceptedJournal } from './accepted-journal';
 import { startDeliveryRelay, type DeliveryRelay, type RelayRoute } from './delivery-relay';
-import { PROCESSES_FILE, superviseFunctions, type FunctionsSupervisor, type SupervisionStatus } from './functions-supervisor';
+import {
+  PROCESSES_FILE,
+  superviseFunctions,
+  type FunctionsSupervisor,
+  type SupervisionStatus,
+} from './functions-supervisor';
 import { startPubSubProxy, type PubSubProxy } from './pubsub-proxy';
 import { describeTakenPorts } from './port-owner';
 
@@ -26,7 +31,8 @@ export interface MeshPorts {
 }
 
 /** The part of the mesh that failed to start, named so one line can say what broke. */
-export type MeshPart = 'ports' | 'emulators' | 'journal' | 'functions' | 'topology' | 'settings' | 'dashboard' | 'gateway';
+export type MeshPart =
+  'ports' | 'emulators' | 'journal' | 'functions' | 'topology' | 'settings' | 'dashboard' | 'gateway';
 
 export class MeshStartError extends Error {
   constructor(
@@ -39,7 +45,11 @@ export class MeshStartError extends Error {
   }
 }
 
-const PART_NAMES: Record<keyof Omit<MeshPorts, 'functions'>, string> = { pubsub: 'Pub/Sub emulator', storage: 'Storage emulator', tasks: 'Tasks emulator' };
+const PART_NAMES: Record<keyof Omit<MeshPorts, 'functions'>, string> = {
+  pubsub: 'Pub/Sub emulator',
+  storage: 'Storage emulator',
+  tasks: 'Tasks emulator',
+};
 
 /** Each fixed port with the part it is for (0: a free one will be picked, nothing to check). */
 export function portParts(ports: MeshPorts): Array<{ part: string; port: number }> {
@@ -124,14 +134,24 @@ export async function startLocalMesh(options: LocalMeshOptions = {}): Promise<Lo
   // With a data dir, what Pub/Sub accepts is journaled there: clients reach the emulator through
   // the journaling pass-through, which takes the Pub/Sub port; the emulator gets a free one.
   const journal = options.dataDir
-    ? await AcceptedJournal.open(path.join(options.dataDir, JOURNAL_DIR), log.child({ part: 'journal' })).catch((error: unknown) => {
-        throw new MeshStartError('journal', `the Pub/Sub journal in ${options.dataDir} could not be opened: ${(error as Error).message}`, { cause: error });
-      })
+    ? await AcceptedJournal.open(path.join(options.dataDir, JOURNAL_DIR), log.child({ part: 'journal' })).catch(
+        (error: unknown) => {
+          throw new MeshStartError(
+            'journal',
+            `the Pub/Sub journal in ${options.dataDir} could not be opened: ${(error as Error).message}`,
+            { cause: error },
+          );
+        },
+      )
     : undefined;
   const emulators = await startEmulators({
     ...(options.projectId ? { projectId: options.projectId } : {}),
     ...(options.dataDir ? { dataDir: path.join(options.dataDir, 'storage') } : {}),
-    ports: { pubsub: journal ? 0 : (requested.pubsub ?? 0), storage: requested.storage ?? 0, tasks: requested.tasks ?? 0 },
+    ports: {
+      pubsub: journal ? 0 : (requested.pubsub ?? 0),
+      storage: requested.storage ?? 0,
+      tasks: requested.tasks ?? 0,
+    },
     logger: log.child({ part: 'emulators' }),
   }).catch(async (error: unknown) => {
     await journal?.close();
@@ -147,8 +167,18 @@ export async function startLocalMesh(options: LocalMeshOptions = {}): Promise<Lo
   const upstreamHost = emulators.env().PUBSUB_EMULATOR_HOST!;
   try {
     if (journal) {
-      proxy = await startPubSubProxy({ upstream: upstreamHost, port: requested.pubsub ?? 0, journal, journaledTopics, derivedTopics, ackedSubscriptions, logger: log.child({ part: 'pubsub-journal' }) }).catch((error: unknown) => {
-        throw new MeshStartError('ports', `the Pub/Sub port ${requested.pubsub ?? 0}: ${(error as Error).message}`, { cause: error });
+      proxy = await startPubSubProxy({
+        upstream: upstreamHost,
+        port: requested.pubsub ?? 0,
+        journal,
+        journaledTopics,
+        derivedTopics,
+        ackedSubscriptions,
+        logger: log.child({ part: 'pubsub-journal' }),
+      }).catch((error: unknown) => {
+        throw new MeshStartError('ports', `the Pub/Sub port ${requested.pubsub ?? 0}: ${(error as Error).message}`, {
+          cause: error,
+        });
       });
     }
     const env: Record<string, string> = {
@@ -158,25 +188,38 @@ export async function startLocalMesh(options: LocalMeshOptions = {}): Promise<Lo
       SPINE_BUCKET: options.bucket ?? 'spine-state',
     };
     if (options.functionsEnv?.SPINE_PERSIST_ON) env.SPINE_PERSIST_ON = options.functionsEnv.SPINE_PERSIST_ON;
-    if (options.postgresUrl) Object.assign(env, { SPINE_STATE_STORE: 'postgres', SPINE_POSTGRES_URL: options.postgresUrl });
+    if (options.postgresUrl)
+      Object.assign(env, { SPINE_STATE_STORE: 'postgres', SPINE_POSTGRES_URL: options.postgresUrl });
     // Ports first: functions that enqueue tasks for other functions need their URLs up front.
     const ports: Partial<Record<FunctionName, number>> = {};
     for (const target of FUNCTION_TARGETS) ports[target] = requested.functions?.[target] || (await freePort());
     const urls = Object.fromEntries(Object.entries(ports).map(([name, port]) => [name, `http://127.0.0.1:${port}`]));
     // Clients reach the health and snapshot functions directly (spine health, the dashboard).
     env.SPINE_FUNCTION_URLS = JSON.stringify(urls);
-    const functionsEnv = { ...env, ...options.functionsEnv, PUBSUB_EMULATOR_HOST: env.PUBSUB_EMULATOR_HOST!, SPINE_FUNCTION_URLS: JSON.stringify(urls) };
+    const functionsEnv = {
+      ...env,
+      ...options.functionsEnv,
+      PUBSUB_EMULATOR_HOST: env.PUBSUB_EMULATOR_HOST!,
+      SPINE_FUNCTION_URLS: JSON.stringify(urls),
+    };
     let settings: SpineSettings;
     try {
       settings = loadSettings(functionsEnv);
     } catch (error) {
       throw new MeshStartError('settings', (error as Error).message, { cause: error });
     }
-    const topology = defineTopology({ projectId: settings.projectId, prefix: settings.topicPrefix, bucket: settings.bucket, persistIntervalMs: settings.intervalMs });
+    const topology = defineTopology({
+      projectId: settings.projectId,
+      prefix: settings.topicPrefix,
+      bucket: settings.bucket,
+      persistIntervalMs: settings.intervalMs,
+    });
     const fullTopic = (name: string) => `projects/${settings.projectId}/topics/${name}`;
     const fullSubscription = (name: string) => `projects/${settings.projectId}/subscriptions/${name}`;
-    for (const topic of [topology.topics.contactWrites, topology.topics.pendingWrites, topology.topics.deadLetters]) journaledTopics.add(fullTopic(topic.name));
-    for (const topic of [topology.topics.pendingWrites, topology.topics.deadLetters]) derivedTopics.add(fullTopic(topic.name));
+    for (const topic of [topology.topics.contactWrites, topology.topics.pendingWrites, topology.topics.deadLetters])
+      journaledTopics.add(fullTopic(topic.name));
+    for (const topic of [topology.topics.pendingWrites, topology.topics.deadLetters])
+      derivedTopics.add(fullTopic(topic.name));
     ackedSubscriptions.add(fullSubscription(topology.subscriptions.pending.name));
 
     const startFunctions = () => startFunctionsProcess({ env: functionsEnv, ports, onLog: options.onFunctionsLog });
@@ -189,7 +232,11 @@ export async function startLocalMesh(options: LocalMeshOptions = {}): Promise<Lo
     const tasks = createTasksClient(settings);
     let replayed = { contactWrites: 0, pendingWrites: 0 };
     try {
-      await provisionTopology(topology, { pubsub: upstream, storage, tasks, location: settings.tasksLocation }, { endpoints: functions.urls, logger: log, localDelivery: true });
+      await provisionTopology(
+        topology,
+        { pubsub: upstream, storage, tasks, location: settings.tasksLocation },
+        { endpoints: functions.urls, logger: log, localDelivery: true },
+      );
       if (journal) replayed = await replayUnfinished(journal, upstream, topology, log.child({ part: 'journal' }));
     } catch (error) {
       await upstream.close();
@@ -207,7 +254,9 @@ export async function startLocalMesh(options: LocalMeshOptions = {}): Promise<Lo
       projectId: settings.projectId,
       routes,
       logger: log.child({ part: 'relay' }),
-      ...(journal ? { onDone: (_route: RelayRoute, messageId: string) => journal.markDone([journal.idOf(messageId)]) } : {}),
+      ...(journal
+        ? { onDone: (_route: RelayRoute, messageId: string) => journal.markDone([journal.idOf(messageId)]) }
+        : {}),
     });
     const statusFile = options.dataDir ? path.join(options.dataDir, PROCESSES_FILE) : undefined;
     const activeRelay = relay;
@@ -216,20 +265,27 @@ export async function startLocalMesh(options: LocalMeshOptions = {}): Promise<Lo
       logger: log.child({ part: 'supervisor' }),
       onRestarted: () => activeRelay.wake(),
       onStatus: (status) => {
-        if (statusFile) void writeFile(statusFile, JSON.stringify({ functions: status, pid: process.pid }, null, 2) + '\n').catch(() => undefined);
+        if (statusFile)
+          void writeFile(statusFile, JSON.stringify({ functions: status, pid: process.pid }, null, 2) + '\n').catch(
+            () => undefined,
+          );
       },
     });
-    if (statusFile) await writeFile(statusFile, JSON.stringify({ functions: supervisor.status(), pid: process.pid }, null, 2) + '\n');
+    if (statusFile)
+      await writeFile(statusFile, JSON.stringify({ functions: supervisor.status(), pid: process.pid }, null, 2) + '\n');
     // Batched writes a crashed run left pending have lost their flush tasks with the Tasks emulator: flushed now.
     if (replayed.pendingWrites > 0 && functions.urls.persist) {
       void persistEverything(functions.urls.persist).then(
         (summary) => log.info('pending writes of an earlier run persisted', summary),
-        (error: unknown) => log.warn('pending writes of an earlier run could not be persisted yet; the next flush takes them', { error }),
+        (error: unknown) =>
+          log.warn('pending writes of an earlier run could not be persisted yet; the next flush takes them', { error }),
       );
     }
     // Jobs whose function this mesh runs; the others wait for their function.
     const jobs = topology.jobs.filter(
-      (job) => functions.urls[job.target.function] !== undefined && (!options.schedulerJobs || options.schedulerJobs.includes(job.name.slice(topology.prefix.length))),
+      (job) =>
+        functions.urls[job.target.function] !== undefined &&
+        (!options.schedulerJobs || options.schedulerJobs.includes(job.name.slice(topology.prefix.length))),
     );
     const scheduler =
       options.scheduler === false
@@ -266,8 +322,19 @@ export async function startLocalMesh(options: LocalMeshOptions = {}): Promise<Lo
           proxy?.refusePublishesTo(new Set([fullTopic(topology.topics.contactWrites.name)]));
           let report: StopReport = { delivered: 0, undelivered: 0 };
           if (drain) {
-            report = await drainMesh(activeRelay, settings, running.current.urls, log.child({ part: 'drain' }), Boolean(journal)).catch((error: unknown) => {
-              log.error(journal ? 'draining the mesh failed; what was not delivered is kept in the journal for the next start' : 'draining the mesh failed; undelivered messages are lost with the Pub/Sub emulator', { error });
+            report = await drainMesh(
+              activeRelay,
+              settings,
+              running.current.urls,
+              log.child({ part: 'drain' }),
+              Boolean(journal),
+            ).catch((error: unknown) => {
+              log.error(
+                journal
+                  ? 'draining the mesh failed; what was not delivered is kept in the journal for the next start'
+                  : 'draining the mesh failed; undelivered messages are lost with the Pub/Sub emulator',
+                { error },
+              );
               return { delivered: 0, undelivered: activeRelay.stats().inHand, drainError: (error as Error).message };
             });
           }
@@ -309,7 +376,9 @@ function relayRoutes(topology: Topology, urls: Partial<Record<FunctionName, stri
         minimumBackoffMs: spec.retryPolicy.minimumBackoffSeconds * 1000,
         maximumBackoffMs: spec.retryPolicy.maximumBackoffSeconds * 1000,
         maxDeliveryAttempts: spec.deadLetterPolicy?.maxDeliveryAttempts ?? Infinity,
-        ...(spec.deadLetterPolicy ? { deadLetterTopic: `projects/${topology.projectId}/topics/${spec.deadLetterPolicy.topic}` } : {}),
+        ...(spec.deadLetterPolicy
+          ? { deadLetterTopic: `projects/${topology.projectId}/topics/${spec.deadLetterPolicy.topic}` }
+          : {}),
       },
     ];
   });
@@ -320,7 +389,12 @@ function relayRoutes(topology: Topology, urls: Partial<Record<FunctionName, stri
  * journals the new copies and marks the old ones done. A crash in between leaves both: replays
  * are harmless, materialize and persist apply a write at most once.
  */
-async function replayUnfinished(journal: AcceptedJournal, upstream: PubSub, topology: Topology, log: Logger): Promise<{ contactWrites: number; pendingWrites: number }> {
+async function replayUnfinished(
+  journal: AcceptedJournal,
+  upstream: PubSub,
+  topology: Topology,
+  log: Logger,
+): Promise<{ contactWrites: number; pendingWrites: number }> {
   const unfinished = journal.unfinished;
   const counts = { contactWrites: 0, pendingWrites: 0 };
   if (unfinished.length === 0) return counts;
@@ -328,12 +402,20 @@ async function replayUnfinished(journal: AcceptedJournal, upstream: PubSub, topo
   const topics = new Map<string, Topic>();
   const topicOf = (name: string) => {
     let topic = topics.get(name);
-    if (!topic) topics.set(name, (topic = upstream.topic(name, { messageOrdering: true, batching: { maxMessages: 500, maxMilliseconds: 5 } })));
+    if (!topic)
+      topics.set(
+        name,
+        (topic = upstream.topic(name, { messageOrdering: true, batching: { maxMessages: 500, maxMilliseconds: 5 } })),
+      );
     return topic;
   };
   const ids = await Promise.all(
     unfinished.map((message) =>
-      topicOf(message.topic).publishMessage({ data: Buffer.from(message.data, 'base64'), attributes: message.attributes, ...(message.orderingKey ? { orderingKey: message.orderingKey } : {}) }),
+      topicOf(message.topic).publishMessage({
+        data: Buffer.from(message.data, 'base64'),
+        attributes: message.attributes,
+        ...(message.orderingKey ? { orderingKey: message.orderingKey } : {}),
+      }),
     ),
   );
   await journal.append(unfinished.map((message, index) => ({ ...message, id: journal.idOf(ids[index]!) })));
@@ -343,12 +425,20 @@ async function replayUnfinished(journal: AcceptedJournal, upstream: PubSub, topo
     if (message.topic === pendingTopic) counts.pendingWrites++;
     else counts.contactWrites++;
   }
-  log.info('messages accepted before a crash or stop published again', { ...counts, total: unfinished.length, ms: Date.now() - started });
+  log.info('messages accepted before a crash or stop published again', {
+    ...counts,
+    total: unfinished.length,
+    ms: Date.now() - started,
+  });
   return counts;
 }
 
 async function persistEverything(url: string): Promise<Record<string, unknown>> {
-  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ everything: true }) });
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ everything: true }),
+  });
   const summary = (await response.json().catch(() => ({}))) as Record<string, unknown>;
   if (!response.ok) throw new Error(`persist answered ${response.status}: ${JSON.stringify(summary)}`);
   return summary;
@@ -356,7 +446,9 @@ async function persistEverything(url: string): Promise<Record<string, unknown>> 
 
 function describeEmulatorFailure(error: unknown): string {
   if (error instanceof EmulatorsStartError) {
-    return error.failures.map(({ part, error: cause }) => `${PART_NAMES[part]}: ${(cause as Error).message ?? String(cause)}`).join('; ');
+    return error.failures
+      .map(({ part, error: cause }) => `${PART_NAMES[part]}: ${(cause as Error).message ?? String(cause)}`)
+      .join('; ');
   }
   return (error as Error).message ?? String(error);
 }
@@ -369,13 +461,23 @@ const DRAIN_TIMEOUT_MS = 60_000;
  * Everything in flight reaches the state store: the relay delivers what is in Pub/Sub until it is
  * quiet, batched writes are persisted, then dead letters are stored.
  */
-async function drainMesh(relay: DeliveryRelay, settings: SpineSettings, urls: Partial<Record<FunctionName, string>>, log: Logger, journaled: boolean): Promise<StopReport> {
+async function drainMesh(
+  relay: DeliveryRelay,
+  settings: SpineSettings,
+  urls: Partial<Record<FunctionName, string>>,
+  log: Logger,
+  journaled: boolean,
+): Promise<StopReport> {
   const before = relay.stats().delivered;
   const idle = async (what: string) => {
-    if (!(await relay.idle(DRAIN_QUIET_MS, DRAIN_TIMEOUT_MS))) throw new Error(`${what}: still ${relay.stats().inHand} messages in hand after ${DRAIN_TIMEOUT_MS} ms${journaled ? ' (kept in the journal for the next start)' : ''}`);
+    if (!(await relay.idle(DRAIN_QUIET_MS, DRAIN_TIMEOUT_MS)))
+      throw new Error(
+        `${what}: still ${relay.stats().inHand} messages in hand after ${DRAIN_TIMEOUT_MS} ms${journaled ? ' (kept in the journal for the next start)' : ''}`,
+      );
   };
   await idle('delivering contact writes');
-  if (usesBatching(settings) && urls.persist) log.info('pending writes persisted', await persistEverything(urls.persist));
+  if (usesBatching(settings) && urls.persist)
+    log.info('pending writes persisted', await persistEverything(urls.persist));
   await idle('storing dead letters');
   const report = { delivered: relay.stats().delivered - before, undelivered: relay.stats().inHand };
   log.info('mesh drained', report);

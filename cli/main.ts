@@ -10,20 +10,76 @@ type Command = (argv: string[]) => Promise<number | void>;
 
 // Loaded with require (not import()): the CLI is CommonJS, run by tsx's require hook.
 const COMMANDS: Record<string, { args: string; summary: string; load: () => Promise<Command> }> = {
-  put: { args: '<network> <group> <contact> <json> [--wait]', summary: 'write a contact', load: async () => (require('./commands/put') as typeof import('./commands/put')).put },
-  get: { args: '<network> [group [contact]]', summary: 'read materialized state', load: async () => (require('./commands/get') as typeof import('./commands/get')).get },
-  ls: { args: '[network]', summary: 'list networks, or the groups of one', load: async () => (require('./commands/ls') as typeof import('./commands/ls')).ls },
-  query: { args: '<network> --tag T --author A --type T --attr K=V', summary: 'find groups', load: async () => (require('./commands/query') as typeof import('./commands/query')).query },
-  watch: { args: '<path>', summary: 'stream changes under network[/group] until Ctrl-C', load: async () => (require('./commands/watch') as typeof import('./commands/watch')).watch },
-  snapshot: { args: 'create|list|show|restore|delete <network> [snapshot]', summary: 'snapshots of a network', load: async () => (require('./commands/snapshot') as typeof import('./commands/snapshot')).snapshot },
-  health: { args: '', summary: 'run the health check (exit 0 healthy, 8 unhealthy)', load: async () => (require('./commands/health') as typeof import('./commands/health')).health },
-  heartbeat: { args: '<agentId> [status]', summary: 'tell the registry an agent is alive', load: async () => (require('./commands/heartbeat') as typeof import('./commands/heartbeat')).heartbeat },
-  dlq: { args: 'list | replay <id>', summary: 'dead letters: list them, publish one again', load: async () => (require('./commands/dlq') as typeof import('./commands/dlq')).dlq },
-  keys: { args: 'create|list|revoke [id] [--read N] [--write N]', summary: "the gateway's API keys", load: async () => (require('./commands/keys') as typeof import('./commands/keys')).keys },
-  export: { args: '<network> [file]', summary: 'write a network to a portable JSON file', load: async () => (require('./commands/export') as typeof import('./commands/export')).exportNetwork },
-  import: { args: '<file> [--network ID] [--replace]', summary: 'load a file written by export', load: async () => (require('./commands/import') as typeof import('./commands/import')).importNetwork },
-  emulators: { args: '', summary: 'run the Pub/Sub, Storage and Tasks emulators (npm run emulators)', load: async () => (require('./commands/emulators') as typeof import('./commands/emulators')).emulators },
-  dev: { args: '', summary: 'start the whole mesh locally until Ctrl-C (what npm start runs)', load: async () => (require('./commands/dev') as typeof import('./commands/dev')).dev },
+  put: {
+    args: '<network> <group> <contact> <json> [--wait]',
+    summary: 'write a contact',
+    load: async () => (require('./commands/put') as typeof import('./commands/put')).put,
+  },
+  get: {
+    args: '<network> [group [contact]]',
+    summary: 'read materialized state',
+    load: async () => (require('./commands/get') as typeof import('./commands/get')).get,
+  },
+  ls: {
+    args: '[network]',
+    summary: 'list networks, or the groups of one',
+    load: async () => (require('./commands/ls') as typeof import('./commands/ls')).ls,
+  },
+  query: {
+    args: '<network> --tag T --author A --type T --attr K=V',
+    summary: 'find groups',
+    load: async () => (require('./commands/query') as typeof import('./commands/query')).query,
+  },
+  watch: {
+    args: '<path>',
+    summary: 'stream changes under network[/group] until Ctrl-C',
+    load: async () => (require('./commands/watch') as typeof import('./commands/watch')).watch,
+  },
+  snapshot: {
+    args: 'create|list|show|restore|delete <network> [snapshot]',
+    summary: 'snapshots of a network',
+    load: async () => (require('./commands/snapshot') as typeof import('./commands/snapshot')).snapshot,
+  },
+  health: {
+    args: '',
+    summary: 'run the health check (exit 0 healthy, 8 unhealthy)',
+    load: async () => (require('./commands/health') as typeof import('./commands/health')).health,
+  },
+  heartbeat: {
+    args: '<agentId> [status]',
+    summary: 'tell the registry an agent is alive',
+    load: async () => (require('./commands/heartbeat') as typeof import('./commands/heartbeat')).heartbeat,
+  },
+  dlq: {
+    args: 'list | replay <id>',
+    summary: 'dead letters: list them, publish one again',
+    load: async () => (require('./commands/dlq') as typeof import('./commands/dlq')).dlq,
+  },
+  keys: {
+    args: 'create|list|revoke [id] [--read N] [--write N]',
+    summary: "the gateway's API keys",
+    load: async () => (require('./commands/keys') as typeof import('./commands/keys')).keys,
+  },
+  export: {
+    args: '<network> [file]',
+    summary: 'write a network to a portable JSON file',
+    load: async () => (require('./commands/export') as typeof import('./commands/export')).exportNetwork,
+  },
+  import: {
+    args: '<file> [--network ID] [--replace]',
+    summary: 'load a file written by export',
+    load: async () => (require('./commands/import') as typeof import('./commands/import')).importNetwork,
+  },
+  emulators: {
+    args: '',
+    summary: 'run the Pub/Sub, Storage and Tasks emulators (npm run emulators)',
+    load: async () => (require('./commands/emulators') as typeof import('./commands/emulators')).emulators,
+  },
+  dev: {
+    args: '',
+    summary: 'start the whole mesh locally until Ctrl-C (what npm start runs)',
+    load: async () => (require('./commands/dev') as typeof import('./commands/dev')).dev,
+  },
 };
 
 export const USAGE = `usage: spine <command> [arguments] [options]
@@ -45,7 +101,10 @@ export async function main(argv: string[]): Promise<number> {
       return ExitCode.ok;
     }
     const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
-    if (!command) throw new UsageError(`unknown command ${JSON.stringify(name)}; commands: ${Object.keys(COMMANDS).join(', ')} (spine --help)`);
+    if (!command)
+      throw new UsageError(
+        `unknown command ${JSON.stringify(name)}; commands: ${Object.keys(COMMANDS).join(', ')} (spine --help)`,
+      );
     const code = await (await command.load())(rest);
     return code ?? ExitCode.ok;
   } catch (error) {

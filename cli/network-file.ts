@@ -34,17 +34,28 @@ export interface NetworkFile {
   state: NetworkState;
 }
 
-
 /**
  * Writes the file group by group (each group is encoded on its own, so a large network is never
  * one string); `onGroup` is called after each. Writes to `out` when given, else to `file`.
  */
-export async function writeNetworkFile(target: { file: string } | { out: Writable }, network: string, state: NetworkState, onGroup: () => void = () => undefined): Promise<void> {
+export async function writeNetworkFile(
+  target: { file: string } | { out: Writable },
+  network: string,
+  state: NetworkState,
+  onGroup: () => void = () => undefined,
+): Promise<void> {
   const out = 'out' in target ? target.out : createWriteStream(target.file);
   const write = async (text: string) => {
     if (!out.write(text)) await once(out, 'drain');
   };
-  const header = { format: NETWORK_FILE_FORMAT, version: NETWORK_FILE_VERSION, exportedAt: new Date().toISOString(), network, rootGroupId: state.rootGroupId, currentGroupId: state.currentGroupId };
+  const header = {
+    format: NETWORK_FILE_FORMAT,
+    version: NETWORK_FILE_VERSION,
+    exportedAt: new Date().toISOString(),
+    network,
+    rootGroupId: state.rootGroupId,
+    currentGroupId: state.currentGroupId,
+  };
   await write(JSON.stringify(header).slice(0, -1) + ',\n"groups":[');
   let first = true;
   for (const groupState of state.groups.values()) {
@@ -64,10 +75,15 @@ export function readNetworkFile(text: string, what: string): NetworkFile {
   const parsed = parseJson(text, what) as Record<string, unknown> | null;
   const corrupt = (problem: string) => new CorruptDataError(`${what} is not a Super Spine network file: ${problem}`);
   if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw corrupt('expected a JSON object');
-  if (parsed.format !== NETWORK_FILE_FORMAT) throw corrupt(`"format" is ${JSON.stringify(parsed.format)}, expected ${JSON.stringify(NETWORK_FILE_FORMAT)}`);
-  if (parsed.version !== NETWORK_FILE_VERSION) throw corrupt(`version ${JSON.stringify(parsed.version)} is not supported (this spine reads version ${NETWORK_FILE_VERSION})`);
+  if (parsed.format !== NETWORK_FILE_FORMAT)
+    throw corrupt(`"format" is ${JSON.stringify(parsed.format)}, expected ${JSON.stringify(NETWORK_FILE_FORMAT)}`);
+  if (parsed.version !== NETWORK_FILE_VERSION)
+    throw corrupt(
+      `version ${JSON.stringify(parsed.version)} is not supported (this spine reads version ${NETWORK_FILE_VERSION})`,
+    );
   if (typeof parsed.network !== 'string') throw corrupt('"network" must be a string');
-  if (typeof parsed.rootGroupId !== 'string' || typeof parsed.currentGroupId !== 'string') throw corrupt('"rootGroupId" and "currentGroupId" must be strings');
+  if (typeof parsed.rootGroupId !== 'string' || typeof parsed.currentGroupId !== 'string')
+    throw corrupt('"rootGroupId" and "currentGroupId" must be strings');
   if (!Array.isArray(parsed.groups)) throw corrupt('"groups" must be an array');
   const groups = new Map<string, GroupState>();
   parsed.groups.forEach((entry, index) => {

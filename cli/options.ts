@@ -16,7 +16,9 @@ export const COMMON_OPTIONS = {
 } as const satisfies OptionSpecs;
 
 /** The settings the CLI takes as flags, from the settings table, in its order. */
-const FLAGGED_SETTINGS = settingNames('cli').map((name) => SETTINGS[name] as SettingSpec<unknown>).filter((setting) => setting.flag);
+const FLAGGED_SETTINGS = settingNames('cli')
+  .map((name) => SETTINGS[name] as SettingSpec<unknown>)
+  .filter((setting) => setting.flag);
 
 export const COMMON_USAGE = `common options (flag, then environment variable, then <data-dir>/mesh.env, then default):
 ${FLAGGED_SETTINGS.map(({ flag, flagArgument, variable, description }) => `  ${`--${flag} ${flagArgument ?? ''}`.padEnd(16)} ${variable.padEnd(22)} ${description}`).join('\n')}
@@ -38,7 +40,9 @@ export interface CommandSpec<O extends OptionSpecs> {
   positionals: readonly string[];
 }
 
-type ParsedValues<O extends OptionSpecs> = ReturnType<typeof parseArgs<{ options: O & typeof COMMON_OPTIONS; allowPositionals: true; strict: true }>>['values'];
+type ParsedValues<O extends OptionSpecs> = ReturnType<
+  typeof parseArgs<{ options: O & typeof COMMON_OPTIONS; allowPositionals: true; strict: true }>
+>['values'];
 
 export interface ParsedCommand<O extends OptionSpecs> {
   values: ParsedValues<O>;
@@ -55,7 +59,12 @@ export interface ParsedCommand<O extends OptionSpecs> {
 export function parseCommand<O extends OptionSpecs>(argv: readonly string[], spec: CommandSpec<O>): ParsedCommand<O> {
   let parsed;
   try {
-    parsed = parseArgs({ args: [...argv], options: { ...COMMON_OPTIONS, ...spec.options } as O & typeof COMMON_OPTIONS, allowPositionals: true, strict: true });
+    parsed = parseArgs({
+      args: [...argv],
+      options: { ...COMMON_OPTIONS, ...spec.options } as O & typeof COMMON_OPTIONS,
+      allowPositionals: true,
+      strict: true,
+    });
   } catch (error) {
     throw new UsageError(`${(error as Error).message.split('\n')[0]} (${firstLine(spec.usage)})`);
   }
@@ -77,7 +86,9 @@ export function parseCommand<O extends OptionSpecs>(argv: readonly string[], spe
       throw new UsageError(`missing ${missing.map((m) => `<${m}>`).join(' ')} (${firstLine(spec.usage)})`);
     }
     if (!unbounded && count > spec.positionals.length) {
-      throw new UsageError(`unexpected argument ${JSON.stringify(parsed.positionals[spec.positionals.length])} (${firstLine(spec.usage)})`);
+      throw new UsageError(
+        `unexpected argument ${JSON.stringify(parsed.positionals[spec.positionals.length])} (${firstLine(spec.usage)})`,
+      );
     }
   }
   return { values: parsed.values as ParsedValues<O>, positionals: parsed.positionals, common, help };
@@ -91,6 +102,7 @@ function firstLine(text: string): string {
 export function parseTimeout(raw: string | undefined): number | undefined {
   if (raw === undefined) return undefined;
   const value = Number(raw);
-  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(value) || value <= 0) throw new UsageError(`--timeout must be a positive whole number of milliseconds, not ${JSON.stringify(raw)}`);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(value) || value <= 0)
+    throw new UsageError(`--timeout must be a positive whole number of milliseconds, not ${JSON.stringify(raw)}`);
   return value;
 }

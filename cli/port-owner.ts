@@ -43,7 +43,11 @@ export async function findPortOwner(port: number): Promise<PortOwner | undefined
       if (!inode || !inodes.has(inode)) continue;
       const pid = Number(pidText);
       const owner: PortOwner = { pid, command: await commandLine(pid) };
-      for (let current: number | undefined = pid, depth = 0; current && depth < 16; current = await parentPid(current), depth++) {
+      for (
+        let current: number | undefined = pid, depth = 0;
+        current && depth < 16;
+        current = await parentPid(current), depth++
+      ) {
         if (isSpineDevCommand(await commandLine(current))) {
           owner.spineDevPid = current;
           break;
@@ -71,7 +75,10 @@ export async function describeTakenPorts(ports: ReadonlyArray<{ part: string; po
         : `pid ${owner.pid} (${truncate(owner.command, 80)})`;
     byOwner.set(by, [...(byOwner.get(by) ?? []), `${port} (${part})`]);
   }
-  return [...byOwner].map(([by, taken]) => `${taken.length === 1 ? 'port' : 'ports'} ${taken.join(', ')} ${taken.length === 1 ? 'is' : 'are'} taken by ${by}`);
+  return [...byOwner].map(
+    ([by, taken]) =>
+      `${taken.length === 1 ? 'port' : 'ports'} ${taken.join(', ')} ${taken.length === 1 ? 'is' : 'are'} taken by ${by}`,
+  );
 }
 
 function truncate(text: string, length: number): string {

@@ -31,7 +31,11 @@ export async function descendants(root: number): Promise<number[]> {
   const pids = (await readdir('/proc').catch(() => [] as string[])).filter((name) => /^\d+$/.test(name)).map(Number);
   const parents = new Map(await Promise.all(pids.map(async (pid) => [pid, await parentPid(pid)] as const)));
   const isBelow = (pid: number) => {
-    for (let current = parents.get(pid), depth = 0; current !== undefined && depth < 64; current = parents.get(current), depth++) {
+    for (
+      let current = parents.get(pid), depth = 0;
+      current !== undefined && depth < 64;
+      current = parents.get(current), depth++
+    ) {
       if (current === root) return true;
     }
     return false;

@@ -15,7 +15,14 @@ export interface Progress {
 export function startProgress(what: string, total: number, contacts: number, json = false): Progress | undefined {
   const large = total >= PROGRESS_MIN_GROUPS || contacts >= PROGRESS_MIN_CONTACTS;
   if (!process.stderr.isTTY || !large || json) return undefined;
-  const bar = new SingleBar({ format: `${what} [{bar}] {percentage}% | {value}/{total} groups | {eta_formatted} left`, stream: process.stderr, hideCursor: true }, Presets.shades_classic);
+  const bar = new SingleBar(
+    {
+      format: `${what} [{bar}] {percentage}% | {value}/{total} groups | {eta_formatted} left`,
+      stream: process.stderr,
+      hideCursor: true,
+    },
+    Presets.shades_classic,
+  );
   bar.start(total, 0);
   return { increment: () => bar.increment(), update: (done) => bar.update(done), stop: () => bar.stop() };
 }

@@ -17,7 +17,11 @@ let definitions: protoLoader.PackageDefinition | undefined;
 function pubsubDefinitions(): protoLoader.PackageDefinition {
   const protos = path.join(path.dirname(require.resolve('@google-cloud/pubsub')), '..', 'protos');
   const common = path.join(path.dirname(require.resolve('google-gax')), '..', 'protos');
-  definitions ??= protoLoader.loadSync(['google/pubsub/v1/pubsub.proto', 'google/pubsub/v1/schema.proto'], { includeDirs: [protos, common], longs: String, defaults: false });
+  definitions ??= protoLoader.loadSync(['google/pubsub/v1/pubsub.proto', 'google/pubsub/v1/schema.proto'], {
+    includeDirs: [protos, common],
+    longs: String,
+    defaults: false,
+  });
   return definitions;
 }
 
@@ -61,7 +65,10 @@ export interface PubSubProxy {
 
 export async function startPubSubProxy(options: PubSubProxyOptions): Promise<PubSubProxy> {
   const { journal, logger } = options;
-  const client = new grpc.Client(options.upstream, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': -1, 'grpc.max_send_message_length': -1 });
+  const client = new grpc.Client(options.upstream, grpc.credentials.createInsecure(), {
+    'grpc.max_receive_message_length': -1,
+    'grpc.max_send_message_length': -1,
+  });
   let open: () => void = () => undefined;
   const opened = new Promise<void>((resolve) => (open = resolve));
   let refused: ReadonlySet<string> = new Set();
@@ -74,13 +81,22 @@ export async function startPubSubProxy(options: PubSubProxyOptions): Promise<Pub
 
   const forwardUnary = (methodPath: string, request: Buffer, deadline: grpc.Deadline | undefined): Promise<Buffer> =>
     new Promise((resolve, reject) =>
-      client.makeUnaryRequest(methodPath, identity, identity, request, new grpc.Metadata(), deadline ? { deadline } : {}, (error, response) => (error ? reject(error) : resolve(response!))),
+      client.makeUnaryRequest(
+        methodPath,
+        identity,
+        identity,
+        request,
+        new grpc.Metadata(),
+        deadline ? { deadline } : {},
+        (error, response) => (error ? reject(error) : resolve(response!)),
+      ),
     );
 
   /** Publish: journaled topics are forwarded, then written to the journal, then acknowledged. */
   async function publish(request: Buffer, deadline: grpc.Deadline | undefined): Promise<Buffer> {
     const decoded = publishRequest.requestDeserialize(request) as PublishRequest;
-    if (refused.has(decoded.topic)) throw { code: grpc.status.UNAVAILABLE, details: 'the local mesh is stopping: publish again once it runs' };
+    if (refused.has(decoded.topic))
+      throw { code: grpc.status.UNAVAILABLE, details: 'the local mesh is stopping: publish again once it runs' };
     const response = await forwardUnary(publishRequest.path, request, deadline);
     if (!options.journaledTopics.has(decoded.topic)) return response;
     const { messageIds = [] } = publishRequest.responseDeserialize(response) as { messageIds?: string[] };
@@ -99,15 +115,21 @@ export async function startPubSubProxy(options: PubSubProxyOptions): Promise<Pub
     const { subscription } = pullMethod.requestDeserialize(request) as { subscription: string };
     const response = await forwardUnary(pullMethod.path, request, deadline);
     if (options.ackedSubscriptions.has(subscription)) {
-      const { receivedMessages = [] } = pullMethod.responseDeserialize(response) as { receivedMessages?: Array<{ ackId: string; message?: { messageId?: string } }> };
-      for (const { ackId, message } of receivedMessages) if (message?.messageId) ackIds.set(ackId, journal.idOf(message.messageId));
+      const { receivedMessages = [] } = pullMethod.responseDeserialize(response) as {
+        receivedMessages?: Array<{ ackId: string; message?: { messageId?: string } }>;
+      };
+      for (const { ackId, message } of receivedMessages)
+        if (message?.messageId) ackIds.set(ackId, journal.idOf(message.messageId));
     }
     return response;
   }
 
   async function acknowledge(request: Buffer, deadline: grpc.Deadline | undefined): Promise<Buffer> {
     const response = await forwardUnary(ackMethod.path, request, deadline);
-    const { subscription, ackIds: acked = [] } = ackMethod.requestDeserialize(request) as { subscription: string; ackIds?: string[] };
+    const { subscription, ackIds: acked = [] } = ackMethod.requestDeserialize(request) as {
+      subscription: string;
+      ackIds?: string[];
+    };
     if (options.ackedSubscriptions.has(subscription)) {
       const done: string[] = [];
       for (const ackId of acked) {
@@ -132,16 +154,28 @@ export async function startPubSubProxy(options: PubSubProxyOptions): Promise<Pub
     const definition: Record<string, grpc.MethodDefinition<Buffer, Buffer>> = {};
     const handlers: grpc.UntypedServiceImplementation = {};
     for (const [name, spec] of Object.entries(service)) {
-      definition[name] = { ...spec, requestSerialize: identity, requestDeserialize: identity, responseSerialize: identity, responseDeserialize: identity } as grpc.MethodDefinition<Buffer, Buffer>;
+      definition[name] = {
+        ...spec,
+        requestSerialize: identity,
+        requestDeserialize: identity,
+        responseSerialize: identity,
+        responseDeserialize: identity,
+      } as grpc.MethodDefinition<Buffer, Buffer>;
       if (!spec.requestStream && !spec.responseStream) {
-        const forward = special[spec.path] ?? ((request: Buffer, deadline: grpc.Deadline | undefined) => forwardUnary(spec.path, request, deadline));
+        const forward =
+          special[spec.path] ??
+          ((request: Buffer, deadline: grpc.Deadline | undefined) => forwardUnary(spec.path, request, deadline));
         handlers[name] = (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
           const deadline = call.getDeadline();
           opened
             .then(() => forward(call.request, Number.isFinite(Number(deadline)) ? deadline : undefined))
             .then(
               (response) => callback(null, response),
-              (error: Partial<grpc.ServiceError>) => callback({ code: error.code ?? grpc.status.INTERNAL, details: error.details ?? (error as Error).message ?? 'upstream failed' }),
+              (error: Partial<grpc.ServiceError>) =>
+                callback({
+                  code: error.code ?? grpc.status.INTERNAL,
+                  details: error.details ?? (error as Error).message ?? 'upstream failed',
+                }),
             );
         };
       } else if (spec.requestStream && spec.responseStream) {
@@ -167,7 +201,9 @@ export async function startPubSubProxy(options: PubSubProxyOptions): Promise<Pub
     server.addService(definition as grpc.ServiceDefinition, handlers);
   }
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`127.0.0.1:${options.port}`, grpc.ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))),
+    server.bindAsync(`127.0.0.1:${options.port}`, grpc.ServerCredentials.createInsecure(), (error, bound) =>
+      error ? reject(error) : resolve(bound),
+    ),
   );
   logger.info('Pub/Sub pass-through listening', { host: `127.0.0.1:${port}`, upstream: options.upstream });
   return {

@@ -2,7 +2,14 @@ import type { Message, PubSub } from '@google-cloud/pubsub';
 import type { Logger } from '../shared/log';
 import type { DeadLetterStore } from '../shared/mesh/dead-letters';
 import type { Topology } from '../shared/topology';
-import { EVENT_KINDS, summarizeDeadLetterMessage, summarizeMessage, summarizeStoredDeadLetter, type DashboardEvent, type EventKind } from './event-summary';
+import {
+  EVENT_KINDS,
+  summarizeDeadLetterMessage,
+  summarizeMessage,
+  summarizeStoredDeadLetter,
+  type DashboardEvent,
+  type EventKind,
+} from './event-summary';
 import { openTopicTap, type TopicTap } from './topic-tap';
 
 /** What the page receives, at most every `flushIntervalMs`: the newest events and how many of each kind arrived. */
@@ -30,7 +37,8 @@ export interface EventFeedOptions {
   maxEvents?: number;
 }
 
-const emptyCounts = (): Record<EventKind, number> => Object.fromEntries(EVENT_KINDS.map((kind) => [kind, 0])) as Record<EventKind, number>;
+const emptyCounts = (): Record<EventKind, number> =>
+  Object.fromEntries(EVENT_KINDS.map((kind) => [kind, 0])) as Record<EventKind, number>;
 
 /**
  * The live event stream: the dashboard's own subscriptions on the contact-writes, group-changes
@@ -73,7 +81,14 @@ export class EventFeed {
     ];
     try {
       for (const source of sources) {
-        this.taps.push(await openTopicTap(pubsub, topology, { topic: source.topic, name: name(source.topic), logger, onMessage: (m) => this.add(source.summarize(m)) }));
+        this.taps.push(
+          await openTopicTap(pubsub, topology, {
+            topic: source.topic,
+            name: name(source.topic),
+            logger,
+            onMessage: (m) => this.add(source.summarize(m)),
+          }),
+        );
       }
       // Letters already waiting are not news; only ones recorded from now on join the stream.
       await this.pollDeadLetters(false);
@@ -116,7 +131,8 @@ export class EventFeed {
     this.pending = [];
     this.counts = emptyCounts();
     this.recentEvents.push(...events);
-    if (this.recentEvents.length > this.maxEvents) this.recentEvents.splice(0, this.recentEvents.length - this.maxEvents);
+    if (this.recentEvents.length > this.maxEvents)
+      this.recentEvents.splice(0, this.recentEvents.length - this.maxEvents);
     this.options.onBatch(batch);
   }
 

@@ -63,15 +63,28 @@ function describeEvent(event: AnySpineEvent): Pick<DashboardEvent, 'value' | 'de
       };
     }
     case EventType.GroupSaved:
-      return { writerId: event.data.writerId, detail: event.data.state ? `group saved: ${event.data.state.contacts.size} contacts` : 'group saved (stored by reference)' };
+      return {
+        writerId: event.data.writerId,
+        detail: event.data.state
+          ? `group saved: ${event.data.state.contacts.size} contacts`
+          : 'group saved (stored by reference)',
+      };
     case EventType.GroupDeleted:
       return { writerId: event.data.writerId, detail: 'group deleted' };
     case EventType.NetworkSaved:
-      return { writerId: event.data.writerId, detail: event.data.state ? `network saved: ${event.data.state.groups.size} groups` : 'network saved (stored by reference)' };
+      return {
+        writerId: event.data.writerId,
+        detail: event.data.state
+          ? `network saved: ${event.data.state.groups.size} groups`
+          : 'network saved (stored by reference)',
+      };
     case EventType.NetworkDeleted:
       return { writerId: event.data.writerId, detail: 'network deleted' };
     case EventType.SnapshotRequested:
-      return { writerId: event.data.requestedBy, detail: `snapshot ${event.data.snapshotId}${event.data.label ? ` "${event.data.label}"` : ''} requested` };
+      return {
+        writerId: event.data.requestedBy,
+        detail: `snapshot ${event.data.snapshotId}${event.data.label ? ` "${event.data.label}"` : ''} requested`,
+      };
     case EventType.FlushRequested:
       return { writerId: event.data.requestedBy, detail: 'flush requested' };
     case EventType.GroupChanged: {
@@ -83,7 +96,10 @@ function describeEvent(event: AnySpineEvent): Pick<DashboardEvent, 'value' | 'de
       return { ...(data.writerId ? { writerId: data.writerId } : {}), detail: parts.join(', ') };
     }
     case EventType.NetworkChanged:
-      return { ...(event.data.writerId ? { writerId: event.data.writerId } : {}), detail: `network ${event.data.kind}${event.data.unchanged ? ', unchanged' : ''}` };
+      return {
+        ...(event.data.writerId ? { writerId: event.data.writerId } : {}),
+        detail: `network ${event.data.kind}${event.data.unchanged ? ', unchanged' : ''}`,
+      };
   }
 }
 
@@ -104,7 +120,14 @@ export function summarizeMessage(kind: Exclude<EventKind, 'dead-letter'>, messag
       ...describeEvent(event),
     };
   } catch (error) {
-    return { id: message.id, kind, type: shortType(message.attributes.type), at, path: message.attributes.path ?? '', detail: `unreadable: ${(error as Error).message}` };
+    return {
+      id: message.id,
+      kind,
+      type: shortType(message.attributes.type),
+      at,
+      path: message.attributes.path ?? '',
+      detail: `unreadable: ${(error as Error).message}`,
+    };
   }
 }
 

@@ -76,14 +76,21 @@ export class HealthMonitor {
       // A report that could not be stored is still the mesh's state now.
       const report = answer.report ?? answer.undeliveredReport;
       if (report && typeof report === 'object' && 'status' in report && 'checks' in report) {
-        if (!this.view.report || report.checkedAt >= this.view.report.checkedAt) return this.update({ report, error: null, running: false });
+        if (!this.view.report || report.checkedAt >= this.view.report.checkedAt)
+          return this.update({ report, error: null, running: false });
         return this.update({ error: null, running: false });
       }
-      return this.update({ error: `the health function ${answer.error ?? `answered ${response.status} without a report`}`, running: false });
+      return this.update({
+        error: `the health function ${answer.error ?? `answered ${response.status} without a report`}`,
+        running: false,
+      });
     } catch (error) {
       if (this.abort.signal.aborted) return this.view;
       logger.warn('dashboard could not run the health function', { url: healthUrl, error });
-      return this.update({ error: `the health function at ${healthUrl} could not be reached: ${(error as Error).message}`, running: false });
+      return this.update({
+        error: `the health function at ${healthUrl} could not be reached: ${(error as Error).message}`,
+        running: false,
+      });
     }
   }
 

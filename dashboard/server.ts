@@ -11,7 +11,13 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { InvalidArgumentError, SpineError } from '../shared/errors';
-import { checkAgents, loadHealthSettings, SYSTEM_NETWORKS, type AgentHealth, type HealthReport } from '../shared/health';
+import {
+  checkAgents,
+  loadHealthSettings,
+  SYSTEM_NETWORKS,
+  type AgentHealth,
+  type HealthReport,
+} from '../shared/health';
 import { validateGroupId, validateNetworkId, validateSnapshotId } from '../shared/ids';
 import { createLogger, type Logger } from '../shared/log';
 import { createPubSubClient, createStorageClient } from '../shared/mesh/clients';
@@ -81,10 +87,17 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   const host = options.host ?? '127.0.0.1';
   const settings = loadSettings(options.env);
   const defaultOfflineAfterMs = loadHealthSettings(options.env).offlineAfterMs;
-  const topology = defineTopology({ projectId: settings.projectId, prefix: settings.topicPrefix, bucket: settings.bucket });
+  const topology = defineTopology({
+    projectId: settings.projectId,
+    prefix: settings.topicPrefix,
+    bucket: settings.bucket,
+  });
   const runId = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
   const token = options.token ?? (options.env.SPINE_DASHBOARD_TOKEN || randomBytes(24).toString('base64url'));
-  if (!/^[A-Za-z0-9_-]{16,200}$/.test(token)) throw new InvalidArgumentError('the dashboard token (SPINE_DASHBOARD_TOKEN) must be 16 to 200 letters, digits, "-" or "_"');
+  if (!/^[A-Za-z0-9_-]{16,200}$/.test(token))
+    throw new InvalidArgumentError(
+      'the dashboard token (SPINE_DASHBOARD_TOKEN) must be 16 to 200 letters, digits, "-" or "_"',
+    );
 
   const spine = SpineStorage.fromEnv(options.env, { writerId: 'dashboard', logger: log.child({ part: 'client' }) });
   const pubsub = createPubSubClient(settings);
@@ -108,7 +121,8 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       .finally(() => (agentsReading = undefined));
   };
 
-  const withSupervision = <T extends object>(view: T) => (options.supervision ? { ...view, functionsProcess: options.supervision() } : view);
+  const withSupervision = <T extends object>(view: T) =>
+    options.supervision ? { ...view, functionsProcess: options.supervision() } : view;
   const health = new HealthMonitor({
     healthUrl: settings.functionUrls.health,
     intervalMs: options.healthIntervalMs ?? 30_000,
@@ -123,7 +137,11 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     logger: log,
     onBatch: (batch: EventBatch) => {
       hub.broadcast('events', batch);
-      if (batch.events.some((e) => e.kind === 'group-change' && e.networkId === REGISTRY_NETWORK && e.groupId === AGENTS_GROUP)) {
+      if (
+        batch.events.some(
+          (e) => e.kind === 'group-change' && e.networkId === REGISTRY_NETWORK && e.groupId === AGENTS_GROUP,
+        )
+      ) {
         clearTimeout(agentsDebounce);
         agentsDebounce = setTimeout(refreshAgents, AGENTS_DEBOUNCE_MS);
       }
@@ -158,7 +176,18 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     });
     await readAgents().catch((error: unknown) => log.warn('dashboard could not read the agent registry', { error }));
 
-    const app = createApp({ spine, hub, feed, health, withSupervision, agents: () => agentsView, host, token, log, overview: { projectId: settings.projectId, prefix: topology.prefix, bucket: settings.bucket } });
+    const app = createApp({
+      spine,
+      hub,
+      feed,
+      health,
+      withSupervision,
+      agents: () => agentsView,
+      host,
+      token,
+      log,
+      overview: { projectId: settings.projectId, prefix: topology.prefix, bucket: settings.bucket },
+    });
     server = createServer(app);
     await new Promise<void>((resolve, reject) => {
       server!.once('error', reject);
@@ -169,7 +198,9 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     });
   } catch (error) {
     await release().catch(() => undefined);
-    throw new Error(`the dashboard could not start on ${host}:${options.port ?? 0}: ${(error as Error).message}`, { cause: error });
+    throw new Error(`the dashboard could not start on ${host}:${options.port ?? 0}: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
 
   health.start();
@@ -209,7 +240,8 @@ function createApp(deps: AppDependencies) {
   app.use((_req, res, next) => {
     // Values are shown as text; this is the second line of defence should one ever be parsed as markup.
     res.set({
-      'Content-Security-Policy': "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+      'Content-Security-Policy':
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
       'X-Content-Type-Options': 'nosniff',
       'Referrer-Policy': 'no-referrer',
     });
@@ -249,7 +281,8 @@ function createApp(deps: AppDependencies) {
     const networkId = validateNetworkId(req.params.network);
     const raw = req.query.id;
     const ids = (Array.isArray(raw) ? raw : [raw]).filter((id): id is string => typeof id === 'string');
-    if (ids.length === 0 || ids.length > MAX_GROUPS_PER_REQUEST) throw new HttpError(400, `give 1 to ${MAX_GROUPS_PER_REQUEST} group ids as ?id=…`);
+    if (ids.length === 0 || ids.length > MAX_GROUPS_PER_REQUEST)
+      throw new HttpError(400, `give 1 to ${MAX_GROUPS_PER_REQUEST} group ids as ?id=…`);
     const groups = await Promise.all(
       ids.map(async (groupId) => {
         const state = await spine.loadGroupState(networkId, validateGroupId(groupId));
@@ -312,11 +345,13 @@ function guardLocalAccess(boundHost: string) {
   return (req: Request, _res: Response, next: NextFunction) => {
     const hostHeader = req.headers.host ?? '';
     const hostname = hostHeader.replace(/:\d+$/, '');
-    if (!anyHost && !LOCAL_HOSTNAMES.has(hostname) && hostname !== boundHost) return next(new HttpError(403, `host ${JSON.stringify(hostHeader)} is not this dashboard`));
+    if (!anyHost && !LOCAL_HOSTNAMES.has(hostname) && hostname !== boundHost)
+      return next(new HttpError(403, `host ${JSON.stringify(hostHeader)} is not this dashboard`));
     if (req.method === 'POST') {
       if (!req.is('application/json')) return next(new HttpError(415, 'POST bodies must be application/json'));
       const origin = req.headers.origin;
-      if (origin !== undefined && origin !== `http://${hostHeader}`) return next(new HttpError(403, `requests from ${origin} are not allowed`));
+      if (origin !== undefined && origin !== `http://${hostHeader}`)
+        return next(new HttpError(403, `requests from ${origin} are not allowed`));
     }
     next();
   };
@@ -336,7 +371,14 @@ function requireToken(token: string) {
     // Hashes compared in constant time, so the answer's timing tells nothing of the token.
     if (given !== undefined && timingSafeEqual(createHash('sha256').update(given).digest(), expected)) return next();
     res.set('WWW-Authenticate', 'Bearer');
-    next(new HttpError(401, given === undefined ? 'the dashboard API needs its token: open the URL npm start printed (…/?token=…)' : 'the dashboard token is wrong'));
+    next(
+      new HttpError(
+        401,
+        given === undefined
+          ? 'the dashboard API needs its token: open the URL npm start printed (…/?token=…)'
+          : 'the dashboard token is wrong',
+      ),
+    );
   };
 }
 
@@ -355,6 +397,11 @@ function describeError(error: unknown): { status: number; code: string; message:
   }
   const parsed = error as { status?: number; type?: string; message?: string };
   // express.json's own errors (bad JSON, too large) carry their status.
-  if (typeof parsed.status === 'number' && parsed.status >= 400 && parsed.status < 500) return { status: parsed.status, code: parsed.type ?? String(parsed.status), message: parsed.message ?? 'bad request' };
+  if (typeof parsed.status === 'number' && parsed.status >= 400 && parsed.status < 500)
+    return {
+      status: parsed.status,
+      code: parsed.type ?? String(parsed.status),
+      message: parsed.message ?? 'bad request',
+    };
   return { status: 500, code: 'INTERNAL', message: (error as Error)?.message ?? String(error) };
 }

@@ -22,7 +22,12 @@ export async function openTopicTap(
   options: { topic: string; name: string; logger: Logger; onMessage(message: Message): void },
 ): Promise<TopicTap> {
   const { deadLetterPolicy: _none, ...settings } = topology.clientSubscriptions;
-  const metadata = subscriptionMetadata(topology, { ...settings, name: options.name, topic: options.topic, enableMessageOrdering: false });
+  const metadata = subscriptionMetadata(topology, {
+    ...settings,
+    name: options.name,
+    topic: options.topic,
+    enableMessageOrdering: false,
+  });
   const [subscription] = await pubsub.topic(options.topic).createSubscription(options.name, {
     ...(metadata as CreateSubscriptionOptions),
     flowControl: { maxMessages: 500, allowExcessMessages: true },
@@ -31,12 +36,18 @@ export async function openTopicTap(
     try {
       options.onMessage(message);
     } catch (error) {
-      options.logger.warn('dashboard could not show a message', { subscription: options.name, messageId: message.id, error });
+      options.logger.warn('dashboard could not show a message', {
+        subscription: options.name,
+        messageId: message.id,
+        error,
+      });
     } finally {
       message.ack();
     }
   });
-  subscription.on('error', (error) => options.logger.error('dashboard subscription failed', { subscription: options.name, error }));
+  subscription.on('error', (error) =>
+    options.logger.error('dashboard subscription failed', { subscription: options.name, error }),
+  );
   return {
     name: options.name,
     close: () => removeSubscription(subscription, options.logger),
@@ -48,6 +59,7 @@ async function removeSubscription(subscription: Subscription, logger: Logger): P
     await subscription.close();
     await subscription.delete();
   } catch (error) {
-    if ((error as { code?: number }).code !== GrpcStatus.NOT_FOUND) logger.warn('could not delete dashboard subscription', { subscription: subscription.name, error });
+    if ((error as { code?: number }).code !== GrpcStatus.NOT_FOUND)
+      logger.warn('could not delete dashboard subscription', { subscription: subscription.name, error });
   }
 }

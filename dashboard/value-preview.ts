@@ -46,13 +46,20 @@ export function previewValue(value: unknown, maxChars = MAX_PREVIEW_CHARS): stri
   const walk = (current: unknown, depth: number): void => {
     if (full()) return;
     if (current === undefined) return emit('undefined');
-    if (current === null || typeof current === 'boolean' || typeof current === 'string') return emit(JSON.stringify(current));
+    if (current === null || typeof current === 'boolean' || typeof current === 'string')
+      return emit(JSON.stringify(current));
     if (typeof current === 'number') return emit(Object.is(current, -0) ? '-0' : String(current));
     if (typeof current !== 'object') return emit(String(current));
     if (depth >= MAX_DEPTH) return emit('…');
-    if (current instanceof Date) return emit(`Date(${Number.isNaN(current.getTime()) ? 'invalid' : current.toISOString()})`);
+    if (current instanceof Date)
+      return emit(`Date(${Number.isNaN(current.getTime()) ? 'invalid' : current.toISOString()})`);
     if (isMergeable(current)) {
-      const tagged = current as { _tag: string; values?: Set<unknown>; items?: unknown[]; entries?: Map<unknown, unknown> };
+      const tagged = current as {
+        _tag: string;
+        values?: Set<unknown>;
+        items?: unknown[];
+        entries?: Map<unknown, unknown>;
+      };
       if (tagged.entries instanceof Map) return mapEntries(`${tagged._tag}{`, tagged.entries, depth);
       return list(`${tagged._tag}[`, ']', tagged.values ?? tagged.items ?? [], (item) => walk(item, depth + 1));
     }

@@ -1,5 +1,11 @@
 import { createLogger, type Logger } from '../shared/log';
-import { DEFAULT_PROJECT_ID, EmulatorError, startPubSubEmulator, type PubSubEmulator, type PubSubEmulatorOptions } from './pubsub';
+import {
+  DEFAULT_PROJECT_ID,
+  EmulatorError,
+  startPubSubEmulator,
+  type PubSubEmulator,
+  type PubSubEmulatorOptions,
+} from './pubsub';
 import { startStorageEmulator, type StorageEmulator } from './storage';
 import { startTasksEmulator, type TasksEmulator } from './tasks';
 
@@ -67,9 +73,18 @@ export async function startEmulators(options: StartEmulatorsOptions = {}): Promi
   // async, so a starter that throws synchronously is a failed part, not a leak of the others.
   const starters: { [P in EmulatorPart]: () => Promise<NonNullable<Started[P]>> } = {
     pubsub: async () =>
-      startPubSubEmulator({ ...options.pubsubOptions, port: ports.pubsub, projectId, logger: logger.child({ part: 'pubsub' }) }),
+      startPubSubEmulator({
+        ...options.pubsubOptions,
+        port: ports.pubsub,
+        projectId,
+        logger: logger.child({ part: 'pubsub' }),
+      }),
     storage: async () =>
-      startStorageEmulator({ port: ports.storage, dataDir: options.dataDir, logger: logger.child({ part: 'storage' }) }),
+      startStorageEmulator({
+        port: ports.storage,
+        dataDir: options.dataDir,
+        logger: logger.child({ part: 'storage' }),
+      }),
     tasks: async () => startTasksEmulator({ port: ports.tasks, logger: logger.child({ part: 'tasks' }) }),
   };
   const parts = EMULATOR_PARTS.filter((part) => options[part] !== false);
@@ -90,7 +105,13 @@ export async function startEmulators(options: StartEmulatorsOptions = {}): Promi
   }
 
   const startupMs = Math.round(performance.now() - startedAt);
-  const emulators: LocalEmulators = { projectId, ...started, startupMs, env: () => emulatorsEnv(projectId, started), stop };
+  const emulators: LocalEmulators = {
+    projectId,
+    ...started,
+    startupMs,
+    env: () => emulatorsEnv(projectId, started),
+    stop,
+  };
   logger.info('emulators ready', { startupMs, parts, ...emulators.env() });
   return emulators;
 }
@@ -119,7 +140,8 @@ function stopOnce(started: Started, logger: Logger): () => Promise<void> {
         outcome.status === 'rejected' ? [{ part: running[index]!.part, error: outcome.reason as unknown }] : [],
       );
       for (const { part, error } of failed) logger.error('emulator did not stop', { part, error });
-      if (failed.length > 0) throw new Error(`could not stop: ${failed.map(({ part }) => part).join(', ')}`, { cause: failed[0]!.error });
+      if (failed.length > 0)
+        throw new Error(`could not stop: ${failed.map(({ part }) => part).join(', ')}`, { cause: failed[0]!.error });
     })());
 }
 

@@ -54,7 +54,10 @@ export function formatEnv(env: Record<string, string>): string {
     .join('');
 }
 
-export async function main(argv: readonly string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env): Promise<number> {
+export async function main(
+  argv: readonly string[] = process.argv.slice(2),
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<number> {
   let settings: EmulatorsCliSettings;
   try {
     settings = parseCliSettings(argv, env);
@@ -73,7 +76,12 @@ export async function main(argv: readonly string[] = process.argv.slice(2), env:
 
   let emulators;
   try {
-    emulators = await startEmulators({ projectId: settings.projectId, dataDir: settings.dataDir, ports: settings.ports, logger });
+    emulators = await startEmulators({
+      projectId: settings.projectId,
+      dataDir: settings.dataDir,
+      ports: settings.ports,
+      logger,
+    });
   } catch (error) {
     logger.error('could not start the emulators', { error });
     return 1;

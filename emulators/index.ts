@@ -11,4 +11,10 @@ export {
   type StartEmulatorsOptions,
 } from './all';
 export { freePort, isListening, waitUntil } from './ports';
-export { startPostgres, findPostgresBinDir, PostgresNotInstalledError, type LocalPostgres, type StartPostgresOptions } from './postgres';
+export {
+  startPostgres,
+  findPostgresBinDir,
+  PostgresNotInstalledError,
+  type LocalPostgres,
+  type StartPostgresOptions,
+} from './postgres';

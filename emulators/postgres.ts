@@ -59,12 +59,21 @@ export function findPostgresBinDir(env: NodeJS.ProcessEnv = process.env): string
   if (env.SPINE_POSTGRES_BIN) candidates.push(env.SPINE_POSTGRES_BIN);
   const debian = '/usr/lib/postgresql';
   if (existsSync(debian)) {
-    const versions = readdirSync(debian).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a));
+    const versions = readdirSync(debian)
+      .filter((v) => /^\d+$/.test(v))
+      .sort((a, b) => Number(b) - Number(a));
     candidates.push(...versions.map((v) => path.join(debian, v, 'bin')));
   }
   candidates.push(...(env.PATH ?? '').split(path.delimiter).filter(Boolean));
-  const found = candidates.find((dir) => existsSync(path.join(dir, 'initdb')) && existsSync(path.join(dir, 'postgres')));
-  if (!found) throw new PostgresNotInstalledError(env.SPINE_POSTGRES_BIN ? `no initdb and postgres in SPINE_POSTGRES_BIN=${env.SPINE_POSTGRES_BIN}` : 'no initdb and postgres under /usr/lib/postgresql or on the PATH');
+  const found = candidates.find(
+    (dir) => existsSync(path.join(dir, 'initdb')) && existsSync(path.join(dir, 'postgres')),
+  );
+  if (!found)
+    throw new PostgresNotInstalledError(
+      env.SPINE_POSTGRES_BIN
+        ? `no initdb and postgres in SPINE_POSTGRES_BIN=${env.SPINE_POSTGRES_BIN}`
+        : 'no initdb and postgres under /usr/lib/postgresql or on the PATH',
+    );
   return found;
 }
 
@@ -75,7 +84,9 @@ async function runAs(): Promise<{ prefix: string[]; uid: number; gid: number } |
   try {
     ids = await run('id', ['-u', 'postgres']);
   } catch {
-    throw new Error('running as root, and PostgreSQL refuses to: there is no "postgres" user to run it as (Debian\'s postgresql package creates one)');
+    throw new Error(
+      'running as root, and PostgreSQL refuses to: there is no "postgres" user to run it as (Debian\'s postgresql package creates one)',
+    );
   }
   const uid = Number(ids.stdout.trim());
   const gid = Number((await run('id', ['-g', 'postgres'])).stdout.trim());
@@ -101,10 +112,21 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
   try {
     await mkdir(root, { recursive: true });
     if (user) await chown(root, user.uid, user.gid);
-    const command = (program: string) => (user ? [...user.prefix, path.join(binDir, program)] : [path.join(binDir, program)]);
+    const command = (program: string) =>
+      user ? [...user.prefix, path.join(binDir, program)] : [path.join(binDir, program)];
     if (!existsSync(path.join(dataDir, 'PG_VERSION'))) {
       const [file, ...args] = command('initdb');
-      await run(file!, [...args, '-D', dataDir, '-U', 'spine', '--auth=trust', '--encoding=UTF8', '--locale=C', ...(unsafeFast ? ['--no-sync'] : [])]).catch((error: { stderr?: string; message: string }) => {
+      await run(file!, [
+        ...args,
+        '-D',
+        dataDir,
+        '-U',
+        'spine',
+        '--auth=trust',
+        '--encoding=UTF8',
+        '--locale=C',
+        ...(unsafeFast ? ['--no-sync'] : []),
+      ]).catch((error: { stderr?: string; message: string }) => {
         throw new Error(`initdb failed: ${error.stderr?.trim() || error.message}`);
       });
     }
@@ -117,12 +139,16 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
     ];
     const postgresBinary = path.join(binDir, 'postgres');
     const [file, ...args] = user ? [...withParentDeathSignal(user.prefix), postgresBinary] : [postgresBinary];
-    server = await spawnProcessGroup(file!, [...args, '-D', dataDir, '-p', String(port), ...settings.flatMap((s) => ['-c', s])], {
-      env: { ...process.env, LC_ALL: 'C' },
-      logger: log.child({ part: 'postgres' }),
-      // Not running as root, setpriv wraps the server the same way here.
-      killWithParent: !user,
-    });
+    server = await spawnProcessGroup(
+      file!,
+      [...args, '-D', dataDir, '-p', String(port), ...settings.flatMap((s) => ['-c', s])],
+      {
+        env: { ...process.env, LC_ALL: 'C' },
+        logger: log.child({ part: 'postgres' }),
+        // Not running as root, setpriv wraps the server the same way here.
+        killWithParent: !user,
+      },
+    );
     const running = server;
     await waitUntil(
       async () => {
@@ -158,7 +184,13 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
 }
 
 async function canConnect(port: number): Promise<boolean> {
-  const client = new Client({ host: '127.0.0.1', port, user: 'spine', database: 'postgres', connectionTimeoutMillis: 1_000 });
+  const client = new Client({
+    host: '127.0.0.1',
+    port,
+    user: 'spine',
+    database: 'postgres',
+    connectionTimeoutMillis: 1_000,
+  });
   try {
     await client.connect();
     return true;

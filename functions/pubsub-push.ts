@@ -20,7 +20,8 @@ export interface PushedMessage {
  */
 export function pushedMessage(cloudEvent: CloudEvent<PubSubPushData>): PushedMessage {
   const raw = cloudEvent as unknown as PubSubPushData;
-  const message = cloudEvent.data?.message ?? (raw.message && typeof raw.message === 'object' ? raw.message : undefined);
+  const message =
+    cloudEvent.data?.message ?? (raw.message && typeof raw.message === 'object' ? raw.message : undefined);
   if (!message) throw new InvalidEventError('push request carries no Pub/Sub message');
   return { id: message.messageId ?? cloudEvent.id, data: message.data ?? '', attributes: message.attributes ?? {} };
 }

@@ -5,7 +5,12 @@ import { stateStoreFromSettings } from '../shared/backends/from-settings';
 import { createLogger, type Logger } from '../shared/log';
 import { ChangePublisher } from '../shared/mesh/change-publisher';
 import { BatchScheduler } from '../shared/mesh/batch-scheduler';
-import { createPubSubClient, createStorageClient, createSubscriberClient, createTasksClient } from '../shared/mesh/clients';
+import {
+  createPubSubClient,
+  createStorageClient,
+  createSubscriberClient,
+  createTasksClient,
+} from '../shared/mesh/clients';
 import { FunctionTasks } from '../shared/mesh/function-tasks';
 import { PendingWrites } from '../shared/mesh/pending-writes';
 import { ContentStore } from '../shared/mesh/content-store';
@@ -36,7 +41,12 @@ export interface FunctionRuntime {
 
 export function createRuntime(env: Record<string, string | undefined> = process.env): FunctionRuntime {
   const settings = loadSettings(env);
-  const topology = defineTopology({ projectId: settings.projectId, prefix: settings.topicPrefix, bucket: settings.bucket, persistIntervalMs: settings.intervalMs });
+  const topology = defineTopology({
+    projectId: settings.projectId,
+    prefix: settings.topicPrefix,
+    bucket: settings.bucket,
+    persistIntervalMs: settings.intervalMs,
+  });
   const pubsub = createPubSubClient(settings);
   const storage = createStorageClient(settings);
   const writerId = `functions-${process.pid}`;
@@ -52,7 +62,9 @@ export function createRuntime(env: Record<string, string | undefined> = process.
   const batched = usesBatching(settings);
   const persistUrl = settings.functionUrls.persist;
   if (batched && !persistUrl) {
-    throw new InvalidArgumentError('setting SPINE_FUNCTION_URLS must give the persist function\'s URL when persistence is batched (SPINE_PERSIST_ON or SPINE_PERSIST_OVERRIDES)');
+    throw new InvalidArgumentError(
+      "setting SPINE_FUNCTION_URLS must give the persist function's URL when persistence is batched (SPINE_PERSIST_ON or SPINE_PERSIST_OVERRIDES)",
+    );
   }
   const snapshotUrl = settings.functionUrls.snapshot;
   const tasks = persistUrl || snapshotUrl ? createTasksClient(settings) : undefined;

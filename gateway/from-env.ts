@@ -46,9 +46,26 @@ export interface GatewayLimits {
 
 /** The gateway's limits from the environment (see the settings table); a bad one throws a SettingError naming it. */
 export function loadGatewayLimits(env: Env = process.env): GatewayLimits {
-  const { maxSubscriptionsPerSocket, maxSubscriptionsPerKey, maxSubscriptions, maxWatchedNetworks, maxNetworksPerKey, unknownKeyCacheMs, keyLookupsPerSecond, bodyTimeoutMs } =
-    parseSettings('gateway', { env });
-  return { maxSubscriptionsPerSocket, maxSubscriptionsPerKey, maxSubscriptions, maxWatchedNetworks, maxNetworksPerKey, unknownKeyCacheMs, keyLookupsPerSecond, bodyTimeoutMs };
+  const {
+    maxSubscriptionsPerSocket,
+    maxSubscriptionsPerKey,
+    maxSubscriptions,
+    maxWatchedNetworks,
+    maxNetworksPerKey,
+    unknownKeyCacheMs,
+    keyLookupsPerSecond,
+    bodyTimeoutMs,
+  } = parseSettings('gateway', { env });
+  return {
+    maxSubscriptionsPerSocket,
+    maxSubscriptionsPerKey,
+    maxSubscriptions,
+    maxWatchedNetworks,
+    maxNetworksPerKey,
+    unknownKeyCacheMs,
+    keyLookupsPerSecond,
+    bodyTimeoutMs,
+  };
 }
 
 export function loadGatewaySettings(env: Env = process.env): GatewaySettings {
@@ -57,11 +74,17 @@ export function loadGatewaySettings(env: Env = process.env): GatewaySettings {
 }
 
 /** Starts the gateway on the mesh the environment describes; stopping it closes its mesh client. */
-export async function startGatewayFromEnv(env: Env, options: { port?: number; logger?: Logger } = {}): Promise<Gateway> {
+export async function startGatewayFromEnv(
+  env: Env,
+  options: { port?: number; logger?: Logger } = {},
+): Promise<Gateway> {
   const settings = loadSettings(env);
   const gatewaySettings = loadGatewaySettings(env);
   const limits = loadGatewayLimits(env);
-  const storage = SpineStorage.fromEnv(env, { writerId: 'gateway', ...(options.logger ? { logger: options.logger.child({ part: 'client' }) } : {}) });
+  const storage = SpineStorage.fromEnv(env, {
+    writerId: 'gateway',
+    ...(options.logger ? { logger: options.logger.child({ part: 'client' }) } : {}),
+  });
   try {
     await storage.initialize();
     const keys = new ApiKeys(new GcsKeyRecords(createStorageClient(settings), settings.bucket));

@@ -45,7 +45,10 @@ export function hashKey(key: string): string {
 }
 
 export function validateKeyId(id: string): string {
-  if (!KEY_ID_PATTERN.test(id)) throw new InvalidArgumentError(`key id ${JSON.stringify(id)} is not 12 lowercase hex digits (spine keys list shows the ids)`);
+  if (!KEY_ID_PATTERN.test(id))
+    throw new InvalidArgumentError(
+      `key id ${JSON.stringify(id)} is not 12 lowercase hex digits (spine keys list shows the ids)`,
+    );
   return id;
 }
 
@@ -55,10 +58,14 @@ export function keyIdOf(key: string): string | undefined {
 }
 
 export function validateScopes(scopes: KeyScopes): KeyScopes {
-  if (Object.keys(scopes).length === 0) throw new InvalidArgumentError(`a key needs at least one network scope (--read NETWORK or --write NETWORK; * for every network but the mesh's own, ${SYSTEM_NETWORKS.join(' and ')}, which must be named)`);
+  if (Object.keys(scopes).length === 0)
+    throw new InvalidArgumentError(
+      `a key needs at least one network scope (--read NETWORK or --write NETWORK; * for every network but the mesh's own, ${SYSTEM_NETWORKS.join(' and ')}, which must be named)`,
+    );
   for (const [network, access] of Object.entries(scopes)) {
     if (network !== '*') validateNetworkId(network);
-    if (access !== 'read' && access !== 'read-write') throw new InvalidArgumentError(`scope of ${network} must be read or read-write, not ${JSON.stringify(access)}`);
+    if (access !== 'read' && access !== 'read-write')
+      throw new InvalidArgumentError(`scope of ${network} must be read or read-write, not ${JSON.stringify(access)}`);
   }
   return scopes;
 }
@@ -80,7 +87,8 @@ export function writesSomewhere(record: Pick<ApiKeyRecord, 'scopes'>): boolean {
 }
 
 /** Why a key was accepted or not: `unknown` means no record has its id, so any key with that id is refused too. */
-export type KeyLookup = { record: ApiKeyRecord } | { record?: undefined; refused: 'malformed' | 'unknown' | 'revoked' | 'mismatch' };
+export type KeyLookup =
+  { record: ApiKeyRecord } | { record?: undefined; refused: 'malformed' | 'unknown' | 'revoked' | 'mismatch' };
 
 export function allows(record: Pick<ApiKeyRecord, 'scopes'>, networkId: string, access: 'read' | 'write'): boolean {
   const granted = accessTo(record, networkId);
@@ -91,21 +99,36 @@ export class ApiKeys {
   constructor(readonly records: KeyRecordStore) {}
 
   /** Makes a key; the key itself is in the answer only, never stored. */
-  async create(options: { name?: string; scopes: KeyScopes; rateLimit?: number; now?: Date }): Promise<{ key: string; record: ApiKeyRecord }> {
+  async create(options: {
+    name?: string;
+    scopes: KeyScopes;
+    rateLimit?: number;
+    now?: Date;
+  }): Promise<{ key: string; record: ApiKeyRecord }> {
     const scopes = validateScopes({ ...options.scopes });
     const rateLimit = options.rateLimit ?? DEFAULT_RATE_LIMIT;
-    if (!Number.isFinite(rateLimit) || rateLimit <= 0 || rateLimit > 100_000) throw new InvalidArgumentError(`rate limit must be from above 0 to 100000 requests per second, not ${rateLimit}`);
+    if (!Number.isFinite(rateLimit) || rateLimit <= 0 || rateLimit > 100_000)
+      throw new InvalidArgumentError(`rate limit must be from above 0 to 100000 requests per second, not ${rateLimit}`);
     const name = options.name ?? '';
     if (name.length > 200) throw new InvalidArgumentError('key name must be at most 200 characters');
     const id = randomBytes(6).toString('hex');
     const key = `${KEY_PREFIX}${id}_${randomBytes(32).toString('base64url')}`;
-    const record: ApiKeyRecord = { id, name, hash: hashKey(key), scopes, rateLimit, createdAt: (options.now ?? new Date()).toISOString() };
+    const record: ApiKeyRecord = {
+      id,
+      name,
+      hash: hashKey(key),
+      scopes,
+      rateLimit,
+      createdAt: (options.now ?? new Date()).toISOString(),
+    };
     await this.records.write(record, { create: true });
     return { key, record };
   }
 
   async list(): Promise<ApiKeyRecord[]> {
-    return (await this.records.list()).sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+    return (await this.records.list()).sort(
+      (a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id),
+    );
   }
 
   /** Marks the key revoked (the record stays, for the audit trail); false when no such key. */
@@ -191,7 +214,11 @@ export class GcsKeyRecords implements KeyRecordStore {
 
   async list(): Promise<ApiKeyRecord[]> {
     const [files] = await this.storage.bucket(this.bucket).getFiles({ prefix: this.prefix });
-    const records = await Promise.all(files.filter((f) => f.name.endsWith('.json')).map(async (f) => JSON.parse((await f.download())[0].toString('utf8')) as ApiKeyRecord));
+    const records = await Promise.all(
+      files
+        .filter((f) => f.name.endsWith('.json'))
+        .map(async (f) => JSON.parse((await f.download())[0].toString('utf8')) as ApiKeyRecord),
+    );
     return records;
   }
 }

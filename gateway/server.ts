@@ -17,10 +17,30 @@ import { LRUCache } from 'lru-cache';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { decode, encode } from '../shared/codec';
 import { InvalidArgumentError, LimitExceededError, SpineError } from '../shared/errors';
-import { parsePath, pathMatches, validateContactId, validateGroupId, validateNetworkId, validateSnapshotId, type ParsedPath } from '../shared/ids';
+import {
+  parsePath,
+  pathMatches,
+  validateContactId,
+  validateGroupId,
+  validateNetworkId,
+  validateSnapshotId,
+  type ParsedPath,
+} from '../shared/ids';
 import { createLogger, type Logger } from '../shared/log';
 import type { GroupChange, GroupState, NetworkStorage, Unsubscribe } from '../shared/model';
-import { API_PREFIX, CLOSE_CODES, errorToWire, HEALTH_PATH, isMethodName, METHODS, SUBSCRIBE_PATH, type ClientMessage, type GatewayErrorCode, type MethodName, type WireError } from '../shared/remote/protocol';
+import {
+  API_PREFIX,
+  CLOSE_CODES,
+  errorToWire,
+  HEALTH_PATH,
+  isMethodName,
+  METHODS,
+  SUBSCRIBE_PATH,
+  type ClientMessage,
+  type GatewayErrorCode,
+  type MethodName,
+  type WireError,
+} from '../shared/remote/protocol';
 import { allows, hashKey, keyIdOf, writesSomewhere, type ApiKeyRecord, type ApiKeys } from './keys';
 import { RateLimiter } from './rate-limiter';
 
@@ -151,11 +171,26 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const keyLookupsPerSecond = options.keyLookupsPerSecond ?? 10;
   const limiter = new RateLimiter();
   const lookupLimiter = new RateLimiter();
-  const counters = { requests: 0, refused: 0, slowConsumersDropped: 0, deadSocketsDropped: 0, subscriptionsRefused: 0, keyLookupsSkipped: 0, keyLookups: 0, bodyTimeouts: 0 };
+  const counters = {
+    requests: 0,
+    refused: 0,
+    slowConsumersDropped: 0,
+    deadSocketsDropped: 0,
+    subscriptionsRefused: 0,
+    keyLookupsSkipped: 0,
+    keyLookups: 0,
+    bodyTimeouts: 0,
+  };
   // Keyed by the key's hash: the cache holds no usable key. Refusals are cached too, so a flood of bad keys costs no reads.
-  const verified = new LRUCache<string, { record: ApiKeyRecord | null }>({ max: 10_000, ttl: Math.max(1, options.keyCacheMs ?? 5_000) });
+  const verified = new LRUCache<string, { record: ApiKeyRecord | null }>({
+    max: 10_000,
+    ttl: Math.max(1, options.keyCacheMs ?? 5_000),
+  });
   // Ids no record has: every key with such an id is refused without a read, however its secret varies.
-  const unknownIds = new LRUCache<string, true>({ max: 100_000, ttl: Math.max(1, options.unknownKeyCacheMs ?? 60_000) });
+  const unknownIds = new LRUCache<string, true>({
+    max: 100_000,
+    ttl: Math.max(1, options.unknownKeyCacheMs ?? 60_000),
+  });
   const lookups = new Map<string, Promise<ApiKeyRecord | null>>();
   const watches = new Map<string, NetworkWatch>();
   const subscriptionsByKey = new Map<string, { count: number; networks: Map<string, number> }>();
@@ -181,7 +216,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       const waitMs = lookupLimiter.take(address, keyLookupsPerSecond);
       if (waitMs > 0) {
         counters.keyLookupsSkipped += 1;
-        throw new RequestError(429, 'RATE_LIMITED', `too many unknown API keys from ${address}: at most ${keyLookupsPerSecond} key lookups/s; retry in ${waitMs} ms`, { 'retry-after': String(Math.max(1, Math.ceil(waitMs / 1000))) }, { retryAfterMs: waitMs });
+        throw new RequestError(
+          429,
+          'RATE_LIMITED',
+          `too many unknown API keys from ${address}: at most ${keyLookupsPerSecond} key lookups/s; retry in ${waitMs} ms`,
+          { 'retry-after': String(Math.max(1, Math.ceil(waitMs / 1000))) },
+          { retryAfterMs: waitMs },
+        );
       }
     }
     let pending = lookups.get(hash);
@@ -204,9 +245,18 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   async function authenticate(req: IncomingMessage): Promise<ApiKeyRecord> {
     const header = req.headers.authorization;
     const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
-    if (!match) throw new RequestError(401, 'UNAUTHENTICATED', 'an API key is required: Authorization: Bearer <key> (spine keys create makes one)', { 'www-authenticate': 'Bearer' });
+    if (!match)
+      throw new RequestError(
+        401,
+        'UNAUTHENTICATED',
+        'an API key is required: Authorization: Bearer <key> (spine keys create makes one)',
+        { 'www-authenticate': 'Bearer' },
+      );
     const record = await verifyKey(match[1]!, req.socket.remoteAddress ?? 'unknown');
-    if (!record) throw new RequestError(401, 'UNAUTHENTICATED', 'the API key is unknown or revoked', { 'www-authenticate': 'Bearer error="invalid_token"' });
+    if (!record)
+      throw new RequestError(401, 'UNAUTHENTICATED', 'the API key is unknown or revoked', {
+        'www-authenticate': 'Bearer error="invalid_token"',
+      });
     return record;
   }
 
@@ -214,13 +264,23 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const waitMs = limiter.take(record.id, record.rateLimit);
     if (waitMs > 0) {
       const seconds = Math.max(1, Math.ceil(waitMs / 1000));
-      throw new RequestError(429, 'RATE_LIMITED', `key ${record.id} is over its rate limit of ${record.rateLimit} requests/s; retry in ${waitMs} ms`, { 'retry-after': String(seconds) }, { retryAfterMs: waitMs });
+      throw new RequestError(
+        429,
+        'RATE_LIMITED',
+        `key ${record.id} is over its rate limit of ${record.rateLimit} requests/s; retry in ${waitMs} ms`,
+        { 'retry-after': String(seconds) },
+        { retryAfterMs: waitMs },
+      );
     }
   }
 
   function checkScope(record: ApiKeyRecord, networkId: string, access: 'read' | 'write'): void {
     if (!allows(record, networkId, access)) {
-      throw new RequestError(403, 'PERMISSION_DENIED', `key ${record.id} may not ${access} network ${JSON.stringify(networkId)}`);
+      throw new RequestError(
+        403,
+        'PERMISSION_DENIED',
+        `key ${record.id} may not ${access} network ${JSON.stringify(networkId)}`,
+      );
     }
   }
 
@@ -228,7 +288,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   async function readBody(req: IncomingMessage, deadline: number): Promise<string> {
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > maxBodyBytes * DISCARD_FACTOR) {
-      throw new RequestError(413, 'BODY_TOO_LARGE', `request body is ${declared} bytes, over the limit of ${maxBodyBytes}`, { connection: 'close' }, { size: declared, limit: maxBodyBytes });
+      throw new RequestError(
+        413,
+        'BODY_TOO_LARGE',
+        `request body is ${declared} bytes, over the limit of ${maxBodyBytes}`,
+        { connection: 'close' },
+        { size: declared, limit: maxBodyBytes },
+      );
     }
     const chunks: Buffer[] = [];
     let size = 0;
@@ -245,7 +311,15 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_resolve, reject) => {
       timer = setTimeout(
-        () => reject(new RequestError(408, 'REQUEST_TIMEOUT', `the request body did not arrive within ${bodyTimeoutMs} ms (${size} bytes came)`, { connection: 'close' })),
+        () =>
+          reject(
+            new RequestError(
+              408,
+              'REQUEST_TIMEOUT',
+              `the request body did not arrive within ${bodyTimeoutMs} ms (${size} bytes came)`,
+              { connection: 'close' },
+            ),
+          ),
         Math.max(0, deadline - performance.now()),
       );
     });
@@ -254,7 +328,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     } finally {
       clearTimeout(timer);
     }
-    if (size > maxBodyBytes) throw new RequestError(413, 'BODY_TOO_LARGE', `request body is over the limit of ${maxBodyBytes} bytes`, { connection: 'close' }, { size, limit: maxBodyBytes });
+    if (size > maxBodyBytes)
+      throw new RequestError(
+        413,
+        'BODY_TOO_LARGE',
+        `request body is over the limit of ${maxBodyBytes} bytes`,
+        { connection: 'close' },
+        { size, limit: maxBodyBytes },
+      );
     return Buffer.concat(chunks).toString('utf8');
   }
 
@@ -266,7 +347,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       throw new RequestError(400, 'MALFORMED_REQUEST', `request body is not codec JSON: ${(error as Error).message}`);
     }
     const args = (parsed as { args?: unknown } | null)?.args;
-    if (!parsed || typeof parsed !== 'object' || !Array.isArray(args)) throw new RequestError(400, 'MALFORMED_REQUEST', 'request body must be { "args": [...] }');
+    if (!parsed || typeof parsed !== 'object' || !Array.isArray(args))
+      throw new RequestError(400, 'MALFORMED_REQUEST', 'request body must be { "args": [...] }');
     const spec = METHODS[method];
     if (args.length < spec.minArgs || args.length > spec.maxArgs) {
       const expected = spec.minArgs === spec.maxArgs ? `${spec.minArgs}` : `${spec.minArgs} to ${spec.maxArgs}`;
@@ -284,7 +366,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       case 'listNetworks':
         return (await storage.listNetworks()).filter((networkId) => allows(record, networkId, 'read'));
       case 'flush':
-        if (!writesSomewhere(record)) throw new RequestError(403, 'PERMISSION_DENIED', `key ${record.id} may not flush: it writes no network (flush persists what the gateway buffered)`);
+        if (!writesSomewhere(record))
+          throw new RequestError(
+            403,
+            'PERMISSION_DENIED',
+            `key ${record.id} may not flush: it writes no network (flush persists what the gateway buffered)`,
+          );
         return storage.flush ? storage.flush() : undefined;
       case 'checkAccess':
         return checkAccess(record, args[0], args[1]);
@@ -295,12 +382,23 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   /** Refuses unless the key may do `access` on every network named, naming all it may not. */
   function checkAccess(record: ApiKeyRecord, networkIds: unknown, access: unknown): null {
-    if (!Array.isArray(networkIds) || networkIds.length > 100_000) throw new InvalidArgumentError('checkAccess takes a list of at most 100000 network ids');
-    if (access !== 'read' && access !== 'write') throw new InvalidArgumentError(`access must be read or write, not ${JSON.stringify(access)}`);
-    const refused = networkIds.map((id) => validateNetworkId(id)).filter((networkId) => !allows(record, networkId, access));
+    if (!Array.isArray(networkIds) || networkIds.length > 100_000)
+      throw new InvalidArgumentError('checkAccess takes a list of at most 100000 network ids');
+    if (access !== 'read' && access !== 'write')
+      throw new InvalidArgumentError(`access must be read or write, not ${JSON.stringify(access)}`);
+    const refused = networkIds
+      .map((id) => validateNetworkId(id))
+      .filter((networkId) => !allows(record, networkId, access));
     if (refused.length > 0) {
-      const shown = refused.slice(0, 20).map((id) => JSON.stringify(id)).join(', ');
-      throw new RequestError(403, 'PERMISSION_DENIED', `key ${record.id} may not ${access} network${refused.length > 1 ? 's' : ''} ${shown}${refused.length > 20 ? ` and ${refused.length - 20} more` : ''}`);
+      const shown = refused
+        .slice(0, 20)
+        .map((id) => JSON.stringify(id))
+        .join(', ');
+      throw new RequestError(
+        403,
+        'PERMISSION_DENIED',
+        `key ${record.id} may not ${access} network${refused.length > 1 ? 's' : ''} ${shown}${refused.length > 20 ? ` and ${refused.length - 20} more` : ''}`,
+      );
     }
     return null;
   }
@@ -320,13 +418,24 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     let keyId: string | undefined;
     try {
       if (pathname === HEALTH_PATH) return reply(res, 200, JSON.stringify({ ok: true }));
-      if (!pathname.startsWith(API_PREFIX) || pathname === SUBSCRIBE_PATH) throw new RequestError(404, 'UNKNOWN_METHOD', `no such route ${JSON.stringify(pathname)}: methods are POST ${API_PREFIX}<method>, subscriptions ${SUBSCRIBE_PATH} over WebSocket`);
-      if (req.method !== 'POST') throw new RequestError(405, 'METHOD_NOT_ALLOWED', `${req.method} is not allowed: use POST`, { allow: 'POST' });
+      if (!pathname.startsWith(API_PREFIX) || pathname === SUBSCRIBE_PATH)
+        throw new RequestError(
+          404,
+          'UNKNOWN_METHOD',
+          `no such route ${JSON.stringify(pathname)}: methods are POST ${API_PREFIX}<method>, subscriptions ${SUBSCRIBE_PATH} over WebSocket`,
+        );
+      if (req.method !== 'POST')
+        throw new RequestError(405, 'METHOD_NOT_ALLOWED', `${req.method} is not allowed: use POST`, { allow: 'POST' });
       const record = await authenticate(req);
       keyId = record.id;
       limit(record);
       method = pathname.slice(API_PREFIX.length);
-      if (!isMethodName(method)) throw new RequestError(404, 'UNKNOWN_METHOD', `unknown method ${JSON.stringify(method)}; methods: ${Object.keys(METHODS).join(', ')}`);
+      if (!isMethodName(method))
+        throw new RequestError(
+          404,
+          'UNKNOWN_METHOD',
+          `unknown method ${JSON.stringify(method)}; methods: ${Object.keys(METHODS).join(', ')}`,
+        );
       const args = parseArgs(method, await readBody(req, bodyDeadline));
       const result = await call(record, method, args);
       reply(res, 200, encode({ result }));
@@ -343,7 +452,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       }
       // Anything still unread is drained, so keep-alive connections stay usable.
       req.resume();
-      if (error instanceof RequestError) return reply(res, error.status, JSON.stringify({ error: error.toWire() }), error.headers);
+      if (error instanceof RequestError)
+        return reply(res, error.status, JSON.stringify({ error: error.toWire() }), error.headers);
       const { status, error: wire } = errorToWire(error);
       if (!(error instanceof SpineError)) log.error('request failed', { method, keyId, error });
       else log.info('request refused', { method, keyId, status, code: wire.code });
@@ -360,13 +470,26 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       counters.subscriptionsRefused += 1;
       throw new LimitExceededError(message, limit);
     };
-    if (socketSubscriptions >= bounds.perSocket) refuse(`a socket holds at most ${bounds.perSocket} subscriptions; unsubscribe one or open another socket`, bounds.perSocket);
-    if ((held?.count ?? 0) >= bounds.perKey) refuse(`key ${record.id} holds ${held!.count} subscriptions, the most one key may hold (${bounds.perKey})`, bounds.perKey);
-    if (subscriptionCount >= bounds.total) refuse(`the gateway holds ${subscriptionCount} subscriptions, its limit; try again later`, bounds.total);
+    if (socketSubscriptions >= bounds.perSocket)
+      refuse(
+        `a socket holds at most ${bounds.perSocket} subscriptions; unsubscribe one or open another socket`,
+        bounds.perSocket,
+      );
+    if ((held?.count ?? 0) >= bounds.perKey)
+      refuse(
+        `key ${record.id} holds ${held!.count} subscriptions, the most one key may hold (${bounds.perKey})`,
+        bounds.perKey,
+      );
+    if (subscriptionCount >= bounds.total)
+      refuse(`the gateway holds ${subscriptionCount} subscriptions, its limit; try again later`, bounds.total);
     if (!held?.networks.has(networkId) && (held?.networks.size ?? 0) >= bounds.networksPerKey) {
-      refuse(`key ${record.id} subscribes to ${bounds.networksPerKey} networks, the most one key may watch at once`, bounds.networksPerKey);
+      refuse(
+        `key ${record.id} subscribes to ${bounds.networksPerKey} networks, the most one key may watch at once`,
+        bounds.networksPerKey,
+      );
     }
-    if (!watches.has(networkId) && watches.size >= bounds.networks) refuse(`the gateway watches ${watches.size} networks, its limit; try again later`, bounds.networks);
+    if (!watches.has(networkId) && watches.size >= bounds.networks)
+      refuse(`the gateway watches ${watches.size} networks, its limit; try again later`, bounds.networks);
   }
 
   function addListener(listener: Listener): Promise<void> {
@@ -414,7 +537,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }
     if (watch.listeners.size > 0) return;
     watches.delete(networkId);
-    watch.ready.then((unsubscribe) => unsubscribe()).catch((error: unknown) => log.warn('removing a storage subscription failed', { networkId, error }));
+    watch.ready
+      .then((unsubscribe) => unsubscribe())
+      .catch((error: unknown) => log.warn('removing a storage subscription failed', { networkId, error }));
   }
 
   const alive = new WeakMap<WebSocket, boolean>();
@@ -471,13 +596,27 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       try {
         if (isBinary) throw new RequestError(400, 'MALFORMED_REQUEST', 'messages must be text');
         const parsed = decode<ClientMessage>(data.toString());
-        if (!parsed || typeof parsed !== 'object' || typeof parsed.sub !== 'string' || parsed.sub.length === 0 || parsed.sub.length > 100) {
-          throw new RequestError(400, 'MALFORMED_REQUEST', 'a message is { type: "subscribe", sub, path } or { type: "unsubscribe", sub } with sub a string of 1-100 characters');
+        if (
+          !parsed ||
+          typeof parsed !== 'object' ||
+          typeof parsed.sub !== 'string' ||
+          parsed.sub.length === 0 ||
+          parsed.sub.length > 100
+        ) {
+          throw new RequestError(
+            400,
+            'MALFORMED_REQUEST',
+            'a message is { type: "subscribe", sub, path } or { type: "unsubscribe", sub } with sub a string of 1-100 characters',
+          );
         }
         message = parsed;
         limit(record);
       } catch (error) {
-        return sendError(error instanceof RequestError ? error : new RequestError(400, 'MALFORMED_REQUEST', `unreadable message: ${(error as Error).message}`));
+        return sendError(
+          error instanceof RequestError
+            ? error
+            : new RequestError(400, 'MALFORMED_REQUEST', `unreadable message: ${(error as Error).message}`),
+        );
       }
       const { sub } = message;
       if (message.type === 'unsubscribe') {
@@ -488,12 +627,21 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         }
         return;
       }
-      if (message.type !== 'subscribe') return sendError(new RequestError(400, 'MALFORMED_REQUEST', `unknown message type ${JSON.stringify((message as { type: unknown }).type)}`), sub);
+      if (message.type !== 'subscribe')
+        return sendError(
+          new RequestError(
+            400,
+            'MALFORMED_REQUEST',
+            `unknown message type ${JSON.stringify((message as { type: unknown }).type)}`,
+          ),
+          sub,
+        );
       let path: ParsedPath;
       try {
         path = parsePath(message.path);
         checkScope(record, path.networkId, 'read');
-        if (subs.has(sub)) throw new InvalidArgumentError(`subscription ${JSON.stringify(sub)} exists already on this socket`);
+        if (subs.has(sub))
+          throw new InvalidArgumentError(`subscription ${JSON.stringify(sub)} exists already on this socket`);
         checkBounds(record, subs.size, path.networkId);
       } catch (error) {
         return sendError(error, sub);
@@ -525,12 +673,19 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const refuse = (status: number, wire: WireError, headers: Record<string, string> = {}) => {
       counters.refused += 1;
       const body = JSON.stringify({ error: wire });
-      const lines = [`HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}`, 'content-type: application/json', `content-length: ${Buffer.byteLength(body)}`, 'connection: close', ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
+      const lines = [
+        `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}`,
+        'content-type: application/json',
+        `content-length: ${Buffer.byteLength(body)}`,
+        'connection: close',
+        ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+      ];
       socket.end(`${lines.join('\r\n')}\r\n\r\n${body}`);
     };
     try {
       const { pathname } = new URL(req.url ?? '/', 'http://gateway');
-      if (pathname !== SUBSCRIBE_PATH) throw new RequestError(404, 'UNKNOWN_METHOD', `WebSocket connections go to ${SUBSCRIBE_PATH}`);
+      if (pathname !== SUBSCRIBE_PATH)
+        throw new RequestError(404, 'UNKNOWN_METHOD', `WebSocket connections go to ${SUBSCRIBE_PATH}`);
       const record = await authenticate(req);
       limit(record);
       const key = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization!)![1]!;
@@ -583,9 +738,22 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   return {
     url,
     port,
-    stats: () => ({ ...counters, sockets: sockets.size, storageSubscriptions: watches.size, subscriptions: subscriptionCount }),
+    stats: () => ({
+      ...counters,
+      sockets: sockets.size,
+      storageSubscriptions: watches.size,
+      subscriptions: subscriptionCount,
+    }),
     stop: () => (stopping ??= release()),
   };
 }
 
-const STATUS_TEXT: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 408: 'Request Timeout', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable' };
+const STATUS_TEXT: Record<number, string> = {
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  408: 'Request Timeout',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};

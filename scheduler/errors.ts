@@ -10,7 +10,11 @@ export class SchedulerConfigError extends InvalidArgumentError {
     readonly field: string,
     reason: string,
   ) {
-    super(job === undefined ? `scheduler runner option ${field}: ${reason}` : `scheduler job ${JSON.stringify(job)}: ${field} ${reason}`);
+    super(
+      job === undefined
+        ? `scheduler runner option ${field}: ${reason}`
+        : `scheduler job ${JSON.stringify(job)}: ${field} ${reason}`,
+    );
   }
 }
 
@@ -20,7 +24,10 @@ export class UnknownJobError extends SpineError {
     readonly job: string,
     readonly known: readonly string[],
   ) {
-    super('NOT_FOUND', `scheduler job ${JSON.stringify(job)} is not one of the runner's jobs (${known.join(', ') || 'none'})`);
+    super(
+      'NOT_FOUND',
+      `scheduler job ${JSON.stringify(job)} is not one of the runner's jobs (${known.join(', ') || 'none'})`,
+    );
   }
 }
 

@@ -135,10 +135,13 @@ class Timers {
   private readonly live = new Set<NodeJS.Timeout>();
 
   set(callback: () => void, ms: number): NodeJS.Timeout {
-    const handle = setTimeout(() => {
-      this.live.delete(handle);
-      callback();
-    }, Math.min(ms, MAX_TIMER_MS));
+    const handle = setTimeout(
+      () => {
+        this.live.delete(handle);
+        callback();
+      },
+      Math.min(ms, MAX_TIMER_MS),
+    );
     this.live.add(handle);
     return handle;
   }
@@ -177,14 +180,21 @@ class Runner implements SchedulerRunner {
 
   constructor(options: SchedulerRunnerOptions) {
     const speedUp = options.speedUp ?? 1;
-    if (!Number.isFinite(speedUp) || speedUp <= 0) throw new SchedulerConfigError(undefined, 'speedUp', `must be a positive number, got ${speedUp}`);
-    if (options.startAt && Number.isNaN(options.startAt.getTime())) throw new SchedulerConfigError(undefined, 'startAt', 'is an invalid Date');
+    if (!Number.isFinite(speedUp) || speedUp <= 0)
+      throw new SchedulerConfigError(undefined, 'speedUp', `must be a positive number, got ${speedUp}`);
+    if (options.startAt && Number.isNaN(options.startAt.getTime()))
+      throw new SchedulerConfigError(undefined, 'startAt', 'is an invalid Date');
     this.minAttemptDeadlineMs = options.minAttemptDeadlineMs ?? DEFAULT_MIN_ATTEMPT_DEADLINE_MS;
     if (!Number.isFinite(this.minAttemptDeadlineMs) || this.minAttemptDeadlineMs <= 0) {
-      throw new SchedulerConfigError(undefined, 'minAttemptDeadlineMs', `must be a positive number, got ${this.minAttemptDeadlineMs}`);
+      throw new SchedulerConfigError(
+        undefined,
+        'minAttemptDeadlineMs',
+        `must be a positive number, got ${this.minAttemptDeadlineMs}`,
+      );
     }
     this.maxHistory = options.maxHistory ?? DEFAULT_MAX_HISTORY;
-    if (!Number.isInteger(this.maxHistory) || this.maxHistory < 1) throw new SchedulerConfigError(undefined, 'maxHistory', `must be a positive integer, got ${this.maxHistory}`);
+    if (!Number.isInteger(this.maxHistory) || this.maxHistory < 1)
+      throw new SchedulerConfigError(undefined, 'maxHistory', `must be a positive integer, got ${this.maxHistory}`);
     validateJobs(options.jobs, options.urls);
 
     this.log = options.logger ?? createLogger('scheduler');
@@ -288,7 +298,10 @@ class Runner implements SchedulerRunner {
     try {
       return job.slots.next().toDate();
     } catch (error) {
-      job.log.error('schedule has no further slot; the job will not fire again', { schedule: job.spec.schedule, error });
+      job.log.error('schedule has no further slot; the job will not fire again', {
+        schedule: job.spec.schedule,
+        error,
+      });
       return undefined;
     }
   }
@@ -311,7 +324,10 @@ class Runner implements SchedulerRunner {
       const done = this.execute(job, record, retryUntil).catch((error: unknown) => {
         // execute() handles every failure it expects; this is a bug guard, not a code path.
         record.status = 'failed';
-        job.log.error('scheduler runner failed to execute a slot', { scheduleTime: formatScheduleTime(scheduleTime), error });
+        job.log.error('scheduler runner failed to execute a slot', {
+          scheduleTime: formatScheduleTime(scheduleTime),
+          error,
+        });
       });
       this.inFlight.add(done);
       void done.finally(() => this.inFlight.delete(done));
@@ -326,7 +342,10 @@ class Runner implements SchedulerRunner {
     try {
       return option(job.spec, new Date(scheduleTime));
     } catch (error) {
-      job.log.error('duplicateSlots threw; delivering the slot once', { scheduleTime: formatScheduleTime(scheduleTime), error });
+      job.log.error('duplicateSlots threw; delivering the slot once', {
+        scheduleTime: formatScheduleTime(scheduleTime),
+        error,
+      });
       return false;
     }
   }
@@ -334,7 +353,11 @@ class Runner implements SchedulerRunner {
   /** Attempts, and retries with backoff, until success, retries used up, the next slot, or stop. */
   private async execute(job: JobState, record: FiredSlot, retryUntil: number): Promise<void> {
     const { retry } = job.spec;
-    const fields = { scheduleTime: formatScheduleTime(record.scheduleTime), trigger: record.trigger, delivery: record.delivery };
+    const fields = {
+      scheduleTime: formatScheduleTime(record.scheduleTime),
+      trigger: record.trigger,
+      delivery: record.delivery,
+    };
     for (let attempt = 1; ; attempt++) {
       const result = await this.attempt(job, record);
       record.attempts.push(result);
@@ -354,7 +377,13 @@ class Runner implements SchedulerRunner {
     }
   }
 
-  private end(job: JobState, record: FiredSlot, status: 'failed' | 'cancelled', reason: SlotEndReason, fields: Record<string, unknown>): void {
+  private end(
+    job: JobState,
+    record: FiredSlot,
+    status: 'failed' | 'cancelled',
+    reason: SlotEndReason,
+    fields: Record<string, unknown>,
+  ): void {
     record.status = status;
     record.reason = reason;
     const entry = { ...fields, attempts: record.attempts.length, reason };

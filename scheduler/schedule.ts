@@ -26,17 +26,29 @@ export interface JobSchedule {
 export function parseSchedule(job: JobSpec): JobSchedule {
   const fields = job.schedule.trim().split(/\s+/);
   if (fields.length !== 5) {
-    throw new SchedulerConfigError(job.name, 'schedule', `must be unix-cron with 5 fields (minute hour day-of-month month day-of-week), got ${JSON.stringify(job.schedule)}`);
+    throw new SchedulerConfigError(
+      job.name,
+      'schedule',
+      `must be unix-cron with 5 fields (minute hour day-of-month month day-of-week), got ${JSON.stringify(job.schedule)}`,
+    );
   }
-  if (!isTimeZone(job.timeZone)) throw new SchedulerConfigError(job.name, 'timeZone', `is not an IANA time zone: ${JSON.stringify(job.timeZone)}`);
+  if (!isTimeZone(job.timeZone))
+    throw new SchedulerConfigError(job.name, 'timeZone', `is not an IANA time zone: ${JSON.stringify(job.timeZone)}`);
   const parse = (after: Date) => CronExpressionParser.parse(job.schedule, { currentDate: after, tz: job.timeZone });
   try {
     parse(new Date()).next();
   } catch (error) {
-    throw new SchedulerConfigError(job.name, 'schedule', `${JSON.stringify(job.schedule)} cannot be used: ${(error as Error).message}`);
+    throw new SchedulerConfigError(
+      job.name,
+      'schedule',
+      `${JSON.stringify(job.schedule)} cannot be used: ${(error as Error).message}`,
+    );
   }
   return {
-    firstSlotFrom: (at) => parse(new Date(at.getTime() - 1)).next().toDate(),
+    firstSlotFrom: (at) =>
+      parse(new Date(at.getTime() - 1))
+        .next()
+        .toDate(),
     slotsAfter: parse,
   };
 }
@@ -64,12 +76,20 @@ export function validateJobs(jobs: readonly JobSpec[], urls: Partial<Record<Func
     const { retry } = job;
     const whole = (field: keyof JobSpec['retry'], value: number, min: number, max = Infinity) => {
       if (!Number.isInteger(value) || value < min || value > max) {
-        throw new SchedulerConfigError(job.name, `retry.${field}`, `must be an integer in [${min}, ${max}], got ${value}`);
+        throw new SchedulerConfigError(
+          job.name,
+          `retry.${field}`,
+          `must be an integer in [${min}, ${max}], got ${value}`,
+        );
       }
     };
     const seconds = (field: keyof JobSpec['retry'], value: number, min: number, max = Infinity) => {
       if (!Number.isFinite(value) || value < min || value > max) {
-        throw new SchedulerConfigError(job.name, `retry.${field}`, `must be a number of seconds in [${min}, ${max}], got ${value}`);
+        throw new SchedulerConfigError(
+          job.name,
+          `retry.${field}`,
+          `must be a number of seconds in [${min}, ${max}], got ${value}`,
+        );
       }
     };
     whole('retryCount', retry.retryCount, 0, MAX_RETRY_COUNT);
@@ -77,13 +97,32 @@ export function validateJobs(jobs: readonly JobSpec[], urls: Partial<Record<Func
     seconds('minBackoffSeconds', retry.minBackoffSeconds, 0);
     seconds('maxBackoffSeconds', retry.maxBackoffSeconds, 0);
     if (retry.maxBackoffSeconds < retry.minBackoffSeconds) {
-      throw new SchedulerConfigError(job.name, 'retry.maxBackoffSeconds', `cannot be less than retry.minBackoffSeconds (${retry.maxBackoffSeconds} < ${retry.minBackoffSeconds})`);
+      throw new SchedulerConfigError(
+        job.name,
+        'retry.maxBackoffSeconds',
+        `cannot be less than retry.minBackoffSeconds (${retry.maxBackoffSeconds} < ${retry.minBackoffSeconds})`,
+      );
     }
-    seconds('attemptDeadlineSeconds', retry.attemptDeadlineSeconds, MIN_ATTEMPT_DEADLINE_SECONDS, MAX_ATTEMPT_DEADLINE_SECONDS);
+    seconds(
+      'attemptDeadlineSeconds',
+      retry.attemptDeadlineSeconds,
+      MIN_ATTEMPT_DEADLINE_SECONDS,
+      MAX_ATTEMPT_DEADLINE_SECONDS,
+    );
 
     const url = urls[job.target.function];
-    if (!url) throw new SchedulerConfigError(job.name, 'target.function', `is ${JSON.stringify(job.target.function)}, which has no URL in the runner's urls`);
-    if (!URL.canParse(url)) throw new SchedulerConfigError(job.name, 'target.function', `URL for ${JSON.stringify(job.target.function)} is not a URL: ${JSON.stringify(url)}`);
+    if (!url)
+      throw new SchedulerConfigError(
+        job.name,
+        'target.function',
+        `is ${JSON.stringify(job.target.function)}, which has no URL in the runner's urls`,
+      );
+    if (!URL.canParse(url))
+      throw new SchedulerConfigError(
+        job.name,
+        'target.function',
+        `URL for ${JSON.stringify(job.target.function)} is not a URL: ${JSON.stringify(url)}`,
+      );
     try {
       JSON.stringify(job.target.body);
     } catch (error) {

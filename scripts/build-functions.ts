@@ -41,12 +41,17 @@ export interface BuildFunctionsResult {
 
 async function installedVersion(packageName: string): Promise<string> {
   // Read from node_modules directly: packages' `exports` may not expose their package.json.
-  const manifest = JSON.parse(await readFile(path.join(ROOT, 'node_modules', packageName, 'package.json'), 'utf8')) as { version: string };
+  const manifest = JSON.parse(await readFile(path.join(ROOT, 'node_modules', packageName, 'package.json'), 'utf8')) as {
+    version: string;
+  };
   return manifest.version;
 }
 
 async function deploymentManifest(): Promise<string> {
-  const project = JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8')) as { version: string; license?: string };
+  const project = JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8')) as {
+    version: string;
+    license?: string;
+  };
   const dependencies: Record<string, string> = {};
   // Exact versions: the deployment runs what the tests ran.
   for (const name of EXTERNAL_PACKAGES) dependencies[name] = await installedVersion(name);
@@ -99,12 +104,16 @@ export async function buildFunctions(options: BuildFunctionsOptions = {}): Promi
     logLevel: 'warning',
     metafile: true,
   });
-  const bundled = Object.keys(result.metafile.outputs).map((output) => path.relative(outDir, path.resolve(ROOT, output)));
+  const bundled = Object.keys(result.metafile.outputs).map((output) =>
+    path.relative(outDir, path.resolve(ROOT, output)),
+  );
   const manifest = await deploymentManifest();
   await writeFile(path.join(outDir, 'package.json'), manifest);
 
   const names = [...bundled, 'package.json'].sort();
-  const entries = await Promise.all(names.map(async (name) => ({ name, data: await readFile(path.join(outDir, name)) })));
+  const entries = await Promise.all(
+    names.map(async (name) => ({ name, data: await readFile(path.join(outDir, name)) })),
+  );
   const bytes = await writeArchive(archive, entries);
   return { outDir, archive, files: names, bytes };
 }
@@ -117,7 +126,9 @@ async function main(): Promise<void> {
     ...(values.archive ? { archive: values.archive } : {}),
   });
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
-  process.stdout.write(`functions packaged in ${seconds} s: ${path.relative(process.cwd(), built.archive)} (${(built.bytes / 1024).toFixed(0)} KiB; ${built.files.join(', ')})\n`);
+  process.stdout.write(
+    `functions packaged in ${seconds} s: ${path.relative(process.cwd(), built.archive)} (${(built.bytes / 1024).toFixed(0)} KiB; ${built.files.join(', ')})\n`,
+  );
 }
 
 if (require.main === module) {

@@ -13,4 +13,6 @@ if (missing.length > 0) {
   process.exitCode = 1;
 }
 if (after !== before) writeFileSync(readmePath, after);
-process.stdout.write(after === before ? 'README.md settings tables are up to date\n' : 'README.md settings tables rewritten\n');
+process.stdout.write(
+  after === before ? 'README.md settings tables are up to date\n' : 'README.md settings tables rewritten\n',
+);

@@ -52,11 +52,17 @@ export const APPLIED_LOG_HORIZON_MS = 8 * 24 * 60 * 60 * 1000;
  * Records `(writerId, seq)` applied at `now`, folding contiguous numbers into `upTo` so the log
  * stays small, and drops the entries of writers idle for longer than `APPLIED_LOG_HORIZON_MS`.
  */
-export function recordApplied(log: AppliedLog | undefined, writerId: string, seq: number, now: number = Date.now()): AppliedLog {
+export function recordApplied(
+  log: AppliedLog | undefined,
+  writerId: string,
+  seq: number,
+  now: number = Date.now(),
+): AppliedLog {
   const next: AppliedLog = {};
   for (const [id, entry] of Object.entries(log ?? {})) {
     // Entries written before `at` existed carry none and are kept.
-    if (id === writerId || entry.at === undefined || now - entry.at <= APPLIED_LOG_HORIZON_MS) setEntry(next, id, entry);
+    if (id === writerId || entry.at === undefined || now - entry.at <= APPLIED_LOG_HORIZON_MS)
+      setEntry(next, id, entry);
   }
   const entry = entryOf(log, writerId) ?? { upTo: 0, beyond: [] };
   let upTo = entry.upTo;
@@ -81,14 +87,24 @@ function setEntry(log: AppliedLog, writerId: string, entry: AppliedLog[string]):
  * order by replaying the kept writes from `version.base`, and a whole-group operation delivered
  * late can put them back on top of what it sets (`rebaseContact`).
  */
-export function applyContactWrite(current: Contact | null, ids: { contactId: string; groupId: string }, write: ContactWrite, now: number = Date.now()): BlendOutcome {
-  const base: Contact = current ?? { id: ids.contactId, groupId: ids.groupId, blendMode: write.blendMode ?? 'accept-last' };
+export function applyContactWrite(
+  current: Contact | null,
+  ids: { contactId: string; groupId: string },
+  write: ContactWrite,
+  now: number = Date.now(),
+): BlendOutcome {
+  const base: Contact = current ?? {
+    id: ids.contactId,
+    groupId: ids.groupId,
+    blendMode: write.blendMode ?? 'accept-last',
+  };
   if (hasApplied(base.version?.applied, write.writerId, write.seq)) {
     return { contact: base, contentChanged: false, duplicate: true, contradiction: false };
   }
   const applied = recordApplied(base.version?.applied, write.writerId, write.seq, now);
   const currentStamp = base.version?.stamp;
-  const newestStamp = currentStamp !== undefined && compareStamps(currentStamp, write.stamp) > 0 ? currentStamp : write.stamp;
+  const newestStamp =
+    currentStamp !== undefined && compareStamps(currentStamp, write.stamp) > 0 ? currentStamp : write.stamp;
 
   if (base.blendMode === 'accept-last') {
     const wins = currentStamp === undefined || compareStamps(write.stamp, currentStamp) > 0;
@@ -115,7 +131,12 @@ export function applyContactWrite(current: Contact | null, ids: { contactId: str
     blended = replayMerges(logBase, merges, ids, entry);
   }
   const version = foldExpiredMerges({ stamp: newestStamp, applied, merges, base: logBase }, ids, now);
-  return { contact: { ...blended.contact, version }, contentChanged: blended.ok, duplicate: false, contradiction: !blended.ok };
+  return {
+    contact: { ...blended.contact, version },
+    contentChanged: blended.ok,
+    duplicate: false,
+    contradiction: !blended.ok,
+  };
 }
 
 /**
@@ -125,7 +146,12 @@ export function applyContactWrite(current: Contact | null, ids: { contactId: str
  * writes stamped later are merged again onto `replacement`, in stamp order. `null` when nothing
  * of the contact remains.
  */
-export function rebaseContact(current: Contact | null, replacement: Contact | null, stamp: Stamp, ids: { contactId: string; groupId: string }): Contact | null {
+export function rebaseContact(
+  current: Contact | null,
+  replacement: Contact | null,
+  stamp: Stamp,
+  ids: { contactId: string; groupId: string },
+): Contact | null {
   const applied = current?.version?.applied ?? {};
   const replaced: Contact | null = replacement ? { ...withoutVersion(replacement), version: { stamp, applied } } : null;
   if (!current?.version || compareStamps(current.version.stamp, stamp) <= 0) return replaced;
@@ -149,7 +175,14 @@ function mergeStep(contact: Contact, content: unknown, stamp: Stamp): MergeStep 
   const merged = mergeValues(contact.content, content);
   if (!merged.ok) {
     return {
-      contact: { ...contact, lastContradiction: { message: merged.message, values: [contact.content, content], timestamp: parseStamp(stamp).wallTime } },
+      contact: {
+        ...contact,
+        lastContradiction: {
+          message: merged.message,
+          values: [contact.content, content],
+          timestamp: parseStamp(stamp).wallTime,
+        },
+      },
       ok: false,
     };
   }
@@ -157,12 +190,20 @@ function mergeStep(contact: Contact, content: unknown, stamp: Stamp): MergeStep 
 }
 
 /** `base` with `merges` applied in order; `ok` is the outcome of `target`'s step (the last step without one). */
-function replayMerges(base: Contact | null, merges: readonly LoggedMerge[], ids: { contactId: string; groupId: string }, target?: LoggedMerge): MergeStep {
+function replayMerges(
+  base: Contact | null,
+  merges: readonly LoggedMerge[],
+  ids: { contactId: string; groupId: string },
+  target?: LoggedMerge,
+): MergeStep {
   // A copy: the kept base must not share values with the content merged onto it.
   let contact: Contact = base ? clone(base) : { id: ids.contactId, groupId: ids.groupId, blendMode: 'merge' };
   let ok = true;
   for (const merge of merges) {
-    const step: MergeStep = contact.blendMode === 'accept-last' ? { contact: { ...contact, content: merge.content }, ok: true } : mergeStep(contact, merge.content, merge.stamp);
+    const step: MergeStep =
+      contact.blendMode === 'accept-last'
+        ? { contact: { ...contact, content: merge.content }, ok: true }
+        : mergeStep(contact, merge.content, merge.stamp);
     contact = step.contact;
     if (target === undefined || merge === target) ok = step.ok;
   }
@@ -173,7 +214,11 @@ function replayMerges(base: Contact | null, merges: readonly LoggedMerge[], ids:
  * Merges older than the reorder window are folded into the base: no whole-group operation that
  * old can still arrive. Only the oldest is looked at when nothing has expired.
  */
-function foldExpiredMerges(version: ContactVersion, ids: { contactId: string; groupId: string }, now: number): ContactVersion {
+function foldExpiredMerges(
+  version: ContactVersion,
+  ids: { contactId: string; groupId: string },
+  now: number,
+): ContactVersion {
   const merges = version.merges ?? [];
   const horizon = now - APPLIED_LOG_HORIZON_MS;
   if (merges.length === 0 || parseStamp(merges[0]!.stamp).wallTime > horizon) return version;

@@ -5,7 +5,8 @@
  * address and not starting with "goog".
  */
 export function isBucketName(name: unknown): name is string {
-  if (typeof name !== 'string' || !/^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$/.test(name) || name.includes('..')) return false;
+  if (typeof name !== 'string' || !/^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$/.test(name) || name.includes('..'))
+    return false;
   if (!name.includes('.') && name.length > 63) return false;
   if (name.split('.').some((part) => part.length > 63)) return false;
   return !/^\d+\.\d+\.\d+\.\d+$/.test(name) && !name.startsWith('goog');

@@ -21,14 +21,6 @@ export const MAX_ENCODE_DEPTH = 300;
 export const MAX_TEXT_DEPTH = 3 * MAX_ENCODE_DEPTH + 10;
 const TOO_DEEP = 'the value nests too deep';
 
-type Tagged =
-  | { $type: 'Map'; entries: [unknown, unknown][] }
-  | { $type: 'Set'; values: unknown[] }
-  | { $type: 'Date'; iso: string | null }
-  | { $type: 'undefined' }
-  | { $type: 'number'; value: 'NaN' | 'Infinity' | '-Infinity' | '-0' }
-  | { $type: 'object'; entries: [string, unknown][] };
-
 export interface EncodeOptions {
   /** Refuse with `ContentTooLargeError` when the encoding is longer than this many bytes. */
   maxBytes?: number;
@@ -44,7 +36,8 @@ export function encode(value: unknown, options: EncodeOptions = {}): string {
   try {
     safe = toJsonSafe(value, '$', new Set(), maxDepth);
   } catch (error) {
-    if (error instanceof UnserializableContentError && error.reason === TOO_DEEP) throw new UnserializableContentError(error.path, `the value nests more than ${maxDepth} levels deep`);
+    if (error instanceof UnserializableContentError && error.reason === TOO_DEEP)
+      throw new UnserializableContentError(error.path, `the value nests more than ${maxDepth} levels deep`);
     if (error instanceof SpineError) throw error;
     // Whatever else a hostile value makes the walk throw is still a value that cannot be stored.
     throw new UnserializableContentError('$', `reading the value threw: ${(error as Error)?.message ?? String(error)}`);
@@ -58,7 +51,10 @@ export function encode(value: unknown, options: EncodeOptions = {}): string {
 }
 
 export function encodeToBuffer(value: unknown, options: EncodeOptions = {}): Buffer {
-  const buffer = Buffer.from(encode(value, options.maxDepth === undefined ? {} : { maxDepth: options.maxDepth }), 'utf8');
+  const buffer = Buffer.from(
+    encode(value, options.maxDepth === undefined ? {} : { maxDepth: options.maxDepth }),
+    'utf8',
+  );
   if (options.maxBytes !== undefined && buffer.length > options.maxBytes) {
     throw new ContentTooLargeError(buffer.length, options.maxBytes, options.what);
   }
@@ -68,7 +64,8 @@ export function encodeToBuffer(value: unknown, options: EncodeOptions = {}): Buf
 export function decode<T = unknown>(text: string | Buffer | Uint8Array): T {
   const source = typeof text === 'string' ? text : Buffer.from(text).toString('utf8');
   const depth = jsonTextDepth(source, MAX_TEXT_DEPTH);
-  if (depth > MAX_TEXT_DEPTH) throw new CorruptDataError(`cannot decode: the text nests more than ${MAX_TEXT_DEPTH} levels deep`);
+  if (depth > MAX_TEXT_DEPTH)
+    throw new CorruptDataError(`cannot decode: the text nests more than ${MAX_TEXT_DEPTH} levels deep`);
   let parsed: unknown;
   try {
     parsed = JSON.parse(source);
@@ -96,7 +93,8 @@ export function jsonTextDepth(text: string, stopAbove = Infinity): number {
   for (let i = 0; i < text.length; i++) {
     const char = text.charCodeAt(i);
     if (inString) {
-      if (char === 0x5c) i++; // backslash: the next character is escaped
+      if (char === 0x5c)
+        i++; // backslash: the next character is escaped
       else if (char === 0x22) inString = false;
     } else if (char === 0x22) inString = true;
     else if (char === 0x5b || char === 0x7b) {
@@ -147,7 +145,8 @@ function toJsonSafe(value: unknown, path: string, ancestors: Set<object>, depthL
   if (value === null) return null;
   const object = value as object;
   // A Proxy runs code of its own on every read, so what is stored could differ from what was checked.
-  if (types.isProxy(object)) throw new UnserializableContentError(path, 'Proxy objects cannot be stored (store a plain copy)');
+  if (types.isProxy(object))
+    throw new UnserializableContentError(path, 'Proxy objects cannot be stored (store a plain copy)');
   if (depthLeft <= 0) throw new UnserializableContentError(path, TOO_DEEP);
   const inner = depthLeft - 1;
   if (ancestors.has(object)) throw new UnserializableContentError(path, 'the value contains a cycle');
@@ -155,14 +154,23 @@ function toJsonSafe(value: unknown, path: string, ancestors: Set<object>, depthL
   try {
     if (Array.isArray(object)) {
       const out = new Array<unknown>(object.length);
-      for (let i = 0; i < object.length; i++) out[i] = toJsonSafe(readProperty(object as unknown as Record<number, unknown>, i, `${path}[${i}]`), `${path}[${i}]`, ancestors, inner);
+      for (let i = 0; i < object.length; i++)
+        out[i] = toJsonSafe(
+          readProperty(object as unknown as Record<number, unknown>, i, `${path}[${i}]`),
+          `${path}[${i}]`,
+          ancestors,
+          inner,
+        );
       return out;
     }
     if (object instanceof Map) {
       const entries: [unknown, unknown][] = [];
       let i = 0;
       for (const [k, v] of object) {
-        entries.push([toJsonSafe(k, `${path}.<key ${i}>`, ancestors, inner), toJsonSafe(v, `${path}.get(${describeKey(k)})`, ancestors, inner)]);
+        entries.push([
+          toJsonSafe(k, `${path}.<key ${i}>`, ancestors, inner),
+          toJsonSafe(v, `${path}.get(${describeKey(k)})`, ancestors, inner),
+        ]);
         i++;
       }
       return { [TAG]: 'Map', entries };
@@ -179,7 +187,10 @@ function toJsonSafe(value: unknown, path: string, ancestors: Set<object>, depthL
     }
     if (!isPlainObject(object)) {
       const name = (object as { constructor?: { name?: string } }).constructor?.name ?? 'unknown';
-      throw new UnserializableContentError(path, `instances of ${name} cannot be stored (use plain objects, arrays, Map, Set or Date)`);
+      throw new UnserializableContentError(
+        path,
+        `instances of ${name} cannot be stored (use plain objects, arrays, Map, Set or Date)`,
+      );
     }
     if (Object.getOwnPropertySymbols(object).length > 0) {
       throw new UnserializableContentError(path, 'symbol-keyed properties cannot be stored');
@@ -187,7 +198,13 @@ function toJsonSafe(value: unknown, path: string, ancestors: Set<object>, depthL
     const keys = Object.keys(object);
     const record = object as Record<string, unknown>;
     if (keys.includes(TAG)) {
-      return { [TAG]: 'object', entries: keys.map((k) => [k, toJsonSafe(readProperty(record, k, `${path}.${k}`), `${path}.${k}`, ancestors, inner)]) };
+      return {
+        [TAG]: 'object',
+        entries: keys.map((k) => [
+          k,
+          toJsonSafe(readProperty(record, k, `${path}.${k}`), `${path}.${k}`, ancestors, inner),
+        ]),
+      };
     }
     const out: Record<string, unknown> = {};
     for (const key of keys) {
@@ -225,7 +242,10 @@ function fromJsonSafe(value: unknown, path: string): unknown {
       return new Map(
         entries.map((entry, i) => {
           if (!Array.isArray(entry) || entry.length !== 2) throw corrupt(`Map entry ${i} is not a [key, value] pair`);
-          return [fromJsonSafe(entry[0], `${path}.<key ${i}>`), fromJsonSafe(entry[1], `${path}.<value ${i}>`)] as const;
+          return [
+            fromJsonSafe(entry[0], `${path}.<key ${i}>`),
+            fromJsonSafe(entry[1], `${path}.<value ${i}>`),
+          ] as const;
         }),
       );
     }
@@ -238,7 +258,8 @@ function fromJsonSafe(value: unknown, path: string): unknown {
       const iso = record.iso;
       if (iso === null) return new Date(NaN);
       const date = typeof iso === 'string' ? new Date(iso) : undefined;
-      if (!date || Number.isNaN(date.getTime())) throw corrupt(`a Date needs an ISO time or null, not ${JSON.stringify(iso)}`);
+      if (!date || Number.isNaN(date.getTime()))
+        throw corrupt(`a Date needs an ISO time or null, not ${JSON.stringify(iso)}`);
       return date;
     }
     case 'undefined':
@@ -261,7 +282,8 @@ function fromJsonSafe(value: unknown, path: string): unknown {
       if (!Array.isArray(entries)) throw corrupt('an escaped object needs an entries array');
       const out: Record<string, unknown> = {};
       entries.forEach((entry, i) => {
-        if (!Array.isArray(entry) || entry.length !== 2 || typeof entry[0] !== 'string') throw corrupt(`object entry ${i} is not a [string, value] pair`);
+        if (!Array.isArray(entry) || entry.length !== 2 || typeof entry[0] !== 'string')
+          throw corrupt(`object entry ${i} is not a [string, value] pair`);
         setOwn(out, entry[0], fromJsonSafe(entry[1], `${path}.${entry[0]}`));
       });
       return out;
@@ -273,7 +295,8 @@ function fromJsonSafe(value: unknown, path: string): unknown {
 
 /** Sets an own enumerable property, even one named `__proto__` (plain assignment would set the prototype). */
 function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
-  if (key === '__proto__') Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  if (key === '__proto__')
+    Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
   else target[key] = value;
 }
 

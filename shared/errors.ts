@@ -36,7 +36,14 @@ export class SpineError extends Error {
  * letter and acknowledge it, the snapshot function answers 400; anything else is transient and
  * tried again (redelivery, a later flush, a 500 the caller retries).
  */
-export const PERMANENT_ERROR_CODES: ReadonlySet<SpineErrorCode> = new Set<SpineErrorCode>(['INVALID_ID', 'INVALID_ARGUMENT', 'UNSERIALIZABLE_CONTENT', 'CONTENT_TOO_LARGE', 'CORRUPT_DATA', 'INVALID_EVENT']);
+export const PERMANENT_ERROR_CODES: ReadonlySet<SpineErrorCode> = new Set<SpineErrorCode>([
+  'INVALID_ID',
+  'INVALID_ARGUMENT',
+  'UNSERIALIZABLE_CONTENT',
+  'CONTENT_TOO_LARGE',
+  'CORRUPT_DATA',
+  'INVALID_EVENT',
+]);
 
 /** True for a `SpineError` whose code is in `PERMANENT_ERROR_CODES`; false for anything else, untyped errors included. */
 export function isPermanent(error: unknown): error is SpineError {
@@ -106,7 +113,10 @@ export class SnapshotNotFoundError extends SpineError {
     readonly networkId: string,
     readonly snapshotId: string,
   ) {
-    super('SNAPSHOT_NOT_FOUND', `snapshot ${describeId(snapshotId)} of network ${describeId(networkId)} does not exist`);
+    super(
+      'SNAPSHOT_NOT_FOUND',
+      `snapshot ${describeId(snapshotId)} of network ${describeId(networkId)} does not exist`,
+    );
   }
 }
 
@@ -124,7 +134,11 @@ export class PublishError extends SpineError {
     readonly status: number | undefined,
     options?: { cause?: unknown },
   ) {
-    super('PUBLISH_FAILED', `publishing ${eventType} for ${path} failed${status === undefined ? '' : ` (status ${status})`}: ${(options?.cause as Error | undefined)?.message ?? 'unknown error'}`, options);
+    super(
+      'PUBLISH_FAILED',
+      `publishing ${eventType} for ${path} failed${status === undefined ? '' : ` (status ${status})`}: ${(options?.cause as Error | undefined)?.message ?? 'unknown error'}`,
+      options,
+    );
   }
 }
 
@@ -146,7 +160,10 @@ export class RestoreStillApplyingError extends SpineError {
     readonly waitedMs: number,
     readonly applied: Promise<void>,
   ) {
-    super('STILL_APPLYING', `the restore of network ${JSON.stringify(networkId)} from snapshot ${JSON.stringify(snapshotId)} is still being applied after ${waitedMs} ms; it was accepted and completes on its own`);
+    super(
+      'STILL_APPLYING',
+      `the restore of network ${JSON.stringify(networkId)} from snapshot ${JSON.stringify(snapshotId)} is still being applied after ${waitedMs} ms; it was accepted and completes on its own`,
+    );
   }
 }
 

@@ -144,8 +144,15 @@ export function loadHealthSettings(env: Env = process.env): HealthSettings {
 /** Checks settings given in code, with errors that name the setting. */
 export function validateHealthSettings(settings: HealthSettings): HealthSettings {
   const check = (name: keyof HealthSettings, value: unknown, min: number, max?: number) => {
-    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || (max !== undefined && value > max)) {
-      throw new InvalidArgumentError(`health setting ${name} must be a whole number from ${min}${max === undefined ? '' : ` to ${max}`}, not ${JSON.stringify(value)}`);
+    if (
+      typeof value !== 'number' ||
+      !Number.isSafeInteger(value) ||
+      value < min ||
+      (max !== undefined && value > max)
+    ) {
+      throw new InvalidArgumentError(
+        `health setting ${name} must be a whole number from ${min}${max === undefined ? '' : ` to ${max}`}, not ${JSON.stringify(value)}`,
+      );
     }
   };
   if (!settings || typeof settings !== 'object') throw new InvalidArgumentError('health settings are missing');
@@ -161,7 +168,13 @@ export function validateHealthSettings(settings: HealthSettings): HealthSettings
 /** The part of `SpineStorage` the canary uses: writes through the mesh and a watch on the canary's path. */
 export interface CanaryClient {
   initialize?(): Promise<void>;
-  saveContactContent(networkId: string, groupId: string, contactId: string, content: unknown, options: { wait: 'materialized'; timeoutMs: number }): Promise<void>;
+  saveContactContent(
+    networkId: string,
+    groupId: string,
+    contactId: string,
+    content: unknown,
+    options: { wait: 'materialized'; timeoutMs: number },
+  ): Promise<void>;
   subscribe(path: string, callback: SubscriptionCallback): Promise<Unsubscribe>;
 }
 
@@ -184,7 +197,10 @@ export interface HealthCheckDependencies {
 }
 
 /** The persist queue's tasks, read with `ListTasks` (basic view, every page). */
-export function persistQueueBatches(tasks: Pick<CloudTasksClient, 'listTasksAsync'>, queuePath: string): PendingBatchSource {
+export function persistQueueBatches(
+  tasks: Pick<CloudTasksClient, 'listTasksAsync'>,
+  queuePath: string,
+): PendingBatchSource {
   return {
     async createTimes() {
       const times: Date[] = [];
@@ -231,7 +247,9 @@ export async function checkCanary(client: CanaryClient, deadlineMs: number): Pro
     }
   };
   let expired = false;
-  const deadline = new Promise<'deadline'>((resolve) => (timer = setTimeout(() => ((expired = true), resolve('deadline')), deadlineMs)));
+  const deadline = new Promise<'deadline'>(
+    (resolve) => (timer = setTimeout(() => ((expired = true), resolve('deadline')), deadlineMs)),
+  );
   const run = (async () => {
     await client.initialize?.();
     if (expired) return 'deadline' as const;
@@ -244,9 +262,17 @@ export async function checkCanary(client: CanaryClient, deadlineMs: number): Pro
     const remaining = Math.max(1, deadlineMs - (published - began));
     await Promise.all([
       // The client's own timeout a little after ours, so the deadline below is what decides.
-      client.saveContactContent(CANARY_NETWORK, CANARY_GROUP, CANARY_CONTACT, { id, sentAt }, { wait: 'materialized', timeoutMs: remaining + 1_000 }).then(() => {
-        materializedMs = Math.round(performance.now() - published);
-      }),
+      client
+        .saveContactContent(
+          CANARY_NETWORK,
+          CANARY_GROUP,
+          CANARY_CONTACT,
+          { id, sentAt },
+          { wait: 'materialized', timeoutMs: remaining + 1_000 },
+        )
+        .then(() => {
+          materializedMs = Math.round(performance.now() - published);
+        }),
       announced,
     ]);
     return 'done' as const;
@@ -256,7 +282,8 @@ export async function checkCanary(client: CanaryClient, deadlineMs: number): Pro
   let error: string | undefined;
   try {
     if ((await Promise.race([run, deadline])) === 'deadline') {
-      if (published === Number.POSITIVE_INFINITY) error = `canary not published within ${deadlineMs} ms (setting up the client and its watch took too long)`;
+      if (published === Number.POSITIVE_INFINITY)
+        error = `canary not published within ${deadlineMs} ms (setting up the client and its watch took too long)`;
       else if (materializedMs === null) error = `canary not materialized within ${deadlineMs} ms`;
       else error = `canary materialized after ${materializedMs} ms but not announced within ${deadlineMs} ms`;
     }
@@ -280,14 +307,23 @@ export async function checkDeadLetters(deadLetters: { count(): Promise<number> }
   }
 }
 
-export async function checkPendingBatches(source: PendingBatchSource, maxBatchAgeMs: number, now: Date): Promise<PendingBatchCheck> {
+export async function checkPendingBatches(
+  source: PendingBatchSource,
+  maxBatchAgeMs: number,
+  now: Date,
+): Promise<PendingBatchCheck> {
   try {
     const times = await source.createTimes();
     const oldest = times.length === 0 ? null : Math.min(...times.map((t) => t.getTime()));
     const oldestAgeMs = oldest === null ? null : Math.max(0, now.getTime() - oldest);
     return { ok: oldestAgeMs === null || oldestAgeMs <= maxBatchAgeMs, oldestAgeMs, count: times.length };
   } catch (error) {
-    return { ok: false, oldestAgeMs: null, count: null, error: `the persist queue could not be listed: ${describe(error)}` };
+    return {
+      ok: false,
+      oldestAgeMs: null,
+      count: null,
+      error: `the persist queue could not be listed: ${describe(error)}`,
+    };
   }
 }
 
@@ -304,7 +340,10 @@ async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T
   return out;
 }
 
-export async function checkSnapshots(state: Pick<NetworkStorage, 'listNetworks' | 'listSnapshots'>, now: Date): Promise<SnapshotCheck> {
+export async function checkSnapshots(
+  state: Pick<NetworkStorage, 'listNetworks' | 'listSnapshots'>,
+  now: Date,
+): Promise<SnapshotCheck> {
   let networkIds: string[];
   try {
     networkIds = (await state.listNetworks()).filter((id) => !SYSTEM_NETWORKS.includes(id)).sort();
@@ -316,18 +355,32 @@ export async function checkSnapshots(state: Pick<NetworkStorage, 'listNetworks' 
     try {
       const newest = (await state.listSnapshots(networkId))[0];
       if (!newest) return { networkId, lastSnapshotAt: null, ageMs: null };
-      return { networkId, lastSnapshotAt: newest.createdAt.toISOString(), ageMs: Math.max(0, now.getTime() - newest.createdAt.getTime()) };
+      return {
+        networkId,
+        lastSnapshotAt: newest.createdAt.toISOString(),
+        ageMs: Math.max(0, now.getTime() - newest.createdAt.getTime()),
+      };
     } catch (error) {
       failures.push(`${networkId} (${describe(error)})`);
       return { networkId, lastSnapshotAt: null, ageMs: null };
     }
   });
-  return { networks, ...(failures.length > 0 && { error: `snapshots could not be listed for ${failures.join(', ')}` }) };
+  return {
+    networks,
+    ...(failures.length > 0 && { error: `snapshots could not be listed for ${failures.join(', ')}` }),
+  };
 }
 
 function isHeartbeat(value: unknown): value is Heartbeat {
   const beat = value as Partial<Heartbeat> | null;
-  return !!beat && typeof beat === 'object' && typeof beat.agentId === 'string' && typeof beat.status === 'string' && typeof beat.at === 'string' && !Number.isNaN(Date.parse(beat.at));
+  return (
+    !!beat &&
+    typeof beat === 'object' &&
+    typeof beat.agentId === 'string' &&
+    typeof beat.status === 'string' &&
+    typeof beat.at === 'string' &&
+    !Number.isNaN(Date.parse(beat.at))
+  );
 }
 
 /** Every agent in the registry with its last heartbeat; entries that are not heartbeats are skipped (and logged). */
@@ -352,7 +405,13 @@ export async function checkAgents(
     const beat = contact.content;
     // A clock ahead of ours makes a heartbeat from the future: it is as fresh as can be.
     const ageMs = Math.max(0, now.getTime() - Date.parse(beat.at));
-    agents.push({ agentId: contactId, status: beat.status, lastHeartbeat: new Date(beat.at).toISOString(), ageMs, online: ageMs <= offlineAfterMs });
+    agents.push({
+      agentId: contactId,
+      status: beat.status,
+      lastHeartbeat: new Date(beat.at).toISOString(),
+      ageMs,
+      online: ageMs <= offlineAfterMs,
+    });
   }
   return { agents: agents.sort((a, b) => (a.agentId < b.agentId ? -1 : a.agentId > b.agentId ? 1 : 0)) };
 }
@@ -405,7 +464,8 @@ export function grade(
     );
   }
   if (!deadLetters.ok) {
-    const over = deadLetters.count !== null && settings.maxDeadLetters !== null && deadLetters.count > settings.maxDeadLetters;
+    const over =
+      deadLetters.count !== null && settings.maxDeadLetters !== null && deadLetters.count > settings.maxDeadLetters;
     (over ? failing : warnings).push('deadLetters');
     problems.push(
       deadLetters.error
@@ -422,8 +482,13 @@ export function grade(
     warnings.push('agents');
     if (agentsError) problems.push(`agents: ${agentsError}`);
     if (offline.length > 0) {
-      const shown = offline.slice(0, 10).map((a) => a.agentId).join(', ');
-      problems.push(`agents: ${offline.length} offline (no heartbeat for over ${settings.offlineAfterMs} ms): ${shown}${offline.length > 10 ? ', …' : ''}`);
+      const shown = offline
+        .slice(0, 10)
+        .map((a) => a.agentId)
+        .join(', ');
+      problems.push(
+        `agents: ${offline.length} offline (no heartbeat for over ${settings.offlineAfterMs} ms): ${shown}${offline.length > 10 ? ', …' : ''}`,
+      );
     }
   }
   return { status: failing.length === 0 ? 'healthy' : 'unhealthy', failing, warnings, problems };
@@ -441,7 +506,10 @@ export async function storeHealthReport(storage: Storage, bucket: string, report
 
 /** Publishes the report as JSON, with `status` and `checkedAt` as attributes (for filtered subscriptions). */
 export async function publishHealthReport(topic: Pick<Topic, 'publishMessage'>, report: HealthReport): Promise<string> {
-  return topic.publishMessage({ data: Buffer.from(JSON.stringify(report)), attributes: { status: report.status, checkedAt: report.checkedAt } });
+  return topic.publishMessage({
+    data: Buffer.from(JSON.stringify(report)),
+    attributes: { status: report.status, checkedAt: report.checkedAt },
+  });
 }
 
 /** The health function's HTTP answer, read as its handler writes it (functions/health/handler.ts). */
@@ -462,5 +530,8 @@ export function readHealthAnswer(status: number, text: string): HealthAnswer {
     return { error: `answered ${status} with a body that is not JSON: ${text.slice(0, 200)}` };
   }
   if (status === 200 || status === 503) return { report: body! };
-  return { ...(body?.report ? { undeliveredReport: body.report } : {}), error: `failed (${status}): ${body?.error?.message ?? text.slice(0, 200)}` };
+  return {
+    ...(body?.report ? { undeliveredReport: body.report } : {}),
+    error: `failed (${status}): ${body?.error?.message ?? text.slice(0, 200)}`,
+  };
 }

@@ -9,12 +9,14 @@ import { InvalidIdError, type IdKind } from './errors';
 export const MAX_ID_BYTES = 1024;
 
 // C0 and C1 control characters and DEL, plus lone surrogates (not encodable as UTF-8).
-const FORBIDDEN = /[\u0000-\u001f\u007f-\u009f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/u;
+const FORBIDDEN =
+  /[\u0000-\u001f\u007f-\u009f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/u;
 
 function checkCommon(kind: IdKind, id: unknown): asserts id is string {
   if (typeof id !== 'string') throw new InvalidIdError(kind, id, 'must be a string');
   if (id.length === 0) throw new InvalidIdError(kind, id, 'must not be empty');
-  if (FORBIDDEN.test(id)) throw new InvalidIdError(kind, id, 'must not contain control characters or unpaired surrogates');
+  if (FORBIDDEN.test(id))
+    throw new InvalidIdError(kind, id, 'must not contain control characters or unpaired surrogates');
   const bytes = Buffer.byteLength(id, 'utf8');
   if (bytes > MAX_ID_BYTES) throw new InvalidIdError(kind, id, `is ${bytes} bytes, over the limit of ${MAX_ID_BYTES}`);
 }
@@ -71,7 +73,8 @@ export interface ParsedPath {
 }
 
 export function parsePath(path: unknown): ParsedPath {
-  if (typeof path !== 'string' || path.length === 0) throw new InvalidIdError('path', path, 'must be a non-empty string');
+  if (typeof path !== 'string' || path.length === 0)
+    throw new InvalidIdError('path', path, 'must be a non-empty string');
   const slash = path.indexOf('/');
   try {
     if (slash === -1) return { networkId: validateNetworkId(path) };
@@ -107,7 +110,8 @@ export function idToKey(id: string, maxLength = 200): string {
   let encoded = '';
   for (const char of id) {
     if (KEY_SAFE.test(char)) encoded += char;
-    else for (const byte of Buffer.from(char, 'utf8')) encoded += '%' + byte.toString(16).toUpperCase().padStart(2, '0');
+    else
+      for (const byte of Buffer.from(char, 'utf8')) encoded += '%' + byte.toString(16).toUpperCase().padStart(2, '0');
   }
   if (encoded.length <= maxLength) return encoded;
   const digest = createHash('sha256').update(id, 'utf8').digest('hex');

@@ -13,7 +13,13 @@ export interface JobSpec {
   timeZone: string;
   /** An HTTP function of the mesh, called with OIDC in the cloud. */
   target: { function: FunctionName; method: 'POST'; body: Record<string, unknown> };
-  retry: { retryCount: number; minBackoffSeconds: number; maxBackoffSeconds: number; maxDoublings: number; attemptDeadlineSeconds: number };
+  retry: {
+    retryCount: number;
+    minBackoffSeconds: number;
+    maxBackoffSeconds: number;
+    maxDoublings: number;
+    attemptDeadlineSeconds: number;
+  };
 }
 
 export interface JobOptions {
@@ -24,7 +30,9 @@ export interface JobOptions {
 function everyMinutes(minutes: number): string {
   const cron = everyMinutesCron(minutes);
   if (cron) return cron;
-  throw new Error(`an interval of ${minutes} minutes cannot be a cron schedule; use a divisor of 60 minutes or of 24 hours`);
+  throw new Error(
+    `an interval of ${minutes} minutes cannot be a cron schedule; use a divisor of 60 minutes or of 24 hours`,
+  );
 }
 
 export function defineJobs(prefix: string, options: JobOptions = {}): JobSpec[] {
@@ -35,7 +43,13 @@ export function defineJobs(prefix: string, options: JobOptions = {}): JobSpec[] 
       schedule: '0 * * * *',
       timeZone: 'Etc/UTC',
       target: { function: 'snapshot', method: 'POST', body: { networks: 'changed' } },
-      retry: { retryCount: 3, minBackoffSeconds: 30, maxBackoffSeconds: 600, maxDoublings: 3, attemptDeadlineSeconds: 540 },
+      retry: {
+        retryCount: 3,
+        minBackoffSeconds: 30,
+        maxBackoffSeconds: 600,
+        maxDoublings: 3,
+        attemptDeadlineSeconds: 540,
+      },
     },
     {
       name: `${prefix}persist-interval`,
@@ -44,7 +58,13 @@ export function defineJobs(prefix: string, options: JobOptions = {}): JobSpec[] 
       timeZone: 'Etc/UTC',
       // Booked as a task in the persist queue, so it runs one at a time with the window flushes.
       target: { function: 'persist', method: 'POST', body: { all: true, enqueue: true } },
-      retry: { retryCount: 2, minBackoffSeconds: 5, maxBackoffSeconds: 60, maxDoublings: 2, attemptDeadlineSeconds: 300 },
+      retry: {
+        retryCount: 2,
+        minBackoffSeconds: 5,
+        maxBackoffSeconds: 60,
+        maxDoublings: 2,
+        attemptDeadlineSeconds: 300,
+      },
     },
     {
       name: `${prefix}health`,
@@ -52,7 +72,13 @@ export function defineJobs(prefix: string, options: JobOptions = {}): JobSpec[] 
       schedule: '*/5 * * * *',
       timeZone: 'Etc/UTC',
       target: { function: 'health', method: 'POST', body: {} },
-      retry: { retryCount: 1, minBackoffSeconds: 10, maxBackoffSeconds: 60, maxDoublings: 1, attemptDeadlineSeconds: 120 },
+      retry: {
+        retryCount: 1,
+        minBackoffSeconds: 10,
+        maxBackoffSeconds: 60,
+        maxDoublings: 1,
+        attemptDeadlineSeconds: 120,
+      },
     },
   ];
 }

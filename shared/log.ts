@@ -28,9 +28,14 @@ export interface Logger {
 /** Where a logger's lines go; by default stdout, and stderr for warnings and errors. */
 export type LogSink = (line: string, severity: Severity) => void;
 
-const standardStreams: LogSink = (line, severity) => (severity === 'ERROR' || severity === 'WARNING' ? process.stderr : process.stdout).write(line + '\n');
+const standardStreams: LogSink = (line, severity) =>
+  (severity === 'ERROR' || severity === 'WARNING' ? process.stderr : process.stdout).write(line + '\n');
 
-export function createLogger(component: string, base: Record<string, unknown> = {}, sink: LogSink = standardStreams): Logger {
+export function createLogger(
+  component: string,
+  base: Record<string, unknown> = {},
+  sink: LogSink = standardStreams,
+): Logger {
   const write = (severity: Severity, message: string, fields?: Record<string, unknown>) => {
     if (severityRank[severity] < threshold()) return;
     const entry = { severity, message, component, ...base, ...fields, time: new Date().toISOString() };

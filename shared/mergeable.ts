@@ -19,11 +19,19 @@ export const growSet = <T>(values: Iterable<T>): GrowSet<T> => ({ _tag: 'GrowSet
 export const shrinkSet = <T>(values: Iterable<T>): ShrinkSet<T> => ({ _tag: 'ShrinkSet', values: new Set(values) });
 export const growArray = <T>(items: Iterable<T>): GrowArray<T> => ({ _tag: 'GrowArray', items: [...items] });
 export const shrinkArray = <T>(items: Iterable<T>): ShrinkArray<T> => ({ _tag: 'ShrinkArray', items: [...items] });
-export const growMap = <K, V>(entries: Iterable<[K, V]>): GrowMap<K, V> => ({ _tag: 'GrowMap', entries: new Map(entries) });
-export const shrinkMap = <K, V>(entries: Iterable<[K, V]>): ShrinkMap<K, V> => ({ _tag: 'ShrinkMap', entries: new Map(entries) });
+export const growMap = <K, V>(entries: Iterable<[K, V]>): GrowMap<K, V> => ({
+  _tag: 'GrowMap',
+  entries: new Map(entries),
+});
+export const shrinkMap = <K, V>(entries: Iterable<[K, V]>): ShrinkMap<K, V> => ({
+  _tag: 'ShrinkMap',
+  entries: new Map(entries),
+});
 
 export function isMergeable(value: unknown): value is Mergeable {
-  return typeof value === 'object' && value !== null && MERGEABLE_TAGS.has((value as { _tag?: unknown })._tag as string);
+  return (
+    typeof value === 'object' && value !== null && MERGEABLE_TAGS.has((value as { _tag?: unknown })._tag as string)
+  );
 }
 
 export type MergeResult = { ok: true; value: unknown } | { ok: false; message: string };
@@ -39,7 +47,10 @@ export function normalizeMergeable(value: Mergeable): Mergeable {
       return { _tag: raw._tag, values: toSet(raw.values) };
     case 'GrowArray':
     case 'ShrinkArray':
-      return { _tag: raw._tag, items: Array.isArray(raw.items) ? raw.items : raw.items instanceof Set ? [...raw.items] : [] };
+      return {
+        _tag: raw._tag,
+        items: Array.isArray(raw.items) ? raw.items : raw.items instanceof Set ? [...raw.items] : [],
+      };
     case 'GrowMap':
     case 'ShrinkMap':
       return { _tag: raw._tag, entries: toMap(raw.entries) };
@@ -133,7 +144,11 @@ function intersection(a: Set<unknown>, b: Set<unknown>): Set<unknown> {
 }
 
 /** Keys are matched by value; values under a shared key merge recursively. */
-function mergeMaps(current: Map<unknown, unknown>, incoming: Map<unknown, unknown>, mode: 'grow' | 'shrink'): MergeResult {
+function mergeMaps(
+  current: Map<unknown, unknown>,
+  incoming: Map<unknown, unknown>,
+  mode: 'grow' | 'shrink',
+): MergeResult {
   const ours = byCanonicalKey(current);
   if (!ours.ok) return ours;
   const theirs = byCanonicalKey(incoming);
@@ -159,7 +174,9 @@ function mergeMaps(current: Map<unknown, unknown>, incoming: Map<unknown, unknow
  * Entries by canonical key. A Map may hold two distinct objects equal by value as keys; they are
  * one key here, with their values merged, so the result does not depend on merge order.
  */
-function byCanonicalKey(map: Map<unknown, unknown>): { ok: true; entries: Map<string, [unknown, unknown]> } | { ok: false; message: string } {
+function byCanonicalKey(
+  map: Map<unknown, unknown>,
+): { ok: true; entries: Map<string, [unknown, unknown]> } | { ok: false; message: string } {
   const entries = new Map<string, [unknown, unknown]>();
   for (const [key, value] of map) {
     const canonicalKey = canonicalize(key);

@@ -152,7 +152,13 @@ export interface SyncResult {
 
 export interface NetworkStorage {
   /** Blends `content` into the contact by its blend mode; creates network, group and contact when missing. */
-  saveContactContent(networkId: string, groupId: string, contactId: string, content: unknown, options?: ContactWriteOptions): Promise<void>;
+  saveContactContent(
+    networkId: string,
+    groupId: string,
+    contactId: string,
+    content: unknown,
+    options?: ContactWriteOptions,
+  ): Promise<void>;
   /** The contact's content, or `null` when the contact (or its group or network) does not exist. */
   loadContactContent(networkId: string, groupId: string, contactId: string): Promise<unknown | null>;
 

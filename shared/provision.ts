@@ -61,9 +61,15 @@ function missingEndpointMessage(fn: FunctionName, subscriptions: string[]): stri
   return `no endpoint given for function ${fn}, which subscription${subscriptions.length > 1 ? 's' : ''} ${subscriptions.join(', ')} push${subscriptions.length > 1 ? '' : 'es'} to`;
 }
 
-export function subscriptionMetadata(topology: Topology, spec: SubscriptionSpec, endpoints: ProvisionOptions['endpoints'] = {}, { localDelivery = false } = {}) {
+export function subscriptionMetadata(
+  topology: Topology,
+  spec: SubscriptionSpec,
+  endpoints: ProvisionOptions['endpoints'] = {},
+  { localDelivery = false } = {},
+) {
   const endpoint = spec.pushTo && !localDelivery ? endpoints[spec.pushTo] : undefined;
-  if (spec.pushTo && !localDelivery && !endpoint) throw new InvalidArgumentError(missingEndpointMessage(spec.pushTo, [spec.name]));
+  if (spec.pushTo && !localDelivery && !endpoint)
+    throw new InvalidArgumentError(missingEndpointMessage(spec.pushTo, [spec.name]));
   return {
     pushConfig: endpoint ? { pushEndpoint: pushEndpoint(endpoint, topology.projectId, spec.topic) } : {},
     ackDeadlineSeconds: spec.ackDeadlineSeconds,
@@ -71,9 +77,13 @@ export function subscriptionMetadata(topology: Topology, spec: SubscriptionSpec,
       minimumBackoff: { seconds: spec.retryPolicy.minimumBackoffSeconds },
       maximumBackoff: { seconds: spec.retryPolicy.maximumBackoffSeconds },
     },
-    deadLetterPolicy: spec.deadLetterPolicy && !localDelivery
-      ? { deadLetterTopic: topicPath(topology, spec.deadLetterPolicy.topic), maxDeliveryAttempts: spec.deadLetterPolicy.maxDeliveryAttempts }
-      : undefined,
+    deadLetterPolicy:
+      spec.deadLetterPolicy && !localDelivery
+        ? {
+            deadLetterTopic: topicPath(topology, spec.deadLetterPolicy.topic),
+            maxDeliveryAttempts: spec.deadLetterPolicy.maxDeliveryAttempts,
+          }
+        : undefined,
     enableMessageOrdering: spec.enableMessageOrdering,
     filter: spec.filter,
     expirationPolicy: spec.expirationTtlSeconds ? { ttl: { seconds: spec.expirationTtlSeconds } } : { ttl: null },
@@ -94,7 +104,11 @@ const subscriptionPath = (topology: Topology, name: string) => `projects/${topol
  * (a subscription's topic, ordering or filter) recreate the subscription, losing its backlog.
  * Every push subscription needs its function's endpoint; without one nothing is touched.
  */
-export async function provisionTopology(topology: Topology, clients: ProvisionClients, options: ProvisionOptions = {}): Promise<ProvisionReport> {
+export async function provisionTopology(
+  topology: Topology,
+  clients: ProvisionClients,
+  options: ProvisionOptions = {},
+): Promise<ProvisionReport> {
   const log = options.logger ?? createLogger('provision');
   const report: ProvisionReport = { created: [], updated: [], unchanged: [] };
   const { pubsub } = clients;
@@ -103,10 +117,17 @@ export async function provisionTopology(topology: Topology, clients: ProvisionCl
   const subscriptions = allSubscriptions(topology);
   const missing = new Map<FunctionName, string[]>();
   for (const spec of subscriptions) {
-    if (spec.pushTo && !options.localDelivery && !options.endpoints?.[spec.pushTo]) missing.set(spec.pushTo, [...(missing.get(spec.pushTo) ?? []), spec.name]);
+    if (spec.pushTo && !options.localDelivery && !options.endpoints?.[spec.pushTo])
+      missing.set(spec.pushTo, [...(missing.get(spec.pushTo) ?? []), spec.name]);
   }
-  if (missing.size > 0) throw new InvalidArgumentError([...missing].map(([fn, names]) => missingEndpointMessage(fn, names)).join('; '));
-  const planned = subscriptions.map((spec) => ({ spec, metadata: subscriptionMetadata(topology, spec, options.endpoints, { localDelivery: options.localDelivery ?? false }) }));
+  if (missing.size > 0)
+    throw new InvalidArgumentError([...missing].map(([fn, names]) => missingEndpointMessage(fn, names)).join('; '));
+  const planned = subscriptions.map((spec) => ({
+    spec,
+    metadata: subscriptionMetadata(topology, spec, options.endpoints, {
+      localDelivery: options.localDelivery ?? false,
+    }),
+  }));
 
   const topicOutcomes = await Promise.all(allTopics(topology).map((spec) => provisionTopic(topology, pubsub, spec)));
   allTopics(topology).forEach((spec, index) => report[topicOutcomes[index]!].push(`topic ${spec.name}`));
@@ -115,31 +136,43 @@ export async function provisionTopology(topology: Topology, clients: ProvisionCl
     report[await provisionSubscription(topology, pubsub, spec, metadata, log)].push(`subscription ${spec.name}`);
   }
 
-  if (clients.storage) report[await provisionBucket(clients.storage, topology.bucket)].push(`bucket ${topology.bucket.name}`);
+  if (clients.storage)
+    report[await provisionBucket(clients.storage, topology.bucket)].push(`bucket ${topology.bucket.name}`);
 
   if (clients.tasks) {
     const location = clients.location ?? 'us-central1';
-    for (const spec of Object.values(topology.queues)) report[await provisionQueue(topology, clients.tasks, location, spec)].push(`queue ${spec.name}`);
+    for (const spec of Object.values(topology.queues))
+      report[await provisionQueue(topology, clients.tasks, location, spec)].push(`queue ${spec.name}`);
   }
-  log.info('topology provisioned', { created: report.created.length, updated: report.updated.length, unchanged: report.unchanged.length });
+  log.info('topology provisioned', {
+    created: report.created.length,
+    updated: report.updated.length,
+    unchanged: report.unchanged.length,
+  });
   return report;
 }
 
 type Outcome = keyof ProvisionReport;
 
 /** Seconds of a protobuf Duration as the clients return it (seconds as string, number or Long). */
-function durationSeconds(duration: { seconds?: unknown; nanos?: number | null } | null | undefined): number | undefined {
+function durationSeconds(
+  duration: { seconds?: unknown; nanos?: number | null } | null | undefined,
+): number | undefined {
   if (!duration) return undefined;
   const raw = duration.seconds as { toNumber?: () => number } | string | number | null | undefined;
-  const whole = typeof raw === 'object' && raw !== null && typeof raw.toNumber === 'function' ? raw.toNumber() : Number(raw ?? 0);
+  const whole =
+    typeof raw === 'object' && raw !== null && typeof raw.toNumber === 'function' ? raw.toNumber() : Number(raw ?? 0);
   return whole + (duration.nanos ?? 0) / 1e9;
 }
 
-const sameSeconds = (a: number | undefined, b: number | undefined) => (a ?? 0) === (b ?? 0) || Math.abs((a ?? 0) - (b ?? 0)) < 1e-6;
+const sameSeconds = (a: number | undefined, b: number | undefined) =>
+  (a ?? 0) === (b ?? 0) || Math.abs((a ?? 0) - (b ?? 0)) < 1e-6;
 
 async function provisionTopic(topology: Topology, pubsub: PubSub, spec: TopicSpec): Promise<Outcome> {
   const name = topicPath(topology, spec.name);
-  const retention = spec.messageRetentionSeconds ? { messageRetentionDuration: { seconds: spec.messageRetentionSeconds } } : {};
+  const retention = spec.messageRetentionSeconds
+    ? { messageRetentionDuration: { seconds: spec.messageRetentionSeconds } }
+    : {};
   try {
     await pubsub.createTopic({ name, ...retention });
     return 'created';
@@ -151,7 +184,8 @@ async function provisionTopic(topology: Topology, pubsub: PubSub, spec: TopicSpe
   const topic = pubsub.topic(name);
   try {
     const [current] = await topic.getMetadata();
-    if (sameSeconds(durationSeconds(current.messageRetentionDuration), spec.messageRetentionSeconds)) return 'unchanged';
+    if (sameSeconds(durationSeconds(current.messageRetentionDuration), spec.messageRetentionSeconds))
+      return 'unchanged';
     await topic.setMetadata(retention);
     return 'updated';
   } catch (error) {
@@ -164,8 +198,10 @@ type CurrentSubscription = pubsubProtos.google.pubsub.v1.ISubscription;
 /** The mutable settings of `current` that differ from `desired`, in the shape `setMetadata` takes. */
 function subscriptionChanges(current: CurrentSubscription, desired: SubscriptionMetadata): Record<string, unknown> {
   const changes: Record<string, unknown> = {};
-  if ((current.pushConfig?.pushEndpoint ?? '') !== (desired.pushConfig.pushEndpoint ?? '')) changes.pushConfig = desired.pushConfig;
-  if ((current.ackDeadlineSeconds ?? 0) !== desired.ackDeadlineSeconds) changes.ackDeadlineSeconds = desired.ackDeadlineSeconds;
+  if ((current.pushConfig?.pushEndpoint ?? '') !== (desired.pushConfig.pushEndpoint ?? ''))
+    changes.pushConfig = desired.pushConfig;
+  if ((current.ackDeadlineSeconds ?? 0) !== desired.ackDeadlineSeconds)
+    changes.ackDeadlineSeconds = desired.ackDeadlineSeconds;
   if (
     !sameSeconds(durationSeconds(current.retryPolicy?.minimumBackoff), desired.retryPolicy.minimumBackoff.seconds) ||
     !sameSeconds(durationSeconds(current.retryPolicy?.maximumBackoff), desired.retryPolicy.maximumBackoff.seconds) ||
@@ -176,7 +212,9 @@ function subscriptionChanges(current: CurrentSubscription, desired: Subscription
   const deadLetter = current.deadLetterPolicy?.deadLetterTopic ? current.deadLetterPolicy : undefined;
   if (
     (deadLetter?.deadLetterTopic ?? '') !== (desired.deadLetterPolicy?.deadLetterTopic ?? '') ||
-    (deadLetter && desired.deadLetterPolicy && (deadLetter.maxDeliveryAttempts ?? 0) !== desired.deadLetterPolicy.maxDeliveryAttempts)
+    (deadLetter &&
+      desired.deadLetterPolicy &&
+      (deadLetter.maxDeliveryAttempts ?? 0) !== desired.deadLetterPolicy.maxDeliveryAttempts)
   ) {
     changes.deadLetterPolicy = desired.deadLetterPolicy ?? null;
   }
@@ -192,7 +230,11 @@ function subscriptionChanges(current: CurrentSubscription, desired: Subscription
 
 /** The Pub/Sub emulator refuses to update expiration_policy (INVALID_ARGUMENT); the service does not. */
 function isEmulatorExpirationRefusal(error: unknown): boolean {
-  return grpcCode(error) === INVALID_ARGUMENT && /expiration_policy/.test(String((error as Error).message)) && /emulator/i.test(String((error as Error).message));
+  return (
+    grpcCode(error) === INVALID_ARGUMENT &&
+    /expiration_policy/.test(String((error as Error).message)) &&
+    /emulator/i.test(String((error as Error).message))
+  );
 }
 
 async function provisionSubscription(
@@ -222,8 +264,11 @@ async function provisionSubscription(
         await subscription.setMetadata(changes as never);
         return 'updated';
       } catch (error) {
-        if (!('expirationPolicy' in changes && isEmulatorExpirationRefusal(error))) throw failure(`update subscription ${spec.name}`, error);
-        log.warn('the Pub/Sub emulator cannot change an expiration policy; recreating the subscription', { subscription: spec.name });
+        if (!('expirationPolicy' in changes && isEmulatorExpirationRefusal(error)))
+          throw failure(`update subscription ${spec.name}`, error);
+        log.warn('the Pub/Sub emulator cannot change an expiration policy; recreating the subscription', {
+          subscription: spec.name,
+        });
       }
     } else {
       // Ordering, filter and topic cannot change in place.
@@ -234,20 +279,28 @@ async function provisionSubscription(
     });
   }
   try {
-    await pubsub.topic(topicPath(topology, spec.topic)).createSubscription(subscriptionPath(topology, spec.name), metadata as CreateSubscriptionOptions);
+    await pubsub
+      .topic(topicPath(topology, spec.topic))
+      .createSubscription(subscriptionPath(topology, spec.name), metadata as CreateSubscriptionOptions);
     return 'created';
   } catch (error) {
     // Created by someone else since it was read: run again to compare its settings.
-    if (grpcCode(error) === ALREADY_EXISTS && attempt < 3) return provisionSubscription(topology, pubsub, spec, metadata, log, attempt + 1);
+    if (grpcCode(error) === ALREADY_EXISTS && attempt < 3)
+      return provisionSubscription(topology, pubsub, spec, metadata, log, attempt + 1);
     throw failure(`create subscription ${spec.name}`, error);
   }
 }
 
-function bucketSettings(spec: BucketSpec): BucketMetadata & { versioning: { enabled: boolean }; lifecycle: { rule: LifecycleRule[] } } {
+function bucketSettings(
+  spec: BucketSpec,
+): BucketMetadata & { versioning: { enabled: boolean }; lifecycle: { rule: LifecycleRule[] } } {
   return {
     versioning: { enabled: spec.versioning },
     lifecycle: {
-      rule: spec.lifecycle.map(({ prefix, deleteAfterDays }) => ({ action: { type: 'Delete' }, condition: { age: deleteAfterDays, matchesPrefix: [prefix] } })),
+      rule: spec.lifecycle.map(({ prefix, deleteAfterDays }) => ({
+        action: { type: 'Delete' },
+        condition: { age: deleteAfterDays, matchesPrefix: [prefix] },
+      })),
     },
   };
 }
@@ -302,12 +355,20 @@ const QUEUE_FIELDS = [
   'retry_config.max_retry_duration',
 ];
 
-async function provisionQueue(topology: Topology, tasks: CloudTasksClient, location: string, spec: QueueSpec): Promise<Outcome> {
+async function provisionQueue(
+  topology: Topology,
+  tasks: CloudTasksClient,
+  location: string,
+  spec: QueueSpec,
+): Promise<Outcome> {
   const parent = tasks.locationPath(topology.projectId, location);
   const name = tasks.queuePath(topology.projectId, location, spec.name);
   const queue = {
     name,
-    rateLimits: { maxDispatchesPerSecond: spec.maxDispatchesPerSecond, maxConcurrentDispatches: spec.maxConcurrentDispatches },
+    rateLimits: {
+      maxDispatchesPerSecond: spec.maxDispatchesPerSecond,
+      maxConcurrentDispatches: spec.maxConcurrentDispatches,
+    },
     retryConfig: {
       maxAttempts: spec.maxAttempts,
       minBackoff: seconds(spec.minBackoffSeconds),

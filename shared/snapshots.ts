@@ -6,7 +6,9 @@ import { createLogger, type Logger } from './log';
 import { parseSettings } from './settings';
 
 /** SPINE_PRUNE_LABELLED_SNAPSHOTS (default false): whether the snapshot function's retention deletes labelled snapshots too. */
-export function loadRetentionSettings(env: Record<string, string | undefined> = process.env): { pruneLabelled: boolean } {
+export function loadRetentionSettings(env: Record<string, string | undefined> = process.env): {
+  pruneLabelled: boolean;
+} {
   return { pruneLabelled: parseSettings('functions', { env }).pruneLabelledSnapshots };
 }
 
@@ -45,7 +47,8 @@ export interface SnapshotRunSummary {
 
 /** The id of the snapshot taken for a schedule slot, to the minute (Cloud Scheduler's granularity): `slot-20261121T0600Z`. */
 export function slotSnapshotId(slot: Date): string {
-  if (!(slot instanceof Date) || Number.isNaN(slot.getTime())) throw new InvalidArgumentError('slot must be a valid Date');
+  if (!(slot instanceof Date) || Number.isNaN(slot.getTime()))
+    throw new InvalidArgumentError('slot must be a valid Date');
   const iso = slot.toISOString(); // 2026-11-21T06:00:00.000Z
   return `slot-${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}T${iso.slice(11, 13)}${iso.slice(14, 16)}Z`;
 }
@@ -56,7 +59,10 @@ export function slotSnapshotId(slot: Date): string {
  * A failure on one network is reported in `failed` and does not stop the others; an unknown
  * network in an explicit list fails the whole run up front with `NetworkNotFoundError`.
  */
-export async function takeScheduledSnapshots(state: SnapshotRunState, options: ScheduledSnapshotOptions): Promise<SnapshotRunSummary> {
+export async function takeScheduledSnapshots(
+  state: SnapshotRunState,
+  options: ScheduledSnapshotOptions,
+): Promise<SnapshotRunSummary> {
   const settings = resolveOptions(options);
   const log = options.logger ?? createLogger('snapshots');
   const listed = !Array.isArray(settings.networks);
@@ -66,21 +72,40 @@ export async function takeScheduledSnapshots(state: SnapshotRunState, options: S
   }
   const snapshotId = settings.snapshotId ?? (settings.slot ? slotSnapshotId(settings.slot) : undefined);
   const summary: SnapshotRunSummary = { created: [], skipped: [], pruned: [], failed: [] };
-  log.info('snapshot run started', { networks: listed ? settings.networks : networkIds.length, count: networkIds.length, snapshotId });
+  log.info('snapshot run started', {
+    networks: listed ? settings.networks : networkIds.length,
+    count: networkIds.length,
+    snapshotId,
+  });
 
   for (const [index, networkId] of networkIds.entries()) {
     try {
       const started = Date.now();
       const result =
         settings.networks === 'changed'
-          ? await state.snapshotIfChanged(networkId, settings.label, { snapshotId, changeToleranceMs: settings.changeToleranceMs })
+          ? await state.snapshotIfChanged(networkId, settings.label, {
+              snapshotId,
+              changeToleranceMs: settings.changeToleranceMs,
+            })
           : await state.writeSnapshot(networkId, settings.label, { snapshotId });
       if (result?.created) {
         summary.created.push({ networkId, snapshotId: result.info.id });
-        log.info('snapshot taken', { networkId, snapshotId: result.info.id, size: result.info.size, ms: Date.now() - started, done: index + 1, of: networkIds.length });
+        log.info('snapshot taken', {
+          networkId,
+          snapshotId: result.info.id,
+          size: result.info.size,
+          ms: Date.now() - started,
+          done: index + 1,
+          of: networkIds.length,
+        });
       } else {
         summary.skipped.push(networkId);
-        log.debug('snapshot skipped', { networkId, reason: result ? 'exists' : 'unchanged', done: index + 1, of: networkIds.length });
+        log.debug('snapshot skipped', {
+          networkId,
+          reason: result ? 'exists' : 'unchanged',
+          done: index + 1,
+          of: networkIds.length,
+        });
       }
       const pruned = await applyRetention(state, networkId, settings.maxSnapshots, settings.pruneLabelled);
       if (pruned.length > 0) summary.pruned.push({ networkId, snapshotIds: pruned });
@@ -93,7 +118,12 @@ export async function takeScheduledSnapshots(state: SnapshotRunState, options: S
       log.error('snapshot failed', { networkId, error });
     }
   }
-  log.info('snapshot run finished', { created: summary.created.length, skipped: summary.skipped.length, pruned: summary.pruned.length, failed: summary.failed.length });
+  log.info('snapshot run finished', {
+    created: summary.created.length,
+    skipped: summary.skipped.length,
+    pruned: summary.pruned.length,
+    failed: summary.failed.length,
+  });
   return summary;
 }
 
@@ -101,9 +131,16 @@ export async function takeScheduledSnapshots(state: SnapshotRunState, options: S
  * Deletes the snapshots of the network past the newest `keep`, oldest first; labelled snapshots
  * are neither deleted nor counted unless `pruneLabelled`. Returns the ids deleted.
  */
-export async function applyRetention(state: Snapshotter, networkId: string, keep: number, pruneLabelled = false): Promise<string[]> {
+export async function applyRetention(
+  state: Snapshotter,
+  networkId: string,
+  keep: number,
+  pruneLabelled = false,
+): Promise<string[]> {
   if (pruneLabelled) return state.pruneSnapshots(networkId, keep);
-  const unlabelled = (await state.listSnapshots(networkId)).filter((info) => info.label === undefined || info.label === '');
+  const unlabelled = (await state.listSnapshots(networkId)).filter(
+    (info) => info.label === undefined || info.label === '',
+  );
   const deleted: string[] = [];
   for (const info of unlabelled.slice(keep).reverse()) {
     try {
@@ -129,20 +166,37 @@ interface ResolvedOptions {
 
 function resolveOptions(options: ScheduledSnapshotOptions): ResolvedOptions {
   if (!options || typeof options !== 'object') throw new InvalidArgumentError('snapshot run options must be an object');
-  const { networks, slot, snapshotId, maxSnapshots, label, changeToleranceMs = DEFAULT_CHANGE_TOLERANCE_MS, pruneLabelled = false } = options;
-  if (typeof pruneLabelled !== 'boolean') throw new InvalidArgumentError(`pruneLabelled must be true or false, not ${JSON.stringify(pruneLabelled)}`);
+  const {
+    networks,
+    slot,
+    snapshotId,
+    maxSnapshots,
+    label,
+    changeToleranceMs = DEFAULT_CHANGE_TOLERANCE_MS,
+    pruneLabelled = false,
+  } = options;
+  if (typeof pruneLabelled !== 'boolean')
+    throw new InvalidArgumentError(`pruneLabelled must be true or false, not ${JSON.stringify(pruneLabelled)}`);
   let selection: ResolvedOptions['networks'];
   if (networks === 'all' || networks === 'changed') selection = networks;
   else if (Array.isArray(networks)) selection = [...new Set(networks.map((id) => validateNetworkId(id)))];
-  else throw new InvalidArgumentError(`networks must be "all", "changed" or a list of network ids, not ${JSON.stringify(networks)}`);
-  if (slot !== undefined && (!(slot instanceof Date) || Number.isNaN(slot.getTime()))) throw new InvalidArgumentError('slot must be a valid Date');
+  else
+    throw new InvalidArgumentError(
+      `networks must be "all", "changed" or a list of network ids, not ${JSON.stringify(networks)}`,
+    );
+  if (slot !== undefined && (!(slot instanceof Date) || Number.isNaN(slot.getTime())))
+    throw new InvalidArgumentError('slot must be a valid Date');
   if (snapshotId !== undefined) validateSnapshotId(snapshotId);
   if (!Number.isSafeInteger(maxSnapshots) || maxSnapshots < 1) {
-    throw new InvalidArgumentError(`maxSnapshots must be a whole number of snapshots, 1 or more, not ${JSON.stringify(maxSnapshots)}`);
+    throw new InvalidArgumentError(
+      `maxSnapshots must be a whole number of snapshots, 1 or more, not ${JSON.stringify(maxSnapshots)}`,
+    );
   }
   if (label !== undefined && typeof label !== 'string') throw new InvalidArgumentError('label must be a string');
   if (typeof changeToleranceMs !== 'number' || !Number.isFinite(changeToleranceMs) || changeToleranceMs < 0) {
-    throw new InvalidArgumentError(`changeToleranceMs must be a number of milliseconds, 0 or more, not ${JSON.stringify(changeToleranceMs)}`);
+    throw new InvalidArgumentError(
+      `changeToleranceMs must be a number of milliseconds, 0 or more, not ${JSON.stringify(changeToleranceMs)}`,
+    );
   }
   return { networks: selection, slot, snapshotId, maxSnapshots, pruneLabelled, label, changeToleranceMs };
 }

@@ -18,8 +18,14 @@ export const MAX_CONTENT_DEPTH = 256;
  * something else; `null` is the value for "no value". Group states may hold contacts without
  * content (`allowUndefined`).
  */
-export function checkContent(content: unknown, maxBytes: number, what: string, options: { allowUndefined?: boolean } = {}): number {
-  if (content === undefined && !options.allowUndefined) throw new InvalidArgumentError(`${what} is undefined: give a value (null for none)`);
+export function checkContent(
+  content: unknown,
+  maxBytes: number,
+  what: string,
+  options: { allowUndefined?: boolean } = {},
+): number {
+  if (content === undefined && !options.allowUndefined)
+    throw new InvalidArgumentError(`${what} is undefined: give a value (null for none)`);
   return Buffer.byteLength(encode(content, { maxBytes, what, maxDepth: MAX_CONTENT_DEPTH }), 'utf8');
 }
 
@@ -27,7 +33,8 @@ const BLEND_MODES = new Set(['accept-last', 'merge']);
 
 /** A blend mode given for a write, when one is given. */
 export function checkBlendMode(mode: unknown): void {
-  if (mode !== undefined && !BLEND_MODES.has(mode as string)) throw new InvalidArgumentError(`blendMode must be accept-last or merge, not ${JSON.stringify(mode)}`);
+  if (mode !== undefined && !BLEND_MODES.has(mode as string))
+    throw new InvalidArgumentError(`blendMode must be accept-last or merge, not ${JSON.stringify(mode)}`);
 }
 
 function isStringArray(value: unknown): value is string[] {
@@ -40,18 +47,24 @@ export function validateGroupState(groupId: string, state: GroupState, maxConten
   if (!state || typeof state !== 'object') throw new InvalidArgumentError(`${where} must be an object`);
   const { group, contacts, wires } = state;
   if (!group || typeof group !== 'object') throw new InvalidArgumentError(`${where}: group is missing`);
-  if (group.id !== groupId) throw new InvalidArgumentError(`${where}: group.id ${JSON.stringify(group.id)} does not match the group id`);
+  if (group.id !== groupId)
+    throw new InvalidArgumentError(`${where}: group.id ${JSON.stringify(group.id)} does not match the group id`);
   if (typeof group.name !== 'string') throw new InvalidArgumentError(`${where}: group.name must be a string`);
   if (group.parentId !== undefined) validateGroupId(group.parentId);
   for (const key of ['contactIds', 'wireIds', 'subgroupIds', 'boundaryContactIds'] as const) {
-    if (!isStringArray(group[key])) throw new InvalidArgumentError(`${where}: group.${key} must be an array of strings`);
+    if (!isStringArray(group[key]))
+      throw new InvalidArgumentError(`${where}: group.${key} must be an array of strings`);
   }
   if (!(contacts instanceof Map)) throw new InvalidArgumentError(`${where}: contacts must be a Map`);
   if (!(wires instanceof Map)) throw new InvalidArgumentError(`${where}: wires must be a Map`);
   for (const [id, contact] of contacts) validateContact(where, groupId, id, contact, maxContentBytes);
   for (const [id, wire] of wires) {
-    if (!wire || wire.id !== id) throw new InvalidArgumentError(`${where}: wire under key ${JSON.stringify(id)} has id ${JSON.stringify(wire?.id)}`);
-    if (typeof wire.fromId !== 'string' || typeof wire.toId !== 'string') throw new InvalidArgumentError(`${where}: wire ${JSON.stringify(id)} needs fromId and toId`);
+    if (!wire || wire.id !== id)
+      throw new InvalidArgumentError(
+        `${where}: wire under key ${JSON.stringify(id)} has id ${JSON.stringify(wire?.id)}`,
+      );
+    if (typeof wire.fromId !== 'string' || typeof wire.toId !== 'string')
+      throw new InvalidArgumentError(`${where}: wire ${JSON.stringify(id)} needs fromId and toId`);
   }
   // Proves attributes and wires can be stored, with a typed error naming the bad value if not.
   encode({ attributes: group.attributes, wires });
@@ -59,10 +72,20 @@ export function validateGroupState(groupId: string, state: GroupState, maxConten
 
 function validateContact(where: string, groupId: string, id: string, contact: Contact, maxContentBytes: number): void {
   validateContactId(id);
-  if (!contact || typeof contact !== 'object') throw new InvalidArgumentError(`${where}: contact ${JSON.stringify(id)} must be an object`);
-  if (contact.id !== id) throw new InvalidArgumentError(`${where}: contact under key ${JSON.stringify(id)} has id ${JSON.stringify(contact.id)}`);
-  if (contact.groupId !== groupId) throw new InvalidArgumentError(`${where}: contact ${JSON.stringify(id)} belongs to group ${JSON.stringify(contact.groupId)}`);
-  if (!BLEND_MODES.has(contact.blendMode)) throw new InvalidArgumentError(`${where}: contact ${JSON.stringify(id)} has blend mode ${JSON.stringify(contact.blendMode)}, expected accept-last or merge`);
+  if (!contact || typeof contact !== 'object')
+    throw new InvalidArgumentError(`${where}: contact ${JSON.stringify(id)} must be an object`);
+  if (contact.id !== id)
+    throw new InvalidArgumentError(
+      `${where}: contact under key ${JSON.stringify(id)} has id ${JSON.stringify(contact.id)}`,
+    );
+  if (contact.groupId !== groupId)
+    throw new InvalidArgumentError(
+      `${where}: contact ${JSON.stringify(id)} belongs to group ${JSON.stringify(contact.groupId)}`,
+    );
+  if (!BLEND_MODES.has(contact.blendMode))
+    throw new InvalidArgumentError(
+      `${where}: contact ${JSON.stringify(id)} has blend mode ${JSON.stringify(contact.blendMode)}, expected accept-last or merge`,
+    );
   checkContent(contact.content, maxContentBytes, `content of contact ${JSON.stringify(id)}`, { allowUndefined: true });
   encode({ attributes: contact.attributes, lastContradiction: contact.lastContradiction });
 }
@@ -83,9 +106,12 @@ export function validateNetworkState(state: NetworkState, maxContentBytes: numbe
 
 export function validateQuery(query: GroupQuery): void {
   if (!query || typeof query !== 'object') throw new InvalidArgumentError('query must be an object');
-  if (query.author !== undefined && typeof query.author !== 'string') throw new InvalidArgumentError('query.author must be a string');
-  if (query.type !== undefined && typeof query.type !== 'string') throw new InvalidArgumentError('query.type must be a string');
-  if (query.tags !== undefined && !isStringArray(query.tags)) throw new InvalidArgumentError('query.tags must be an array of strings');
+  if (query.author !== undefined && typeof query.author !== 'string')
+    throw new InvalidArgumentError('query.author must be a string');
+  if (query.type !== undefined && typeof query.type !== 'string')
+    throw new InvalidArgumentError('query.type must be a string');
+  if (query.tags !== undefined && !isStringArray(query.tags))
+    throw new InvalidArgumentError('query.tags must be an array of strings');
   if (query.attributes !== undefined && (typeof query.attributes !== 'object' || query.attributes === null)) {
     throw new InvalidArgumentError('query.attributes must be an object');
   }

@@ -37,7 +37,14 @@ export function portPlan(base: number): MeshPorts & { dashboard: number; gateway
   if (base === 0) return { pubsub: 0, storage: 0, tasks: 0, dashboard: 0, gateway: 0, functions: {} };
   const functions: Partial<Record<FunctionName, number>> = {};
   FUNCTION_TARGETS.forEach((name, index) => (functions[name] = base + 4 + index));
-  return { pubsub: base, storage: base + 1, tasks: base + 2, dashboard: base + 3, gateway: base + 4 + FUNCTION_TARGETS.length, functions };
+  return {
+    pubsub: base,
+    storage: base + 1,
+    tasks: base + 2,
+    dashboard: base + 3,
+    gateway: base + 4 + FUNCTION_TARGETS.length,
+    functions,
+  };
 }
 
 function parsePortBase(raw: string): number {
@@ -98,7 +105,9 @@ export async function dev(argv: string[]): Promise<number> {
   const pidFile = path.join(dataDir, 'spine-dev.pid');
   const other = await runningMesh(pidFile);
   if (other) {
-    console.error(`spine dev: a Super Spine mesh (pid ${other}) is already running on ${dataDir}; stop it with Ctrl-C in its terminal or \`kill ${other}\``);
+    console.error(
+      `spine dev: a Super Spine mesh (pid ${other}) is already running on ${dataDir}; stop it with Ctrl-C in its terminal or \`kill ${other}\``,
+    );
     return 1;
   }
 
@@ -126,7 +135,11 @@ export async function dev(argv: string[]): Promise<number> {
   });
 
   // Every port at once, so one line says all that is taken (the mesh checks its own again).
-  const taken = await describeTakenPorts([...portParts(ports), { part: 'dashboard', port: ports.dashboard }, { part: 'gateway', port: ports.gateway }]);
+  const taken = await describeTakenPorts([
+    ...portParts(ports),
+    { part: 'dashboard', port: ports.dashboard },
+    { part: 'gateway', port: ports.gateway },
+  ]);
   if (taken.length > 0) {
     console.error(`spine dev: could not start the mesh: ports: ${taken.join('; ')}`);
     return 1;
@@ -151,18 +164,28 @@ export async function dev(argv: string[]): Promise<number> {
       },
     });
     const running = mesh;
-    dashboard = await startDashboard({ env: mesh.env, port: ports.dashboard, logger: log.child({ part: 'dashboard' }), supervision: () => running.supervision() }).catch(async (error: unknown) => {
+    dashboard = await startDashboard({
+      env: mesh.env,
+      port: ports.dashboard,
+      logger: log.child({ part: 'dashboard' }),
+      supervision: () => running.supervision(),
+    }).catch(async (error: unknown) => {
       await mesh!.stop({ drain: false });
       throw new MeshStartError('dashboard', (error as Error).message, { cause: error });
     });
-    gateway = await startGatewayFromEnv(mesh.env, { port: ports.gateway, logger: log.child({ part: 'gateway' }) }).catch(async (error: unknown) => {
+    gateway = await startGatewayFromEnv(mesh.env, {
+      port: ports.gateway,
+      logger: log.child({ part: 'gateway' }),
+    }).catch(async (error: unknown) => {
       await dashboard!.stop();
       await mesh!.stop({ drain: false });
       throw new MeshStartError('gateway', (error as Error).message, { cause: error });
     });
   } catch (error) {
     const part = error instanceof MeshStartError ? error.part : 'mesh';
-    console.error(`spine dev: could not start the mesh: ${part}: ${oneLine((error as Error).message)} (details in ${path.relative(process.cwd(), logFile) || logFile})`);
+    console.error(
+      `spine dev: could not start the mesh: ${part}: ${oneLine((error as Error).message)} (details in ${path.relative(process.cwd(), logFile) || logFile})`,
+    );
     log.error('start failed', { error });
     await new Promise<void>((resolve) => logStream.end(resolve));
     return 1;
@@ -172,7 +195,12 @@ export async function dev(argv: string[]): Promise<number> {
   const envFile = path.join(dataDir, MESH_ENV_FILE);
   // Clients without Google credentials need only the gateway's URL and a key (spine keys create).
   const clientEnv: Record<string, string> = { ...mesh.env, SPINE_GATEWAY_URL: gateway.url };
-  await writeFile(envFile, Object.entries(clientEnv).map(([key, value]) => `${key}=${value}`).join('\n') + '\n');
+  await writeFile(
+    envFile,
+    Object.entries(clientEnv)
+      .map(([key, value]) => `${key}=${value}`)
+      .join('\n') + '\n',
+  );
 
   const rows: Array<[string, string]> = [
     ['Pub/Sub emulator', mesh.env.PUBSUB_EMULATOR_HOST ?? ''],
@@ -181,15 +209,27 @@ export async function dev(argv: string[]): Promise<number> {
     ...Object.entries(mesh.functions.urls).map(([name, url]) => [`function ${name}`, url!] as [string, string]),
     ['dashboard', dashboard.url],
     ['gateway', `${gateway.url} (RemoteStorage; keys: spine keys create)`],
-    ['scheduler', mesh.scheduler ? `${mesh.topology.jobs.length} jobs (${mesh.topology.jobs.map((job) => job.name).join(', ')})` : 'off'],
-    ['state', mesh.settings.stateStore === 'postgres' ? 'PostgreSQL (SPINE_POSTGRES_URL)' : path.join(dataDir, 'storage')],
+    [
+      'scheduler',
+      mesh.scheduler
+        ? `${mesh.topology.jobs.length} jobs (${mesh.topology.jobs.map((job) => job.name).join(', ')})`
+        : 'off',
+    ],
+    [
+      'state',
+      mesh.settings.stateStore === 'postgres' ? 'PostgreSQL (SPINE_POSTGRES_URL)' : path.join(dataDir, 'storage'),
+    ],
     ['logs', logFile],
   ];
   const width = Math.max(...rows.map(([name]) => name.length));
   console.log(`\nSuper Spine mesh ready in ${seconds} s — dashboard at ${dashboard.url}`);
-  console.log(`  (project ${mesh.settings.projectId}, prefix ${mesh.settings.topicPrefix}, bucket ${mesh.settings.bucket}, state in ${mesh.settings.stateStore})\n`);
+  console.log(
+    `  (project ${mesh.settings.projectId}, prefix ${mesh.settings.topicPrefix}, bucket ${mesh.settings.bucket}, state in ${mesh.settings.stateStore})\n`,
+  );
   for (const [name, where] of rows) console.log(`  ${name.padEnd(width)}  ${where}`);
-  console.log(`\nClient environment (also in ${path.relative(process.cwd(), envFile) || envFile}; \`spine\` reads it):\n`);
+  console.log(
+    `\nClient environment (also in ${path.relative(process.cwd(), envFile) || envFile}; \`spine\` reads it):\n`,
+  );
   for (const [key, value] of Object.entries(clientEnv)) console.log(`  ${key}=${value}`);
   console.log('\nCtrl-C stops everything.');
 
@@ -197,7 +237,8 @@ export async function dev(argv: string[]): Promise<number> {
   const stopAskedAt = Date.now();
   // npm relays the terminal's SIGINT, so one Ctrl-C can arrive twice: only a later one is a second press.
   const patience = () => {
-    if (Date.now() - stopAskedAt > 1000) console.error('still stopping (delivering in-flight messages); the parts stop on their own shortly');
+    if (Date.now() - stopAskedAt > 1000)
+      console.error('still stopping (delivering in-flight messages); the parts stop on their own shortly');
   };
   process.on('SIGINT', patience);
   process.on('SIGTERM', patience);
@@ -208,7 +249,9 @@ export async function dev(argv: string[]): Promise<number> {
   const report = await mesh.stop({ drain: true });
   await rm(pidFile, { force: true });
   if (report.drainError || report.undelivered > 0) {
-    console.error(`warning: ${report.drainError ? `draining failed (${report.drainError})` : `${report.undelivered} in-flight messages could not be delivered`}; see ${logFile}`);
+    console.error(
+      `warning: ${report.drainError ? `draining failed (${report.drainError})` : `${report.undelivered} in-flight messages could not be delivered`}; see ${logFile}`,
+    );
   } else if (report.delivered > 0) {
     console.log(`delivered ${report.delivered} in-flight messages`);
   }
@@ -219,12 +262,18 @@ export async function dev(argv: string[]): Promise<number> {
 
 /** The first line of a message, without the stack traces that child processes print. */
 function oneLine(message: string): string {
-  const lines = message.split('\n').map((line) => line.trim()).filter(Boolean);
+  const lines = message
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean);
   return lines.length <= 1 ? (lines[0] ?? message) : `${lines[0]} … ${lines.at(-1)}`;
 }
 
 /** The functions' own settings given to `spine dev` in its environment (persistence mode, health thresholds…). */
 function functionSettings(env: NodeJS.ProcessEnv): Record<string, string> {
-  const passed = /^SPINE_(PERSIST_ON|PERSIST_OVERRIDES|BATCH_WINDOW_MS|INTERVAL_MS|MAX_SNAPSHOTS|HEALTH_[A-Z_]+|LOG_LEVEL)$/;
-  return Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => passed.test(entry[0]) && entry[1] !== undefined));
+  const passed =
+    /^SPINE_(PERSIST_ON|PERSIST_OVERRIDES|BATCH_WINDOW_MS|INTERVAL_MS|MAX_SNAPSHOTS|HEALTH_[A-Z_]+|LOG_LEVEL)$/;
+  return Object.fromEntries(
+    Object.entries(env).filter((entry): entry is [string, string] => passed.test(entry[0]) && entry[1] !== undefined),
+  );
 }

@@ -34,7 +34,10 @@ export async function dlq(argv: string[]): Promise<void> {
 
   const connection = await resolveConnection(common);
   const { settings } = connection;
-  await probeEndpoints(emulatorEndpoints(settings).filter((e) => action === 'replay' || e.part === 'storage'), connection.origin);
+  await probeEndpoints(
+    emulatorEndpoints(settings).filter((e) => action === 'replay' || e.part === 'storage'),
+    connection.origin,
+  );
   const store = new DeadLetterStore(storageClient(settings), settings.bucket);
   if (action === 'list') {
     const letters = await store.list({ replayed: values.replayed === true });
@@ -42,12 +45,22 @@ export async function dlq(argv: string[]): Promise<void> {
     if (letters.length === 0) return void console.log(values.replayed ? 'no replayed dead letters' : 'no dead letters');
     printTable(
       ['ID', 'RECORDED', 'SOURCE', 'PATH', 'REASON'],
-      letters.map((l) => [l.id, values.replayed ? `${l.recordedAt} (replayed ${l.replayedAt ?? '?'})` : l.recordedAt, l.source, l.attributes.path ?? l.orderingKey ?? '', truncate(l.reason, 100)]),
+      letters.map((l) => [
+        l.id,
+        values.replayed ? `${l.recordedAt} (replayed ${l.replayedAt ?? '?'})` : l.recordedAt,
+        l.source,
+        l.attributes.path ?? l.orderingKey ?? '',
+        truncate(l.reason, 100),
+      ]),
     );
     return;
   }
   const letter = await store.get(id!);
-  const topology = defineTopology({ projectId: settings.projectId, prefix: settings.topicPrefix, bucket: settings.bucket });
+  const topology = defineTopology({
+    projectId: settings.projectId,
+    prefix: settings.topicPrefix,
+    bucket: settings.bucket,
+  });
   const topicName = values.topic ?? originalTopic(topology, letter);
   // Only a replay publishes, so only a replay loads the Pub/Sub client.
   const { createPubSubClient } = require('../../shared/mesh/clients') as typeof import('../../shared/mesh/clients');

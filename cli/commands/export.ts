@@ -26,7 +26,9 @@ export async function exportNetwork(argv: string[]): Promise<void> {
     const contacts = countContacts(state.groups.values());
     const progress = startProgress(`exporting ${network}`, state.groups.size, contacts, common.json);
     try {
-      await writeNetworkFile(toStdout ? { out: process.stdout } : { file }, network, state, () => progress?.increment());
+      await writeNetworkFile(toStdout ? { out: process.stdout } : { file }, network, state, () =>
+        progress?.increment(),
+      );
     } finally {
       progress?.stop();
     }

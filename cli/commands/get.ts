@@ -13,7 +13,10 @@ export const GET_USAGE = `usage: spine get <network> [group [contact]]
   Reads the materialized state: a write made without --wait may not be there yet.`;
 
 export async function get(argv: string[]): Promise<void> {
-  const { positionals, common, help } = parseCommand(argv, { usage: GET_USAGE, positionals: ['network', 'group?', 'contact?'] });
+  const { positionals, common, help } = parseCommand(argv, {
+    usage: GET_USAGE,
+    positionals: ['network', 'group?', 'contact?'],
+  });
   if (help) return void console.log(GET_USAGE);
   const [network, group, contact] = positionals as [string, string?, string?];
   validateNetworkId(network);
@@ -30,7 +33,8 @@ export async function get(argv: string[]): Promise<void> {
     }
     const state = await store.loadGroupState(network, group);
     if (contact === undefined) {
-      if (!state) throw new NotFoundError(`group ${JSON.stringify(group)} of network ${JSON.stringify(network)} does not exist`);
+      if (!state)
+        throw new NotFoundError(`group ${JSON.stringify(group)} of network ${JSON.stringify(network)} does not exist`);
       if (common.json) printJson(state);
       else printGroup(state);
       return;
@@ -43,20 +47,35 @@ export async function get(argv: string[]): Promise<void> {
 }
 
 function printNetwork(network: string, state: NetworkState): void {
-  console.log(`network ${network}: ${state.groups.size} groups (root ${state.rootGroupId}, current ${state.currentGroupId})`);
+  console.log(
+    `network ${network}: ${state.groups.size} groups (root ${state.rootGroupId}, current ${state.currentGroupId})`,
+  );
   if (state.groups.size === 0) return;
   printTable(
     ['GROUP', 'CONTACTS', 'WIRES', 'SUBGROUPS', 'ATTRIBUTES'],
-    [...state.groups.values()].map((g) => [g.group.id, String(g.contacts.size), String(g.wires.size), String(g.group.subgroupIds.length), g.group.attributes ? formatCell(g.group.attributes) : '']),
+    [...state.groups.values()].map((g) => [
+      g.group.id,
+      String(g.contacts.size),
+      String(g.wires.size),
+      String(g.group.subgroupIds.length),
+      g.group.attributes ? formatCell(g.group.attributes) : '',
+    ]),
   );
 }
 
 function printGroup(state: GroupState): void {
-  const attributes = state.group.attributes && Object.keys(state.group.attributes).length > 0 ? `, attributes ${formatCell(state.group.attributes)}` : '';
+  const attributes =
+    state.group.attributes && Object.keys(state.group.attributes).length > 0
+      ? `, attributes ${formatCell(state.group.attributes)}`
+      : '';
   console.log(`group ${state.group.id}: ${state.contacts.size} contacts, ${state.wires.size} wires${attributes}`);
   if (state.contacts.size === 0) return;
   printTable(
     ['CONTACT', 'BLEND', 'VALUE'],
-    [...state.contacts.values()].map((c) => [c.id, c.blendMode, formatCell(c.content) + (c.lastContradiction ? `  (contradiction: ${c.lastContradiction.message})` : '')]),
+    [...state.contacts.values()].map((c) => [
+      c.id,
+      c.blendMode,
+      formatCell(c.content) + (c.lastContradiction ? `  (contradiction: ${c.lastContradiction.message})` : ''),
+    ]),
   );
 }

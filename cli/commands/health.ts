@@ -4,7 +4,14 @@ import path from 'node:path';
 import { GoogleAuth } from 'google-auth-library';
 import { PROCESSES_FILE, type SupervisionStatus } from '../functions-supervisor';
 import { LATEST_HEALTH_REPORT, readHealthAnswer, type HealthCheckName, type HealthReport } from '../../shared/health';
-import { emulatorEndpoints, probeEndpoints, resolveConnection, storageClient, urlEndpoint, type MeshConnection } from '../connection';
+import {
+  emulatorEndpoints,
+  probeEndpoints,
+  resolveConnection,
+  storageClient,
+  urlEndpoint,
+  type MeshConnection,
+} from '../connection';
 import { CliError, ExitCode, MeshUnreachableError, NotFoundError } from '../errors';
 import { printJson, printTable } from '../output';
 import { parseCommand, parseTimeout } from '../options';
@@ -19,7 +26,11 @@ export const HEALTH_USAGE = `usage: spine health [--stored] [--timeout MS]
 const DEFAULT_TIMEOUT_MS = 130_000;
 
 export async function health(argv: string[]): Promise<number> {
-  const { values, common, help } = parseCommand(argv, { usage: HEALTH_USAGE, positionals: [], options: { stored: { type: 'boolean' }, timeout: { type: 'string' } } });
+  const { values, common, help } = parseCommand(argv, {
+    usage: HEALTH_USAGE,
+    positionals: [],
+    options: { stored: { type: 'boolean' }, timeout: { type: 'string' } },
+  });
   if (help) {
     console.log(HEALTH_USAGE);
     return ExitCode.ok;
@@ -29,7 +40,9 @@ export async function health(argv: string[]): Promise<number> {
   const url = connection.settings.functionUrls.health;
   const fresh = url !== undefined && !values.stored;
   const report = fresh ? await runHealthFunction(url, connection, timeoutMs) : await readStoredReport(connection);
-  const processes = connection.meshEnvFile ? await supervisedProcesses(path.dirname(connection.meshEnvFile)) : undefined;
+  const processes = connection.meshEnvFile
+    ? await supervisedProcesses(path.dirname(connection.meshEnvFile))
+    : undefined;
   if (common.json) printJson(processes ? { ...report, processes } : report);
   else {
     printReport(report, fresh);
@@ -48,7 +61,9 @@ async function supervisedProcesses(dataDir: string): Promise<{ functions: Superv
 }
 
 export function describeSupervision(status: SupervisionStatus): string {
-  const exit = status.lastExit ? `; last exit ${status.lastExit.signal ?? `code ${status.lastExit.exitCode}`} at ${status.lastExit.at}` : '';
+  const exit = status.lastExit
+    ? `; last exit ${status.lastExit.signal ?? `code ${status.lastExit.exitCode}`} at ${status.lastExit.at}`
+    : '';
   return `functions process: ${status.state} (pid ${status.pid}), restarted ${status.restarts} time${status.restarts === 1 ? '' : 's'}${exit}`;
 }
 
@@ -56,9 +71,15 @@ async function runHealthFunction(url: string, connection: MeshConnection, timeou
   await probeEndpoints([urlEndpoint('the health function', url)], connection.origin);
   let response: Response;
   try {
-    response = await fetch(url, { method: 'GET', headers: await identityHeaders(url), signal: AbortSignal.timeout(timeoutMs) });
+    response = await fetch(url, {
+      method: 'GET',
+      headers: await identityHeaders(url),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
   } catch (error) {
-    throw new MeshUnreachableError(`the health function at ${url} did not answer: ${(error as Error).message}`, { cause: error });
+    throw new MeshUnreachableError(`the health function at ${url} did not answer: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   const answer = readHealthAnswer(response.status, await response.text());
   if (answer.report) return answer.report;
@@ -77,18 +98,28 @@ async function identityHeaders(url: string): Promise<Record<string, string>> {
     const authorization = headers.get('authorization');
     return authorization ? { authorization } : {};
   } catch (error) {
-    throw new CliError(`no ID token for the health function at ${url} (Application Default Credentials: gcloud auth application-default login, or a service account): ${(error as Error).message}`, ExitCode.failed, { cause: error });
+    throw new CliError(
+      `no ID token for the health function at ${url} (Application Default Credentials: gcloud auth application-default login, or a service account): ${(error as Error).message}`,
+      ExitCode.failed,
+      { cause: error },
+    );
   }
 }
 
 async function readStoredReport(connection: MeshConnection): Promise<HealthReport> {
-  await probeEndpoints(emulatorEndpoints(connection.settings).filter((e) => e.part === 'storage'), connection.origin);
+  await probeEndpoints(
+    emulatorEndpoints(connection.settings).filter((e) => e.part === 'storage'),
+    connection.origin,
+  );
   const storage = storageClient(connection.settings);
   try {
     const [bytes] = await storage.bucket(connection.settings.bucket).file(LATEST_HEALTH_REPORT).download();
     return JSON.parse(bytes.toString('utf8')) as HealthReport;
   } catch (error) {
-    if ((error as { code?: number }).code === 404) throw new NotFoundError(`no stored health report in bucket ${connection.settings.bucket} (${LATEST_HEALTH_REPORT}): the health job has not run yet`);
+    if ((error as { code?: number }).code === 404)
+      throw new NotFoundError(
+        `no stored health report in bucket ${connection.settings.bucket} (${LATEST_HEALTH_REPORT}): the health job has not run yet`,
+      );
     throw error;
   }
 }
@@ -102,9 +133,19 @@ function printReport(report: HealthReport, fresh: boolean): void {
   printTable(
     ['CHECK', 'STATE', 'DETAIL'],
     [
-      ['canary', mark('canary', canary.ok), canary.error ?? `materialized in ${canary.materializedMs ?? '—'} ms, announced in ${canary.announcedMs ?? '—'} ms`],
+      [
+        'canary',
+        mark('canary', canary.ok),
+        canary.error ??
+          `materialized in ${canary.materializedMs ?? '—'} ms, announced in ${canary.announcedMs ?? '—'} ms`,
+      ],
       ['dead letters', mark('deadLetters', deadLetters.ok), deadLetters.error ?? `${deadLetters.count} waiting`],
-      ['pending batches', mark('pendingBatches', pendingBatches.ok), pendingBatches.error ?? `${pendingBatches.count} queued${pendingBatches.oldestAgeMs === null ? '' : `, oldest ${pendingBatches.oldestAgeMs} ms`}`],
+      [
+        'pending batches',
+        mark('pendingBatches', pendingBatches.ok),
+        pendingBatches.error ??
+          `${pendingBatches.count} queued${pendingBatches.oldestAgeMs === null ? '' : `, oldest ${pendingBatches.oldestAgeMs} ms`}`,
+      ],
       ['agents', online === agents.length ? 'ok' : 'warn', `${online} online, ${agents.length - online} offline`],
       ['snapshots', snapshots.error ? 'warn' : 'ok', snapshots.error ?? `${snapshots.networks.length} networks`],
     ],
@@ -113,7 +154,13 @@ function printReport(report: HealthReport, fresh: boolean): void {
     console.log('');
     printTable(
       ['AGENT', 'STATUS', 'LAST HEARTBEAT', 'AGE', 'ONLINE'],
-      agents.map((a) => [a.agentId, a.status, a.lastHeartbeat, `${Math.round(a.ageMs / 1000)} s`, a.online ? 'yes' : 'no']),
+      agents.map((a) => [
+        a.agentId,
+        a.status,
+        a.lastHeartbeat,
+        `${Math.round(a.ageMs / 1000)} s`,
+        a.online ? 'yes' : 'no',
+      ]),
     );
   }
   if (report.problems.length > 0) console.log(`\nproblems:\n${report.problems.map((p) => `  - ${p}`).join('\n')}`);

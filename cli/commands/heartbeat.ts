@@ -11,7 +11,11 @@ export const HEARTBEAT_USAGE = `usage: spine heartbeat <agentId> [status] [--wai
   --wait returns once the heartbeat is materialized (so health sees it at once).`;
 
 export async function heartbeat(argv: string[]): Promise<void> {
-  const { positionals, values, common, help } = parseCommand(argv, { usage: HEARTBEAT_USAGE, positionals: ['agentId', 'status?'], options: { wait: { type: 'boolean' } } });
+  const { positionals, values, common, help } = parseCommand(argv, {
+    usage: HEARTBEAT_USAGE,
+    positionals: ['agentId', 'status?'],
+    options: { wait: { type: 'boolean' } },
+  });
   if (help) return void console.log(HEARTBEAT_USAGE);
   const [agentId, status = 'ok'] = positionals as [string, string?];
   validateContactId(agentId);

@@ -42,7 +42,10 @@ export async function importNetwork(argv: string[]): Promise<void> {
 
   await withSpine(common, async (spine) => {
     if (!values.replace && (await spine.exists(network))) {
-      throw new CliError(`network ${JSON.stringify(network)} exists: pass --replace to replace it, or --network to import under another id`, ExitCode.failed);
+      throw new CliError(
+        `network ${JSON.stringify(network)} exists: pass --replace to replace it, or --network to import under another id`,
+        ExitCode.failed,
+      );
     }
     const progress = startProgress(`importing ${network}`, groups, contacts, common.json);
     // Progress is what the mesh announces as materialized, group by group.

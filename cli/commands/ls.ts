@@ -24,7 +24,10 @@ export async function ls(argv: string[]): Promise<void> {
       const networks = (await store.listNetworks()).sort();
       if (common.json) return printJson(networks.map((id) => ({ network: id, system: SYSTEM_NETWORKS.includes(id) })));
       if (networks.length === 0) return void console.log('no networks');
-      printTable(['NETWORK', ''], networks.map((id) => [id, SYSTEM_NETWORKS.includes(id) ? '(system)' : '']));
+      printTable(
+        ['NETWORK', ''],
+        networks.map((id) => [id, SYSTEM_NETWORKS.includes(id) ? '(system)' : '']),
+      );
       return;
     }
     const state = await store.loadNetworkState(network);
@@ -49,7 +52,11 @@ export function printGroupSummaries(groups: GroupState[], json: boolean): void {
         String(wires.size),
         attributes[AUTHOR_ATTRIBUTE] === undefined ? '' : String(attributes[AUTHOR_ATTRIBUTE]),
         attributes[TYPE_ATTRIBUTE] === undefined ? '' : String(attributes[TYPE_ATTRIBUTE]),
-        tags instanceof Set || Array.isArray(tags) ? [...tags].map(String).join(',') : tags === undefined ? '' : formatCell(tags),
+        tags instanceof Set || Array.isArray(tags)
+          ? [...tags].map(String).join(',')
+          : tags === undefined
+            ? ''
+            : formatCell(tags),
       ];
     }),
   );

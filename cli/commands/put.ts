@@ -30,13 +30,18 @@ export async function put(argv: string[]): Promise<void> {
   validateGroupId(group);
   validateContactId(contact);
   const blendMode = values['blend-mode'] as BlendMode | undefined;
-  if (blendMode !== undefined && !BLEND_MODES.includes(blendMode)) throw new UsageError(`--blend-mode must be ${BLEND_MODES.join(' or ')}, not ${JSON.stringify(blendMode)}`);
+  if (blendMode !== undefined && !BLEND_MODES.includes(blendMode))
+    throw new UsageError(`--blend-mode must be ${BLEND_MODES.join(' or ')}, not ${JSON.stringify(blendMode)}`);
   const timeoutMs = parseTimeout(values.timeout);
   const content = parseJsonArgument(text, 'the value');
 
   const wait = values.wait ? 'materialized' : 'accepted';
   await withSpine(common, (spine) =>
-    spine.saveContactContent(network, group, contact, content, { wait, ...(blendMode ? { blendMode } : {}), ...(timeoutMs ? { timeoutMs } : {}) }),
+    spine.saveContactContent(network, group, contact, content, {
+      wait,
+      ...(blendMode ? { blendMode } : {}),
+      ...(timeoutMs ? { timeoutMs } : {}),
+    }),
   );
   if (common.json) printJson({ network, group, contact, status: wait });
   else console.log(`${wait} ${network}/${group} ${contact}`);

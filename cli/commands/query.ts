@@ -17,7 +17,12 @@ export async function query(argv: string[]): Promise<void> {
   const { positionals, values, common, help } = parseCommand(argv, {
     usage: QUERY_USAGE,
     positionals: ['network'],
-    options: { tag: { type: 'string', multiple: true }, author: { type: 'string' }, type: { type: 'string' }, attr: { type: 'string', multiple: true } },
+    options: {
+      tag: { type: 'string', multiple: true },
+      author: { type: 'string' },
+      type: { type: 'string' },
+      attr: { type: 'string', multiple: true },
+    },
   });
   if (help) return void console.log(QUERY_USAGE);
   const [network] = positionals as [string];
@@ -28,7 +33,9 @@ export async function query(argv: string[]): Promise<void> {
     ...(values.type !== undefined ? { type: values.type } : {}),
     ...(values.attr ? { attributes: parseAttributes(values.attr) } : {}),
   };
-  await withState(common, async (store) => printGroupSummaries(await store.queryGroups(network, groupQuery), common.json));
+  await withState(common, async (store) =>
+    printGroupSummaries(await store.queryGroups(network, groupQuery), common.json),
+  );
 }
 
 export function parseAttributes(pairs: string[]): Record<string, unknown> {

@@ -18,21 +18,28 @@ const ACTIONS = ['create', 'list', 'show', 'restore', 'delete'] as const;
 type Action = (typeof ACTIONS)[number];
 
 export async function snapshot(argv: string[]): Promise<void> {
-  const { positionals, values, common, help } = parseCommand(argv, { usage: SNAPSHOT_USAGE, positionals: ['action', 'network', 'snapshot?'], options: { label: { type: 'string' } } });
+  const { positionals, values, common, help } = parseCommand(argv, {
+    usage: SNAPSHOT_USAGE,
+    positionals: ['action', 'network', 'snapshot?'],
+    options: { label: { type: 'string' } },
+  });
   if (help) return void console.log(SNAPSHOT_USAGE);
   const [action, network, snapshotId] = positionals as [string, string, string?];
-  if (!ACTIONS.includes(action as Action)) throw new UsageError(`unknown snapshot action ${JSON.stringify(action)}: expected ${ACTIONS.join(', ')}`);
+  if (!ACTIONS.includes(action as Action))
+    throw new UsageError(`unknown snapshot action ${JSON.stringify(action)}: expected ${ACTIONS.join(', ')}`);
   validateNetworkId(network);
   const needsId = action === 'show' || action === 'restore' || action === 'delete';
   if (needsId && snapshotId === undefined) throw new UsageError(`snapshot ${action} needs <network> <snapshot>`);
-  if (!needsId && snapshotId !== undefined) throw new UsageError(`snapshot ${action} takes only <network>, not ${JSON.stringify(snapshotId)}`);
+  if (!needsId && snapshotId !== undefined)
+    throw new UsageError(`snapshot ${action} takes only <network>, not ${JSON.stringify(snapshotId)}`);
   if (snapshotId !== undefined) validateSnapshotId(snapshotId);
   if (values.label !== undefined && action !== 'create') throw new UsageError('--label is for snapshot create');
 
   // Creating and restoring go through the mesh; the rest reads or deletes stored snapshots.
   if (action === 'create') {
     const id = await withSpine(common, (spine) => spine.saveSnapshot(network, values.label));
-    if (common.json) printJson({ network, snapshot: id, ...(values.label !== undefined ? { label: values.label } : {}) });
+    if (common.json)
+      printJson({ network, snapshot: id, ...(values.label !== undefined ? { label: values.label } : {}) });
     else console.log(id);
     return;
   }
@@ -47,7 +54,10 @@ export async function snapshot(argv: string[]): Promise<void> {
       const infos = await store.listSnapshots(network);
       if (common.json) return printJson(infos.map((info) => ({ ...info, createdAt: info.createdAt.toISOString() })));
       if (infos.length === 0) return void console.log(`no snapshots of ${network}`);
-      printTable(['SNAPSHOT', 'CREATED', 'SIZE', 'LABEL'], infos.map((i) => [i.id, i.createdAt.toISOString(), formatBytes(i.size), i.label ?? '']));
+      printTable(
+        ['SNAPSHOT', 'CREATED', 'SIZE', 'LABEL'],
+        infos.map((i) => [i.id, i.createdAt.toISOString(), formatBytes(i.size), i.label ?? '']),
+      );
     } else if (action === 'show') {
       const state = await store.loadSnapshot(network, snapshotId!);
       if (common.json) return printJson({ network, snapshot: snapshotId, state });

@@ -33,7 +33,14 @@ export async function watch(argv: string[]): Promise<void> {
 
 function printChange(state: GroupState | null, change: GroupChange, json: boolean): void {
   if (json) {
-    printJson({ time: change.time.toISOString(), kind: change.kind, network: change.networkId, group: change.groupId, path: change.path, state });
+    printJson({
+      time: change.time.toISOString(),
+      kind: change.kind,
+      network: change.networkId,
+      group: change.groupId,
+      path: change.path,
+      state,
+    });
     return;
   }
   const contacts = state ? [...state.contacts.values()].map((c) => `${c.id}=${formatValue(c.content)}`).join(' ') : '';

@@ -44,7 +44,10 @@ async function api(path, { method = 'GET', body } = {}) {
   const auth = { authorization: `Bearer ${TOKEN}` };
   const response = await fetch(`api/${path}`, {
     method,
-    headers: body === undefined ? { accept: 'application/json', ...auth } : { accept: 'application/json', 'content-type': 'application/json', ...auth },
+    headers:
+      body === undefined
+        ? { accept: 'application/json', ...auth }
+        : { accept: 'application/json', 'content-type': 'application/json', ...auth },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const payload = await response.json().catch(() => null);
@@ -54,10 +57,26 @@ async function api(path, { method = 'GET', body } = {}) {
 
 const clock = (iso) => {
   const date = new Date(iso);
-  return Number.isNaN(date.getTime()) ? String(iso) : date.toLocaleTimeString(undefined, { hour12: false }) + '.' + String(date.getMilliseconds()).padStart(3, '0');
+  return Number.isNaN(date.getTime())
+    ? String(iso)
+    : date.toLocaleTimeString(undefined, { hour12: false }) + '.' + String(date.getMilliseconds()).padStart(3, '0');
 };
-const age = (ms) => (ms < 1000 ? 'just now' : ms < 60_000 ? `${Math.round(ms / 1000)} s ago` : ms < 3_600_000 ? `${Math.round(ms / 60_000)} min ago` : `${(ms / 3_600_000).toFixed(1)} h ago`);
-const bytes = (n) => (n === undefined ? '' : n < 1024 ? `${n} B` : n < 1024 * 1024 ? `${(n / 1024).toFixed(1)} KB` : `${(n / 1024 / 1024).toFixed(1)} MB`);
+const age = (ms) =>
+  ms < 1000
+    ? 'just now'
+    : ms < 60_000
+      ? `${Math.round(ms / 1000)} s ago`
+      : ms < 3_600_000
+        ? `${Math.round(ms / 60_000)} min ago`
+        : `${(ms / 3_600_000).toFixed(1)} h ago`;
+const bytes = (n) =>
+  n === undefined
+    ? ''
+    : n < 1024
+      ? `${n} B`
+      : n < 1024 * 1024
+        ? `${(n / 1024).toFixed(1)} KB`
+        : `${(n / 1024 / 1024).toFixed(1)} MB`;
 const isSystem = (networkId) => SYSTEM_NETWORKS.has(networkId);
 
 // ---- connection and live stream
@@ -89,7 +108,8 @@ function connect() {
   source.addEventListener('error', () => setConnection('reconnecting', 'reconnecting…'));
   source.addEventListener('hello', (message) => {
     const hello = JSON.parse(message.data);
-    byTestId('mesh-overview').textContent = `project ${hello.projectId} · prefix ${hello.prefix} · bucket ${hello.bucket}`;
+    byTestId('mesh-overview').textContent =
+      `project ${hello.projectId} · prefix ${hello.prefix} · bucket ${hello.bucket}`;
     byTestId('event-list').replaceChildren();
     showEvents(hello.events);
   });
@@ -112,10 +132,21 @@ function eventVisible(node) {
 function eventItem(event) {
   const item = el(
     'li',
-    { class: `event kind-${event.kind}`, 'data-testid': 'event', 'data-kind': event.kind, 'data-path': event.path, 'data-contact': event.contactId, 'data-system': String(isSystem(event.networkId)) },
+    {
+      class: `event kind-${event.kind}`,
+      'data-testid': 'event',
+      'data-kind': event.kind,
+      'data-path': event.path,
+      'data-contact': event.contactId,
+      'data-system': String(isSystem(event.networkId)),
+    },
     el('time', { datetime: event.at, text: clock(event.at) }),
     el('span', { class: 'kind', text: event.type }),
-    el('span', { class: 'path', 'data-testid': 'event-path', text: event.contactId ? `${event.path} · ${event.contactId}` : event.path }),
+    el('span', {
+      class: 'path',
+      'data-testid': 'event-path',
+      text: event.contactId ? `${event.path} · ${event.contactId}` : event.path,
+    }),
     event.value !== undefined ? el('code', { class: 'value', 'data-testid': 'event-value', text: event.value }) : null,
     event.detail ? el('span', { class: 'detail', text: event.detail }) : null,
   );
@@ -148,10 +179,13 @@ function showRates() {
 function followEvent(event) {
   if (!event.networkId) return;
   if (event.kind === 'group-change') {
-    if (!state.networks.some((n) => n.id === event.networkId) || event.type === 'network.changed') schedule('networks', loadNetworks);
-    if (event.networkId === state.selected) queueViewRefresh(event.type === 'network.changed' || !event.groupId ? null : event.groupId);
+    if (!state.networks.some((n) => n.id === event.networkId) || event.type === 'network.changed')
+      schedule('networks', loadNetworks);
+    if (event.networkId === state.selected)
+      queueViewRefresh(event.type === 'network.changed' || !event.groupId ? null : event.groupId);
   }
-  if (event.type === 'snapshot.requested' && event.networkId === state.selected) schedule('snapshots', () => loadSnapshots(state.selected), 1000);
+  if (event.type === 'snapshot.requested' && event.networkId === state.selected)
+    schedule('snapshots', () => loadSnapshots(state.selected), 1000);
 }
 
 // The open network is refreshed group by group: only what changed is read, one request at a
@@ -162,7 +196,8 @@ const viewRefresh = { groups: new Set(), whole: false, running: false, timer: nu
 function queueViewRefresh(groupId) {
   if (groupId === null) viewRefresh.whole = true;
   else viewRefresh.groups.add(groupId);
-  if (!viewRefresh.running && !viewRefresh.timer) viewRefresh.timer = setTimeout(runViewRefresh, NETWORK_REFRESH_DELAY_MS);
+  if (!viewRefresh.running && !viewRefresh.timer)
+    viewRefresh.timer = setTimeout(runViewRefresh, NETWORK_REFRESH_DELAY_MS);
 }
 
 function resetViewRefresh() {
@@ -184,7 +219,8 @@ async function runViewRefresh() {
     console.error(error);
   } finally {
     viewRefresh.running = false;
-    if (viewRefresh.whole || viewRefresh.groups.size > 0) viewRefresh.timer = setTimeout(runViewRefresh, BUSY_REFRESH_MS);
+    if (viewRefresh.whole || viewRefresh.groups.size > 0)
+      viewRefresh.timer = setTimeout(runViewRefresh, BUSY_REFRESH_MS);
   }
 }
 
@@ -220,14 +256,18 @@ function showHealth(view) {
   const status = report ? report.status : view.error ? 'unreachable' : 'unknown';
   badge.dataset.status = status;
   badge.textContent = view.running ? `${status} · checking…` : status;
-  byTestId('health-checked-at').textContent = report ? `checked ${clock(report.checkedAt)} in ${report.durationMs} ms` : '';
+  byTestId('health-checked-at').textContent = report
+    ? `checked ${clock(report.checkedAt)} in ${report.durationMs} ms`
+    : '';
   const canary = report?.checks.canary;
   byTestId('canary-latency').textContent = canary?.materializedMs != null ? `${canary.materializedMs} ms` : '–';
   byTestId('canary-announced').textContent = canary?.announcedMs != null ? `${canary.announcedMs} ms` : '–';
   byTestId('dead-letter-count').textContent = report?.checks.deadLetters.count ?? '–';
   byTestId('pending-batches').textContent = report?.checks.pendingBatches.count ?? '–';
   const functions = view.functionsProcess;
-  byTestId('functions-process').textContent = functions ? `${functions.state}, ${functions.restarts} restart${functions.restarts === 1 ? '' : 's'}` : '–';
+  byTestId('functions-process').textContent = functions
+    ? `${functions.state}, ${functions.restarts} restart${functions.restarts === 1 ? '' : 's'}`
+    : '–';
   const problems = [...(view.error ? [view.error] : []), ...(report?.problems ?? [])];
   byTestId('health-problems').replaceChildren(...problems.map((problem) => el('li', { text: problem })));
   byTestId('health-check').disabled = view.running;
@@ -240,7 +280,15 @@ function showAgents(view) {
       'tr',
       { 'data-testid': 'agent-row', 'data-agent-id': agent.agentId, 'data-online': String(agent.online) },
       el('td', { text: agent.agentId }),
-      el('td', {}, el('span', { class: `pill ${agent.online ? 'online' : 'offline'}`, 'data-testid': 'agent-state', text: agent.online ? 'online' : 'offline' })),
+      el(
+        'td',
+        {},
+        el('span', {
+          class: `pill ${agent.online ? 'online' : 'offline'}`,
+          'data-testid': 'agent-state',
+          text: agent.online ? 'online' : 'offline',
+        }),
+      ),
       el('td', { text: agent.status }),
       el('td', { title: agent.lastHeartbeat, text: age(now - Date.parse(agent.lastHeartbeat)) }),
     ),
@@ -248,7 +296,9 @@ function showAgents(view) {
   byTestId('agent-rows').replaceChildren(...rows);
   byTestId('agents-empty').hidden = rows.length > 0;
   const online = view.agents.filter((a) => a.online).length;
-  byTestId('agents-summary').textContent = view.error ?? `${online} online, ${view.agents.length - online} offline (offline after ${Math.round(view.offlineAfterMs / 1000)} s without a heartbeat)`;
+  byTestId('agents-summary').textContent =
+    view.error ??
+    `${online} online, ${view.agents.length - online} offline (offline after ${Math.round(view.offlineAfterMs / 1000)} s without a heartbeat)`;
 }
 
 // ---- networks, groups, contacts, snapshots
@@ -273,7 +323,9 @@ async function loadNetworks() {
         }),
       ),
     );
-  byTestId('network-list').replaceChildren(...(items.length > 0 ? items : [el('li', { class: 'empty', text: 'No networks yet.' })]));
+  byTestId('network-list').replaceChildren(
+    ...(items.length > 0 ? items : [el('li', { class: 'empty', text: 'No networks yet.' })]),
+  );
 }
 
 async function selectNetwork(networkId) {
@@ -287,8 +339,18 @@ function contactRow(contact) {
   return el(
     'tr',
     { 'data-testid': 'contact', 'data-contact-id': contact.id },
-    el('td', { class: 'contact-id', text: contact.name && contact.name !== contact.id ? `${contact.id} (${contact.name})` : contact.id }),
-    el('td', {}, el('code', { class: 'value', 'data-testid': 'contact-value', text: contact.value }), contact.contradiction ? el('div', { class: 'contradiction', text: `contradiction: ${contact.contradiction}` }) : null),
+    el('td', {
+      class: 'contact-id',
+      text: contact.name && contact.name !== contact.id ? `${contact.id} (${contact.name})` : contact.id,
+    }),
+    el(
+      'td',
+      {},
+      el('code', { class: 'value', 'data-testid': 'contact-value', text: contact.value }),
+      contact.contradiction
+        ? el('div', { class: 'contradiction', text: `contradiction: ${contact.contradiction}` })
+        : null,
+    ),
     el('td', { class: 'muted', text: contact.blendMode }),
   );
 }
@@ -298,7 +360,13 @@ function groupSection(group) {
   return el(
     'section',
     { class: 'group', 'data-testid': 'group', 'data-group-id': group.id },
-    el('h4', {}, group.id, group.name && group.name !== group.id ? el('span', { class: 'muted', text: ` ${group.name}` }) : null, el('span', { class: 'muted', text: ` · ${group.contactCount} contacts · ${group.wireCount} wires` })),
+    el(
+      'h4',
+      {},
+      group.id,
+      group.name && group.name !== group.id ? el('span', { class: 'muted', text: ` ${group.name}` }) : null,
+      el('span', { class: 'muted', text: ` · ${group.contactCount} contacts · ${group.wireCount} wires` }),
+    ),
     group.contacts.length > 0 ? el('table', {}, el('tbody', {}, ...group.contacts.map(contactRow))) : null,
     more > 0 ? el('p', { class: 'muted', text: `and ${more} more contacts` }) : null,
   );
@@ -319,7 +387,8 @@ async function loadNetwork(networkId) {
   if (state.selected !== networkId) return;
   byTestId('network-title').textContent = networkId;
   const more = view.groupCount - view.groups.length;
-  byTestId('network-summary').textContent = `${view.groupCount} groups · root ${view.rootGroupId}${more > 0 ? ` · showing the first ${view.groups.length}` : ''}`;
+  byTestId('network-summary').textContent =
+    `${view.groupCount} groups · root ${view.rootGroupId}${more > 0 ? ` · showing the first ${view.groups.length}` : ''}`;
   byTestId('groups').replaceChildren(...view.groups.map(groupSection));
   showNetworkBody(true);
 }
@@ -339,10 +408,22 @@ async function loadSnapshots(networkId) {
       el('td', { title: snapshot.id, text: new Date(snapshot.createdAt).toLocaleString() }),
       el('td', { text: snapshot.label ?? '' }),
       el('td', { class: 'muted', text: bytes(snapshot.size) }),
-      el('td', {}, el('button', { type: 'button', 'data-testid': 'snapshot-restore', 'data-snapshot-id': snapshot.id, text: 'Restore', onclick: (event) => restoreSnapshot(networkId, snapshot, event.currentTarget) })),
+      el(
+        'td',
+        {},
+        el('button', {
+          type: 'button',
+          'data-testid': 'snapshot-restore',
+          'data-snapshot-id': snapshot.id,
+          text: 'Restore',
+          onclick: (event) => restoreSnapshot(networkId, snapshot, event.currentTarget),
+        }),
+      ),
     ),
   );
-  byTestId('snapshot-rows').replaceChildren(...(rows.length > 0 ? rows : [el('tr', {}, el('td', { colspan: 4, class: 'empty', text: 'No snapshots yet.' }))]));
+  byTestId('snapshot-rows').replaceChildren(
+    ...(rows.length > 0 ? rows : [el('tr', {}, el('td', { colspan: 4, class: 'empty', text: 'No snapshots yet.' }))]),
+  );
 }
 
 async function createSnapshot(event) {
@@ -355,7 +436,10 @@ async function createSnapshot(event) {
   button.disabled = true;
   notice.textContent = 'Taking a snapshot…';
   try {
-    const { snapshotId } = await api(`networks/${encodeURIComponent(networkId)}/snapshots`, { method: 'POST', body: label ? { label } : {} });
+    const { snapshotId } = await api(`networks/${encodeURIComponent(networkId)}/snapshots`, {
+      method: 'POST',
+      body: label ? { label } : {},
+    });
     notice.textContent = `Snapshot ${snapshotId} created.`;
     byTestId('snapshot-label').value = '';
     await loadSnapshots(networkId);
@@ -373,7 +457,10 @@ async function restoreSnapshot(networkId, snapshot, button) {
   button.disabled = true;
   notice.textContent = `Restoring ${snapshot.id}…`;
   try {
-    await api(`networks/${encodeURIComponent(networkId)}/snapshots/${encodeURIComponent(snapshot.id)}/restore`, { method: 'POST', body: {} });
+    await api(`networks/${encodeURIComponent(networkId)}/snapshots/${encodeURIComponent(snapshot.id)}/restore`, {
+      method: 'POST',
+      body: {},
+    });
     notice.textContent = `Network ${networkId} restored to snapshot ${snapshot.id}.`;
     await loadNetwork(networkId);
   } catch (error) {
@@ -386,7 +473,9 @@ async function restoreSnapshot(networkId, snapshot, button) {
 // ---- controls
 
 function wireControls() {
-  byTestId('health-check').addEventListener('click', () => api('health/check', { method: 'POST', body: {} }).catch((error) => console.error(error)));
+  byTestId('health-check').addEventListener('click', () =>
+    api('health/check', { method: 'POST', body: {} }).catch((error) => console.error(error)),
+  );
   byTestId('networks-refresh').addEventListener('click', () => loadNetworks().catch((error) => console.error(error)));
   byTestId('snapshot-form').addEventListener('submit', createSnapshot);
   byTestId('events-pause').addEventListener('click', (event) => {

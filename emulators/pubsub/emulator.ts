@@ -128,7 +128,10 @@ async function waitUntilReady(group: ProcessGroup, healthUrl: string, timeoutMs:
           if (looksLikeOldJava(output)) {
             throw new EmulatorNotInstalledError('java', 'the Java runtime is too old for the Pub/Sub emulator');
           }
-          throw new EmulatorStartError('pubsub', 'the process exited before it answered', { ...exit, outputTail: output });
+          throw new EmulatorStartError('pubsub', 'the process exited before it answered', {
+            ...exit,
+            outputTail: output,
+          });
         }
         return answersOk(healthUrl);
       },

@@ -52,7 +52,11 @@ export class EmulatorStartError extends EmulatorError {
     options?: { cause?: unknown },
   ) {
     const tail = outcome.outputTail?.trim();
-    super('EMULATOR_START_FAILED', `${emulator} emulator failed to start: ${reason}${tail ? `\n--- output tail ---\n${tail}` : ''}`, options);
+    super(
+      'EMULATOR_START_FAILED',
+      `${emulator} emulator failed to start: ${reason}${tail ? `\n--- output tail ---\n${tail}` : ''}`,
+      options,
+    );
   }
 }
 

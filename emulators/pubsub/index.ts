@@ -7,7 +7,12 @@
  *   ...
  *   await emulator.stop();
  */
-export { startPubSubEmulator, type PubSubEmulator, type PubSubEmulatorEnv, type PubSubEmulatorOptions } from './emulator';
+export {
+  startPubSubEmulator,
+  type PubSubEmulator,
+  type PubSubEmulatorEnv,
+  type PubSubEmulatorOptions,
+} from './emulator';
 export {
   EmulatorError,
   EmulatorNotInstalledError,
@@ -18,7 +23,14 @@ export {
   type MissingComponent,
   type ProcessOutcome,
 } from './errors';
-export { findPubSubLauncher, commonSdkRoots, LAUNCHER_SETTING, LAUNCHER_IN_SDK, type LaunchPlan, type FindLauncherOptions } from './launcher';
+export {
+  findPubSubLauncher,
+  commonSdkRoots,
+  LAUNCHER_SETTING,
+  LAUNCHER_IN_SDK,
+  type LaunchPlan,
+  type FindLauncherOptions,
+} from './launcher';
 export { findJava } from './java';
 export { isGroupAlive } from './process-group';
 export { DEFAULT_JAVA_HEAP, DEFAULT_PROJECT_ID } from './settings';

@@ -49,10 +49,20 @@ export interface SpawnGroupOptions {
 }
 
 /** Starts `command` in a new process group; rejects if it cannot be spawned at all. */
-export async function spawnProcessGroup(command: string, args: string[], options: SpawnGroupOptions): Promise<ProcessGroup> {
-  const setpriv = options.killWithParent && process.platform === 'linux' ? findOnPath('setpriv', options.env) : undefined;
+export async function spawnProcessGroup(
+  command: string,
+  args: string[],
+  options: SpawnGroupOptions,
+): Promise<ProcessGroup> {
+  const setpriv =
+    options.killWithParent && process.platform === 'linux' ? findOnPath('setpriv', options.env) : undefined;
   const [file, argv] = setpriv ? [setpriv, ['--pdeathsig', 'SIGKILL', '--', command, ...args]] : [command, args];
-  const child = spawn(file, argv, { env: options.env, ...(options.cwd ? { cwd: options.cwd } : {}), detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(file, argv, {
+    env: options.env,
+    ...(options.cwd ? { cwd: options.cwd } : {}),
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   await new Promise<void>((resolve, reject) => {
     child.once('spawn', resolve);
     child.once('error', reject);
@@ -61,7 +71,11 @@ export async function spawnProcessGroup(command: string, args: string[], options
   if (pid === undefined) throw new Error(`spawned ${command} but got no pid`);
   killOnExit(pid);
 
-  const tail = collectOutput(child, options.onLine ?? ((line, stream) => options.logger.debug(line, { stream })), options.tailLines ?? 40);
+  const tail = collectOutput(
+    child,
+    options.onLine ?? ((line, stream) => options.logger.debug(line, { stream })),
+    options.tailLines ?? 40,
+  );
   const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
   const outputClosed = async (timeoutMs: number) => {
     let timer: NodeJS.Timeout | undefined;
@@ -136,7 +150,11 @@ function signalGroup(pgid: number, signal: NodeJS.Signals): void {
 
 const javaStackFrame = /^\s+(at |\.\.\. \d+ more)/;
 
-function collectOutput(child: ChildProcess, onLine: (line: string, stream: 'stdout' | 'stderr') => void, keep: number): string[] {
+function collectOutput(
+  child: ChildProcess,
+  onLine: (line: string, stream: 'stdout' | 'stderr') => void,
+  keep: number,
+): string[] {
   const tail: string[] = [];
   for (const [stream, input] of [
     ['stdout', child.stdout],

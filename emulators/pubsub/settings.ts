@@ -36,7 +36,11 @@ export function resolvePubSubSettings(input: PubSubSettingsInput): PubSubSetting
     throw new InvalidEmulatorSettingError('javaHeap', settings.javaHeap, 'must be a JVM size such as 256m or 1g');
   }
   if (!/^[a-z][a-z0-9-]*$/.test(settings.projectId)) {
-    throw new InvalidEmulatorSettingError('projectId', settings.projectId, 'must be lower-case letters, digits and hyphens');
+    throw new InvalidEmulatorSettingError(
+      'projectId',
+      settings.projectId,
+      'must be lower-case letters, digits and hyphens',
+    );
   }
   for (const key of ['startTimeoutMs', 'stopGraceMs'] as const) {
     if (!(settings[key] > 0)) throw new InvalidEmulatorSettingError(key, settings[key], 'must be a positive number');

@@ -18,7 +18,13 @@ export const PREDEFINED_OBJECT_ACLS = [
 ] as const;
 export type PredefinedObjectAcl = (typeof PREDEFINED_OBJECT_ACLS)[number];
 
-export const PREDEFINED_BUCKET_ACLS = ['authenticatedRead', 'private', 'projectPrivate', 'publicRead', 'publicReadWrite'] as const;
+export const PREDEFINED_BUCKET_ACLS = [
+  'authenticatedRead',
+  'private',
+  'projectPrivate',
+  'publicRead',
+  'publicReadWrite',
+] as const;
 export type PredefinedBucketAcl = (typeof PREDEFINED_BUCKET_ACLS)[number];
 
 /** What the service applies when a request names none. */
@@ -31,15 +37,23 @@ interface AclEntry {
   projectTeam?: { projectNumber: string; team: 'owners' | 'editors' | 'viewers' };
 }
 
-export function parsePredefinedObjectAcl(value: string | undefined, parameter: string): PredefinedObjectAcl | undefined {
+export function parsePredefinedObjectAcl(
+  value: string | undefined,
+  parameter: string,
+): PredefinedObjectAcl | undefined {
   if (value === undefined) return undefined;
-  if (!(PREDEFINED_OBJECT_ACLS as readonly string[]).includes(value)) throw invalid(`Invalid value for ${parameter}: ${value}`);
+  if (!(PREDEFINED_OBJECT_ACLS as readonly string[]).includes(value))
+    throw invalid(`Invalid value for ${parameter}: ${value}`);
   return value as PredefinedObjectAcl;
 }
 
-export function parsePredefinedBucketAcl(value: string | undefined, parameter: string): PredefinedBucketAcl | undefined {
+export function parsePredefinedBucketAcl(
+  value: string | undefined,
+  parameter: string,
+): PredefinedBucketAcl | undefined {
   if (value === undefined) return undefined;
-  if (!(PREDEFINED_BUCKET_ACLS as readonly string[]).includes(value)) throw invalid(`Invalid value for ${parameter}: ${value}`);
+  if (!(PREDEFINED_BUCKET_ACLS as readonly string[]).includes(value))
+    throw invalid(`Invalid value for ${parameter}: ${value}`);
   return value as PredefinedBucketAcl;
 }
 

@@ -37,7 +37,8 @@ export function newBucketSettings(resource: Json, now: string): Json {
     settings[key] = value;
   }
   settings.location = normalizeLocation(settings.location ?? DEFAULT_LOCATION);
-  if (settings.retentionPolicy !== undefined) settings.retentionPolicy = newRetentionPolicy(settings.retentionPolicy, now);
+  if (settings.retentionPolicy !== undefined)
+    settings.retentionPolicy = newRetentionPolicy(settings.retentionPolicy, now);
   if (settings.autoclass !== undefined) settings.autoclass = autoclassSettings(settings.autoclass, undefined, now);
   rejectVersioningWithRetention(settings);
   return dropEmpty(settings);
@@ -91,7 +92,8 @@ export function retentionPeriodMs(record: BucketRecord): number | undefined {
 export function locationTypeOf(settings: Json): string {
   const location = typeof settings.location === 'string' ? settings.location : DEFAULT_LOCATION;
   const placement = settings.customPlacementConfig;
-  if (isPlainObject(placement) && Array.isArray(placement.dataLocations) && placement.dataLocations.length > 0) return 'dual-region';
+  if (isPlainObject(placement) && Array.isArray(placement.dataLocations) && placement.dataLocations.length > 0)
+    return 'dual-region';
   if (MULTI_REGIONS.has(location)) return 'multi-region';
   if (DUAL_REGIONS.has(location)) return 'dual-region';
   return 'region';
@@ -110,7 +112,8 @@ function retentionPeriodOf(policy: unknown): string {
     throw invalid(`Invalid value for retentionPolicy.retentionPeriod: ${String(period)}`);
   }
   // The service's upper bound: 3,155,760,000 seconds (100 years).
-  if (Number(text) > 3_155_760_000) throw invalid('The retention period must be at most 3155760000 seconds (100 years).');
+  if (Number(text) > 3_155_760_000)
+    throw invalid('The retention period must be at most 3155760000 seconds (100 years).');
   return String(Number(text));
 }
 
@@ -135,10 +138,14 @@ const lockedPolicy = (message: string) => new StorageApiError(403, 'forbidden', 
 
 /** The service adds `toggleTime` (when `enabled` last changed) and a terminal storage class. */
 function autoclassSettings(value: unknown, current: unknown, now: string): Json {
-  if (!isPlainObject(value) || typeof value.enabled !== 'boolean') throw invalid('Invalid value for autoclass: enabled must be a boolean.');
+  if (!isPlainObject(value) || typeof value.enabled !== 'boolean')
+    throw invalid('Invalid value for autoclass: enabled must be a boolean.');
   const previous = isPlainObject(current) ? current : undefined;
   const toggled = previous?.enabled !== value.enabled;
-  const terminal = typeof value.terminalStorageClass === 'string' ? value.terminalStorageClass : (previous?.terminalStorageClass ?? 'NEARLINE');
+  const terminal =
+    typeof value.terminalStorageClass === 'string'
+      ? value.terminalStorageClass
+      : (previous?.terminalStorageClass ?? 'NEARLINE');
   return {
     enabled: value.enabled,
     toggleTime: toggled || typeof previous?.toggleTime !== 'string' ? now : previous.toggleTime,

@@ -20,7 +20,11 @@ export async function acquireDataDirLock(dataDir: string): Promise<() => Promise
       if ((error as { code?: unknown }).code !== 'EEXIST') throw error;
       const owner = Number((await fs.readFile(lockPath, 'utf8').catch(() => '')).trim());
       if (Number.isInteger(owner) && owner > 0 && isRunning(owner)) {
-        throw new StorageEmulatorSettingError('dataDir', dataDir, `a folder no other storage emulator uses (pid ${owner} holds it)`);
+        throw new StorageEmulatorSettingError(
+          'dataDir',
+          dataDir,
+          `a folder no other storage emulator uses (pid ${owner} holds it)`,
+        );
       }
       await fs.rm(lockPath, { force: true });
     }

@@ -5,7 +5,11 @@ import { acquireDataDirLock } from './data-dir-lock';
 import { GenerationClock } from './generations';
 import { createApp } from './http/app';
 import { DataDirJournal, memoryJournal } from './journal';
-import { resolveStorageEmulatorOptions, type ResolvedStorageEmulatorOptions, type StorageEmulatorOptions } from './options';
+import {
+  resolveStorageEmulatorOptions,
+  type ResolvedStorageEmulatorOptions,
+  type StorageEmulatorOptions,
+} from './options';
 import { ObjectRateLimiter } from './rate-limit';
 import { StorageService } from './service';
 import { StorageState } from './state';

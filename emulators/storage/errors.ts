@@ -24,7 +24,13 @@ export interface StorageApiErrorBody {
   error: {
     code: number;
     message: string;
-    errors: Array<{ message: string; domain: 'global'; reason: StorageApiErrorReason; location?: string; locationType?: string }>;
+    errors: Array<{
+      message: string;
+      domain: 'global';
+      reason: StorageApiErrorReason;
+      location?: string;
+      locationType?: string;
+    }>;
   };
 }
 
@@ -67,9 +73,14 @@ export const preconditionFailed = () =>
 export const notModified = () => new StorageApiError(304, 'notModified', 'Not Modified');
 
 export const bucketAlreadyOwned = () =>
-  new StorageApiError(409, 'conflict', 'Your previous request to create the named bucket succeeded and you already own it.');
+  new StorageApiError(
+    409,
+    'conflict',
+    'Your previous request to create the named bucket succeeded and you already own it.',
+  );
 
-export const bucketNotEmpty = () => new StorageApiError(409, 'conflict', 'The bucket you tried to delete is not empty.');
+export const bucketNotEmpty = () =>
+  new StorageApiError(409, 'conflict', 'The bucket you tried to delete is not empty.');
 
 export const invalid = (message: string) => new StorageApiError(400, 'invalid', message);
 

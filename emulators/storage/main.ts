@@ -10,7 +10,10 @@ import { parseStorageEmulatorCommandLine, startStorageEmulator } from './index';
 
 async function main(): Promise<void> {
   const logger = createLogger('storage-emulator');
-  const emulator = await startStorageEmulator({ ...parseStorageEmulatorCommandLine(process.argv.slice(2), process.env), logger });
+  const emulator = await startStorageEmulator({
+    ...parseStorageEmulatorCommandLine(process.argv.slice(2), process.env),
+    logger,
+  });
   process.stdout.write(`STORAGE_EMULATOR_HOST=${emulator.url}\n`);
 
   const shutdown = (signal: NodeJS.Signals) => {

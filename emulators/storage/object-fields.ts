@@ -63,7 +63,8 @@ function assign(fields: WritableObjectFields, key: (typeof WRITABLE_OBJECT_FIELD
       fields.metadata = mergeUserMetadata(undefined, value);
       return;
     case 'customTime':
-      if (typeof value !== 'string' || Number.isNaN(Date.parse(value))) throw invalid(`Invalid value for customTime: ${String(value)}`);
+      if (typeof value !== 'string' || Number.isNaN(Date.parse(value)))
+        throw invalid(`Invalid value for customTime: ${String(value)}`);
       fields.customTime = new Date(value).toISOString();
       return;
     default:
@@ -82,9 +83,14 @@ function mergeUserMetadata(current: Record<string, string> | undefined, patch: u
     if (value === null) delete merged[key];
     else if (value !== undefined) merged[key] = typeof value === 'string' ? value : JSON.stringify(value);
   }
-  const size = Object.entries(merged).reduce((sum, [key, value]) => sum + Buffer.byteLength(key) + Buffer.byteLength(value), 0);
+  const size = Object.entries(merged).reduce(
+    (sum, [key, value]) => sum + Buffer.byteLength(key) + Buffer.byteLength(value),
+    0,
+  );
   if (size > MAX_CUSTOM_METADATA_BYTES) {
-    throw invalid(`The custom metadata of an object is limited to ${MAX_CUSTOM_METADATA_BYTES} bytes (keys and values together); this request has ${size}.`);
+    throw invalid(
+      `The custom metadata of an object is limited to ${MAX_CUSTOM_METADATA_BYTES} bytes (keys and values together); this request has ${size}.`,
+    );
   }
   return merged;
 }

@@ -56,9 +56,14 @@ function resolveRateLimit(input: StorageEmulatorOptions['objectRateLimit']): Obj
   if (input === undefined || input === false) return undefined;
   const limit = input === true ? SERVICE_OBJECT_RATE_LIMIT : { ...SERVICE_OBJECT_RATE_LIMIT, ...input };
   if (!(limit.writesPerSecond > 0)) {
-    throw new StorageEmulatorSettingError('objectRateLimit.writesPerSecond', limit.writesPerSecond, 'a positive number');
+    throw new StorageEmulatorSettingError(
+      'objectRateLimit.writesPerSecond',
+      limit.writesPerSecond,
+      'a positive number',
+    );
   }
-  if (!(limit.burst >= 1)) throw new StorageEmulatorSettingError('objectRateLimit.burst', limit.burst, 'a number of at least 1');
+  if (!(limit.burst >= 1))
+    throw new StorageEmulatorSettingError('objectRateLimit.burst', limit.burst, 'a number of at least 1');
   return limit;
 }
 

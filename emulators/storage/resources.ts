@@ -43,7 +43,8 @@ export function objectResource(object: ObjectVersion, baseUrl: string, bucket?: 
 
 export function bucketResource(bucket: BucketRecord, baseUrl: string): JsonResource {
   // Records written before locations were normalized may hold lower case.
-  const location = typeof bucket.settings.location === 'string' ? bucket.settings.location.toUpperCase() : DEFAULT_LOCATION;
+  const location =
+    typeof bucket.settings.location === 'string' ? bucket.settings.location.toUpperCase() : DEFAULT_LOCATION;
   return {
     kind: 'storage#bucket',
     selfLink: `${baseUrl}/storage/v1/b/${bucket.name}`,

@@ -205,7 +205,14 @@ export class StorageService {
     preconditions: Preconditions,
     predefinedAcl?: PredefinedObjectAcl,
   ): Promise<ObjectVersion> {
-    const version = this.state.patchObject(address.bucket, address.name, address.generation, patch, preconditions, predefinedAcl);
+    const version = this.state.patchObject(
+      address.bucket,
+      address.name,
+      address.generation,
+      patch,
+      preconditions,
+      predefinedAcl,
+    );
     await this.journal.saveObject(address.bucket, address.name);
     return version;
   }
@@ -234,7 +241,13 @@ export class StorageService {
       },
       ...(from.componentCount !== undefined && { componentCount: from.componentCount }),
     };
-    const result = this.state.writeObject(destination.bucket, destination.name, next, request.destinationPreconditions, 'copy');
+    const result = this.state.writeObject(
+      destination.bucket,
+      destination.name,
+      next,
+      request.destinationPreconditions,
+      'copy',
+    );
     await this.persistObject(destination.bucket, destination.name, result);
     return result.value;
   }
@@ -245,7 +258,11 @@ export class StorageService {
     validateObjectName(destination.name);
     const result = this.state.moveObject(
       source.bucket,
-      { name: source.name, ...(source.generation !== undefined && { generation: source.generation }), preconditions: request.sourcePreconditions },
+      {
+        name: source.name,
+        ...(source.generation !== undefined && { generation: source.generation }),
+        preconditions: request.sourcePreconditions,
+      },
       { name: destination.name, preconditions: request.destinationPreconditions },
     );
     await Promise.all([
@@ -331,7 +348,11 @@ export class StorageService {
   ): Promise<ObjectVersion> {
     let result: CommitResult<ObjectVersion>;
     try {
-      const next: NewObject = { content, fields: target.fields, ...(componentCount !== undefined && { componentCount }) };
+      const next: NewObject = {
+        content,
+        fields: target.fields,
+        ...(componentCount !== undefined && { componentCount }),
+      };
       result = this.state.writeObject(target.bucket, target.name, next, target.preconditions, kind);
     } catch (error) {
       await this.blobs.remove([content.blobId]);

@@ -98,10 +98,19 @@ export class StorageState {
   }
 
   /** Applies a PATCH (see `patchedBucketSettings`) and bumps the metageneration. */
-  patchBucket(name: string, patch: Record<string, unknown>, preconditions: Preconditions, acls: BucketAcls = {}): BucketRecord {
+  patchBucket(
+    name: string,
+    patch: Record<string, unknown>,
+    preconditions: Preconditions,
+    acls: BucketAcls = {},
+  ): BucketRecord {
     const state = this.bucketState(name);
     checkWritePreconditions(preconditions, { generation: 0, metageneration: state.record.metageneration });
-    return this.replaceBucketSettings(state, patchedBucketSettings(state.record, patch, new Date().toISOString()), acls);
+    return this.replaceBucketSettings(
+      state,
+      patchedBucketSettings(state.record, patch, new Date().toISOString()),
+      acls,
+    );
   }
 
   /** Locks the retention policy for good; the service requires ifMetagenerationMatch. */
@@ -298,7 +307,11 @@ export class StorageState {
 
   // ---- internals ----
 
-  private replaceBucketSettings(state: BucketState, settings: Record<string, unknown>, acls: BucketAcls = {}): BucketRecord {
+  private replaceBucketSettings(
+    state: BucketState,
+    settings: Record<string, unknown>,
+    acls: BucketAcls = {},
+  ): BucketRecord {
     state.record = {
       ...state.record,
       ...dropUndefined(acls),
@@ -350,12 +363,18 @@ export class StorageState {
   }
 
   /** Removes one stored generation; a live one stays as noncurrent in a versioned bucket unless removed permanently. */
-  private removeVersion(state: BucketState, name: string, version: ObjectVersion, { permanently = false } = {}): string[] {
+  private removeVersion(
+    state: BucketState,
+    name: string,
+    version: ObjectVersion,
+    { permanently = false } = {},
+  ): string[] {
     const entry = state.objects.get(name)!;
     const releasedBlobs: string[] = [];
     if (entry.live === version) {
       entry.live = undefined;
-      if (isVersioned(state.record) && !permanently) entry.noncurrent.push({ ...version, timeDeleted: new Date().toISOString() });
+      if (isVersioned(state.record) && !permanently)
+        entry.noncurrent.push({ ...version, timeDeleted: new Date().toISOString() });
       else this.release(version.blobId, releasedBlobs);
     } else {
       entry.noncurrent = entry.noncurrent.filter((candidate) => candidate !== version);
@@ -398,7 +417,8 @@ function assertRemovable(bucket: BucketRecord, version: ObjectVersion): void {
   if (version.temporaryHold) throw objectUnderHold(version.bucket, version.name, 'Temporary');
   if (version.eventBasedHold) throw objectUnderHold(version.bucket, version.name, 'Event-Based');
   const until = retentionExpiration(bucket, version);
-  if (until !== undefined && until > Date.now()) throw objectUnderRetention(version.bucket, version.name, new Date(until).toISOString());
+  if (until !== undefined && until > Date.now())
+    throw objectUnderRetention(version.bucket, version.name, new Date(until).toISOString());
 }
 
 /** When the bucket's retention policy lets this version go (ms since epoch), if it has one. */

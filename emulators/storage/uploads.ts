@@ -124,7 +124,8 @@ export class UploadSessions {
         throw invalid(`Content-Range bytes ${first}-${last} do not match the ${body.length} bytes sent.`);
       }
       const end = first + body.length;
-      if (total !== undefined && end > total) throw invalid(`Content-Range total ${total} is smaller than the data sent.`);
+      if (total !== undefined && end > total)
+        throw invalid(`Content-Range total ${total} is smaller than the data sent.`);
       const declared = session.record.declaredSize;
       if (declared !== undefined && end > declared) {
         throw invalid(`The upload exceeds the declared X-Upload-Content-Length of ${declared} bytes.`);

@@ -8,7 +8,10 @@ const HTTP2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
  * (gRPC) when they are the HTTP/2 connection preface, else to `http1` (REST). One port then
  * serves both, as the service's endpoint does.
  */
-export function routeByPreface(socket: Socket, handlers: { http2(socket: Socket): void; http1(socket: Socket): void }): void {
+export function routeByPreface(
+  socket: Socket,
+  handlers: { http2(socket: Socket): void; http1(socket: Socket): void },
+): void {
   let received = Buffer.alloc(0);
   const onData = (chunk: Buffer) => {
     received = Buffer.concat([received, chunk]);

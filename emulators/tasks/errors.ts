@@ -23,7 +23,8 @@ export const serviceMessages = {
   queueRecentlyDeleted: 'The queue cannot be created because a queue with this name existed too recently.',
 } as const;
 
-export const notFound = (message: string = serviceMessages.notFound) => new TasksEmulatorError(status.NOT_FOUND, message);
+export const notFound = (message: string = serviceMessages.notFound) =>
+  new TasksEmulatorError(status.NOT_FOUND, message);
 export const alreadyExists = () => new TasksEmulatorError(status.ALREADY_EXISTS, serviceMessages.alreadyExists);
 export const invalidArgument = (message: string) => new TasksEmulatorError(status.INVALID_ARGUMENT, message);
 export const failedPrecondition = (message: string) => new TasksEmulatorError(status.FAILED_PRECONDITION, message);

@@ -46,7 +46,8 @@ export function requestHeaders(target: HttpTarget, info: AttemptInfo, nowMs = Da
   headers['X-CloudTasks-TaskRetryCount'] = String(info.retryCount);
   headers['X-CloudTasks-TaskExecutionCount'] = String(info.executionCount);
   headers['X-CloudTasks-TaskETA'] = (info.scheduleTimeMs / 1000).toFixed(6);
-  if (info.previousResponseCode !== undefined) headers['X-CloudTasks-TaskPreviousResponse'] = String(info.previousResponseCode);
+  if (info.previousResponseCode !== undefined)
+    headers['X-CloudTasks-TaskPreviousResponse'] = String(info.previousResponseCode);
   if (target.oidcToken) {
     // The audience defaults to the target URL, as the service documents.
     const audience = target.oidcToken.audience ?? target.url;
@@ -75,7 +76,8 @@ export function statusForHttp(httpStatus: number): StatusMessage {
     503: status.UNAVAILABLE,
     504: status.DEADLINE_EXCEEDED,
   };
-  const fallback = httpStatus >= 500 ? status.INTERNAL : httpStatus >= 400 ? status.FAILED_PRECONDITION : status.UNKNOWN;
+  const fallback =
+    httpStatus >= 500 ? status.INTERNAL : httpStatus >= 400 ? status.FAILED_PRECONDITION : status.UNKNOWN;
   return { code: known[httpStatus] ?? fallback, message };
 }
 
@@ -102,7 +104,12 @@ export class TargetClient {
    * Resolves (never rejects) once the target has answered with a status line, the
    * deadline has passed (the request is aborted), or `cancel` fires.
    */
-  send(target: HttpTarget, headers: Record<string, string>, deadlineMs: number, cancel: AbortSignal): Promise<AttemptOutcome> {
+  send(
+    target: HttpTarget,
+    headers: Record<string, string>,
+    deadlineMs: number,
+    cancel: AbortSignal,
+  ): Promise<AttemptOutcome> {
     return new Promise((resolve) => {
       const deadline = new AbortController();
       const timer = setTimeout(() => deadline.abort(), deadlineMs);
@@ -124,7 +131,11 @@ export class TargetClient {
         request = this.open(target, headers, AbortSignal.any([deadline.signal, cancel]), onResponse);
       } catch (error) {
         // Node refuses some requests synchronously (e.g. a header it cannot send).
-        return settle({ kind: 'unreachable', message: `The request could not be sent: ${String(error)}`, at: Date.now() });
+        return settle({
+          kind: 'unreachable',
+          message: `The request could not be sent: ${String(error)}`,
+          at: Date.now(),
+        });
       }
       request.on('error', (error) => {
         const at = Date.now();
@@ -148,7 +159,8 @@ export class TargetClient {
     onResponse: (response: http.IncomingMessage) => void,
   ): http.ClientRequest {
     const url = new URL(target.url);
-    if (url.protocol === 'https:') return https.request(url, { method: target.method, headers, signal, agent: this.httpsAgent }, onResponse);
+    if (url.protocol === 'https:')
+      return https.request(url, { method: target.method, headers, signal, agent: this.httpsAgent }, onResponse);
     return http.request(url, { method: target.method, headers, signal, agent: this.httpAgent }, onResponse);
   }
 }

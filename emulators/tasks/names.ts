@@ -67,7 +67,12 @@ export function parseQueueName(name: string | undefined, field = 'name'): QueueN
 export function parseTaskName(name: string | undefined, field = 'name'): TaskName {
   const parts = segments(name, field, taskForm, 4);
   const queue = parseQueueName(parts.slice(0, 6).join('/'), field);
-  const id = checkId(parts[7]!, taskId, 'TASK_ID', 'use letters, numbers, hyphens or underscores, at most 500 characters');
+  const id = checkId(
+    parts[7]!,
+    taskId,
+    'TASK_ID',
+    'use letters, numbers, hyphens or underscores, at most 500 characters',
+  );
   return { queue, taskId: id, path: `${queue.path}/tasks/${id}` };
 }
 

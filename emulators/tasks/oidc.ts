@@ -23,7 +23,9 @@ const base64url = (value: object) => Buffer.from(JSON.stringify(value)).toString
 
 /** A stable numeric id for the service account, standing in for its unique id. */
 function subjectFor(email: string): string {
-  return BigInt(`0x${createHash('sha256').update(email).digest('hex').slice(0, 15)}`).toString().padStart(21, '1');
+  return BigInt(`0x${createHash('sha256').update(email).digest('hex').slice(0, 15)}`)
+    .toString()
+    .padStart(21, '1');
 }
 
 export function unsignedIdToken(audience: string, serviceAccountEmail: string, nowMs = Date.now()): string {

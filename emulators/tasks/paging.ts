@@ -33,7 +33,8 @@ const encodeToken = (after: string) => Buffer.from(JSON.stringify({ after })).to
 function decodeToken(token: string): string {
   try {
     const parsed: unknown = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
-    if (parsed && typeof parsed === 'object' && 'after' in parsed && typeof parsed.after === 'string') return parsed.after;
+    if (parsed && typeof parsed === 'object' && 'after' in parsed && typeof parsed.after === 'string')
+      return parsed.after;
   } catch {
     // fall through to the error below
   }

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 
 /**
@@ -53,7 +53,8 @@ export function loadCloudTasksProtos(): CloudTasksProtos {
   const definition = protoLoader.loadSync('google/cloud/tasks/v2/cloudtasks.proto', { ...loaderOptions, includeDirs });
   const service = definition['google.cloud.tasks.v2.CloudTasks'];
   // Message and enum entries carry a `format`; a service is a plain map of methods.
-  if (!service || 'format' in service) throw new Error('google.cloud.tasks.v2.CloudTasks not found in the shipped protos');
+  if (!service || 'format' in service)
+    throw new Error('google.cloud.tasks.v2.CloudTasks not found in the shipped protos');
   cached = { cloudTasks: service as grpc.ServiceDefinition };
   return cached;
 }

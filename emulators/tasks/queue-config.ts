@@ -45,17 +45,24 @@ export function burstSizeFor(maxDispatchesPerSecond: number): number {
   return Math.min(serviceLimits.maxBurstSize, Math.max(1, Math.ceil(maxDispatchesPerSecond / 5)));
 }
 
-const orDefault = (value: number | undefined, fallback: number) => (value === undefined || value === 0 ? fallback : value);
+const orDefault = (value: number | undefined, fallback: number) =>
+  value === undefined || value === 0 ? fallback : value;
 
 type Leaf = (config: QueueConfig, queue: QueueMessage) => void;
 
 /** Every settable field by its update-mask path; a group path (`retry_config`) sets each leaf below it. */
 const leaves: Record<string, Leaf> = {
   'rate_limits.max_dispatches_per_second': (c, q) => {
-    c.rateLimits.maxDispatchesPerSecond = orDefault(q.rateLimits?.maxDispatchesPerSecond, serviceDefaults.maxDispatchesPerSecond);
+    c.rateLimits.maxDispatchesPerSecond = orDefault(
+      q.rateLimits?.maxDispatchesPerSecond,
+      serviceDefaults.maxDispatchesPerSecond,
+    );
   },
   'rate_limits.max_concurrent_dispatches': (c, q) => {
-    c.rateLimits.maxConcurrentDispatches = orDefault(q.rateLimits?.maxConcurrentDispatches, serviceDefaults.maxConcurrentDispatches);
+    c.rateLimits.maxConcurrentDispatches = orDefault(
+      q.rateLimits?.maxConcurrentDispatches,
+      serviceDefaults.maxConcurrentDispatches,
+    );
   },
   'retry_config.max_attempts': (c, q) => {
     c.retryConfig.maxAttempts = orDefault(q.retryConfig?.maxAttempts, serviceDefaults.maxAttempts);
@@ -70,13 +77,18 @@ const leaves: Record<string, Leaf> = {
     c.retryConfig.maxDoublings = orDefault(q.retryConfig?.maxDoublings, serviceDefaults.maxDoublings);
   },
   'retry_config.max_retry_duration': (c, q) => {
-    c.retryConfig.maxRetryDurationMs = orDefault(toMillis(q.retryConfig?.maxRetryDuration), serviceDefaults.maxRetryDurationMs);
+    c.retryConfig.maxRetryDurationMs = orDefault(
+      toMillis(q.retryConfig?.maxRetryDuration),
+      serviceDefaults.maxRetryDurationMs,
+    );
   },
   app_engine_routing_override: (c, q) => {
     c.appEngineRoutingOverride = q.appEngineRoutingOverride;
   },
   'stackdriver_logging_config.sampling_ratio': (c, q) => {
-    c.stackdriverLoggingConfig = q.stackdriverLoggingConfig && { samplingRatio: q.stackdriverLoggingConfig.samplingRatio ?? 0 };
+    c.stackdriverLoggingConfig = q.stackdriverLoggingConfig && {
+      samplingRatio: q.stackdriverLoggingConfig.samplingRatio ?? 0,
+    };
   },
 };
 
@@ -89,7 +101,8 @@ function leavesFor(path: string): Leaf[] {
   const normalized = snakeCase(path.trim());
   if (ignoredPaths.has(normalized)) return [];
   const matching = Object.keys(leaves).filter((leaf) => leaf === normalized || leaf.startsWith(`${normalized}.`));
-  if (matching.length === 0) throw invalidArgument(`update_mask path "${path}" is not a field of Queue that can be updated`);
+  if (matching.length === 0)
+    throw invalidArgument(`update_mask path "${path}" is not a field of Queue that can be updated`);
   return matching.map((leaf) => leaves[leaf]!);
 }
 
@@ -128,14 +141,20 @@ export function resolveQueueConfig(queue: QueueMessage, base?: QueueConfig, mask
 function validate({ rateLimits, retryConfig, stackdriverLoggingConfig }: QueueConfig): void {
   const rate = rateLimits.maxDispatchesPerSecond;
   if (!(rate > 0 && rate <= serviceLimits.maxDispatchesPerSecond)) {
-    throw invalidArgument(`rateLimits.maxDispatchesPerSecond must be in (0, ${serviceLimits.maxDispatchesPerSecond}] (got ${rate})`);
+    throw invalidArgument(
+      `rateLimits.maxDispatchesPerSecond must be in (0, ${serviceLimits.maxDispatchesPerSecond}] (got ${rate})`,
+    );
   }
   const concurrency = rateLimits.maxConcurrentDispatches;
   if (!(Number.isInteger(concurrency) && concurrency >= 1 && concurrency <= serviceLimits.maxConcurrentDispatches)) {
-    throw invalidArgument(`rateLimits.maxConcurrentDispatches must be in [1, ${serviceLimits.maxConcurrentDispatches}] (got ${concurrency})`);
+    throw invalidArgument(
+      `rateLimits.maxConcurrentDispatches must be in [1, ${serviceLimits.maxConcurrentDispatches}] (got ${concurrency})`,
+    );
   }
-  if (retryConfig.maxAttempts < -1) throw invalidArgument(`retryConfig.maxAttempts must be >= -1 (got ${retryConfig.maxAttempts})`);
-  if (retryConfig.maxDoublings < 0) throw invalidArgument(`retryConfig.maxDoublings must be >= 0 (got ${retryConfig.maxDoublings})`);
+  if (retryConfig.maxAttempts < -1)
+    throw invalidArgument(`retryConfig.maxAttempts must be >= -1 (got ${retryConfig.maxAttempts})`);
+  if (retryConfig.maxDoublings < 0)
+    throw invalidArgument(`retryConfig.maxDoublings must be >= 0 (got ${retryConfig.maxDoublings})`);
   for (const [field, value] of [
     ['minBackoff', retryConfig.minBackoffMs],
     ['maxBackoff', retryConfig.maxBackoffMs],
@@ -155,7 +174,9 @@ function validate({ rateLimits, retryConfig, stackdriverLoggingConfig }: QueueCo
 }
 
 /** The config as the Queue message reports it. */
-export function queueConfigToMessage(config: QueueConfig): Pick<QueueMessage, 'rateLimits' | 'retryConfig' | 'appEngineRoutingOverride' | 'stackdriverLoggingConfig'> {
+export function queueConfigToMessage(
+  config: QueueConfig,
+): Pick<QueueMessage, 'rateLimits' | 'retryConfig' | 'appEngineRoutingOverride' | 'stackdriverLoggingConfig'> {
   const { rateLimits, retryConfig } = config;
   return {
     rateLimits: { ...rateLimits },

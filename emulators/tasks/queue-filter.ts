@@ -11,7 +11,9 @@ export function queueFilter(filter: string | undefined): (queue: QueueMessage) =
   if (!filter || filter.trim() === '') return () => true;
   const match = /^\s*state\s*(:|=|!=)\s*"?([A-Za-z_]+)"?\s*$/.exec(filter);
   if (!match) {
-    throw invalidArgument(`filter "${filter}" is not supported by the emulator; use a state comparison such as "state: PAUSED"`);
+    throw invalidArgument(
+      `filter "${filter}" is not supported by the emulator; use a state comparison such as "state: PAUSED"`,
+    );
   }
   const [, operator, value] = match;
   const state = value!.toUpperCase() as QueueState;

@@ -59,7 +59,15 @@ export class EmulatedQueue implements DispatchHost {
   /** Task ids that completed or were deleted, with the time they may be used again (in that order). */
   private readonly recentlyGone = new Map<string, number>();
   private readonly dispatcher: Dispatcher;
-  private readonly counters = { created: 0, succeeded: 0, failedAttempts: 0, retried: 0, dropped: 0, deleted: 0, purged: 0 };
+  private readonly counters = {
+    created: 0,
+    succeeded: 0,
+    failedAttempts: 0,
+    retried: 0,
+    dropped: 0,
+    deleted: 0,
+    purged: 0,
+  };
   private readonly droppedTasks: string[] = [];
   private readonly logger: Logger;
 
@@ -158,7 +166,9 @@ export class EmulatedQueue implements DispatchHost {
 
   /** The tasks held, by task id (the service promises no order; this one keeps paging stable). */
   listTasks(): TaskRecord[] {
-    return [...this.tasks.values()].sort((a, b) => (a.name.taskId < b.name.taskId ? -1 : a.name.taskId > b.name.taskId ? 1 : 0));
+    return [...this.tasks.values()].sort((a, b) =>
+      a.name.taskId < b.name.taskId ? -1 : a.name.taskId > b.name.taskId ? 1 : 0,
+    );
   }
 
   deleteTask(name: TaskName, now = Date.now()): void {
@@ -174,7 +184,10 @@ export class EmulatedQueue implements DispatchHost {
    */
   runTask(name: TaskName, now = Date.now()): TaskRecord {
     const task = this.getTask(name, now);
-    if (task.running) throw failedPrecondition('The task cannot be run now: an attempt of it is still waiting for the response of its target.');
+    if (task.running)
+      throw failedPrecondition(
+        'The task cannot be run now: an attempt of it is still waiting for the response of its target.',
+      );
     task.scheduleStamp += 1;
     this.dispatcher.dispatchNow(task);
     return task;
@@ -223,9 +236,16 @@ export class EmulatedQueue implements DispatchHost {
   /** Replaces the policy; a policy carrying a stale etag is refused, as the service does. */
   setIamPolicy(policy: IamPolicyMessage): IamPolicyMessage {
     if (policy.etag && policy.etag.length > 0 && this.iamPolicy.etag && !policy.etag.equals(this.iamPolicy.etag)) {
-      throw aborted('There were concurrent policy changes. Please retry the whole read-modify-write with exponential backoff.');
+      throw aborted(
+        'There were concurrent policy changes. Please retry the whole read-modify-write with exponential backoff.',
+      );
     }
-    this.iamPolicy = { version: policy.version ?? 0, bindings: policy.bindings ?? [], auditConfigs: policy.auditConfigs ?? [], etag: randomBytes(8) };
+    this.iamPolicy = {
+      version: policy.version ?? 0,
+      bindings: policy.bindings ?? [],
+      auditConfigs: policy.auditConfigs ?? [],
+      etag: randomBytes(8),
+    };
     return this.iamPolicy;
   }
 

@@ -82,7 +82,9 @@ export class QueueRegistry {
   list(parent: string | undefined): EmulatedQueue[] {
     const location: LocationName = parseLocationName(parent, 'parent');
     const prefix = `${location.path}/queues/`;
-    return [...this.queues.values()].filter((q) => q.name.path.startsWith(prefix)).sort((a, b) => (a.name.path < b.name.path ? -1 : 1));
+    return [...this.queues.values()]
+      .filter((q) => q.name.path.startsWith(prefix))
+      .sort((a, b) => (a.name.path < b.name.path ? -1 : 1));
   }
 
   async delete(path: string | undefined): Promise<void> {
@@ -130,7 +132,8 @@ export class QueueRegistry {
   private retire(stats: QueueStats): void {
     for (const key of Object.keys(this.retiredTotals) as Array<keyof TotalStats>) {
       if (key === 'tasks' || key === 'inFlight') continue;
-      this.retiredTotals[key] = key === 'peakInFlight' ? Math.max(this.retiredTotals[key], stats[key]) : this.retiredTotals[key] + stats[key];
+      this.retiredTotals[key] =
+        key === 'peakInFlight' ? Math.max(this.retiredTotals[key], stats[key]) : this.retiredTotals[key] + stats[key];
     }
   }
 }

@@ -17,10 +17,28 @@ import { type CloudTasksOperation, toServiceError } from './service';
  */
 
 /** proto-loader's object shapes (see proto.ts), which the operations take and return. */
-const OPERATION_SHAPE: protobuf.IConversionOptions = { longs: Number, enums: String, bytes: Buffer, defaults: false, oneofs: true };
+const OPERATION_SHAPE: protobuf.IConversionOptions = {
+  longs: Number,
+  enums: String,
+  bytes: Buffer,
+  defaults: false,
+  oneofs: true,
+};
 
 /** Query parameters every Google REST API accepts that say nothing about the request message. */
-const SYSTEM_PARAMETERS = new Set(['alt', '$alt', 'key', 'prettyPrint', 'fields', 'access_token', '$.xgafv', 'quotaUser', 'callback', 'upload_protocol', 'uploadType']);
+const SYSTEM_PARAMETERS = new Set([
+  'alt',
+  '$alt',
+  'key',
+  'prettyPrint',
+  'fields',
+  'access_token',
+  '$.xgafv',
+  'quotaUser',
+  'callback',
+  'upload_protocol',
+  'uploadType',
+]);
 
 /** HTTP status for each gRPC code, from google.rpc.Code. UNIMPLEMENTED is 400: see `statusFor`. */
 const HTTP_STATUS: Record<number, number> = {
@@ -62,7 +80,8 @@ export function cloudTasksRestRoutes(): RestRoute[] {
   if (cachedRoutes) return cachedRoutes;
   const { includeDirs } = protoIncludeDirs();
   const root = new protobuf.Root();
-  root.resolvePath = (_origin, target) => includeDirs.map((dir) => path.join(dir, target)).find((file) => fs.existsSync(file)) ?? target;
+  root.resolvePath = (_origin, target) =>
+    includeDirs.map((dir) => path.join(dir, target)).find((file) => fs.existsSync(file)) ?? target;
   root.loadSync('google/cloud/tasks/v2/cloudtasks.proto', { keepCase: false });
   root.resolveAll();
   const service = root.lookupService('google.cloud.tasks.v2.CloudTasks');
@@ -71,7 +90,9 @@ export function cloudTasksRestRoutes(): RestRoute[] {
     const rule = httpRuleOf(method);
     if (!rule) continue;
     for (const binding of [rule, ...(rule.additional_bindings ?? [])]) {
-      const verb = (['get', 'post', 'patch', 'put', 'delete'] as const).find((candidate) => typeof binding[candidate] === 'string');
+      const verb = (['get', 'post', 'patch', 'put', 'delete'] as const).find(
+        (candidate) => typeof binding[candidate] === 'string',
+      );
       if (!verb) continue;
       const { pattern, variables } = compileTemplate(binding[verb]!);
       routes.push({
@@ -190,7 +211,11 @@ function unservedRoute(method: string, pathname: string): TasksEmulatorError {
   );
 }
 
-function matchRoute(routes: RestRoute[], method: string, pathname: string): { route: RestRoute; values: string[] } | undefined {
+function matchRoute(
+  routes: RestRoute[],
+  method: string,
+  pathname: string,
+): { route: RestRoute; values: string[] } | undefined {
   for (const route of routes) {
     if (route.httpMethod !== method) continue;
     const match = route.pattern.exec(pathname);
@@ -239,12 +264,14 @@ function queryValue(type: protobuf.Type, fieldPath: string[], value: string, nam
   let field: protobuf.Field | undefined;
   for (const part of fieldPath) {
     field = current.fields[part] ?? current.fieldsArray.find((candidate) => candidate.name === part);
-    if (!field) throw invalidArgument(`Invalid JSON payload received. Unknown name "${name}": Cannot bind query parameter.`);
+    if (!field)
+      throw invalidArgument(`Invalid JSON payload received. Unknown name "${name}": Cannot bind query parameter.`);
     if (field.resolvedType instanceof protobuf.Type) current = field.resolvedType;
   }
   switch (field?.type) {
     case 'bool':
-      if (value !== 'true' && value !== 'false') throw invalidArgument(`Invalid value at '${name}' (TYPE_BOOL), "${value}"`);
+      if (value !== 'true' && value !== 'false')
+        throw invalidArgument(`Invalid value at '${name}' (TYPE_BOOL), "${value}"`);
       return value === 'true';
     case 'int32':
     case 'uint32':
@@ -253,7 +280,8 @@ function queryValue(type: protobuf.Type, fieldPath: string[], value: string, nam
     case 'sfixed32':
     case 'double':
     case 'float':
-      if (!/^-?\d+(\.\d+)?$/.test(value)) throw invalidArgument(`Invalid value at '${name}' (${field.type.toUpperCase()}), "${value}"`);
+      if (!/^-?\d+(\.\d+)?$/.test(value))
+        throw invalidArgument(`Invalid value at '${name}' (${field.type.toUpperCase()}), "${value}"`);
       return Number(value);
     default:
       return value;

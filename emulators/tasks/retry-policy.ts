@@ -23,7 +23,12 @@ export function retryDelayMs(config: RetryConfig, retry: number): number {
  * deleted). As documented, the service stops only once both limits are reached; an
  * unlimited limit counts as reached, unless both are unlimited (then it never stops).
  */
-export function retriesExhausted(config: RetryConfig, attempts: number, firstAttemptAtMs: number, nowMs: number): boolean {
+export function retriesExhausted(
+  config: RetryConfig,
+  attempts: number,
+  firstAttemptAtMs: number,
+  nowMs: number,
+): boolean {
   const attemptsUnlimited = config.maxAttempts === -1;
   const durationUnlimited = config.maxRetryDurationMs === 0;
   if (attemptsUnlimited && durationUnlimited) return false;

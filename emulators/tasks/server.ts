@@ -54,7 +54,8 @@ function checkOptions(options: TasksEmulatorOptions): void {
     throw new Error(`port must be an integer in [0, 65535] (got ${port})`);
   }
   for (const [setting, value] of Object.entries({ queueNameReuseMs, taskNameReuseMs })) {
-    if (value !== undefined && !(Number.isFinite(value) && value >= 0)) throw new Error(`${setting} must be a number of milliseconds >= 0 (got ${value})`);
+    if (value !== undefined && !(Number.isFinite(value) && value >= 0))
+      throw new Error(`${setting} must be a number of milliseconds >= 0 (got ${value})`);
   }
 }
 
@@ -72,7 +73,10 @@ function listen(server: net.Server, host: string, port: number): Promise<number>
  * One listening socket for both protocols: gRPC (HTTP/2, the official Node client's default)
  * and REST (HTTP/1.1 JSON: gcloud, google-api-python-client, the Node client with `fallback`).
  */
-function dualProtocolServer(grpcServer: grpc.Server, rest: http.RequestListener): { server: net.Server; close(graceMs: number): Promise<void> } {
+function dualProtocolServer(
+  grpcServer: grpc.Server,
+  rest: http.RequestListener,
+): { server: net.Server; close(graceMs: number): Promise<void> } {
   const injector = grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
   const http1 = http.createServer(rest);
   const sockets = new Set<net.Socket>();
@@ -138,7 +142,12 @@ export async function startTasksEmulator(options: TasksEmulatorOptions = {}): Pr
     host: clientHost,
     port,
     address,
-    clientOptions: () => ({ servicePath: clientHost, port, sslCreds: grpc.credentials.createInsecure(), universeDomain: 'googleapis.com' }),
+    clientOptions: () => ({
+      servicePath: clientHost,
+      port,
+      sslCreds: grpc.credentials.createInsecure(),
+      universeDomain: 'googleapis.com',
+    }),
     stats: () => registry.stats(),
     stop: () =>
       (stopping ??= (async () => {

@@ -31,7 +31,11 @@ export function toServiceError(error: unknown, method: string, logger: Logger): 
   return { code: grpc.status.INTERNAL, details: `Internal error in the Cloud Tasks emulator: ${String(error)}` };
 }
 
-function unary<Req, Res>(method: string, logger: Logger, handle: (request: Req) => Res | Promise<Res>): grpc.handleUnaryCall<Req, Res> {
+function unary<Req, Res>(
+  method: string,
+  logger: Logger,
+  handle: (request: Req) => Res | Promise<Res>,
+): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
     Promise.resolve()
       .then(() => handle(call.request))
@@ -46,7 +50,10 @@ function unary<Req, Res>(method: string, logger: Logger, handle: (request: Req) 
 export type CloudTasksOperation = (request: unknown) => unknown;
 
 /** gRPC handlers for every method of google.cloud.tasks.v2.CloudTasks. */
-export function cloudTasksHandlers(operations: Record<string, CloudTasksOperation>, logger: Logger): grpc.UntypedServiceImplementation {
+export function cloudTasksHandlers(
+  operations: Record<string, CloudTasksOperation>,
+  logger: Logger,
+): grpc.UntypedServiceImplementation {
   return Object.fromEntries(
     Object.entries(operations).map(([method, handle]) => [method, unary(method, logger, handle)]),
   ) as grpc.UntypedServiceImplementation;
@@ -73,7 +80,8 @@ export function cloudTasksOperations(registry: QueueRegistry): Record<string, Cl
       return { queues: page.items, nextPageToken: page.nextPageToken };
     },
     GetQueue: (request: NameRequest) => registry.get(request.name).toMessage(),
-    CreateQueue: (request: { parent?: string; queue?: QueueMessage }) => registry.create(request.parent, request.queue).toMessage(),
+    CreateQueue: (request: { parent?: string; queue?: QueueMessage }) =>
+      registry.create(request.parent, request.queue).toMessage(),
     UpdateQueue: (request: { queue?: QueueMessage; updateMask?: FieldMask }) =>
       registry.update(request.queue, request.updateMask?.paths ?? []).toMessage(),
     DeleteQueue: async (request: NameRequest) => {
@@ -105,7 +113,10 @@ export function cloudTasksOperations(registry: QueueRegistry): Record<string, Cl
     ListTasks: (request: ListRequest & { responseView?: TaskView }) => {
       const tasks = registry.get(request.parent, 'parent').listTasks();
       const page = paginate(tasks, (t) => t.name.taskId, request, maxTaskPageSize);
-      return { tasks: page.items.map((t) => taskToMessage(t, request.responseView)), nextPageToken: page.nextPageToken };
+      return {
+        tasks: page.items.map((t) => taskToMessage(t, request.responseView)),
+        nextPageToken: page.nextPageToken,
+      };
     },
     GetTask: (request: ViewRequest) => {
       const { queue, taskName } = taskAt(request.name);

@@ -52,18 +52,23 @@ const methodsWithBody = new Set(['POST', 'PUT', 'PATCH']);
 /** Validates the HttpRequest of a CreateTask call and fills in its defaults. */
 export function httpTargetFrom(task: TaskMessage): HttpTarget {
   if (task.messageType === 'appEngineHttpRequest') {
-    throw unimplemented('App Engine tasks (appEngineHttpRequest) are not supported by the Cloud Tasks emulator; use an HTTP target (httpRequest).');
+    throw unimplemented(
+      'App Engine tasks (appEngineHttpRequest) are not supported by the Cloud Tasks emulator; use an HTTP target (httpRequest).',
+    );
   }
   const request: HttpRequestMessage | undefined = task.httpRequest;
   if (!request) throw invalidArgument('Task.httpRequest is required');
   const url = request.url ?? '';
   if (!/^https?:\/\//i.test(url) || !URL.canParse(url)) {
-    throw invalidArgument(`HttpRequest.url must be an absolute URL beginning with "http://" or "https://" (got "${url}")`);
+    throw invalidArgument(
+      `HttpRequest.url must be an absolute URL beginning with "http://" or "https://" (got "${url}")`,
+    );
   }
   if (url.length > maxUrlLength) throw invalidArgument(`HttpRequest.url is longer than ${maxUrlLength} characters`);
   const method = !request.httpMethod || request.httpMethod === 'HTTP_METHOD_UNSPECIFIED' ? 'POST' : request.httpMethod;
   const body = request.body && request.body.length > 0 ? request.body : undefined;
-  if (body && !methodsWithBody.has(method)) throw invalidArgument(`HttpRequest.body is allowed only with POST, PUT or PATCH (not ${method})`);
+  if (body && !methodsWithBody.has(method))
+    throw invalidArgument(`HttpRequest.body is allowed only with POST, PUT or PATCH (not ${method})`);
   const headers = { ...request.headers };
   for (const [name, value] of Object.entries(headers)) {
     try {
@@ -74,17 +79,25 @@ export function httpTargetFrom(task: TaskMessage): HttpTarget {
     }
   }
   const headerBytes = Object.entries(headers).reduce((sum, [k, v]) => sum + k.length + v.length, 0);
-  if (headerBytes > maxHeaderBytes) throw invalidArgument(`HttpRequest.headers must be smaller than ${maxHeaderBytes / 1024}KB`);
-  if ((body?.length ?? 0) + headerBytes + url.length > maxTaskBytes) throw invalidArgument(`Task size exceeds the maximum of ${maxTaskBytes} bytes`);
+  if (headerBytes > maxHeaderBytes)
+    throw invalidArgument(`HttpRequest.headers must be smaller than ${maxHeaderBytes / 1024}KB`);
+  if ((body?.length ?? 0) + headerBytes + url.length > maxTaskBytes)
+    throw invalidArgument(`Task size exceeds the maximum of ${maxTaskBytes} bytes`);
   const target: HttpTarget = { url, method, headers, ...(body && { body }) };
   if (request.authorizationHeader === 'oidcToken') {
     const email = request.oidcToken?.serviceAccountEmail;
     if (!email) throw invalidArgument('HttpRequest.oidcToken.serviceAccountEmail is required');
-    target.oidcToken = { serviceAccountEmail: email, ...(request.oidcToken?.audience && { audience: request.oidcToken.audience }) };
+    target.oidcToken = {
+      serviceAccountEmail: email,
+      ...(request.oidcToken?.audience && { audience: request.oidcToken.audience }),
+    };
   } else if (request.authorizationHeader === 'oauthToken') {
     const email = request.oauthToken?.serviceAccountEmail;
     if (!email) throw invalidArgument('HttpRequest.oauthToken.serviceAccountEmail is required');
-    target.oauthToken = { serviceAccountEmail: email, ...(request.oauthToken?.scope && { scope: request.oauthToken.scope }) };
+    target.oauthToken = {
+      serviceAccountEmail: email,
+      ...(request.oauthToken?.scope && { scope: request.oauthToken.scope }),
+    };
   }
   return target;
 }
@@ -97,7 +110,9 @@ export function dispatchDeadlineFrom(task: TaskMessage): number {
   const deadline = toMillis(task.dispatchDeadline);
   if (deadline === undefined || deadline === 0) return defaultDispatchDeadlineMs;
   if (deadline < 0 || deadline > maxDispatchDeadlineMs) {
-    throw invalidArgument(`Task.dispatchDeadline must be in (0s, ${maxDispatchDeadlineMs / 1000}s] (got ${deadline / 1000}s)`);
+    throw invalidArgument(
+      `Task.dispatchDeadline must be in (0s, ${maxDispatchDeadlineMs / 1000}s] (got ${deadline / 1000}s)`,
+    );
   }
   return deadline;
 }
@@ -131,7 +146,9 @@ export function taskToMessage(task: TaskRecord, requestedView: TaskView | undefi
     dispatchCount: task.dispatchCount,
     responseCount: task.responseCount,
     // The service keeps only the dispatch time of the first attempt.
-    ...(task.firstAttemptDispatchMs !== undefined && { firstAttempt: { dispatchTime: toTimestamp(task.firstAttemptDispatchMs) } }),
+    ...(task.firstAttemptDispatchMs !== undefined && {
+      firstAttempt: { dispatchTime: toTimestamp(task.firstAttemptDispatchMs) },
+    }),
     ...(task.lastAttempt && { lastAttempt: attemptMessage(task.lastAttempt) }),
     view,
   };
@@ -148,7 +165,13 @@ export function beginAttempt(task: TaskRecord, nowMs: number): AttemptRecord {
 }
 
 /** Records how an attempt ended; true when the target acknowledged the task (2xx). */
-export function endAttempt(task: TaskRecord, attempt: AttemptRecord, responseTimeMs: number, httpStatus: number | undefined, status: StatusMessage): boolean {
+export function endAttempt(
+  task: TaskRecord,
+  attempt: AttemptRecord,
+  responseTimeMs: number,
+  httpStatus: number | undefined,
+  status: StatusMessage,
+): boolean {
   task.running = false;
   attempt.responseTimeMs = responseTimeMs;
   attempt.responseStatus = status;

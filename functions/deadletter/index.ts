@@ -5,6 +5,11 @@ import { createDeadLetterHandler } from './handler';
 
 // Built at load, so a misconfiguration fails the instance's start instead of every request.
 const current = runtime();
-const handler = createDeadLetterHandler({ deadLetters: current.deadLetters, logger: current.logger.child({ function: 'deadletter' }) });
+const handler = createDeadLetterHandler({
+  deadLetters: current.deadLetters,
+  logger: current.logger.child({ function: 'deadletter' }),
+});
 
-functions.cloudEvent<PubSubPushData>('deadletter', (cloudEvent: functions.CloudEvent<PubSubPushData>) => handler(cloudEvent));
+functions.cloudEvent<PubSubPushData>('deadletter', (cloudEvent: functions.CloudEvent<PubSubPushData>) =>
+  handler(cloudEvent),
+);

@@ -41,7 +41,10 @@ export function createHealthHandler(deps: HealthHandlerDependencies) {
 
   return async function health(req: Request, res: Response): Promise<void> {
     if (req.method !== 'GET' && req.method !== 'POST') {
-      res.status(405).set('Allow', 'GET, POST').json(errorBody('INVALID_ARGUMENT', `the health function takes GET or POST, not ${req.method}`));
+      res
+        .status(405)
+        .set('Allow', 'GET, POST')
+        .json(errorBody('INVALID_ARGUMENT', `the health function takes GET or POST, not ${req.method}`));
       return;
     }
     let report: HealthReport;
@@ -52,9 +55,14 @@ export function createHealthHandler(deps: HealthHandlerDependencies) {
       res.status(500).json(errorBody('INTERNAL', describe(error)));
       return;
     }
-    const [stored, published] = await Promise.allSettled([storeHealthReport(deps.storage, deps.bucket, report), publishHealthReport(deps.healthTopic, report)]);
+    const [stored, published] = await Promise.allSettled([
+      storeHealthReport(deps.storage, deps.bucket, report),
+      publishHealthReport(deps.healthTopic, report),
+    ]);
     const undelivered = [
-      ...(stored.status === 'rejected' ? [`could not be stored in bucket ${deps.bucket}: ${describe(stored.reason)}`] : []),
+      ...(stored.status === 'rejected'
+        ? [`could not be stored in bucket ${deps.bucket}: ${describe(stored.reason)}`]
+        : []),
       ...(published.status === 'rejected' ? [`could not be published: ${describe(published.reason)}`] : []),
     ];
     const fields = {
@@ -73,7 +81,8 @@ export function createHealthHandler(deps: HealthHandlerDependencies) {
       res.status(500).json({ ...errorBody('INTERNAL', `the health report ${undelivered.join('; ')}`), report });
       return;
     }
-    if (report.status === 'healthy') logger.info(report.warnings.length > 0 ? 'mesh healthy, with warnings' : 'mesh healthy', fields);
+    if (report.status === 'healthy')
+      logger.info(report.warnings.length > 0 ? 'mesh healthy, with warnings' : 'mesh healthy', fields);
     else logger.error('mesh unhealthy', fields);
     res.status(report.status === 'healthy' ? 200 : 503).json(report);
   };
@@ -103,20 +112,27 @@ export function createHealthDependencies(
 ): HealthHandlerDependencies & { close(): Promise<void> } {
   const settings = loadHealthSettings(env);
   const logger = runtime.logger.child({ function: 'health' });
-  const canary = renewingCanary(() => new SpineStorage({
-    projectId: runtime.settings.projectId,
-    topicPrefix: runtime.settings.topicPrefix,
-    state: runtime.state,
-    writerId: 'health',
-    persistOn: runtime.settings.persistOn,
-    persistOverrides: runtime.settings.persistOverrides,
-    pubsub: runtime.pubsub,
-    storage: runtime.storage,
-    bucket: runtime.settings.bucket,
-    logger: logger.child({ part: 'canary' }),
-  }));
+  const canary = renewingCanary(
+    () =>
+      new SpineStorage({
+        projectId: runtime.settings.projectId,
+        topicPrefix: runtime.settings.topicPrefix,
+        state: runtime.state,
+        writerId: 'health',
+        persistOn: runtime.settings.persistOn,
+        persistOverrides: runtime.settings.persistOverrides,
+        pubsub: runtime.pubsub,
+        storage: runtime.storage,
+        bucket: runtime.settings.bucket,
+        logger: logger.child({ part: 'canary' }),
+      }),
+  );
   const tasks = createTasksClient(runtime.settings);
-  const queuePath = tasks.queuePath(runtime.settings.projectId, runtime.settings.tasksLocation, runtime.topology.queues.persist.name);
+  const queuePath = tasks.queuePath(
+    runtime.settings.projectId,
+    runtime.settings.tasksLocation,
+    runtime.topology.queues.persist.name,
+  );
   return {
     settings,
     canary,

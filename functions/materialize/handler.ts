@@ -48,7 +48,8 @@ export class UnapplicableEventError extends SpineError {
  * so Pub/Sub redelivers; unapplicable events become dead letters.
  */
 export function createMaterializeHandler(deps: MaterializeDependencies) {
-  const { state, changes, deadLetters, content, logger, maxAttempts, pending, batches, persistModeFor, snapshots } = deps;
+  const { state, changes, deadLetters, content, logger, maxAttempts, pending, batches, persistModeFor, snapshots } =
+    deps;
 
   function scheduler(): BatchScheduler {
     if (!batches) throw new Error('batched persistence needs the persist function URL (SPINE_FUNCTION_URLS)');
@@ -56,7 +57,10 @@ export function createMaterializeHandler(deps: MaterializeDependencies) {
   }
 
   /** Batched writes cost one publish and, once per window, one task here: the state write waits for the flush. */
-  async function defer(event: AnySpineEvent, message: { data: string; attributes: Record<string, string> }): Promise<boolean> {
+  async function defer(
+    event: AnySpineEvent,
+    message: { data: string; attributes: Record<string, string> },
+  ): Promise<boolean> {
     if (event.type === EventType.FlushRequested) {
       await scheduler().flushNow(event.data.networkId);
       return true;
@@ -67,7 +71,13 @@ export function createMaterializeHandler(deps: MaterializeDependencies) {
       // Named for the request, so a redelivered request makes no second snapshot task.
       const name = `snapshot-${createHash('sha256').update(`${d.networkId}/${d.snapshotId}`).digest('hex').slice(0, 40)}`;
       await snapshots.enqueue(
-        { networkId: d.networkId, snapshotId: d.snapshotId, ...(d.label !== undefined ? { label: d.label } : {}), causeId: event.id, writerId: d.requestedBy },
+        {
+          networkId: d.networkId,
+          snapshotId: d.snapshotId,
+          ...(d.label !== undefined ? { label: d.label } : {}),
+          causeId: event.id,
+          writerId: d.requestedBy,
+        },
         { name },
       );
       return true;
@@ -95,14 +105,34 @@ export function createMaterializeHandler(deps: MaterializeDependencies) {
     switch (event.type) {
       case EventType.ContactWritten: {
         const d = event.data;
-        const [outcome] = await state.applyContactWrites(d.networkId, d.groupId, await contactWritesOf(event, loadReferenced));
+        const [outcome] = await state.applyContactWrites(
+          d.networkId,
+          d.groupId,
+          await contactWritesOf(event, loadReferenced),
+        );
         const unchanged = !(outcome!.contentChanged || outcome!.contradiction);
-        return [{ type: EventType.GroupChanged, data: { networkId: d.networkId, groupId: d.groupId, kind: 'updated', ...cause, writerId: d.writerId, ...(unchanged ? { unchanged } : {}) } }];
+        return [
+          {
+            type: EventType.GroupChanged,
+            data: {
+              networkId: d.networkId,
+              groupId: d.groupId,
+              kind: 'updated',
+              ...cause,
+              writerId: d.writerId,
+              ...(unchanged ? { unchanged } : {}),
+            },
+          },
+        ];
       }
       case EventType.ContactsWritten: {
         // The bundle is one group write; each write in it is still applied at most once by its own (writerId, seq).
         const d = event.data;
-        const outcomes = await state.applyContactWriteBatch(d.networkId, d.groupId, await contactWritesOf(event, loadReferenced));
+        const outcomes = await state.applyContactWriteBatch(
+          d.networkId,
+          d.groupId,
+          await contactWritesOf(event, loadReferenced),
+        );
         const unchanged = !outcomes.some((o) => o.contentChanged || o.contradiction);
         return [
           {
@@ -123,7 +153,19 @@ export function createMaterializeHandler(deps: MaterializeDependencies) {
         const d = event.data;
         const groupState = d.stateRef ? await loadReferenced<GroupState>(d.stateRef) : d.state!;
         const applied = await state.applyGroupSave(d.networkId, d.groupId, groupState, d);
-        return [{ type: EventType.GroupChanged, data: { networkId: d.networkId, groupId: d.groupId, kind: 'updated', ...cause, writerId: d.writerId, ...(applied ? {} : { unchanged: true }) } }];
+        return [
+          {
+            type: EventType.GroupChanged,
+            data: {
+              networkId: d.networkId,
+              groupId: d.groupId,
+              kind: 'updated',
+              ...cause,
+              writerId: d.writerId,
+              ...(applied ? {} : { unchanged: true }),
+            },
+          },
+        ];
       }
       case EventType.GroupDeleted: {
         const d = event.data;
@@ -131,7 +173,14 @@ export function createMaterializeHandler(deps: MaterializeDependencies) {
         const ids = removed.length ? removed : [d.groupId];
         return ids.map((groupId) => ({
           type: EventType.GroupChanged,
-          data: { networkId: d.networkId, groupId, kind: 'deleted', ...cause, writerId: d.writerId, ...(removed.length ? {} : { unchanged: true }) },
+          data: {
+            networkId: d.networkId,
+            groupId,
+            kind: 'deleted',
+            ...cause,
+            writerId: d.writerId,
+            ...(removed.length ? {} : { unchanged: true }),
+          },
         }));
       }
       case EventType.NetworkSaved: {
@@ -140,18 +189,48 @@ export function createMaterializeHandler(deps: MaterializeDependencies) {
         const outcome = await state.applyNetworkSave(d.networkId, networkState, d);
         const groupChanges: Change[] = outcome
           ? [
-              ...outcome.written.map((groupId) => ({ type: EventType.GroupChanged, data: { networkId: d.networkId, groupId, kind: 'updated' as const, ...cause, writerId: d.writerId } })),
-              ...outcome.removed.map((groupId) => ({ type: EventType.GroupChanged, data: { networkId: d.networkId, groupId, kind: 'deleted' as const, ...cause, writerId: d.writerId } })),
+              ...outcome.written.map((groupId) => ({
+                type: EventType.GroupChanged,
+                data: { networkId: d.networkId, groupId, kind: 'updated' as const, ...cause, writerId: d.writerId },
+              })),
+              ...outcome.removed.map((groupId) => ({
+                type: EventType.GroupChanged,
+                data: { networkId: d.networkId, groupId, kind: 'deleted' as const, ...cause, writerId: d.writerId },
+              })),
             ]
           : [];
-        return [...groupChanges, { type: EventType.NetworkChanged, data: { networkId: d.networkId, kind: 'updated', ...cause, writerId: d.writerId, ...(outcome ? {} : { unchanged: true }) } }];
+        return [
+          ...groupChanges,
+          {
+            type: EventType.NetworkChanged,
+            data: {
+              networkId: d.networkId,
+              kind: 'updated',
+              ...cause,
+              writerId: d.writerId,
+              ...(outcome ? {} : { unchanged: true }),
+            },
+          },
+        ];
       }
       case EventType.NetworkDeleted: {
         const d = event.data;
         const groups = await state.applyNetworkDelete(d.networkId, d);
         return [
-          ...(groups ?? []).map((groupId) => ({ type: EventType.GroupChanged, data: { networkId: d.networkId, groupId, kind: 'deleted' as const, ...cause, writerId: d.writerId } })),
-          { type: EventType.NetworkChanged, data: { networkId: d.networkId, kind: 'deleted', ...cause, writerId: d.writerId, ...(groups ? {} : { unchanged: true }) } },
+          ...(groups ?? []).map((groupId) => ({
+            type: EventType.GroupChanged,
+            data: { networkId: d.networkId, groupId, kind: 'deleted' as const, ...cause, writerId: d.writerId },
+          })),
+          {
+            type: EventType.NetworkChanged,
+            data: {
+              networkId: d.networkId,
+              kind: 'deleted',
+              ...cause,
+              writerId: d.writerId,
+              ...(groups ? {} : { unchanged: true }),
+            },
+          },
         ];
       }
       default:
@@ -171,7 +250,14 @@ export function createMaterializeHandler(deps: MaterializeDependencies) {
     } catch (error) {
       const reason = (error as Error).message;
       if (isPermanent(error)) {
-        await deadLetters.record({ id: message.id, reason, source: 'materialize', attributes: message.attributes, data: message.data, orderingKey: message.attributes.path });
+        await deadLetters.record({
+          id: message.id,
+          reason,
+          source: 'materialize',
+          attributes: message.attributes,
+          data: message.data,
+          orderingKey: message.attributes.path,
+        });
         log.warn('event refused and recorded as a dead letter', { reason });
         return;
       }

@@ -13,4 +13,6 @@ const handler = createMaterializeHandler({
   logger: current.logger.child({ function: 'materialize' }),
 });
 
-functions.cloudEvent<PubSubPushData>('materialize', (cloudEvent: functions.CloudEvent<PubSubPushData>) => handler(cloudEvent));
+functions.cloudEvent<PubSubPushData>('materialize', (cloudEvent: functions.CloudEvent<PubSubPushData>) =>
+  handler(cloudEvent),
+);

@@ -3,7 +3,13 @@ import type { Request, Response } from '@google-cloud/functions-framework';
 import type { Materializer } from '../../shared/backends/materialized-state';
 import { decode } from '../../shared/codec';
 import { InvalidArgumentError, isPermanent, SpineError } from '../../shared/errors';
-import { attributeValue, contactWritesOf, fromPubSubMessage, isContactWriteEvent, type EventContactWrite } from '../../shared/events';
+import {
+  attributeValue,
+  contactWritesOf,
+  fromPubSubMessage,
+  isContactWriteEvent,
+  type EventContactWrite,
+} from '../../shared/events';
 import { EventType } from '../../shared/events/types';
 import { changePath, validateNetworkId } from '../../shared/ids';
 import type { Logger } from '../../shared/log';
@@ -83,8 +89,13 @@ export function parseFlushRequest(body: unknown): FlushRequest {
   }
   if (raw.everything !== undefined) {
     if (typeof raw.everything !== 'boolean') throw new InvalidArgumentError('everything must be true or false');
-    if (raw.everything && (raw.window !== undefined || raw.networkId !== undefined || raw.all !== undefined || raw.enqueue !== undefined)) {
-      throw new InvalidArgumentError('everything flushes every pending write: it takes no window, networkId, all or enqueue');
+    if (
+      raw.everything &&
+      (raw.window !== undefined || raw.networkId !== undefined || raw.all !== undefined || raw.enqueue !== undefined)
+    ) {
+      throw new InvalidArgumentError(
+        'everything flushes every pending write: it takes no window, networkId, all or enqueue',
+      );
     }
     if (raw.everything) request.everything = true;
   }
@@ -141,7 +152,12 @@ export function createPersistHandler(deps: PersistDependencies) {
     const deferred = pulled.filter((m) => !inScope(m));
     // Left pending for their own flush, visible to it at once and without spending delivery attempts (see `defer`).
     if (deferred.length) {
-      await pending.defer(deferred).catch((error: unknown) => logger.warn('could not leave writes of later flushes pending; some return when their lease ends', { count: deferred.length, error }));
+      await pending.defer(deferred).catch((error: unknown) =>
+        logger.warn('could not leave writes of later flushes pending; some return when their lease ends', {
+          count: deferred.length,
+          error,
+        }),
+      );
     }
     const groups = new Map<string, GroupBatch>();
     let dead = 0;
@@ -154,7 +170,8 @@ export function createPersistHandler(deps: PersistDependencies) {
         const writes = await contactWritesOf(event, async (reference) => decode(await content.get(reference)));
         const path = changePath(d.networkId, d.groupId);
         let batch = groups.get(path);
-        if (!batch) groups.set(path, (batch = { networkId: d.networkId, groupId: d.groupId, messages: [], writes: [] }));
+        if (!batch)
+          groups.set(path, (batch = { networkId: d.networkId, groupId: d.groupId, messages: [], writes: [] }));
         batch.messages.push(message);
         batch.writes.push(...writes);
       } catch (error) {
@@ -164,19 +181,35 @@ export function createPersistHandler(deps: PersistDependencies) {
           continue;
         }
         try {
-          await deadLetters.record({ id: message.messageId, reason: error.message, source: 'materialize', attributes: message.attributes, data: message.data.toString('base64'), orderingKey: message.attributes.path });
+          await deadLetters.record({
+            id: message.messageId,
+            reason: error.message,
+            source: 'materialize',
+            attributes: message.attributes,
+            data: message.data.toString('base64'),
+            orderingKey: message.attributes.path,
+          });
           await pending.ack([message.ackId]);
           dead += 1;
         } catch (recordError) {
           // Not filed: keep it pending, and fail the flush so it is tried again.
-          deadLetterFailures.push({ path: message.attributes.path ?? message.messageId, error: `dead letter not recorded: ${(recordError as Error).message}` });
+          deadLetterFailures.push({
+            path: message.attributes.path ?? message.messageId,
+            error: `dead letter not recorded: ${(recordError as Error).message}`,
+          });
           await pending.release([message.ackId]).catch(() => undefined);
         }
       }
     }
 
     const writes = [...groups.values()].reduce((sum, batch) => sum + batch.writes.length, 0);
-    const summary: PersistSummary = { groups: groups.size, events: messages.length, writes, deadLetters: dead, failed: deadLetterFailures };
+    const summary: PersistSummary = {
+      groups: groups.size,
+      events: messages.length,
+      writes,
+      deadLetters: dead,
+      failed: deadLetterFailures,
+    };
     // Groups are independent: several at once, so a flush of many groups is not one round trip after another.
     await mapWithConcurrency([...groups], PERSIST_CONCURRENCY, async ([path, batch]) => {
       try {
@@ -194,7 +227,11 @@ export function createPersistHandler(deps: PersistDependencies) {
           },
         ]);
         await pending.ack(batch.messages.map((m) => m.ackId));
-        logger.info('persisted group', { path, events: batch.writes.length, ...(request.window !== undefined ? { window: request.window } : {}) });
+        logger.info('persisted group', {
+          path,
+          events: batch.writes.length,
+          ...(request.window !== undefined ? { window: request.window } : {}),
+        });
       } catch (error) {
         summary.failed.push({ path, error: (error as Error).message });
         logger.warn('persisting group failed; its writes stay pending', { path, error });
@@ -222,12 +259,19 @@ export function createPersistHandler(deps: PersistDependencies) {
       }
       const slot = req.get('x-cloudscheduler-scheduletime');
       const parsedSlot = slot ? new Date(slot) : undefined;
-      const booked = await deps.batches.sweep(parsedSlot && !Number.isNaN(parsedSlot.getTime()) ? parsedSlot : undefined);
+      const booked = await deps.batches.sweep(
+        parsedSlot && !Number.isNaN(parsedSlot.getTime()) ? parsedSlot : undefined,
+      );
       res.status(200).json({ enqueued: booked });
       return;
     }
     const summary = await oneAtATime(() => persistPending(request));
-    logger.info('persist finished', { ...summary, failed: summary.failed.length, ms: Date.now() - started, body: req.body });
+    logger.info('persist finished', {
+      ...summary,
+      failed: summary.failed.length,
+      ms: Date.now() - started,
+      body: req.body,
+    });
     // A retry of a window's flush that finds nothing may be looking while a crashed attempt still
     // holds the window's writes (until their lease runs out): ask Cloud Tasks to come back later.
     const retry = Number(req.get('x-cloudtasks-taskretrycount') ?? 0);

@@ -45,12 +45,17 @@ const FIELDS = new Set(['networks', 'label', 'networkId', 'snapshotId', 'causeId
 export function createSnapshotHandler(deps: SnapshotHandlerDependencies) {
   const { state, logger } = deps;
   if (!Number.isSafeInteger(deps.maxSnapshots) || deps.maxSnapshots < 1) {
-    throw new InvalidArgumentError(`maxSnapshots must be a whole number of snapshots, 1 or more, not ${JSON.stringify(deps.maxSnapshots)}`);
+    throw new InvalidArgumentError(
+      `maxSnapshots must be a whole number of snapshots, 1 or more, not ${JSON.stringify(deps.maxSnapshots)}`,
+    );
   }
 
   return async function snapshot(req: Request, res: Response): Promise<void> {
     if (req.method !== 'POST') {
-      res.status(405).set('Allow', 'POST').json(errorBody('INVALID_ARGUMENT', `the snapshot function takes POST, not ${req.method}`));
+      res
+        .status(405)
+        .set('Allow', 'POST')
+        .json(errorBody('INVALID_ARGUMENT', `the snapshot function takes POST, not ${req.method}`));
       return;
     }
     let summary: SnapshotRunSummary;
@@ -116,21 +121,37 @@ function parseRequest(body: unknown): SnapshotRequest {
     }
   }
   if (value === undefined || value === null) value = {};
-  if (typeof value !== 'object' || Array.isArray(value)) throw new InvalidArgumentError('the request body must be a JSON object');
+  if (typeof value !== 'object' || Array.isArray(value))
+    throw new InvalidArgumentError('the request body must be a JSON object');
   const request = value as Record<string, unknown>;
   const unknown = Object.keys(request).filter((key) => !FIELDS.has(key));
-  if (unknown.length > 0) throw new InvalidArgumentError(`unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => JSON.stringify(k)).join(', ')}; the body takes ${[...FIELDS].join(', ')}`);
+  if (unknown.length > 0)
+    throw new InvalidArgumentError(
+      `unknown field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => JSON.stringify(k)).join(', ')}; the body takes ${[...FIELDS].join(', ')}`,
+    );
   const { networks, label, networkId, snapshotId } = request;
-  if (networks !== undefined && networks !== 'all' && networks !== 'changed' && !(Array.isArray(networks) && networks.every((id) => typeof id === 'string'))) {
-    throw new InvalidArgumentError(`networks must be "all", "changed" or a list of network ids, not ${JSON.stringify(networks)}`);
+  if (
+    networks !== undefined &&
+    networks !== 'all' &&
+    networks !== 'changed' &&
+    !(Array.isArray(networks) && networks.every((id) => typeof id === 'string'))
+  ) {
+    throw new InvalidArgumentError(
+      `networks must be "all", "changed" or a list of network ids, not ${JSON.stringify(networks)}`,
+    );
   }
   if (label !== undefined && typeof label !== 'string') throw new InvalidArgumentError('label must be a string');
-  if (networkId !== undefined && typeof networkId !== 'string') throw new InvalidArgumentError('networkId must be a string');
-  if (snapshotId !== undefined && typeof snapshotId !== 'string') throw new InvalidArgumentError('snapshotId must be a string');
-  if (networkId !== undefined && networks !== undefined) throw new InvalidArgumentError('give networkId (one snapshot) or networks, not both');
-  if (snapshotId !== undefined && networkId === undefined) throw new InvalidArgumentError('snapshotId names one snapshot and needs networkId');
+  if (networkId !== undefined && typeof networkId !== 'string')
+    throw new InvalidArgumentError('networkId must be a string');
+  if (snapshotId !== undefined && typeof snapshotId !== 'string')
+    throw new InvalidArgumentError('snapshotId must be a string');
+  if (networkId !== undefined && networks !== undefined)
+    throw new InvalidArgumentError('give networkId (one snapshot) or networks, not both');
+  if (snapshotId !== undefined && networkId === undefined)
+    throw new InvalidArgumentError('snapshotId names one snapshot and needs networkId');
   for (const key of ['causeId', 'writerId'] as const) {
-    if (request[key] !== undefined && (typeof request[key] !== 'string' || request[key] === '')) throw new InvalidArgumentError(`${key} must be a non-empty string`);
+    if (request[key] !== undefined && (typeof request[key] !== 'string' || request[key] === ''))
+      throw new InvalidArgumentError(`${key} must be a non-empty string`);
   }
   return request as SnapshotRequest;
 }
@@ -138,6 +159,9 @@ function parseRequest(body: unknown): SnapshotRequest {
 function parseSlot(header: string | undefined): Date | undefined {
   if (header === undefined || header === '') return undefined;
   const time = Date.parse(header);
-  if (Number.isNaN(time)) throw new InvalidArgumentError(`X-CloudScheduler-ScheduleTime must be an RFC 3339 time, not ${JSON.stringify(header)}`);
+  if (Number.isNaN(time))
+    throw new InvalidArgumentError(
+      `X-CloudScheduler-ScheduleTime must be an RFC 3339 time, not ${JSON.stringify(header)}`,
+    );
   return new Date(time);
 }

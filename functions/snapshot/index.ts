@@ -15,7 +15,15 @@ const handler = createSnapshotHandler({
   // Also when a repeated request found the snapshot already there.
   announce: (request) =>
     current.changes.publish([
-      { type: EventType.NetworkChanged, data: { networkId: request.networkId!, kind: 'updated', causeId: request.causeId!, ...(request.writerId ? { writerId: request.writerId } : {}) } },
+      {
+        type: EventType.NetworkChanged,
+        data: {
+          networkId: request.networkId!,
+          kind: 'updated',
+          causeId: request.causeId!,
+          ...(request.writerId ? { writerId: request.writerId } : {}),
+        },
+      },
     ]),
 });
 

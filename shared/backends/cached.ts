@@ -2,7 +2,14 @@ import { LRUCache } from 'lru-cache';
 import { clone } from '../codec';
 import { isValidNetworkId } from '../ids';
 import { createLogger, type Logger } from '../log';
-import type { ContactWriteOptions, GroupState, NetworkState, NetworkStorage, SubscriptionCallback, Unsubscribe } from '../model';
+import type {
+  ContactWriteOptions,
+  GroupState,
+  NetworkState,
+  NetworkStorage,
+  SubscriptionCallback,
+  Unsubscribe,
+} from '../model';
 import { DelegatingStorage } from './delegating';
 
 export interface ReadCacheOptions {
@@ -56,18 +63,28 @@ export class CachedStorage extends DelegatingStorage {
   }
 
   override loadContactContent(networkId: string, groupId: string, contactId: string): Promise<unknown | null> {
-    return this.read(networkId, `c\u0000${networkId}\u0000${groupId}\u0000${contactId}`, () => this.inner.loadContactContent(networkId, groupId, contactId));
+    return this.read(networkId, `c\u0000${networkId}\u0000${groupId}\u0000${contactId}`, () =>
+      this.inner.loadContactContent(networkId, groupId, contactId),
+    );
   }
 
   override loadGroupState(networkId: string, groupId: string): Promise<GroupState | null> {
-    return this.read(networkId, `g\u0000${networkId}\u0000${groupId}`, () => this.inner.loadGroupState(networkId, groupId));
+    return this.read(networkId, `g\u0000${networkId}\u0000${groupId}`, () =>
+      this.inner.loadGroupState(networkId, groupId),
+    );
   }
 
   override loadNetworkState(networkId: string): Promise<NetworkState | null> {
     return this.read(networkId, `n\u0000${networkId}`, () => this.inner.loadNetworkState(networkId));
   }
 
-  override async saveContactContent(networkId: string, groupId: string, contactId: string, content: unknown, options?: ContactWriteOptions): Promise<void> {
+  override async saveContactContent(
+    networkId: string,
+    groupId: string,
+    contactId: string,
+    content: unknown,
+    options?: ContactWriteOptions,
+  ): Promise<void> {
     try {
       await this.inner.saveContactContent(networkId, groupId, contactId, content, options);
     } finally {

@@ -1,11 +1,27 @@
 import { copyNetworks } from '../sync';
-import type { ContactWriteOptions, GroupQuery, GroupState, NetworkState, NetworkStorage, SnapshotInfo, SubscriptionCallback, SyncResult, Unsubscribe } from '../model';
+import type {
+  ContactWriteOptions,
+  GroupQuery,
+  GroupState,
+  NetworkState,
+  NetworkStorage,
+  SnapshotInfo,
+  SubscriptionCallback,
+  SyncResult,
+  Unsubscribe,
+} from '../model';
 
 /** Passes every method to `inner`; wrappers (the read cache, scheduled persistence) override what they add to. */
 export class DelegatingStorage implements NetworkStorage {
   constructor(readonly inner: NetworkStorage) {}
 
-  saveContactContent(networkId: string, groupId: string, contactId: string, content: unknown, options?: ContactWriteOptions): Promise<void> {
+  saveContactContent(
+    networkId: string,
+    groupId: string,
+    contactId: string,
+    content: unknown,
+    options?: ContactWriteOptions,
+  ): Promise<void> {
     return this.inner.saveContactContent(networkId, groupId, contactId, content, options);
   }
   loadContactContent(networkId: string, groupId: string, contactId: string): Promise<unknown | null> {

@@ -24,7 +24,14 @@ import { checkBlendMode, checkContent, DEFAULT_MAX_CONTENT_BYTES, validateQuery 
 import { copyNetworks } from '../sync';
 import { KeyedMutex, KeyedReadWriteLock } from '../util/locks';
 import { newestContact } from './group-records';
-import { checkIds, StoreMaterializer, type ContactWriteEntry, type Materializer, type NetworkSaveOutcome, type WriteLocks } from './materializer';
+import {
+  checkIds,
+  StoreMaterializer,
+  type ContactWriteEntry,
+  type Materializer,
+  type NetworkSaveOutcome,
+  type WriteLocks,
+} from './materializer';
 import type { SaveSnapshotOptions, SnapshotIfChangedOptions } from './snapshot-stream';
 import { StoreSnapshotter, type Snapshotter } from './snapshotter';
 import { StoreStateReader, type StateReader } from './state-reader';
@@ -117,11 +124,22 @@ export class DocumentStorage implements MaterializedState {
 
   // ---- contacts
 
-  async saveContactContent(networkId: string, groupId: string, contactId: string, content: unknown, options: ContactWriteOptions = {}): Promise<void> {
+  async saveContactContent(
+    networkId: string,
+    groupId: string,
+    contactId: string,
+    content: unknown,
+    options: ContactWriteOptions = {},
+  ): Promise<void> {
     checkIds(networkId, groupId, contactId);
     checkBlendMode(options.blendMode);
     checkContent(content, this.maxContentBytes, `content of contact ${JSON.stringify(contactId)}`);
-    const write: ContactWrite = { content: clone(content), ...this.nextOrigin(), seq: this.contactSequences.next(networkId, groupId, contactId), blendMode: options.blendMode };
+    const write: ContactWrite = {
+      content: clone(content),
+      ...this.nextOrigin(),
+      seq: this.contactSequences.next(networkId, groupId, contactId),
+      blendMode: options.blendMode,
+    };
     await this.applyContactWrite(networkId, groupId, contactId, write);
   }
 
@@ -143,7 +161,10 @@ export class DocumentStorage implements MaterializedState {
   async loadContactContent(networkId: string, groupId: string, contactId: string): Promise<unknown | null> {
     checkIds(networkId, groupId, contactId);
     await this.open('loadContactContent');
-    const [stored, record] = await Promise.all([this.store.getContact(networkId, groupId, contactId), this.store.getGroup(networkId, groupId)]);
+    const [stored, record] = await Promise.all([
+      this.store.getContact(networkId, groupId, contactId),
+      this.store.getGroup(networkId, groupId),
+    ]);
     return newestContact(stored, record?.contacts?.get(contactId) ?? null)?.content ?? null;
   }
 
@@ -233,7 +254,11 @@ export class DocumentStorage implements MaterializedState {
   }
 
   /** See `Snapshotter.snapshotIfChanged`. */
-  snapshotIfChanged(networkId: string, label?: string, options: SnapshotIfChangedOptions = {}): Promise<SnapshotWrite | null> {
+  snapshotIfChanged(
+    networkId: string,
+    label?: string,
+    options: SnapshotIfChangedOptions = {},
+  ): Promise<SnapshotWrite | null> {
     return this.snapshotter.snapshotIfChanged(networkId, label, options);
   }
 
@@ -256,7 +281,11 @@ export class DocumentStorage implements MaterializedState {
    * default), so writes older than the restore that arrive afterwards do not survive it and newer
    * ones apply on top. Returns what `applyNetworkSave` returns.
    */
-  async restoreSnapshot(networkId: string, snapshotId: string, origin: WriteOrigin = this.nextOrigin()): Promise<NetworkSaveOutcome | null> {
+  async restoreSnapshot(
+    networkId: string,
+    snapshotId: string,
+    origin: WriteOrigin = this.nextOrigin(),
+  ): Promise<NetworkSaveOutcome | null> {
     const state = await this.loadSnapshot(networkId, snapshotId);
     return this.applyNetworkSave(networkId, state, origin);
   }
@@ -303,7 +332,8 @@ export class DocumentStorage implements MaterializedState {
     const matching = [...this.subscriptions].filter((s) => pathMatches(s.path, networkId, groupId));
     if (matching.length === 0) return;
     const change: GroupChange = { networkId, groupId, path: changePath(networkId, groupId), kind, time: new Date() };
-    const state = kind === 'deleted' ? Promise.resolve(null) : this.reader.readGroup(networkId, groupId).catch(() => null);
+    const state =
+      kind === 'deleted' ? Promise.resolve(null) : this.reader.readGroup(networkId, groupId).catch(() => null);
     for (const subscription of matching) {
       // Each subscriber sees its changes one at a time, in the order they happened.
       subscription.delivery = subscription.delivery.then(async () => {

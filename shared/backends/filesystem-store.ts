@@ -9,7 +9,16 @@ import { KeyedMutex } from '../util/locks';
 import type { SnapshotInfo, StoredContact as Contact } from '../model';
 import { listDir, readFileIfExists, removeTree, sweepLeftovers, writeFileAtomic } from './atomic-file';
 import { digestOf, measured, SnapshotDigest } from './snapshot-stream';
-import type { AtomicUnit, ContactUpdate, GroupRecord, GroupUpdate, NetworkRecord, NetworkUpdate, SnapshotWrite, StateStore } from './state-store';
+import type {
+  AtomicUnit,
+  ContactUpdate,
+  GroupRecord,
+  GroupUpdate,
+  NetworkRecord,
+  NetworkUpdate,
+  SnapshotWrite,
+  StateStore,
+} from './state-store';
 
 export interface FileSystemStoreOptions {
   basePath: string;
@@ -53,7 +62,12 @@ export class FileSystemStateStore implements StateStore {
     if (error instanceof SpineError || typeof code !== 'string') return error;
     const where = (error as NodeJS.ErrnoException).path;
     const key = typeof where === 'string' ? where : this.root;
-    return new StorageUnavailableError(`${operation} failed at ${key}: ${code} (${(error as Error).message})`, { key, status: code, attempts: 1, cause: error });
+    return new StorageUnavailableError(`${operation} failed at ${key}: ${code} (${(error as Error).message})`, {
+      key,
+      status: code,
+      attempts: 1,
+      cause: error,
+    });
   }
 
   async init(): Promise<void> {
@@ -114,7 +128,10 @@ export class FileSystemStateStore implements StateStore {
           continue;
         }
         if (attempt >= LOCK_ATTEMPTS) {
-          throw new StorageConflictError(`could not lock ${path.relative(this.root, lock)} in ${attempt} attempts: other writers kept it`, { key: lock, status: 'EEXIST', attempts: attempt });
+          throw new StorageConflictError(
+            `could not lock ${path.relative(this.root, lock)} in ${attempt} attempts: other writers kept it`,
+            { key: lock, status: 'EEXIST', attempts: attempt },
+          );
         }
         await sleep(Math.random() * Math.min(100, 2 ** attempt));
       }
@@ -129,7 +146,9 @@ export class FileSystemStateStore implements StateStore {
   async listNetworkIds(): Promise<string[]> {
     const keys = await listDir(path.join(this.root, 'networks'));
     // Only networks whose metadata exists count; the id is read from it since long keys are hashed.
-    const records = await Promise.all(keys.map((key) => this.readJson<NetworkRecord>(path.join(this.root, 'networks', key, 'metadata.json'))));
+    const records = await Promise.all(
+      keys.map((key) => this.readJson<NetworkRecord>(path.join(this.root, 'networks', key, 'metadata.json'))),
+    );
     return records.filter((r): r is NetworkRecord => r !== null).map((r) => r.id);
   }
 
@@ -175,7 +194,9 @@ export class FileSystemStateStore implements StateStore {
 
   /** Reads only the files asked for. */
   async getContacts(networkId: string, groupId: string, contactIds: readonly string[]): Promise<Contact[]> {
-    const contacts = await Promise.all([...new Set(contactIds)].map((id) => this.readJson<Contact>(this.contactFile(networkId, groupId, id))));
+    const contacts = await Promise.all(
+      [...new Set(contactIds)].map((id) => this.readJson<Contact>(this.contactFile(networkId, groupId, id))),
+    );
     return contacts.filter((c): c is Contact => c !== null);
   }
 
@@ -217,13 +238,18 @@ export class FileSystemStateStore implements StateStore {
    * The body streams into a temp file, is fsynced and then hard-linked to its name, which fails
    * when the name exists (a rename would replace it); the info follows the same way.
    */
-  async putSnapshotStream(networkId: string, info: SnapshotInfo, chunks: AsyncIterable<string>): Promise<SnapshotWrite> {
+  async putSnapshotStream(
+    networkId: string,
+    info: SnapshotInfo,
+    chunks: AsyncIterable<string>,
+  ): Promise<SnapshotWrite> {
     const existing = await this.getSnapshotInfo(networkId, info.id);
     if (existing) return { created: false, info: existing };
     const base = path.join(this.networkDir(networkId), 'snapshots', idToKey(info.id));
     const body = `${base}.json`;
     const digest = new SnapshotDigest();
-    const created = (await fileTime(body)) === null && (await writeStreamCreateOnly(body, measured(chunks, digest), this.fsync));
+    const created =
+      (await fileTime(body)) === null && (await writeStreamCreateOnly(body, measured(chunks, digest), this.fsync));
     let stored: SnapshotInfo;
     if (created) {
       stored = { ...info, size: digest.size, sha256: digest.sha256() };
@@ -240,7 +266,9 @@ export class FileSystemStateStore implements StateStore {
   }
 
   async getSnapshotInfo(networkId: string, snapshotId: string): Promise<SnapshotInfo | null> {
-    return this.readJson<SnapshotInfo>(path.join(this.networkDir(networkId), 'snapshots', `${idToKey(snapshotId)}.info.json`));
+    return this.readJson<SnapshotInfo>(
+      path.join(this.networkDir(networkId), 'snapshots', `${idToKey(snapshotId)}.info.json`),
+    );
   }
 
   async getSnapshot(networkId: string, snapshotId: string): Promise<string | null> {
@@ -299,7 +327,9 @@ export class FileSystemStateStore implements StateStore {
     try {
       return decode<T>(text);
     } catch (error) {
-      throw new CorruptDataError(`cannot read ${path.relative(this.root, file)}: ${(error as Error).message}`, { cause: error });
+      throw new CorruptDataError(`cannot read ${path.relative(this.root, file)}: ${(error as Error).message}`, {
+        cause: error,
+      });
     }
   }
 
@@ -313,9 +343,30 @@ const STALE_LOCK_MS = 30_000;
 const LOCK_ATTEMPTS = 400;
 
 const STORE_METHODS = [
-  'init', 'getNetwork', 'putNetwork', 'updateNetwork', 'listNetworkIds', 'deleteNetwork', 'getGroup', 'putGroup', 'listGroupIds', 'deleteGroup',
-  'getContact', 'listContacts', 'getContacts', 'putContact', 'updateContact', 'updateGroup', 'deleteContact', 'putSnapshot', 'putSnapshotStream', 'getSnapshot', 'getSnapshotInfo',
-  'listSnapshots', 'deleteSnapshot', 'lastChanged',
+  'init',
+  'getNetwork',
+  'putNetwork',
+  'updateNetwork',
+  'listNetworkIds',
+  'deleteNetwork',
+  'getGroup',
+  'putGroup',
+  'listGroupIds',
+  'deleteGroup',
+  'getContact',
+  'listContacts',
+  'getContacts',
+  'putContact',
+  'updateContact',
+  'updateGroup',
+  'deleteContact',
+  'putSnapshot',
+  'putSnapshotStream',
+  'getSnapshot',
+  'getSnapshotInfo',
+  'listSnapshots',
+  'deleteSnapshot',
+  'lastChanged',
 ] as const satisfies ReadonlyArray<keyof FileSystemStateStore>;
 
 /** Modification time of a file or folder, `null` when it does not exist. */
@@ -324,7 +375,8 @@ async function fileTime(file: string): Promise<Date | null> {
     // From the number: a Date made by fs may belong to another realm (a vm context) than the codec's.
     return new Date((await fs.stat(file)).mtimeMs);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ENOTDIR')
+      return null;
     throw error;
   }
 }
@@ -337,7 +389,7 @@ async function writeStreamCreateOnly(file: string, source: AsyncIterable<Buffer>
   try {
     try {
       for await (const bytes of source) {
-        for (let offset = 0; offset < bytes.length; ) offset += (await handle.write(bytes, offset)).bytesWritten;
+        for (let offset = 0; offset < bytes.length;) offset += (await handle.write(bytes, offset)).bytesWritten;
       }
       if (fsync) await handle.datasync();
     } finally {
@@ -350,7 +402,13 @@ async function writeStreamCreateOnly(file: string, source: AsyncIterable<Buffer>
 }
 
 async function writeCreateOnly(file: string, text: string, fsync: boolean): Promise<boolean> {
-  return writeStreamCreateOnly(file, (async function* () { yield Buffer.from(text, 'utf8'); })(), fsync);
+  return writeStreamCreateOnly(
+    file,
+    (async function* () {
+      yield Buffer.from(text, 'utf8');
+    })(),
+    fsync,
+  );
 }
 
 /** A second name for `temp` at `file`, atomically refused when `file` exists. */

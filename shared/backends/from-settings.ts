@@ -18,13 +18,21 @@ export function stateStoreConfig(settings: SpineSettings, options: StateStoreOpt
   const writer = options.writerId ? { writerId: options.writerId } : {};
   switch (settings.stateStore) {
     case 'postgres':
-      if (!settings.postgresUrl) throw new InvalidArgumentError('setting SPINE_POSTGRES_URL is required when SPINE_STATE_STORE=postgres');
+      if (!settings.postgresUrl)
+        throw new InvalidArgumentError('setting SPINE_POSTGRES_URL is required when SPINE_STATE_STORE=postgres');
       return {
         type: 'postgres',
         connectionString: settings.postgresUrl,
         schema: settings.postgresSchema,
         poolSize: settings.postgresPoolSize,
-        snapshots: settings.postgresSnapshots === 'gcs' ? { bucket: settings.bucket, prefix: settings.statePrefix, ...(options.storage ? { storage: options.storage } : {}) } : 'database',
+        snapshots:
+          settings.postgresSnapshots === 'gcs'
+            ? {
+                bucket: settings.bucket,
+                prefix: settings.statePrefix,
+                ...(options.storage ? { storage: options.storage } : {}),
+              }
+            : 'database',
         iamAuth: settings.postgresIamAuth,
         grantTo: settings.postgresGrantTo,
         ...writer,
@@ -32,7 +40,13 @@ export function stateStoreConfig(settings: SpineSettings, options: StateStoreOpt
     case 'filesystem':
       return { type: 'filesystem', basePath: settings.statePath!, ...writer };
     case 'gcs':
-      return { type: 'gcs', bucket: settings.bucket, prefix: settings.statePrefix, ...(options.storage ? { storage: options.storage } : {}), ...writer };
+      return {
+        type: 'gcs',
+        bucket: settings.bucket,
+        prefix: settings.statePrefix,
+        ...(options.storage ? { storage: options.storage } : {}),
+        ...writer,
+      };
   }
 }
 

@@ -11,7 +11,17 @@ import { isBucketName } from '../bucket-name';
 import { mapWithConcurrency } from '../util/concurrency';
 import { resolveRetryPolicy, withRetry, type RetryOptions, type RetryPolicy } from './retry';
 import { digestOf, measured, SnapshotDigest } from './snapshot-stream';
-import type { AtomicUnit, ContactUpdate, GroupRecord, GroupUpdate, NetworkRecord, NetworkUpdate, RecordReadOptions, SnapshotWrite, StateStore } from './state-store';
+import type {
+  AtomicUnit,
+  ContactUpdate,
+  GroupRecord,
+  GroupUpdate,
+  NetworkRecord,
+  NetworkUpdate,
+  RecordReadOptions,
+  SnapshotWrite,
+  StateStore,
+} from './state-store';
 
 export interface GcsStateStoreOptions {
   /** An existing bucket; `init()` fails naming it when it is missing (unless `createBucketIfMissing`). */
@@ -99,7 +109,13 @@ export class GcsStateStore implements StateStore {
   readonly bucketName: string;
   /** Normalized: empty, or ending in "/". */
   readonly prefix: string;
-  readonly counters: GcsStoreCounters = { preconditionFailures: 0, rateLimited: 0, transientFailures: 0, retries: 0, cachedReads: 0 };
+  readonly counters: GcsStoreCounters = {
+    preconditionFailures: 0,
+    rateLimited: 0,
+    transientFailures: 0,
+    retries: 0,
+    cachedReads: 0,
+  };
   private client: Storage | undefined;
   private bucketHandle: Bucket | undefined;
   private readonly createBucketIfMissing: boolean;
@@ -111,7 +127,8 @@ export class GcsStateStore implements StateStore {
   private readonly log: Logger;
 
   constructor(options: GcsStateStoreOptions) {
-    if (!options || typeof options !== 'object') throw new InvalidArgumentError('GcsStateStore needs options with { bucket }');
+    if (!options || typeof options !== 'object')
+      throw new InvalidArgumentError('GcsStateStore needs options with { bucket }');
     this.bucketName = validateBucketName(options.bucket);
     this.prefix = normalizePrefix(options.prefix);
     this.client = options.storage;
@@ -120,8 +137,17 @@ export class GcsStateStore implements StateStore {
     this.concurrency = positiveInteger(options.concurrency ?? DEFAULT_GCS_CONCURRENCY, 'concurrency');
     this.listPageSize = positiveInteger(options.listPageSize ?? 1000, 'listPageSize');
     const cacheBytes = options.recordCacheBytes ?? DEFAULT_RECORD_CACHE_BYTES;
-    if (!Number.isSafeInteger(cacheBytes) || cacheBytes < 0) throw new InvalidArgumentError(`recordCacheBytes must be a whole number of bytes, not ${JSON.stringify(cacheBytes)}`);
-    this.records = cacheBytes > 0 ? new LRUCache<string, CachedRecord>({ maxSize: cacheBytes, sizeCalculation: (value, name) => value.data.length + name.length + 64 }) : undefined;
+    if (!Number.isSafeInteger(cacheBytes) || cacheBytes < 0)
+      throw new InvalidArgumentError(
+        `recordCacheBytes must be a whole number of bytes, not ${JSON.stringify(cacheBytes)}`,
+      );
+    this.records =
+      cacheBytes > 0
+        ? new LRUCache<string, CachedRecord>({
+            maxSize: cacheBytes,
+            sizeCalculation: (value, name) => value.data.length + name.length + 64,
+          })
+        : undefined;
     this.log = options.logger ?? createLogger('gcs-store');
   }
 
@@ -165,7 +191,12 @@ export class GcsStateStore implements StateStore {
 
   /** Compare-and-set on the record's generation, like `updateGroup`. */
   async updateNetwork(networkId: string, update: NetworkUpdate): Promise<void> {
-    await this.compareAndSet<NetworkRecord>(this.networkRecordName(networkId), `update network ${JSON.stringify(networkId)} at`, update, { cache: true });
+    await this.compareAndSet<NetworkRecord>(
+      this.networkRecordName(networkId),
+      `update network ${JSON.stringify(networkId)} at`,
+      update,
+      { cache: true },
+    );
   }
 
   async listNetworkIds(): Promise<string[]> {
@@ -232,7 +263,12 @@ export class GcsStateStore implements StateStore {
    * contacts are stored on their own only by this store's `putContact`/`updateContact` (which
    * forget that) or by a whole-group save, which also writes the record (a new generation).
    */
-  async getContacts(networkId: string, groupId: string, contactIds: readonly string[], options?: RecordReadOptions): Promise<Contact[]> {
+  async getContacts(
+    networkId: string,
+    groupId: string,
+    contactIds: readonly string[],
+    options?: RecordReadOptions,
+  ): Promise<Contact[]> {
     if (contactIds.length === 0) return [];
     const record = this.records?.get(this.groupRecordName(networkId, groupId));
     if (options?.cached && record?.noSingles) {
@@ -242,7 +278,8 @@ export class GcsStateStore implements StateStore {
     const wanted = new Set(contactIds.map((id) => this.contactName(networkId, groupId, id)));
     const { names } = await this.list(`${this.groupPrefix(networkId, groupId)}contacts/`);
     // Still the record of the same generation: the listing speaks for it.
-    if (names.length === 0 && record && this.records?.get(this.groupRecordName(networkId, groupId)) === record) record.noSingles = true;
+    if (names.length === 0 && record && this.records?.get(this.groupRecordName(networkId, groupId)) === record)
+      record.noSingles = true;
     const contacts = await mapWithConcurrency(
       names.filter((name) => wanted.has(name)),
       this.concurrency,
@@ -265,7 +302,11 @@ export class GcsStateStore implements StateStore {
    */
   async updateContact(networkId: string, groupId: string, contactId: string, update: ContactUpdate): Promise<void> {
     this.forgetNoSingles(networkId, groupId);
-    await this.compareAndSet<Contact>(this.contactName(networkId, groupId, contactId), `update contact ${JSON.stringify(contactId)} of group ${JSON.stringify(groupId)} at`, update);
+    await this.compareAndSet<Contact>(
+      this.contactName(networkId, groupId, contactId),
+      `update contact ${JSON.stringify(contactId)} of group ${JSON.stringify(groupId)} at`,
+      update,
+    );
   }
 
   /**
@@ -273,7 +314,12 @@ export class GcsStateStore implements StateStore {
    * generation, without a download; when another writer changed the record since (412), it reads
    * the record again and calls `update` once more, at once.
    */
-  async updateGroup(networkId: string, groupId: string, update: GroupUpdate, options?: RecordReadOptions): Promise<void> {
+  async updateGroup(
+    networkId: string,
+    groupId: string,
+    update: GroupUpdate,
+    options?: RecordReadOptions,
+  ): Promise<void> {
     const name = this.groupRecordName(networkId, groupId);
     const what = `update group ${JSON.stringify(groupId)} at`;
     const hit = options?.cached ? this.records?.get(name) : undefined;
@@ -300,7 +346,12 @@ export class GcsStateStore implements StateStore {
    * read (0 when absent). On 412 someone else wrote it: read again and call `update` again.
    * With `cache`, the object is a record kept in the record cache.
    */
-  private async compareAndSet<T>(name: string, what: string, update: (current: T | null) => T | null, { cache = false } = {}): Promise<void> {
+  private async compareAndSet<T>(
+    name: string,
+    what: string,
+    update: (current: T | null) => T | null,
+    { cache = false } = {},
+  ): Promise<void> {
     let pending: { text: string; generation: string } | undefined;
     let attempts = 0;
     try {
@@ -349,7 +400,11 @@ export class GcsStateStore implements StateStore {
    * never overwritten (412); the info object follows the same way. Memory stays at about one
    * piece of `chunks` plus the client's stream buffers, whatever the snapshot's size.
    */
-  async putSnapshotStream(networkId: string, info: SnapshotInfo, chunks: AsyncIterable<string>): Promise<SnapshotWrite> {
+  async putSnapshotStream(
+    networkId: string,
+    info: SnapshotInfo,
+    chunks: AsyncIterable<string>,
+  ): Promise<SnapshotWrite> {
     const existing = await this.getSnapshotInfo(networkId, info.id);
     if (existing) return { created: false, info: existing };
     const base = this.snapshotBase(networkId, info.id);
@@ -547,7 +602,9 @@ export class GcsStateStore implements StateStore {
     try {
       return decode<T>(data);
     } catch (error) {
-      throw new CorruptDataError(`cannot read gs://${this.bucketName}/${name}: ${(error as Error).message}`, { cause: error });
+      throw new CorruptDataError(`cannot read gs://${this.bucketName}/${name}: ${(error as Error).message}`, {
+        cause: error,
+      });
     }
   }
 
@@ -578,7 +635,8 @@ export class GcsStateStore implements StateStore {
         .on('data', (chunk: Buffer) => chunks.push(chunk))
         .on('error', (error) => (statusOf(error) === 404 ? resolve(null) : reject(error)))
         .on('end', () => {
-          if (generation === undefined) reject(new Error(`download of gs://${this.bucketName}/${name} carried no x-goog-generation header`));
+          if (generation === undefined)
+            reject(new Error(`download of gs://${this.bucketName}/${name} carried no x-goog-generation header`));
           else resolve({ data: Buffer.concat(chunks), generation });
         });
     });
@@ -660,10 +718,13 @@ export class GcsStateStore implements StateStore {
   private async retrying<T>(operation: string, name: string, run: () => Promise<T>): Promise<T> {
     let attempts = 0;
     try {
-      return await withRetry((attempt) => {
-        attempts = attempt;
-        return run();
-      }, this.retryControl(operation, name, isTransient));
+      return await withRetry(
+        (attempt) => {
+          attempts = attempt;
+          return run();
+        },
+        this.retryControl(operation, name, isTransient),
+      );
     } catch (error) {
       throw this.wrap(operation, name, error, attempts);
     }
@@ -681,7 +742,13 @@ export class GcsStateStore implements StateStore {
       },
       onRetry: (error: unknown, retry: number, delayMs: number) => {
         this.counters.retries++;
-        this.log.debug('retrying storage request', { operation, object: name, status: statusOf(error), retry, delayMs });
+        this.log.debug('retrying storage request', {
+          operation,
+          object: name,
+          status: statusOf(error),
+          retry,
+          delayMs,
+        });
       },
     };
   }
@@ -690,7 +757,8 @@ export class GcsStateStore implements StateStore {
   private wrap(operation: string, name: string, error: unknown, attempts: number): unknown {
     const status = statusOf(error);
     if (status !== 412 && !isTransient(error)) return error;
-    const what = status === 412 ? 'other writers kept changing it' : status === 429 ? 'rate limited' : 'service unavailable';
+    const what =
+      status === 412 ? 'other writers kept changing it' : status === 429 ? 'rate limited' : 'service unavailable';
     const key = name.startsWith('gs://') ? name : `gs://${this.bucketName}/${name}`;
     const message = `could not ${operation} ${key} in ${attempts} attempt${attempts === 1 ? '' : 's'}: ${what} (last answer ${String(status)}: ${messageOf(error)})`;
     const details = { key, status, attempts, cause: error };
@@ -716,7 +784,9 @@ function statusOf(error: unknown): number | string | undefined {
 
 function isTransient(error: unknown): boolean {
   const status = statusOf(error);
-  return typeof status === 'number' ? TRANSIENT_STATUS.has(status) : status !== undefined && TRANSIENT_SOCKET_CODES.has(status);
+  return typeof status === 'number'
+    ? TRANSIENT_STATUS.has(status)
+    : status !== undefined && TRANSIENT_SOCKET_CODES.has(status);
 }
 
 function messageOf(error: unknown): string {
@@ -728,7 +798,9 @@ function messageOf(error: unknown): string {
 
 function validateBucketName(bucket: unknown): string {
   if (!isBucketName(bucket)) {
-    throw new InvalidArgumentError(`bucket must be a Cloud Storage bucket name (lowercase letters, digits, "-", "_", "."), not ${JSON.stringify(bucket)}`);
+    throw new InvalidArgumentError(
+      `bucket must be a Cloud Storage bucket name (lowercase letters, digits, "-", "_", "."), not ${JSON.stringify(bucket)}`,
+    );
   }
   return bucket;
 }
@@ -736,10 +808,14 @@ function validateBucketName(bucket: unknown): string {
 function normalizePrefix(prefix: unknown): string {
   if (prefix === undefined || prefix === '') return '';
   if (typeof prefix !== 'string') throw new InvalidArgumentError(`prefix must be a string, not ${typeof prefix}`);
-  if (/[\u0000-\u001f\u007f-\u009f]/.test(prefix)) throw new InvalidArgumentError(`prefix ${JSON.stringify(prefix)} must not contain control characters`);
-  if (prefix.startsWith('/')) throw new InvalidArgumentError(`prefix ${JSON.stringify(prefix)} must not start with "/"`);
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(prefix))
+    throw new InvalidArgumentError(`prefix ${JSON.stringify(prefix)} must not contain control characters`);
+  if (prefix.startsWith('/'))
+    throw new InvalidArgumentError(`prefix ${JSON.stringify(prefix)} must not start with "/"`);
   if (Buffer.byteLength(prefix, 'utf8') > MAX_PREFIX_BYTES) {
-    throw new InvalidArgumentError(`prefix is ${Buffer.byteLength(prefix, 'utf8')} bytes, over the limit of ${MAX_PREFIX_BYTES} (object names are at most 1024)`);
+    throw new InvalidArgumentError(
+      `prefix is ${Buffer.byteLength(prefix, 'utf8')} bytes, over the limit of ${MAX_PREFIX_BYTES} (object names are at most 1024)`,
+    );
   }
   return prefix.endsWith('/') ? prefix : `${prefix}/`;
 }

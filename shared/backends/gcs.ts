@@ -39,7 +39,8 @@ export class GcsStorage extends DocumentStorage {
   private readonly gcs: GcsStateStore;
 
   constructor(options: GcsStorageOptions) {
-    if (!options || typeof options !== 'object') throw new InvalidArgumentError('GcsStorage needs options with { bucket }');
+    if (!options || typeof options !== 'object')
+      throw new InvalidArgumentError('GcsStorage needs options with { bucket }');
     const store = new GcsStateStore({
       bucket: options.bucket,
       prefix: options.prefix,

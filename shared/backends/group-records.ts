@@ -34,7 +34,11 @@ export function assembleGroupState(record: GroupRecord, singleContacts: Iterable
 }
 
 /** The group as `loadGroupState` returns it, read from the store: its record, then its contacts; `null` without a record. */
-export async function readGroupState(store: StateStore, networkId: string, groupId: string): Promise<GroupState | null> {
+export async function readGroupState(
+  store: StateStore,
+  networkId: string,
+  groupId: string,
+): Promise<GroupState | null> {
   const record = await store.getGroup(networkId, groupId);
   if (!record) return null;
   return assembleGroupState(record, await store.listContacts(networkId, groupId));
@@ -82,7 +86,10 @@ function appliedCount(contact: StoredContact): number {
 }
 
 /** Packed and single contacts of a group, the newer copy where both exist. */
-export function mergeContacts(packed: Map<string, StoredContact> | undefined, singles: Map<string, StoredContact>): Map<string, StoredContact> {
+export function mergeContacts(
+  packed: Map<string, StoredContact> | undefined,
+  singles: Map<string, StoredContact>,
+): Map<string, StoredContact> {
   const out = new Map(singles);
   for (const [id, contact] of packed ?? []) out.set(id, newestContact(contact, out.get(id) ?? null)!);
   return out;
@@ -91,6 +98,10 @@ export function mergeContacts(packed: Map<string, StoredContact> | undefined, si
 export function mergeIds(first: Iterable<string>, second: Iterable<string>): string[] {
   const out = [...first];
   const seen = new Set(out);
-  for (const id of second) if (!seen.has(id)) out.push(id), seen.add(id);
+  for (const id of second) {
+    if (seen.has(id)) continue;
+    out.push(id);
+    seen.add(id);
+  }
   return out;
 }

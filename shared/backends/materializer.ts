@@ -7,7 +7,14 @@ import { changePath, validateContactId, validateGroupId, validateNetworkId, vali
 import type { GroupChangeKind, GroupState, NetworkState, StoredContact } from '../model';
 import { DEFAULT_MAX_CONTENT_BYTES, validateGroupState, validateNetworkState } from '../state-validation';
 import type { KeyedMutex, KeyedReadWriteLock } from '../util/locks';
-import { emptyGroupState, emptyRecord, mergeContacts, mergeIds, newestContact, readGroupRecords } from './group-records';
+import {
+  emptyGroupState,
+  emptyRecord,
+  mergeContacts,
+  mergeIds,
+  newestContact,
+  readGroupRecords,
+} from './group-records';
 import type { GroupRecord, NetworkRecord, StateStore } from './state-store';
 
 /** One contact write of an event, as materialize and persist hand it over. */
@@ -119,7 +126,12 @@ export class StoreMaterializer implements Materializer {
     this.packLoneWrites = options.packLoneWrites ?? false;
   }
 
-  async applyContactWrite(networkId: string, groupId: string, contactId: string, write: ContactWrite): Promise<BlendOutcome> {
+  async applyContactWrite(
+    networkId: string,
+    groupId: string,
+    contactId: string,
+    write: ContactWrite,
+  ): Promise<BlendOutcome> {
     checkIds(networkId, groupId, contactId);
     checkOrigin(write);
     await this.options.open('applyContactWrite');
@@ -134,7 +146,9 @@ export class StoreMaterializer implements Materializer {
       await this.store.updateContact(networkId, groupId, contactId, (stored) => {
         const current = newestContact(stored, packed);
         result = applyContactWrite(current, { contactId, groupId }, write);
-        const worthWriting = !result.duplicate && (result.contentChanged || result.contradiction || result.contact.blendMode === 'merge' || stored === null);
+        const worthWriting =
+          !result.duplicate &&
+          (result.contentChanged || result.contradiction || result.contact.blendMode === 'merge' || stored === null);
         return worthWriting ? result.contact : null;
       });
       return result!;
@@ -148,7 +162,11 @@ export class StoreMaterializer implements Materializer {
    * compare-and-set catches a stale copy (another instance wrote or deleted the group), and then
    * the writes are admitted again from fresh reads.
    */
-  async applyContactWriteBatch(networkId: string, groupId: string, writes: ContactWriteEntry[]): Promise<BlendOutcome[]> {
+  async applyContactWriteBatch(
+    networkId: string,
+    groupId: string,
+    writes: ContactWriteEntry[],
+  ): Promise<BlendOutcome[]> {
     checkIds(networkId, groupId);
     for (const { contactId, write } of writes) {
       validateContactId(contactId);
@@ -157,7 +175,9 @@ export class StoreMaterializer implements Materializer {
     await this.options.open('applyContactWriteBatch');
     if (writes.length === 0) return [];
     for (const { write } of writes) this.clock.observe(write.stamp);
-    const order = writes.map((w, index) => ({ ...w, index })).sort((a, b) => compareStamps(a.write.stamp, b.write.stamp));
+    const order = writes
+      .map((w, index) => ({ ...w, index }))
+      .sort((a, b) => compareStamps(a.write.stamp, b.write.stamp));
     const newestStamp = order[order.length - 1]!.write.stamp;
     const contactIds = [...new Set(writes.map((w) => w.contactId))];
     const outcomes = await this.inGroup(networkId, groupId, async () => {
@@ -167,7 +187,9 @@ export class StoreMaterializer implements Materializer {
         // Superseded as of the newest write means superseded for all of them.
         if (!admitted) return writes.map(({ contactId, write }) => supersededOutcome(contactId, groupId, write));
         const { network } = admitted;
-        const singles = new Map((await this.store.getContacts(networkId, groupId, contactIds, { cached })).map((c) => [c.id, c] as const));
+        const singles = new Map(
+          (await this.store.getContacts(networkId, groupId, contactIds, { cached })).map((c) => [c.id, c] as const),
+        );
         let calls = 0;
         let stale = false;
         await this.store.updateGroup(
@@ -207,7 +229,8 @@ export class StoreMaterializer implements Materializer {
   }
 
   async applyContactWrites(networkId: string, groupId: string, writes: ContactWriteEntry[]): Promise<BlendOutcome[]> {
-    if (writes.length === 1 && !this.packLoneWrites) return [await this.applyContactWrite(networkId, groupId, writes[0]!.contactId, writes[0]!.write)];
+    if (writes.length === 1 && !this.packLoneWrites)
+      return [await this.applyContactWrite(networkId, groupId, writes[0]!.contactId, writes[0]!.write)];
     return this.applyContactWriteBatch(networkId, groupId, writes);
   }
 
@@ -222,12 +245,18 @@ export class StoreMaterializer implements Materializer {
     const { applied, removed } = await this.store.atomically({ kind: 'network', networkId }, async () => {
       const written = await this.locks.networks.read(networkId, () =>
         this.locks.groups.run(changePath(networkId, groupId), async () => {
-          const admitted = await this.admitGroupWrite(networkId, groupId, origin.stamp, { create: false, parentId: copy.group.parentId });
+          const admitted = await this.admitGroupWrite(networkId, groupId, origin.stamp, {
+            create: false,
+            parentId: copy.group.parentId,
+          });
           if (!admitted) return false;
           return this.writeGroup(networkId, groupId, copy, origin.stamp);
         }),
       );
-      return { applied: written, removed: written ? [] : await this.cascadeAncestorDelete(networkId, groupId, copy.group.parentId, origin.stamp) };
+      return {
+        applied: written,
+        removed: written ? [] : await this.cascadeAncestorDelete(networkId, groupId, copy.group.parentId, origin.stamp),
+      };
     });
     if (applied) this.options.onChange(networkId, groupId, 'updated');
     for (const id of removed) this.options.onChange(networkId, id, 'deleted');
@@ -240,17 +269,27 @@ export class StoreMaterializer implements Materializer {
    * under different ordering keys, so a grandchild may come before its parent). Returns the
    * groups removed.
    */
-  private async cascadeAncestorDelete(networkId: string, groupId: string, parentId: string | undefined, saveStamp: string): Promise<string[]> {
+  private async cascadeAncestorDelete(
+    networkId: string,
+    groupId: string,
+    parentId: string | undefined,
+    saveStamp: string,
+  ): Promise<string[]> {
     if (parentId === undefined) return [];
     return this.locks.networks.write(networkId, async () => {
       const network = await this.store.getNetwork(networkId);
       const records = await readGroupRecords(this.store, networkId);
       let deleteStamp: string | undefined;
       const visited = new Set<string>([groupId]);
-      for (let parent: string | undefined = parentId; parent !== undefined && !visited.has(parent); parent = records.get(parent)?.group.parentId) {
+      for (
+        let parent: string | undefined = parentId;
+        parent !== undefined && !visited.has(parent);
+        parent = records.get(parent)?.group.parentId
+      ) {
         visited.add(parent);
         const tombstone = network?.tombstones?.[parent];
-        if (tombstone !== undefined && (deleteStamp === undefined || compareStamps(tombstone, deleteStamp) > 0)) deleteStamp = tombstone;
+        if (tombstone !== undefined && (deleteStamp === undefined || compareStamps(tombstone, deleteStamp) > 0))
+          deleteStamp = tombstone;
       }
       // Only a delete newer than the refused save says the save's group is gone too.
       if (deleteStamp === undefined || compareStamps(deleteStamp, saveStamp) <= 0) return [];
@@ -263,7 +302,8 @@ export class StoreMaterializer implements Materializer {
       const present = doomed.filter((id) => records.has(id));
       const gone: string[] = [];
       // Contacts written after the delete stay, as on the delete itself.
-      for (const id of [...present].reverse()) if (await this.removeGroupAsOf(networkId, id, records.get(id), stamp)) gone.push(id);
+      for (const id of [...present].reverse())
+        if (await this.removeGroupAsOf(networkId, id, records.get(id), stamp)) gone.push(id);
       return gone;
     });
   }
@@ -274,11 +314,16 @@ export class StoreMaterializer implements Materializer {
     await this.options.open('deleteGroup');
     this.clock.observe(origin.stamp);
     const outcome = await this.inNetwork(networkId, async () => {
-      const [network, records] = await Promise.all([this.store.getNetwork(networkId), readGroupRecords(this.store, networkId)]);
+      const [network, records] = await Promise.all([
+        this.store.getNetwork(networkId),
+        readGroupRecords(this.store, networkId),
+      ]);
       const target = records.get(groupId);
       // A newer save of the group or of the whole network replaced what this delete would remove.
-      if (target?.stamp !== undefined && compareStamps(target.stamp, origin.stamp) > 0) return { removed: [], emptied: [] };
-      if (network?.stamp !== undefined && compareStamps(network.stamp, origin.stamp) > 0) return { removed: [], emptied: [] };
+      if (target?.stamp !== undefined && compareStamps(target.stamp, origin.stamp) > 0)
+        return { removed: [], emptied: [] };
+      if (network?.stamp !== undefined && compareStamps(network.stamp, origin.stamp) > 0)
+        return { removed: [], emptied: [] };
       // Descendants by parent link, even when the group itself has not arrived yet; a descendant
       // saved after this delete (a newer stamp) stays.
       const doomed = [groupId, ...descendantsOf(groupId, records)].filter((id) => {
@@ -291,13 +336,19 @@ export class StoreMaterializer implements Materializer {
       // Deepest first, so a crash never leaves a child whose parent is gone. Contacts written after
       // the delete stay, in the group as such a write creates it.
       const emptied = new Set<string>();
-      for (const id of [...present].reverse()) if (!(await this.removeGroupAsOf(networkId, id, records.get(id), origin.stamp))) emptied.add(id);
+      for (const id of [...present].reverse())
+        if (!(await this.removeGroupAsOf(networkId, id, records.get(id), origin.stamp))) emptied.add(id);
       const parentId = target?.group.parentId;
       const parent = parentId === undefined ? undefined : records.get(parentId);
       if (parentId !== undefined && parent?.group.subgroupIds.includes(groupId)) {
         // On the parent as it is now: another instance may have written it since it was read.
         await this.store.updateGroup(networkId, parentId, (current) =>
-          current?.group.subgroupIds.includes(groupId) ? { ...current, group: { ...current.group, subgroupIds: current.group.subgroupIds.filter((id) => id !== groupId) } } : null,
+          current?.group.subgroupIds.includes(groupId)
+            ? {
+                ...current,
+                group: { ...current.group, subgroupIds: current.group.subgroupIds.filter((id) => id !== groupId) },
+              }
+            : null,
         );
       }
       return { removed: present.filter((id) => !emptied.has(id)), emptied: [...emptied] };
@@ -307,7 +358,11 @@ export class StoreMaterializer implements Materializer {
     return outcome.removed;
   }
 
-  async applyNetworkSave(networkId: string, state: NetworkState, origin: WriteOrigin): Promise<NetworkSaveOutcome | null> {
+  async applyNetworkSave(
+    networkId: string,
+    state: NetworkState,
+    origin: WriteOrigin,
+  ): Promise<NetworkSaveOutcome | null> {
     validateNetworkId(networkId);
     checkOrigin(origin);
     validateNetworkState(state, this.maxContentBytes);
@@ -322,7 +377,8 @@ export class StoreMaterializer implements Materializer {
       let superseded = false;
       const stored = await this.updateNetwork(networkId, (current) => {
         superseded =
-          (current?.stamp !== undefined && compareStamps(current.stamp, origin.stamp) > 0) || (current?.deletedStamp !== undefined && compareStamps(current.deletedStamp, origin.stamp) > 0);
+          (current?.stamp !== undefined && compareStamps(current.stamp, origin.stamp) > 0) ||
+          (current?.deletedStamp !== undefined && compareStamps(current.deletedStamp, origin.stamp) > 0);
         if (superseded) return null;
         const next: NetworkRecord = {
           ...(current ?? {}),
@@ -381,7 +437,9 @@ export class StoreMaterializer implements Materializer {
       const now = new Date();
       await this.updateNetwork(networkId, (current) => {
         // Tombstones another instance recorded since the read above are kept.
-        const newest = [record?.deletedStamp, current?.deletedStamp, origin.stamp].filter((stamp): stamp is string => stamp !== undefined);
+        const newest = [record?.deletedStamp, current?.deletedStamp, origin.stamp].filter(
+          (stamp): stamp is string => stamp !== undefined,
+        );
         const deletedStamp = newest.reduce((a, b) => (compareStamps(a, b) >= 0 ? a : b));
         return {
           id: networkId,
@@ -428,12 +486,15 @@ export class StoreMaterializer implements Materializer {
   ): Promise<{ group: GroupRecord; network: NetworkRecord } | null> {
     const cached = options.cached === true;
     // Both records in one round trip: on Cloud Storage each read is a request.
-    let [network, existing] = await Promise.all([this.store.getNetwork(networkId, { cached }), this.store.getGroup(networkId, groupId, { cached })]);
+    let [network, existing] = await Promise.all([
+      this.store.getNetwork(networkId, { cached }),
+      this.store.getGroup(networkId, groupId, { cached }),
+    ]);
     // No group record: maybe deleted elsewhere since the network record was cached, so its tombstone must be read.
     if (cached && !existing) network = await this.store.getNetwork(networkId);
     if (supersededByDelete(network, groupId, stamp)) return null;
     const visited = new Set<string>([groupId]);
-    for (let parent = options.parentId; parent !== undefined && !visited.has(parent); ) {
+    for (let parent = options.parentId; parent !== undefined && !visited.has(parent);) {
       if (isTombstoned(network, parent, stamp)) return null;
       visited.add(parent);
       parent = (await this.store.getGroup(networkId, parent))?.group.parentId;
@@ -444,7 +505,14 @@ export class StoreMaterializer implements Materializer {
       // Never null: either someone else's live record or the one made here.
       network = (await this.updateNetwork(networkId, (current) => {
         if (current && !current.deleted) return null;
-        const revived: NetworkRecord = { ...(current ?? {}), id: networkId, rootGroupId: groupId, currentGroupId: groupId, createdAt: now, updatedAt: now };
+        const revived: NetworkRecord = {
+          ...(current ?? {}),
+          id: networkId,
+          rootGroupId: groupId,
+          currentGroupId: groupId,
+          createdAt: now,
+          updatedAt: now,
+        };
         delete revived.deleted;
         return revived;
       }))!;
@@ -461,7 +529,14 @@ export class StoreMaterializer implements Materializer {
     await this.updateNetwork(networkId, (current) => {
       // A delete that arrives before anything of its network still has to be remembered: as a
       // record that is not listed (deleted) until a newer write revives it.
-      const network = current ?? { id: networkId, rootGroupId: '', currentGroupId: '', createdAt: now, updatedAt: now, deleted: true };
+      const network = current ?? {
+        id: networkId,
+        rootGroupId: '',
+        currentGroupId: '',
+        createdAt: now,
+        updatedAt: now,
+        deleted: true,
+      };
       const tombstones = pruneTombstones({ ...network.tombstones });
       for (const id of groupIds) {
         const previous = tombstones[id];
@@ -476,7 +551,10 @@ export class StoreMaterializer implements Materializer {
    * sharing the store never lose each other's tombstones; `update` may run more than once.
    * Resolves with the record as it is afterwards.
    */
-  private async updateNetwork(networkId: string, update: (current: NetworkRecord | null) => NetworkRecord | null): Promise<NetworkRecord | null> {
+  private async updateNetwork(
+    networkId: string,
+    update: (current: NetworkRecord | null) => NetworkRecord | null,
+  ): Promise<NetworkRecord | null> {
     let result: NetworkRecord | null = null;
     await this.store.updateNetwork(networkId, (current) => {
       const next = update(current);
@@ -507,7 +585,12 @@ export class StoreMaterializer implements Materializer {
       else if (packed.get(id) === current) keptPacked.set(id, current);
     }
     const group = { ...state.group, contactIds: mergeIds(state.group.contactIds, state.contacts.keys()) };
-    await this.store.putGroup(networkId, { group, wires: state.wires, stamp, ...(keptPacked.size ? { contacts: keptPacked } : {}) });
+    await this.store.putGroup(networkId, {
+      group,
+      wires: state.wires,
+      stamp,
+      ...(keptPacked.size ? { contacts: keptPacked } : {}),
+    });
     for (const id of gone) if (singles.has(id)) await this.store.deleteContact(networkId, groupId, id);
     return true;
   }
@@ -517,7 +600,12 @@ export class StoreMaterializer implements Materializer {
    * group stamped `stamp` (as a write after the removal would have created it). True when the
    * group is gone.
    */
-  private async removeGroupAsOf(networkId: string, groupId: string, record: GroupRecord | undefined, stamp: string): Promise<boolean> {
+  private async removeGroupAsOf(
+    networkId: string,
+    groupId: string,
+    record: GroupRecord | undefined,
+    stamp: string,
+  ): Promise<boolean> {
     if (!(await this.hasWritesAfter(networkId, groupId, record, stamp))) {
       await this.store.deleteGroup(networkId, groupId);
       return true;
@@ -526,10 +614,17 @@ export class StoreMaterializer implements Materializer {
     return false;
   }
 
-  private async hasWritesAfter(networkId: string, groupId: string, record: GroupRecord | undefined, stamp: string): Promise<boolean> {
+  private async hasWritesAfter(
+    networkId: string,
+    groupId: string,
+    record: GroupRecord | undefined,
+    stamp: string,
+  ): Promise<boolean> {
     const singles = new Map((await this.store.listContacts(networkId, groupId)).map((c) => [c.id, c] as const));
     const contacts = mergeContacts(record?.contacts, singles);
-    return [...contacts.values()].some((contact) => rebaseContact(contact, null, stamp, { contactId: contact.id, groupId }) !== null);
+    return [...contacts.values()].some(
+      (contact) => rebaseContact(contact, null, stamp, { contactId: contact.id, groupId }) !== null,
+    );
   }
 
   /** Of `groupIds`, the groups saved or with contacts written after `stamp`. */
@@ -548,7 +643,11 @@ export class StoreMaterializer implements Materializer {
    * are, the others are removed as of `stamp` keeping what was written later, and the snapshots go.
    * The record stays live, with `deletedStamp` so older writes arriving afterwards stay deleted.
    */
-  private async deleteNetworkExceptLater(networkId: string, groupIds: readonly string[], stamp: string): Promise<string[]> {
+  private async deleteNetworkExceptLater(
+    networkId: string,
+    groupIds: readonly string[],
+    stamp: string,
+  ): Promise<string[]> {
     const remaining: string[] = [];
     const removed: string[] = [];
     for (const id of groupIds) {
@@ -561,7 +660,8 @@ export class StoreMaterializer implements Materializer {
     const now = new Date();
     await this.updateNetwork(networkId, (current) => {
       const base = current ?? { id: networkId, rootGroupId: '', currentGroupId: '', createdAt: now, updatedAt: now };
-      const deletedStamp = base.deletedStamp !== undefined && compareStamps(base.deletedStamp, stamp) > 0 ? base.deletedStamp : stamp;
+      const deletedStamp =
+        base.deletedStamp !== undefined && compareStamps(base.deletedStamp, stamp) > 0 ? base.deletedStamp : stamp;
       const root = remaining.includes(base.rootGroupId) ? base.rootGroupId : [...remaining].sort()[0]!;
       const currentGroupId = remaining.includes(base.currentGroupId) ? base.currentGroupId : root;
       const next: NetworkRecord = { ...base, rootGroupId: root, currentGroupId, updatedAt: now, deletedStamp };
@@ -575,9 +675,11 @@ export class StoreMaterializer implements Materializer {
 
 /** A write origin (stamp, writer, sequence number) as the contract requires it; throws `InvalidArgumentError`/`InvalidIdError`. */
 export function checkOrigin(origin: WriteOrigin): void {
-  if (!isStamp(origin.stamp)) throw new InvalidArgumentError(`write stamp ${JSON.stringify(origin.stamp)} is not a clock stamp`);
+  if (!isStamp(origin.stamp))
+    throw new InvalidArgumentError(`write stamp ${JSON.stringify(origin.stamp)} is not a clock stamp`);
   validateWriterId(origin.writerId);
-  if (!Number.isSafeInteger(origin.seq) || origin.seq < 1) throw new InvalidArgumentError(`write seq must be a positive integer, not ${origin.seq}`);
+  if (!Number.isSafeInteger(origin.seq) || origin.seq < 1)
+    throw new InvalidArgumentError(`write seq must be a positive integer, not ${origin.seq}`);
 }
 
 export function checkIds(networkId: string, groupId: string, contactId?: string): void {
@@ -590,7 +692,9 @@ export function checkIds(networkId: string, groupId: string, contactId?: string)
 const TOMBSTONE_TTL_MS = 8 * 24 * 60 * 60 * 1000;
 
 function pruneTombstones(tombstones: Record<string, string>, now = Date.now()): Record<string, string> {
-  return Object.fromEntries(Object.entries(tombstones).filter(([, stamp]) => parseStamp(stamp).wallTime > now - TOMBSTONE_TTL_MS));
+  return Object.fromEntries(
+    Object.entries(tombstones).filter(([, stamp]) => parseStamp(stamp).wallTime > now - TOMBSTONE_TTL_MS),
+  );
 }
 
 function isTombstoned(network: NetworkRecord | null, groupId: string, stamp: string): boolean {
@@ -613,7 +717,13 @@ function replacedByGroupOperation(record: GroupRecord, stamp: string): boolean {
 }
 
 function supersededOutcome(contactId: string, groupId: string, write: ContactWrite): BlendOutcome {
-  return { contact: { id: contactId, groupId, blendMode: write.blendMode ?? 'accept-last' }, contentChanged: false, duplicate: false, contradiction: false, superseded: true };
+  return {
+    contact: { id: contactId, groupId, blendMode: write.blendMode ?? 'accept-last' },
+    contentChanged: false,
+    duplicate: false,
+    contradiction: false,
+    superseded: true,
+  };
 }
 
 /** Groups below `groupId` by parent links, deepest last. */

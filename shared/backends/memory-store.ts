@@ -1,7 +1,16 @@
 import { decode, encode } from '../codec';
 import type { SnapshotInfo, StoredContact as Contact } from '../model';
 import { measured, SnapshotDigest } from './snapshot-stream';
-import type { AtomicUnit, ContactUpdate, GroupRecord, GroupUpdate, NetworkRecord, NetworkUpdate, SnapshotWrite, StateStore } from './state-store';
+import type {
+  AtomicUnit,
+  ContactUpdate,
+  GroupRecord,
+  GroupUpdate,
+  NetworkRecord,
+  NetworkUpdate,
+  SnapshotWrite,
+  StateStore,
+} from './state-store';
 
 interface StoredNetwork {
   record: string;
@@ -123,7 +132,11 @@ export class MemoryStateStore implements StateStore {
     stored.snapshots.set(info.id, { info: decode<SnapshotInfo>(encode(info)), payload });
   }
 
-  async putSnapshotStream(networkId: string, info: SnapshotInfo, chunks: AsyncIterable<string>): Promise<SnapshotWrite> {
+  async putSnapshotStream(
+    networkId: string,
+    info: SnapshotInfo,
+    chunks: AsyncIterable<string>,
+  ): Promise<SnapshotWrite> {
     const existing = await this.getSnapshotInfo(networkId, info.id);
     if (existing) return { created: false, info: existing };
     const digest = new SnapshotDigest();

@@ -49,7 +49,11 @@ export function openBackend(config: BackendConfig): NetworkStorage {
       const { GcsStorage } = require('./gcs') as typeof import('./gcs');
       if (!options.storage && (projectId || apiEndpoint)) {
         const { Storage } = require('@google-cloud/storage') as typeof import('@google-cloud/storage');
-        options.storage = new Storage({ ...(projectId ? { projectId } : {}), ...(apiEndpoint ? { apiEndpoint } : {}), retryOptions: { autoRetry: false } });
+        options.storage = new Storage({
+          ...(projectId ? { projectId } : {}),
+          ...(apiEndpoint ? { apiEndpoint } : {}),
+          retryOptions: { autoRetry: false },
+        });
       }
       return new GcsStorage(options);
     }

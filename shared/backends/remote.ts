@@ -21,7 +21,16 @@ import type {
   SyncResult,
   Unsubscribe,
 } from '../model';
-import { API_PREFIX, CLOSE_CODES, errorFromWire, SUBSCRIBE_PATH, type ClientMessage, type MethodName, type ServerMessage, type WireError } from '../remote/protocol';
+import {
+  API_PREFIX,
+  CLOSE_CODES,
+  errorFromWire,
+  SUBSCRIBE_PATH,
+  type ClientMessage,
+  type MethodName,
+  type ServerMessage,
+  type WireError,
+} from '../remote/protocol';
 
 export interface RemoteStorageOptions {
   /** Base URL of the gateway, e.g. `http://127.0.0.1:8094` (npm start's SPINE_GATEWAY_URL). */
@@ -82,8 +91,10 @@ export class RemoteStorage implements NetworkStorage {
   reconnects = 0;
 
   constructor(options: RemoteStorageOptions) {
-    if (!options || typeof options.url !== 'string' || !/^https?:\/\//.test(options.url)) throw new InvalidArgumentError('RemoteStorage needs { url }: the gateway, http://host:port or https://…');
-    if (typeof options.apiKey !== 'string' || options.apiKey.length === 0) throw new InvalidArgumentError('RemoteStorage needs { apiKey } (spine keys create makes one)');
+    if (!options || typeof options.url !== 'string' || !/^https?:\/\//.test(options.url))
+      throw new InvalidArgumentError('RemoteStorage needs { url }: the gateway, http://host:port or https://…');
+    if (typeof options.apiKey !== 'string' || options.apiKey.length === 0)
+      throw new InvalidArgumentError('RemoteStorage needs { apiKey } (spine keys create makes one)');
     this.url = options.url.replace(/\/+$/, '');
     this.apiKey = options.apiKey;
     this.timeoutMs = options.timeoutMs ?? 60_000;
@@ -104,7 +115,13 @@ export class RemoteStorage implements NetworkStorage {
       try {
         return await this.send<T>(method, body);
       } catch (error) {
-        if (!(error instanceof StorageUnavailableError) || error.status !== 429 || attempt >= this.rateLimitRetries || this.closed) throw error;
+        if (
+          !(error instanceof StorageUnavailableError) ||
+          error.status !== 429 ||
+          attempt >= this.rateLimitRetries ||
+          this.closed
+        )
+          throw error;
         const waitMs = (error as StorageUnavailableError & { retryAfterMs?: number }).retryAfterMs ?? 1000;
         await new Promise((resolve) => setTimeout(resolve, waitMs));
       }
@@ -123,7 +140,10 @@ export class RemoteStorage implements NetworkStorage {
     } catch (error) {
       const cause = (error as { cause?: { code?: string } }).cause;
       const status = (error as Error).name === 'TimeoutError' ? 'TIMEOUT' : (cause?.code ?? (error as Error).name);
-      throw new StorageUnavailableError(`${method} through the gateway at ${this.url} failed: ${(error as Error).message}${cause?.code ? ` (${cause.code})` : ''}`, { key: method, status, attempts: 1, cause: error });
+      throw new StorageUnavailableError(
+        `${method} through the gateway at ${this.url} failed: ${(error as Error).message}${cause?.code ? ` (${cause.code})` : ''}`,
+        { key: method, status, attempts: 1, cause: error },
+      );
     }
     const text = await response.text();
     if (response.ok) return decode<{ result: T }>(text).result;
@@ -135,7 +155,10 @@ export class RemoteStorage implements NetworkStorage {
     }
     const error = errorFromWire(response.status, wire, `${method} through the gateway`);
     if (response.status === 429) {
-      const retryAfterMs = typeof wire?.details?.retryAfterMs === 'number' ? wire.details.retryAfterMs : Number(response.headers.get('retry-after') ?? 1) * 1000;
+      const retryAfterMs =
+        typeof wire?.details?.retryAfterMs === 'number'
+          ? wire.details.retryAfterMs
+          : Number(response.headers.get('retry-after') ?? 1) * 1000;
       Object.assign(error, { retryAfterMs });
     }
     throw error;
@@ -145,8 +168,19 @@ export class RemoteStorage implements NetworkStorage {
     if (this.closed) throw new StorageClosedError('initialize');
   }
 
-  saveContactContent(networkId: string, groupId: string, contactId: string, content: unknown, options?: ContactWriteOptions): Promise<void> {
-    return this.call('saveContactContent', options === undefined ? [networkId, groupId, contactId, content] : [networkId, groupId, contactId, content, options]);
+  saveContactContent(
+    networkId: string,
+    groupId: string,
+    contactId: string,
+    content: unknown,
+    options?: ContactWriteOptions,
+  ): Promise<void> {
+    return this.call(
+      'saveContactContent',
+      options === undefined
+        ? [networkId, groupId, contactId, content]
+        : [networkId, groupId, contactId, content, options],
+    );
   }
 
   loadContactContent(networkId: string, groupId: string, contactId: string): Promise<unknown | null> {
@@ -228,14 +262,22 @@ export class RemoteStorage implements NetworkStorage {
     const parsed = parsePath(path);
     if (typeof callback !== 'function') throw new InvalidArgumentError('subscribe needs a callback function');
     if (this.closed) throw new StorageClosedError('subscribe');
-    const subscription: RemoteSubscription = { sub: randomUUID(), path, parsed, callback, seen: new Map(), chain: Promise.resolve() };
+    const subscription: RemoteSubscription = {
+      sub: randomUUID(),
+      path,
+      parsed,
+      callback,
+      seen: new Map(),
+      chain: Promise.resolve(),
+    };
     this.subs.set(subscription.sub, subscription);
     try {
       const socket = await this.openSocket();
       await this.confirm(socket, subscription);
       // What "seen" means from now on: the groups as they are once the subscription is active.
       const current = await this.groupsUnder(parsed);
-      for (const [groupId, state] of current) if (!subscription.seen.has(groupId)) subscription.seen.set(groupId, digest(state));
+      for (const [groupId, state] of current)
+        if (!subscription.seen.has(groupId)) subscription.seen.set(groupId, digest(state));
     } catch (error) {
       this.subs.delete(subscription.sub);
       this.closeSocketWhenIdle();
@@ -268,7 +310,10 @@ export class RemoteStorage implements NetworkStorage {
     if (this.socket?.readyState === WebSocket.OPEN) return Promise.resolve(this.socket);
     this.socketOpen ??= new Promise<WebSocket>((resolve, reject) => {
       const url = `${this.url.replace(/^http/, 'ws')}${SUBSCRIBE_PATH}`;
-      const socket = new WebSocket(url, { headers: { authorization: `Bearer ${this.apiKey}` }, handshakeTimeout: this.timeoutMs });
+      const socket = new WebSocket(url, {
+        headers: { authorization: `Bearer ${this.apiKey}` },
+        handshakeTimeout: this.timeoutMs,
+      });
       this.socket = socket;
       let opened = false;
       let failed = false;
@@ -300,13 +345,26 @@ export class RemoteStorage implements NetworkStorage {
       });
       socket.on('message', (data) => this.onMessage(data.toString()));
       socket.on('error', (error) => {
-        fail(new StorageUnavailableError(`connecting to the gateway at ${url} failed: ${error.message}`, { key: 'subscribe', status: (error as NodeJS.ErrnoException).code, attempts: 1, cause: error }));
+        fail(
+          new StorageUnavailableError(`connecting to the gateway at ${url} failed: ${error.message}`, {
+            key: 'subscribe',
+            status: (error as NodeJS.ErrnoException).code,
+            attempts: 1,
+            cause: error,
+          }),
+        );
       });
       socket.once('close', (code, reason) => {
         // A socket that never opened is the business of whoever waits for it (subscribe, or resume's own retry).
         if (!opened) {
           if (this.socket === socket) this.socket = undefined;
-          fail(new StorageUnavailableError(`the gateway closed the connection before it opened (${code})`, { key: 'subscribe', status: code, attempts: 1 }));
+          fail(
+            new StorageUnavailableError(`the gateway closed the connection before it opened (${code})`, {
+              key: 'subscribe',
+              status: code,
+              attempts: 1,
+            }),
+          );
           return;
         }
         this.onSocketClosed(socket, code, reason.toString());
@@ -321,9 +379,20 @@ export class RemoteStorage implements NetworkStorage {
     let timer: NodeJS.Timeout | undefined;
     const confirmed = new Promise<void>((resolve, reject) => {
       subscription.confirm = { resolve, reject };
-      timer = setTimeout(() => reject(new StorageUnavailableError(`the gateway did not confirm the subscription to ${subscription.path} within ${this.timeoutMs} ms`, { key: 'subscribe', status: 'TIMEOUT', attempts: 1 })), this.timeoutMs);
+      timer = setTimeout(
+        () =>
+          reject(
+            new StorageUnavailableError(
+              `the gateway did not confirm the subscription to ${subscription.path} within ${this.timeoutMs} ms`,
+              { key: 'subscribe', status: 'TIMEOUT', attempts: 1 },
+            ),
+          ),
+        this.timeoutMs,
+      );
     });
-    socket.send(JSON.stringify({ type: 'subscribe', sub: subscription.sub, path: subscription.path } satisfies ClientMessage));
+    socket.send(
+      JSON.stringify({ type: 'subscribe', sub: subscription.sub, path: subscription.path } satisfies ClientMessage),
+    );
     return confirmed.finally(() => {
       clearTimeout(timer);
       subscription.confirm = undefined;
@@ -350,19 +419,29 @@ export class RemoteStorage implements NetworkStorage {
     }
     if (message.type === 'change' && subscription) {
       const { state, change } = message;
-      void this.enqueue(subscription, () => this.deliver(subscription, change.groupId, state, change, false)).catch(() => undefined);
+      void this.enqueue(subscription, () => this.deliver(subscription, change.groupId, state, change, false)).catch(
+        () => undefined,
+      );
     }
   }
 
   /** Runs `work` after the subscription's earlier deliveries; its failure rejects the answer, never the chain. */
   private enqueue(subscription: RemoteSubscription, work: () => Promise<void>): Promise<void> {
     const run = subscription.chain.then(work);
-    subscription.chain = run.catch((error: unknown) => this.log.error('delivering a change failed', { path: subscription.path, error }));
+    subscription.chain = run.catch((error: unknown) =>
+      this.log.error('delivering a change failed', { path: subscription.path, error }),
+    );
     return run;
   }
 
   /** Calls back unless the subscription is gone or (when `skipSame`) the state is the one last delivered. */
-  private async deliver(subscription: RemoteSubscription, groupId: string, state: GroupState | null, change: GroupChange, skipSame: boolean): Promise<void> {
+  private async deliver(
+    subscription: RemoteSubscription,
+    groupId: string,
+    state: GroupState | null,
+    change: GroupChange,
+    skipSame: boolean,
+  ): Promise<void> {
     if (!this.subs.has(subscription.sub)) return;
     if (state === null) subscription.seen.delete(groupId);
     else {
@@ -381,9 +460,21 @@ export class RemoteStorage implements NetworkStorage {
     // An old socket closing after a newer one opened has nothing pending.
     if (this.socket !== undefined && this.socket !== socket) return;
     this.socket = undefined;
-    for (const s of this.subs.values()) s.confirm?.reject(new StorageUnavailableError(`the gateway closed the connection (${code} ${reason})`, { key: 'subscribe', status: code, attempts: 1 }));
+    for (const s of this.subs.values())
+      s.confirm?.reject(
+        new StorageUnavailableError(`the gateway closed the connection (${code} ${reason})`, {
+          key: 'subscribe',
+          status: code,
+          attempts: 1,
+        }),
+      );
     if (this.closed || this.subs.size === 0) return;
-    this.log.warn('subscription socket closed; reconnecting', { code, reason, slowConsumer: code === CLOSE_CODES.slowConsumer, retryInMs: this.reconnectDelay });
+    this.log.warn('subscription socket closed; reconnecting', {
+      code,
+      reason,
+      slowConsumer: code === CLOSE_CODES.slowConsumer,
+      retryInMs: this.reconnectDelay,
+    });
     this.scheduleReconnect();
   }
 
@@ -407,7 +498,10 @@ export class RemoteStorage implements NetworkStorage {
       if (this.closed) return;
       if (error instanceof AuthenticationError) {
         // A revoked key does not come back: trying again would only knock on the door forever.
-        this.log.error('the gateway refuses the API key; subscriptions stopped', { error, subscriptions: this.subs.size });
+        this.log.error('the gateway refuses the API key; subscriptions stopped', {
+          error,
+          subscriptions: this.subs.size,
+        });
         return;
       }
       this.log.warn('resuming subscriptions failed; trying again', { error, retryInMs: this.reconnectDelay });
@@ -424,10 +518,23 @@ export class RemoteStorage implements NetworkStorage {
       const current = await this.groupsUnder(subscription.parsed);
       const time = new Date();
       for (const [groupId, state] of current) {
-        await this.deliver(subscription, groupId, state, { networkId, groupId, path: changePath(networkId, groupId), kind: 'updated', time }, true);
+        await this.deliver(
+          subscription,
+          groupId,
+          state,
+          { networkId, groupId, path: changePath(networkId, groupId), kind: 'updated', time },
+          true,
+        );
       }
       for (const groupId of [...subscription.seen.keys()]) {
-        if (!current.has(groupId)) await this.deliver(subscription, groupId, null, { networkId, groupId, path: changePath(networkId, groupId), kind: 'deleted', time }, true);
+        if (!current.has(groupId))
+          await this.deliver(
+            subscription,
+            groupId,
+            null,
+            { networkId, groupId, path: changePath(networkId, groupId), kind: 'deleted', time },
+            true,
+          );
       }
     });
   }
@@ -435,7 +542,8 @@ export class RemoteStorage implements NetworkStorage {
   private async groupsUnder(parsed: ParsedPath): Promise<Map<string, GroupState>> {
     const network = await this.loadNetworkState(validateNetworkId(parsed.networkId));
     const groups = new Map<string, GroupState>();
-    for (const [groupId, state] of network?.groups ?? []) if (pathMatches(parsed, parsed.networkId, groupId)) groups.set(groupId, state);
+    for (const [groupId, state] of network?.groups ?? [])
+      if (pathMatches(parsed, parsed.networkId, groupId)) groups.set(groupId, state);
     return groups;
   }
 

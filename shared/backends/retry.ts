@@ -22,13 +22,19 @@ export function resolveRetryPolicy(input: RetryOptions | undefined, setting = 'r
   }
   const policy = { ...DEFAULT_RETRY_POLICY, ...stripUndefined(input ?? {}) };
   if (!Number.isSafeInteger(policy.maxAttempts) || policy.maxAttempts < 1) {
-    throw new InvalidArgumentError(`${setting}.maxAttempts must be an integer of at least 1, not ${String(policy.maxAttempts)}`);
+    throw new InvalidArgumentError(
+      `${setting}.maxAttempts must be an integer of at least 1, not ${String(policy.maxAttempts)}`,
+    );
   }
   if (!Number.isFinite(policy.baseDelayMs) || policy.baseDelayMs < 0) {
-    throw new InvalidArgumentError(`${setting}.baseDelayMs must be a non-negative number, not ${String(policy.baseDelayMs)}`);
+    throw new InvalidArgumentError(
+      `${setting}.baseDelayMs must be a non-negative number, not ${String(policy.baseDelayMs)}`,
+    );
   }
   if (!Number.isFinite(policy.maxDelayMs) || policy.maxDelayMs < policy.baseDelayMs) {
-    throw new InvalidArgumentError(`${setting}.maxDelayMs cannot be less than ${setting}.baseDelayMs (${policy.maxDelayMs} < ${policy.baseDelayMs})`);
+    throw new InvalidArgumentError(
+      `${setting}.maxDelayMs cannot be less than ${setting}.baseDelayMs (${policy.maxDelayMs} < ${policy.baseDelayMs})`,
+    );
   }
   return policy;
 }

@@ -30,7 +30,13 @@ export class ScheduledPersistence extends DelegatingStorage {
     if (options.snapshotInterval) this.every(options.snapshotInterval, () => this.snapshotWritten());
   }
 
-  override async saveContactContent(networkId: string, groupId: string, contactId: string, content: unknown, options?: ContactWriteOptions): Promise<void> {
+  override async saveContactContent(
+    networkId: string,
+    groupId: string,
+    contactId: string,
+    content: unknown,
+    options?: ContactWriteOptions,
+  ): Promise<void> {
     await this.inner.saveContactContent(networkId, groupId, contactId, content, options);
     this.written.add(networkId);
   }

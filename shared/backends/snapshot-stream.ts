@@ -16,7 +16,8 @@ export async function* encodeNetworkStateChunks(
   // go, so no tag of the codec is written a second time here.
   const shell = encode({ groups: new Map(), rootGroupId: frame.rootGroupId, currentGroupId: frame.currentGroupId });
   const split = shell.indexOf('[]') + 1;
-  if (split === 0) throw new Error('snapshot encoding: the codec no longer encodes an empty Map as an empty entries array');
+  if (split === 0)
+    throw new Error('snapshot encoding: the codec no longer encodes an empty Map as an empty entries array');
   let head = shell.slice(0, split);
   for await (const [groupId, state] of groups) {
     yield `${head}[${encode(groupId)},${encode(state)}]`;

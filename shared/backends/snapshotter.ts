@@ -5,7 +5,13 @@ import type { GroupState, NetworkState, SnapshotInfo } from '../model';
 import { newSnapshotId } from '../snapshot-id';
 import { publicNetworkState, readGroupState } from './group-records';
 import type { WriteLocks } from './materializer';
-import { DEFAULT_CHANGE_TOLERANCE_MS, encodeNetworkStateChunks, SNAPSHOT_READ_AHEAD, type SaveSnapshotOptions, type SnapshotIfChangedOptions } from './snapshot-stream';
+import {
+  DEFAULT_CHANGE_TOLERANCE_MS,
+  encodeNetworkStateChunks,
+  SNAPSHOT_READ_AHEAD,
+  type SaveSnapshotOptions,
+  type SnapshotIfChangedOptions,
+} from './snapshot-stream';
 import type { SnapshotWrite, StateStore } from './state-store';
 
 /**
@@ -26,7 +32,11 @@ export interface Snapshotter {
    * written (`lastChanged`) after that snapshot's `createdAt` less `changeToleranceMs`. `null`
    * when unchanged.
    */
-  snapshotIfChanged(networkId: string, label?: string, options?: SnapshotIfChangedOptions): Promise<SnapshotWrite | null>;
+  snapshotIfChanged(
+    networkId: string,
+    label?: string,
+    options?: SnapshotIfChangedOptions,
+  ): Promise<SnapshotWrite | null>;
   /** When the network's state (not its snapshots) was last written, by the store's clock, from metadata; `null` for a missing or deleted network. */
   lastChanged(networkId: string): Promise<Date | null>;
   /** Deletes all but the newest `keep` snapshots, oldest first; returns the ids deleted (one deleted meanwhile by someone else is left out). */
@@ -56,7 +66,8 @@ export class StoreSnapshotter implements Snapshotter {
   /** Memory holds about a group of the network, never all of it. */
   async writeSnapshot(networkId: string, label?: string, options: SaveSnapshotOptions = {}): Promise<SnapshotWrite> {
     validateNetworkId(networkId);
-    if (label !== undefined && typeof label !== 'string') throw new InvalidArgumentError('snapshot label must be a string');
+    if (label !== undefined && typeof label !== 'string')
+      throw new InvalidArgumentError('snapshot label must be a string');
     const requestedId = snapshotIdOption(options);
     await this.options.open('saveSnapshot');
     // Exclusive, so the snapshot is one consistent state of the network.
@@ -69,16 +80,31 @@ export class StoreSnapshotter implements Snapshotter {
           if (existing) return { created: false, info: existing };
         }
         // Taken before reading: a write that lands after this time counts as newer than the snapshot.
-        const info: SnapshotInfo = { id: requestedId ?? newSnapshotId(), networkId, createdAt: new Date(), ...(label !== undefined && { label }) };
-        return this.store.putSnapshotStream(networkId, info, encodeNetworkStateChunks(record, this.readGroupsInOrder(networkId)));
+        const info: SnapshotInfo = {
+          id: requestedId ?? newSnapshotId(),
+          networkId,
+          createdAt: new Date(),
+          ...(label !== undefined && { label }),
+        };
+        return this.store.putSnapshotStream(
+          networkId,
+          info,
+          encodeNetworkStateChunks(record, this.readGroupsInOrder(networkId)),
+        );
       }),
     );
   }
 
-  async snapshotIfChanged(networkId: string, label?: string, options: SnapshotIfChangedOptions = {}): Promise<SnapshotWrite | null> {
+  async snapshotIfChanged(
+    networkId: string,
+    label?: string,
+    options: SnapshotIfChangedOptions = {},
+  ): Promise<SnapshotWrite | null> {
     const tolerance = options.changeToleranceMs ?? DEFAULT_CHANGE_TOLERANCE_MS;
     if (typeof tolerance !== 'number' || !Number.isFinite(tolerance) || tolerance < 0) {
-      throw new InvalidArgumentError(`changeToleranceMs must be a number of milliseconds, 0 or more, not ${JSON.stringify(tolerance)}`);
+      throw new InvalidArgumentError(
+        `changeToleranceMs must be a number of milliseconds, 0 or more, not ${JSON.stringify(tolerance)}`,
+      );
     }
     const changed = await this.lastChanged(networkId);
     if (changed === null) throw new NetworkNotFoundError(networkId);
@@ -96,7 +122,10 @@ export class StoreSnapshotter implements Snapshotter {
 
   async pruneSnapshots(networkId: string, keep: number): Promise<string[]> {
     validateNetworkId(networkId);
-    if (!Number.isSafeInteger(keep) || keep < 0) throw new InvalidArgumentError(`keep must be a whole number of snapshots, 0 or more, not ${JSON.stringify(keep)}`);
+    if (!Number.isSafeInteger(keep) || keep < 0)
+      throw new InvalidArgumentError(
+        `keep must be a whole number of snapshots, 0 or more, not ${JSON.stringify(keep)}`,
+      );
     await this.options.open('pruneSnapshots');
     const doomed = (await this.listSnapshots(networkId)).slice(keep).reverse();
     const deleted: string[] = [];
@@ -118,14 +147,17 @@ export class StoreSnapshotter implements Snapshotter {
     validateNetworkId(networkId);
     await this.options.open('listSnapshots');
     const infos = await this.store.listSnapshots(networkId);
-    return infos.sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+    return infos.sort(
+      (a, b) => b.createdAt.getTime() - a.createdAt.getTime() || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0),
+    );
   }
 
   async deleteSnapshot(networkId: string, snapshotId: string): Promise<void> {
     validateNetworkId(networkId);
     validateSnapshotId(snapshotId);
     await this.options.open('deleteSnapshot');
-    if (!(await this.store.deleteSnapshot(networkId, snapshotId))) throw new SnapshotNotFoundError(networkId, snapshotId);
+    if (!(await this.store.deleteSnapshot(networkId, snapshotId)))
+      throw new SnapshotNotFoundError(networkId, snapshotId);
   }
 
   /**
@@ -140,7 +172,8 @@ export class StoreSnapshotter implements Snapshotter {
     try {
       for (let i = 0; i < ids.length; i++) {
         // Group i and the ones after it, up to SNAPSHOT_READ_AHEAD.
-        while (started < ids.length && started <= i + SNAPSHOT_READ_AHEAD) reading.push(readGroupState(this.store, networkId, ids[started++]!));
+        while (started < ids.length && started <= i + SNAPSHOT_READ_AHEAD)
+          reading.push(readGroupState(this.store, networkId, ids[started++]!));
         const state = await reading.shift()!;
         if (state) yield [ids[i]!, state];
       }
@@ -152,6 +185,7 @@ export class StoreSnapshotter implements Snapshotter {
 }
 
 function snapshotIdOption(options: SaveSnapshotOptions): string | undefined {
-  if (options === null || typeof options !== 'object') throw new InvalidArgumentError('snapshot options must be an object');
+  if (options === null || typeof options !== 'object')
+    throw new InvalidArgumentError('snapshot options must be an object');
   return options.snapshotId === undefined ? undefined : validateSnapshotId(options.snapshotId);
 }

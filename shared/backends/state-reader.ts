@@ -41,7 +41,10 @@ export class StoreStateReader implements StateReader {
   async listLiveNetworks(): Promise<string[]> {
     const ids = await this.store.listNetworkIds();
     const records = await Promise.all(ids.map((id) => this.store.getNetwork(id)));
-    return records.filter((r): r is NetworkRecord => r !== null && !r.deleted).map((r) => r.id).sort();
+    return records
+      .filter((r): r is NetworkRecord => r !== null && !r.deleted)
+      .map((r) => r.id)
+      .sort();
   }
 
   async queryGroups(networkId: string, query: GroupQuery): Promise<GroupState[]> {

@@ -119,7 +119,12 @@ export interface StateStore {
   /** Every contact of the group stored on its own; `[]` for a missing group. */
   listContacts(networkId: string, groupId: string): Promise<Contact[]>;
   /** Of `contactIds`, the contacts stored on their own (ids not stored are left out); `[]` for none asked. */
-  getContacts(networkId: string, groupId: string, contactIds: readonly string[], options?: RecordReadOptions): Promise<Contact[]>;
+  getContacts(
+    networkId: string,
+    groupId: string,
+    contactIds: readonly string[],
+    options?: RecordReadOptions,
+  ): Promise<Contact[]>;
   /** Writes the contact on its own, replacing the stored one. */
   putContact(networkId: string, groupId: string, contact: Contact): Promise<void>;
   /** Atomic read-modify-write of one contact stored on its own, like `updateNetwork`. */

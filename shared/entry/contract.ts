@@ -6,9 +6,21 @@ export * from '../model';
 export * from '../errors';
 export { encode, decode, clone, deepEqual, type EncodeOptions } from '../codec';
 export * from '../mergeable';
-export { DocumentStorage, emptyGroupState, type DocumentStorageOptions, type DocumentStorageParts } from '../backends/document-storage';
+export {
+  DocumentStorage,
+  emptyGroupState,
+  type DocumentStorageOptions,
+  type DocumentStorageParts,
+} from '../backends/document-storage';
 export type { StateStore, NetworkRecord, GroupRecord, AtomicUnit, SnapshotWrite } from '../backends/state-store';
-export { StoreMaterializer, type Materializer, type ContactWriteEntry, type NetworkSaveOutcome, type StoreMaterializerOptions, type WriteLocks } from '../backends/materializer';
+export {
+  StoreMaterializer,
+  type Materializer,
+  type ContactWriteEntry,
+  type NetworkSaveOutcome,
+  type StoreMaterializerOptions,
+  type WriteLocks,
+} from '../backends/materializer';
 export { StoreSnapshotter, type Snapshotter, type StoreSnapshotterOptions } from '../backends/snapshotter';
 export { StoreStateReader, type StateReader } from '../backends/state-reader';
 export type { MaterializedState, SnapshotRunState } from '../backends/materialized-state';

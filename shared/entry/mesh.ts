@@ -1,6 +1,11 @@
 /** `super-spine/mesh`: the client of the event-driven mesh; loads the Pub/Sub and Cloud Storage SDKs. */
 export * from './contract';
-export { SpineStorage, type SpineStorageOptions, type SpineWriteOptions, type SpineStorageStats } from '../mesh/spine-storage';
+export {
+  SpineStorage,
+  type SpineStorageOptions,
+  type SpineWriteOptions,
+  type SpineStorageStats,
+} from '../mesh/spine-storage';
 export { DEFAULT_BUNDLING, type BundlingOptions } from '../mesh/write-bundler';
 export { DeadLetterStore, DeadLetterNotFoundError, type DeadLetter } from '../mesh/dead-letters';
 export { ContentStore, ContentMissingError, MAX_INLINE_CONTENT_BYTES } from '../mesh/content-store';

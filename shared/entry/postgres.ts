@@ -1,3 +1,10 @@
 /** `super-spine/postgres`: state in PostgreSQL; loads `pg`. */
 export * from './contract';
-export { PostgresStorage, PostgresStateStore, postgresStorageFromSettings, cloudSqlIamAuth, type PostgresStorageOptions, type GcsSnapshotOptions } from '../backends/postgres';
+export {
+  PostgresStorage,
+  PostgresStateStore,
+  postgresStorageFromSettings,
+  cloudSqlIamAuth,
+  type PostgresStorageOptions,
+  type GcsSnapshotOptions,
+} from '../backends/postgres';

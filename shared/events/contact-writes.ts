@@ -1,8 +1,15 @@
 import type { ContactWrite } from '../blend';
-import { EventType, type AnySpineEvent, type BundledContactWrite, type ContentReference, type SpineEvent } from './types';
+import {
+  EventType,
+  type AnySpineEvent,
+  type BundledContactWrite,
+  type ContentReference,
+  type SpineEvent,
+} from './types';
 
 /** An event that carries contact writes: one (`contact.written`) or a bundle of one writer's (`contacts.written`). */
-export type ContactWriteEvent = SpineEvent<typeof EventType.ContactWritten> | SpineEvent<typeof EventType.ContactsWritten>;
+export type ContactWriteEvent =
+  SpineEvent<typeof EventType.ContactWritten> | SpineEvent<typeof EventType.ContactsWritten>;
 
 /** One contact write of an event, as the Materializer applies it; `eventId` names it in acknowledgements (`causes`). */
 export interface EventContactWrite {
@@ -21,14 +28,24 @@ export function isContactWriteEvent(event: AnySpineEvent): event is ContactWrite
  * write id is the event's. Content stored by reference is read with `loadContent`, whose errors
  * pass through (a reference not stored yet is transient: see `isPermanent`).
  */
-export async function contactWritesOf(event: ContactWriteEvent, loadContent: (reference: ContentReference) => Promise<unknown>): Promise<EventContactWrite[]> {
+export async function contactWritesOf(
+  event: ContactWriteEvent,
+  loadContent: (reference: ContentReference) => Promise<unknown>,
+): Promise<EventContactWrite[]> {
   const { writerId } = event.data;
-  const bundled: BundledContactWrite[] = event.type === EventType.ContactsWritten ? event.data.writes : [{ ...event.data, id: event.id }];
+  const bundled: BundledContactWrite[] =
+    event.type === EventType.ContactsWritten ? event.data.writes : [{ ...event.data, id: event.id }];
   return Promise.all(
     bundled.map(async (w) => ({
       contactId: w.contactId,
       eventId: w.id,
-      write: { content: w.contentRef ? await loadContent(w.contentRef) : w.content, stamp: w.stamp, writerId, seq: w.seq, ...(w.blendMode ? { blendMode: w.blendMode } : {}) },
+      write: {
+        content: w.contentRef ? await loadContent(w.contentRef) : w.content,
+        stamp: w.stamp,
+        writerId,
+        seq: w.seq,
+        ...(w.blendMode ? { blendMode: w.blendMode } : {}),
+      },
     })),
   );
 }

@@ -72,7 +72,11 @@ export function encodePubSubMessage(event: AnySpineEvent, maxBytes = MAX_MESSAGE
     'ce-specversion': event.specversion,
   };
   if (event.subject !== data.networkId && data.groupId !== undefined) attributes.groupId = attributeValue(data.groupId);
-  return { data: encodeToBuffer(event, { maxBytes, what: `${event.type} event` }), attributes, orderingKey: orderingKeyFor(event.subject) };
+  return {
+    data: encodeToBuffer(event, { maxBytes, what: `${event.type} event` }),
+    attributes,
+    orderingKey: orderingKeyFor(event.subject),
+  };
 }
 
 /** Decodes and validates a received message; the attributes must agree with the event inside. */
@@ -88,7 +92,8 @@ export function fromPubSubMessage(message: {
   try {
     candidate = decode(bytes);
   } catch (error) {
-    if (error instanceof CorruptDataError) throw new InvalidEventError('message data is not an encoded event', [error.message]);
+    if (error instanceof CorruptDataError)
+      throw new InvalidEventError('message data is not an encoded event', [error.message]);
     throw error;
   }
   const event = validateEvent(candidate);
@@ -96,11 +101,16 @@ export function fromPubSubMessage(message: {
   const data = event.data as { networkId: string; groupId?: string };
   const groupId = event.subject === data.networkId ? undefined : data.groupId;
   const mismatches: string[] = [];
-  if (attributes.type !== undefined && attributes.type !== event.type) mismatches.push(`type attribute ${attributes.type} != ${event.type}`);
-  if (attributes.networkId !== undefined && !matchesAttribute(attributes.networkId, data.networkId)) mismatches.push(`networkId attribute ${attributes.networkId} != ${data.networkId}`);
-  if (attributes.path !== undefined && !matchesAttribute(attributes.path, event.subject)) mismatches.push(`path attribute ${attributes.path} != ${event.subject}`);
-  if (attributes.groupId !== undefined && (groupId === undefined || !matchesAttribute(attributes.groupId, groupId))) mismatches.push(`groupId attribute ${attributes.groupId} != ${groupId ?? '(none: network-level event)'}`);
-  if (attributes['ce-id'] !== undefined && attributes['ce-id'] !== event.id) mismatches.push(`ce-id attribute ${attributes['ce-id']} != ${event.id}`);
+  if (attributes.type !== undefined && attributes.type !== event.type)
+    mismatches.push(`type attribute ${attributes.type} != ${event.type}`);
+  if (attributes.networkId !== undefined && !matchesAttribute(attributes.networkId, data.networkId))
+    mismatches.push(`networkId attribute ${attributes.networkId} != ${data.networkId}`);
+  if (attributes.path !== undefined && !matchesAttribute(attributes.path, event.subject))
+    mismatches.push(`path attribute ${attributes.path} != ${event.subject}`);
+  if (attributes.groupId !== undefined && (groupId === undefined || !matchesAttribute(attributes.groupId, groupId)))
+    mismatches.push(`groupId attribute ${attributes.groupId} != ${groupId ?? '(none: network-level event)'}`);
+  if (attributes['ce-id'] !== undefined && attributes['ce-id'] !== event.id)
+    mismatches.push(`ce-id attribute ${attributes['ce-id']} != ${event.id}`);
   if (mismatches.length) throw new InvalidEventError('message attributes do not match the event', mismatches);
   return event;
 }

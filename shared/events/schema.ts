@@ -2,9 +2,23 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { InvalidEventError, SpineError } from '../errors';
 import { isStamp } from '../hlc';
-import { changePath, validateContactId, validateGroupId, validateNetworkId, validateSnapshotId, validateWriterId } from '../ids';
+import {
+  changePath,
+  validateContactId,
+  validateGroupId,
+  validateNetworkId,
+  validateSnapshotId,
+  validateWriterId,
+} from '../ids';
 import { validateGroupState, validateNetworkState } from '../state-validation';
-import { EventType, MAX_BUNDLED_WRITES, type AnySpineEvent, type EventDataByType, type EventTypeName, type SpineEvent } from './types';
+import {
+  EventType,
+  MAX_BUNDLED_WRITES,
+  type AnySpineEvent,
+  type EventDataByType,
+  type EventTypeName,
+  type SpineEvent,
+} from './types';
 
 const idOf = (validate: (id: unknown) => string) =>
   z.string().superRefine((value, ctx) => {
@@ -22,7 +36,11 @@ const origin = {
   seq: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
   stamp: z.string().refine(isStamp, 'must be a hybrid-logical-clock stamp'),
 };
-const contentReference = z.object({ object: z.string().min(1), sha256: z.string().regex(/^[0-9a-f]{64}$/), size: z.number().int().nonnegative() });
+const contentReference = z.object({
+  object: z.string().min(1),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  size: z.number().int().nonnegative(),
+});
 const stateObject = z.custom<object>((value) => typeof value === 'object' && value !== null, 'must be an object');
 
 const dataSchemas = {
@@ -36,7 +54,10 @@ const dataSchemas = {
       blendMode: z.enum(['accept-last', 'merge']).optional(),
       ...origin,
     })
-    .refine((d) => !('content' in d && d.content !== undefined && d.contentRef !== undefined), 'content and contentRef are exclusive'),
+    .refine(
+      (d) => !('content' in d && d.content !== undefined && d.contentRef !== undefined),
+      'content and contentRef are exclusive',
+    ),
   [EventType.ContactsWritten]: z
     .object({
       networkId,
@@ -54,13 +75,19 @@ const dataSchemas = {
               seq: origin.seq,
               stamp: origin.stamp,
             })
-            .refine((w) => !('content' in w && w.content !== undefined && w.contentRef !== undefined), 'content and contentRef are exclusive'),
+            .refine(
+              (w) => !('content' in w && w.content !== undefined && w.contentRef !== undefined),
+              'content and contentRef are exclusive',
+            ),
         )
         .min(1)
         .max(MAX_BUNDLED_WRITES),
     })
     .refine((d) => new Set(d.writes.map((w) => w.id)).size === d.writes.length, 'write ids must be unique in a bundle')
-    .refine((d) => new Set(d.writes.map((w) => `${w.seq} ${w.contactId}`)).size === d.writes.length, 'a contact\'s sequence numbers must be unique in a bundle'),
+    .refine(
+      (d) => new Set(d.writes.map((w) => `${w.seq} ${w.contactId}`)).size === d.writes.length,
+      "a contact's sequence numbers must be unique in a bundle",
+    ),
   [EventType.GroupSaved]: z
     .object({ networkId, groupId, state: stateObject.optional(), stateRef: contentReference.optional(), ...origin })
     .refine((d) => (d.state === undefined) !== (d.stateRef === undefined), 'exactly one of state and stateRef'),
@@ -69,7 +96,12 @@ const dataSchemas = {
     .object({ networkId, state: stateObject.optional(), stateRef: contentReference.optional(), ...origin })
     .refine((d) => (d.state === undefined) !== (d.stateRef === undefined), 'exactly one of state and stateRef'),
   [EventType.NetworkDeleted]: z.object({ networkId, ...origin }),
-  [EventType.SnapshotRequested]: z.object({ networkId, label: z.string().max(1024).optional(), snapshotId: idOf(validateSnapshotId), requestedBy: z.string().min(1) }),
+  [EventType.SnapshotRequested]: z.object({
+    networkId,
+    label: z.string().max(1024).optional(),
+    snapshotId: idOf(validateSnapshotId),
+    requestedBy: z.string().min(1),
+  }),
   [EventType.GroupChanged]: z.object({
     networkId,
     groupId,
@@ -91,7 +123,8 @@ const dataSchemas = {
 } satisfies Record<EventTypeName, z.ZodType>;
 
 // Date.parse alone also takes "2024", "March 7, 2024" or February 30; CloudEvents requires RFC 3339.
-const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})T([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d+)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$/i;
+const RFC3339 =
+  /^(\d{4})-(\d{2})-(\d{2})T([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d+)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$/i;
 
 function isRfc3339(time: string): boolean {
   const match = RFC3339.exec(time);
@@ -117,7 +150,12 @@ function issuesOf(error: z.ZodError): string[] {
 
 /** The subject (and Pub/Sub `path` attribute) an event's data implies. */
 export function subjectOf(type: EventTypeName, data: { networkId: string; groupId?: string }): string {
-  return data.groupId !== undefined && type !== EventType.NetworkSaved && type !== EventType.NetworkDeleted && type !== EventType.SnapshotRequested && type !== EventType.NetworkChanged && type !== EventType.FlushRequested
+  return data.groupId !== undefined &&
+    type !== EventType.NetworkSaved &&
+    type !== EventType.NetworkDeleted &&
+    type !== EventType.SnapshotRequested &&
+    type !== EventType.NetworkChanged &&
+    type !== EventType.FlushRequested
     ? changePath(data.networkId, data.groupId)
     : data.networkId;
 }
@@ -137,12 +175,18 @@ export function validateEvent(candidate: unknown, maxContentBytes = Infinity): A
     ]);
   }
   try {
-    if ((type === EventType.GroupSaved || type === EventType.GroupChanged) && parsed.state !== undefined && parsed.groupId !== undefined) {
+    if (
+      (type === EventType.GroupSaved || type === EventType.GroupChanged) &&
+      parsed.state !== undefined &&
+      parsed.groupId !== undefined
+    ) {
       validateGroupState(parsed.groupId, parsed.state as never, maxContentBytes);
     }
-    if (type === EventType.NetworkSaved && parsed.state !== undefined) validateNetworkState(parsed.state as never, maxContentBytes);
+    if (type === EventType.NetworkSaved && parsed.state !== undefined)
+      validateNetworkState(parsed.state as never, maxContentBytes);
   } catch (error) {
-    if (error instanceof SpineError) throw new InvalidEventError(`invalid state in ${type} event`, [`state: ${error.message}`]);
+    if (error instanceof SpineError)
+      throw new InvalidEventError(`invalid state in ${type} event`, [`state: ${error.message}`]);
     throw error;
   }
   // The original data, not zod's copy: zod would drop Map prototypes it does not know.
@@ -156,7 +200,11 @@ export interface CreateEventOptions {
   time?: Date;
 }
 
-export function createEvent<T extends EventTypeName>(type: T, data: EventDataByType[T], options: CreateEventOptions): SpineEvent<T> {
+export function createEvent<T extends EventTypeName>(
+  type: T,
+  data: EventDataByType[T],
+  options: CreateEventOptions,
+): SpineEvent<T> {
   const event: SpineEvent<T> = {
     specversion: '1.0',
     id: options.id ?? randomUUID(),

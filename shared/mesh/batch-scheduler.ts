@@ -3,7 +3,6 @@ import type { CloudTasksClient } from '@google-cloud/tasks';
 import { changePath } from '../ids';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 
-
 export interface BatchSchedulerOptions {
   tasks: CloudTasksClient;
   /** `projects/…/locations/…/queues/…` */
@@ -62,7 +61,10 @@ export class BatchScheduler {
 
   /** A flush as soon as possible, for `interval` and `manual` networks whose writer asked for one. */
   async flushNow(networkId: string): Promise<void> {
-    await this.options.tasks.createTask({ parent: this.options.queuePath, task: { httpRequest: this.request({ networkId, all: true }) } });
+    await this.options.tasks.createTask({
+      parent: this.options.queuePath,
+      task: { httpRequest: this.request({ networkId, all: true }) },
+    });
   }
 
   /**
@@ -72,7 +74,10 @@ export class BatchScheduler {
   async sweep(slot?: Date): Promise<boolean> {
     const name = slot ? `${this.options.queuePath}/tasks/sweep-${Math.floor(slot.getTime() / 1000)}` : undefined;
     try {
-      await this.options.tasks.createTask({ parent: this.options.queuePath, task: { ...(name ? { name } : {}), httpRequest: this.request({ all: true }) } });
+      await this.options.tasks.createTask({
+        parent: this.options.queuePath,
+        task: { ...(name ? { name } : {}), httpRequest: this.request({ all: true }) },
+      });
       return true;
     } catch (error) {
       if ((error as { code?: number }).code !== GrpcStatus.ALREADY_EXISTS || !name) throw error;
@@ -86,7 +91,9 @@ export class BatchScheduler {
       httpMethod: 'POST' as const,
       headers: { 'Content-Type': 'application/json' },
       body: Buffer.from(JSON.stringify(body)),
-      ...(this.options.serviceAccountEmail ? { oidcToken: { serviceAccountEmail: this.options.serviceAccountEmail, audience: this.options.persistUrl } } : {}),
+      ...(this.options.serviceAccountEmail
+        ? { oidcToken: { serviceAccountEmail: this.options.serviceAccountEmail, audience: this.options.persistUrl } }
+        : {}),
     };
   }
 

@@ -29,11 +29,15 @@ export class ChangePublisher {
       changes.map(async (change) => {
         const event = createEvent(change.type, change.data as never, { source: this.source }) as AnySpineEvent;
         const message = encodePubSubMessage(event);
-        const attributes: Record<string, string> = { ...message.attributes, [CHANGE_ATTRIBUTES.cause]: change.data.causeId };
+        const attributes: Record<string, string> = {
+          ...message.attributes,
+          [CHANGE_ATTRIBUTES.cause]: change.data.causeId,
+        };
         if (change.data.writerId) attributes[CHANGE_ATTRIBUTES.writer] = attributeValue(change.data.writerId);
         // Writers find the writes a change covers in its data: a bundle's are all its writer's
         // (routed by the writer attribute), a batch's belong to many writers.
-        if (change.type === EventType.GroupChanged && change.data.causes) attributes[change.data.writerId ? CHANGE_ATTRIBUTES.bundle : CHANGE_ATTRIBUTES.batch] = 'true';
+        if (change.type === EventType.GroupChanged && change.data.causes)
+          attributes[change.data.writerId ? CHANGE_ATTRIBUTES.bundle : CHANGE_ATTRIBUTES.batch] = 'true';
         try {
           await this.topic.publishMessage({ data: message.data, attributes, orderingKey: message.orderingKey });
         } catch (error) {

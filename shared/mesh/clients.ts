@@ -21,16 +21,29 @@ export function createTasksClient(settings: Pick<SpineSettings, 'tasksEmulatorHo
   if (settings.tasksEmulatorHost) {
     const { host, port } = splitHostPort(settings.tasksEmulatorHost);
     // universeDomain stops the client from looking for Google credentials it does not need here.
-    return new CloudTasksClient({ servicePath: host, port, sslCreds: grpc.credentials.createInsecure(), universeDomain: 'googleapis.com' });
+    return new CloudTasksClient({
+      servicePath: host,
+      port,
+      sslCreds: grpc.credentials.createInsecure(),
+      universeDomain: 'googleapis.com',
+    });
   }
   return new CloudTasksClient();
 }
 
 /** Pub/Sub's generated subscriber client, for synchronous pull (the high-level client only streams). */
-export function createSubscriberClient(settings: Pick<SpineSettings, 'projectId' | 'pubsubEmulatorHost'>): InstanceType<typeof v1.SubscriberClient> {
+export function createSubscriberClient(
+  settings: Pick<SpineSettings, 'projectId' | 'pubsubEmulatorHost'>,
+): InstanceType<typeof v1.SubscriberClient> {
   if (settings.pubsubEmulatorHost) {
     const { host, port } = splitHostPort(settings.pubsubEmulatorHost);
-    return new v1.SubscriberClient({ servicePath: host, port, sslCreds: grpc.credentials.createInsecure(), projectId: settings.projectId, universeDomain: 'googleapis.com' });
+    return new v1.SubscriberClient({
+      servicePath: host,
+      port,
+      sslCreds: grpc.credentials.createInsecure(),
+      projectId: settings.projectId,
+      universeDomain: 'googleapis.com',
+    });
   }
   return new v1.SubscriberClient({ projectId: settings.projectId });
 }

@@ -27,7 +27,10 @@ export class ContentStore {
     const sha256 = createHash('sha256').update(bytes).digest('hex');
     const object = `${this.prefix}${sha256}`;
     try {
-      await this.storage.bucket(this.bucket).file(object).save(bytes, { resumable: false, contentType: 'application/json', preconditionOpts: { ifGenerationMatch: 0 } });
+      await this.storage
+        .bucket(this.bucket)
+        .file(object)
+        .save(bytes, { resumable: false, contentType: 'application/json', preconditionOpts: { ifGenerationMatch: 0 } });
     } catch (error) {
       if ((error as { code?: number }).code !== 412) throw error;
     }
@@ -43,7 +46,8 @@ export class ContentStore {
       throw error;
     }
     const actual = createHash('sha256').update(bytes).digest('hex');
-    if (actual !== reference.sha256) throw new CorruptDataError(`content ${reference.object} has hash ${actual}, expected ${reference.sha256}`);
+    if (actual !== reference.sha256)
+      throw new CorruptDataError(`content ${reference.object} has hash ${actual}, expected ${reference.sha256}`);
     return bytes;
   }
 }

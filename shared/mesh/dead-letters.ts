@@ -44,10 +44,16 @@ export class DeadLetterStore {
 
   async record(letter: Omit<DeadLetter, 'id' | 'recordedAt'> & { id?: string }): Promise<DeadLetter> {
     const id = letter.id && SAFE_ID.test(letter.id) ? letter.id : randomUUID();
-    const attributes = Object.fromEntries(Object.entries(letter.attributes).filter(([key]) => !PUBSUB_DEAD_LETTER_ATTRIBUTES.test(key)));
+    const attributes = Object.fromEntries(
+      Object.entries(letter.attributes).filter(([key]) => !PUBSUB_DEAD_LETTER_ATTRIBUTES.test(key)),
+    );
     const stored: DeadLetter = { ...letter, id, attributes, recordedAt: new Date().toISOString() };
     try {
-      await this.file('pending', id).save(JSON.stringify(stored), { resumable: false, contentType: 'application/json', preconditionOpts: { ifGenerationMatch: 0 } });
+      await this.file('pending', id).save(JSON.stringify(stored), {
+        resumable: false,
+        contentType: 'application/json',
+        preconditionOpts: { ifGenerationMatch: 0 },
+      });
     } catch (error) {
       if ((error as { code?: number }).code !== 412) throw error;
     }
@@ -56,8 +62,12 @@ export class DeadLetterStore {
 
   /** Dead letters not yet replayed, oldest first; with `replayed`, the replayed ones instead. */
   async list(options: { replayed?: boolean } = {}): Promise<DeadLetter[]> {
-    const [files] = await this.storage.bucket(this.bucket).getFiles({ prefix: `${this.prefix}${options.replayed ? 'replayed' : 'pending'}/` });
-    const letters = await Promise.all(files.map(async (file) => JSON.parse((await file.download())[0].toString('utf8')) as DeadLetter));
+    const [files] = await this.storage
+      .bucket(this.bucket)
+      .getFiles({ prefix: `${this.prefix}${options.replayed ? 'replayed' : 'pending'}/` });
+    const letters = await Promise.all(
+      files.map(async (file) => JSON.parse((await file.download())[0].toString('utf8')) as DeadLetter),
+    );
     return letters.sort((a, b) => a.recordedAt.localeCompare(b.recordedAt) || a.id.localeCompare(b.id));
   }
 
@@ -79,7 +89,11 @@ export class DeadLetterStore {
         if ((error as { code?: number }).code !== 404) throw error;
       }
       try {
-        await file.save(JSON.stringify({ attempts: attempts + 1 }), { resumable: false, contentType: 'application/json', preconditionOpts: { ifGenerationMatch: generation } });
+        await file.save(JSON.stringify({ attempts: attempts + 1 }), {
+          resumable: false,
+          contentType: 'application/json',
+          preconditionOpts: { ifGenerationMatch: generation },
+        });
         return attempts + 1;
       } catch (error) {
         // Another instance counted at the same time: count again on top of it.
@@ -119,7 +133,10 @@ export class DeadLetterStore {
       ...(letter.orderingKey ? { orderingKey: letter.orderingKey } : {}),
     });
     const replayed: DeadLetter = { ...letter, replayedAt: new Date().toISOString() };
-    await this.file('replayed', id).save(JSON.stringify(replayed), { resumable: false, contentType: 'application/json' });
+    await this.file('replayed', id).save(JSON.stringify(replayed), {
+      resumable: false,
+      contentType: 'application/json',
+    });
     await this.file('pending', id).delete({ ignoreNotFound: true });
     return replayed;
   }

@@ -2,7 +2,6 @@ import type { CloudTasksClient } from '@google-cloud/tasks';
 import type { FunctionName } from '../topology';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 
-
 export interface FunctionTasksOptions {
   tasks: CloudTasksClient;
   /** `projects/…/locations/…/queues/…` */
@@ -35,7 +34,9 @@ export class FunctionTasks {
             httpMethod: 'POST',
             headers: { 'Content-Type': 'application/json' },
             body: Buffer.from(JSON.stringify(body)),
-            ...(this.options.serviceAccountEmail ? { oidcToken: { serviceAccountEmail: this.options.serviceAccountEmail, audience: this.options.url } } : {}),
+            ...(this.options.serviceAccountEmail
+              ? { oidcToken: { serviceAccountEmail: this.options.serviceAccountEmail, audience: this.options.url } }
+              : {}),
           },
         },
       });

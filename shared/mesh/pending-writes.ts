@@ -36,7 +36,8 @@ export class PendingWrites {
 
   /** Keeps a received message (its data as received, base64) until a flush; `window` marks a batch window. */
   async add(message: { data: string; attributes: Record<string, string> }, window?: number): Promise<void> {
-    const attributes = window === undefined ? message.attributes : { ...message.attributes, [WINDOW_ATTRIBUTE]: String(window) };
+    const attributes =
+      window === undefined ? message.attributes : { ...message.attributes, [WINDOW_ATTRIBUTE]: String(window) };
     await this.topic.publishMessage({ data: Buffer.from(message.data, 'base64'), attributes });
   }
 
@@ -47,7 +48,11 @@ export class PendingWrites {
       let received;
       try {
         [{ receivedMessages: received }] = await this.subscriber.pull(
-          { subscription: this.subscriptionPath, maxMessages: Math.min(PULL_BATCH, max - out.length), returnImmediately: true },
+          {
+            subscription: this.subscriptionPath,
+            maxMessages: Math.min(PULL_BATCH, max - out.length),
+            returnImmediately: true,
+          },
           { timeout: 10_000 },
         );
       } catch (error) {
@@ -94,7 +99,9 @@ export class PendingWrites {
    */
   async defer(messages: PendingMessage[]): Promise<void> {
     if (!messages.length) return;
-    const outcomes = await Promise.allSettled(messages.map((m) => this.topic.publishMessage({ data: m.data, attributes: m.attributes })));
+    const outcomes = await Promise.allSettled(
+      messages.map((m) => this.topic.publishMessage({ data: m.data, attributes: m.attributes })),
+    );
     const published = messages.filter((_, index) => outcomes[index]!.status === 'fulfilled');
     const unpublished = messages.filter((_, index) => outcomes[index]!.status === 'rejected');
     // Copies published: the originals go. The rest are handed back as they are.
@@ -107,13 +114,20 @@ export class PendingWrites {
 
   private async acknowledge(ackIds: string[]): Promise<void> {
     for (let i = 0; i < ackIds.length; i += PULL_BATCH) {
-      await this.subscriber.acknowledge({ subscription: this.subscriptionPath, ackIds: ackIds.slice(i, i + PULL_BATCH) });
+      await this.subscriber.acknowledge({
+        subscription: this.subscriptionPath,
+        ackIds: ackIds.slice(i, i + PULL_BATCH),
+      });
     }
   }
 
   private async handBack(ackIds: string[]): Promise<void> {
     for (let i = 0; i < ackIds.length; i += PULL_BATCH) {
-      await this.subscriber.modifyAckDeadline({ subscription: this.subscriptionPath, ackIds: ackIds.slice(i, i + PULL_BATCH), ackDeadlineSeconds: 0 });
+      await this.subscriber.modifyAckDeadline({
+        subscription: this.subscriptionPath,
+        ackIds: ackIds.slice(i, i + PULL_BATCH),
+        ackDeadlineSeconds: 0,
+      });
     }
   }
 

@@ -2,13 +2,38 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { CreateSubscriptionOptions, Message, PubSub, Subscription, Topic } from '@google-cloud/pubsub';
 import type { Storage } from '@google-cloud/storage';
 import { clone, encode } from '../codec';
-import { ContentTooLargeError, InvalidArgumentError, NetworkNotFoundError, PublishError, RestoreStillApplyingError, StorageClosedError, TimeoutError } from '../errors';
+import {
+  ContentTooLargeError,
+  InvalidArgumentError,
+  NetworkNotFoundError,
+  PublishError,
+  RestoreStillApplyingError,
+  StorageClosedError,
+  TimeoutError,
+} from '../errors';
 import { newSnapshotId } from '../snapshot-id';
 import { attributeValue, createEvent, encodePubSubMessage, fromPubSubMessage } from '../events';
-import { EventType, type AnySpineEvent, type BundledContactWrite, type ContentReference, type EventDataByType, type EventTypeName, type WriteOrigin } from '../events/types';
+import {
+  EventType,
+  type AnySpineEvent,
+  type BundledContactWrite,
+  type ContentReference,
+  type EventDataByType,
+  type EventTypeName,
+  type WriteOrigin,
+} from '../events/types';
 import { ContactSequences } from '../contact-sequences';
 import { HybridLogicalClock } from '../hlc';
-import { changePath, parsePath, pathMatches, validateContactId, validateGroupId, validateNetworkId, validateWriterId, type ParsedPath } from '../ids';
+import {
+  changePath,
+  parsePath,
+  pathMatches,
+  validateContactId,
+  validateGroupId,
+  validateNetworkId,
+  validateWriterId,
+  type ParsedPath,
+} from '../ids';
 import { createLogger, type Logger } from '../log';
 import type {
   ContactWriteOptions,
@@ -25,7 +50,13 @@ import { subscriptionMetadata } from '../provision';
 import { stateStoreFromSettings } from '../backends/from-settings';
 import { loadSettings, persistModeFor, type PersistOn } from '../settings';
 import { createPubSubClient, createStorageClient } from './clients';
-import { checkBlendMode, checkContent, DEFAULT_MAX_CONTENT_BYTES, validateGroupState, validateNetworkState } from '../state-validation';
+import {
+  checkBlendMode,
+  checkContent,
+  DEFAULT_MAX_CONTENT_BYTES,
+  validateGroupState,
+  validateNetworkState,
+} from '../state-validation';
 import { defineTopology, type Topology } from '../topology';
 import { AGENTS_GROUP, REGISTRY_NETWORK, type Heartbeat } from '../system';
 import { ContentStore, MAX_INLINE_CONTENT_BYTES } from './content-store';
@@ -98,7 +129,12 @@ interface Watch {
 }
 
 /** Writes and acknowledgements are matched by these attributes on the group-changes topic. */
-const { writer: WRITER_ATTRIBUTE, cause: CAUSE_ATTRIBUTE, batch: BATCH_ATTRIBUTE, bundle: BUNDLE_ATTRIBUTE } = CHANGE_ATTRIBUTES;
+const {
+  writer: WRITER_ATTRIBUTE,
+  cause: CAUSE_ATTRIBUTE,
+  batch: BATCH_ATTRIBUTE,
+  bundle: BUNDLE_ATTRIBUTE,
+} = CHANGE_ATTRIBUTES;
 /**
  * How long `flush()` waits before asking a batched network for a flush again; it doubles up to the
  * maximum. Short at first: a request travels under its network's ordering key, so it can reach
@@ -150,11 +186,17 @@ export class SpineStorage implements NetworkStorage {
   private closed = false;
 
   constructor(options: SpineStorageOptions) {
-    if (!options || typeof options.projectId !== 'string' || !options.projectId) throw new InvalidArgumentError('SpineStorage needs { projectId }');
-    if (!options.state) throw new InvalidArgumentError('SpineStorage needs { state }: the NetworkStorage that holds materialized state');
+    if (!options || typeof options.projectId !== 'string' || !options.projectId)
+      throw new InvalidArgumentError('SpineStorage needs { projectId }');
+    if (!options.state)
+      throw new InvalidArgumentError('SpineStorage needs { state }: the NetworkStorage that holds materialized state');
     this.writerId = validateWriterId(options.writerId ?? `writer-${randomUUID().slice(0, 8)}`);
     this.sessionWriterId = `${this.writerId}.${randomBytes(4).toString('hex')}`;
-    this.topology = defineTopology({ projectId: options.projectId, prefix: options.topicPrefix, bucket: options.bucket ?? 'unused' });
+    this.topology = defineTopology({
+      projectId: options.projectId,
+      prefix: options.topicPrefix,
+      bucket: options.bucket ?? 'unused',
+    });
     this.persistOn = options.persistOn ?? 'immediate';
     this.persistOverrides = { ...options.persistOverrides };
     this.state = options.state;
@@ -175,7 +217,10 @@ export class SpineStorage implements NetworkStorage {
     this.flushTimeoutMs = options.flushTimeoutMs ?? 30_000;
     this.owned = options.owned ?? [];
     const bundling = resolveBundling(options.bundling);
-    if (bundling) this.bundler = new WriteBundler(bundling, (networkId, groupId, writes) => this.sendContactWrites(networkId, groupId, writes));
+    if (bundling)
+      this.bundler = new WriteBundler(bundling, (networkId, groupId, writes) =>
+        this.sendContactWrites(networkId, groupId, writes),
+      );
   }
 
   /**
@@ -185,7 +230,10 @@ export class SpineStorage implements NetworkStorage {
    * (SPINE_STATE_STORE, SPINE_STATE_PATH, SPINE_POSTGRES_*). It owns its clients and
    * state store, and closes them with itself.
    */
-  static fromEnv(env: Record<string, string | undefined> = process.env, options: Partial<Pick<SpineStorageOptions, 'writerId' | 'flushTimeoutMs' | 'logger'>> = {}): SpineStorage {
+  static fromEnv(
+    env: Record<string, string | undefined> = process.env,
+    options: Partial<Pick<SpineStorageOptions, 'writerId' | 'flushTimeoutMs' | 'logger'>> = {},
+  ): SpineStorage {
     const settings = loadSettings(env);
     const pubsub = createPubSubClient(settings);
     const storage = createStorageClient(settings);
@@ -213,7 +261,13 @@ export class SpineStorage implements NetworkStorage {
 
   // ---- writes: events
 
-  async saveContactContent(networkId: string, groupId: string, contactId: string, content: unknown, options: SpineWriteOptions = {}): Promise<void> {
+  async saveContactContent(
+    networkId: string,
+    groupId: string,
+    contactId: string,
+    content: unknown,
+    options: SpineWriteOptions = {},
+  ): Promise<void> {
     validateNetworkId(networkId);
     validateGroupId(groupId);
     validateContactId(contactId);
@@ -223,14 +277,26 @@ export class SpineStorage implements NetworkStorage {
     this.ensureOpen(EventType.ContactWritten);
     const { stamp } = this.nextOrigin();
     const seq = this.contactSequences.next(networkId, groupId, contactId);
-    const write: BundledContactWrite = { id: randomUUID(), contactId, seq, stamp, ...(options.blendMode ? { blendMode: options.blendMode } : {}) };
+    const write: BundledContactWrite = {
+      id: randomUUID(),
+      contactId,
+      seq,
+      stamp,
+      ...(options.blendMode ? { blendMode: options.blendMode } : {}),
+    };
     if (size > MAX_INLINE_CONTENT_BYTES) write.contentRef = await this.storeByReference(encode(content), what);
     else write.content = clone(content);
     await this.ensureAckListener();
     // Tracked before publishing, so an acknowledgement that arrives first is not missed.
     const pending = this.track(write.id, EventType.ContactWritten, changePath(networkId, groupId));
     try {
-      if (this.bundler) await this.bundler.add(networkId, groupId, write, size + Buffer.byteLength(contactId) + BUNDLED_WRITE_OVERHEAD_BYTES);
+      if (this.bundler)
+        await this.bundler.add(
+          networkId,
+          groupId,
+          write,
+          size + Buffer.byteLength(contactId) + BUNDLED_WRITE_OVERHEAD_BYTES,
+        );
       else await this.sendContactWrites(networkId, groupId, [write]);
     } catch (error) {
       this.pending.delete(write.id);
@@ -248,10 +314,20 @@ export class SpineStorage implements NetworkStorage {
     if (writes.length > 1) this.counts.bundles += 1;
     if (writes.length === 1) {
       const { id, ...write } = writes[0]!;
-      const event = createEvent(EventType.ContactWritten, { networkId, groupId, writerId: this.sessionWriterId, ...write }, { source, id });
+      const event = createEvent(
+        EventType.ContactWritten,
+        { networkId, groupId, writerId: this.sessionWriterId, ...write },
+        { source, id },
+      );
       await this.publishEvent(event);
     } else {
-      await this.publishEvent(createEvent(EventType.ContactsWritten, { networkId, groupId, writerId: this.sessionWriterId, writes }, { source }));
+      await this.publishEvent(
+        createEvent(
+          EventType.ContactsWritten,
+          { networkId, groupId, writerId: this.sessionWriterId, writes },
+          { source },
+        ),
+      );
     }
   }
 
@@ -263,7 +339,8 @@ export class SpineStorage implements NetworkStorage {
     this.bundler?.cut(networkId, groupId);
     const data: EventDataByType[typeof EventType.GroupSaved] = { networkId, groupId, ...this.nextOrigin() };
     const encoded = encode(state);
-    if (Buffer.byteLength(encoded) > MAX_INLINE_CONTENT_BYTES) data.stateRef = await this.storeByReference(encoded, `state of group ${JSON.stringify(groupId)}`);
+    if (Buffer.byteLength(encoded) > MAX_INLINE_CONTENT_BYTES)
+      data.stateRef = await this.storeByReference(encoded, `state of group ${JSON.stringify(groupId)}`);
     else data.state = clone(state);
     await this.publish(EventType.GroupSaved, data);
   }
@@ -285,7 +362,8 @@ export class SpineStorage implements NetworkStorage {
     validateNetworkState(state, this.maxContentBytes);
     const data: EventDataByType[typeof EventType.NetworkSaved] = { networkId, ...this.nextOrigin() };
     const encoded = encode(state);
-    if (Buffer.byteLength(encoded) > MAX_INLINE_CONTENT_BYTES) data.stateRef = await this.storeByReference(encoded, `state of network ${JSON.stringify(networkId)}`);
+    if (Buffer.byteLength(encoded) > MAX_INLINE_CONTENT_BYTES)
+      data.stateRef = await this.storeByReference(encoded, `state of network ${JSON.stringify(networkId)}`);
     else data.state = clone(state);
     return this.publish(EventType.NetworkSaved, data);
   }
@@ -301,9 +379,13 @@ export class SpineStorage implements NetworkStorage {
    */
   async heartbeat(agentId: string, status = 'ok', options: SpineWriteOptions = {}): Promise<void> {
     validateContactId(agentId);
-    if (typeof status !== 'string' || status.length > 1024) throw new InvalidArgumentError('heartbeat status must be a string of at most 1024 characters');
+    if (typeof status !== 'string' || status.length > 1024)
+      throw new InvalidArgumentError('heartbeat status must be a string of at most 1024 characters');
     const beat: Heartbeat = { agentId, status, at: new Date().toISOString() };
-    await this.saveContactContent(REGISTRY_NETWORK, AGENTS_GROUP, agentId, beat, { ...options, blendMode: 'accept-last' });
+    await this.saveContactContent(REGISTRY_NETWORK, AGENTS_GROUP, agentId, beat, {
+      ...options,
+      blendMode: 'accept-last',
+    });
   }
 
   /** Resolves when every write this client made so far is materialized; rejects naming what is not. */
@@ -314,10 +396,21 @@ export class SpineStorage implements NetworkStorage {
     // Writes of `batch`, `interval` and `manual` networks wait for their window, a schedule or an
     // explicit flush: ask for one now, so a flush takes about as long as in `immediate` mode.
     const batched = new Set(
-      waiting.map((w) => w.path.split('/')[0]!).filter((networkId) => persistModeFor({ persistOn: this.persistOn, persistOverrides: this.persistOverrides }, networkId) !== 'immediate'),
+      waiting
+        .map((w) => w.path.split('/')[0]!)
+        .filter(
+          (networkId) =>
+            persistModeFor({ persistOn: this.persistOn, persistOverrides: this.persistOverrides }, networkId) !==
+            'immediate',
+        ),
     );
     const ask = async (networkIds: Iterable<string>) => {
-      for (const networkId of networkIds) await this.publish(EventType.FlushRequested, { networkId, requestedBy: this.sessionWriterId }, { track: false });
+      for (const networkId of networkIds)
+        await this.publish(
+          EventType.FlushRequested,
+          { networkId, requestedBy: this.sessionWriterId },
+          { track: false },
+        );
     };
     await ask(batched);
     // A request can overtake writes still on their way into the pending buffer: while some of a
@@ -326,7 +419,12 @@ export class SpineStorage implements NetworkStorage {
     let timer: NodeJS.Timeout | undefined;
     const askAgain = () => {
       timer = setTimeout(() => {
-        const still = new Set(waiting.filter((w) => this.pending.has(w.eventId)).map((w) => w.path.split('/')[0]!).filter((networkId) => batched.has(networkId)));
+        const still = new Set(
+          waiting
+            .filter((w) => this.pending.has(w.eventId))
+            .map((w) => w.path.split('/')[0]!)
+            .filter((networkId) => batched.has(networkId)),
+        );
         if (still.size === 0 || this.closed) return;
         ask(still).catch((error: unknown) => this.log.warn('asking for a flush again failed', { error }));
         repeatMs = Math.min(repeatMs * 2, MAX_FLUSH_REQUEST_REPEAT_MS);
@@ -385,11 +483,17 @@ export class SpineStorage implements NetworkStorage {
    */
   async saveSnapshot(networkId: string, label?: string): Promise<string> {
     validateNetworkId(networkId);
-    if (label !== undefined && (typeof label !== 'string' || label.length > 1024)) throw new InvalidArgumentError('snapshot label must be a string of at most 1024 characters');
+    if (label !== undefined && (typeof label !== 'string' || label.length > 1024))
+      throw new InvalidArgumentError('snapshot label must be a string of at most 1024 characters');
     await this.flush();
     if (!(await this.state.exists(networkId))) throw new NetworkNotFoundError(networkId);
     const snapshotId = newSnapshotId();
-    const pending = await this.publish(EventType.SnapshotRequested, { networkId, snapshotId, requestedBy: this.sessionWriterId, ...(label !== undefined ? { label } : {}) });
+    const pending = await this.publish(EventType.SnapshotRequested, {
+      networkId,
+      snapshotId,
+      requestedBy: this.sessionWriterId,
+      ...(label !== undefined ? { label } : {}),
+    });
     await this.waitFor([pending], this.flushTimeoutMs);
     return snapshotId;
   }
@@ -410,7 +514,8 @@ export class SpineStorage implements NetworkStorage {
     try {
       await this.flush(timeoutMs);
     } catch (error) {
-      if (error instanceof TimeoutError && this.pending.has(restore.eventId)) throw new RestoreStillApplyingError(networkId, snapshotId, timeoutMs, restore.promise);
+      if (error instanceof TimeoutError && this.pending.has(restore.eventId))
+        throw new RestoreStillApplyingError(networkId, snapshotId, timeoutMs, restore.promise);
       throw error;
     }
   }
@@ -445,8 +550,15 @@ export class SpineStorage implements NetworkStorage {
       parsed.groupPrefix === undefined
         ? quotedNetwork && `attributes.networkId = ${quotedNetwork}`
         : quotedPath && quotedBelow && `attributes.path = ${quotedPath} OR hasPrefix(attributes.path, ${quotedBelow})`;
-    const metadata = subscriptionMetadata(this.topology, { ...this.clientSubscriptionSpec(), name, topic, ...(filter ? { filter } : {}) });
-    const [subscription] = await this.pubsub.topic(topic).createSubscription(name, metadata as CreateSubscriptionOptions);
+    const metadata = subscriptionMetadata(this.topology, {
+      ...this.clientSubscriptionSpec(),
+      name,
+      topic,
+      ...(filter ? { filter } : {}),
+    });
+    const [subscription] = await this.pubsub
+      .topic(topic)
+      .createSubscription(name, metadata as CreateSubscriptionOptions);
     const watch: Watch = { subscription, chain: Promise.resolve() };
     this.watches.add(watch);
     subscription.on('message', (message: Message) => {
@@ -473,7 +585,8 @@ export class SpineStorage implements NetworkStorage {
     this.closed = true;
     await this.bundler?.drain();
     await this.writes.flush().catch((error: unknown) => this.log.warn('draining the publisher failed', { error }));
-    for (const pending of this.pending.values()) pending.reject(new StorageClosedError(`waiting for ${pending.type} on ${pending.path}`));
+    for (const pending of this.pending.values())
+      pending.reject(new StorageClosedError(`waiting for ${pending.type} on ${pending.path}`));
     this.pending.clear();
     const subscriptions = [...this.watches].map((w) => w.subscription);
     this.watches.clear();
@@ -494,14 +607,26 @@ export class SpineStorage implements NetworkStorage {
 
   private async storeByReference(encoded: string, what: string): Promise<ContentReference> {
     if (!this.contentStore) {
-      throw new ContentTooLargeError(Buffer.byteLength(encoded), MAX_INLINE_CONTENT_BYTES, `${what} (larger content needs SpineStorage { storage, bucket })`);
+      throw new ContentTooLargeError(
+        Buffer.byteLength(encoded),
+        MAX_INLINE_CONTENT_BYTES,
+        `${what} (larger content needs SpineStorage { storage, bucket })`,
+      );
     }
     return this.contentStore.put(Buffer.from(encoded, 'utf8'));
   }
 
   private async publish<T extends EventTypeName>(type: T, data: EventDataByType[T]): Promise<PendingWrite>;
-  private async publish<T extends EventTypeName>(type: T, data: EventDataByType[T], options: { track: false }): Promise<undefined>;
-  private async publish<T extends EventTypeName>(type: T, data: EventDataByType[T], { track = true } = {}): Promise<PendingWrite | undefined> {
+  private async publish<T extends EventTypeName>(
+    type: T,
+    data: EventDataByType[T],
+    options: { track: false },
+  ): Promise<undefined>;
+  private async publish<T extends EventTypeName>(
+    type: T,
+    data: EventDataByType[T],
+    { track = true } = {},
+  ): Promise<PendingWrite | undefined> {
     this.ensureOpen(type);
     await this.ensureAckListener();
     const event = createEvent(type, data, { source: this.eventSource() }) as AnySpineEvent;
@@ -523,7 +648,11 @@ export class SpineStorage implements NetworkStorage {
   private async publishEvent(event: AnySpineEvent): Promise<void> {
     const message = encodePubSubMessage(event);
     try {
-      await this.writes.publishMessage({ data: message.data, attributes: { ...message.attributes }, orderingKey: message.orderingKey });
+      await this.writes.publishMessage({
+        data: message.data,
+        attributes: { ...message.attributes },
+        orderingKey: message.orderingKey,
+      });
     } catch (error) {
       // A failed publish pauses its ordering key until resumed.
       this.writes.resumePublishing(message.orderingKey);
@@ -553,7 +682,11 @@ export class SpineStorage implements NetworkStorage {
         const missing = writes.filter((w) => this.pending.has(w.eventId));
         const shown = missing.slice(0, 10).map((w) => `${w.type} ${w.path} (event ${w.eventId})`);
         const more = missing.length > 10 ? ` and ${missing.length - 10} more` : '';
-        reject(new TimeoutError(`timed out after ${timeoutMs} ms: ${missing.length} of ${writes.length} writes not materialized: ${shown.join(', ')}${more}`));
+        reject(
+          new TimeoutError(
+            `timed out after ${timeoutMs} ms: ${missing.length} of ${writes.length} writes not materialized: ${shown.join(', ')}${more}`,
+          ),
+        );
       }, timeoutMs);
     });
     try {
@@ -586,14 +719,18 @@ export class SpineStorage implements NetworkStorage {
         name,
         topic,
         enableMessageOrdering: false,
-        ...(quoted ? { filter: `attributes.${WRITER_ATTRIBUTE} = ${quoted} OR attributes.${BATCH_ATTRIBUTE} = "true"` } : {}),
+        ...(quoted
+          ? { filter: `attributes.${WRITER_ATTRIBUTE} = ${quoted} OR attributes.${BATCH_ATTRIBUTE} = "true"` }
+          : {}),
       });
       let subscription: Subscription;
       try {
         [subscription] = await this.pubsub.topic(topic).createSubscription(name, metadata as CreateSubscriptionOptions);
       } catch (error) {
         if ((error as { code?: number }).code === GrpcStatus.NOT_FOUND) {
-          throw new InvalidArgumentError(`topic ${topic} does not exist in project ${this.topology.projectId}: is the mesh provisioned, with topic prefix ${JSON.stringify(this.topology.prefix)}?`);
+          throw new InvalidArgumentError(
+            `topic ${topic} does not exist in project ${this.topology.projectId}: is the mesh provisioned, with topic prefix ${JSON.stringify(this.topology.prefix)}?`,
+          );
         }
         throw error;
       }
@@ -601,11 +738,14 @@ export class SpineStorage implements NetworkStorage {
         const causeId = message.attributes[CAUSE_ATTRIBUTE];
         const mine = message.attributes[WRITER_ATTRIBUTE] === attributeValue(this.sessionWriterId);
         // A bundle's or a batch's change lists the writes it covers in its data.
-        if (message.attributes[BATCH_ATTRIBUTE] === 'true' || (mine && message.attributes[BUNDLE_ATTRIBUTE] === 'true')) this.settleBatch(message);
+        if (message.attributes[BATCH_ATTRIBUTE] === 'true' || (mine && message.attributes[BUNDLE_ATTRIBUTE] === 'true'))
+          this.settleBatch(message);
         else if (mine && causeId) this.settle(causeId);
         message.ack();
       });
-      subscription.on('error', (error) => this.log.error('acknowledgement subscription failed', { subscription: name, error }));
+      subscription.on('error', (error) =>
+        this.log.error('acknowledgement subscription failed', { subscription: name, error }),
+      );
       return subscription;
     })();
     // A failed set-up (Pub/Sub unreachable) is tried again by the next write, not kept forever.
@@ -627,7 +767,8 @@ export class SpineStorage implements NetworkStorage {
     try {
       const event = fromPubSubMessage(message);
       if (event.type !== EventType.GroupChanged) return;
-      for (const cause of event.data.causes ?? []) if (cause.writerId === this.sessionWriterId) this.settle(cause.eventId);
+      for (const cause of event.data.causes ?? [])
+        if (cause.writerId === this.sessionWriterId) this.settle(cause.eventId);
     } catch (error) {
       this.log.warn('unreadable batch acknowledgement', { messageId: message.id, error });
     }
@@ -644,7 +785,13 @@ export class SpineStorage implements NetworkStorage {
       const current = kind === 'deleted' ? null : (state ?? (await this.state.loadGroupState(networkId, groupId)));
       // Gone by now: the delete's own notification follows.
       if (kind === 'updated' && current === null) return;
-      await callback(current, { networkId, groupId, path: changePath(networkId, groupId), kind, time: new Date(event.time) });
+      await callback(current, {
+        networkId,
+        groupId,
+        path: changePath(networkId, groupId),
+        kind,
+        time: new Date(event.time),
+      });
     } catch (error) {
       this.log.error('subscriber callback failed', { messageId: message.id, error });
     } finally {
@@ -657,7 +804,8 @@ export class SpineStorage implements NetworkStorage {
       await subscription.close();
       await subscription.delete();
     } catch (error) {
-      if ((error as { code?: number }).code !== GrpcStatus.NOT_FOUND) this.log.warn('could not delete subscription', { subscription: subscription.name, error });
+      if ((error as { code?: number }).code !== GrpcStatus.NOT_FOUND)
+        this.log.warn('could not delete subscription', { subscription: subscription.name, error });
     }
   }
 }

@@ -8,7 +8,11 @@ import type { SpineSettings } from '../settings';
  */
 export function createStorageClient(settings: Pick<SpineSettings, 'projectId' | 'storageEmulatorHost'>): Storage {
   if (settings.storageEmulatorHost) {
-    return new Storage({ projectId: settings.projectId, apiEndpoint: settings.storageEmulatorHost, retryOptions: { autoRetry: false } });
+    return new Storage({
+      projectId: settings.projectId,
+      apiEndpoint: settings.storageEmulatorHost,
+      retryOptions: { autoRetry: false },
+    });
   }
   return new Storage({ projectId: settings.projectId, retryOptions: { autoRetry: false } });
 }

@@ -28,13 +28,20 @@ export const MAX_BUNDLE_BYTES = 256 * 1024;
 export const MAX_LINGER_MS = 60_000;
 
 /** Fills in the defaults and checks each bound; `false` turns bundling off (every write its own event). */
-export function resolveBundling(options: BundlingOptions | false | undefined, where = 'SpineStorage option bundling'): BundlingLimits | false {
+export function resolveBundling(
+  options: BundlingOptions | false | undefined,
+  where = 'SpineStorage option bundling',
+): BundlingLimits | false {
   if (options === false) return false;
-  if (options !== undefined && (options === null || typeof options !== 'object')) throw new InvalidArgumentError(`${where} must be an object or false`);
+  if (options !== undefined && (options === null || typeof options !== 'object'))
+    throw new InvalidArgumentError(`${where} must be an object or false`);
   const limits = { ...DEFAULT_BUNDLING, ...stripUndefined(options ?? {}) };
   const whole = (name: keyof BundlingLimits, min: number, max: number) => {
     const value = limits[name];
-    if (!Number.isSafeInteger(value) || value < min || value > max) throw new InvalidArgumentError(`${where}.${name} must be a whole number from ${min} to ${max}, not ${JSON.stringify(value)}`);
+    if (!Number.isSafeInteger(value) || value < min || value > max)
+      throw new InvalidArgumentError(
+        `${where}.${name} must be a whole number from ${min} to ${max}, not ${JSON.stringify(value)}`,
+      );
   };
   whole('maxWrites', 1, MAX_BUNDLED_WRITES);
   whole('maxBytes', 1024, MAX_BUNDLE_BYTES);
@@ -94,7 +101,11 @@ export class WriteBundler {
         this.dispatch(lane, [waiting]);
         return;
       }
-      if (lane.open && (lane.open.waiting.length >= this.limits.maxWrites || lane.open.bytes + bytes > this.limits.maxBytes)) this.cutLane(lane);
+      if (
+        lane.open &&
+        (lane.open.waiting.length >= this.limits.maxWrites || lane.open.bytes + bytes > this.limits.maxBytes)
+      )
+        this.cutLane(lane);
       if (!lane.open) {
         const open: OpenBundle = { waiting: [], bytes: 0, timer: undefined };
         lane.open = open;

@@ -96,7 +96,14 @@ export const CLOSE_CODES = {
 } as const;
 
 /** Errors of the gateway itself, besides the storage's typed errors. */
-export type GatewayErrorCode = 'MALFORMED_REQUEST' | 'UNKNOWN_METHOD' | 'RATE_LIMITED' | 'BODY_TOO_LARGE' | 'REQUEST_TIMEOUT' | 'METHOD_NOT_ALLOWED' | 'INTERNAL';
+export type GatewayErrorCode =
+  | 'MALFORMED_REQUEST'
+  | 'UNKNOWN_METHOD'
+  | 'RATE_LIMITED'
+  | 'BODY_TOO_LARGE'
+  | 'REQUEST_TIMEOUT'
+  | 'METHOD_NOT_ALLOWED'
+  | 'INTERNAL';
 
 export interface WireError {
   code: SpineErrorCode | GatewayErrorCode;
@@ -131,11 +138,28 @@ const STATUS_BY_CODE: Record<SpineErrorCode, number> = {
 export function errorToWire(error: unknown): { status: number; error: WireError } {
   if (!(error instanceof SpineError)) return { status: 500, error: { code: 'INTERNAL', message: 'internal error' } };
   const details: Record<string, unknown> = {};
-  for (const field of ['kind', 'id', 'reason', 'path', 'size', 'limit', 'networkId', 'snapshotId', 'key', 'status', 'attempts', 'issues', 'eventType'] as const) {
+  for (const field of [
+    'kind',
+    'id',
+    'reason',
+    'path',
+    'size',
+    'limit',
+    'networkId',
+    'snapshotId',
+    'key',
+    'status',
+    'attempts',
+    'issues',
+    'eventType',
+  ] as const) {
     const value = (error as unknown as Record<string, unknown>)[field];
     if (value !== undefined && typeof value !== 'function') details[field] = value;
   }
-  return { status: STATUS_BY_CODE[error.code] ?? 500, error: { code: error.code, message: error.message, ...(Object.keys(details).length ? { details } : {}) } };
+  return {
+    status: STATUS_BY_CODE[error.code] ?? 500,
+    error: { code: error.code, message: error.message, ...(Object.keys(details).length ? { details } : {}) },
+  };
 }
 
 /** The typed error a wire error stands for: the class the backends throw, with the server's message. */
@@ -144,7 +168,11 @@ export function errorFromWire(status: number, wire: WireError | undefined, what:
   const d = wire?.details ?? {};
   const str = (key: string) => (typeof d[key] === 'string' ? (d[key] as string) : '');
   const num = (key: string) => (typeof d[key] === 'number' ? (d[key] as number) : 0);
-  const failure = { key: str('key') || what, status: (d.status as number | string | undefined) ?? status, attempts: num('attempts') || 1 };
+  const failure = {
+    key: str('key') || what,
+    status: (d.status as number | string | undefined) ?? status,
+    attempts: num('attempts') || 1,
+  };
   let error: Error;
   switch (wire?.code) {
     case 'INVALID_ID':

@@ -46,5 +46,7 @@ function escapeRegExp(text: string): string {
 
 /** The parts whose markers the README holds. */
 export function documentedComponents(readme: string, components: readonly Component[]): Component[] {
-  return components.filter((component) => readme.includes(markers(component).start) && readme.includes(markers(component).end));
+  return components.filter(
+    (component) => readme.includes(markers(component).start) && readme.includes(markers(component).end),
+  );
 }

@@ -21,9 +21,9 @@ export class SettingError extends InvalidArgumentError {
   ) {
     super(
       message ??
-      (flag
-        ? `invalid ${flag} ${JSON.stringify(value)} (setting ${setting}): expected ${expected}`
-        : `setting ${setting}=${JSON.stringify(value)} is invalid: expected ${expected}`),
+        (flag
+          ? `invalid ${flag} ${JSON.stringify(value)} (setting ${setting}): expected ${expected}`
+          : `setting ${setting}=${JSON.stringify(value)} is invalid: expected ${expected}`),
     );
   }
 }

@@ -7,7 +7,15 @@ import type { PersistOn, PostgresSnapshotStore, StateStoreKind } from './table';
  * and the table, parser and error every part reads its settings through.
  */
 export { SettingError } from './error';
-export { parseSetting, parseSettings, readFlags, settingNames, type Env, type SettingsOf, type SettingsSource } from './parse';
+export {
+  parseSetting,
+  parseSettings,
+  readFlags,
+  settingNames,
+  type Env,
+  type SettingsOf,
+  type SettingsSource,
+} from './parse';
 export {
   COMPONENTS,
   DEFAULT_PROJECT_ID,
@@ -77,7 +85,18 @@ export function loadSettings(env: Env = process.env): SpineSettings {
 
 /** The library's slice as `SpineSettings` (the shape the rest of the code holds). */
 export function spineSettings(values: SettingsOf<'library'>): SpineSettings {
-  const { bundleMaxWrites, bundleMaxBytes, bundleLingerMs, statePath, postgresUrl, pubsubEmulatorHost, storageEmulatorHost, tasksEmulatorHost, storagePath: _storagePath, ...rest } = values;
+  const {
+    bundleMaxWrites,
+    bundleMaxBytes,
+    bundleLingerMs,
+    statePath,
+    postgresUrl,
+    pubsubEmulatorHost,
+    storageEmulatorHost,
+    tasksEmulatorHost,
+    storagePath: _storagePath,
+    ...rest
+  } = values;
   return {
     ...rest,
     ...(statePath ? { statePath } : {}),
@@ -89,13 +108,18 @@ export function spineSettings(values: SettingsOf<'library'>): SpineSettings {
   };
 }
 /** The persistence mode of one network: its override, or the deployment's. */
-export function persistModeFor(settings: Pick<SpineSettings, 'persistOn' | 'persistOverrides'>, networkId: string): PersistOn {
+export function persistModeFor(
+  settings: Pick<SpineSettings, 'persistOn' | 'persistOverrides'>,
+  networkId: string,
+): PersistOn {
   return settings.persistOverrides[networkId] ?? settings.persistOn;
 }
 
 /** True when any network's writes wait in the pending buffer for the persist function. */
 export function usesBatching(settings: Pick<SpineSettings, 'persistOn' | 'persistOverrides'>): boolean {
-  return settings.persistOn !== 'immediate' || Object.values(settings.persistOverrides).some((mode) => mode !== 'immediate');
+  return (
+    settings.persistOn !== 'immediate' || Object.values(settings.persistOverrides).some((mode) => mode !== 'immediate')
+  );
 }
 
 /** `host:port` (an emulator host setting) split; brackets around an IPv6 host are removed. */

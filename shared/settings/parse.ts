@@ -18,16 +18,24 @@ export interface SettingsSource {
   flags?: Readonly<Record<string, string | boolean | undefined>>;
 }
 
-type ValueOf<S> = S extends { parse: (raw: string) => infer T } ? (S extends { default: unknown } ? T : T | undefined) : never;
+type ValueOf<S> = S extends { parse: (raw: string) => infer T }
+  ? S extends { default: unknown }
+    ? T
+    : T | undefined
+  : never;
 
 /** The settings of one part, by name, typed from the table. */
 export type SettingsOf<C extends Component> = {
-  -readonly [K in keyof SettingsTable as C extends SettingsTable[K]['components'][number] ? K : never]: ValueOf<SettingsTable[K]>;
+  -readonly [K in keyof SettingsTable as C extends SettingsTable[K]['components'][number] ? K : never]: ValueOf<
+    SettingsTable[K]
+  >;
 };
 
 /** The names of a part's settings, in the table's order (the order they are read). */
 export function settingNames(component: Component): SettingName[] {
-  return (Object.keys(SETTINGS) as SettingName[]).filter((name) => (SETTINGS[name].components as readonly Component[]).includes(component));
+  return (Object.keys(SETTINGS) as SettingName[]).filter((name) =>
+    (SETTINGS[name].components as readonly Component[]).includes(component),
+  );
 }
 
 function spec(name: SettingName): SettingSpec<unknown> {
@@ -48,28 +56,47 @@ export function flagOptions(component: Component): Record<string, { type: 'strin
  * Reads argv against the part's flags (plus `extra` ones such as `help`); an unknown option or a
  * missing value is a SettingError that says which.
  */
-export function readFlags(component: Component, argv: readonly string[], extra: Record<string, { type: 'string' | 'boolean'; short?: string }> = {}): Record<string, string | boolean | undefined> {
+export function readFlags(
+  component: Component,
+  argv: readonly string[],
+  extra: Record<string, { type: 'string' | 'boolean'; short?: string }> = {},
+): Record<string, string | boolean | undefined> {
   const options = { ...flagOptions(component), ...extra };
   try {
-    return parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }).values as Record<string, string | boolean | undefined>;
+    return parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }).values as Record<
+      string,
+      string | boolean | undefined
+    >;
   } catch (error) {
     const { code, message } = error as NodeJS.ErrnoException;
     const option = /'(-{1,2}[^' ]+)/.exec(message)?.[1] ?? argv.join(' ');
     const known = Object.keys(options).map((flag) => `--${flag}`);
     if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
-      if (/does not take an argument/.test(message)) throw new SettingError('argv', option, 'no value', option, `${option} takes no value`);
+      if (/does not take an argument/.test(message))
+        throw new SettingError('argv', option, 'no value', option, `${option} takes no value`);
       const dash = /ambiguous/.test(message) ? ` (write ${option}=<value> for a value starting with "-")` : '';
       throw new SettingError('argv', option, 'a value', option, `${option} needs a value${dash}`);
     }
-    const what = code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL' ? /'([^']*)'/.exec(message)?.[1] ?? option : option;
-    throw new SettingError('argv', what, known.join(', '), undefined, `unknown argument "${what}" (expected ${known.join(' or ')})`);
+    const what = code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL' ? (/'([^']*)'/.exec(message)?.[1] ?? option) : option;
+    throw new SettingError(
+      'argv',
+      what,
+      known.join(', '),
+      undefined,
+      `unknown argument "${what}" (expected ${known.join(' or ')})`,
+    );
   }
 }
 
 /** The raw text of a setting: its flag, else the first of its variables that is set (empty = unset unless `emptyIsValue`). */
-function rawValue(setting: SettingSpec<unknown>, flags: SettingsSource['flags'], env: Env): { raw: string; variable: string; fromFlag: boolean } | undefined {
+function rawValue(
+  setting: SettingSpec<unknown>,
+  flags: SettingsSource['flags'],
+  env: Env,
+): { raw: string; variable: string; fromFlag: boolean } | undefined {
   const flagValue = setting.flag ? flags?.[setting.flag] : undefined;
-  if (flagValue !== undefined && flagValue !== false) return { raw: flagValue === true ? 'true' : flagValue, variable: setting.variable, fromFlag: true };
+  if (flagValue !== undefined && flagValue !== false)
+    return { raw: flagValue === true ? 'true' : flagValue, variable: setting.variable, fromFlag: true };
   for (const variable of [setting.variable, ...(setting.alsoFrom ?? [])]) {
     const value = env[variable];
     if (value === undefined || (value === '' && !setting.emptyIsValue)) continue;
@@ -78,14 +105,27 @@ function rawValue(setting: SettingSpec<unknown>, flags: SettingsSource['flags'],
   return undefined;
 }
 
-function read(name: SettingName, source: SettingsSource, flags: SettingsSource['flags'], earlier: Record<string, unknown>): unknown {
+function read(
+  name: SettingName,
+  source: SettingsSource,
+  flags: SettingsSource['flags'],
+  earlier: Record<string, unknown>,
+): unknown {
   const setting = spec(name);
   const onCommandLine = flags !== undefined;
   const given = rawValue(setting, flags, source.env);
   if (!given) {
-    if (setting.requiredWhen?.test(earlier)) throw new SettingError(setting.variable, '', setting.requiredWhen.expected, onCommandLine ? flagName(setting) : undefined);
+    if (setting.requiredWhen?.test(earlier))
+      throw new SettingError(
+        setting.variable,
+        '',
+        setting.requiredWhen.expected,
+        onCommandLine ? flagName(setting) : undefined,
+      );
     const fallback = setting.default;
-    return typeof fallback === 'function' ? (fallback as (earlier: Record<string, unknown>) => unknown)(earlier) : fallback;
+    return typeof fallback === 'function'
+      ? (fallback as (earlier: Record<string, unknown>) => unknown)(earlier)
+      : fallback;
   }
   try {
     return setting.parse(given.raw);
@@ -113,5 +153,10 @@ export function parseSettings<C extends Component>(component: C, source: Setting
 
 /** One setting alone (for a value needed before the rest can be read, such as the CLI's data dir). */
 export function parseSetting<N extends SettingName>(name: N, source: SettingsSource): ValueOf<SettingsTable[N]> {
-  return read(name, source, source.argv ? readFlags(SETTINGS[name].components[0] as Component, source.argv) : source.flags, {}) as ValueOf<SettingsTable[N]>;
+  return read(
+    name,
+    source,
+    source.argv ? readFlags(SETTINGS[name].components[0] as Component, source.argv) : source.flags,
+    {},
+  ) as ValueOf<SettingsTable[N]>;
 }

@@ -10,10 +10,33 @@ import { FUNCTION_NAMES, type FunctionName } from '../function-names';
 import { DEFAULT_BUNDLING, MAX_BUNDLE_BYTES, MAX_LINGER_MS } from '../mesh/write-bundler';
 import { DEFAULT_OFFLINE_AFTER_MS } from '../system';
 import { expected } from './error';
-import { commaList, digits, jsonObject, matching, oneOf, port, positive, text, trueOrFalse, truthy, wholeMinutesMs, wholeNumber, type ValueParser } from './values';
+import {
+  commaList,
+  digits,
+  jsonObject,
+  matching,
+  oneOf,
+  port,
+  positive,
+  text,
+  trueOrFalse,
+  truthy,
+  wholeMinutesMs,
+  wholeNumber,
+  type ValueParser,
+} from './values';
 
 /** The parts of the project that read settings; each asks the parser for its own slice. */
-export const COMPONENTS = ['library', 'functions', 'health', 'gateway', 'cli', 'emulators', 'storage-emulator', 'tasks-emulator'] as const;
+export const COMPONENTS = [
+  'library',
+  'functions',
+  'health',
+  'gateway',
+  'cli',
+  'emulators',
+  'storage-emulator',
+  'tasks-emulator',
+] as const;
 export type Component = (typeof COMPONENTS)[number];
 
 export interface SettingSpec<T> {
@@ -77,7 +100,13 @@ export const SETTINGS = {
     flag: 'prefix',
     flagArgument: 'P',
     default: 'spine-',
-    parse: (raw: string) => (raw === '' ? raw : matching(/^[a-z][a-z0-9-]{0,30}$/, 'lowercase letters, digits and hyphens, starting with a letter, at most 31 characters')(raw)),
+    parse: (raw: string) =>
+      raw === ''
+        ? raw
+        : matching(
+            /^[a-z][a-z0-9-]{0,30}$/,
+            'lowercase letters, digits and hyphens, starting with a letter, at most 31 characters',
+          )(raw),
     description: 'prefix of every topic, subscription, queue and job name, so deployments can share a project',
     components: ['library', 'cli'],
     emptyIsValue: true,
@@ -88,7 +117,12 @@ export const SETTINGS = {
     flagArgument: 'NAME',
     default: (earlier: Readonly<Record<string, unknown>>) => `${String(earlier.projectId)}-spine-state`,
     shownDefault: '`<project>-spine-state`',
-    parse: (raw: string) => (isBucketName(raw) ? raw : expected('a bucket name (3-63 lowercase letters, digits, dots, hyphens, underscores; up to 222 in dot-separated parts)')),
+    parse: (raw: string) =>
+      isBucketName(raw)
+        ? raw
+        : expected(
+            'a bucket name (3-63 lowercase letters, digits, dots, hyphens, underscores; up to 222 in dot-separated parts)',
+          ),
     description: 'bucket of the materialized state, large content, dead letters, snapshots and key records',
     components: ['library', 'cli'],
   },
@@ -96,7 +130,10 @@ export const SETTINGS = {
     variable: 'SPINE_STATE_PREFIX',
     default: '',
     shownDefault: '(none)',
-    parse: (raw: string) => (raw === '' || (raw.endsWith('/') && !raw.startsWith('/') && !raw.includes('..')) ? raw : expected('a relative object prefix ending in "/"')),
+    parse: (raw: string) =>
+      raw === '' || (raw.endsWith('/') && !raw.startsWith('/') && !raw.includes('..'))
+        ? raw
+        : expected('a relative object prefix ending in "/"'),
     description: 'prefix of the state objects inside the bucket',
     components: ['library'],
     emptyIsValue: true,
@@ -113,7 +150,9 @@ export const SETTINGS = {
     default: {} as Record<string, PersistOn>,
     shownDefault: '`{}`',
     parse: jsonObject('a JSON object of network id to persistence mode', (mode, networkId) =>
-      PERSIST_MODES.includes(mode as PersistOn) ? (mode as PersistOn) : expected(`a mode (${PERSIST_MODES.join(' | ')}) for network ${networkId}`),
+      PERSIST_MODES.includes(mode as PersistOn)
+        ? (mode as PersistOn)
+        : expected(`a mode (${PERSIST_MODES.join(' | ')}) for network ${networkId}`),
     ),
     description: 'per-network exceptions to `SPINE_PERSIST_ON`, e.g. `{"net":"batch"}`',
     components: ['library'],
@@ -123,7 +162,8 @@ export const SETTINGS = {
     default: {} as Partial<Record<string, string>>,
     shownDefault: '`{}`',
     parse: jsonObject<string>('a JSON object of function name to URL'),
-    description: 'base URL of each function (Cloud Tasks need absolute targets; `spine health` calls the health function)',
+    description:
+      'base URL of each function (Cloud Tasks need absolute targets; `spine health` calls the health function)',
     components: ['library'],
   },
   stateStore: {
@@ -138,7 +178,10 @@ export const SETTINGS = {
     parse: text,
     description: 'folder of the `filesystem` state store',
     components: ['library'],
-    requiredWhen: { test: (earlier: Readonly<Record<string, unknown>>) => earlier.stateStore === 'filesystem', expected: 'a folder, required when SPINE_STATE_STORE=filesystem' },
+    requiredWhen: {
+      test: (earlier: Readonly<Record<string, unknown>>) => earlier.stateStore === 'filesystem',
+      expected: 'a folder, required when SPINE_STATE_STORE=filesystem',
+    },
   },
   postgresUrl: {
     variable: 'SPINE_POSTGRES_URL',
@@ -148,14 +191,18 @@ export const SETTINGS = {
     secret: true,
     requiredWhen: {
       test: (earlier: Readonly<Record<string, unknown>>) => earlier.stateStore === 'postgres',
-      expected: 'a PostgreSQL connection string (postgresql://user@host:port/database), required when SPINE_STATE_STORE=postgres',
+      expected:
+        'a PostgreSQL connection string (postgresql://user@host:port/database), required when SPINE_STATE_STORE=postgres',
     },
   },
   postgresSchema: {
     variable: 'SPINE_POSTGRES_SCHEMA',
     default: 'spine',
-    parse: matching(/^[a-z_][a-z0-9_]{0,62}$/, 'a lowercase SQL identifier (letters, digits, underscores, at most 63, not starting with a digit)'),
-    description: 'schema of the `postgres` store\'s tables',
+    parse: matching(
+      /^[a-z_][a-z0-9_]{0,62}$/,
+      'a lowercase SQL identifier (letters, digits, underscores, at most 63, not starting with a digit)',
+    ),
+    description: "schema of the `postgres` store's tables",
     components: ['library'],
   },
   postgresPoolSize: {
@@ -183,8 +230,12 @@ export const SETTINGS = {
     variable: 'SPINE_POSTGRES_GRANT_TO',
     default: [] as string[],
     shownDefault: '(none)',
-    parse: commaList((role) => Buffer.byteLength(role) <= 63 && !/[\u0000-\u001f\u007f]/.test(role), 'comma-separated role names of at most 63 bytes'),
-    description: 'comma-separated roles the migrating user grants read and write on the tables (`grantTo`): the other functions\' IAM users',
+    parse: commaList(
+      (role) => Buffer.byteLength(role) <= 63 && !/[\u0000-\u001f\u007f]/.test(role),
+      'comma-separated role names of at most 63 bytes',
+    ),
+    description:
+      "comma-separated roles the migrating user grants read and write on the tables (`grantTo`): the other functions' IAM users",
     components: ['library'],
   },
   tasksLocation: {
@@ -257,7 +308,7 @@ export const SETTINGS = {
   storagePath: {
     variable: 'SUPER_SPINE_STORAGE_PATH',
     parse: text,
-    description: 'folder of `createStorage({ type: \'filesystem\' })` when `options.basePath` is not given',
+    description: "folder of `createStorage({ type: 'filesystem' })` when `options.basePath` is not given",
     components: ['library'],
   },
 
@@ -273,8 +324,10 @@ export const SETTINGS = {
     default: {} as Partial<Record<FunctionName, number>>,
     shownDefault: 'free ports',
     parse: jsonObject('a JSON object of function name to port', (value, name) => {
-      if (!FUNCTION_NAMES.includes(name as FunctionName)) expected(`a JSON object of function name (${FUNCTION_NAMES.join(', ')}) to port, not ${name}`);
-      if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 65_535) expected(`a port from 0 to 65535 for ${name}`);
+      if (!FUNCTION_NAMES.includes(name as FunctionName))
+        expected(`a JSON object of function name (${FUNCTION_NAMES.join(', ')}) to port, not ${name}`);
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 65_535)
+        expected(`a port from 0 to 65535 for ${name}`);
       return value as number;
     }) as ValueParser<Partial<Record<FunctionName, number>>>,
     description: 'ports of the functions host (`functions/main.ts`), e.g. `{"materialize":8090}`',
@@ -284,7 +337,7 @@ export const SETTINGS = {
     variable: 'SPINE_PRUNE_LABELLED_SNAPSHOTS',
     default: false,
     parse: trueOrFalse,
-    description: 'the snapshot function\'s retention deletes labelled snapshots too',
+    description: "the snapshot function's retention deletes labelled snapshots too",
     components: ['functions'],
   },
 
@@ -319,8 +372,20 @@ export const SETTINGS = {
   },
 
   // ---- the gateway
-  gatewayPort: { variable: 'PORT', default: 8080, parse: wholeNumber(0, 65535), description: 'port of the gateway (Cloud Run sets it)', components: ['gateway'] },
-  gatewayHost: { variable: 'SPINE_GATEWAY_HOST', default: '127.0.0.1', parse: text, description: 'interface the gateway listens on', components: ['gateway'] },
+  gatewayPort: {
+    variable: 'PORT',
+    default: 8080,
+    parse: wholeNumber(0, 65535),
+    description: 'port of the gateway (Cloud Run sets it)',
+    components: ['gateway'],
+  },
+  gatewayHost: {
+    variable: 'SPINE_GATEWAY_HOST',
+    default: '127.0.0.1',
+    parse: text,
+    description: 'interface the gateway listens on',
+    components: ['gateway'],
+  },
   maxBodyBytes: {
     variable: 'SPINE_GATEWAY_MAX_BODY_BYTES',
     default: 1024 * 1024,
@@ -374,7 +439,7 @@ export const SETTINGS = {
     variable: 'SPINE_GATEWAY_MAX_NETWORKS_PER_KEY',
     default: 50,
     parse: wholeNumber(1, 100_000, 'networks'),
-    description: 'networks one key\'s subscriptions may span',
+    description: "networks one key's subscriptions may span",
     components: ['gateway'],
   },
   unknownKeyCacheMs: {
@@ -429,9 +494,36 @@ export const SETTINGS = {
     components: ['emulators'],
     emptyIsValue: true,
   },
-  pubsubPort: { variable: 'SPINE_PUBSUB_PORT', flag: 'pubsub-port', default: 0, shownDefault: 'a free port', parse: port(), description: 'Pub/Sub emulator port', components: ['emulators'], emptyIsValue: true },
-  storagePort: { variable: 'SPINE_STORAGE_PORT', flag: 'storage-port', default: 0, shownDefault: 'a free port', parse: port(), description: 'Cloud Storage emulator port', components: ['emulators'], emptyIsValue: true },
-  tasksPort: { variable: 'SPINE_TASKS_PORT', flag: 'tasks-port', default: 0, shownDefault: 'a free port', parse: port(), description: 'Cloud Tasks emulator port', components: ['emulators'], emptyIsValue: true },
+  pubsubPort: {
+    variable: 'SPINE_PUBSUB_PORT',
+    flag: 'pubsub-port',
+    default: 0,
+    shownDefault: 'a free port',
+    parse: port(),
+    description: 'Pub/Sub emulator port',
+    components: ['emulators'],
+    emptyIsValue: true,
+  },
+  storagePort: {
+    variable: 'SPINE_STORAGE_PORT',
+    flag: 'storage-port',
+    default: 0,
+    shownDefault: 'a free port',
+    parse: port(),
+    description: 'Cloud Storage emulator port',
+    components: ['emulators'],
+    emptyIsValue: true,
+  },
+  tasksPort: {
+    variable: 'SPINE_TASKS_PORT',
+    flag: 'tasks-port',
+    default: 0,
+    shownDefault: 'a free port',
+    parse: port(),
+    description: 'Cloud Tasks emulator port',
+    components: ['emulators'],
+    emptyIsValue: true,
+  },
 
   // ---- the Storage emulator alone (emulators/storage/main.ts); defaults applied by startStorageEmulator
   storageEmulatorListenHost: {
@@ -467,7 +559,7 @@ export const SETTINGS = {
     flagIsSwitch: true,
     shownDefault: 'off',
     parse: truthy,
-    description: 'simulate the service\'s one write per second per object name (429); `1`, `true`, `yes`, `on`',
+    description: "simulate the service's one write per second per object name (429); `1`, `true`, `yes`, `on`",
     components: ['storage-emulator'],
   },
 
@@ -491,6 +583,7 @@ export const SETTINGS = {
     components: ['tasks-emulator'],
     emptyIsValue: true,
   },
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each row has a value type of its own
 } as const satisfies Record<string, SettingSpec<any>>;
 
 export type SettingsTable = typeof SETTINGS;

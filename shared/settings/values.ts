@@ -14,7 +14,8 @@ export const text: ValueParser<string> = (raw) => raw;
 export function wholeNumber(min: number, max: number, unit = ''): ValueParser<number> {
   return (raw) => {
     const value = Number(raw);
-    if (!Number.isSafeInteger(value) || value < min || value > max) expected(`a whole number${unit ? ` of ${unit}` : ''} from ${min} to ${max}`);
+    if (!Number.isSafeInteger(value) || value < min || value > max)
+      expected(`a whole number${unit ? ` of ${unit}` : ''} from ${min} to ${max}`);
     return value;
   };
 }
@@ -23,7 +24,12 @@ export function wholeNumber(min: number, max: number, unit = ''): ValueParser<nu
 export function digits(min: number, max?: number): ValueParser<number> {
   return (raw) => {
     const value = Number(raw);
-    if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(value) || value < min || (max !== undefined && value > max)) {
+    if (
+      !/^\d+$/.test(raw.trim()) ||
+      !Number.isSafeInteger(value) ||
+      value < min ||
+      (max !== undefined && value > max)
+    ) {
       expected(`a whole number from ${min}${max === undefined ? '' : ` to ${max}`}`);
     }
     return value;
@@ -51,7 +57,8 @@ export function port(description = 'a port number from 0 (any free port) to 6553
 /** The interval flush is a Cloud Scheduler job: whole minutes that divide an hour or a day. */
 export const wholeMinutesMs: ValueParser<number> = (raw) => {
   const value = positive()(raw);
-  if (everyMinutesCron(value / 60_000) === undefined) expected("whole minutes dividing an hour or a day (60000, 120000, …, 3600000, …), the scheduler's granularity");
+  if (everyMinutesCron(value / 60_000) === undefined)
+    expected("whole minutes dividing an hour or a day (60000, 120000, …, 3600000, …), the scheduler's granularity");
   return value;
 };
 
@@ -81,7 +88,10 @@ export function matching(pattern: RegExp, description: string): ValueParser<stri
 }
 
 /** A JSON object whose values each pass `value` (which throws `expected` naming the key). */
-export function jsonObject<T>(description: string, value: (item: unknown, key: string) => T = (item) => item as T): ValueParser<Record<string, T>> {
+export function jsonObject<T>(
+  description: string,
+  value: (item: unknown, key: string) => T = (item) => item as T,
+): ValueParser<Record<string, T>> {
   return (raw) => {
     let parsed: unknown;
     try {
@@ -99,7 +109,10 @@ export function jsonObject<T>(description: string, value: (item: unknown, key: s
 /** Comma-separated items, trimmed, empty ones dropped, each checked by `item`. */
 export function commaList(item: (entry: string) => boolean, description: string): ValueParser<string[]> {
   return (raw) => {
-    const entries = raw.split(',').map((entry) => entry.trim()).filter(Boolean);
+    const entries = raw
+      .split(',')
+      .map((entry) => entry.trim())
+      .filter(Boolean);
     if (!entries.every(item)) expected(description);
     return entries;
   };

@@ -19,8 +19,13 @@ export function assertEqual(actual: unknown, expected: unknown, message?: string
 
 /** Each key of `expected` equals (as `assertEqual`) the same key of `actual`; other keys are ignored. */
 export function assertMatches(actual: unknown, expected: Record<string, unknown>): void {
-  assert.ok(actual !== null && typeof actual === 'object', `expected an object matching ${JSON.stringify(expected)}, got ${String(actual)}`);
-  const picked = Object.fromEntries(Object.keys(expected).map((key) => [key, (actual as Record<string, unknown>)[key]]));
+  assert.ok(
+    actual !== null && typeof actual === 'object',
+    `expected an object matching ${JSON.stringify(expected)}, got ${String(actual)}`,
+  );
+  const picked = Object.fromEntries(
+    Object.keys(expected).map((key) => [key, (actual as Record<string, unknown>)[key]]),
+  );
   assertEqual(picked, expected);
 }
 

@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
-import { InvalidArgumentError, InvalidIdError, NetworkNotFoundError, SnapshotNotFoundError, UnserializableContentError } from '../errors';
+import {
+  InvalidArgumentError,
+  InvalidIdError,
+  NetworkNotFoundError,
+  SnapshotNotFoundError,
+  UnserializableContentError,
+} from '../errors';
 import { growArray, growMap, growSet, shrinkSet } from '../mergeable';
 import type { Contact, GroupChange, GroupState, NetworkState, NetworkStorage } from '../model';
 import { assertEqual, assertExcludes, assertIncludes, assertIncludesAll, assertMatches } from './assertions';
@@ -32,7 +38,11 @@ export interface ConformanceRunner {
 const RUNNER_FUNCTIONS = ['describe', 'it', 'beforeEach', 'afterEach'] as const;
 
 /** Functions not given are taken from the globals (jest, vitest with `globals: true`, mocha). */
-export function resolveRunner(given: Partial<ConformanceRunner>, suite = 'runNetworkStorageConformance', example = 'runNetworkStorageConformance(name, setup, { describe, it, beforeEach, afterEach })'): ConformanceRunner {
+export function resolveRunner(
+  given: Partial<ConformanceRunner>,
+  suite = 'runNetworkStorageConformance',
+  example = 'runNetworkStorageConformance(name, setup, { describe, it, beforeEach, afterEach })',
+): ConformanceRunner {
   const globals = globalThis as unknown as Partial<ConformanceRunner>;
   const runner: Partial<ConformanceRunner> = {};
   const missing: string[] = [];
@@ -57,7 +67,12 @@ function contact(groupId: string, id: string, content: unknown, extra: Partial<C
   return { id, groupId, content, blendMode: 'accept-last', ...extra };
 }
 
-function groupState(groupId: string, contacts: Contact[] = [], attributes?: Record<string, unknown>, extra: Partial<GroupState['group']> = {}): GroupState {
+function groupState(
+  groupId: string,
+  contacts: Contact[] = [],
+  attributes?: Record<string, unknown>,
+  extra: Partial<GroupState['group']> = {},
+): GroupState {
   return {
     group: {
       id: groupId,
@@ -81,7 +96,11 @@ function groupState(groupId: string, contacts: Contact[] = [], attributes?: Reco
  * Assertions use `node:assert`, so a failure is an `AssertionError` every runner reports.
  * Each test uses fresh network ids, so backends that share state across tests also pass.
  */
-export function runNetworkStorageConformance(name: string, setup: ConformanceSetup, runner: Partial<ConformanceRunner> = {}): void {
+export function runNetworkStorageConformance(
+  name: string,
+  setup: ConformanceSetup,
+  runner: Partial<ConformanceRunner> = {},
+): void {
   const { describe, it, beforeEach, afterEach } = resolveRunner(runner);
   describe(`NetworkStorage conformance: ${name}`, () => {
     let fixture: ConformanceFixture;
@@ -183,7 +202,11 @@ export function runNetworkStorageConformance(name: string, setup: ConformanceSet
         const g = `${'g'.repeat(500)}/${'é'.repeat(250)}`;
         const c = '🙂'.repeat(250);
         const longName = 'name '.repeat(200);
-        await storage.saveGroupState(n, g, groupState(g, [contact(g, c, 'long ids work', { name: longName })], undefined, { name: longName }));
+        await storage.saveGroupState(
+          n,
+          g,
+          groupState(g, [contact(g, c, 'long ids work', { name: longName })], undefined, { name: longName }),
+        );
         await settle();
         const loaded = await storage.loadGroupState(n, g);
         assert.equal(loaded?.group.name, longName);
@@ -238,11 +261,14 @@ export function runNetworkStorageConformance(name: string, setup: ConformanceSet
             throw new Error('getter exploded');
           },
         };
-        const trap = new Proxy({ a: 1 }, {
-          ownKeys() {
-            throw new Error('trap exploded');
+        const trap = new Proxy(
+          { a: 1 },
+          {
+            ownKeys() {
+              throw new Error('trap exploded');
+            },
           },
-        });
+        );
         const quiet = new Proxy({ a: 1 }, {});
         let deep: unknown = 'bottom';
         for (let i = 0; i < 60_000; i++) deep = [deep];
@@ -271,14 +297,21 @@ export function runNetworkStorageConformance(name: string, setup: ConformanceSet
         await Promise.all(Array.from({ length: 20 }, (_, i) => storage.saveContactContent(n, 'root', 'hot', i)));
         await settle();
         const value = await storage.loadContactContent(n, 'root', 'hot');
-        assert.ok(typeof value === 'number' && Number.isInteger(value) && value >= 0 && value < 20, `${String(value)} is not one of the written values`);
+        assert.ok(
+          typeof value === 'number' && Number.isInteger(value) && value >= 0 && value < 20,
+          `${String(value)} is not one of the written values`,
+        );
       });
     });
 
     describe('blend semantics through saveContactContent', () => {
       it('merges grow sets of 20 concurrent writers into their union', async () => {
         const n = net();
-        await Promise.all(Array.from({ length: 20 }, (_, i) => storage.saveContactContent(n, 'root', 'set', growSet([`v${i}`, 'shared']), MERGE)));
+        await Promise.all(
+          Array.from({ length: 20 }, (_, i) =>
+            storage.saveContactContent(n, 'root', 'set', growSet([`v${i}`, 'shared']), MERGE),
+          ),
+        );
         await settle();
         const merged = (await storage.loadContactContent(n, 'root', 'set')) as { _tag: string; values: Set<string> };
         assert.equal(merged._tag, 'GrowSet');
@@ -287,7 +320,11 @@ export function runNetworkStorageConformance(name: string, setup: ConformanceSet
 
       it('merges into a contact declared as merge by its group state', async () => {
         const n = net();
-        await storage.saveGroupState(n, 'g', groupState('g', [contact('g', 'm', new Set([1]), { blendMode: 'merge' })]));
+        await storage.saveGroupState(
+          n,
+          'g',
+          groupState('g', [contact('g', 'm', new Set([1]), { blendMode: 'merge' })]),
+        );
         await storage.saveContactContent(n, 'g', 'm', new Set([2]));
         await storage.saveContactContent(n, 'g', 'm', new Set([2, 3]));
         await settle();
@@ -301,11 +338,26 @@ export function runNetworkStorageConformance(name: string, setup: ConformanceSet
         await storage.saveContactContent(n, 'g', 'log', growArray([1]), MERGE);
         await storage.saveContactContent(n, 'g', 'log', growArray([2, 3]), MERGE);
         await storage.saveContactContent(n, 'g', 'map', growMap([['x', growSet([1])]]), MERGE);
-        await storage.saveContactContent(n, 'g', 'map', growMap<string, unknown>([['x', growSet([2])], ['y', 'new']]), MERGE);
+        await storage.saveContactContent(
+          n,
+          'g',
+          'map',
+          growMap<string, unknown>([
+            ['x', growSet([2])],
+            ['y', 'new'],
+          ]),
+          MERGE,
+        );
         await settle();
         assertEqual(await storage.loadContactContent(n, 'g', 'shrink'), shrinkSet(['b', 'c']));
         assertEqual(await storage.loadContactContent(n, 'g', 'log'), growArray([1, 2, 3]));
-        assertEqual(await storage.loadContactContent(n, 'g', 'map'), growMap<string, unknown>([['x', growSet([1, 2])], ['y', 'new']]));
+        assertEqual(
+          await storage.loadContactContent(n, 'g', 'map'),
+          growMap<string, unknown>([
+            ['x', growSet([1, 2])],
+            ['y', 'new'],
+          ]),
+        );
       });
 
       it('records a contradiction and keeps the old content', async () => {
@@ -331,7 +383,11 @@ export function runNetworkStorageConformance(name: string, setup: ConformanceSet
     describe('groups', () => {
       it('saves and loads a group with contacts, wires and attributes', async () => {
         const n = net();
-        const state = groupState('g', [contact('g', 'a', 1), contact('g', 'b', { x: [1] }, { blendMode: 'merge', name: 'B' })], { 'bassline.type': 'adder' });
+        const state = groupState(
+          'g',
+          [contact('g', 'a', 1), contact('g', 'b', { x: [1] }, { blendMode: 'merge', name: 'B' })],
+          { 'bassline.type': 'adder' },
+        );
         state.wires.set('w1', { id: 'w1', groupId: 'g', fromId: 'a', toId: 'b', type: 'directed' });
         state.group.wireIds = ['w1'];
         await storage.saveGroupState(n, 'g', state);
@@ -340,23 +396,42 @@ export function runNetworkStorageConformance(name: string, setup: ConformanceSet
         assertEqual(loaded?.group, state.group);
         assertEqual(loaded?.wires, state.wires);
         assertEqual([...(loaded?.contacts.keys() ?? [])].sort(), ['a', 'b']);
-        assertMatches(loaded?.contacts.get('b'), { id: 'b', groupId: 'g', blendMode: 'merge', name: 'B', content: { x: [1] } });
+        assertMatches(loaded?.contacts.get('b'), {
+          id: 'b',
+          groupId: 'g',
+          blendMode: 'merge',
+          name: 'B',
+          content: { x: [1] },
+        });
       });
 
       it('loads a saved group deep-equal (isDeepStrictEqual) to what was saved: no field the caller did not write', async () => {
         const n = net();
-        const state = groupState('g', [contact('g', 'a', new Map([['k', new Set([1])]])), contact('g', 'b', growSet(['x']), { blendMode: 'merge', name: 'B', attributes: { unit: 'm' } })], { 'bassline.tags': ['t'] });
+        const state = groupState(
+          'g',
+          [
+            contact('g', 'a', new Map([['k', new Set([1])]])),
+            contact('g', 'b', growSet(['x']), { blendMode: 'merge', name: 'B', attributes: { unit: 'm' } }),
+          ],
+          { 'bassline.tags': ['t'] },
+        );
         state.wires.set('w1', { id: 'w1', groupId: 'g', fromId: 'a', toId: 'b', type: 'directed' });
         state.group.wireIds = ['w1'];
         await storage.saveGroupState(n, 'g', state);
         await settle();
         const loaded = await storage.loadGroupState(n, 'g');
-        assert.ok(isDeepStrictEqual(loaded, state), `loaded group differs from the saved one: ${String([...(loaded?.contacts.values() ?? [])].map((c) => Object.keys(c).join(',')))}`);
+        assert.ok(
+          isDeepStrictEqual(loaded, state),
+          `loaded group differs from the saved one: ${String([...(loaded?.contacts.values() ?? [])].map((c) => Object.keys(c).join(',')))}`,
+        );
         // Contacts written one by one come back with the contract's fields only.
         await storage.saveContactContent(n, 'g', 'c', 7);
         await settle();
         const written = (await storage.loadGroupState(n, 'g'))?.contacts.get('c');
-        assert.ok(isDeepStrictEqual(written, { id: 'c', groupId: 'g', blendMode: 'accept-last', content: 7 }), `contact came back as ${JSON.stringify(written)}`);
+        assert.ok(
+          isDeepStrictEqual(written, { id: 'c', groupId: 'g', blendMode: 'accept-last', content: 7 }),
+          `contact came back as ${JSON.stringify(written)}`,
+        );
         const network = await storage.loadNetworkState(n);
         assert.ok(isDeepStrictEqual(network?.groups.get('g')?.contacts.get('a'), state.contacts.get('a')));
       });
@@ -366,7 +441,13 @@ export function runNetworkStorageConformance(name: string, setup: ConformanceSet
         // A log claiming this storage's own writer has applied everything (where the writer's id can be seen).
         const own = storage as { sessionWriterId?: string; writerId?: string };
         const writer = own.sessionWriterId ?? own.writerId ?? 'some-writer';
-        const forged = { ...contact('g', 'a', 1), version: { stamp: '1700000000000:0:forger', applied: { [writer]: { upTo: Number.MAX_SAFE_INTEGER, beyond: [] } } } };
+        const forged = {
+          ...contact('g', 'a', 1),
+          version: {
+            stamp: '1700000000000:0:forger',
+            applied: { [writer]: { upTo: Number.MAX_SAFE_INTEGER, beyond: [] } },
+          },
+        };
         await storage.saveGroupState(n, 'g', groupState('g', [forged as Contact]));
         await settle();
         await storage.saveContactContent(n, 'g', 'a', 2);
@@ -403,8 +484,17 @@ export function runNetworkStorageConformance(name: string, setup: ConformanceSet
 
       it('survives 10 concurrent saves: distinct groups all stored, one group ends as exactly one save', async () => {
         const n = net();
-        await Promise.all(Array.from({ length: 10 }, (_, i) => storage.saveGroupState(n, `g${i}`, groupState(`g${i}`, [contact(`g${i}`, 'c', i)]))));
-        const saves = Array.from({ length: 10 }, (_, i) => groupState('same', Array.from({ length: 3 }, (_, j) => contact('same', `s${i}-${j}`, i))));
+        await Promise.all(
+          Array.from({ length: 10 }, (_, i) =>
+            storage.saveGroupState(n, `g${i}`, groupState(`g${i}`, [contact(`g${i}`, 'c', i)])),
+          ),
+        );
+        const saves = Array.from({ length: 10 }, (_, i) =>
+          groupState(
+            'same',
+            Array.from({ length: 3 }, (_, j) => contact('same', `s${i}-${j}`, i)),
+          ),
+        );
         await Promise.all(saves.map((s) => storage.saveGroupState(n, 'same', s)));
         await settle();
         for (let i = 0; i < 10; i++) assert.equal(await storage.loadContactContent(n, `g${i}`, 'c'), i);
@@ -412,7 +502,10 @@ export function runNetworkStorageConformance(name: string, setup: ConformanceSet
         const ids = [...(same?.contacts.keys() ?? [])].sort();
         assert.equal(ids.length, 3);
         const winner = ids[0]!.split('-')[0];
-        assertEqual(ids, [0, 1, 2].map((j) => `${winner}-${j}`));
+        assertEqual(
+          ids,
+          [0, 1, 2].map((j) => `${winner}-${j}`),
+        );
       });
 
       it('refuses a group state whose group id does not match and stores nothing', async () => {
@@ -424,8 +517,16 @@ export function runNetworkStorageConformance(name: string, setup: ConformanceSet
 
       it('deletes a group with its contacts and its subgroups, leaving others', async () => {
         const n = net();
-        await storage.saveGroupState(n, 'parent', groupState('parent', [contact('parent', 'p', 1)], undefined, { subgroupIds: ['child'] }));
-        await storage.saveGroupState(n, 'child', groupState('child', [contact('child', 'c', 2)], undefined, { parentId: 'parent' }));
+        await storage.saveGroupState(
+          n,
+          'parent',
+          groupState('parent', [contact('parent', 'p', 1)], undefined, { subgroupIds: ['child'] }),
+        );
+        await storage.saveGroupState(
+          n,
+          'child',
+          groupState('child', [contact('child', 'c', 2)], undefined, { parentId: 'parent' }),
+        );
         await storage.saveGroupState(n, 'grandchild', groupState('grandchild', [], undefined, { parentId: 'child' }));
         await storage.saveGroupState(n, 'other', groupState('other', [contact('other', 'o', 3)]));
         await storage.deleteGroup(n, 'parent');
@@ -445,7 +546,12 @@ export function runNetworkStorageConformance(name: string, setup: ConformanceSet
         const state: NetworkState = {
           groups: new Map([
             ['root', groupState('root', [contact('root', 'x', 'rx')], undefined, { subgroupIds: ['root/sub'] })],
-            ['root/sub', groupState('root/sub', [contact('root/sub', 'y', new Set([1]), { blendMode: 'merge' })], undefined, { parentId: 'root' })],
+            [
+              'root/sub',
+              groupState('root/sub', [contact('root/sub', 'y', new Set([1]), { blendMode: 'merge' })], undefined, {
+                parentId: 'root',
+              }),
+            ],
           ]),
           rootGroupId: 'root',
           currentGroupId: 'root/sub',
@@ -464,7 +570,11 @@ export function runNetworkStorageConformance(name: string, setup: ConformanceSet
       it('replaces a network: groups left out of a save are removed', async () => {
         const n = net();
         await storage.saveGroupState(n, 'old', groupState('old', [contact('old', 'c', 1)]));
-        await storage.saveNetworkState(n, { groups: new Map([['new', groupState('new')]]), rootGroupId: 'new', currentGroupId: 'new' });
+        await storage.saveNetworkState(n, {
+          groups: new Map([['new', groupState('new')]]),
+          rootGroupId: 'new',
+          currentGroupId: 'new',
+        });
         await settle();
         assert.equal(await storage.loadGroupState(n, 'old'), null);
         assertEqual([...((await storage.loadNetworkState(n))?.groups.keys() ?? [])], ['new']);
@@ -505,7 +615,10 @@ export function runNetworkStorageConformance(name: string, setup: ConformanceSet
         await settle();
         assert.equal((await storage.queryGroups(n, { tags: ['all'] })).length, 100);
         const tenthEven = await storage.queryGroups(n, { tags: ['even', 'tenth'] });
-        assertEqual(tenthEven.map((s) => s.group.id).sort(), ['g0', 'g10', 'g20', 'g30', 'g40', 'g50', 'g60', 'g70', 'g80', 'g90'].sort());
+        assertEqual(
+          tenthEven.map((s) => s.group.id).sort(),
+          ['g0', 'g10', 'g20', 'g30', 'g40', 'g50', 'g60', 'g70', 'g80', 'g90'].sort(),
+        );
         assert.ok(tenthEven.every((s) => s.contacts.size === 10));
         assert.equal((await storage.queryGroups(n, { tags: ['odd', 'tenth'] })).length, 0);
         assert.equal((await storage.loadNetworkState(n))?.groups.size, 100);
@@ -513,12 +626,25 @@ export function runNetworkStorageConformance(name: string, setup: ConformanceSet
 
       it('matches author, type and attributes, all criteria together', async () => {
         const n = net();
-        await storage.saveGroupState(n, 'a', groupState('a', [], { 'bassline.author': 'alice', 'bassline.type': 'gadget', color: 'red', size: { w: 1 } }));
-        await storage.saveGroupState(n, 'b', groupState('b', [], { 'bassline.author': 'bob', 'bassline.type': 'gadget', color: 'red' }));
-        await storage.saveGroupState(n, 'c', groupState('c', [], { 'bassline.author': 'alice', 'bassline.type': 'network', color: 'blue' }));
+        await storage.saveGroupState(
+          n,
+          'a',
+          groupState('a', [], { 'bassline.author': 'alice', 'bassline.type': 'gadget', color: 'red', size: { w: 1 } }),
+        );
+        await storage.saveGroupState(
+          n,
+          'b',
+          groupState('b', [], { 'bassline.author': 'bob', 'bassline.type': 'gadget', color: 'red' }),
+        );
+        await storage.saveGroupState(
+          n,
+          'c',
+          groupState('c', [], { 'bassline.author': 'alice', 'bassline.type': 'network', color: 'blue' }),
+        );
         await storage.saveGroupState(n, 'd', groupState('d'));
         await settle();
-        const ids = async (query: Parameters<NetworkStorage['queryGroups']>[1]) => (await storage.queryGroups(n, query)).map((s) => s.group.id).sort();
+        const ids = async (query: Parameters<NetworkStorage['queryGroups']>[1]) =>
+          (await storage.queryGroups(n, query)).map((s) => s.group.id).sort();
         assertEqual(await ids({ author: 'alice' }), ['a', 'c']);
         assertEqual(await ids({ type: 'gadget' }), ['a', 'b']);
         assertEqual(await ids({ author: 'alice', type: 'gadget' }), ['a']);
@@ -541,7 +667,10 @@ export function runNetworkStorageConformance(name: string, setup: ConformanceSet
         await settle();
         const second = await storage.saveSnapshot(n);
         const list = await storage.listSnapshots(n);
-        assertEqual(list.map((s) => s.id), [second, first]);
+        assertEqual(
+          list.map((s) => s.id),
+          [second, first],
+        );
         assertMatches(list[1], { id: first, networkId: n, label: 'one' });
         assert.ok(list[0]?.createdAt instanceof Date);
         assert.ok(list[0]!.createdAt.getTime() >= list[1]!.createdAt.getTime());
@@ -551,7 +680,10 @@ export function runNetworkStorageConformance(name: string, setup: ConformanceSet
         assert.equal((await storage.loadSnapshot(n, second)).groups.get('root')?.contacts.get('v')?.content, 2);
         assert.equal(await storage.loadContactContent(n, 'root', 'v'), 2);
         await storage.deleteSnapshot(n, first);
-        assertEqual((await storage.listSnapshots(n)).map((s) => s.id), [second]);
+        assertEqual(
+          (await storage.listSnapshots(n)).map((s) => s.id),
+          [second],
+        );
         await assert.rejects(storage.loadSnapshot(n, first), SnapshotNotFoundError);
         await assert.rejects(storage.deleteSnapshot(n, first), SnapshotNotFoundError);
       });
@@ -588,7 +720,10 @@ export function runNetworkStorageConformance(name: string, setup: ConformanceSet
         await storage.saveContactContent(a, 'admin', 'no', 1);
         await storage.saveContactContent(b, 'users', 'no', 1);
         await eventually(() => {
-          assertIncludesAll(seen.map((s) => s.path), [`${a}/users`, `${a}/users/@alice`]);
+          assertIncludesAll(
+            seen.map((s) => s.path),
+            [`${a}/users`, `${a}/users/@alice`],
+          );
         });
         const alice = seen.find((s) => s.path === `${a}/users/@alice`);
         assert.equal(alice?.state?.contacts.get('mood')?.content, 'happy');
@@ -596,7 +731,10 @@ export function runNetworkStorageConformance(name: string, setup: ConformanceSet
         // A last write under the prefix, so anything wrongly delivered before it has arrived too.
         await storage.saveContactContent(a, 'users', 'count', 2);
         await eventually(() => assert.ok(seen.some((s) => s.state?.contacts.get('count')?.content === 2)));
-        assert.ok(seen.every((s) => s.path === `${a}/users` || s.path.startsWith(`${a}/users/`)), 'only changes under the subscribed path arrive');
+        assert.ok(
+          seen.every((s) => s.path === `${a}/users` || s.path.startsWith(`${a}/users/`)),
+          'only changes under the subscribed path arrive',
+        );
         await unsubscribe();
         const before = seen.length;
         await storage.saveContactContent(a, 'users', 'count', 3);

@@ -24,7 +24,14 @@ export type StateStoreSetup = () => Promise<StateStoreFixture>;
 const CONCURRENT_UPDATES = 8;
 
 function networkRecord(id: string, extra: Partial<NetworkRecord> = {}): NetworkRecord {
-  return { id, rootGroupId: 'root', currentGroupId: 'root', createdAt: new Date('2026-01-02T03:04:05.000Z'), updatedAt: new Date('2026-01-02T03:04:06.000Z'), ...extra };
+  return {
+    id,
+    rootGroupId: 'root',
+    currentGroupId: 'root',
+    createdAt: new Date('2026-01-02T03:04:05.000Z'),
+    updatedAt: new Date('2026-01-02T03:04:06.000Z'),
+    ...extra,
+  };
 }
 
 function group(id: string, extra: Partial<Group> = {}): Group {
@@ -55,8 +62,16 @@ function sorted(ids: string[]): string[] {
  * under `node:test` or vitest pass the runner's functions as the third argument. Each test uses
  * fresh network ids, so stores that keep data between tests pass too.
  */
-export function runStateStoreTests(name: string, setup: StateStoreSetup, runner: Partial<ConformanceRunner> = {}): void {
-  const { describe, it, beforeEach, afterEach } = resolveRunner(runner, 'runStateStoreTests', 'runStateStoreTests(name, setup, { describe, it, beforeEach, afterEach })');
+export function runStateStoreTests(
+  name: string,
+  setup: StateStoreSetup,
+  runner: Partial<ConformanceRunner> = {},
+): void {
+  const { describe, it, beforeEach, afterEach } = resolveRunner(
+    runner,
+    'runStateStoreTests',
+    'runStateStoreTests(name, setup, { describe, it, beforeEach, afterEach })',
+  );
   describe(`StateStore contract: ${name}`, () => {
     let fixture: StateStoreFixture;
     let store: StateStore;
@@ -111,7 +126,8 @@ export function runStateStoreTests(name: string, setup: StateStoreSetup, runner:
         const ids = [net('plain'), `${net('odd')}.é€ ü-_~`, `${net('long')}-${'x'.repeat(300)}`];
         for (const id of ids) await store.putNetwork(networkRecord(id));
         const listed = await store.listNetworkIds();
-        for (const id of ids) assert.ok(listed.includes(id), `listNetworkIds() lacks ${JSON.stringify(id.slice(0, 40))}`);
+        for (const id of ids)
+          assert.ok(listed.includes(id), `listNetworkIds() lacks ${JSON.stringify(id.slice(0, 40))}`);
         for (const id of ids) assert.equal((await store.getNetwork(id))?.id, id);
       });
 
@@ -132,7 +148,10 @@ export function runStateStoreTests(name: string, setup: StateStoreSetup, runner:
         await store.putNetwork(networkRecord(n));
         await Promise.all(
           Array.from({ length: CONCURRENT_UPDATES }, (_, i) =>
-            store.updateNetwork(n, (current) => ({ ...current!, tombstones: { ...current!.tombstones, [`g${i}`]: `s${i}` } })),
+            store.updateNetwork(n, (current) => ({
+              ...current!,
+              tombstones: { ...current!.tombstones, [`g${i}`]: `s${i}` },
+            })),
           ),
         );
         assert.equal(Object.keys((await store.getNetwork(n))!.tombstones ?? {}).length, CONCURRENT_UPDATES);
@@ -213,7 +232,10 @@ export function runStateStoreTests(name: string, setup: StateStoreSetup, runner:
         assertEqual(await store.getGroup(n, 'g'), groupRecord('g'));
         await Promise.all(
           Array.from({ length: CONCURRENT_UPDATES }, (_, i) =>
-            store.updateGroup(n, 'g', (current) => ({ ...current!, group: { ...current!.group, contactIds: [...current!.group.contactIds, `c${i}`] } })),
+            store.updateGroup(n, 'g', (current) => ({
+              ...current!,
+              group: { ...current!.group, contactIds: [...current!.group.contactIds, `c${i}`] },
+            })),
           ),
         );
         assert.equal((await store.getGroup(n, 'g'))!.group.contactIds.length, CONCURRENT_UPDATES);
@@ -224,8 +246,16 @@ export function runStateStoreTests(name: string, setup: StateStoreSetup, runner:
         await store.putNetwork(networkRecord(n));
         await store.updateGroup(n, 'g', () => groupRecord('g', { stamp: 'a' }), { cached: true });
         await store.putGroup(n, groupRecord('g', { stamp: 'b' }));
-        await store.updateGroup(n, 'g', (current) => ({ ...current!, group: { ...current!.group, name: `renamed ${current!.stamp}` } }), { cached: true });
-        assertEqual(await store.getGroup(n, 'g'), { ...groupRecord('g', { stamp: 'b' }), group: group('g', { name: 'renamed b' }) });
+        await store.updateGroup(
+          n,
+          'g',
+          (current) => ({ ...current!, group: { ...current!.group, name: `renamed ${current!.stamp}` } }),
+          { cached: true },
+        );
+        assertEqual(await store.getGroup(n, 'g'), {
+          ...groupRecord('g', { stamp: 'b' }),
+          group: group('g', { name: 'renamed b' }),
+        });
       });
     });
 
@@ -243,13 +273,19 @@ export function runStateStoreTests(name: string, setup: StateStoreSetup, runner:
         await store.putNetwork(networkRecord(n));
         await store.putGroup(n, groupRecord('g'));
         await store.putGroup(n, groupRecord('g2'));
-        const first: StoredContact = { ...contact('g', 'c1', { nested: new Set([1, 2]) }), version: { stamp: 's1', applied: { w: { upTo: 3, beyond: [5] } } } };
+        const first: StoredContact = {
+          ...contact('g', 'c1', { nested: new Set([1, 2]) }),
+          version: { stamp: 's1', applied: { w: { upTo: 3, beyond: [5] } } },
+        };
         await store.putContact(n, 'g', first);
         await store.putContact(n, 'g', contact('g', 'c/2', 'two'));
         await store.putContact(n, 'g2', contact('g2', 'c1', 'other group'));
         assertEqual(await store.getContact(n, 'g', 'c1'), first);
         const listed = await store.listContacts(n, 'g');
-        assertEqual(listed.sort((a, b) => (a.id < b.id ? -1 : 1)), [contact('g', 'c/2', 'two'), first].sort((a, b) => (a.id < b.id ? -1 : 1)));
+        assertEqual(
+          listed.sort((a, b) => (a.id < b.id ? -1 : 1)),
+          [contact('g', 'c/2', 'two'), first].sort((a, b) => (a.id < b.id ? -1 : 1)),
+        );
         await store.putContact(n, 'g', contact('g', 'c1', 'replaced'));
         assertEqual(await store.getContact(n, 'g', 'c1'), contact('g', 'c1', 'replaced'));
       });
@@ -272,7 +308,12 @@ export function runStateStoreTests(name: string, setup: StateStoreSetup, runner:
         await store.updateContact(n, 'g', 'c', () => null);
         assertEqual(await store.getContact(n, 'g', 'c'), contact('g', 'c', []));
         await Promise.all(
-          Array.from({ length: CONCURRENT_UPDATES }, (_, i) => store.updateContact(n, 'g', 'c', (current) => ({ ...current!, content: [...(current!.content as number[]), i] }))),
+          Array.from({ length: CONCURRENT_UPDATES }, (_, i) =>
+            store.updateContact(n, 'g', 'c', (current) => ({
+              ...current!,
+              content: [...(current!.content as number[]), i],
+            })),
+          ),
         );
         assert.equal(((await store.getContact(n, 'g', 'c'))!.content as number[]).length, CONCURRENT_UPDATES);
       });
@@ -285,7 +326,10 @@ export function runStateStoreTests(name: string, setup: StateStoreSetup, runner:
         await store.putContact(n, 'g', contact('g', 'b', 2));
         await store.deleteContact(n, 'g', 'a');
         assert.equal(await store.getContact(n, 'g', 'a'), null);
-        assert.deepEqual((await store.listContacts(n, 'g')).map((c) => c.id), ['b']);
+        assert.deepEqual(
+          (await store.listContacts(n, 'g')).map((c) => c.id),
+          ['b'],
+        );
       });
     });
 
@@ -293,7 +337,12 @@ export function runStateStoreTests(name: string, setup: StateStoreSetup, runner:
       it('writes a streamed snapshot once per id, with size and sha256, and keeps the first', async () => {
         const n = net();
         await store.putNetwork(networkRecord(n));
-        const info: SnapshotInfo = { id: 's1', networkId: n, createdAt: new Date('2026-03-04T05:06:07.000Z'), label: 'first' };
+        const info: SnapshotInfo = {
+          id: 's1',
+          networkId: n,
+          createdAt: new Date('2026-03-04T05:06:07.000Z'),
+          label: 'first',
+        };
         const first = await store.putSnapshotStream(n, info, chunks('{"a":', '1}'));
         assert.equal(first.created, true);
         assert.equal(first.info.size, 7);
@@ -321,7 +370,10 @@ export function runStateStoreTests(name: string, setup: StateStoreSetup, runner:
         assert.ok(infos.every((i) => i.createdAt instanceof Date));
         assert.equal(await store.deleteSnapshot(n, 's1'), true);
         assert.equal(await store.deleteSnapshot(n, 's1'), false);
-        assert.deepEqual((await store.listSnapshots(n)).map((i) => i.id), ['s2']);
+        assert.deepEqual(
+          (await store.listSnapshots(n)).map((i) => i.id),
+          ['s2'],
+        );
       });
 
       it('snapshots are no change of the network: lastChanged ignores them', async () => {
@@ -342,12 +394,18 @@ export function runStateStoreTests(name: string, setup: StateStoreSetup, runner:
         await store.putNetwork(networkRecord(n));
         const result = await store.atomically({ kind: 'network', networkId: n }, async () => {
           await store.putGroup(n, groupRecord('g'));
-          return store.atomically({ kind: 'group', networkId: n, groupId: 'g' }, async () => (await store.getGroup(n, 'g'))?.group.id);
+          return store.atomically(
+            { kind: 'group', networkId: n, groupId: 'g' },
+            async () => (await store.getGroup(n, 'g'))?.group.id,
+          );
         });
         assert.equal(result, 'g');
         assertEqual(await store.getGroup(n, 'g'), groupRecord('g'));
         const failure = new Error('work failed');
-        await assert.rejects(store.atomically({ kind: 'group', networkId: n, groupId: 'g' }, async () => Promise.reject(failure)), (error) => error === failure);
+        await assert.rejects(
+          store.atomically({ kind: 'group', networkId: n, groupId: 'g' }, async () => Promise.reject(failure)),
+          (error) => error === failure,
+        );
         const read = await store.atomically({ kind: 'consistent-read', networkId: n }, () => store.getNetwork(n));
         assertEqual(read, networkRecord(n));
       });
@@ -375,7 +433,10 @@ export function runStateStoreTests(name: string, setup: StateStoreSetup, runner:
           Array.from({ length: CONCURRENT_UPDATES }, (_, i) =>
             store.atomically({ kind: 'group', networkId: n, groupId: 'g' }, async () => {
               const current = (await store.getGroup(n, 'g'))!;
-              await store.putGroup(n, { ...current, group: { ...current.group, contactIds: [...current.group.contactIds, `c${i}`] } });
+              await store.putGroup(n, {
+                ...current,
+                group: { ...current.group, contactIds: [...current.group.contactIds, `c${i}`] },
+              });
             }),
           ),
         );
@@ -402,7 +463,10 @@ export function runStateStoreTests(name: string, setup: StateStoreSetup, runner:
         let calls = 0;
         await Promise.all(
           Array.from({ length: CONCURRENT_UPDATES }, (_, i) =>
-            (i % 2 ? other : store).updateNetwork(n, (current) => (calls++, { ...current!, tombstones: { ...current!.tombstones, [`g${i}`]: `s${i}` } })),
+            (i % 2 ? other : store).updateNetwork(
+              n,
+              (current) => (calls++, { ...current!, tombstones: { ...current!.tombstones, [`g${i}`]: `s${i}` } }),
+            ),
           ),
         );
         assert.ok(calls >= CONCURRENT_UPDATES);
@@ -418,10 +482,18 @@ export function runStateStoreTests(name: string, setup: StateStoreSetup, runner:
         await store.getGroup(n, 'g', { cached: true });
         await other.putGroup(n, groupRecord('g', { stamp: 'b' }));
         const seen: string[] = [];
-        await store.updateGroup(n, 'g', (current) => (seen.push(current!.stamp!), { ...current!, group: { ...current!.group, name: 'renamed' } }), { cached: true });
+        await store.updateGroup(
+          n,
+          'g',
+          (current) => (seen.push(current!.stamp!), { ...current!, group: { ...current!.group, name: 'renamed' } }),
+          { cached: true },
+        );
         // A stale cached copy may be offered first; the write lands on the fresh one.
         assert.equal(seen[seen.length - 1], 'b');
-        assertEqual(await other.getGroup(n, 'g'), { ...groupRecord('g', { stamp: 'b' }), group: group('g', { name: 'renamed' }) });
+        assertEqual(await other.getGroup(n, 'g'), {
+          ...groupRecord('g', { stamp: 'b' }),
+          group: group('g', { name: 'renamed' }),
+        });
       });
 
       it('what one store writes, the other reads', async () => {

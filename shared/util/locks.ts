@@ -22,7 +22,10 @@ export class KeyedMutex {
 }
 
 export class KeyedReadWriteLock {
-  private readonly states = new Map<string, { readers: number; writer: boolean; queue: Array<{ write: boolean; wake: () => void }> }>();
+  private readonly states = new Map<
+    string,
+    { readers: number; writer: boolean; queue: Array<{ write: boolean; wake: () => void }> }
+  >();
 
   read<T>(key: string, task: () => Promise<T>): Promise<T> {
     return this.acquire(key, false, task);
@@ -52,7 +55,10 @@ export class KeyedReadWriteLock {
     }
   }
 
-  private wakeNext(key: string, s: { readers: number; writer: boolean; queue: Array<{ write: boolean; wake: () => void }> }): void {
+  private wakeNext(
+    key: string,
+    s: { readers: number; writer: boolean; queue: Array<{ write: boolean; wake: () => void }> },
+  ): void {
     while (s.queue.length > 0 && !s.writer) {
       const next = s.queue[0]!;
       if (next.write) {

@@ -50,7 +50,10 @@ describe('npm run build:functions', () => {
   test('the archive holds the bundle and a manifest whose dependencies are only the external packages', () => {
     expect([...files.keys()].sort()).toEqual(['index.js', 'index.js.LEGAL.txt', 'package.json']);
     expect(manifest.main).toBe('index.js');
-    expect(Object.keys(manifest.dependencies).sort()).toEqual(['@google-cloud/functions-framework', '@google-cloud/tasks']);
+    expect(Object.keys(manifest.dependencies).sort()).toEqual([
+      '@google-cloud/functions-framework',
+      '@google-cloud/tasks',
+    ]);
   });
 
   test('nothing from test/ or bench/ is in it', () => {
@@ -58,8 +61,15 @@ describe('npm run build:functions', () => {
     // esbuild marks every bundled module with its source path.
     const sources = [...bundle.matchAll(/^\/\/ ((?:[\w@.-]+\/)*[\w@.-]+\.[cm]?[jt]s)$/gm)].map((match) => match[1]!);
     expect(sources.length).toBeGreaterThan(50);
-    expect(sources.filter((source) => /^(test|bench)\//.test(source) || /\.test\.[jt]s$/.test(source) || /(^|\/)jest[\w-]*\//.test(source))).toEqual([]);
-    expect(sources).toEqual(expect.arrayContaining(['functions/index.ts', 'functions/runtime.ts', 'shared/topology.ts']));
+    expect(
+      sources.filter(
+        (source) =>
+          /^(test|bench)\//.test(source) || /\.test\.[jt]s$/.test(source) || /(^|\/)jest[\w-]*\//.test(source),
+      ),
+    ).toEqual([]);
+    expect(sources).toEqual(
+      expect.arrayContaining(['functions/index.ts', 'functions/runtime.ts', 'shared/topology.ts']),
+    );
   });
 
   test('unpacked with only its external packages installed, it registers every target and builds its clients', async () => {
@@ -67,7 +77,8 @@ describe('npm run build:functions', () => {
     await mkdir(path.join(unpacked, 'node_modules', '@google-cloud'), { recursive: true });
     for (const [name, data] of files) await writeFile(path.join(unpacked, name), data);
     // What the buildpack would install from package.json, and nothing else.
-    for (const name of Object.keys(manifest.dependencies)) await symlink(path.join(ROOT, 'node_modules', name), path.join(unpacked, 'node_modules', name), 'dir');
+    for (const name of Object.keys(manifest.dependencies))
+      await symlink(path.join(ROOT, 'node_modules', name), path.join(unpacked, 'node_modules', name), 'dir');
     const probe = `
       const { getFunction } = require('@google-cloud/functions-framework/testing');
       require('./index.js');
@@ -87,12 +98,19 @@ describe('npm run build:functions', () => {
         PUBSUB_EMULATOR_HOST: '127.0.0.1:9',
         STORAGE_EMULATOR_HOST: 'http://127.0.0.1:9',
         CLOUD_TASKS_EMULATOR_HOST: '127.0.0.1:9',
-        SPINE_FUNCTION_URLS: JSON.stringify({ persist: 'http://127.0.0.1:9/persist', snapshot: 'http://127.0.0.1:9/snapshot' }),
+        SPINE_FUNCTION_URLS: JSON.stringify({
+          persist: 'http://127.0.0.1:9/persist',
+          snapshot: 'http://127.0.0.1:9/snapshot',
+        }),
       },
       timeout: 20_000,
     });
     const result = JSON.parse(stdout.trim().split('\n').pop()!);
-    expect(result).toEqual({ registered: [...FUNCTION_TARGETS], status: 400, body: { error: 'flush window must be a whole number' } });
+    expect(result).toEqual({
+      registered: [...FUNCTION_TARGETS],
+      status: 400,
+      body: { error: 'flush window must be a whole number' },
+    });
   });
 
   test('the same sources give the same archive, so Terraform redeploys only on change', async () => {

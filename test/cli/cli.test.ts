@@ -27,7 +27,8 @@ let dataDir: string;
 function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const key of Object.keys(env)) {
-    if (/^(PUBSUB_|STORAGE_EMULATOR|CLOUD_TASKS_EMULATOR|GOOGLE_CLOUD_PROJECT|GCLOUD_PROJECT|SPINE_)/.test(key)) delete env[key];
+    if (/^(PUBSUB_|STORAGE_EMULATOR|CLOUD_TASKS_EMULATOR|GOOGLE_CLOUD_PROJECT|GCLOUD_PROJECT|SPINE_)/.test(key))
+      delete env[key];
   }
   return { ...env, SPINE_DATA_DIR: dataDir, ...extra };
 }
@@ -43,7 +44,10 @@ interface CliResult {
 /** Runs `spine …` to completion (asynchronously: the mesh's emulators share this process's event loop). */
 function spine(args: string[], options: { env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<CliResult> {
   const started = performance.now();
-  const child = spawn(process.execPath, [SPINE, ...args], { env: options.env ?? cleanEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [SPINE, ...args], {
+    env: options.env ?? cleanEnv(),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -76,7 +80,12 @@ function errorLine(result: CliResult): string {
 
 beforeAll(async () => {
   dataDir = await mkdtemp(path.join(os.tmpdir(), 'spine-cli-'));
-  await writeFile(path.join(dataDir, 'mesh.env'), Object.entries(mesh.mesh.env).map(([k, v]) => `${k}=${v}`).join('\n') + '\n');
+  await writeFile(
+    path.join(dataDir, 'mesh.env'),
+    Object.entries(mesh.mesh.env)
+      .map(([k, v]) => `${k}=${v}`)
+      .join('\n') + '\n',
+  );
 });
 
 afterAll(async () => {
@@ -105,10 +114,20 @@ describe('put and get', () => {
     await ok(['put', network, 'g', 'tags', '{"_tag":"GrowSet","values":["a"]}', '--blend-mode', 'merge', '--wait']);
     await ok(['put', network, 'g', 'tags', '{"_tag":"GrowSet","values":["b"]}', '--wait']);
     const client = mesh.client();
-    await eventually(async () => expect(await client.loadContactContent(network, 'g', 'when')).toEqual(new Date('2026-01-02T03:04:05.000Z')), { timeoutMs: 20_000 });
-    expect(await client.loadContactContent(network, 'g', 'tags')).toEqual({ _tag: 'GrowSet', values: new Set(['a', 'b']) });
+    await eventually(
+      async () =>
+        expect(await client.loadContactContent(network, 'g', 'when')).toEqual(new Date('2026-01-02T03:04:05.000Z')),
+      { timeoutMs: 20_000 },
+    );
+    expect(await client.loadContactContent(network, 'g', 'tags')).toEqual({
+      _tag: 'GrowSet',
+      values: new Set(['a', 'b']),
+    });
     // --json is the codec's JSON, so it decodes back to the same value.
-    expect(decode(await ok(['get', network, 'g', 'tags', '--json']))).toEqual({ _tag: 'GrowSet', values: new Set(['a', 'b']) });
+    expect(decode(await ok(['get', network, 'g', 'tags', '--json']))).toEqual({
+      _tag: 'GrowSet',
+      values: new Set(['a', 'b']),
+    });
   });
 
   test('--wait that the mesh cannot meet in time exits 7', async () => {
@@ -133,9 +152,26 @@ describe('ls and query', () => {
       contacts: new Map(),
       wires: new Map(),
     });
-    await client.saveGroupState(network, 'adder', group('adder', { 'bassline.author': 'alice', 'bassline.type': 'gadget', 'bassline.tags': ['math', 'core'], level: 3 }));
-    await client.saveGroupState(network, 'logger', group('logger', { 'bassline.author': 'bob', 'bassline.type': 'gadget', 'bassline.tags': ['io'], level: 1 }));
-    await client.saveGroupState(network, 'notes', group('notes', { 'bassline.author': 'alice', 'bassline.type': 'doc', owner: 'carol' }));
+    await client.saveGroupState(
+      network,
+      'adder',
+      group('adder', {
+        'bassline.author': 'alice',
+        'bassline.type': 'gadget',
+        'bassline.tags': ['math', 'core'],
+        level: 3,
+      }),
+    );
+    await client.saveGroupState(
+      network,
+      'logger',
+      group('logger', { 'bassline.author': 'bob', 'bassline.type': 'gadget', 'bassline.tags': ['io'], level: 1 }),
+    );
+    await client.saveGroupState(
+      network,
+      'notes',
+      group('notes', { 'bassline.author': 'alice', 'bassline.type': 'doc', owner: 'carol' }),
+    );
     await client.flush();
   });
 
@@ -154,7 +190,8 @@ describe('ls and query', () => {
   });
 
   test('query by tag, author, type and attribute', async () => {
-    const ids = async (...criteria: string[]) => (await okJson<Array<{ group: string }>>(['query', network, ...criteria])).map((g) => g.group);
+    const ids = async (...criteria: string[]) =>
+      (await okJson<Array<{ group: string }>>(['query', network, ...criteria])).map((g) => g.group);
     const [math, mathAndIo, byAlice, gadgets, level1, carolsByAlice, human] = await Promise.all([
       ids('--tag', 'math'),
       ids('--tag', 'math', '--tag', 'io'),
@@ -177,12 +214,17 @@ describe('ls and query', () => {
 describe('watch', () => {
   test('streams a change made by put, and on SIGINT removes its subscription and exits 0', async () => {
     const network = `cli-watch-${run}`;
-    const child = spawn(process.execPath, [SPINE, 'watch', network, '--json'], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [SPINE, 'watch', network, '--json'], {
+      env: cleanEnv(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('close', (code, signal) => resolve([code, signal])));
+    const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+      child.once('close', (code, signal) => resolve([code, signal])),
+    );
     const watchSubscriptions = async () => {
       const [subscriptions] = await mesh.pubsub.getSubscriptions();
       return subscriptions.filter((s) => s.name.includes(`/subscriptions/${mesh.mesh.settings.topicPrefix}watch-`));
@@ -216,7 +258,13 @@ describe('snapshot', () => {
     const network = `cli-snap-${run}`;
     const client = mesh.client();
     await client.saveContactContent(network, 'g', 'c', 1, { wait: 'materialized' });
-    const created = await okJson<{ snapshot: string; label: string }>(['snapshot', 'create', network, '--label', 'before']);
+    const created = await okJson<{ snapshot: string; label: string }>([
+      'snapshot',
+      'create',
+      network,
+      '--label',
+      'before',
+    ]);
     expect(created).toMatchObject({ network, label: 'before' });
     const id = created.snapshot;
 
@@ -248,10 +296,19 @@ describe('snapshot', () => {
 describe('health and heartbeat', () => {
   test('heartbeat then health: healthy (exit 0) and the agent is online', async () => {
     const agent = `agent-${run}`;
-    expect(await okJson(['heartbeat', agent, 'busy', '--wait'])).toEqual({ agentId: agent, status: 'busy', wait: 'materialized' });
-    const report = await okJson<{ status: string; checks: { agents: Array<{ agentId: string; status: string; online: boolean }> } }>(['health']);
+    expect(await okJson(['heartbeat', agent, 'busy', '--wait'])).toEqual({
+      agentId: agent,
+      status: 'busy',
+      wait: 'materialized',
+    });
+    const report = await okJson<{
+      status: string;
+      checks: { agents: Array<{ agentId: string; status: string; online: boolean }> };
+    }>(['health']);
     expect(report.status).toBe('healthy');
-    expect(report.checks.agents).toContainEqual(expect.objectContaining({ agentId: agent, status: 'busy', online: true }));
+    expect(report.checks.agents).toContainEqual(
+      expect.objectContaining({ agentId: agent, status: 'busy', online: true }),
+    );
 
     const human = await spine(['health']);
     expect(human.code).toBe(0);
@@ -270,7 +327,11 @@ describe('dlq', () => {
   test('a malformed event is listed as a dead letter and replayed', async () => {
     const marker = randomUUID();
     const topic = mesh.pubsub.topic(mesh.mesh.topology.topics.contactWrites.name, { messageOrdering: true });
-    await topic.publishMessage({ data: Buffer.from(`{"not":"an event","marker":"${marker}"}`), attributes: { path: `bad/${marker}` }, orderingKey: `bad/${marker}` });
+    await topic.publishMessage({
+      data: Buffer.from(`{"not":"an event","marker":"${marker}"}`),
+      attributes: { path: `bad/${marker}` },
+      orderingKey: `bad/${marker}`,
+    });
 
     type Letter = { id: string; attributes: Record<string, string>; replayedAt?: string };
     const letter = await eventually(
@@ -281,16 +342,28 @@ describe('dlq', () => {
       },
       { timeoutMs: 30_000, intervalMs: 500 },
     );
-    expect(await ok(['dlq', 'list'])).toMatch(new RegExp(`^${letter.id}\\s+\\S+Z\\s+materialize\\s+bad/${marker}\\s+malformed event envelope`, 'm'));
+    expect(await ok(['dlq', 'list'])).toMatch(
+      new RegExp(`^${letter.id}\\s+\\S+Z\\s+materialize\\s+bad/${marker}\\s+malformed event envelope`, 'm'),
+    );
 
     const replayed = await okJson<{ id: string; topic: string }>(['dlq', 'replay', letter.id]);
     expect(replayed).toMatchObject({ id: letter.id, topic: mesh.mesh.topology.topics.contactWrites.name });
-    expect((await okJson<Letter[]>(['dlq', 'list', '--replayed'])).find((l) => l.id === letter.id)?.replayedAt).toBeDefined();
+    expect(
+      (await okJson<Letter[]>(['dlq', 'list', '--replayed'])).find((l) => l.id === letter.id)?.replayedAt,
+    ).toBeDefined();
     // Still malformed: replayed, it is refused again under a new message id.
-    await eventually(async () => expect((await okJson<Letter[]>(['dlq', 'list'])).filter((l) => l.attributes.path === `bad/${marker}` && l.id !== letter.id)).toHaveLength(1), {
-      timeoutMs: 30_000,
-      intervalMs: 500,
-    });
+    await eventually(
+      async () =>
+        expect(
+          (await okJson<Letter[]>(['dlq', 'list'])).filter(
+            (l) => l.attributes.path === `bad/${marker}` && l.id !== letter.id,
+          ),
+        ).toHaveLength(1),
+      {
+        timeoutMs: 30_000,
+        intervalMs: 500,
+      },
+    );
 
     const unhealthy = await spine(['health']);
     expect(unhealthy.code).toBe(ExitCode.unhealthy);
@@ -314,14 +387,26 @@ describe('export and import', () => {
     await client.flush();
     const file = path.join(dataDir, 'export.json');
     expect(await okJson(['export', source, file])).toEqual({ network: source, file, groups: 2, contacts: 3 });
-    const written = JSON.parse(await readFile(file, 'utf8')) as { format: string; version: number; network: string; groups: unknown[] };
+    const written = JSON.parse(await readFile(file, 'utf8')) as {
+      format: string;
+      version: number;
+      network: string;
+      groups: unknown[];
+    };
     expect(written).toMatchObject({ format: NETWORK_FILE_FORMAT, version: NETWORK_FILE_VERSION, network: source });
     expect(written.groups).toHaveLength(2);
 
-    expect(await okJson(['import', file, '--network', copy])).toEqual({ network: copy, groups: 2, contacts: 3, from: file });
+    expect(await okJson(['import', file, '--network', copy])).toEqual({
+      network: copy,
+      groups: 2,
+      contacts: 3,
+      from: file,
+    });
     const contents = (state: NetworkState) =>
       [...state.groups.values()].map((g) => [g.group, [...g.contacts.values()], [...g.wires.values()]]);
-    const [original, imported] = (await Promise.all([ok(['get', source, '--json']), ok(['get', copy, '--json'])])).map((text) => decode<NetworkState>(text)) as [NetworkState, NetworkState];
+    const [original, imported] = (await Promise.all([ok(['get', source, '--json']), ok(['get', copy, '--json'])])).map(
+      (text) => decode<NetworkState>(text),
+    ) as [NetworkState, NetworkState];
     expect(contents(imported)).toEqual(contents(original));
     expect(imported.rootGroupId).toBe(original.rootGroupId);
 
@@ -348,7 +433,17 @@ describe('export and import', () => {
     expect(errorLine(badJson)).toMatch(/is not valid JSON at position 44/);
 
     const future = path.join(dataDir, 'future.json');
-    await writeFile(future, JSON.stringify({ format: NETWORK_FILE_FORMAT, version: 99, network: target, rootGroupId: 'r', currentGroupId: 'r', groups: [] }));
+    await writeFile(
+      future,
+      JSON.stringify({
+        format: NETWORK_FILE_FORMAT,
+        version: 99,
+        network: target,
+        rootGroupId: 'r',
+        currentGroupId: 'r',
+        groups: [],
+      }),
+    );
     const unsupported = await spine(['import', future]);
     expect(unsupported.code).toBe(ExitCode.invalidValue);
     expect(errorLine(unsupported)).toContain('version 99 is not supported');
@@ -360,19 +455,30 @@ describe('errors', () => {
   const network = `cli-errors-${run}`;
 
   test('a bad id exits 3 with one line and writes nothing', async () => {
-    const [result, badGroup, badPath] = await Promise.all([spine(['put', 'a/b', 'g', 'c', '1']), spine(['put', network, 'g//h', 'c', '1']), spine(['watch', `${network}/../x`])]);
+    const [result, badGroup, badPath] = await Promise.all([
+      spine(['put', 'a/b', 'g', 'c', '1']),
+      spine(['put', network, 'g//h', 'c', '1']),
+      spine(['watch', `${network}/../x`]),
+    ]);
     expect(result.code).toBe(ExitCode.invalidId);
     expect(errorLine(result)).toBe('spine: invalid network id "a/b": must not contain "/"');
     expect(badGroup.code).toBe(ExitCode.invalidId);
     expect(badPath.code).toBe(ExitCode.invalidId);
-    expect(await okJson<Array<{ network: string }>>(['ls'])).not.toContainEqual(expect.objectContaining({ network: 'a' }));
+    expect(await okJson<Array<{ network: string }>>(['ls'])).not.toContainEqual(
+      expect.objectContaining({ network: 'a' }),
+    );
   });
 
   test('bad JSON exits 4 naming the position, and writes nothing', async () => {
-    const [result, bare] = await Promise.all([spine(['put', network, 'g', 'c', '{"a":1,}']), spine(['put', network, 'g', 'c', 'happy'])]);
+    const [result, bare] = await Promise.all([
+      spine(['put', network, 'g', 'c', '{"a":1,}']),
+      spine(['put', network, 'g', 'c', 'happy']),
+    ]);
     expect(result.code).toBe(ExitCode.invalidValue);
     expect(errorLine(result)).toMatch(/^spine: the value is not valid JSON at position 7: /);
-    expect(errorLine(bare)).toBe(`spine: the value is not valid JSON at position 0: unexpected "h" (to store the string, quote it as JSON: '"happy"')`);
+    expect(errorLine(bare)).toBe(
+      `spine: the value is not valid JSON at position 0: unexpected "h" (to store the string, quote it as JSON: '"happy"')`,
+    );
     expect((await spine(['get', network])).code).toBe(ExitCode.notFound);
   });
 
@@ -383,10 +489,14 @@ describe('errors', () => {
       spine(['put', deepNetwork, 'g', 'c', '['.repeat(300) + ']'.repeat(300)]),
     ]);
     expect(deep.code).toBe(ExitCode.invalidValue);
-    expect(errorLine(deep)).toBe('spine: the value nests more than 910 levels deep; values may nest at most 256 levels');
+    expect(errorLine(deep)).toBe(
+      'spine: the value nests more than 910 levels deep; values may nest at most 256 levels',
+    );
     expect(deep.stderr).not.toContain('Maximum call stack');
     expect(tooDeepForContent.code).toBe(ExitCode.invalidValue);
-    expect(errorLine(tooDeepForContent)).toMatch(/^spine: cannot serialize value at \$(\[0\])+: the value nests more than 256 levels deep$/);
+    expect(errorLine(tooDeepForContent)).toMatch(
+      /^spine: cannot serialize value at \$(\[0\])+: the value nests more than 256 levels deep$/,
+    );
     expect((await spine(['get', deepNetwork])).code).toBe(ExitCode.notFound);
     await ok(['put', deepNetwork, 'g', 'c', '[[1]]', '--wait']);
     expect(await okJson(['get', deepNetwork, 'g', 'c'])).toEqual([[1]]);
@@ -408,7 +518,22 @@ describe('errors', () => {
     expect(others.map((r) => r.code)).toEqual([ExitCode.usage, ExitCode.usage, ExitCode.usage, ExitCode.usage]);
     const help = await spine(['--help']);
     expect(help.code).toBe(0);
-    for (const command of ['put', 'get', 'ls', 'query', 'watch', 'snapshot', 'health', 'heartbeat', 'dlq', 'keys', 'export', 'import', 'emulators', 'dev']) {
+    for (const command of [
+      'put',
+      'get',
+      'ls',
+      'query',
+      'watch',
+      'snapshot',
+      'health',
+      'heartbeat',
+      'dlq',
+      'keys',
+      'export',
+      'import',
+      'emulators',
+      'dev',
+    ]) {
       expect(help.stdout).toMatch(new RegExp(`^  ${command}\\b`, 'm'));
     }
   });
@@ -423,7 +548,11 @@ describe('errors', () => {
     const env = cleanEnv({ PUBSUB_EMULATOR_HOST: `127.0.0.1:${closedPort}` });
     const result = await spine(['put', network, 'g', 'c', '1'], { env });
     expect(result.code).toBe(ExitCode.unreachable);
-    expect(errorLine(result)).toMatch(new RegExp(`^spine: cannot reach the Pub/Sub emulator at 127\\.0\\.0\\.1:${closedPort} \\(ECONNREFUSED; .*\\): is the mesh running\\? Start it with \`npm start\`$`));
+    expect(errorLine(result)).toMatch(
+      new RegExp(
+        `^spine: cannot reach the Pub/Sub emulator at 127\\.0\\.0\\.1:${closedPort} \\(ECONNREFUSED; .*\\): is the mesh running\\? Start it with \`npm start\`$`,
+      ),
+    );
     expect(result.ms).toBeLessThan(5_000);
 
     const noMesh = await spine(['ls'], { env: cleanEnv({ SPINE_DATA_DIR: path.join(dataDir, 'nothing-here') }) });
@@ -436,12 +565,21 @@ describe('errors', () => {
     // A mesh.env that says the mesh is elsewhere; the environment corrects it.
     const stale = await mkdtemp(path.join(os.tmpdir(), 'spine-cli-stale-'));
     try {
-      await writeFile(path.join(stale, 'mesh.env'), `PUBSUB_EMULATOR_HOST=127.0.0.1:1\nSTORAGE_EMULATOR_HOST=http://127.0.0.1:1\nSPINE_BUCKET=${mesh.mesh.settings.bucket}\n`);
+      await writeFile(
+        path.join(stale, 'mesh.env'),
+        `PUBSUB_EMULATOR_HOST=127.0.0.1:1\nSTORAGE_EMULATOR_HOST=http://127.0.0.1:1\nSPINE_BUCKET=${mesh.mesh.settings.bucket}\n`,
+      );
       expect((await spine(['ls'], { env: cleanEnv({ SPINE_DATA_DIR: stale }) })).code).toBe(ExitCode.unreachable);
-      const fromEnv = cleanEnv({ SPINE_DATA_DIR: stale, PUBSUB_EMULATOR_HOST: mesh.mesh.env.PUBSUB_EMULATOR_HOST!, STORAGE_EMULATOR_HOST: mesh.mesh.env.STORAGE_EMULATOR_HOST! });
+      const fromEnv = cleanEnv({
+        SPINE_DATA_DIR: stale,
+        PUBSUB_EMULATOR_HOST: mesh.mesh.env.PUBSUB_EMULATOR_HOST!,
+        STORAGE_EMULATOR_HOST: mesh.mesh.env.STORAGE_EMULATOR_HOST!,
+      });
       expect(await ok(['ls', '--json'], { env: fromEnv })).toContain(`cli-put-${run}`);
       // --data-dir wins over SPINE_DATA_DIR.
-      expect(await ok(['ls', '--json', '--data-dir', dataDir], { env: cleanEnv({ SPINE_DATA_DIR: stale }) })).toContain(`cli-put-${run}`);
+      expect(await ok(['ls', '--json', '--data-dir', dataDir], { env: cleanEnv({ SPINE_DATA_DIR: stale }) })).toContain(
+        `cli-put-${run}`,
+      );
     } finally {
       await rm(stale, { recursive: true, force: true });
     }

@@ -32,7 +32,9 @@ const clients: RemoteStorage[] = [];
 
 function cleanEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const key of Object.keys(env)) if (/^(PUBSUB_|STORAGE_EMULATOR|CLOUD_TASKS_EMULATOR|GOOGLE_CLOUD_PROJECT|GCLOUD_PROJECT|SPINE_)/.test(key)) delete env[key];
+  for (const key of Object.keys(env))
+    if (/^(PUBSUB_|STORAGE_EMULATOR|CLOUD_TASKS_EMULATOR|GOOGLE_CLOUD_PROJECT|GCLOUD_PROJECT|SPINE_)/.test(key))
+      delete env[key];
   return { ...env, SPINE_DATA_DIR: dataDir, METADATA_SERVER_DETECTION: 'none' };
 }
 
@@ -65,8 +67,16 @@ beforeAll(async () => {
   storage = createStorageClient({ projectId: 'spine-local', storageEmulatorHost: emulator.url });
   await storage.createBucket(BUCKET);
   dataDir = await mkdtemp(path.join(os.tmpdir(), 'spine-keys-'));
-  await writeFile(path.join(dataDir, 'mesh.env'), `GOOGLE_CLOUD_PROJECT=spine-local\nSTORAGE_EMULATOR_HOST=${emulator.url}\nSPINE_BUCKET=${BUCKET}\n`);
-  gateway = await startGateway({ storage: backing, keys: new ApiKeys(new GcsKeyRecords(storage, BUCKET)), keyCacheMs: 100, logger: createMemoryLogger() });
+  await writeFile(
+    path.join(dataDir, 'mesh.env'),
+    `GOOGLE_CLOUD_PROJECT=spine-local\nSTORAGE_EMULATOR_HOST=${emulator.url}\nSPINE_BUCKET=${BUCKET}\n`,
+  );
+  gateway = await startGateway({
+    storage: backing,
+    keys: new ApiKeys(new GcsKeyRecords(storage, BUCKET)),
+    keyCacheMs: 100,
+    logger: createMemoryLogger(),
+  });
 });
 
 afterAll(async () => {
@@ -81,7 +91,21 @@ describe('spine keys', () => {
   it('creates a scoped key that works on the gateway, lists it without its secret, and revokes it', async () => {
     await backing.saveContactContent('team-a', 'g', 'c', 'a');
     await backing.saveContactContent('team-b', 'g', 'c', 'b');
-    const created = JSON.parse(await ok(['keys', 'create', '--write', 'team-a', '--read', 'team-b', '--name', 'agent one', '--rate', '20', '--json'])) as {
+    const created = JSON.parse(
+      await ok([
+        'keys',
+        'create',
+        '--write',
+        'team-a',
+        '--read',
+        'team-b',
+        '--name',
+        'agent one',
+        '--rate',
+        '20',
+        '--json',
+      ]),
+    ) as {
       key: string;
       id: string;
       scopes: Record<string, string>;
@@ -94,7 +118,9 @@ describe('spine keys', () => {
     // Stored hashed: the record in the bucket does not contain the key or its secret.
     const [files] = await storage.bucket(BUCKET).getFiles({ prefix: KEYS_OBJECT_PREFIX });
     expect(files.map((f) => f.name)).toContain(`${KEYS_OBJECT_PREFIX}${created.id}.json`);
-    const stored = (await storage.bucket(BUCKET).file(`${KEYS_OBJECT_PREFIX}${created.id}.json`).download())[0].toString();
+    const stored = (
+      await storage.bucket(BUCKET).file(`${KEYS_OBJECT_PREFIX}${created.id}.json`).download()
+    )[0].toString();
     expect(stored).not.toContain(created.key.split('_')[2]);
     expect(JSON.parse(stored).hash).toMatch(/^[0-9a-f]{64}$/);
 
@@ -105,7 +131,9 @@ describe('spine keys', () => {
     expect(await backing.loadContactContent('team-b', 'g', 'c')).toBe('b');
 
     const table = await ok(['keys', 'list']);
-    expect(table).toMatch(new RegExp(`${created.id}\\s+ssk_${created.id}_…\\s+agent one\\s+team-a:read-write,team-b:read\\s+20`));
+    expect(table).toMatch(
+      new RegExp(`${created.id}\\s+ssk_${created.id}_…\\s+agent one\\s+team-a:read-write,team-b:read\\s+20`),
+    );
     expect(table).not.toContain(created.key);
     const listed = JSON.parse(await ok(['keys', 'list', '--json'])) as Array<Record<string, unknown>>;
     const mine = listed.find((k) => k.id === created.id)!;
@@ -114,14 +142,18 @@ describe('spine keys', () => {
     expect(JSON.stringify(listed)).not.toContain(created.key);
 
     expect(await ok(['keys', 'revoke', created.id])).toMatch(new RegExp(`^revoked ${created.id} \\(at `));
-    await eventually(() => expect(client.loadContactContent('team-a', 'g', 'c')).rejects.toBeInstanceOf(AuthenticationError));
+    await eventually(() =>
+      expect(client.loadContactContent('team-a', 'g', 'c')).rejects.toBeInstanceOf(AuthenticationError),
+    );
     const after = JSON.parse(await ok(['keys', 'list', '--json'])) as Array<{ id: string; revokedAt?: string }>;
     expect(after.find((k) => k.id === created.id)?.revokedAt).toMatch(/^\d{4}-/);
   });
 
   it('prints the key for people, once', async () => {
     const out = await ok(['keys', 'create', '--read', '*']);
-    expect(out).toMatch(/^key [0-9a-f]{12} created; it is shown only now, keep it secret:\n\nssk_[0-9a-f]{12}_\S{43}\n/);
+    expect(out).toMatch(
+      /^key [0-9a-f]{12} created; it is shown only now, keep it secret:\n\nssk_[0-9a-f]{12}_\S{43}\n/,
+    );
   });
 
   it('refuses bad use with the usage and not-found exit codes, and writes nothing', async () => {

@@ -28,7 +28,12 @@ beforeAll(async () => {
 test('the URL npm start prints carries a random token per start, and SPINE_DASHBOARD_TOKEN sets it', async () => {
   expect(dashboard.url).toBe(`${dashboard.baseUrl}?token=${dashboard.token}`);
   expect(dashboard.token).toMatch(/^[A-Za-z0-9_-]{32}$/);
-  const given = await startDashboard({ env: { ...mesh.mesh.env, SPINE_DASHBOARD_TOKEN: 'a-token-set-by-the-user' }, port: 0, healthIntervalMs: 0, logger: createMemoryLogger() });
+  const given = await startDashboard({
+    env: { ...mesh.mesh.env, SPINE_DASHBOARD_TOKEN: 'a-token-set-by-the-user' },
+    port: 0,
+    healthIntervalMs: 0,
+    logger: createMemoryLogger(),
+  });
   try {
     expect(given.token).toBe('a-token-set-by-the-user');
     expect((await fetch(new URL('api/overview?token=a-token-set-by-the-user', given.baseUrl))).status).toBe(200);
@@ -36,7 +41,13 @@ test('the URL npm start prints carries a random token per start, and SPINE_DASHB
   } finally {
     await given.stop();
   }
-  await expect(startDashboard({ env: { ...mesh.mesh.env, SPINE_DASHBOARD_TOKEN: 'short' }, port: 0, logger: createMemoryLogger() })).rejects.toThrow('SPINE_DASHBOARD_TOKEN');
+  await expect(
+    startDashboard({
+      env: { ...mesh.mesh.env, SPINE_DASHBOARD_TOKEN: 'short' },
+      port: 0,
+      logger: createMemoryLogger(),
+    }),
+  ).rejects.toThrow('SPINE_DASHBOARD_TOKEN');
 });
 
 test('the API and the event stream answer 401 without the token, and a refused snapshot request creates nothing', async () => {
@@ -56,7 +67,10 @@ test('the API and the event stream answer 401 without the token, and a refused s
     const refused = await api(route, init);
     expect([route, refused.status]).toEqual([route, 401]);
     expect(refused.headers.get('www-authenticate')).toBe('Bearer');
-    const wrong = await api(`${route}?token=not-the-token`, { ...init, headers: { ...(init.headers as Record<string, string>), authorization: 'Bearer wrong-token-wrong-token' } });
+    const wrong = await api(`${route}?token=not-the-token`, {
+      ...init,
+      headers: { ...(init.headers as Record<string, string>), authorization: 'Bearer wrong-token-wrong-token' },
+    });
     expect([route, wrong.status]).toEqual([route, 401]);
   }
   expect((await mesh.client().listSnapshots(NETWORK)).length).toBe(before);
@@ -68,4 +82,3 @@ test('the API and the event stream answer 401 without the token, and a refused s
   expect((await fetch(dashboard.baseUrl)).status).toBe(200);
   expect((await fetch(new URL('app.js', dashboard.baseUrl))).status).toBe(200);
 });
-

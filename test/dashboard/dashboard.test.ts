@@ -35,7 +35,13 @@ async function spinePut(...args: string[]): Promise<string> {
   const { stdout } = await run(process.execPath, [path.join(ROOT, 'bin/spine.js'), 'put', ...args], {
     cwd: ROOT,
     // A data dir of its own, so no mesh.env of another run is read.
-    env: { ...process.env, ...mesh.mesh.env, SPINE_DATA_DIR: cliDataDir, SPINE_LOG_LEVEL: 'ERROR', METADATA_SERVER_DETECTION: 'none' },
+    env: {
+      ...process.env,
+      ...mesh.mesh.env,
+      SPINE_DATA_DIR: cliDataDir,
+      SPINE_LOG_LEVEL: 'ERROR',
+      METADATA_SERVER_DETECTION: 'none',
+    },
     timeout: 60_000,
   });
   return stdout;
@@ -55,12 +61,17 @@ async function expectText(locator: Locator, expected: string | RegExp): Promise<
 
 const byTestId = (id: string) => page.locator(`[data-testid="${id}"]`);
 const contactValue = (group: string, contact: string) =>
-  page.locator(`[data-testid="group"][data-group-id="${group}"] [data-testid="contact"][data-contact-id="${contact}"] [data-testid="contact-value"]`);
+  page.locator(
+    `[data-testid="group"][data-group-id="${group}"] [data-testid="contact"][data-contact-id="${contact}"] [data-testid="contact-value"]`,
+  );
 
 async function dashboardSubscriptions(): Promise<string[]> {
   const [subscriptions] = await mesh.pubsub.getSubscriptions();
   return subscriptions
-    .filter((s) => s.name.includes('/subscriptions/spine-dashboard-') || String(s.metadata?.filter ?? '').includes('"dashboard.'))
+    .filter(
+      (s) =>
+        s.name.includes('/subscriptions/spine-dashboard-') || String(s.metadata?.filter ?? '').includes('"dashboard.'),
+    )
     .map((s) => s.name);
 }
 
@@ -71,7 +82,15 @@ beforeAll(async () => {
     executablePath: '/usr/bin/chromium',
     headless: true,
     // Playwright gives every launch a fresh profile; the flags keep Chromium off the (closed) network.
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
   page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   page.on('dialog', (dialog) => void dialog.accept());
@@ -91,10 +110,18 @@ afterAll(async () => {
 test('a write made with `spine put` shows in the event stream, with rates, and in the network view', async () => {
   expect(await spinePut(NETWORK, GROUP, 'mood', '"happy"', '--wait')).toContain('materialized');
 
-  const written = page.locator(`[data-testid="event"][data-kind="contact-write"][data-path="${NETWORK}/${GROUP}"][data-contact="mood"]`);
+  const written = page.locator(
+    `[data-testid="event"][data-kind="contact-write"][data-path="${NETWORK}/${GROUP}"][data-contact="mood"]`,
+  );
   await expectText(written.locator('[data-testid="event-value"]'), '"happy"');
-  await page.locator(`[data-testid="event"][data-kind="group-change"][data-path="${NETWORK}/${GROUP}"]`).first().waitFor({ timeout: UI_TIMEOUT_MS });
-  await eventually(async () => expect(Number(await byTestId('rate-contact-write').textContent())).toBeGreaterThan(0), { timeoutMs: UI_TIMEOUT_MS, intervalMs: 100 });
+  await page
+    .locator(`[data-testid="event"][data-kind="group-change"][data-path="${NETWORK}/${GROUP}"]`)
+    .first()
+    .waitFor({ timeout: UI_TIMEOUT_MS });
+  await eventually(async () => expect(Number(await byTestId('rate-contact-write').textContent())).toBeGreaterThan(0), {
+    timeoutMs: UI_TIMEOUT_MS,
+    intervalMs: 100,
+  });
 
   // The new network joined the list when its change arrived.
   await page.locator(`[data-testid="network-item"][data-network-id="${NETWORK}"]`).click({ timeout: UI_TIMEOUT_MS });
@@ -105,7 +132,9 @@ test('a value with markup is shown as text, never run, and the open network foll
   await spinePut(NETWORK, GROUP, 'mood', JSON.stringify(XSS_VALUE), '--wait');
 
   await expectText(contactValue(GROUP, 'mood'), JSON.stringify(XSS_VALUE));
-  const written = page.locator(`[data-testid="event"][data-kind="contact-write"][data-path="${NETWORK}/${GROUP}"][data-contact="mood"]`);
+  const written = page.locator(
+    `[data-testid="event"][data-kind="contact-write"][data-path="${NETWORK}/${GROUP}"][data-contact="mood"]`,
+  );
   await expectText(written.first().locator('[data-testid="event-value"]'), JSON.stringify(XSS_VALUE));
   expect(await page.locator('img').count()).toBe(0);
   expect(await page.evaluate(() => (globalThis as { __xssRan?: boolean }).__xssRan)).toBeUndefined();
@@ -131,7 +160,9 @@ test('a snapshot created on the page, then restored from it, puts the state back
   await row.locator('[data-testid="snapshot-restore"]').click();
   await expectText(byTestId('snapshot-notice'), `Network ${NETWORK} restored to snapshot ${snapshotId}.`);
   await expectText(contactValue(GROUP, 'mood'), '"before"');
-  await page.locator('[data-testid="group"][data-group-id="users/@bob"]').waitFor({ state: 'detached', timeout: UI_TIMEOUT_MS });
+  await page
+    .locator('[data-testid="group"][data-group-id="users/@bob"]')
+    .waitFor({ state: 'detached', timeout: UI_TIMEOUT_MS });
   // The mesh itself, not only the page.
   expect(await client.loadContactContent(NETWORK, GROUP, 'mood')).toBe('before');
   expect(await client.loadGroupState(NETWORK, 'users/@bob')).toBeNull();

@@ -28,7 +28,12 @@ interface StartedDev {
 
 function startDev(args: string[], env: Record<string, string | undefined> = {}): StartedDev {
   // detached: its own process group, as a terminal's foreground job is.
-  const child = spawn('npm', ['start', '--silent', '--', ...args], { cwd: ROOT, env: { ...process.env, ...env }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('npm', ['start', '--silent', '--', ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let text = '';
   child.stdout!.on('data', (chunk) => (text += chunk));
   child.stderr!.on('data', (chunk) => (text += chunk));
@@ -41,7 +46,8 @@ async function waitFor(dev: StartedDev, pattern: RegExp, timeoutMs = 60_000): Pr
   for (;;) {
     const match = dev.output().match(pattern);
     if (match) return match;
-    if (dev.child.exitCode !== null) throw new Error(`npm start exited (${dev.child.exitCode}) before ${pattern}:\n${dev.output()}`);
+    if (dev.child.exitCode !== null)
+      throw new Error(`npm start exited (${dev.child.exitCode}) before ${pattern}:\n${dev.output()}`);
     if (Date.now() > deadline) throw new Error(`no ${pattern} within ${timeoutMs} ms:\n${dev.output()}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
@@ -51,7 +57,6 @@ async function waitFor(dev: StartedDev, pattern: RegExp, timeoutMs = 60_000): Pr
 function pressCtrlC(dev: StartedDev): void {
   process.kill(-dev.child.pid!, 'SIGINT');
 }
-
 
 describe('npm start', () => {
   let dataDir: string;
@@ -86,16 +91,32 @@ describe('npm start', () => {
     await waitFor(dev, /Ctrl-C stops everything/);
 
     const env = parseEnvFile(await readFile(path.join(dataDir, 'mesh.env'), 'utf8'));
-    for (const key of ['GOOGLE_CLOUD_PROJECT', 'PUBSUB_EMULATOR_HOST', 'STORAGE_EMULATOR_HOST', 'CLOUD_TASKS_EMULATOR_HOST', 'SPINE_BUCKET', 'SPINE_TOPIC_PREFIX', 'SPINE_FUNCTION_URLS']) {
+    for (const key of [
+      'GOOGLE_CLOUD_PROJECT',
+      'PUBSUB_EMULATOR_HOST',
+      'STORAGE_EMULATOR_HOST',
+      'CLOUD_TASKS_EMULATOR_HOST',
+      'SPINE_BUCKET',
+      'SPINE_TOPIC_PREFIX',
+      'SPINE_FUNCTION_URLS',
+    ]) {
       expect(env[key]).toBeTruthy();
     }
     expect(env.PUBSUB_EMULATOR_HOST).toBe(`127.0.0.1:${base}`);
     // The gateway answers on its planned port, and refuses a request without a key.
     expect(env.SPINE_GATEWAY_URL).toBe(`http://127.0.0.1:${portPlan(base).gateway}`);
-    expect((await fetch(`${env.SPINE_GATEWAY_URL}/v1/listNetworks`, { method: 'POST', body: '{"args":[]}' })).status).toBe(401);
+    expect(
+      (await fetch(`${env.SPINE_GATEWAY_URL}/v1/listNetworks`, { method: 'POST', body: '{"args":[]}' })).status,
+    ).toBe(401);
     const client = SpineStorage.fromEnv(env);
     try {
-      await client.saveContactContent('dev-net', 'g', 'c', { hello: 'mesh' }, { wait: 'materialized', timeoutMs: 30_000 });
+      await client.saveContactContent(
+        'dev-net',
+        'g',
+        'c',
+        { hello: 'mesh' },
+        { wait: 'materialized', timeoutMs: 30_000 },
+      );
       expect(await client.loadContactContent('dev-net', 'g', 'c')).toEqual({ hello: 'mesh' });
     } finally {
       await client.close();
@@ -104,7 +125,11 @@ describe('npm start', () => {
     // The same ports again: refused, naming the mesh that holds them.
     const second = start(['--data-dir', path.join(dataDir, 'other'), '--port-base', String(base)]);
     expect(await second.exited).toBe(1);
-    expect(second.output()).toMatch(new RegExp(`could not start the mesh: ports: ports ${base} \\(Pub/Sub emulator\\).* are taken by a running Super Spine mesh \\(spine dev, pid \\d+\\)`));
+    expect(second.output()).toMatch(
+      new RegExp(
+        `could not start the mesh: ports: ports ${base} \\(Pub/Sub emulator\\).* are taken by a running Super Spine mesh \\(spine dev, pid \\d+\\)`,
+      ),
+    );
     // The same data dir on other ports: refused, naming the running mesh.
     const third = start(['--data-dir', dataDir, '--port-base', '0']);
     expect(await third.exited).toBe(1);
@@ -124,38 +149,46 @@ describe('npm start', () => {
   test.each([
     ['immediate', {}],
     ['batch', { SPINE_PERSIST_ON: 'batch', SPINE_BATCH_WINDOW_MS: '600000' }],
-  ])('writes in flight at Ctrl-C are kept: the next start on the same data dir has all of them (%s persistence)', async (_mode, modeEnv) => {
-    const base = await freePortBase();
-    const first = start(['--data-dir', dataDir, '--port-base', String(base)], modeEnv);
-    await waitFor(first, /Ctrl-C stops everything/);
-    const env = parseEnvFile(await readFile(path.join(dataDir, 'mesh.env'), 'utf8'));
-    const writer = SpineStorage.fromEnv(env);
-    const count = 120;
-    try {
-      // Published (the client was told they are accepted), not waited for.
-      await Promise.all(Array.from({ length: count }, (_, i) => writer.saveContactContent('inflight', `g${i % 12}`, `c${i}`, i)));
-    } finally {
-      await writer.close();
-    }
-    pressCtrlC(first);
-    await first.exited;
-    expect(first.output()).toMatch(/\nstopped\.\n/);
-    expect(first.output()).not.toMatch(/warning:/);
+  ])(
+    'writes in flight at Ctrl-C are kept: the next start on the same data dir has all of them (%s persistence)',
+    async (_mode, modeEnv) => {
+      const base = await freePortBase();
+      const first = start(['--data-dir', dataDir, '--port-base', String(base)], modeEnv);
+      await waitFor(first, /Ctrl-C stops everything/);
+      const env = parseEnvFile(await readFile(path.join(dataDir, 'mesh.env'), 'utf8'));
+      const writer = SpineStorage.fromEnv(env);
+      const count = 120;
+      try {
+        // Published (the client was told they are accepted), not waited for.
+        await Promise.all(
+          Array.from({ length: count }, (_, i) => writer.saveContactContent('inflight', `g${i % 12}`, `c${i}`, i)),
+        );
+      } finally {
+        await writer.close();
+      }
+      pressCtrlC(first);
+      await first.exited;
+      expect(first.output()).toMatch(/\nstopped\.\n/);
+      expect(first.output()).not.toMatch(/warning:/);
 
-    const second = start(['--data-dir', dataDir, '--port-base', String(base)], modeEnv);
-    await waitFor(second, /Ctrl-C stops everything/);
-    const reader = SpineStorage.fromEnv(parseEnvFile(await readFile(path.join(dataDir, 'mesh.env'), 'utf8')));
-    try {
-      const state = await reader.loadNetworkState('inflight');
-      const contacts = [...(state?.groups.values() ?? [])].flatMap((group) => [...group.contacts.values()]);
-      expect(contacts.map((contact) => contact.content).sort((a, b) => Number(a) - Number(b))).toEqual(Array.from({ length: count }, (_, i) => i));
-    } finally {
-      await reader.close();
-    }
-    pressCtrlC(second);
-    await second.exited;
-    expect(second.output()).toMatch(/\nstopped\.\n/);
-  }, 150_000);
+      const second = start(['--data-dir', dataDir, '--port-base', String(base)], modeEnv);
+      await waitFor(second, /Ctrl-C stops everything/);
+      const reader = SpineStorage.fromEnv(parseEnvFile(await readFile(path.join(dataDir, 'mesh.env'), 'utf8')));
+      try {
+        const state = await reader.loadNetworkState('inflight');
+        const contacts = [...(state?.groups.values() ?? [])].flatMap((group) => [...group.contacts.values()]);
+        expect(contacts.map((contact) => contact.content).sort((a, b) => Number(a) - Number(b))).toEqual(
+          Array.from({ length: count }, (_, i) => i),
+        );
+      } finally {
+        await reader.close();
+      }
+      pressCtrlC(second);
+      await second.exited;
+      expect(second.output()).toMatch(/\nstopped\.\n/);
+    },
+    150_000,
+  );
 
   test('--postgres-url: the mesh materializes into PostgreSQL and mesh.env points clients at it', async () => {
     const postgres = await startPostgres({ logger: createMemoryLogger() });
@@ -198,7 +231,11 @@ describe('npm start', () => {
       expect(await dev.exited).toBe(1);
       const lines = dev.output().trim().split('\n');
       expect(lines).toHaveLength(1);
-      expect(lines[0]).toMatch(new RegExp(`^spine dev: could not start the mesh: ports: port ${base + 1} \\(Storage emulator\\) is taken by pid ${process.pid} \\(`));
+      expect(lines[0]).toMatch(
+        new RegExp(
+          `^spine dev: could not start the mesh: ports: port ${base + 1} \\(Storage emulator\\) is taken by pid ${process.pid} \\(`,
+        ),
+      );
     } finally {
       blocker.close();
     }

@@ -42,7 +42,12 @@ function startDev(dataDir: string, base: number, env: Record<string, string> = {
   return { child, output: () => text, exited };
 }
 
-async function until<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 90_000, intervalMs = 250): Promise<T> {
+async function until<T>(
+  what: string,
+  check: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 90_000,
+  intervalMs = 250,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -52,7 +57,8 @@ async function until<T>(what: string, check: () => Promise<T | undefined> | T | 
     } catch (error) {
       last = error;
     }
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (${(last as Error).message})` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (${(last as Error).message})` : ''}`);
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }
@@ -64,13 +70,16 @@ async function ready(dev: StartedDev): Promise<void> {
   });
 }
 
-
 /** The pid of the first process below `root` whose command line matches. */
 async function findBelow(root: number, pattern: RegExp): Promise<number> {
-  return until(`a process matching ${pattern}`, async () => {
-    for (const pid of await descendants(root)) if (pattern.test(await commandLine(pid))) return pid;
-    return undefined;
-  }, 10_000);
+  return until(
+    `a process matching ${pattern}`,
+    async () => {
+      for (const pid of await descendants(root)) if (pattern.test(await commandLine(pid))) return pid;
+      return undefined;
+    },
+    10_000,
+  );
 }
 
 /**
@@ -122,7 +131,12 @@ async function materializedItems(reader: SpineStorage, network: string): Promise
 }
 
 /** Every acknowledged write materialized, none twice, none that was never issued. */
-async function expectAllMaterializedOnce(env: Record<string, string>, network: string, acknowledged: Set<number>, issued: number): Promise<void> {
+async function expectAllMaterializedOnce(
+  env: Record<string, string>,
+  network: string,
+  acknowledged: Set<number>,
+  issued: number,
+): Promise<void> {
   const reader = SpineStorage.fromEnv(env);
   try {
     const items = await until(
@@ -150,17 +164,25 @@ async function expectAllMaterializedOnce(env: Record<string, string>, network: s
 async function expectFlowing(env: Record<string, string>, network: string): Promise<void> {
   const client = SpineStorage.fromEnv(env);
   try {
-    await client.saveContactContent(network, 'after', 'fresh', 'still flowing', { wait: 'materialized', timeoutMs: 60_000 });
+    await client.saveContactContent(network, 'after', 'fresh', 'still flowing', {
+      wait: 'materialized',
+      timeoutMs: 60_000,
+    });
     expect(await client.loadContactContent(network, 'after', 'fresh')).toBe('still flowing');
   } finally {
     await client.close();
   }
   const urls = JSON.parse(env.SPINE_FUNCTION_URLS!) as Record<string, string>;
-  const health = await until('a healthy canary', async () => {
-    const response = await fetch(urls.health!, { signal: AbortSignal.timeout(60_000) });
-    const report = (await response.json()) as { checks: { canary: { ok: boolean } } };
-    return report.checks.canary.ok ? report : undefined;
-  }, 90_000, 1_000);
+  const health = await until(
+    'a healthy canary',
+    async () => {
+      const response = await fetch(urls.health!, { signal: AbortSignal.timeout(60_000) });
+      const report = (await response.json()) as { checks: { canary: { ok: boolean } } };
+      return report.checks.canary.ok ? report : undefined;
+    },
+    90_000,
+    1_000,
+  );
   expect(health.checks.canary.ok).toBe(true);
 }
 
@@ -170,10 +192,14 @@ async function meshEnv(dataDir: string): Promise<Record<string, string>> {
 
 /** Waits until every process of the tree has ended and every planned port is free again. */
 async function gone(tree: number[], base: number): Promise<void> {
-  await until('the crashed mesh gone', async () => {
-    for (const pid of tree) if (await isRunning(pid)) return undefined;
-    return (await allPortsFree(base)) || undefined;
-  }, 30_000);
+  await until(
+    'the crashed mesh gone',
+    async () => {
+      for (const pid of tree) if (await isRunning(pid)) return undefined;
+      return (await allPortsFree(base)) || undefined;
+    },
+    30_000,
+  );
 }
 
 describe('npm start loses no acknowledged write', () => {
@@ -190,7 +216,10 @@ describe('npm start loses no acknowledged write', () => {
       } catch {
         // already gone
       }
-      const stopped = await Promise.race([dev.exited.then(() => true), new Promise((resolve) => setTimeout(() => resolve(false), 30_000))]);
+      const stopped = await Promise.race([
+        dev.exited.then(() => true),
+        new Promise((resolve) => setTimeout(() => resolve(false), 30_000)),
+      ]);
       if (!stopped) {
         try {
           process.kill(-dev.child.pid!, 'SIGKILL');
@@ -220,46 +249,66 @@ describe('npm start loses no acknowledged write', () => {
     process.kill(-functionsPid, 'SIGSTOP');
     await new Promise((resolve) => setTimeout(resolve, 15_000));
     process.kill(-functionsPid, 'SIGKILL');
-    await until('more writes acknowledged while the functions are down', () => writer.acknowledged.size >= 250 || undefined, 30_000, 50);
+    await until(
+      'more writes acknowledged while the functions are down',
+      () => writer.acknowledged.size >= 250 || undefined,
+      30_000,
+      50,
+    );
     const acknowledged = await writer.stop();
 
-    const restarted = await until('the supervisor restarted the functions', async () => {
-      const status = JSON.parse(await readFile(path.join(dataDir, 'processes.json'), 'utf8')) as { functions: { restarts: number; state: string; lastExit?: { signal: string } } };
-      return status.functions.restarts >= 1 && status.functions.state === 'running' ? status.functions : undefined;
-    }, 60_000);
+    const restarted = await until(
+      'the supervisor restarted the functions',
+      async () => {
+        const status = JSON.parse(await readFile(path.join(dataDir, 'processes.json'), 'utf8')) as {
+          functions: { restarts: number; state: string; lastExit?: { signal: string } };
+        };
+        return status.functions.restarts >= 1 && status.functions.state === 'running' ? status.functions : undefined;
+      },
+      60_000,
+    );
     expect(restarted.lastExit?.signal).toBe('SIGKILL');
     expect(dev.output()).not.toMatch(/could not/);
     await expectAllMaterializedOnce(env, 'crash-functions', acknowledged, writer.issued());
     await expectFlowing(env, 'crash-functions');
     // spine health reports the restart.
-    const health = await promisify(execFile)(process.execPath, [path.join(ROOT, 'bin/spine.js'), 'health', '--data-dir', dataDir], { cwd: ROOT }).catch((error: { stdout: string }) => error);
+    const health = await promisify(execFile)(
+      process.execPath,
+      [path.join(ROOT, 'bin/spine.js'), 'health', '--data-dir', dataDir],
+      { cwd: ROOT },
+    ).catch((error: { stdout: string }) => error);
     expect(health.stdout).toMatch(/functions process: running \(pid \d+\), restarted 1 time/);
   }, 300_000);
 
   test.each([
     ['spine dev alone', 'dev'],
     ['the whole process group', 'group'],
-  ])('SIGKILL of %s mid-stream: the next start on the same data dir delivers every acknowledged write once', async (_what, target) => {
-    const base = await freePortBase();
-    const first = start(base);
-    await ready(first);
-    const env = await meshEnv(dataDir);
-    const network = `crash-${target}`;
-    const writer = startWriter(env, network);
-    await until('writes flowing', () => writer.acknowledged.size >= 300 || undefined, 30_000, 20);
-    const tree = await descendants(first.child.pid!);
-    if (target === 'dev') process.kill(await findBelow(first.child.pid!, /^\S*node\S* \S*bin\/spine\.js dev/), 'SIGKILL');
-    else process.kill(-first.child.pid!, 'SIGKILL');
-    const acknowledged = await writer.stop();
-    await first.exited;
-    await gone(tree, base);
+  ])(
+    'SIGKILL of %s mid-stream: the next start on the same data dir delivers every acknowledged write once',
+    async (_what, target) => {
+      const base = await freePortBase();
+      const first = start(base);
+      await ready(first);
+      const env = await meshEnv(dataDir);
+      const network = `crash-${target}`;
+      const writer = startWriter(env, network);
+      await until('writes flowing', () => writer.acknowledged.size >= 300 || undefined, 30_000, 20);
+      const tree = await descendants(first.child.pid!);
+      if (target === 'dev')
+        process.kill(await findBelow(first.child.pid!, /^\S*node\S* \S*bin\/spine\.js dev/), 'SIGKILL');
+      else process.kill(-first.child.pid!, 'SIGKILL');
+      const acknowledged = await writer.stop();
+      await first.exited;
+      await gone(tree, base);
 
-    const second = start(base);
-    await ready(second);
-    const again = await meshEnv(dataDir);
-    await expectAllMaterializedOnce(again, network, acknowledged, writer.issued());
-    await expectFlowing(again, network);
-  }, 300_000);
+      const second = start(base);
+      await ready(second);
+      const again = await meshEnv(dataDir);
+      await expectAllMaterializedOnce(again, network, acknowledged, writer.issued());
+      await expectFlowing(again, network);
+    },
+    300_000,
+  );
 
   test('Ctrl-C while a writer keeps writing (batch persistence): a fast stop, and the next start has every acknowledged write once', async () => {
     const base = await freePortBase();
@@ -289,9 +338,15 @@ describe('npm start loses no acknowledged write', () => {
     const dev = start(base);
     await ready(dev);
     const env = await meshEnv(dataDir);
-    const pubsub = new PubSub({ projectId: env.GOOGLE_CLOUD_PROJECT, apiEndpoint: env.PUBSUB_EMULATOR_HOST, emulatorMode: true });
+    const pubsub = new PubSub({
+      projectId: env.GOOGLE_CLOUD_PROJECT,
+      apiEndpoint: env.PUBSUB_EMULATOR_HOST,
+      emulatorMode: true,
+    });
     try {
-      await pubsub.topic(`${env.SPINE_TOPIC_PREFIX}contact-writes`).publishMessage({ data: Buffer.alloc(0), attributes: { path: 'poison/empty' } });
+      await pubsub
+        .topic(`${env.SPINE_TOPIC_PREFIX}contact-writes`)
+        .publishMessage({ data: Buffer.alloc(0), attributes: { path: 'poison/empty' } });
     } finally {
       await pubsub.close();
     }
@@ -300,11 +355,20 @@ describe('npm start loses no acknowledged write', () => {
     const acknowledged = await writer.stop();
     await expectAllMaterializedOnce(env, 'after-poison', acknowledged, writer.issued());
     await expectFlowing(env, 'after-poison');
-    const listed = await until('the empty message listed as a dead letter', async () => {
-      const { stdout } = await promisify(execFile)(process.execPath, [path.join(ROOT, 'bin/spine.js'), 'dlq', 'list', '--json', '--data-dir', dataDir], { cwd: ROOT });
-      const letters = JSON.parse(stdout) as Array<{ id: string; attributes?: Record<string, string>; data?: string }>;
-      return letters.find((letter) => letter.attributes?.path === 'poison/empty');
-    }, 60_000, 1_000);
+    const listed = await until(
+      'the empty message listed as a dead letter',
+      async () => {
+        const { stdout } = await promisify(execFile)(
+          process.execPath,
+          [path.join(ROOT, 'bin/spine.js'), 'dlq', 'list', '--json', '--data-dir', dataDir],
+          { cwd: ROOT },
+        );
+        const letters = JSON.parse(stdout) as Array<{ id: string; attributes?: Record<string, string>; data?: string }>;
+        return letters.find((letter) => letter.attributes?.path === 'poison/empty');
+      },
+      60_000,
+      1_000,
+    );
     expect(listed.data ?? '').toBe('');
   }, 300_000);
 });

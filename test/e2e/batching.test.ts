@@ -28,7 +28,10 @@ const windowOf = (time: number) => Math.floor(time / WINDOW_MS);
 
 /** Waits until a window has just begun, so a burst of writes fits inside one window. */
 async function startOfWindow(): Promise<number> {
-  await eventually(() => expect(Date.now() % WINDOW_MS).toBeLessThan(1_500), { timeoutMs: WINDOW_MS + 5_000, intervalMs: 100 });
+  await eventually(() => expect(Date.now() % WINDOW_MS).toBeLessThan(1_500), {
+    timeoutMs: WINDOW_MS + 5_000,
+    intervalMs: 100,
+  });
   return windowOf(Date.now());
 }
 
@@ -44,7 +47,11 @@ function groupRecordWrites(network: string): Map<string, number> {
   const out = new Map<string, number>();
   for (const [object, count] of Object.entries(stats.writesByObject)) {
     const match = new RegExp(`/networks/${network}/groups/([^/]+)/`).exec(object);
-    if (match) out.set(`${match[1]}:${object.slice(object.lastIndexOf('/') + 1)}`, (out.get(`${match[1]}:${object.slice(object.lastIndexOf('/') + 1)}`) ?? 0) + count);
+    if (match)
+      out.set(
+        `${match[1]}:${object.slice(object.lastIndexOf('/') + 1)}`,
+        (out.get(`${match[1]}:${object.slice(object.lastIndexOf('/') + 1)}`) ?? 0) + count,
+      );
   }
   return out;
 }
@@ -77,8 +84,11 @@ it('writes each group once for 5000 writes to 10 groups inside one window, and t
 
   for (let g = 0; g < 10; g++) {
     const state = await spine.loadGroupState(network, `g${g}`);
-    for (const [key, value] of lastValue) if (key.startsWith(`g${g}/`)) expect(state?.contacts.get(key.split('/')[1]!)?.content).toBe(value);
-    for (const [key, items] of unions) if (key.startsWith(`g${g}/`)) expect(canonicalize(state?.contacts.get(key.split('/')[1]!)?.content)).toBe(canonicalize(growSet(items)));
+    for (const [key, value] of lastValue)
+      if (key.startsWith(`g${g}/`)) expect(state?.contacts.get(key.split('/')[1]!)?.content).toBe(value);
+    for (const [key, items] of unions)
+      if (key.startsWith(`g${g}/`))
+        expect(canonicalize(state?.contacts.get(key.split('/')[1]!)?.content)).toBe(canonicalize(growSet(items)));
   }
   // Windows are counted where writes arrive (materialize), which may lag the burst: the writes
   // of each group were flushed by its windows' flushes, each writing the group once.
@@ -107,11 +117,16 @@ it('loses nothing and applies nothing twice when persist is killed mid-flush and
   const logsBefore = mesh.functionLogs.length;
   const writes: Promise<void>[] = [];
   // Appends to grow arrays: a write applied twice would show up as a duplicate item.
-  for (let i = 0; i < groups * perGroup; i++) writes.push(spine.saveContactContent(network, `g${i % groups}`, 'log', growArray([i]), { blendMode: 'merge' }));
+  for (let i = 0; i < groups * perGroup; i++)
+    writes.push(spine.saveContactContent(network, `g${i % groups}`, 'log', growArray([i]), { blendMode: 'merge' }));
   await Promise.all(writes);
 
-  const persisted = () => mesh.functionLogs.slice(logsBefore).filter((line) => line.includes('"persisted group"') && line.includes(network));
-  await eventually(() => expect(persisted().length).toBeGreaterThan(0), { timeoutMs: WINDOW_MS * 2 + 10_000, intervalMs: 5 });
+  const persisted = () =>
+    mesh.functionLogs.slice(logsBefore).filter((line) => line.includes('"persisted group"') && line.includes(network));
+  await eventually(() => expect(persisted().length).toBeGreaterThan(0), {
+    timeoutMs: WINDOW_MS * 2 + 10_000,
+    intervalMs: 5,
+  });
   await mesh.mesh.restartFunctions({ crash: true });
   const persistedBeforeCrash = persisted().length;
 
@@ -132,13 +147,21 @@ it('loses nothing and applies nothing twice when persist is killed mid-flush and
 });
 
 it('keeps writes of a manual network pending until an explicit flush', async () => {
-  const spine = mesh.client({ persistOn: 'batch', persistOverrides: { 'manual-net': 'manual' }, flushTimeoutMs: 60_000 });
+  const spine = mesh.client({
+    persistOn: 'batch',
+    persistOverrides: { 'manual-net': 'manual' },
+    flushTimeoutMs: 60_000,
+  });
   await spine.initialize();
   const contact = `c-${randomUUID().slice(0, 8)}`;
   await spine.saveContactContent('manual-net', 'g', contact, 'waiting');
   // Another write goes through the whole pipeline meanwhile, so the manual one had every chance.
   await spine.saveContactContent(`other-${randomUUID().slice(0, 8)}`, 'g', 'c', 1);
-  await eventually(async () => expect(mesh.functionLogs.some((l) => l.includes('"persisted group"') && l.includes('other-'))).toBe(true), { timeoutMs: WINDOW_MS * 2 + 10_000 });
+  await eventually(
+    async () =>
+      expect(mesh.functionLogs.some((l) => l.includes('"persisted group"') && l.includes('other-'))).toBe(true),
+    { timeoutMs: WINDOW_MS * 2 + 10_000 },
+  );
   expect(await spine.loadContactContent('manual-net', 'g', contact)).toBeNull();
   await spine.flush();
   expect(await spine.loadContactContent('manual-net', 'g', contact)).toBe('waiting');
@@ -169,6 +192,9 @@ it("flush() asks for a batch network's pending writes to be persisted now, witho
   expect(windowOf(Date.now())).toBe(window);
   expect((await spine.loadGroupState(network, 'g'))?.contacts.size).toBe(50);
   // The functions' log lines reach this process a little after the acknowledgements.
-  await eventually(() => expect(persistLogs(network).reduce((sum, f) => sum + f.events, 0)).toBe(50), { timeoutMs: 10_000, intervalMs: 50 });
+  await eventually(() => expect(persistLogs(network).reduce((sum, f) => sum + f.events, 0)).toBe(50), {
+    timeoutMs: 10_000,
+    intervalMs: 50,
+  });
   expect(persistLogs(network).some((f) => f.window === undefined)).toBe(true);
 });

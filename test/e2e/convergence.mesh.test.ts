@@ -9,9 +9,28 @@
 import { randomUUID } from 'node:crypto';
 import type { Topic } from '@google-cloud/pubsub';
 import fc from 'fast-check';
-import { canonicalize, createEvent, EventType, growSet, HybridLogicalClock, RestoreStillApplyingError, toPubSubMessage, type AnySpineEvent, type NetworkState } from 'super-spine';
+import {
+  canonicalize,
+  createEvent,
+  EventType,
+  growSet,
+  HybridLogicalClock,
+  RestoreStillApplyingError,
+  toPubSubMessage,
+  type AnySpineEvent,
+  type NetworkState,
+} from 'super-spine';
 import { eventually } from 'super-spine/testing';
-import { describeModel, expectConverged, modelFromNetworkState, runScenario, scenarios, type ConvergenceTarget, type Delivery, type Operation } from '../helpers/convergence';
+import {
+  describeModel,
+  expectConverged,
+  modelFromNetworkState,
+  runScenario,
+  scenarios,
+  type ConvergenceTarget,
+  type Delivery,
+  type Operation,
+} from '../helpers/convergence';
 import { useLocalMesh } from '../helpers/mesh';
 
 jest.setTimeout(600_000);
@@ -25,7 +44,11 @@ function writesTopic(): Topic {
 
 async function publish(topic: Topic, event: AnySpineEvent): Promise<void> {
   const message = toPubSubMessage(event);
-  await topic.publishMessage({ data: message.data, attributes: { ...message.attributes }, orderingKey: message.orderingKey });
+  await topic.publishMessage({
+    data: message.data,
+    attributes: { ...message.attributes },
+    orderingKey: message.orderingKey,
+  });
 }
 
 /** Operations as the events a SpineStorage client would publish for them; a duplicate delivery is the same event again. */
@@ -38,7 +61,16 @@ function meshTarget(topic: Topic): ConvergenceTarget {
     switch (delivery.kind) {
       case 'write': {
         const { write } = delivery;
-        const data = { networkId, groupId: delivery.groupId, contactId: delivery.contactId, content: write.content, blendMode: write.blendMode, stamp: write.stamp, writerId: write.writerId, seq: write.seq };
+        const data = {
+          networkId,
+          groupId: delivery.groupId,
+          contactId: delivery.contactId,
+          content: write.content,
+          blendMode: write.blendMode,
+          stamp: write.stamp,
+          writerId: write.writerId,
+          seq: write.seq,
+        };
         return [createEvent(EventType.ContactWritten, data, { source: SOURCE, id: idOf(delivery) })];
       }
       case 'bundle': {
@@ -55,7 +87,14 @@ function meshTarget(topic: Topic): ConvergenceTarget {
                     networkId,
                     groupId: delivery.groupId,
                     writerId,
-                    writes: writes.map((w) => ({ id: idOf(w), contactId: w.contactId, content: w.write.content, blendMode: w.write.blendMode, seq: w.write.seq, stamp: w.write.stamp })),
+                    writes: writes.map((w) => ({
+                      id: idOf(w),
+                      contactId: w.contactId,
+                      content: w.write.content,
+                      blendMode: w.write.blendMode,
+                      seq: w.write.seq,
+                      stamp: w.write.stamp,
+                    })),
                   },
                   { source: SOURCE },
                 ),
@@ -63,16 +102,46 @@ function meshTarget(topic: Topic): ConvergenceTarget {
         );
       }
       case 'groupSave':
-        return [createEvent(EventType.GroupSaved, { networkId, groupId: delivery.groupId, state: delivery.state, ...delivery.origin }, { source: SOURCE, id: idOf(delivery) })];
+        return [
+          createEvent(
+            EventType.GroupSaved,
+            { networkId, groupId: delivery.groupId, state: delivery.state, ...delivery.origin },
+            { source: SOURCE, id: idOf(delivery) },
+          ),
+        ];
       case 'groupDelete':
-        return [createEvent(EventType.GroupDeleted, { networkId, groupId: delivery.groupId, ...delivery.origin }, { source: SOURCE, id: idOf(delivery) })];
+        return [
+          createEvent(
+            EventType.GroupDeleted,
+            { networkId, groupId: delivery.groupId, ...delivery.origin },
+            { source: SOURCE, id: idOf(delivery) },
+          ),
+        ];
       case 'networkSave':
-        return [createEvent(EventType.NetworkSaved, { networkId, state: delivery.state, ...delivery.origin }, { source: SOURCE, id: idOf(delivery) })];
+        return [
+          createEvent(
+            EventType.NetworkSaved,
+            { networkId, state: delivery.state, ...delivery.origin },
+            { source: SOURCE, id: idOf(delivery) },
+          ),
+        ];
       case 'networkDelete':
-        return [createEvent(EventType.NetworkDeleted, { networkId, ...delivery.origin }, { source: SOURCE, id: idOf(delivery) })];
+        return [
+          createEvent(
+            EventType.NetworkDeleted,
+            { networkId, ...delivery.origin },
+            { source: SOURCE, id: idOf(delivery) },
+          ),
+        ];
       case 'restore':
         // What SpineStorage.restoreSnapshot publishes: the snapshot's state as a stamped network save.
-        return [createEvent(EventType.NetworkSaved, { networkId, state: snapshots.get(snapshotId)!, ...delivery.origin }, { source: SOURCE, id: idOf(delivery) })];
+        return [
+          createEvent(
+            EventType.NetworkSaved,
+            { networkId, state: snapshots.get(snapshotId)!, ...delivery.origin },
+            { source: SOURCE, id: idOf(delivery) },
+          ),
+        ];
     }
   };
   return {
@@ -112,7 +181,10 @@ describe('whole-group operations converge under reorder (mesh)', () => {
   it('a restore under a backlog of older merges: none survives it, and a restore that outlives its wait reports it is still being applied, then completes', async () => {
     const network = `restore-backlog-${randomUUID().slice(0, 8)}`;
     const spine = mesh.client();
-    await spine.saveContactContent(network, 'g', 'c', growSet(['snapshotted']), { blendMode: 'merge', wait: 'materialized' });
+    await spine.saveContactContent(network, 'g', 'c', growSet(['snapshotted']), {
+      blendMode: 'merge',
+      wait: 'materialized',
+    });
     const snapshotId = await spine.saveSnapshot(network);
     const snapshot = await spine.loadSnapshot(network, snapshotId);
 
@@ -122,7 +194,16 @@ describe('whole-group operations converge under reorder (mesh)', () => {
     const backlog = Array.from({ length: 400 }, (_, i) =>
       createEvent(
         EventType.ContactWritten,
-        { networkId: network, groupId: 'g', contactId: 'c', content: growSet([`older-${i}`]), blendMode: 'merge' as const, stamp: late.tick(), writerId: 'backlog-writer', seq: i + 1 },
+        {
+          networkId: network,
+          groupId: 'g',
+          contactId: 'c',
+          content: growSet([`older-${i}`]),
+          blendMode: 'merge' as const,
+          stamp: late.tick(),
+          writerId: 'backlog-writer',
+          seq: i + 1,
+        },
         { source: SOURCE },
       ),
     );
@@ -145,15 +226,39 @@ describe('whole-group operations converge under reorder (mesh)', () => {
       topic,
       createEvent(
         EventType.ContactWritten,
-        { networkId: network, groupId: 'g', contactId: 'c', content: growSet(['after the restore']), blendMode: 'merge' as const, stamp: after.tick(), writerId: 'after-writer', seq: 1 },
+        {
+          networkId: network,
+          groupId: 'g',
+          contactId: 'c',
+          content: growSet(['after the restore']),
+          blendMode: 'merge' as const,
+          stamp: after.tick(),
+          writerId: 'after-writer',
+          seq: 1,
+        },
         { source: SOURCE },
       ),
     );
     const expected = canonicalize(growSet(['snapshotted', 'after the restore']));
-    await eventually(async () => expect(canonicalize(await spine.loadContactContent(network, 'g', 'c'))).toBe(expected), { timeoutMs: 120_000, intervalMs: 500 });
+    await eventually(
+      async () => expect(canonicalize(await spine.loadContactContent(network, 'g', 'c'))).toBe(expected),
+      { timeoutMs: 120_000, intervalMs: 500 },
+    );
     const state = modelFromNetworkState(await spine.loadNetworkState(network));
     expect(describeModel(state)).toEqual(
-      describeModel(new Map([['g', { name: snapshot.groups.get('g')!.group.name, contacts: new Map([['c', { blendMode: 'merge', content: growSet(['snapshotted', 'after the restore']) }]]) }]])),
+      describeModel(
+        new Map([
+          [
+            'g',
+            {
+              name: snapshot.groups.get('g')!.group.name,
+              contacts: new Map([
+                ['c', { blendMode: 'merge', content: growSet(['snapshotted', 'after the restore']) }],
+              ]),
+            },
+          ],
+        ]),
+      ),
     );
   });
 });

@@ -6,7 +6,20 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { Topic } from '@google-cloud/pubsub';
-import { canonicalize, createEvent, encode, EventType, growArray, growSet, HybridLogicalClock, MemoryStorage, toPubSubMessage, type AnySpineEvent, type GroupState, type NetworkStorage } from 'super-spine';
+import {
+  canonicalize,
+  createEvent,
+  encode,
+  EventType,
+  growArray,
+  growSet,
+  HybridLogicalClock,
+  MemoryStorage,
+  toPubSubMessage,
+  type AnySpineEvent,
+  type GroupState,
+  type NetworkStorage,
+} from 'super-spine';
 import { eventually } from 'super-spine/testing';
 import { ContentStore, MAX_INLINE_CONTENT_BYTES } from '../../shared/mesh/content-store';
 import { DeadLetterStore } from '../../shared/mesh/dead-letters';
@@ -23,7 +36,11 @@ export function describeEventPlane(mesh: MeshHandle): void {
 
   async function publishEvent(topic: Topic, event: AnySpineEvent): Promise<void> {
     const message = toPubSubMessage(event);
-    await topic.publishMessage({ data: message.data, attributes: { ...message.attributes }, orderingKey: message.orderingKey });
+    await topic.publishMessage({
+      data: message.data,
+      attributes: { ...message.attributes },
+      orderingKey: message.orderingKey,
+    });
   }
 
   function shuffle<T>(items: T[], random: () => number): T[] {
@@ -71,7 +88,20 @@ export function describeEventPlane(mesh: MeshHandle): void {
           const token = `w${w}-${seq}`;
           const content = merge ? growSet([token]) : { writer: w, seq };
           events.push(
-            createEvent(EventType.ContactWritten, { networkId: network, groupId, contactId, content, ...(merge ? { blendMode: 'merge' as const } : {}), stamp, writerId: `writer-${w}`, seq }, { source: `//test/writer-${w}` }),
+            createEvent(
+              EventType.ContactWritten,
+              {
+                networkId: network,
+                groupId,
+                contactId,
+                content,
+                ...(merge ? { blendMode: 'merge' as const } : {}),
+                stamp,
+                writerId: `writer-${w}`,
+                seq,
+              },
+              { source: `//test/writer-${w}` },
+            ),
           );
           if (merge) unions.set(key, new Set([...(unions.get(key) ?? []), token]));
           else if (!newest.has(key) || newest.get(key)!.stamp < stamp) newest.set(key, { stamp, content });
@@ -114,7 +144,10 @@ export function describeEventPlane(mesh: MeshHandle): void {
     it('stores content over 256 KB once by hash and materializes it from the reference', async () => {
       const network = `large-${randomUUID().slice(0, 8)}`;
       const spine = mesh.client();
-      const big = { blob: 'x'.repeat(MAX_INLINE_CONTENT_BYTES + 10_000), list: Array.from({ length: 100 }, (_, i) => i) };
+      const big = {
+        blob: 'x'.repeat(MAX_INLINE_CONTENT_BYTES + 10_000),
+        list: Array.from({ length: 100 }, (_, i) => i),
+      };
       await spine.saveContactContent(network, 'g', 'big', big, { wait: 'materialized' });
       expect(await spine.loadContactContent(network, 'g', 'big')).toEqual(big);
       const sha256 = createHash('sha256').update(encode(big)).digest('hex');
@@ -125,7 +158,12 @@ export function describeEventPlane(mesh: MeshHandle): void {
 
   describe('bundles', () => {
     /** The items of a grow-array contact, sorted; a write applied twice shows as a repeated item. */
-    async function itemsOf(storage: NetworkStorage, network: string, group: string, contact: string): Promise<number[]> {
+    async function itemsOf(
+      storage: NetworkStorage,
+      network: string,
+      group: string,
+      contact: string,
+    ): Promise<number[]> {
       const content = (await storage.loadContactContent(network, group, contact)) as { items?: number[] } | null;
       return [...(content?.items ?? [])].sort((a, b) => a - b);
     }
@@ -141,31 +179,72 @@ export function describeEventPlane(mesh: MeshHandle): void {
 
       const start = spine.stats();
       // Each write waits for its own acknowledgement: it resolves only once it is materialized.
-      await Promise.all(Array.from({ length: 300 }, (_, i) => spine.saveContactContent(network, 'g', `log-${i % 10}`, growArray([i]), { blendMode: 'merge', wait: 'materialized' })));
+      await Promise.all(
+        Array.from({ length: 300 }, (_, i) =>
+          spine.saveContactContent(network, 'g', `log-${i % 10}`, growArray([i]), {
+            blendMode: 'merge',
+            wait: 'materialized',
+          }),
+        ),
+      );
       const end = spine.stats();
       expect(end.contactWrites - start.contactWrites).toBe(300);
       expect(end.bundles - start.bundles).toBeGreaterThan(0);
       expect(end.contactWriteEvents - start.contactWriteEvents).toBeLessThanOrEqual(30);
       for (let k = 0; k < 10; k++) {
-        expect(await itemsOf(spine, network, 'g', `log-${k}`)).toEqual(Array.from({ length: 30 }, (_, j) => j * 10 + k));
+        expect(await itemsOf(spine, network, 'g', `log-${k}`)).toEqual(
+          Array.from({ length: 30 }, (_, j) => j * 10 + k),
+        );
       }
     });
 
     it('applies a redelivered bundle once, and a bundle whose writes were partly applied before only for the rest', async () => {
       const network = `redeliver-${randomUUID().slice(0, 8)}`;
       const clock = new HybridLogicalClock('bundler.test');
-      const writes = Array.from({ length: 40 }, (_, i) => ({ id: `w-${i}`, contactId: `log-${i % 4}`, content: growArray([i]), blendMode: 'merge' as const, seq: i + 1, stamp: clock.tick() }));
-      const bundle = (items: typeof writes) => createEvent(EventType.ContactsWritten, { networkId: network, groupId: 'g', writerId: 'bundler.test', writes: items }, { source: '//test/bundler' });
+      const writes = Array.from({ length: 40 }, (_, i) => ({
+        id: `w-${i}`,
+        contactId: `log-${i % 4}`,
+        content: growArray([i]),
+        blendMode: 'merge' as const,
+        seq: i + 1,
+        stamp: clock.tick(),
+      }));
+      const bundle = (items: typeof writes) =>
+        createEvent(
+          EventType.ContactsWritten,
+          { networkId: network, groupId: 'g', writerId: 'bundler.test', writes: items },
+          { source: '//test/bundler' },
+        );
       const topic = writesTopic();
       // The first half first (a crash after it was applied), then the whole bundle twice: a redelivery and a retry.
       await publishEvent(topic, bundle(writes.slice(0, 20)));
       await publishEvent(topic, bundle(writes));
       await publishEvent(topic, bundle(writes));
       // A marker behind them on the same ordering key: once it is in, so are they.
-      await publishEvent(topic, createEvent(EventType.ContactWritten, { networkId: network, groupId: 'g', contactId: 'marker', content: 1, writerId: 'marker.test', seq: 1, stamp: new HybridLogicalClock('marker.test').tick() }, { source: '//test/marker' }));
+      await publishEvent(
+        topic,
+        createEvent(
+          EventType.ContactWritten,
+          {
+            networkId: network,
+            groupId: 'g',
+            contactId: 'marker',
+            content: 1,
+            writerId: 'marker.test',
+            seq: 1,
+            stamp: new HybridLogicalClock('marker.test').tick(),
+          },
+          { source: '//test/marker' },
+        ),
+      );
       const reader = mesh.client();
-      await eventually(async () => expect(await reader.loadContactContent(network, 'g', 'marker')).toBe(1), { timeoutMs: 30_000 });
-      for (let k = 0; k < 4; k++) expect(await itemsOf(reader, network, 'g', `log-${k}`)).toEqual(Array.from({ length: 10 }, (_, j) => j * 4 + k));
+      await eventually(async () => expect(await reader.loadContactContent(network, 'g', 'marker')).toBe(1), {
+        timeoutMs: 30_000,
+      });
+      for (let k = 0; k < 4; k++)
+        expect(await itemsOf(reader, network, 'g', `log-${k}`)).toEqual(
+          Array.from({ length: 10 }, (_, j) => j * 4 + k),
+        );
     });
 
     it('loses and repeats no write of a bundle when the functions process is killed mid-stream', async () => {
@@ -182,27 +261,36 @@ export function describeEventPlane(mesh: MeshHandle): void {
           await Promise.all(
             Array.from({ length: perWave }, (_, i) => {
               const n = wave * perWave + i;
-              return spine.saveContactContent(network, `g${n % groups}`, 'log', growArray([n]), { blendMode: 'merge' }).then(() => void (accepted += 1));
+              return spine
+                .saveContactContent(network, `g${n % groups}`, 'log', growArray([n]), { blendMode: 'merge' })
+                .then(() => void (accepted += 1));
             }),
           );
         }
       })();
-      await eventually(() => expect(accepted).toBeGreaterThan((waves * perWave) / 4), { timeoutMs: 60_000, intervalMs: 5 });
+      await eventually(() => expect(accepted).toBeGreaterThan((waves * perWave) / 4), {
+        timeoutMs: 60_000,
+        intervalMs: 5,
+      });
       await mesh.mesh.restartFunctions({ crash: true });
       await writing;
       await spine.flush();
       expect(spine.stats().bundles).toBeGreaterThan(0);
       for (let g = 0; g < groups; g++) {
-        expect(await itemsOf(spine, network, `g${g}`, 'log')).toEqual(Array.from({ length: (waves * perWave) / groups }, (_, j) => j * groups + g));
+        expect(await itemsOf(spine, network, `g${g}`, 'log')).toEqual(
+          Array.from({ length: (waves * perWave) / groups }, (_, j) => j * groups + g),
+        );
       }
     });
 
-    it('materializes 10,000 writes over 100 groups within flush()\'s default timeout, and a heartbeat sent behind them reaches the health check', async () => {
+    it("materializes 10,000 writes over 100 groups within flush()'s default timeout, and a heartbeat sent behind them reaches the health check", async () => {
       const network = `ten-k-${randomUUID().slice(0, 8)}`;
       const spine = mesh.client();
       await spine.initialize();
       const agent = `agent-${randomUUID().slice(0, 8)}`;
-      const writes = Array.from({ length: 10_000 }, (_, i) => spine.saveContactContent(network, `g${i % 100}`, `c${Math.floor(i / 100) % 20}`, { i }));
+      const writes = Array.from({ length: 10_000 }, (_, i) =>
+        spine.saveContactContent(network, `g${i % 100}`, `c${Math.floor(i / 100) % 20}`, { i }),
+      );
       await spine.heartbeat(agent, 'busy');
       await Promise.all(writes);
       // The client's default timeout (30 s): the backlog of the old design took minutes.
@@ -213,8 +301,14 @@ export function describeEventPlane(mesh: MeshHandle): void {
         // The last of the 100 writes to each contact won: i = 9900 + 100 * ... for contact c19.
         expect(group?.contacts.get('c19')?.content).toEqual({ i: 9900 + g });
       }
-      const response = await fetch(`${mesh.mesh.functions.urls.health}/`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' });
-      const report = (await response.json()) as { checks: { agents: Array<{ agentId: string; online: boolean; status: string }> } };
+      const response = await fetch(`${mesh.mesh.functions.urls.health}/`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: '{}',
+      });
+      const report = (await response.json()) as {
+        checks: { agents: Array<{ agentId: string; online: boolean; status: string }> };
+      };
       expect(report.checks.agents.find((a) => a.agentId === agent)).toMatchObject({ online: true, status: 'busy' });
     });
 
@@ -232,13 +326,28 @@ export function describeEventPlane(mesh: MeshHandle): void {
         if (roll < 0.02) calls.push((storage) => storage.deleteGroup(network, groupId));
         else if (roll < 0.04) {
           const saved: GroupState = {
-            group: { id: groupId, name: `saved ${i}`, contactIds: ['kept'], wireIds: [], subgroupIds: [], boundaryContactIds: [] },
-            contacts: new Map([['kept', { id: 'kept', groupId, blendMode: 'accept-last' as const, content: { savedAt: i } }]]),
+            group: {
+              id: groupId,
+              name: `saved ${i}`,
+              contactIds: ['kept'],
+              wireIds: [],
+              subgroupIds: [],
+              boundaryContactIds: [],
+            },
+            contacts: new Map([
+              ['kept', { id: 'kept', groupId, blendMode: 'accept-last' as const, content: { savedAt: i } }],
+            ]),
             wires: new Map(),
           };
           calls.push((storage) => storage.saveGroupState(network, groupId, saved));
-        } else if (roll < 0.5) calls.push((storage) => storage.saveContactContent(network, groupId, `last-${i % 5}`, { i }));
-        else calls.push((storage) => storage.saveContactContent(network, groupId, `set-${i % 3}`, growSet([`item-${i}`]), { blendMode: 'merge' }));
+        } else if (roll < 0.5)
+          calls.push((storage) => storage.saveContactContent(network, groupId, `last-${i % 5}`, { i }));
+        else
+          calls.push((storage) =>
+            storage.saveContactContent(network, groupId, `set-${i % 3}`, growSet([`item-${i}`]), {
+              blendMode: 'merge',
+            }),
+          );
       }
       // Issued without waiting, so contact writes gather into bundles between the deletes and saves.
       await Promise.all(calls.map((call) => call(spine)));
@@ -247,9 +356,15 @@ export function describeEventPlane(mesh: MeshHandle): void {
       expect(spine.stats().bundles).toBeGreaterThan(0);
 
       for (const groupId of groups) {
-        const [actual, expected] = await Promise.all([spine.loadGroupState(network, groupId), model.loadGroupState(network, groupId)]);
+        const [actual, expected] = await Promise.all([
+          spine.loadGroupState(network, groupId),
+          model.loadGroupState(network, groupId),
+        ]);
         expect(actual === null).toBe(expected === null);
-        const contents = (state: GroupState | null) => Object.fromEntries([...(state?.contacts ?? [])].map(([id, contact]) => [id, canonicalize(contact.content)]).sort());
+        const contents = (state: GroupState | null) =>
+          Object.fromEntries(
+            [...(state?.contacts ?? [])].map(([id, contact]) => [id, canonicalize(contact.content)]).sort(),
+          );
         expect(contents(actual)).toEqual(contents(expected));
         expect(actual?.group.name).toBe(expected?.group.name);
       }
@@ -262,7 +377,8 @@ export function describeEventPlane(mesh: MeshHandle): void {
       const netB = `netB-${randomUUID().slice(0, 8)}`;
       const spine = mesh.client();
       const groupChanges = mesh.pubsub.topic(mesh.mesh.topology.topics.groupChanges.name);
-      const watchNames = async () => (await groupChanges.getSubscriptions())[0].map((s) => s.name).filter((n) => n.includes('watch-'));
+      const watchNames = async () =>
+        (await groupChanges.getSubscriptions())[0].map((s) => s.name).filter((n) => n.includes('watch-'));
       const before = await watchNames();
 
       const seen: Array<{ path: string; state: GroupState | null }> = [];
@@ -275,7 +391,13 @@ export function describeEventPlane(mesh: MeshHandle): void {
       await spine.saveContactContent(netA, 'users', 'count', 1);
       await spine.saveContactContent(netA, 'users/@alice', 'mood', 'happy');
       // Callbacks get the group as of delivery, so the delete below waits until this one was seen.
-      await eventually(() => expect(seen.some((s) => s.path === `${netA}/users/@alice` && s.state?.contacts.get('mood')?.content === 'happy')).toBe(true), { timeoutMs: 20_000 });
+      await eventually(
+        () =>
+          expect(
+            seen.some((s) => s.path === `${netA}/users/@alice` && s.state?.contacts.get('mood')?.content === 'happy'),
+          ).toBe(true),
+        { timeoutMs: 20_000 },
+      );
       await spine.saveContactContent(netA, 'admin', 'secret', 1);
       await spine.saveContactContent(netA, 'usersX', 'other', 1);
       await spine.saveContactContent(netB, 'users', 'count', 1);
@@ -284,8 +406,13 @@ export function describeEventPlane(mesh: MeshHandle): void {
       // A last change under the prefix: once seen, anything wrongly delivered before it has arrived too.
       await spine.saveContactContent(netA, 'users', 'count', 2, { wait: 'materialized' });
 
-      await eventually(() => expect(seen.some((s) => s.state?.contacts.get('count')?.content === 2)).toBe(true), { timeoutMs: 20_000 });
-      await eventually(() => expect(seen.some((s) => s.path === `${netA}/users/@alice` && s.state === null)).toBe(true), { timeoutMs: 20_000 });
+      await eventually(() => expect(seen.some((s) => s.state?.contacts.get('count')?.content === 2)).toBe(true), {
+        timeoutMs: 20_000,
+      });
+      await eventually(
+        () => expect(seen.some((s) => s.path === `${netA}/users/@alice` && s.state === null)).toBe(true),
+        { timeoutMs: 20_000 },
+      );
       expect(seen.every((s) => s.path === `${netA}/users` || s.path.startsWith(`${netA}/users/`))).toBe(true);
 
       // A crashed client's subscription expires after a day without use.
@@ -316,7 +443,9 @@ export function describeEventPlane(mesh: MeshHandle): void {
       const after = await names();
       for (const name of during) expect(after).not.toContain(name);
       const reader = mesh.client();
-      await eventually(async () => expect((await reader.loadGroupState(network, 'g'))?.contacts.size).toBe(20), { timeoutMs: 30_000 });
+      await eventually(async () => expect((await reader.loadGroupState(network, 'g'))?.contacts.size).toBe(20), {
+        timeoutMs: 30_000,
+      });
     });
   });
 
@@ -355,7 +484,15 @@ export function describeEventPlane(mesh: MeshHandle): void {
       const sha256 = createHash('sha256').update(missing).digest('hex');
       const poison = createEvent(
         EventType.ContactWritten,
-        { networkId: network, groupId: 'stuck', contactId: 'c', contentRef: { object: `content/${sha256}`, sha256, size: missing.length }, stamp: new HybridLogicalClock('poisoner').tick(), writerId: 'poisoner', seq: 1 },
+        {
+          networkId: network,
+          groupId: 'stuck',
+          contactId: 'c',
+          contentRef: { object: `content/${sha256}`, sha256, size: missing.length },
+          stamp: new HybridLogicalClock('poisoner').tick(),
+          writerId: 'poisoner',
+          seq: 1,
+        },
         { source: '//test/poisoner' },
       );
       await publishEvent(writesTopic(), poison);
@@ -380,7 +517,11 @@ export function describeEventPlane(mesh: MeshHandle): void {
 
       await content.put(missing);
       await deadLetters.replay(letter.id, writesTopic());
-      await eventually(async () => expect(await spine.loadContactContent(network, 'stuck', 'c')).toEqual(JSON.parse(missing.toString())), { timeoutMs: 30_000 });
+      await eventually(
+        async () =>
+          expect(await spine.loadContactContent(network, 'stuck', 'c')).toEqual(JSON.parse(missing.toString())),
+        { timeoutMs: 30_000 },
+      );
       expect((await deadLetters.list()).some((l) => l.id === letter.id)).toBe(false);
       expect((await deadLetters.list({ replayed: true })).some((l) => l.id === letter.id && l.replayedAt)).toBe(true);
     });
@@ -388,7 +529,11 @@ export function describeEventPlane(mesh: MeshHandle): void {
     it('records a malformed event at once, with the reason, and acknowledges it', async () => {
       const deadLetters = new DeadLetterStore(mesh.storage, mesh.mesh.settings.bucket);
       const marker = randomUUID();
-      await writesTopic().publishMessage({ data: Buffer.from(`{"not":"an event","marker":"${marker}"}`), attributes: { path: `bad/${marker}` }, orderingKey: `bad/${marker}` });
+      await writesTopic().publishMessage({
+        data: Buffer.from(`{"not":"an event","marker":"${marker}"}`),
+        attributes: { path: `bad/${marker}` },
+        orderingKey: `bad/${marker}`,
+      });
       const letter = await eventually(
         async () => {
           const found = (await deadLetters.list()).find((l) => l.attributes.path === `bad/${marker}`);
@@ -423,7 +568,8 @@ export function describeEventPlane(mesh: MeshHandle): void {
         const group = await spine.loadGroupState(network, `g${g}`);
         expect(group?.contacts.size).toBe(total / 8);
       }
-      for (let i = 0; i < total; i += 37) expect(await spine.loadContactContent(network, `g${i % 8}`, `c${i}`)).toEqual({ i });
+      for (let i = 0; i < total; i += 37)
+        expect(await spine.loadContactContent(network, `g${i % 8}`, `c${i}`)).toEqual({ i });
     });
   });
 
@@ -442,14 +588,23 @@ export function describeEventPlane(mesh: MeshHandle): void {
     });
 
     it('refuses a bad setting with an error naming it', () => {
-      expect(() => SpineStorage.fromEnv({ ...mesh.mesh.env, SPINE_PERSIST_ON: 'sometimes' })).toThrow(/SPINE_PERSIST_ON/);
+      expect(() => SpineStorage.fromEnv({ ...mesh.mesh.env, SPINE_PERSIST_ON: 'sometimes' })).toThrow(
+        /SPINE_PERSIST_ON/,
+      );
     });
   });
 
   describe('the functions of the mesh', () => {
     it('serve the health job: 200 with a healthy report while the mesh is up', async () => {
-      const response = await fetch(`${mesh.mesh.functions.urls.health}/`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' });
-      const report = (await response.json()) as { status: string; checks: { canary: { ok: boolean; materializedMs: number } } };
+      const response = await fetch(`${mesh.mesh.functions.urls.health}/`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: '{}',
+      });
+      const report = (await response.json()) as {
+        status: string;
+        checks: { canary: { ok: boolean; materializedMs: number } };
+      };
       expect(response.status).toBe(200);
       expect(report.status).toBe('healthy');
       expect(report.checks.canary.ok).toBe(true);

@@ -32,7 +32,9 @@ async function rssKb(pid: number): Promise<number> {
 
 async function watchSubscriptions(): Promise<string[]> {
   const [subscriptions] = await mesh.pubsub.getSubscriptions();
-  return subscriptions.map((s) => s.name).filter((name) => name.includes(`/subscriptions/${mesh.mesh.settings.topicPrefix}watch-`));
+  return subscriptions
+    .map((s) => s.name)
+    .filter((name) => name.includes(`/subscriptions/${mesh.mesh.settings.topicPrefix}watch-`));
 }
 
 // Declared before the mesh's hooks, so the gateway stops first: stopped after the mesh, it waits out its clients' retries.
@@ -62,9 +64,14 @@ beforeAll(async () => {
   gatewayUrl = /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(output)![1]!;
 }, 90_000);
 
-
 function remote(apiKey: string): RemoteStorage {
-  const client = new RemoteStorage({ url: gatewayUrl, apiKey, reconnectMinMs: 50, reconnectMaxMs: 500, logger: createMemoryLogger() });
+  const client = new RemoteStorage({
+    url: gatewayUrl,
+    apiKey,
+    reconnectMinMs: 50,
+    reconnectMaxMs: 500,
+    logger: createMemoryLogger(),
+  });
   clients.push(client);
   return client;
 }
@@ -80,12 +87,15 @@ test('20 sockets × 100 subscriptions of a read-only key cost one Pub/Sub subscr
 
   const answers = { subscribed: 0, refused: new Map<string, number>() };
   for (let s = 0; s < 20; s++) {
-    const socket = new WebSocket(`${gatewayUrl.replace('http', 'ws')}/v1/subscribe`, { headers: { authorization: `Bearer ${reader}` } });
+    const socket = new WebSocket(`${gatewayUrl.replace('http', 'ws')}/v1/subscribe`, {
+      headers: { authorization: `Bearer ${reader}` },
+    });
     sockets.push(socket);
     socket.on('message', (data) => {
       const message = JSON.parse(data.toString()) as { type: string; error?: { code: string } };
       if (message.type === 'subscribed') answers.subscribed += 1;
-      else if (message.type === 'error') answers.refused.set(message.error!.code, (answers.refused.get(message.error!.code) ?? 0) + 1);
+      else if (message.type === 'error')
+        answers.refused.set(message.error!.code, (answers.refused.get(message.error!.code) ?? 0) + 1);
     });
     await new Promise((resolve, reject) => {
       socket.once('open', resolve);
@@ -98,19 +108,31 @@ test('20 sockets × 100 subscriptions of a read-only key cost one Pub/Sub subscr
   for (let i = 0; i < total; i++) {
     if (i % 50 === 0) {
       const due = started + (i / 50) * 1_050;
-      await eventually(() => expect(performance.now()).toBeGreaterThanOrEqual(due), { timeoutMs: 10_000, intervalMs: 20 });
+      await eventually(() => expect(performance.now()).toBeGreaterThanOrEqual(due), {
+        timeoutMs: 10_000,
+        intervalMs: 20,
+      });
     }
-    sockets[i % 20]!.send(JSON.stringify({ type: 'subscribe', sub: `s${i}`, path: `${networks[i % networks.length]}/group-${i}` }));
+    sockets[i % 20]!.send(
+      JSON.stringify({ type: 'subscribe', sub: `s${i}`, path: `${networks[i % networks.length]}/group-${i}` }),
+    );
   }
 
   // Meanwhile: another client's write goes through, and the health canary passes.
   const other = remote(writer);
   await other.saveContactContent('flood-other', 'g', 'c', 'written during the flood');
-  const health = await fetch(mesh.mesh.settings.functionUrls.health!, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+  const health = await fetch(mesh.mesh.settings.functionUrls.health!, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: '{}',
+  });
   const report = (await health.json()) as { checks: { canary: { ok: boolean } } };
   expect(report.checks.canary.ok).toBe(true);
 
-  await eventually(() => expect(answers.subscribed + [...answers.refused.values()].reduce((a, b) => a + b, 0)).toBe(total), { timeoutMs: 60_000 });
+  await eventually(
+    () => expect(answers.subscribed + [...answers.refused.values()].reduce((a, b) => a + b, 0)).toBe(total),
+    { timeoutMs: 60_000 },
+  );
   const during = await watchSubscriptions();
   const rssAfter = await rssKb(gatewayProcess!.pid!);
   const created = during.filter((name) => !before.includes(name)).length;
@@ -136,13 +158,22 @@ test('20 sockets × 100 subscriptions of a read-only key cost one Pub/Sub subscr
   // Closing the sockets gives the Pub/Sub subscriptions back.
   for (const socket of sockets) socket.close();
   await watcher.close();
-  await eventually(async () => expect((await watchSubscriptions()).filter((name) => !before.includes(name))).toEqual([]), { timeoutMs: 60_000 });
+  await eventually(
+    async () => expect((await watchSubscriptions()).filter((name) => !before.includes(name))).toEqual([]),
+    { timeoutMs: 60_000 },
+  );
 });
 
 test('a * key reaches neither the registry nor the canary through the gateway process', async () => {
   const keys = new ApiKeys(new GcsKeyRecords(mesh.storage, mesh.mesh.settings.bucket));
   const star = remote((await keys.create({ name: 'star', scopes: { '*': 'read-write' }, rateLimit: 1_000 })).key);
-  await expect(star.saveContactContent(REGISTRY_NETWORK, AGENTS_GROUP, 'forged-agent', { agentId: 'forged-agent', status: 'ok', at: new Date().toISOString() })).rejects.toBeInstanceOf(PermissionDeniedError);
+  await expect(
+    star.saveContactContent(REGISTRY_NETWORK, AGENTS_GROUP, 'forged-agent', {
+      agentId: 'forged-agent',
+      status: 'ok',
+      at: new Date().toISOString(),
+    }),
+  ).rejects.toBeInstanceOf(PermissionDeniedError);
   await expect(star.deleteNetwork(CANARY_NETWORK)).rejects.toBeInstanceOf(PermissionDeniedError);
   expect(await mesh.client().loadContactContent(REGISTRY_NETWORK, AGENTS_GROUP, 'forged-agent')).toBeNull();
 });

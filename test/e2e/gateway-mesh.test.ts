@@ -23,11 +23,23 @@ let adminKey: string;
 const clients: RemoteStorage[] = [];
 
 function startMeshGateway(port = 0): Promise<Gateway> {
-  return startGateway({ storage: mesh.client({ writerId: 'gateway' }), keys, port, closeStorage: true, logger: createMemoryLogger() });
+  return startGateway({
+    storage: mesh.client({ writerId: 'gateway' }),
+    keys,
+    port,
+    closeStorage: true,
+    logger: createMemoryLogger(),
+  });
 }
 
 function remote(apiKey: string, url = gateway.url): RemoteStorage {
-  const client = new RemoteStorage({ url, apiKey, reconnectMinMs: 50, reconnectMaxMs: 500, logger: createMemoryLogger() });
+  const client = new RemoteStorage({
+    url,
+    apiKey,
+    reconnectMinMs: 50,
+    reconnectMaxMs: 500,
+    logger: createMemoryLogger(),
+  });
   clients.push(client);
   return client;
 }
@@ -44,10 +56,13 @@ afterAll(async () => {
 });
 
 // Reads after flush(): the gateway's mesh client waits until every write it took is materialized.
-runNetworkStorageConformance('RemoteStorage through the gateway (SpineStorage on the local mesh behind it)', async () => {
-  const client = remote(adminKey);
-  return { storage: client, settle: () => client.flush() };
-});
+runNetworkStorageConformance(
+  'RemoteStorage through the gateway (SpineStorage on the local mesh behind it)',
+  async () => {
+    const client = remote(adminKey);
+    return { storage: client, settle: () => client.flush() };
+  },
+);
 
 describe('the gateway on the mesh', () => {
   it('keeps a key to its network over HTTP and WebSocket', async () => {
@@ -74,7 +89,9 @@ describe('the gateway on the mesh', () => {
       await writer.saveContactContent(n, 'users', 'count', 0, { wait: 'materialized' });
       const unsubscribe = await client.subscribe(n, (state, change) => void seen.push({ state, change }));
       await writer.saveContactContent(n, 'users', 'count', 1, { wait: 'materialized' });
-      await eventually(() => expect(seen.some((s) => s.state?.contacts.get('count')?.content === 1)).toBe(true), { timeoutMs: 30_000 });
+      await eventually(() => expect(seen.some((s) => s.state?.contacts.get('count')?.content === 1)).toBe(true), {
+        timeoutMs: 30_000,
+      });
 
       // The gateway goes away (its Pub/Sub subscriptions with it); writes go on meanwhile.
       await own.stop();
@@ -83,15 +100,21 @@ describe('the gateway on the mesh', () => {
       own = await startMeshGateway(port);
       await eventually(
         () => {
-          expect(seen.some((s) => s.change.groupId === 'users' && s.state?.contacts.get('count')?.content === 2)).toBe(true);
-          expect(seen.some((s) => s.change.groupId === 'users/@new' && s.state?.contacts.get('hello')?.content === 'world')).toBe(true);
+          expect(seen.some((s) => s.change.groupId === 'users' && s.state?.contacts.get('count')?.content === 2)).toBe(
+            true,
+          );
+          expect(
+            seen.some((s) => s.change.groupId === 'users/@new' && s.state?.contacts.get('hello')?.content === 'world'),
+          ).toBe(true);
         },
         { timeoutMs: 30_000 },
       );
       expect(client.reconnects).toBeGreaterThanOrEqual(1);
       // And live again through the new gateway's own subscription.
       await writer.saveContactContent(n, 'users', 'count', 3, { wait: 'materialized' });
-      await eventually(() => expect(seen.some((s) => s.state?.contacts.get('count')?.content === 3)).toBe(true), { timeoutMs: 30_000 });
+      await eventually(() => expect(seen.some((s) => s.state?.contacts.get('count')?.content === 3)).toBe(true), {
+        timeoutMs: 30_000,
+      });
       await unsubscribe();
     } finally {
       await own.stop();

@@ -77,7 +77,9 @@ it('the scheduled job snapshots changed networks, a doubled slot makes one snaps
       async () => {
         const [newest] = await spine.listSnapshots(network);
         expect(newest).toBeDefined();
-        expect((await spine.loadSnapshot(network, newest!.id)).groups.get('g')?.contacts.get('round')?.content).toBe(round);
+        expect((await spine.loadSnapshot(network, newest!.id)).groups.get('g')?.contacts.get('round')?.content).toBe(
+          round,
+        );
         if (!seenIds.includes(newest!.id)) seenIds.push(newest!.id);
       },
       { timeoutMs: 60_000, intervalMs: 250 },
@@ -87,7 +89,13 @@ it('the scheduled job snapshots changed networks, a doubled slot makes one snaps
   expect(seenIds.every((id) => id.startsWith('slot-'))).toBe(true);
 
   // Retention: only the newest are left.
-  await eventually(async () => expect((await spine.listSnapshots(network)).map((s) => s.id)).toEqual([...seenIds].reverse().slice(0, MAX_SNAPSHOTS)), { timeoutMs: 30_000 });
+  await eventually(
+    async () =>
+      expect((await spine.listSnapshots(network)).map((s) => s.id)).toEqual(
+        [...seenIds].reverse().slice(0, MAX_SNAPSHOTS),
+      ),
+    { timeoutMs: 30_000 },
+  );
 
   // Every slot was delivered twice; each kept snapshot's body was written once (the pruned
   // ones were written once and deleted once: the emulator counts a delete as a write).
@@ -95,7 +103,9 @@ it('the scheduled job snapshots changed networks, a doubled slot makes one snaps
   const writes = mesh.mesh.emulators.storage!.stats().writesByObject;
   const kept = new Set([...seenIds].reverse().slice(0, MAX_SNAPSHOTS));
   for (const id of seenIds) {
-    const bodies = Object.entries(writes).filter(([object]) => object.includes(network) && object.endsWith(`/snapshots/${id}.json`));
+    const bodies = Object.entries(writes).filter(
+      ([object]) => object.includes(network) && object.endsWith(`/snapshots/${id}.json`),
+    );
     expect(bodies).toHaveLength(1);
     expect(bodies[0]![1]).toBe(kept.has(id) ? 1 : 2);
   }

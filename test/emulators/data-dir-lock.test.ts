@@ -43,7 +43,9 @@ test('a lock left by a zombie (killed, not yet reaped) is taken over', async () 
   // `sleep 0` ends at once, but its parent becomes `sleep 30`, which never reaps it.
   const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 30']);
   try {
-    const zombie = await new Promise<number>((resolve) => createInterface({ input: parent.stdout! }).once('line', (line) => resolve(Number(line))));
+    const zombie = await new Promise<number>((resolve) =>
+      createInterface({ input: parent.stdout! }).once('line', (line) => resolve(Number(line))),
+    );
     for (let i = 0; i < 100; i++) {
       const stat = await readFile(`/proc/${zombie}/stat`, 'utf8').catch(() => '');
       if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) break;

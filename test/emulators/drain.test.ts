@@ -26,15 +26,25 @@ async function endpoint(status: (received: Received) => number) {
     let text = '';
     req.on('data', (chunk) => (text += chunk));
     req.on('end', () => {
-      const { message } = JSON.parse(text) as { message: { data: string; orderingKey?: string; attributes: Record<string, string> } };
-      const entry = { data: Buffer.from(message.data, 'base64').toString('utf8'), attributes: message.attributes, ...(message.orderingKey ? { orderingKey: message.orderingKey } : {}) };
+      const { message } = JSON.parse(text) as {
+        message: { data: string; orderingKey?: string; attributes: Record<string, string> };
+      };
+      const entry = {
+        data: Buffer.from(message.data, 'base64').toString('utf8'),
+        attributes: message.attributes,
+        ...(message.orderingKey ? { orderingKey: message.orderingKey } : {}),
+      };
       const code = status(entry);
       if (code < 300) received.push(entry);
       res.writeHead(code).end();
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, received, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`,
+    received,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 }
 
 describe('drainPushSubscription', () => {
@@ -60,7 +70,11 @@ describe('drainPushSubscription', () => {
     const ordered = topic;
     ordered.setPublishOptions({ messageOrdering: true });
     for (let i = 0; i < count; i++) {
-      await ordered.publishMessage({ data: Buffer.from(String(i)), orderingKey: i % 2 ? 'odd' : 'even', attributes: { index: String(i) } });
+      await ordered.publishMessage({
+        data: Buffer.from(String(i)),
+        orderingKey: i % 2 ? 'odd' : 'even',
+        attributes: { index: String(i) },
+      });
     }
     return subscription.name;
   }
@@ -70,9 +84,17 @@ describe('drainPushSubscription', () => {
     const target = await endpoint(() => 204);
     const subscriber = createSubscriberClient(settings());
     try {
-      const result = await drainPushSubscription({ subscriber, subscription, endpoint: target.url, logger: createMemoryLogger(), pollMs: 100, quietPolls: 30 });
+      const result = await drainPushSubscription({
+        subscriber,
+        subscription,
+        endpoint: target.url,
+        logger: createMemoryLogger(),
+        pollMs: 100,
+        quietPolls: 30,
+      });
       expect(result).toEqual({ delivered: 20, failed: 0, timedOut: false });
-      const byKey = (key: string) => target.received.filter((entry) => entry.orderingKey === key).map((entry) => Number(entry.data));
+      const byKey = (key: string) =>
+        target.received.filter((entry) => entry.orderingKey === key).map((entry) => Number(entry.data));
       expect(byKey('even')).toEqual([0, 2, 4, 6, 8, 10, 12, 14, 16, 18]);
       expect(byKey('odd')).toEqual([1, 3, 5, 7, 9, 11, 13, 15, 17, 19]);
       expect(target.received.every((entry) => entry.attributes.index === entry.data)).toBe(true);
@@ -93,12 +115,22 @@ describe('drainPushSubscription', () => {
     const subscriber = createSubscriberClient(settings());
     const logger = createMemoryLogger();
     try {
-      const result = await drainPushSubscription({ subscriber, subscription, endpoint: target.url, logger, pollMs: 100, quietPolls: 30, maxAttempts: 3 });
+      const result = await drainPushSubscription({
+        subscriber,
+        subscription,
+        endpoint: target.url,
+        logger,
+        pollMs: 100,
+        quietPolls: 30,
+        maxAttempts: 3,
+      });
       expect(result).toEqual({ delivered: 5, failed: 1, timedOut: false });
       expect(tries).toBe(3);
       const even = target.received.filter((entry) => entry.orderingKey === 'even').map((entry) => Number(entry.data));
       expect(even).toEqual([0, 4]);
-      expect(target.received.filter((entry) => entry.orderingKey === 'odd').map((entry) => Number(entry.data))).toEqual([1, 3, 5]);
+      expect(target.received.filter((entry) => entry.orderingKey === 'odd').map((entry) => Number(entry.data))).toEqual(
+        [1, 3, 5],
+      );
     } finally {
       await subscriber.close();
       await target.close();

@@ -71,7 +71,9 @@ describe('startEmulators', () => {
 
     expect(error).toBeInstanceOf(EmulatorsStartError);
     expect((error as EmulatorsStartError).failedParts).toEqual(['pubsub']);
-    expect((error as Error).message).toMatch(/^could not start the local emulators: pubsub failed \(.*no-such-emulator/);
+    expect((error as Error).message).toMatch(
+      /^could not start the local emulators: pubsub failed \(.*no-such-emulator/,
+    );
     expect(await isListening(ports.storage)).toBe(false);
     expect(await isListening(ports.tasks)).toBe(false);
   }, 60_000);
@@ -121,7 +123,10 @@ describe('npm run emulators', () => {
     expect(isGroupAlive(javaPid)).toBe(true);
     process.kill(-cli.pid, 'SIGINT'); // what Ctrl-C in a terminal does: the whole foreground group
     // npm re-raises the SIGINT on itself once its child has exited; the CLI itself exits 0.
-    expect([{ code: 0, signal: null }, { code: null, signal: 'SIGINT' }]).toContainEqual(await cli.exited);
+    expect([
+      { code: 0, signal: null },
+      { code: null, signal: 'SIGINT' },
+    ]).toContainEqual(await cli.exited);
 
     await expectGone(cli.pid, javaPid);
     for (const address of [env.PUBSUB_EMULATOR_HOST, env.STORAGE_EMULATOR_HOST, env.CLOUD_TASKS_EMULATOR_HOST]) {
@@ -158,7 +163,9 @@ describe('npm run emulators', () => {
   }, 120_000);
 
   test('Ctrl-C while the emulators are still starting stops them too', async () => {
-    const cli = runCli(path.join(repoRoot, 'node_modules/.bin/tsx'), ['emulators/cli.ts'], { SPINE_LOG_LEVEL: 'DEBUG' });
+    const cli = runCli(path.join(repoRoot, 'node_modules/.bin/tsx'), ['emulators/cli.ts'], {
+      SPINE_LOG_LEVEL: 'DEBUG',
+    });
     running.push(cli);
     const spawned = await cli.logEntry('pubsub emulator spawned');
     const javaPid = spawned.pid as number;
@@ -212,7 +219,10 @@ async function useEveryEndpoint(env: Record<string, string | undefined>, project
   const tasks = new CloudTasksClient({ servicePath, port: Number(port), sslCreds: grpc.credentials.createInsecure() });
   try {
     const parent = tasks.locationPath(projectId, 'us-central1');
-    const [queue] = await tasks.createQueue({ parent, queue: { name: tasks.queuePath(projectId, 'us-central1', `cli-queue-${runId}`) } });
+    const [queue] = await tasks.createQueue({
+      parent,
+      queue: { name: tasks.queuePath(projectId, 'us-central1', `cli-queue-${runId}`) },
+    });
     expect(queue.name).toBe(`${parent}/queues/cli-queue-${runId}`);
   } finally {
     await tasks.close();
@@ -247,7 +257,9 @@ function runCli(command: string, args: string[], extraEnv: Record<string, string
   const logEntries: Record<string, unknown>[] = [];
   const pubsubPids = () =>
     logEntries.flatMap((entry) =>
-      /^pubsub emulator (spawned|ready)$/.test(String(entry.message)) && typeof entry.pid === 'number' ? [entry.pid] : [],
+      /^pubsub emulator (spawned|ready)$/.test(String(entry.message)) && typeof entry.pid === 'number'
+        ? [entry.pid]
+        : [],
     );
 
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
@@ -280,8 +292,15 @@ function runCli(command: string, args: string[], extraEnv: Record<string, string
 
   return {
     pid,
-    environment: () => until(() => (ENV_KEYS.every((key) => key in env) ? { ...env } : undefined), 'it printed the environment'),
-    pubsubPid: async () => (await until(() => logEntries.find((entry) => entry.message === 'pubsub emulator ready'), 'the pubsub emulator was ready')).pid as number,
+    environment: () =>
+      until(() => (ENV_KEYS.every((key) => key in env) ? { ...env } : undefined), 'it printed the environment'),
+    pubsubPid: async () =>
+      (
+        await until(
+          () => logEntries.find((entry) => entry.message === 'pubsub emulator ready'),
+          'the pubsub emulator was ready',
+        )
+      ).pid as number,
     logEntry: (message) => until(() => logEntries.find((entry) => entry.message === message), `it logged "${message}"`),
     exited,
     stdout: () => stdout,

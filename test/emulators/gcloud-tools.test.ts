@@ -65,7 +65,7 @@ async function gcloud(args: string[], env: Record<string, string>): Promise<stri
     return stdout;
   } catch (error) {
     const failed = error as { stderr?: string; message: string };
-    throw new Error(`gcloud ${args.join(' ')} failed: ${failed.stderr ?? failed.message}`);
+    throw new Error(`gcloud ${args.join(' ')} failed: ${failed.stderr ?? failed.message}`, { cause: error });
   }
 }
 
@@ -87,7 +87,9 @@ describeWithGcloud(`gcloud storage against the storage emulator${skipNote}`, () 
 
   test('buckets create and describe: upper-case location, region type', async () => {
     await gcloud(['storage', 'buckets', 'create', `gs://${bucket}`, '--location=us-central1'], env);
-    const described = JSON.parse(await gcloud(['storage', 'buckets', 'describe', `gs://${bucket}`, '--format=json'], env));
+    const described = JSON.parse(
+      await gcloud(['storage', 'buckets', 'describe', `gs://${bucket}`, '--format=json'], env),
+    );
     expect(described).toMatchObject({ name: bucket, location: 'US-CENTRAL1', location_type: 'region' });
   }, 60_000);
 
@@ -170,34 +172,72 @@ describeWithGcloud(`gcloud tasks against the Tasks emulator (REST on its port)${
 
   test('queues create, describe, list, pause', async () => {
     await gcloud(['tasks', 'queues', 'create', queue, ...location, '--max-attempts=5'], env);
-    const described = JSON.parse(await gcloud(['tasks', 'queues', 'describe', queue, ...location, '--format=json'], env));
-    expect(described).toMatchObject({ name: `projects/${project}/locations/us-central1/queues/${queue}`, retryConfig: { maxAttempts: 5 }, state: 'RUNNING' });
-    const listed = JSON.parse(await gcloud(['tasks', 'queues', 'list', ...location, '--format=json'], env)) as Array<{ name: string }>;
+    const described = JSON.parse(
+      await gcloud(['tasks', 'queues', 'describe', queue, ...location, '--format=json'], env),
+    );
+    expect(described).toMatchObject({
+      name: `projects/${project}/locations/us-central1/queues/${queue}`,
+      retryConfig: { maxAttempts: 5 },
+      state: 'RUNNING',
+    });
+    const listed = JSON.parse(await gcloud(['tasks', 'queues', 'list', ...location, '--format=json'], env)) as Array<{
+      name: string;
+    }>;
     expect(listed.map((q) => q.name)).toContain(described.name);
     await gcloud(['tasks', 'queues', 'pause', queue, ...location], env);
     expect(emulator.stats().queues[described.name]?.state).toBe('PAUSED');
   }, 60_000);
 
   test('create-http-task (named, de-duplicated), tasks list and describe, delete', async () => {
-    const taskArgs = ['--queue', queue, ...location, `--url=${targetUrl}/hook`, '--method=POST', '--body-content=from gcloud'];
+    const taskArgs = [
+      '--queue',
+      queue,
+      ...location,
+      `--url=${targetUrl}/hook`,
+      '--method=POST',
+      '--body-content=from gcloud',
+    ];
     await gcloud(['tasks', 'create-http-task', 'first', ...taskArgs], env);
     await expect(gcloud(['tasks', 'create-http-task', 'first', ...taskArgs], env)).rejects.toThrow(/ALREADY_EXISTS/);
-    const listed = JSON.parse(await gcloud(['tasks', 'list', '--queue', queue, ...location, '--format=json'], env)) as Array<{ name: string }>;
+    const listed = JSON.parse(
+      await gcloud(['tasks', 'list', '--queue', queue, ...location, '--format=json'], env),
+    ) as Array<{ name: string }>;
     expect(listed.map((t) => t.name.split('/').at(-1))).toEqual(['first']);
     const described = JSON.parse(
-      await gcloud(['tasks', 'describe', 'first', '--queue', queue, ...location, '--response-view=full', '--format=json'], env),
+      await gcloud(
+        ['tasks', 'describe', 'first', '--queue', queue, ...location, '--response-view=full', '--format=json'],
+        env,
+      ),
     );
-    expect(described.httpRequest).toMatchObject({ url: `${targetUrl}/hook`, httpMethod: 'POST', body: Buffer.from('from gcloud').toString('base64') });
+    expect(described.httpRequest).toMatchObject({
+      url: `${targetUrl}/hook`,
+      httpMethod: 'POST',
+      body: Buffer.from('from gcloud').toString('base64'),
+    });
     await gcloud(['tasks', 'delete', 'first', '--queue', queue, ...location], env);
     expect(emulator.stats().queues[described.name.split('/tasks/')[0]]?.tasks).toBe(0);
   }, 90_000);
 
   test('queues resume dispatches a waiting task; purge and delete', async () => {
-    await gcloud(['tasks', 'create-http-task', 'second', '--queue', queue, ...location, `--url=${targetUrl}/resumed`, '--body-content=later'], env);
+    await gcloud(
+      [
+        'tasks',
+        'create-http-task',
+        'second',
+        '--queue',
+        queue,
+        ...location,
+        `--url=${targetUrl}/resumed`,
+        '--body-content=later',
+      ],
+      env,
+    );
     await gcloud(['tasks', 'queues', 'resume', queue, ...location], env);
     await waitUntil(() => received.includes('POST /resumed later'), { what: 'the task to be dispatched after resume' });
     await gcloud(['tasks', 'queues', 'purge', queue, ...location], env);
     await gcloud(['tasks', 'queues', 'delete', queue, ...location], env);
-    expect(Object.keys(emulator.stats().queues)).not.toContain(`projects/${project}/locations/us-central1/queues/${queue}`);
+    expect(Object.keys(emulator.stats().queues)).not.toContain(
+      `projects/${project}/locations/us-central1/queues/${queue}`,
+    );
   }, 90_000);
 });

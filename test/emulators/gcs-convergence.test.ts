@@ -15,7 +15,12 @@ const gcs = useStorageEmulator(BUCKET);
 describeConvergence(
   'Cloud Storage',
   async () => {
-    const storage = new GcsStorage({ bucket: BUCKET, storage: gcs.client, prefix: freshPrefix('convergence'), logger: createMemoryLogger() });
+    const storage = new GcsStorage({
+      bucket: BUCKET,
+      storage: gcs.client,
+      prefix: freshPrefix('convergence'),
+      logger: createMemoryLogger(),
+    });
     await storage.initialize();
     return { storage, close: () => storage.close() };
   },

@@ -4,7 +4,15 @@
  * retention, change detection from listings, and listings that read no snapshot body.
  */
 import { createHash } from 'node:crypto';
-import { DocumentStorage, encode, GcsStateStore, GcsStorage, idToKey, type GcsStorageOptions, type NetworkState } from 'super-spine';
+import {
+  DocumentStorage,
+  encode,
+  GcsStateStore,
+  GcsStorage,
+  idToKey,
+  type GcsStorageOptions,
+  type NetworkState,
+} from 'super-spine';
 import { eventually } from 'super-spine/testing';
 import { takeScheduledSnapshots } from '../../shared/snapshots';
 import { createMemoryLogger } from '../helpers/emulators';
@@ -22,7 +30,8 @@ function newStorage(options: Partial<GcsStorageOptions> = {}): GcsStorage {
 }
 
 const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
-const clockPast = (time: number | Date, ms = 30) => eventually(() => expect(Date.now()).toBeGreaterThan(new Date(time).getTime() + ms));
+const clockPast = (time: number | Date, ms = 30) =>
+  eventually(() => expect(Date.now()).toBeGreaterThan(new Date(time).getTime() + ms));
 
 async function download(name: string): Promise<Buffer> {
   const [data] = await gcs.client.bucket(BUCKET).file(name).download();
@@ -35,7 +44,14 @@ describe('GcsStorage snapshots', () => {
     const storage = newStorage({ prefix });
     const state: NetworkState = {
       groups: new Map([
-        ['root', groupState('root', { a: new Map([['k', new Set([1, 2])]]), b: new Date(1_700_000_000_000), c: { $type: 'x' } }, { subgroupIds: ['users/@alice'] })],
+        [
+          'root',
+          groupState(
+            'root',
+            { a: new Map([['k', new Set([1, 2])]]), b: new Date(1_700_000_000_000), c: { $type: 'x' } },
+            { subgroupIds: ['users/@alice'] },
+          ),
+        ],
         ['users/@alice', groupState('users/@alice', { d: [undefined, NaN, -0] }, { parentId: 'root' })],
         ['empty', groupState('empty', {})],
       ]),
@@ -47,7 +63,17 @@ describe('GcsStorage snapshots', () => {
     const expected = encode(await storage.loadNetworkState('n'));
     const body = await download(`${prefix}networks/n/snapshots/${result.info.id}.json`);
     expect(body.toString('utf8')).toBe(expected);
-    expect(result).toEqual({ created: true, info: { id: result.info.id, networkId: 'n', label: 'bytes', createdAt: expect.any(Date), size: body.length, sha256: sha256(body) } });
+    expect(result).toEqual({
+      created: true,
+      info: {
+        id: result.info.id,
+        networkId: 'n',
+        label: 'bytes',
+        createdAt: expect.any(Date),
+        size: body.length,
+        sha256: sha256(body),
+      },
+    });
     expect(await storage.listSnapshots('n')).toEqual([result.info]);
     expect(encode(await storage.loadSnapshot('n', result.info.id))).toBe(expected);
     await storage.close();
@@ -74,7 +100,10 @@ describe('GcsStorage snapshots', () => {
     const second = await store.putSnapshotStream('n', { ...info, label: 'other' }, chunks('{"second":2}'));
     expect(second).toEqual({ created: false, info: first.info });
     expect((await download(`${prefix}networks/n/snapshots/s1.json`)).toString()).toBe('{"first":1}');
-    expect(gcs.writesSince(before.writesByObject, prefix)).toEqual({ 'networks/n/snapshots/s1.json': 1, 'networks/n/snapshots/s1.info.json': 1 });
+    expect(gcs.writesSince(before.writesByObject, prefix)).toEqual({
+      'networks/n/snapshots/s1.json': 1,
+      'networks/n/snapshots/s1.info.json': 1,
+    });
     expect(gcs.emulator.stats().preconditionFailures - before.preconditionFailures).toBe(2); // the body, then the info
   });
 
@@ -89,7 +118,12 @@ describe('GcsStorage snapshots', () => {
 
     const result = await storage.writeSnapshot('n', undefined, { snapshotId: 'slot-20261121T0600Z' });
     expect(result.created).toBe(false);
-    expect(result.info).toMatchObject({ id: 'slot-20261121T0600Z', size: 15, sha256: sha256('{"orphan":true}'), createdAt: new Date(metadata.timeCreated!) });
+    expect(result.info).toMatchObject({
+      id: 'slot-20261121T0600Z',
+      size: 15,
+      sha256: sha256('{"orphan":true}'),
+      createdAt: new Date(metadata.timeCreated!),
+    });
     expect(await storage.listSnapshots('n')).toEqual([result.info]);
     expect((await download(name)).toString()).toBe('{"orphan":true}');
     await storage.close();
@@ -102,10 +136,15 @@ describe('GcsStorage snapshots', () => {
     const b = newStorage({ prefix, storage: emulatorClient(gcs.emulator) });
     await a.saveContactContent('n', 'g', 'c', 1);
     const before = gcs.emulator.stats().writesByObject;
-    const results = await Promise.all([a, b, a, b].map((s) => s.writeSnapshot('n', 'slot', { snapshotId: 'slot-20261121T0600Z' })));
+    const results = await Promise.all(
+      [a, b, a, b].map((s) => s.writeSnapshot('n', 'slot', { snapshotId: 'slot-20261121T0600Z' })),
+    );
     expect(results.filter((r) => r.created)).toHaveLength(1);
     for (const result of results) expect(result.info.sha256).toBe(results[0]!.info.sha256);
-    expect(gcs.writesSince(before, prefix)).toEqual({ 'networks/n/snapshots/slot-20261121T0600Z.json': 1, 'networks/n/snapshots/slot-20261121T0600Z.info.json': 1 });
+    expect(gcs.writesSince(before, prefix)).toEqual({
+      'networks/n/snapshots/slot-20261121T0600Z.json': 1,
+      'networks/n/snapshots/slot-20261121T0600Z.info.json': 1,
+    });
 
     // Asked again later: the id, and not one object written.
     await a.saveContactContent('n', 'g', 'c', 2);
@@ -140,7 +179,10 @@ describe('GcsStorage snapshots', () => {
     expect(await storage.pruneSnapshots('n', 1)).toEqual(ids.slice(0, 3));
     expect((await storage.listSnapshots('n')).map((s) => s.id)).toEqual([ids[3]]);
     const [files] = await gcs.client.bucket(BUCKET).getFiles({ prefix: `${prefix}networks/n/snapshots/` });
-    expect(files.map((f) => f.name.slice(prefix.length)).sort()).toEqual([`networks/n/snapshots/${ids[3]}.info.json`, `networks/n/snapshots/${ids[3]}.json`]);
+    expect(files.map((f) => f.name.slice(prefix.length)).sort()).toEqual([
+      `networks/n/snapshots/${ids[3]}.info.json`,
+      `networks/n/snapshots/${ids[3]}.json`,
+    ]);
     await storage.close();
   });
 
@@ -180,7 +222,14 @@ describe('GcsStorage snapshots', () => {
     await storage.saveContactContent('b', 'g', 'c', 1);
     await clockPast((await storage.lastChanged('b'))!, 50);
     const slot6 = new Date('2026-11-21T06:00:00Z');
-    const run = (slot: Date) => takeScheduledSnapshots(storage, { networks: 'changed', slot, maxSnapshots: 2, changeToleranceMs: 10, logger: quiet });
+    const run = (slot: Date) =>
+      takeScheduledSnapshots(storage, {
+        networks: 'changed',
+        slot,
+        maxSnapshots: 2,
+        changeToleranceMs: 10,
+        logger: quiet,
+      });
     expect((await run(slot6)).created).toEqual([
       { networkId: 'a', snapshotId: 'slot-20261121T0600Z' },
       { networkId: 'b', snapshotId: 'slot-20261121T0600Z' },
@@ -189,7 +238,12 @@ describe('GcsStorage snapshots', () => {
     // The 06:00 slot delivered again, after a write: still the one snapshot of that slot.
     expect(await run(slot6)).toEqual({ created: [], skipped: ['a', 'b'], pruned: [], failed: [] });
     await clockPast((await storage.lastChanged('a'))!);
-    expect(await run(new Date('2026-11-21T07:00:00Z'))).toEqual({ created: [{ networkId: 'a', snapshotId: 'slot-20261121T0700Z' }], skipped: ['b'], pruned: [], failed: [] });
+    expect(await run(new Date('2026-11-21T07:00:00Z'))).toEqual({
+      created: [{ networkId: 'a', snapshotId: 'slot-20261121T0700Z' }],
+      skipped: ['b'],
+      pruned: [],
+      failed: [],
+    });
     await storage.saveContactContent('a', 'g', 'c', 3);
     await clockPast((await storage.lastChanged('a'))!);
     expect(await run(new Date('2026-11-21T08:00:00Z'))).toEqual({
@@ -198,7 +252,9 @@ describe('GcsStorage snapshots', () => {
       pruned: [{ networkId: 'a', snapshotIds: ['slot-20261121T0600Z'] }],
       failed: [],
     });
-    expect((await storage.loadSnapshot('a', 'slot-20261121T0800Z')).groups.get('g')?.contacts.get('c')?.content).toBe(3);
+    expect((await storage.loadSnapshot('a', 'slot-20261121T0800Z')).groups.get('g')?.contacts.get('c')?.content).toBe(
+      3,
+    );
     await storage.close();
   });
 });

@@ -63,7 +63,9 @@ function clientWithUploadHook(before: (name: string) => Promise<void>): Storage 
   return hooked;
 }
 
-runNetworkStorageConformance('GcsStorage', async () => ({ storage: newStorage({ prefix: freshPrefix('conformance') }) }));
+runNetworkStorageConformance('GcsStorage', async () => ({
+  storage: newStorage({ prefix: freshPrefix('conformance') }),
+}));
 
 describe('GcsStorage settings', () => {
   it('refuses a bad bucket name, prefix or retry setting, naming the setting', () => {
@@ -124,7 +126,10 @@ describe('GcsStorage object layout', () => {
     const before = gcs.emulator.stats().writesByObject;
     await storage.saveContactContent('net-1', 'g', 'a', 10);
     await storage.saveContactContent('net-1', 'g', 'c', 30);
-    expect(gcs.writesSince(before, prefix)).toEqual({ 'networks/net-1/groups/g/contacts/a.json': 1, 'networks/net-1/groups/g/contacts/c.json': 1 });
+    expect(gcs.writesSince(before, prefix)).toEqual({
+      'networks/net-1/groups/g/contacts/a.json': 1,
+      'networks/net-1/groups/g/contacts/c.json': 1,
+    });
 
     // listSnapshots reads the small info objects only, never the snapshot bodies.
     await storage.saveSnapshot('net-1');
@@ -149,11 +154,16 @@ describe('GcsStorage object layout', () => {
     await store.init();
     const now = new Date();
     const networks = ['n1', 'n2', 'n3', 'n4', 'n5'];
-    for (const id of networks) await store.putNetwork({ id, rootGroupId: 'g0', currentGroupId: 'g0', createdAt: now, updatedAt: now });
+    for (const id of networks)
+      await store.putNetwork({ id, rootGroupId: 'g0', currentGroupId: 'g0', createdAt: now, updatedAt: now });
     for (let g = 0; g < 5; g++) {
-      await store.putGroup('n1', { group: { id: `g${g}`, name: `g${g}`, contactIds: [], wireIds: [], subgroupIds: [], boundaryContactIds: [] }, wires: new Map() });
+      await store.putGroup('n1', {
+        group: { id: `g${g}`, name: `g${g}`, contactIds: [], wireIds: [], subgroupIds: [], boundaryContactIds: [] },
+        wires: new Map(),
+      });
     }
-    for (let c = 0; c < 7; c++) await store.putContact('n1', 'g0', { id: `c${c}`, groupId: 'g0', content: c, blendMode: 'accept-last' });
+    for (let c = 0; c < 7; c++)
+      await store.putContact('n1', 'g0', { id: `c${c}`, groupId: 'g0', content: c, blendMode: 'accept-last' });
 
     let downloads = gcs.emulator.stats().downloads;
     expect((await store.listNetworkIds()).sort()).toEqual(networks);
@@ -208,7 +218,10 @@ describe('GcsStorage compare-and-set', () => {
 
     const reader = newStorage({ prefix, storage: emulatorClient(gcs.emulator) });
     const merged = (await reader.loadContactContent('net', 'root', 'hot')) as { values: Set<string> };
-    const expected = [...Array.from({ length: 50 }, (_, i) => `a${i}`), ...Array.from({ length: 50 }, (_, i) => `b${i}`)];
+    const expected = [
+      ...Array.from({ length: 50 }, (_, i) => `a${i}`),
+      ...Array.from({ length: 50 }, (_, i) => `b${i}`),
+    ];
     expect([...merged.values].sort()).toEqual(expected.sort());
     // The two instances really did race: some writes lost the compare-and-set and were redone.
     const races = a.retryCounters().preconditionFailures + b.retryCounters().preconditionFailures;
@@ -265,7 +278,12 @@ describe('GcsStorage compare-and-set', () => {
     const seen: unknown[] = [];
     await store.updateContact('n', 'g', 'c', (current) => {
       seen.push(current === null ? null : current.content);
-      return { id: 'c', groupId: 'g', content: ((current?.content as number | undefined) ?? 0) + 10, blendMode: 'accept-last' };
+      return {
+        id: 'c',
+        groupId: 'g',
+        content: ((current?.content as number | undefined) ?? 0) + 10,
+        blendMode: 'accept-last',
+      };
     });
     expect(seen).toEqual([null, 1]);
     expect((await store.getContact('n', 'g', 'c'))?.content).toBe(11);
@@ -280,7 +298,12 @@ describe('GcsStorage compare-and-set', () => {
       prefix,
       retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 5 },
       storage: clientWithUploadHook(async () => {
-        await other.putContact('n', 'g', { id: 'c', groupId: 'g', content: `rival ${++rival}`, blendMode: 'accept-last' });
+        await other.putContact('n', 'g', {
+          id: 'c',
+          groupId: 'g',
+          content: `rival ${++rival}`,
+          blendMode: 'accept-last',
+        });
       }),
     });
     await Promise.all([store.init(), other.init()]);
@@ -294,7 +317,12 @@ describe('GcsStorage compare-and-set', () => {
       (e: unknown) => e,
     );
     expect(error).toBeInstanceOf(StorageConflictError);
-    expect(error).toMatchObject({ code: 'CONFLICT', status: 412, attempts: 3, key: `gs://${BUCKET}/${prefix}networks/n/groups/g/contacts/c.json` });
+    expect(error).toMatchObject({
+      code: 'CONFLICT',
+      status: 412,
+      attempts: 3,
+      key: `gs://${BUCKET}/${prefix}networks/n/groups/g/contacts/c.json`,
+    });
     expect((error as Error).message).toMatch(/update contact "c" of group "g"/);
     expect(calls).toBe(3);
     expect((await other.getContact('n', 'g', 'c'))?.content).toBe('rival 3');
@@ -332,13 +360,20 @@ describe('GcsStorage on transient failures (503)', () => {
       }),
     });
     await store.init();
-    const error = await store.putContact('n', 'g', { id: 'c', groupId: 'g', content: 1, blendMode: 'accept-last' }).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const error = await store
+      .putContact('n', 'g', { id: 'c', groupId: 'g', content: 1, blendMode: 'accept-last' })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     expect(error).toBeInstanceOf(StorageUnavailableError);
     expect(error).not.toBeInstanceOf(StorageConflictError);
-    expect(error).toMatchObject({ code: 'UNAVAILABLE', status: 503, attempts: 3, key: `gs://${BUCKET}/${prefix}networks/n/groups/g/contacts/c.json` });
+    expect(error).toMatchObject({
+      code: 'UNAVAILABLE',
+      status: 503,
+      attempts: 3,
+      key: `gs://${BUCKET}/${prefix}networks/n/groups/g/contacts/c.json`,
+    });
     expect((error as Error).message).toMatch(/could not write .* in 3 attempts: service unavailable/);
   });
 });
@@ -350,7 +385,10 @@ describe('GcsStorage under the per-object rate limit (429)', () => {
 
   beforeAll(async () => {
     // The service's limit (1 write/s per object) scaled up twentyfold, so the test stays short.
-    limited = await startStorageEmulator({ logger: createMemoryLogger(), objectRateLimit: { writesPerSecond: 20, burst: 2 } });
+    limited = await startStorageEmulator({
+      logger: createMemoryLogger(),
+      objectRateLimit: { writesPerSecond: 20, burst: 2 },
+    });
     limitedClient = emulatorClient(limited);
     await limitedClient.createBucket(bucket);
   });
@@ -368,8 +406,12 @@ describe('GcsStorage under the per-object rate limit (429)', () => {
       retry: { maxAttempts: 40, baseDelayMs: 10, maxDelayMs: 200 },
     });
     await storage.initialize();
-    await Promise.all(Array.from({ length: 30 }, (_, i) => storage.saveContactContent('n', 'g', 'hot', growSet([i]), MERGE)));
-    await Promise.all(Array.from({ length: 5 }, (_, i) => storage.saveGroupState('n', 'other', groupState('other', { x: i }))));
+    await Promise.all(
+      Array.from({ length: 30 }, (_, i) => storage.saveContactContent('n', 'g', 'hot', growSet([i]), MERGE)),
+    );
+    await Promise.all(
+      Array.from({ length: 5 }, (_, i) => storage.saveGroupState('n', 'other', groupState('other', { x: i }))),
+    );
 
     const merged = (await storage.loadContactContent('n', 'g', 'hot')) as { values: Set<number> };
     expect([...merged.values].sort((x, y) => x - y)).toEqual(Array.from({ length: 30 }, (_, i) => i));
@@ -382,18 +424,31 @@ describe('GcsStorage under the per-object rate limit (429)', () => {
 
   it('gives up with StorageUnavailableError keeping status 429 when the retries run out', async () => {
     // One write per object, then none for a long while.
-    const strict = await startStorageEmulator({ logger: createMemoryLogger(), objectRateLimit: { writesPerSecond: 0.001, burst: 1 } });
+    const strict = await startStorageEmulator({
+      logger: createMemoryLogger(),
+      objectRateLimit: { writesPerSecond: 0.001, burst: 1 },
+    });
     try {
       const strictClient = emulatorClient(strict);
       await strictClient.createBucket(bucket);
-      const storage = new GcsStorage({ bucket, storage: strictClient, logger: createMemoryLogger(), retry: { maxAttempts: 2, baseDelayMs: 0, maxDelayMs: 0 } });
+      const storage = new GcsStorage({
+        bucket,
+        storage: strictClient,
+        logger: createMemoryLogger(),
+        retry: { maxAttempts: 2, baseDelayMs: 0, maxDelayMs: 0 },
+      });
       await storage.saveContactContent('n', 'g', 'c', 1);
       const error = await storage.saveContactContent('n', 'g', 'c', 2).then(
         () => undefined,
         (e: unknown) => e,
       );
       expect(error).toBeInstanceOf(StorageUnavailableError);
-      expect(error).toMatchObject({ code: 'UNAVAILABLE', status: 429, attempts: 2, key: `gs://${bucket}/networks/n/groups/g/contacts/c.json` });
+      expect(error).toMatchObject({
+        code: 'UNAVAILABLE',
+        status: 429,
+        attempts: 2,
+        key: `gs://${bucket}/networks/n/groups/g/contacts/c.json`,
+      });
       expect((error as Error).message).toMatch(/rate limited/);
       expect(strict.stats().rateLimited).toBe(2);
       expect(await storage.loadContactContent('n', 'g', 'c')).toBe(1);
@@ -460,9 +515,18 @@ describe('GcsStorage persistence and ids', () => {
 describe('GcsStorage record cache', () => {
   const MERGE_WRITE = { blendMode: 'merge' as const };
   let seq = 0;
-  const writeOf = (clock: HybridLogicalClock, content: unknown) => ({ content, stamp: clock.tick(), writerId: 'cache-test', seq: ++seq, ...MERGE_WRITE });
+  const writeOf = (clock: HybridLogicalClock, content: unknown) => ({
+    content,
+    stamp: clock.tick(),
+    writerId: 'cache-test',
+    seq: ++seq,
+    ...MERGE_WRITE,
+  });
   const itemsOf = async (storage: GcsStorage, network: string, group: string, contact: string) =>
-    [...(((await storage.loadContactContent(network, group, contact)) as { values: Set<string> } | null)?.values ?? [])].sort();
+    [
+      ...(((await storage.loadContactContent(network, group, contact)) as { values: Set<string> } | null)?.values ??
+        []),
+    ].sort();
 
   it('applies the next batch to a group from the records it read or wrote last, without downloading them', async () => {
     const storage = newStorage({ prefix: freshPrefix('cache') });
@@ -470,7 +534,10 @@ describe('GcsStorage record cache', () => {
     await storage.applyContactWriteBatch('n', 'g', [{ contactId: 'c', write: writeOf(clock, growSet(['a'])) }]);
     const downloadsBefore = gcs.emulator.stats().downloads;
     const cachedBefore = storage.retryCounters().cachedReads;
-    await storage.applyContactWriteBatch('n', 'g', [{ contactId: 'c', write: writeOf(clock, growSet(['b'])) }, { contactId: 'd', write: writeOf(clock, growSet(['x'])) }]);
+    await storage.applyContactWriteBatch('n', 'g', [
+      { contactId: 'c', write: writeOf(clock, growSet(['b'])) },
+      { contactId: 'd', write: writeOf(clock, growSet(['x'])) },
+    ]);
     expect(gcs.emulator.stats().downloads - downloadsBefore).toBe(0);
     expect(storage.retryCounters().cachedReads - cachedBefore).toBeGreaterThanOrEqual(3);
     expect(await itemsOf(storage, 'n', 'g', 'c')).toEqual(['a', 'b']);
@@ -503,7 +570,15 @@ describe('GcsStorage record cache', () => {
     const outcomes = await first.applyContactWriteBatch('n', 'g', [{ contactId: 'c', write: older }]);
     expect(outcomes[0]!.superseded).toBe(true);
     expect(await second.loadGroupState('n', 'g')).toBeNull();
-    await first.applyContactWriteBatch('n', 'g', [{ contactId: 'c', write: { ...writeOf(clock, growSet(['after'])), stamp: new HybridLogicalClock('later', () => Date.now() + 1000).tick() } }]);
+    await first.applyContactWriteBatch('n', 'g', [
+      {
+        contactId: 'c',
+        write: {
+          ...writeOf(clock, growSet(['after'])),
+          stamp: new HybridLogicalClock('later', () => Date.now() + 1000).tick(),
+        },
+      },
+    ]);
     expect(await itemsOf(second, 'n', 'g', 'c')).toEqual(['after']);
     await Promise.all([first.close(), second.close()]);
   });
@@ -513,7 +588,9 @@ describe('GcsStorage record cache', () => {
     const clock = new HybridLogicalClock('cache-test');
     for (let i = 0; i < 5; i++) await storage.saveContactContent('n', 'g', `single-${i}`, growSet([`own-${i}`]), MERGE);
     const downloadsBefore = gcs.emulator.stats().downloads;
-    await storage.applyContactWriteBatch('n', 'g', [{ contactId: 'single-3', write: writeOf(clock, growSet(['packed'])) }]);
+    await storage.applyContactWriteBatch('n', 'g', [
+      { contactId: 'single-3', write: writeOf(clock, growSet(['packed'])) },
+    ]);
     // The records are cached from the lone writes: only the one contact of the batch is downloaded.
     expect(gcs.emulator.stats().downloads - downloadsBefore).toBe(1);
     expect(await itemsOf(storage, 'n', 'g', 'single-3')).toEqual(['own-3', 'packed']);
@@ -525,7 +602,8 @@ describe('GcsStorage record cache', () => {
     expect(() => newStorage({ recordCacheBytes: -1 })).toThrow(/recordCacheBytes must be a whole number/);
     const storage = newStorage({ prefix: freshPrefix('no-cache'), recordCacheBytes: 0 });
     const clock = new HybridLogicalClock('cache-test');
-    for (let i = 0; i < 3; i++) await storage.applyContactWriteBatch('n', 'g', [{ contactId: 'c', write: writeOf(clock, growSet([`v${i}`])) }]);
+    for (let i = 0; i < 3; i++)
+      await storage.applyContactWriteBatch('n', 'g', [{ contactId: 'c', write: writeOf(clock, growSet([`v${i}`])) }]);
     expect(storage.retryCounters().cachedReads).toBe(0);
     expect(await itemsOf(storage, 'n', 'g', 'c')).toEqual(['v0', 'v1', 'v2']);
     await storage.close();

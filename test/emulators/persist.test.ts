@@ -114,7 +114,10 @@ interface Fixture {
   /** Persistence mode of a network as the handler sees it; `interval` unless set here. */
   modes: Map<string, PersistOn>;
   logger: ReturnType<typeof createMemoryLogger>;
-  post(body: unknown, headers?: Record<string, string>): Promise<{ status: number; body: PersistSummary & Record<string, unknown> }>;
+  post(
+    body: unknown,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; body: PersistSummary & Record<string, unknown> }>;
   close(): Promise<void>;
 }
 
@@ -134,8 +137,18 @@ async function createFixture(): Promise<Fixture> {
   );
   const subscriptionPath = `projects/${projectId}/subscriptions/${topology.subscriptions.pending.name}`;
   const pubsubSettings = { projectId, pubsubEmulatorHost: emulators.pubsub.address };
-  const pending = new PendingWrites(pubsub, topology.topics.pendingWrites.name, createSubscriberClient(pubsubSettings), subscriptionPath);
-  const probe = new PendingWrites(pubsub, topology.topics.pendingWrites.name, createSubscriberClient(pubsubSettings), subscriptionPath);
+  const pending = new PendingWrites(
+    pubsub,
+    topology.topics.pendingWrites.name,
+    createSubscriberClient(pubsubSettings),
+    subscriptionPath,
+  );
+  const probe = new PendingWrites(
+    pubsub,
+    topology.topics.pendingWrites.name,
+    createSubscriberClient(pubsubSettings),
+    subscriptionPath,
+  );
 
   const calls: Calls = { pulled: [], acked: [], released: [], lost: [] };
   const faults: Faults = { ackThrows: 0, releasesLost: 0, stateThrows: 0, holdNextPullMs: 0 };
@@ -219,7 +232,11 @@ async function createFixture(): Promise<Fixture> {
     modes,
     logger,
     async post(body, headers = {}) {
-      const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+      const response = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify(body),
+      });
       const text = await response.text();
       return { status: response.status, body: text ? JSON.parse(text) : {} };
     },
@@ -258,7 +275,11 @@ class Writer {
       this.logical += 1;
     }
     this.seq += 1;
-    return { writerId: this.writerId, seq: this.seq, stamp: formatStamp({ wallTime: this.wallTime, logical: this.logical, writerId: this.writerId }) };
+    return {
+      writerId: this.writerId,
+      seq: this.seq,
+      stamp: formatStamp({ wallTime: this.wallTime, logical: this.logical, writerId: this.writerId }),
+    };
   }
 }
 
@@ -387,7 +408,8 @@ describe('the scope of a flush', () => {
     // What it did not take is pending again at once, not leased, and not applied.
     expect(eventIdsOf(await lookPending(fx))).toEqual([later.id, unwindowed.id, otherNetwork.id].sort());
     const acked = new Set(fx.calls.acked);
-    const pulledIds = (event: AnySpineEvent) => fx.calls.pulled.filter((m) => m.attributes['ce-id'] === event.id).map((m) => m.ackId);
+    const pulledIds = (event: AnySpineEvent) =>
+      fx.calls.pulled.filter((m) => m.attributes['ce-id'] === event.id).map((m) => m.ackId);
     expect(pulledIds(earlier).every((ackId) => acked.has(ackId))).toBe(true);
     expect(pulledIds(later).some((ackId) => acked.has(ackId))).toBe(false);
     expect(pulledIds(later).length).toBeGreaterThan(0);
@@ -414,7 +436,9 @@ describe('the scope of a flush', () => {
     expect(sweep.body).toMatchObject({ groups: 1, events: 1 });
     expect(await contentOf(fx, net, 'g', 'unwindowed')).toBe('unwindowed');
     // Nothing was applied twice or left over: each write was acknowledged once, by the flush that applied it.
-    const ackedEvents = fx.calls.pulled.filter((m) => fx.calls.acked.includes(m.ackId)).map((m) => m.attributes['ce-id']);
+    const ackedEvents = fx.calls.pulled
+      .filter((m) => fx.calls.acked.includes(m.ackId))
+      .map((m) => m.attributes['ce-id']);
     expect(ackedEvents.sort()).toEqual([earlier.id, current.id, later.id, unwindowed.id, otherNetwork.id].sort());
     expect(await lookPending(fx)).toEqual([]);
   });
@@ -442,7 +466,13 @@ describe('the scope of a flush', () => {
     fx.modes.set(manual, 'manual');
     const writer = new Writer('w-modes');
     await publish(fx, { networkId: interval, groupId: 'g', contactId: 'c', content: 'swept', origin: writer.next() });
-    await publish(fx, { networkId: manual, groupId: 'g', contactId: 'c', content: 'on request', origin: writer.next() });
+    await publish(fx, {
+      networkId: manual,
+      groupId: 'g',
+      contactId: 'c',
+      content: 'on request',
+      origin: writer.next(),
+    });
     const sweep = await fx.post({ all: true });
     expect(sweep.status).toBe(200);
     expect(sweep.body).toMatchObject({ groups: 1, events: 1 });
@@ -467,7 +497,11 @@ describe('the scope of a flush', () => {
     const manual = uniqueNetwork('everything-manual');
     fx.modes.set(manual, 'manual');
     const writer = new Writer('w-everything');
-    await publish(fx, { networkId: batched, groupId: 'g', contactId: 'c', content: 'future window', origin: writer.next() }, currentWindow() + 100);
+    await publish(
+      fx,
+      { networkId: batched, groupId: 'g', contactId: 'c', content: 'future window', origin: writer.next() },
+      currentWindow() + 100,
+    );
     await publish(fx, { networkId: manual, groupId: 'g', contactId: 'c', content: 'manual', origin: writer.next() });
     const sweep = await fx.post({ all: true });
     expect(sweep.body).toMatchObject({ events: 0 });
@@ -486,7 +520,12 @@ describe('the scope of a flush', () => {
     const writer = new Writer('w-concurrent');
     const n = currentWindow();
     const groups = ['a', 'b', 'c'];
-    for (let i = 0; i < 30; i++) await publish(fx, { networkId: net, groupId: groups[i % 3]!, contactId: `c${i}`, content: i, origin: writer.next() }, n);
+    for (let i = 0; i < 30; i++)
+      await publish(
+        fx,
+        { networkId: net, groupId: groups[i % 3]!, contactId: `c${i}`, content: i, origin: writer.next() },
+        n,
+      );
     const before = writesNow();
     // The sweep leases everything it pulls and holds it a while before deferring the window's writes.
     fx.faults.holdNextPullMs = 500;
@@ -506,15 +545,27 @@ describe('the scope of a flush', () => {
     const writer = new Writer('w-patient');
     const n = currentWindow();
     // Watches where the pending subscription's dead-letter policy sends what it gives up on.
-    const [deadLetterWatch] = await pubsub.topic(fx.topology.topics.deadLetters.name).createSubscription(`${fx.id}-dl-watch`);
-    const waiting = await publish(fx, { networkId: net, groupId: 'manual', contactId: 'waiting', content: 'kept', origin: writer.next() });
+    const [deadLetterWatch] = await pubsub
+      .topic(fx.topology.topics.deadLetters.name)
+      .createSubscription(`${fx.id}-dl-watch`);
+    const waiting = await publish(fx, {
+      networkId: net,
+      groupId: 'manual',
+      contactId: 'waiting',
+      content: 'kept',
+      origin: writer.next(),
+    });
     const limit = fx.topology.subscriptions.pending.deadLetterPolicy!.maxDeliveryAttempts;
     const sightings = () => fx.calls.pulled.filter((m) => m.attributes['ce-id'] === waiting.id);
     // Every window's flush (one per group that has writes in it) drains the buffer and passes this
     // write by; each one sees it again at once (no backoff hides it), and Pub/Sub never counts up
     // to its dead-letter limit.
     for (let flush = 0; flush < limit + 5; flush++) {
-      await publish(fx, { networkId: net, groupId: `busy-${flush}`, contactId: 'c', content: flush, origin: writer.next() }, n);
+      await publish(
+        fx,
+        { networkId: net, groupId: `busy-${flush}`, contactId: 'c', content: flush, origin: writer.next() },
+        n,
+      );
       const result = await fx.post({ networkId: net, groupId: `busy-${flush}`, window: n });
       expect(result.status).toBe(200);
       expect(result.body).toMatchObject({ groups: 1, events: 1 });
@@ -525,9 +576,16 @@ describe('the scope of a flush', () => {
     const sweep = await fx.post({ all: true });
     expect(sweep.body).toMatchObject({ groups: 1, events: 1 });
     expect(await contentOf(fx, net, 'manual', 'waiting')).toBe('kept');
-    const watcher = createSubscriberClient({ projectId: emulators.projectId, pubsubEmulatorHost: emulators.pubsub.address });
+    const watcher = createSubscriberClient({
+      projectId: emulators.projectId,
+      pubsubEmulatorHost: emulators.pubsub.address,
+    });
     try {
-      const [dead] = await watcher.pull({ subscription: deadLetterWatch.name, maxMessages: 10, returnImmediately: true });
+      const [dead] = await watcher.pull({
+        subscription: deadLetterWatch.name,
+        maxMessages: 10,
+        returnImmediately: true,
+      });
       expect(dead.receivedMessages ?? []).toHaveLength(0);
     } finally {
       await watcher.close();
@@ -551,9 +609,25 @@ describe('applying a batch', () => {
       const writer = writers[Math.floor(i / 9) % 3]!;
       const origin = writer.next(i % 5 === 0 ? 0 : 1 + (i % 4));
       const groupId = groups[Math.floor(i / 3) % 3]!;
-      if (i % 3 === 0) specs.push({ networkId: net, groupId, contactId: `last-${i % 4}`, content: `${origin.writerId}#${origin.seq}`, origin });
-      else if (i % 3 === 1) specs.push({ networkId: net, groupId, contactId: 'tags', content: growSet([`t${i}`, `shared-${i % 4}`]), blendMode: 'merge', origin });
-      else specs.push({ networkId: net, groupId, contactId: 'log', content: growArray([i]), blendMode: 'merge', origin });
+      if (i % 3 === 0)
+        specs.push({
+          networkId: net,
+          groupId,
+          contactId: `last-${i % 4}`,
+          content: `${origin.writerId}#${origin.seq}`,
+          origin,
+        });
+      else if (i % 3 === 1)
+        specs.push({
+          networkId: net,
+          groupId,
+          contactId: 'tags',
+          content: growSet([`t${i}`, `shared-${i % 4}`]),
+          blendMode: 'merge',
+          origin,
+        });
+      else
+        specs.push({ networkId: net, groupId, contactId: 'log', content: growArray([i]), blendMode: 'merge', origin });
     }
     // The model: accept-last keeps the newest stamp, grow sets take the union, grow arrays append in clock order.
     const byStamp = [...specs].sort((a, b) => (a.origin.stamp < b.origin.stamp ? -1 : 1));
@@ -561,7 +635,8 @@ describe('applying a batch', () => {
     for (const spec of byStamp) {
       const key = `${spec.groupId}|${spec.contactId}`;
       if (spec.contactId.startsWith('last-')) model.set(key, spec.content);
-      else if (spec.contactId === 'tags') model.set(key, [...((model.get(key) as string[]) ?? []), ...(spec.content as GrowSet<string>).values]);
+      else if (spec.contactId === 'tags')
+        model.set(key, [...((model.get(key) as string[]) ?? []), ...(spec.content as GrowSet<string>).values]);
       else model.set(key, [...((model.get(key) as number[]) ?? []), ...(spec.content as GrowArray<number>).items]);
     }
     // Arrival order is not clock order: a fixed pseudo-random shuffle.
@@ -573,7 +648,8 @@ describe('applying a batch', () => {
       [arrival[i], arrival[j]] = [arrival[j]!, arrival[i]!];
     }
     for (const groupId of groups) {
-      const logOf = (list: WriteSpec[]) => list.filter((w) => w.groupId === groupId && w.contactId === 'log').map((w) => w.origin.stamp);
+      const logOf = (list: WriteSpec[]) =>
+        list.filter((w) => w.groupId === groupId && w.contactId === 'log').map((w) => w.origin.stamp);
       expect(logOf(arrival)).not.toEqual(logOf(byStamp));
       expect(new Set(logOf(byStamp).map((stamp) => stamp.split(':')[2])).size).toBe(3);
     }
@@ -590,13 +666,16 @@ describe('applying a batch', () => {
     for (const groupId of groups) {
       const state = await fx.state.loadGroupState(net, groupId);
       expect(state).not.toBeNull();
-      const expectedContacts = [...model.keys()].filter((key) => key.startsWith(`${groupId}|`)).map((key) => key.split('|')[1]!);
+      const expectedContacts = [...model.keys()]
+        .filter((key) => key.startsWith(`${groupId}|`))
+        .map((key) => key.split('|')[1]!);
       expect([...state!.contacts.keys()].sort()).toEqual(expectedContacts.sort());
       for (const contactId of expectedContacts) {
         const expected = model.get(`${groupId}|${contactId}`);
         const content = state!.contacts.get(contactId)!.content;
         if (contactId.startsWith('last-')) expect(content).toBe(expected);
-        else if (contactId === 'tags') expect([...(content as GrowSet<string>).values].sort()).toEqual([...new Set(expected as string[])].sort());
+        else if (contactId === 'tags')
+          expect([...(content as GrowSet<string>).values].sort()).toEqual([...new Set(expected as string[])].sort());
         else expect((content as GrowArray<number>).items).toEqual(expected);
       }
     }
@@ -608,9 +687,26 @@ describe('applying a batch', () => {
 // ---- 3 and 4. crashes --------------------------------------------------------------------------
 
 describe('crashes', () => {
-  async function publishAppends(fx: Fixture, net: string, groupId: string, count: number, window: number, writer = new Writer(`w-${groupId}`)) {
+  async function publishAppends(
+    fx: Fixture,
+    net: string,
+    groupId: string,
+    count: number,
+    window: number,
+    writer = new Writer(`w-${groupId}`),
+  ) {
     const events: AnySpineEvent[] = [];
-    for (let i = 0; i < count; i++) events.push(contactWritten({ networkId: net, groupId, contactId: 'log', content: growArray([i]), blendMode: 'merge', origin: writer.next() }));
+    for (let i = 0; i < count; i++)
+      events.push(
+        contactWritten({
+          networkId: net,
+          groupId,
+          contactId: 'log',
+          content: growArray([i]),
+          blendMode: 'merge',
+          origin: writer.next(),
+        }),
+      );
     await Promise.all(events.map((event) => forward(fx, event, window)));
     return events;
   }
@@ -672,7 +768,8 @@ describe('crashes', () => {
     const before = writesNow();
     await flushUntil(fx, { networkId: net, groupId: 'a', window: n }, 40, { [RETRY_HEADER]: '2' });
     expect(groupObjectWrites(fx, net, before)).toEqual({});
-    for (const groupId of [crashedGroup, otherGroup]) expect(await logItems(fx, net, groupId)).toEqual(Array.from({ length: 40 }, (_, i) => i));
+    for (const groupId of [crashedGroup, otherGroup])
+      expect(await logItems(fx, net, groupId)).toEqual(Array.from({ length: 40 }, (_, i) => i));
     expect(fx.calls.acked).toHaveLength(80);
     expect(await lookPending(fx)).toEqual([]);
   });
@@ -696,8 +793,12 @@ describe('crashes', () => {
     expect(await logItems(fx, net, failedGroup)).toEqual([]);
     expect(await logItems(fx, net, okGroup)).toHaveLength(50);
     expect(fx.calls.acked).toHaveLength(50);
-    const failedIds = new Set(events.filter((e) => (e.data as { groupId: string }).groupId === failedGroup).map((e) => e.id));
-    const ackedEventIds = fx.calls.pulled.filter((m) => fx.calls.acked.includes(m.ackId)).map((m) => m.attributes['ce-id']);
+    const failedIds = new Set(
+      events.filter((e) => (e.data as { groupId: string }).groupId === failedGroup).map((e) => e.id),
+    );
+    const ackedEventIds = fx.calls.pulled
+      .filter((m) => fx.calls.acked.includes(m.ackId))
+      .map((m) => m.attributes['ce-id']);
     expect(ackedEventIds.some((id) => failedIds.has(id!))).toBe(false);
     await eventually(async () => expect(new Set(eventIdsOf(await lookPending(fx)))).toEqual(failedIds));
 
@@ -707,7 +808,8 @@ describe('crashes', () => {
     expect(applied.every((r) => r.status === 200 && r.body.failed.length === 0)).toBe(true);
     // One write of the group record per flush that found its writes (one, unless redelivery split them).
     expect(groupObjectWrites(fx, net, retryBefore)).toEqual({ [recordOf(failedGroup)]: applied.length });
-    for (const groupId of ['x', 'y']) expect(await logItems(fx, net, groupId)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    for (const groupId of ['x', 'y'])
+      expect(await logItems(fx, net, groupId)).toEqual(Array.from({ length: 50 }, (_, i) => i));
     expect(await lookPending(fx)).toEqual([]);
   });
 });
@@ -718,7 +820,8 @@ describe('answers to Cloud Tasks retries', () => {
   it('answers 503 to a retried window flush that finds nothing, 200 to a first attempt or a retry past the limit', async () => {
     const fx = await createFixture();
     const n = currentWindow();
-    const windowFlush = (retry?: string) => fx.post({ networkId: 'net', groupId: 'g', window: n }, retry === undefined ? {} : { [RETRY_HEADER]: retry });
+    const windowFlush = (retry?: string) =>
+      fx.post({ networkId: 'net', groupId: 'g', window: n }, retry === undefined ? {} : { [RETRY_HEADER]: retry });
     expect((await windowFlush()).status).toBe(200);
     expect((await windowFlush('0')).status).toBe(200);
     const retried = await windowFlush('1');
@@ -733,10 +836,18 @@ describe('answers to Cloud Tasks retries', () => {
 
     // A retry that finds writes of a later window only (deferred) still has nothing of its own: 503.
     const net = uniqueNetwork('later');
-    await publish(fx, { networkId: net, groupId: 'g', contactId: 'c', content: 1, origin: new Writer('w-later').next() }, n + 1);
+    await publish(
+      fx,
+      { networkId: net, groupId: 'g', contactId: 'c', content: 1, origin: new Writer('w-later').next() },
+      n + 1,
+    );
     expect((await windowFlush('2')).status).toBe(503);
     // And a retry that finds its window's writes applies them with 200.
-    await publish(fx, { networkId: net, groupId: 'g', contactId: 'd', content: 2, origin: new Writer('w-now').next() }, n);
+    await publish(
+      fx,
+      { networkId: net, groupId: 'g', contactId: 'd', content: 2, origin: new Writer('w-now').next() },
+      n,
+    );
     await eventually(async () => {
       const found = await windowFlush('2');
       expect(found.status).toBe(200);
@@ -755,10 +866,18 @@ describe('unapplicable messages', () => {
     const n = currentWindow();
     const writer = new Writer('w-garbage');
     const garbage = Buffer.from('this is not an encoded event \u0000\u00ff').toString('base64');
-    await fx.pending.add({ data: garbage, attributes: { networkId: net, path: `${net}/g`, type: EventType.ContactWritten } }, n);
-    const notAWrite = createEvent(EventType.GroupDeleted, { networkId: net, groupId: 'g', ...writer.next() }, { source: '//test' });
+    await fx.pending.add(
+      { data: garbage, attributes: { networkId: net, path: `${net}/g`, type: EventType.ContactWritten } },
+      n,
+    );
+    const notAWrite = createEvent(
+      EventType.GroupDeleted,
+      { networkId: net, groupId: 'g', ...writer.next() },
+      { source: '//test' },
+    );
     await forward(fx, notAWrite, n);
-    for (let i = 0; i < 5; i++) await publish(fx, { networkId: net, groupId: 'g', contactId: `c${i}`, content: i, origin: writer.next() }, n);
+    for (let i = 0; i < 5; i++)
+      await publish(fx, { networkId: net, groupId: 'g', contactId: `c${i}`, content: i, origin: writer.next() }, n);
 
     const result = await fx.post({ networkId: net, groupId: 'g', window: n });
     expect(result.status).toBe(200);
@@ -768,12 +887,17 @@ describe('unapplicable messages', () => {
     const letters = await fx.deadLetters.list();
     expect(letters).toHaveLength(2);
     const garbageLetter = letters.find((l) => l.data === garbage);
-    expect(garbageLetter).toMatchObject({ reason: expect.stringContaining('not an encoded event'), attributes: { networkId: net, [WINDOW_ATTRIBUTE]: String(n) } });
+    expect(garbageLetter).toMatchObject({
+      reason: expect.stringContaining('not an encoded event'),
+      attributes: { networkId: net, [WINDOW_ATTRIBUTE]: String(n) },
+    });
     const garbageMessage = fx.calls.pulled.find((m) => m.data.toString('base64') === garbage)!;
     expect(garbageLetter!.id).toBe(garbageMessage.messageId);
     expect(letters.find((l) => l.attributes['ce-id'] === notAWrite.id)?.reason).toContain('is not a batched write');
     // Acknowledged (not merely leased): each dead message's ack id went through a real acknowledge.
-    const deadAckIds = fx.calls.pulled.filter((m) => m.data.toString('base64') === garbage || m.attributes['ce-id'] === notAWrite.id).map((m) => m.ackId);
+    const deadAckIds = fx.calls.pulled
+      .filter((m) => m.data.toString('base64') === garbage || m.attributes['ce-id'] === notAWrite.id)
+      .map((m) => m.ackId);
     expect(deadAckIds).toHaveLength(2);
     for (const ackId of deadAckIds) expect(fx.calls.acked).toContain(ackId);
     expect(fx.calls.acked).toHaveLength(7);
@@ -788,7 +912,9 @@ describe('the batch acknowledgement', () => {
     const fx = await createFixture();
     const net = uniqueNetwork('acks');
     const n = currentWindow();
-    const [watch] = await pubsub.topic(fx.topology.topics.groupChanges.name).createSubscription(`${fx.id}-watch`, { enableMessageOrdering: true });
+    const [watch] = await pubsub
+      .topic(fx.topology.topics.groupChanges.name)
+      .createSubscription(`${fx.id}-watch`, { enableMessageOrdering: true });
     const received: Message[] = [];
     watch.on('message', (message: Message) => {
       received.push(message);
@@ -801,7 +927,11 @@ describe('the batch acknowledgement', () => {
       for (let i = 0; i < 30; i++) {
         const groupId = `g${i % 3}`;
         const writer = writers[i % 2]!;
-        const event = await publish(fx, { networkId: net, groupId, contactId: `c${i % 4}`, content: i, origin: writer.next() }, n);
+        const event = await publish(
+          fx,
+          { networkId: net, groupId, contactId: `c${i % 4}`, content: i, origin: writer.next() },
+          n,
+        );
         expected.set(groupId, [...(expected.get(groupId) ?? []), `${event.id}|${writer.writerId}`]);
       }
       const result = await fx.post({ networkId: net, groupId: 'g0', window: n });
@@ -809,13 +939,23 @@ describe('the batch acknowledgement', () => {
       expect(result.body.groups).toBe(3);
 
       // A later flush of a sentinel group: once its acknowledgement is in, the earlier ones had every chance.
-      const sentinel = await publish(fx, { networkId: net, groupId: 'sentinel', contactId: 'c', content: 0, origin: writers[0]!.next() }, n);
+      const sentinel = await publish(
+        fx,
+        { networkId: net, groupId: 'sentinel', contactId: 'c', content: 0, origin: writers[0]!.next() },
+        n,
+      );
       await eventually(async () => {
         const flush = await fx.post({ networkId: net, groupId: 'sentinel', window: n });
         expect(flush.body.events).toBe(1);
       });
-      const decoded = () => received.map((m) => ({ attributes: m.attributes, event: fromPubSubMessage({ data: m.data, attributes: m.attributes }) }));
-      await eventually(() => expect(decoded().map((d) => d.event.subject)).toContain(`${net}/sentinel`), { timeoutMs: 20_000 });
+      const decoded = () =>
+        received.map((m) => ({
+          attributes: m.attributes,
+          event: fromPubSubMessage({ data: m.data, attributes: m.attributes }),
+        }));
+      await eventually(() => expect(decoded().map((d) => d.event.subject)).toContain(`${net}/sentinel`), {
+        timeoutMs: 20_000,
+      });
       await eventually(() => expect(decoded()).toHaveLength(4), { timeoutMs: 20_000 });
 
       const announcements = decoded().filter((d) => d.event.subject !== `${net}/sentinel`);
@@ -823,12 +963,20 @@ describe('the batch acknowledgement', () => {
       for (const { attributes, event } of announcements) {
         expect(attributes.batch).toBe('true');
         expect(event.type).toBe(EventType.GroupChanged);
-        const data = event.data as { groupId: string; kind: string; causes?: Array<{ eventId: string; writerId: string }> };
+        const data = event.data as {
+          groupId: string;
+          kind: string;
+          causes?: Array<{ eventId: string; writerId: string }>;
+        };
         expect(data.kind).toBe('updated');
-        expect(data.causes!.map((c) => `${c.eventId}|${c.writerId}`).sort()).toEqual(expected.get(data.groupId)!.sort());
+        expect(data.causes!.map((c) => `${c.eventId}|${c.writerId}`).sort()).toEqual(
+          expected.get(data.groupId)!.sort(),
+        );
       }
       const sentinelAck = decoded().find((d) => d.event.subject === `${net}/sentinel`)!;
-      expect((sentinelAck.event.data as { causes: unknown }).causes).toEqual([{ eventId: sentinel.id, writerId: 'alice' }]);
+      expect((sentinelAck.event.data as { causes: unknown }).causes).toEqual([
+        { eventId: sentinel.id, writerId: 'alice' },
+      ]);
     } finally {
       await watch.close();
       await watch.delete();
@@ -860,8 +1008,18 @@ describe('flush requests', () => {
     const net = uniqueNetwork('bad');
     const n = currentWindow();
     await publish(fx, { networkId: net, groupId: 'g', contactId: 'c', content: 1, origin: new Writer('w-bad').next() });
-    await publish(fx, { networkId: net, groupId: 'g', contactId: 'd', content: 2, origin: new Writer('w-bad2').next() }, n);
-    for (const body of [{ window: 1.5 }, { window: String(n) }, { networkId: 'a/b', all: true }, { networkId: '', all: true }, { networkId: '..' }]) {
+    await publish(
+      fx,
+      { networkId: net, groupId: 'g', contactId: 'd', content: 2, origin: new Writer('w-bad2').next() },
+      n,
+    );
+    for (const body of [
+      { window: 1.5 },
+      { window: String(n) },
+      { networkId: 'a/b', all: true },
+      { networkId: '', all: true },
+      { networkId: '..' },
+    ]) {
       const response = await fx.post(body);
       expect(response.status).toBe(400);
       expect(response.body).toEqual({ error: expect.any(String) });

@@ -11,7 +11,13 @@ import { Storage } from '@google-cloud/storage';
 import { CloudTasksClient } from '@google-cloud/tasks';
 import { waitUntil } from '../../emulators/ports';
 import { provisionTopology, type ProvisionOptions, type ProvisionReport } from '../../shared/provision';
-import { allSubscriptions, allTopics, defineTopology, type SubscriptionSpec, type Topology } from '../../shared/topology';
+import {
+  allSubscriptions,
+  allTopics,
+  defineTopology,
+  type SubscriptionSpec,
+  type Topology,
+} from '../../shared/topology';
 import { createMemoryLogger, useEmulators } from '../helpers/emulators';
 
 // The Google clients otherwise probe the GCE metadata server and warn when it is not there.
@@ -68,7 +74,11 @@ function endpointsUnder(base: string): NonNullable<ProvisionOptions['endpoints']
 /** Provisions with every client and a memory logger (so warnings can be asserted on). */
 async function provision(topology: Topology, endpoints: ProvisionOptions['endpoints']) {
   const logger = createMemoryLogger();
-  const report = await provisionTopology(topology, { pubsub, storage, tasks, location: LOCATION }, { endpoints, logger });
+  const report = await provisionTopology(
+    topology,
+    { pubsub, storage, tasks, location: LOCATION },
+    { endpoints, logger },
+  );
   return { report, logger };
 }
 
@@ -82,7 +92,11 @@ function everything(topology: Topology): string[] {
   ].sort();
 }
 
-const sorted = (report: ProvisionReport) => ({ created: [...report.created].sort(), updated: [...report.updated].sort(), unchanged: [...report.unchanged].sort() });
+const sorted = (report: ProvisionReport) => ({
+  created: [...report.created].sort(),
+  updated: [...report.updated].sort(),
+  unchanged: [...report.unchanged].sort(),
+});
 
 /** Seconds of a Duration as the client returns it (`seconds` is a string, `nanos` a number). */
 function secondsOf(duration: { seconds?: unknown; nanos?: number | null } | null | undefined): number | null {
@@ -106,7 +120,10 @@ function settingsOf(metadata: SubscriptionMetadata) {
       maximumBackoffSeconds: secondsOf(metadata.retryPolicy?.maximumBackoff),
     },
     deadLetterPolicy: metadata.deadLetterPolicy?.deadLetterTopic
-      ? { topic: metadata.deadLetterPolicy.deadLetterTopic, maxDeliveryAttempts: metadata.deadLetterPolicy.maxDeliveryAttempts }
+      ? {
+          topic: metadata.deadLetterPolicy.deadLetterTopic,
+          maxDeliveryAttempts: metadata.deadLetterPolicy.maxDeliveryAttempts,
+        }
       : null,
     enableMessageOrdering: Boolean(metadata.enableMessageOrdering),
     filter: metadata.filter ?? '',
@@ -116,7 +133,11 @@ function settingsOf(metadata: SubscriptionMetadata) {
 }
 
 /** What a subscription of the topology must look like, given the push endpoint base URLs. */
-function expectedSettings(topology: Topology, spec: SubscriptionSpec, endpoints: NonNullable<ProvisionOptions['endpoints']>) {
+function expectedSettings(
+  topology: Topology,
+  spec: SubscriptionSpec,
+  endpoints: NonNullable<ProvisionOptions['endpoints']>,
+) {
   const project = `projects/${topology.projectId}`;
   return {
     topic: `${project}/topics/${spec.topic}`,
@@ -124,7 +145,10 @@ function expectedSettings(topology: Topology, spec: SubscriptionSpec, endpoints:
     ackDeadlineSeconds: spec.ackDeadlineSeconds,
     retryPolicy: { ...spec.retryPolicy },
     deadLetterPolicy: spec.deadLetterPolicy
-      ? { topic: `${project}/topics/${spec.deadLetterPolicy.topic}`, maxDeliveryAttempts: spec.deadLetterPolicy.maxDeliveryAttempts }
+      ? {
+          topic: `${project}/topics/${spec.deadLetterPolicy.topic}`,
+          maxDeliveryAttempts: spec.deadLetterPolicy.maxDeliveryAttempts,
+        }
       : null,
     enableMessageOrdering: spec.enableMessageOrdering,
     filter: spec.filter ?? '',
@@ -136,31 +160,53 @@ function expectedSettings(topology: Topology, spec: SubscriptionSpec, endpoints:
 
 async function topicNames(prefix: string): Promise<string[]> {
   const [topics] = await pubsub.getTopics();
-  return topics.map((topic) => topic.name.split('/').pop()!).filter((name) => name.startsWith(prefix)).sort();
+  return topics
+    .map((topic) => topic.name.split('/').pop()!)
+    .filter((name) => name.startsWith(prefix))
+    .sort();
 }
 
 async function subscriptionNames(prefix: string): Promise<string[]> {
   const [subscriptions] = await pubsub.getSubscriptions();
-  return subscriptions.map((subscription) => subscription.name.split('/').pop()!).filter((name) => name.startsWith(prefix)).sort();
+  return subscriptions
+    .map((subscription) => subscription.name.split('/').pop()!)
+    .filter((name) => name.startsWith(prefix))
+    .sort();
 }
 
 async function queueNames(prefix: string): Promise<string[]> {
   const [queues] = await tasks.listQueues({ parent: tasks.locationPath(emulators.projectId, LOCATION) });
-  return queues.map((queue) => queue.name!.split('/').pop()!).filter((name) => name.startsWith(prefix)).sort();
+  return queues
+    .map((queue) => queue.name!.split('/').pop()!)
+    .filter((name) => name.startsWith(prefix))
+    .sort();
 }
 
 async function getQueue(topology: Topology) {
-  const [queue] = await tasks.getQueue({ name: tasks.queuePath(topology.projectId, LOCATION, topology.queues.persist.name) });
+  const [queue] = await tasks.getQueue({
+    name: tasks.queuePath(topology.projectId, LOCATION, topology.queues.persist.name),
+  });
   return queue;
 }
 
 /** Everything a topology consists of, as read back, for before/after comparisons. */
 async function readBack(topology: Topology) {
-  const subscriptions = await Promise.all(allSubscriptions(topology).map(async (spec) => settingsOf(await subscriptionMetadata(spec.name))));
-  const topics = await Promise.all(allTopics(topology).map(async (spec) => secondsOf((await pubsub.topic(spec.name).getMetadata())[0].messageRetentionDuration)));
+  const subscriptions = await Promise.all(
+    allSubscriptions(topology).map(async (spec) => settingsOf(await subscriptionMetadata(spec.name))),
+  );
+  const topics = await Promise.all(
+    allTopics(topology).map(async (spec) =>
+      secondsOf((await pubsub.topic(spec.name).getMetadata())[0].messageRetentionDuration),
+    ),
+  );
   const [bucket] = await storage.bucket(topology.bucket.name).getMetadata();
   const queue = await getQueue(topology);
-  return { subscriptions, topics, bucket: { versioning: bucket.versioning, lifecycle: bucket.lifecycle }, queue: { rateLimits: queue.rateLimits, retryConfig: queue.retryConfig } };
+  return {
+    subscriptions,
+    topics,
+    bucket: { versioning: bucket.versioning, lifecycle: bucket.lifecycle },
+    queue: { rateLimits: queue.rateLimits, retryConfig: queue.retryConfig },
+  };
 }
 
 /** Receives messages from a pull subscription until `count` arrived (acking them) or the time is up. */
@@ -197,12 +243,24 @@ describe('provisionTopology', () => {
     expect(sorted(report)).toEqual({ created: everything(topology), updated: [], unchanged: [] });
 
     // Topics: exactly the topology's, with the contact-writes retention.
-    expect(await topicNames('first-')).toEqual(['first-contact-writes', 'first-dead-letters', 'first-dead-letters-final', 'first-group-changes', 'first-health', 'first-pending-writes']);
+    expect(await topicNames('first-')).toEqual([
+      'first-contact-writes',
+      'first-dead-letters',
+      'first-dead-letters-final',
+      'first-group-changes',
+      'first-health',
+      'first-pending-writes',
+    ]);
     const [contactWrites] = await pubsub.topic('first-contact-writes').getMetadata();
     expect(secondsOf(contactWrites.messageRetentionDuration)).toBe(7 * 24 * 3600);
 
     // Subscriptions: every setting, read back.
-    expect(await subscriptionNames('first-')).toEqual(['first-dead-letter-store', 'first-dead-letters-hold', 'first-materialize', 'first-pending']);
+    expect(await subscriptionNames('first-')).toEqual([
+      'first-dead-letter-store',
+      'first-dead-letters-hold',
+      'first-materialize',
+      'first-pending',
+    ]);
     for (const spec of allSubscriptions(topology)) {
       expect(settingsOf(await subscriptionMetadata(spec.name))).toEqual(expectedSettings(topology, spec, endpoints));
     }
@@ -219,7 +277,11 @@ describe('provisionTopology', () => {
       expirationTtlSeconds: null,
       messageRetentionSeconds: 7 * 24 * 3600,
     });
-    expect(settingsOf(await subscriptionMetadata('first-dead-letters-hold'))).toMatchObject({ pushEndpoint: null, deadLetterPolicy: null, enableMessageOrdering: false });
+    expect(settingsOf(await subscriptionMetadata('first-dead-letters-hold'))).toMatchObject({
+      pushEndpoint: null,
+      deadLetterPolicy: null,
+      enableMessageOrdering: false,
+    });
 
     // The bucket: versioning and the lifecycle rules per prefix.
     const [bucket] = await storage.bucket('first-state-bucket').getMetadata();
@@ -271,8 +333,19 @@ describe('provisionTopology', () => {
 
     expect(sorted(report)).toEqual({
       created: [],
-      updated: ['subscription inplace-dead-letter-store', 'subscription inplace-dead-letters-hold', 'subscription inplace-materialize'],
-      unchanged: everything(topology).filter((name) => !['subscription inplace-dead-letter-store', 'subscription inplace-dead-letters-hold', 'subscription inplace-materialize'].includes(name)),
+      updated: [
+        'subscription inplace-dead-letter-store',
+        'subscription inplace-dead-letters-hold',
+        'subscription inplace-materialize',
+      ],
+      unchanged: everything(topology).filter(
+        (name) =>
+          ![
+            'subscription inplace-dead-letter-store',
+            'subscription inplace-dead-letters-hold',
+            'subscription inplace-materialize',
+          ].includes(name),
+      ),
     });
     expect(logger.entries.filter((entry) => entry.severity === 'WARNING')).toEqual([]);
     for (const spec of allSubscriptions(changed)) {
@@ -283,12 +356,21 @@ describe('provisionTopology', () => {
 
     // And the emulator now pushes to the new endpoint.
     const project = `projects/${emulators.projectId}`;
-    await pubsub.topic('inplace-contact-writes').publishMessage({ data: Buffer.from('to the new endpoint'), orderingKey: 'net/group' });
-    await waitUntil(() => pushes.some((push) => push.body.includes(Buffer.from('to the new endpoint').toString('base64'))), {
-      what: 'a push to the new endpoint',
-    });
-    const delivered = pushes.filter((push) => push.body.includes(Buffer.from('to the new endpoint').toString('base64')));
-    expect(new Set(delivered.map((push) => push.path))).toEqual(new Set([`/new/materialize/${project}/topics/inplace-contact-writes`]));
+    await pubsub
+      .topic('inplace-contact-writes')
+      .publishMessage({ data: Buffer.from('to the new endpoint'), orderingKey: 'net/group' });
+    await waitUntil(
+      () => pushes.some((push) => push.body.includes(Buffer.from('to the new endpoint').toString('base64'))),
+      {
+        what: 'a push to the new endpoint',
+      },
+    );
+    const delivered = pushes.filter((push) =>
+      push.body.includes(Buffer.from('to the new endpoint').toString('base64')),
+    );
+    expect(new Set(delivered.map((push) => push.path))).toEqual(
+      new Set([`/new/materialize/${project}/topics/inplace-contact-writes`]),
+    );
   });
 
   test('changed topic retention, bucket and queue settings are applied in place', async () => {
@@ -306,13 +388,19 @@ describe('provisionTopology', () => {
     const { report } = await provision(changed, endpoints);
 
     const touched = ['bucket settings-state-bucket', 'queue settings-persist', 'topic settings-contact-writes'];
-    expect(sorted(report)).toEqual({ created: [], updated: touched, unchanged: everything(topology).filter((name) => !touched.includes(name)) });
+    expect(sorted(report)).toEqual({
+      created: [],
+      updated: touched,
+      unchanged: everything(topology).filter((name) => !touched.includes(name)),
+    });
 
     const [topic] = await pubsub.topic('settings-contact-writes').getMetadata();
     expect(secondsOf(topic.messageRetentionDuration)).toBe(24 * 3600);
     const [bucket] = await storage.bucket('settings-state-bucket').getMetadata();
     expect(bucket.versioning?.enabled ?? false).toBe(false);
-    expect(bucket.lifecycle?.rule).toEqual([{ action: { type: 'Delete' }, condition: { age: 14, matchesPrefix: ['dead-letters/'] } }]);
+    expect(bucket.lifecycle?.rule).toEqual([
+      { action: { type: 'Delete' }, condition: { age: 14, matchesPrefix: ['dead-letters/'] } },
+    ]);
     const [kept] = await storage.bucket('settings-state-bucket').file('kept.json').exists();
     expect(kept).toBe(true); // the same bucket, not a new one
     const queue = await getQueue(topology);
@@ -321,7 +409,11 @@ describe('provisionTopology', () => {
     expect(queue.retryConfig).toMatchObject({ maxAttempts: 100, maxDoublings: 5 });
 
     // And the changed topology is now what a further run finds.
-    expect(sorted((await provision(changed, endpoints)).report)).toEqual({ created: [], updated: [], unchanged: everything(topology) });
+    expect(sorted((await provision(changed, endpoints)).report)).toEqual({
+      created: [],
+      updated: [],
+      unchanged: everything(topology),
+    });
   });
 
   test('a changed ordering setting, which cannot change in place, recreates the subscription', async () => {
@@ -340,13 +432,21 @@ describe('provisionTopology', () => {
       unchanged: everything(topology).filter((name) => name !== 'subscription order-materialize'),
     });
     expect(logger.entries).toContainEqual(
-      expect.objectContaining({ severity: 'WARNING', fields: expect.objectContaining({ subscription: 'order-materialize' }) }),
+      expect.objectContaining({
+        severity: 'WARNING',
+        fields: expect.objectContaining({ subscription: 'order-materialize' }),
+      }),
     );
     // Recreated with every other setting intact.
     const recreated = settingsOf(await subscriptionMetadata('order-materialize'));
     expect(recreated).toEqual(expectedSettings(changed, changed.subscriptions.materialize, endpoints));
     expect(recreated.enableMessageOrdering).toBe(false);
-    expect(await subscriptionNames('order-')).toEqual(['order-dead-letter-store', 'order-dead-letters-hold', 'order-materialize', 'order-pending']);
+    expect(await subscriptionNames('order-')).toEqual([
+      'order-dead-letter-store',
+      'order-dead-letters-hold',
+      'order-materialize',
+      'order-pending',
+    ]);
 
     // Stable from then on.
     expect(sorted((await provision(changed, endpoints)).report).created).toEqual([]);
@@ -397,11 +497,16 @@ describe('provisionTopology', () => {
     changedB.subscriptions.deadLettersHold.enableMessageOrdering = true;
     changedB.queues.persist.maxConcurrentDispatches = 5;
     const again = await provision(changedB, endpointsUnder('b2'));
-    for (const name of [...again.report.created, ...again.report.updated, ...again.report.unchanged]) expect(name).toMatch(/^\w+ b-/);
+    for (const name of [...again.report.created, ...again.report.updated, ...again.report.unchanged])
+      expect(name).toMatch(/^\w+ b-/);
     expect(again.report.updated.length + again.report.created.length).toBeGreaterThan(0);
 
     expect(await readBack(a)).toEqual(aBefore);
-    expect(sorted((await provision(a, endpointsA)).report)).toEqual({ created: [], updated: [], unchanged: everything(a) });
+    expect(sorted((await provision(a, endpointsA)).report)).toEqual({
+      created: [],
+      updated: [],
+      unchanged: everything(a),
+    });
   });
 
   test('a push subscription without an endpoint fails, naming the function, before anything is created', async () => {

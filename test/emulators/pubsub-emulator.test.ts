@@ -1,5 +1,14 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -73,7 +82,11 @@ describe('a running Pub/Sub emulator', () => {
     expect(emulator.env()).toEqual({ PUBSUB_EMULATOR_HOST: emulator.address, PUBSUB_PROJECT_ID: 'spine-local' });
     expect(await isListening(emulator.port)).toBe(true);
     const ready = logger.entries.find((entry) => entry.message === 'pubsub emulator ready');
-    expect(ready?.fields).toMatchObject({ pid: emulator.pid, startupMs: emulator.startupMs, address: emulator.address });
+    expect(ready?.fields).toMatchObject({
+      pid: emulator.pid,
+      startupMs: emulator.startupMs,
+      address: emulator.address,
+    });
   });
 
   test('the official client creates a topic and a subscription, publishes and receives', async () => {
@@ -81,7 +94,10 @@ describe('a running Pub/Sub emulator', () => {
     const [subscription] = await topic.createSubscription(`spine-test-sub-${runId}`);
     try {
       const received = new Promise<Message>((resolve) => subscription.once('message', resolve));
-      const messageId = await topic.publishMessage({ data: Buffer.from('hello spine'), attributes: { path: 'net/group' } });
+      const messageId = await topic.publishMessage({
+        data: Buffer.from('hello spine'),
+        attributes: { path: 'net/group' },
+      });
 
       const message = await withDeadline(received, 15_000, 'the published message');
       message.ack();
@@ -140,14 +156,19 @@ describe('stopping', () => {
     await expectGroupToEnd(pid);
   }, 60_000);
 
-  const linuxWithSetpriv = process.platform === 'linux' && execFileSync('sh', ['-c', 'command -v setpriv || true']).length > 0;
-  (linuxWithSetpriv ? test : test.skip)('the emulator is killed when the process that started it is SIGKILLed', async () => {
-    const starter = startInChildProcess('setInterval(() => {}, 1000)');
-    const pid = await starter.emulatorPid;
-    process.kill(await starter.nodePid, 'SIGKILL');
-    await starter.exitCode;
-    await expectGroupToEnd(pid);
-  }, 60_000);
+  const linuxWithSetpriv =
+    process.platform === 'linux' && execFileSync('sh', ['-c', 'command -v setpriv || true']).length > 0;
+  (linuxWithSetpriv ? test : test.skip)(
+    'the emulator is killed when the process that started it is SIGKILLed',
+    async () => {
+      const starter = startInChildProcess('setInterval(() => {}, 1000)');
+      const pid = await starter.emulatorPid;
+      process.kill(await starter.nodePid, 'SIGKILL');
+      await starter.exitCode;
+      await expectGroupToEnd(pid);
+    },
+    60_000,
+  );
 });
 
 /** Runs a Node process that starts an emulator, reports pids, then runs `then` (never stop()). */
@@ -230,7 +251,10 @@ describe('start-up failures', () => {
   });
 
   test('a launcher that exits early fails with its output tail', async () => {
-    const launcher = script('crashing/cloud-pubsub-emulator', 'echo "starting up"\necho "boom: cannot load config" >&2\nexit 3');
+    const launcher = script(
+      'crashing/cloud-pubsub-emulator',
+      'echo "starting up"\necho "boom: cannot load config" >&2\nexit 3',
+    );
     const error = await startPubSubEmulator({ launcher, logger }).catch((e: unknown) => e);
 
     expect(error).toBeInstanceOf(EmulatorStartError);
@@ -266,20 +290,31 @@ describe('start-up failures', () => {
   // Java fails to bind and then hangs; the error has to come from its output, not a timeout.
   // A port bound but not listening passes the up-front check; Node cannot make one, python can.
   const hasPython = execFileSync('sh', ['-c', 'command -v python3 || true']).length > 0;
-  (hasPython ? test : test.skip)('a port that Java cannot bind fails fast with the port in the message', async () => {
-    const holder = spawn('python3', ['-c', "import socket,sys,time; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1], flush=True); time.sleep(60)"]);
-    try {
-      const port = Number(await new Promise<string>((resolve) => holder.stdout.once('data', (chunk: Buffer) => resolve(chunk.toString()))));
-      const startedAt = Date.now();
-      const error = await startPubSubEmulator({ port, logger, startTimeoutMs: 20_000 }).catch((e: unknown) => e);
+  (hasPython ? test : test.skip)(
+    'a port that Java cannot bind fails fast with the port in the message',
+    async () => {
+      const holder = spawn('python3', [
+        '-c',
+        "import socket,sys,time; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1], flush=True); time.sleep(60)",
+      ]);
+      try {
+        const port = Number(
+          await new Promise<string>((resolve) =>
+            holder.stdout.once('data', (chunk: Buffer) => resolve(chunk.toString())),
+          ),
+        );
+        const startedAt = Date.now();
+        const error = await startPubSubEmulator({ port, logger, startTimeoutMs: 20_000 }).catch((e: unknown) => e);
 
-      expect(error).toBeInstanceOf(EmulatorStartError);
-      expect((error as Error).message).toContain(`the port of http://127.0.0.1:${port}/ is already in use`);
-      expect(Date.now() - startedAt).toBeLessThan(15_000);
-    } finally {
-      holder.kill();
-    }
-  }, 30_000);
+        expect(error).toBeInstanceOf(EmulatorStartError);
+        expect((error as Error).message).toContain(`the port of http://127.0.0.1:${port}/ is already in use`);
+        expect(Date.now() - startedAt).toBeLessThan(15_000);
+      } finally {
+        holder.kill();
+      }
+    },
+    30_000,
+  );
 
   test('invalid options are refused by name before anything starts', async () => {
     await expect(startPubSubEmulator({ javaHeap: 'lots', logger })).rejects.toThrow(InvalidEmulatorSettingError);
@@ -349,11 +384,17 @@ describe('finding the launcher', () => {
     const gcloud = script('bin-silent/gcloud', 'exit 1');
     const env = { PATH: path.join(scratch, 'bin-silent'), HOME: scratch };
 
-    await expect(findPubSubLauncher({ env, sdkRoots: [path.join(scratch, 'nowhere'), commonRoot] })).resolves.toMatchObject({
+    await expect(
+      findPubSubLauncher({ env, sdkRoots: [path.join(scratch, 'nowhere'), commonRoot] }),
+    ).resolves.toMatchObject({
       command: common,
       source: 'common-path',
     });
-    await expect(findPubSubLauncher({ env, sdkRoots: [] })).resolves.toEqual({ via: 'gcloud', command: gcloud, source: 'gcloud' });
+    await expect(findPubSubLauncher({ env, sdkRoots: [] })).resolves.toEqual({
+      via: 'gcloud',
+      command: gcloud,
+      source: 'gcloud',
+    });
   });
 });
 

@@ -22,7 +22,10 @@ const SCRIPT = path.join(__dirname, 'python', 'storage_client.py');
 
 function discoveryDocument(): string | undefined {
   try {
-    const sdkRoot = execFileSync('gcloud', ['info', '--format=value(installation.sdk_root)'], { encoding: 'utf8', timeout: 30_000 }).trim();
+    const sdkRoot = execFileSync('gcloud', ['info', '--format=value(installation.sdk_root)'], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    }).trim();
     const document = path.join(sdkRoot, 'platform/gsutil/third_party/apitools/samples/storage_sample/storage_v1.json');
     return existsSync(document) ? document : undefined;
   } catch {
@@ -41,7 +44,9 @@ function hasPythonClient(): boolean {
 
 const document = hasPythonClient() ? discoveryDocument() : undefined;
 const describeWithPython = document ? describe : describe.skip;
-const skipNote = document ? '' : ' (skipped: needs /usr/bin/python3 with python3-googleapi and the Cloud SDK\'s storage_v1.json)';
+const skipNote = document
+  ? ''
+  : " (skipped: needs /usr/bin/python3 with python3-googleapi and the Cloud SDK's storage_v1.json)";
 
 describeWithPython(`google-api-python-client against the storage emulator${skipNote}`, () => {
   let emulator: StorageEmulator;
@@ -71,6 +76,8 @@ describeWithPython(`google-api-python-client against the storage emulator${skipN
     // What the Python client stored is what the Node client reads.
     const [metadata] = await storage.bucket(bucket).file('python/small.txt').getMetadata();
     expect(metadata.metadata).toEqual({ by: 'python', batch: 'one' });
-    expect((await storage.bucket(bucket).file('python/small.txt').download())[0].toString()).toBe('hello from python\n');
+    expect((await storage.bucket(bucket).file('python/small.txt').download())[0].toString()).toBe(
+      'hello from python\n',
+    );
   }, 90_000);
 });

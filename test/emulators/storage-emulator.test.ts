@@ -55,7 +55,12 @@ describe('buckets', () => {
   test('create, get, list, patch and delete', async () => {
     const bucket = await newBucket({ labels: { team: 'spine' } });
     const [metadata] = await bucket.getMetadata();
-    expect(metadata).toMatchObject({ kind: 'storage#bucket', name: bucket.name, metageneration: '1', labels: { team: 'spine' } });
+    expect(metadata).toMatchObject({
+      kind: 'storage#bucket',
+      name: bucket.name,
+      metageneration: '1',
+      labels: { team: 'spine' },
+    });
 
     const [buckets] = await storage.getBuckets();
     expect(buckets.map((b) => b.name)).toContain(bucket.name);
@@ -112,7 +117,11 @@ describe('object writes and reads', () => {
   ])('save and download round-trip: %s', async (_kind, options) => {
     const data = randomBytes(100_000);
     const file = bucket.file(`round-trip/${_kind}`);
-    await file.save(data, { ...options, contentType: 'application/x-test', metadata: { metadata: { origin: 'test' } } });
+    await file.save(data, {
+      ...options,
+      contentType: 'application/x-test',
+      metadata: { metadata: { origin: 'test' } },
+    });
 
     const [downloaded] = await file.download();
     expect(sha256(downloaded)).toBe(sha256(data));
@@ -131,11 +140,14 @@ describe('object writes and reads', () => {
   });
 
   test('a media upload (uploadType=media) stores the body and its content type', async () => {
-    const response = await fetch(`${emulator.url}/upload/storage/v1/b/${bucket.name}/o?uploadType=media&name=media%2Fplain.txt`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'text/plain' },
-      body: 'plain media',
-    });
+    const response = await fetch(
+      `${emulator.url}/upload/storage/v1/b/${bucket.name}/o?uploadType=media&name=media%2Fplain.txt`,
+      {
+        method: 'POST',
+        headers: { 'Content-Type': 'text/plain' },
+        body: 'plain media',
+      },
+    );
     expect(response.status).toBe(200);
     const resource = (await response.json()) as Record<string, string>;
     expect(resource).toMatchObject({ name: 'media/plain.txt', contentType: 'text/plain', size: '11' });
@@ -186,7 +198,9 @@ describe('object writes and reads', () => {
           expect(response.headers['content-encoding']).toBeUndefined();
           expect(response.headers['x-goog-stored-content-encoding']).toBe('gzip');
           const chunks: Buffer[] = [];
-          response.on('data', (chunk: Buffer) => chunks.push(chunk)).on('end', () => resolve(Buffer.concat(chunks).toString()));
+          response
+            .on('data', (chunk: Buffer) => chunks.push(chunk))
+            .on('end', () => resolve(Buffer.concat(chunks).toString()));
         })
         .on('error', reject);
     });
@@ -195,7 +209,9 @@ describe('object writes and reads', () => {
 
   test('the /download/storage/v1 path serves media too', async () => {
     await bucket.file('via/download').save('downloaded');
-    const response = await fetch(`${emulator.url}/download/storage/v1/b/${bucket.name}/o/${encodeURIComponent('via/download')}?alt=media`);
+    const response = await fetch(
+      `${emulator.url}/download/storage/v1/b/${bucket.name}/o/${encodeURIComponent('via/download')}?alt=media`,
+    );
     expect(await response.text()).toBe('downloaded');
   });
 
@@ -208,12 +224,16 @@ describe('object writes and reads', () => {
     expect((await file.download({ start: 15 }))[0].toString()).toBe('fghij');
     expect((await file.download({ end: -3 }))[0].toString()).toBe('hij');
 
-    const response = await fetch(`${emulator.url}/storage/v1/b/${bucket.name}/o/ranged?alt=media`, { headers: { Range: 'bytes=2-4' } });
+    const response = await fetch(`${emulator.url}/storage/v1/b/${bucket.name}/o/ranged?alt=media`, {
+      headers: { Range: 'bytes=2-4' },
+    });
     expect(response.status).toBe(206);
     expect(response.headers.get('content-range')).toBe('bytes 2-4/20');
     expect(await response.text()).toBe('234');
 
-    const beyond = await fetch(`${emulator.url}/storage/v1/b/${bucket.name}/o/ranged?alt=media`, { headers: { Range: 'bytes=50-' } });
+    const beyond = await fetch(`${emulator.url}/storage/v1/b/${bucket.name}/o/ranged?alt=media`, {
+      headers: { Range: 'bytes=50-' },
+    });
     expect(beyond.status).toBe(416);
   });
 
@@ -238,7 +258,9 @@ describe('object writes and reads', () => {
 
   test('a client-sent hash that does not match the bytes is refused with 400', async () => {
     const file = bucket.file('bad-hash');
-    const error = await failure(file.save('actual bytes', { resumable: false, metadata: { md5Hash: md5Base64(Buffer.from('other')) } }));
+    const error = await failure(
+      file.save('actual bytes', { resumable: false, metadata: { md5Hash: md5Base64(Buffer.from('other')) } }),
+    );
     expect(error.code).toBe(400);
     expect(error.message).toContain("doesn't match calculated MD5 hash");
     expect(await file.exists()).toEqual([false]);
@@ -249,7 +271,9 @@ describe('object writes and reads', () => {
       body: 'actual bytes',
     });
     expect(media.status).toBe(400);
-    expect(((await media.json()) as { error: { message: string } }).error.message).toContain("doesn't match calculated CRC32C");
+    expect(((await media.json()) as { error: { message: string } }).error.message).toContain(
+      "doesn't match calculated CRC32C",
+    );
   });
 
   test('patch merges metadata, clears nulls and bumps the metageneration', async () => {
@@ -258,11 +282,19 @@ describe('object writes and reads', () => {
     const generation = file.metadata.generation;
 
     const [first] = await file.setMetadata({ metadata: { drop: null, added: '3' }, cacheControl: 'no-cache' });
-    expect(first).toMatchObject({ metageneration: '2', generation, cacheControl: 'no-cache', metadata: { keep: '1', added: '3' } });
+    expect(first).toMatchObject({
+      metageneration: '2',
+      generation,
+      cacheControl: 'no-cache',
+      metadata: { keep: '1', added: '3' },
+    });
     expect(first.metadata).not.toHaveProperty('drop');
 
     // The service clears a field sent as null; the client's types do not allow null for it.
-    const [second] = await file.setMetadata({ cacheControl: null, contentType: 'application/json' } as unknown as FileMetadata);
+    const [second] = await file.setMetadata({
+      cacheControl: null,
+      contentType: 'application/json',
+    } as unknown as FileMetadata);
     expect(second.metageneration).toBe('3');
     expect(second.cacheControl).toBeUndefined();
     expect(second.contentType).toBe('application/json');
@@ -288,7 +320,9 @@ describe('object writes and reads', () => {
     const stats = emulator.stats();
     expect(stats.writesByObject[`${bucket.name}/counted`]).toBe(before + 3);
 
-    const viaHttp = (await (await fetch(`${emulator.url}/_emulator/stats`)).json()) as { writesByObject: Record<string, number> };
+    const viaHttp = (await (await fetch(`${emulator.url}/_emulator/stats`)).json()) as {
+      writesByObject: Record<string, number>;
+    };
     expect(viaHttp.writesByObject[`${bucket.name}/counted`]).toBe(before + 3);
   });
 });
@@ -312,7 +346,9 @@ describe('preconditions', () => {
     await file.save('v1');
     const generation = Number(file.metadata.generation);
 
-    const stale = await failure(file.save('v2', { resumable: false, preconditionOpts: { ifGenerationMatch: generation - 1 } }));
+    const stale = await failure(
+      file.save('v2', { resumable: false, preconditionOpts: { ifGenerationMatch: generation - 1 } }),
+    );
     expect(stale.code).toBe(412);
     expect(stale.message).toBe('At least one of the pre-conditions you specified did not hold.');
     expect(stale.errors?.[0]?.reason).toBe('conditionNotMet');
@@ -321,7 +357,9 @@ describe('preconditions', () => {
     expect((await failure(file.delete({ ifGenerationMatch: generation + 1 }))).code).toBe(412);
     expect((await failure(file.getMetadata({ ifGenerationMatch: generation + 1 }))).code).toBe(412);
     // The client has no download precondition option; the endpoint honours it.
-    const download = await fetch(`${emulator.url}/storage/v1/b/${bucket.name}/o/guarded?alt=media&ifGenerationMatch=${generation + 1}`);
+    const download = await fetch(
+      `${emulator.url}/storage/v1/b/${bucket.name}/o/guarded?alt=media&ifGenerationMatch=${generation + 1}`,
+    );
     expect(download.status).toBe(412);
 
     await file.save('v2', { preconditionOpts: { ifGenerationMatch: generation } });
@@ -334,9 +372,13 @@ describe('preconditions', () => {
     const generation = file.metadata.generation;
     expect((await failure(file.getMetadata({ ifGenerationNotMatch: generation }))).code).toBe(304);
 
-    const raw = await fetch(`${emulator.url}/storage/v1/b/${bucket.name}/o/not-modified?alt=media&ifGenerationNotMatch=${generation}`);
+    const raw = await fetch(
+      `${emulator.url}/storage/v1/b/${bucket.name}/o/not-modified?alt=media&ifGenerationNotMatch=${generation}`,
+    );
     expect(raw.status).toBe(304);
-    const changed = await fetch(`${emulator.url}/storage/v1/b/${bucket.name}/o/not-modified?alt=media&ifGenerationNotMatch=1`);
+    const changed = await fetch(
+      `${emulator.url}/storage/v1/b/${bucket.name}/o/not-modified?alt=media&ifGenerationNotMatch=1`,
+    );
     expect(changed.status).toBe(200);
   });
 
@@ -363,10 +405,14 @@ describe('preconditions', () => {
 
   test('racing creators with ifGenerationMatch: 0: exactly one creates the object', async () => {
     const results = await Promise.allSettled(
-      Array.from({ length: 6 }, (_, i) => bucket.file('race-create').save(`creator ${i}`, { preconditionOpts: { ifGenerationMatch: 0 } })),
+      Array.from({ length: 6 }, (_, i) =>
+        bucket.file('race-create').save(`creator ${i}`, { preconditionOpts: { ifGenerationMatch: 0 } }),
+      ),
     );
     expect(results.filter((result) => result.status === 'fulfilled')).toHaveLength(1);
-    expect(results.filter((result) => result.status === 'rejected' && (result.reason as ApiError).code === 412)).toHaveLength(5);
+    expect(
+      results.filter((result) => result.status === 'rejected' && (result.reason as ApiError).code === 412),
+    ).toHaveLength(5);
   });
 });
 
@@ -418,7 +464,11 @@ describe('resumable uploads', () => {
     expect(empty.headers.get('range')).toBeNull();
 
     const firstPart = data.subarray(0, 256 * 1024);
-    const partial = await fetch(uri, { method: 'PUT', headers: { 'Content-Range': `bytes 0-${firstPart.length - 1}/*` }, body: firstPart });
+    const partial = await fetch(uri, {
+      method: 'PUT',
+      headers: { 'Content-Range': `bytes 0-${firstPart.length - 1}/*` },
+      body: firstPart,
+    });
     expect(partial.status).toBe(308);
     expect(partial.headers.get('range')).toBe(`bytes=0-${firstPart.length - 1}`);
 
@@ -454,11 +504,19 @@ describe('resumable uploads', () => {
 
   test('an offset beyond the stored bytes is refused; a cancelled session answers 499', async () => {
     const [uri] = await bucket.file('cancelled.bin').createResumableUpload();
-    const ahead = await fetch(uri, { method: 'PUT', headers: { 'Content-Range': 'bytes 1000-1999/*' }, body: Buffer.alloc(1000) });
+    const ahead = await fetch(uri, {
+      method: 'PUT',
+      headers: { 'Content-Range': 'bytes 1000-1999/*' },
+      body: Buffer.alloc(1000),
+    });
     expect(ahead.status).toBe(400);
 
     expect((await fetch(uri, { method: 'DELETE' })).status).toBe(499);
-    const afterCancel = await fetch(uri, { method: 'PUT', headers: { 'Content-Range': 'bytes 0-9/10' }, body: Buffer.alloc(10) });
+    const afterCancel = await fetch(uri, {
+      method: 'PUT',
+      headers: { 'Content-Range': 'bytes 0-9/10' },
+      body: Buffer.alloc(10),
+    });
     expect(afterCancel.status).toBe(499);
     expect(await bucket.file('cancelled.bin').exists()).toEqual([false]);
   });
@@ -497,10 +555,20 @@ describe('listing', () => {
   });
 
   test('prefix and delimiter give items and prefixes', async () => {
-    expect(await list({ delimiter: '/' })).toEqual({ names: ['c', 'e'], prefixes: ['a/', 'b/', 'd/'], nextPageToken: undefined });
-    expect(await list({ prefix: 'a/', delimiter: '/' })).toEqual({ names: ['a/1', 'a/2'], prefixes: ['a/b/'], nextPageToken: undefined });
+    expect(await list({ delimiter: '/' })).toEqual({
+      names: ['c', 'e'],
+      prefixes: ['a/', 'b/', 'd/'],
+      nextPageToken: undefined,
+    });
+    expect(await list({ prefix: 'a/', delimiter: '/' })).toEqual({
+      names: ['a/1', 'a/2'],
+      prefixes: ['a/b/'],
+      nextPageToken: undefined,
+    });
     expect(await list({ prefix: 'a/b/' })).toMatchObject({ names: ['a/b/3', 'a/b/4'] });
-    expect(await list({ prefix: 'd/', delimiter: '/', includeTrailingDelimiter: true })).toMatchObject({ names: ['d/', 'd/x'] });
+    expect(await list({ prefix: 'd/', delimiter: '/', includeTrailingDelimiter: true })).toMatchObject({
+      names: ['d/', 'd/x'],
+    });
   });
 
   test('pagination with maxResults and pageToken visits everything exactly once', async () => {
@@ -577,7 +645,11 @@ describe('copy, rewrite, move and compose', () => {
 
     const [copy] = await source.copy('copies/one.txt');
     const [copyMetadata] = await copy.getMetadata();
-    expect(copyMetadata).toMatchObject({ contentType: 'text/plain', metadata: { tag: 'original' }, md5Hash: source.metadata.md5Hash });
+    expect(copyMetadata).toMatchObject({
+      contentType: 'text/plain',
+      metadata: { tag: 'original' },
+      md5Hash: source.metadata.md5Hash,
+    });
     expect(copyMetadata.generation).not.toBe(source.metadata.generation);
     expect((await copy.download())[0].toString()).toBe('copy me');
 
@@ -590,7 +662,9 @@ describe('copy, rewrite, move and compose', () => {
   test('copy honours destination preconditions and reports a missing source as 404', async () => {
     await bucket.file('exists-already').save('old');
     await bucket.file('copy-source').save('new');
-    const error = await failure(bucket.file('copy-source').copy('exists-already', { preconditionOpts: { ifGenerationMatch: 0 } }));
+    const error = await failure(
+      bucket.file('copy-source').copy('exists-already', { preconditionOpts: { ifGenerationMatch: 0 } }),
+    );
     expect(error.code).toBe(412);
     expect((await bucket.file('exists-already').download())[0].toString()).toBe('old');
     expect((await failure(bucket.file('no-source').copy('anywhere'))).code).toBe(404);
@@ -604,7 +678,12 @@ describe('copy, rewrite, move and compose', () => {
     );
     expect(response.status).toBe(200);
     const body = (await response.json()) as { done: boolean; resource: { name: string }; totalBytesRewritten: string };
-    expect(body).toMatchObject({ kind: 'storage#rewriteResponse', done: true, totalBytesRewritten: '9', resource: { name: 're/written' } });
+    expect(body).toMatchObject({
+      kind: 'storage#rewriteResponse',
+      done: true,
+      totalBytesRewritten: '9',
+      resource: { name: 're/written' },
+    });
   });
 
   test('move (copy + delete) and moveFileAtomic rename objects', async () => {
@@ -628,7 +707,11 @@ describe('copy, rewrite, move and compose', () => {
     );
     const expected = Buffer.from(parts.join(''));
     const [metadata] = await combined.getMetadata();
-    expect(metadata).toMatchObject({ componentCount: 3, crc32c: crc32cBase64(expected), size: String(expected.length) });
+    expect(metadata).toMatchObject({
+      componentCount: 3,
+      crc32c: crc32cBase64(expected),
+      size: String(expected.length),
+    });
     expect(metadata.md5Hash).toBeUndefined();
     expect((await combined.download())[0].toString()).toBe(parts.join(''));
 

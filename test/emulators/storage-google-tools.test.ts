@@ -39,7 +39,11 @@ interface Answer {
   json: any;
 }
 
-async function call(method: string, path: string, options: { json?: unknown; body?: string; contentType?: string } = {}): Promise<Answer> {
+async function call(
+  method: string,
+  path: string,
+  options: { json?: unknown; body?: string; contentType?: string } = {},
+): Promise<Answer> {
   const headers: Record<string, string> = {};
   let body: string | undefined = options.body;
   if (options.json !== undefined) {
@@ -98,7 +102,12 @@ describe('multipart parsing', () => {
       contentType,
     });
     expect(res.status).toBe(200);
-    expect(res.json).toMatchObject({ name: 'dir/file.txt', size: String(Buffer.byteLength(data)), contentType: 'text/plain', metadata: { tool: 'gcloud' } });
+    expect(res.json).toMatchObject({
+      name: 'dir/file.txt',
+      size: String(Buffer.byteLength(data)),
+      contentType: 'text/plain',
+      metadata: { tool: 'gcloud' },
+    });
     const [content] = await storage.bucket(bucket).file('dir/file.txt').download();
     expect(content.toString()).toBe(data);
   });
@@ -115,11 +124,17 @@ describe('multipart parsing', () => {
 describe('routes gcloud uses', () => {
   test('a resumable upload under /resumable/upload/storage/v1 (gcloud, 8 MiB and more)', async () => {
     const bucket = await newBucket();
-    const start = await fetch(`${emulator.url}/resumable/upload/storage/v1/b/${bucket}/o?uploadType=resumable&name=big.bin`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json; charset=UTF-8', 'x-upload-content-type': 'application/octet-stream' },
-      body: '{}',
-    });
+    const start = await fetch(
+      `${emulator.url}/resumable/upload/storage/v1/b/${bucket}/o?uploadType=resumable&name=big.bin`,
+      {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json; charset=UTF-8',
+          'x-upload-content-type': 'application/octet-stream',
+        },
+        body: '{}',
+      },
+    );
     expect(start.status).toBe(200);
     const session = start.headers.get('location')!;
     expect(session).toContain('/resumable/upload/storage/v1/');
@@ -165,7 +180,9 @@ describe('routes gcloud uses', () => {
       locationType: 'region',
       hierarchicalNamespace: { enabled: false },
     });
-    expect((await call('GET', `/storage/v1/b/${bucket}/managedFolders`)).json).toEqual({ kind: 'storage#managedFolders' });
+    expect((await call('GET', `/storage/v1/b/${bucket}/managedFolders`)).json).toEqual({
+      kind: 'storage#managedFolders',
+    });
     expect((await call('GET', '/storage/v1/b/no-such-bucket-here/storageLayout')).status).toBe(404);
   });
 
@@ -174,7 +191,9 @@ describe('routes gcloud uses', () => {
     const res = await call('GET', `/storage/v1/b/${bucket}/notificationConfigs`);
     expect(res.status).toBe(400);
     expect(res.json.error.errors[0].reason).toBe('notImplemented');
-    expect(res.json.error.message).toContain(`storage emulator does not implement GET /storage/v1/b/${bucket}/notificationConfigs`);
+    expect(res.json.error.message).toContain(
+      `storage emulator does not implement GET /storage/v1/b/${bucket}/notificationConfigs`,
+    );
   });
 });
 
@@ -209,11 +228,18 @@ describe('the JSON batch endpoint', () => {
       '--===batch==--',
       '',
     ].join('\n');
-    const res = await call('POST', '/batch/storage/v1', { body, contentType: 'multipart/mixed; boundary="===batch=="' });
+    const res = await call('POST', '/batch/storage/v1', {
+      body,
+      contentType: 'multipart/mixed; boundary="===batch=="',
+    });
     expect(res.status).toBe(200);
     const boundary = multipartBoundary(res.headers.get('content-type') ?? undefined, 'mixed')!;
     const parts = parseMultipart(Buffer.from(res.text), boundary);
-    expect(parts.map((part) => part.headers['content-id'])).toEqual(['<response-req+1>', '<response-req+2>', '<response-req+3>']);
+    expect(parts.map((part) => part.headers['content-id'])).toEqual([
+      '<response-req+1>',
+      '<response-req+2>',
+      '<response-req+3>',
+    ]);
     const statusLines = parts.map((part) => part.body.toString().split('\r\n')[0]);
     expect(statusLines).toEqual(['HTTP/1.1 204 No Content', 'HTTP/1.1 200 OK', 'HTTP/1.1 404 Not Found']);
     expect(parts[1]!.body.toString()).toContain('"k":"v"');
@@ -221,8 +247,13 @@ describe('the JSON batch endpoint', () => {
   });
 
   test('more than 100 calls in one batch is 400', async () => {
-    const parts = Array.from({ length: 101 }, () => ['--x', 'Content-Type: application/http', '', 'GET /storage/v1/b HTTP/1.1', '', ''].join('\r\n'));
-    const res = await call('POST', '/batch/storage/v1', { body: `${parts.join('\r\n')}\r\n--x--\r\n`, contentType: 'multipart/mixed; boundary=x' });
+    const parts = Array.from({ length: 101 }, () =>
+      ['--x', 'Content-Type: application/http', '', 'GET /storage/v1/b HTTP/1.1', '', ''].join('\r\n'),
+    );
+    const res = await call('POST', '/batch/storage/v1', {
+      body: `${parts.join('\r\n')}\r\n--x--\r\n`,
+      contentType: 'multipart/mixed; boundary=x',
+    });
     expect(res.status).toBe(400);
     expect(res.json.error.message).toContain('at most 100');
   });
@@ -243,18 +274,36 @@ describe('ACLs', () => {
     await storage.bucket(bucket).file('default').save('x');
     await storage.bucket(bucket).file('public').save('x', { predefinedAcl: 'publicRead' });
     const inherited = await call('GET', `/storage/v1/b/${bucket}/o/default/acl`);
-    expect(inherited.json.items.map((e: { entity: string }) => e.entity)).toEqual(['project-owners-0', 'project-editors-0']);
+    expect(inherited.json.items.map((e: { entity: string }) => e.entity)).toEqual([
+      'project-owners-0',
+      'project-editors-0',
+    ]);
     const [publicAcl] = await storage.bucket(bucket).file('public').acl.get();
     expect(publicAcl).toContainEqual(expect.objectContaining({ entity: 'allUsers', role: 'READER' }));
     const one = await call('GET', `/storage/v1/b/${bucket}/o/public/acl/allUsers`);
-    expect(one.json).toMatchObject({ kind: 'storage#objectAccessControl', entity: 'allUsers', role: 'READER', object: 'public' });
+    expect(one.json).toMatchObject({
+      kind: 'storage#objectAccessControl',
+      entity: 'allUsers',
+      role: 'READER',
+      object: 'public',
+    });
     expect((await call('GET', `/storage/v1/b/${bucket}/o/public/acl/user-nobody@example.com`)).status).toBe(404);
   });
 
   test('an unknown predefined ACL is 400; uniform bucket-level access refuses legacy ACLs', async () => {
     const bucket = await newBucket({ iamConfiguration: { uniformBucketLevelAccess: { enabled: true } } });
-    expect((await call('POST', `/upload/storage/v1/b/${bucket}/o?uploadType=media&name=x&predefinedAcl=everyone`, { body: 'x' })).status).toBe(400);
-    const refused = await call('POST', `/upload/storage/v1/b/${bucket}/o?uploadType=media&name=x&predefinedAcl=publicRead`, { body: 'x' });
+    expect(
+      (
+        await call('POST', `/upload/storage/v1/b/${bucket}/o?uploadType=media&name=x&predefinedAcl=everyone`, {
+          body: 'x',
+        })
+      ).status,
+    ).toBe(400);
+    const refused = await call(
+      'POST',
+      `/upload/storage/v1/b/${bucket}/o?uploadType=media&name=x&predefinedAcl=publicRead`,
+      { body: 'x' },
+    );
     expect(refused.status).toBe(400);
     expect(refused.json.error.message).toContain('uniform bucket-level access');
     await storage.bucket(bucket).file('y').save('y');
@@ -311,7 +360,11 @@ describe('bucket and object fields as the service returns them', () => {
     const region = storage.bucket(await newBucket({ location: 'europe-west1', autoclass: { enabled: true } }));
     const [metadata] = await region.getMetadata();
     expect(metadata).toMatchObject({ location: 'EUROPE-WEST1', locationType: 'region' });
-    expect(metadata.autoclass).toMatchObject({ enabled: true, toggleTime: expect.any(String), terminalStorageClass: 'NEARLINE' });
+    expect(metadata.autoclass).toMatchObject({
+      enabled: true,
+      toggleTime: expect.any(String),
+      terminalStorageClass: 'NEARLINE',
+    });
     const [multi] = await storage.bucket(await newBucket({ location: 'eu' })).getMetadata();
     expect(multi).toMatchObject({ location: 'EU', locationType: 'multi-region' });
     const [dual] = await storage.bucket(await newBucket({ location: 'nam4' })).getMetadata();
@@ -328,7 +381,9 @@ describe('bucket and object fields as the service returns them', () => {
 
   test('custom metadata over 8 KiB is refused with 400', async () => {
     const file = storage.bucket(await newBucket()).file('meta');
-    expect((await failure(file.save('x', { metadata: { metadata: { big: 'x'.repeat(2 * 1024 * 1024) } } }))).code).toBe(400);
+    expect((await failure(file.save('x', { metadata: { metadata: { big: 'x'.repeat(2 * 1024 * 1024) } } }))).code).toBe(
+      400,
+    );
     await file.save('x', { metadata: { metadata: { fits: 'x'.repeat(8000) } } });
     expect((await failure(file.setMetadata({ metadata: { more: 'x'.repeat(500) } }))).code).toBe(400);
   });

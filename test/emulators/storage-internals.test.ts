@@ -8,8 +8,16 @@ import { listObjects } from '../../emulators/storage/listing';
 import type { ObjectEntry, ObjectVersion } from '../../emulators/storage/model';
 import { multipartBoundary, parseMultipart } from '../../emulators/storage/multipart';
 import { applyPatch } from '../../emulators/storage/object-fields';
-import { parseStorageEmulatorCommandLine, resolveStorageEmulatorOptions, StorageEmulatorSettingError } from '../../emulators/storage/options';
-import { checkReadPreconditions, checkWritePreconditions, parsePreconditions } from '../../emulators/storage/preconditions';
+import {
+  parseStorageEmulatorCommandLine,
+  resolveStorageEmulatorOptions,
+  StorageEmulatorSettingError,
+} from '../../emulators/storage/options';
+import {
+  checkReadPreconditions,
+  checkWritePreconditions,
+  parsePreconditions,
+} from '../../emulators/storage/preconditions';
 import { ObjectRateLimiter } from '../../emulators/storage/rate-limit';
 import { parseByteRange, parseUploadRange } from '../../emulators/storage/ranges';
 import { silentLogger } from '../../emulators/storage/testing';
@@ -74,7 +82,9 @@ describe('listing', () => {
   });
 
   test('noncurrent generations are listed only with versions, oldest first', () => {
-    const entries = new Map<string, ObjectEntry>([['doc', { live: version('doc', 3), noncurrent: [version('doc', 1), version('doc', 2)] }]]);
+    const entries = new Map<string, ObjectEntry>([
+      ['doc', { live: version('doc', 3), noncurrent: [version('doc', 1), version('doc', 2)] }],
+    ]);
     expect(listObjects(['doc'], entries, {}).items.map((item) => item.generation)).toEqual([3]);
     const paged: number[] = [];
     let pageToken: string | undefined;
@@ -98,7 +108,9 @@ describe('preconditions', () => {
   test('writes: 0 means "must not exist"; any miss is 412', () => {
     expect(codeOf(() => checkWritePreconditions({ ifGenerationMatch: 0 }, undefined))).toBeUndefined();
     expect(codeOf(() => checkWritePreconditions({ ifGenerationMatch: 0 }, current))).toBe(412);
-    expect(codeOf(() => checkWritePreconditions({ ifGenerationMatch: 7, ifMetagenerationMatch: 2 }, current))).toBeUndefined();
+    expect(
+      codeOf(() => checkWritePreconditions({ ifGenerationMatch: 7, ifMetagenerationMatch: 2 }, current)),
+    ).toBeUndefined();
     expect(codeOf(() => checkWritePreconditions({ ifMetagenerationNotMatch: 2 }, current))).toBe(412);
     expect(codeOf(() => checkWritePreconditions({ ifGenerationNotMatch: 0 }, undefined))).toBe(412);
   });
@@ -110,7 +122,9 @@ describe('preconditions', () => {
   });
 
   test('query parsing reads target and source preconditions and rejects non-integers', () => {
-    expect(parsePreconditions({ ifGenerationMatch: '0', ifSourceGenerationMatch: '5' })).toEqual({ ifGenerationMatch: 0 });
+    expect(parsePreconditions({ ifGenerationMatch: '0', ifSourceGenerationMatch: '5' })).toEqual({
+      ifGenerationMatch: 0,
+    });
     expect(parsePreconditions({ ifSourceGenerationMatch: '5' }, 'source')).toEqual({ ifGenerationMatch: 5 });
     expect(codeOf(() => parsePreconditions({ ifGenerationMatch: 'abc' }))).toBe(400);
   });
@@ -143,7 +157,9 @@ describe('multipart/related', () => {
   test('splits the metadata and a binary data part without decoding it', () => {
     const data = Buffer.from([0, 13, 10, 45, 45, 255, 13, 10]);
     const body = Buffer.concat([
-      Buffer.from('--xyz\r\nContent-Type: application/json\r\n\r\n{"name":"n"}\r\n--xyz\r\nContent-Type: image/png\r\n\r\n'),
+      Buffer.from(
+        '--xyz\r\nContent-Type: application/json\r\n\r\n{"name":"n"}\r\n--xyz\r\nContent-Type: image/png\r\n\r\n',
+      ),
       data,
       Buffer.from('\r\n--xyz--'),
     ]);
@@ -185,10 +201,13 @@ describe('partial responses and globs', () => {
 
 describe('object metadata patches', () => {
   test('null clears a field, metadata merges key by key', () => {
-    const patched = applyPatch({ contentType: 'a/b', cacheControl: 'x', metadata: { keep: '1', drop: '2' } }, {
-      cacheControl: null,
-      metadata: { drop: null, added: 3 },
-    });
+    const patched = applyPatch(
+      { contentType: 'a/b', cacheControl: 'x', metadata: { keep: '1', drop: '2' } },
+      {
+        cacheControl: null,
+        metadata: { drop: null, added: 3 },
+      },
+    );
     expect(patched).toEqual({ contentType: 'a/b', metadata: { keep: '1', added: '3' } });
     expect(applyPatch({ metadata: { a: '1' } }, { metadata: null })).toEqual({});
     expect(codeOf(() => applyPatch({}, { temporaryHold: 'yes' }))).toBe(400);
@@ -248,12 +267,19 @@ describe('coalescing writer', () => {
 
 describe('options', () => {
   test('flags win over environment variables; defaults fill the rest', () => {
-    expect(parseStorageEmulatorCommandLine(['--port', '4443', '--data-dir', '/tmp/d'], { STORAGE_EMULATOR_PORT: '1', STORAGE_EMULATOR_LISTEN_HOST: '0.0.0.0' })).toEqual({
+    expect(
+      parseStorageEmulatorCommandLine(['--port', '4443', '--data-dir', '/tmp/d'], {
+        STORAGE_EMULATOR_PORT: '1',
+        STORAGE_EMULATOR_LISTEN_HOST: '0.0.0.0',
+      }),
+    ).toEqual({
       port: 4443,
       dataDir: '/tmp/d',
       host: '0.0.0.0',
     });
-    expect(parseStorageEmulatorCommandLine([], { STORAGE_EMULATOR_OBJECT_RATE_LIMIT: 'true' })).toEqual({ objectRateLimit: true });
+    expect(parseStorageEmulatorCommandLine([], { STORAGE_EMULATOR_OBJECT_RATE_LIMIT: 'true' })).toEqual({
+      objectRateLimit: true,
+    });
     const resolved = resolveStorageEmulatorOptions({ logger: silentLogger });
     expect(resolved).toMatchObject({ host: '127.0.0.1', port: 0, dataDir: undefined, objectRateLimit: undefined });
   });
@@ -276,7 +302,14 @@ describe('commits', () => {
     const { service, close } = await openEmulatedStorage(resolveStorageEmulatorOptions({ logger: silentLogger }));
     await service.insertBucket({ name: 'atomic' });
     const insert = (data: string, ifGenerationMatch: number) =>
-      service.insertObject({ bucket: 'atomic', name: 'o', data: Buffer.from(data), fields: {}, preconditions: { ifGenerationMatch }, providedHashes: {} });
+      service.insertObject({
+        bucket: 'atomic',
+        name: 'o',
+        data: Buffer.from(data),
+        fields: {},
+        preconditions: { ifGenerationMatch },
+        providedHashes: {},
+      });
 
     const creators = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => insert(`create ${i}`, 0)));
     expect(creators.filter((result) => result.status === 'fulfilled')).toHaveLength(1);
@@ -295,6 +328,10 @@ describe('commits', () => {
 test('errors carry the JSON API error body', () => {
   const error = new StorageApiError(404, 'notFound', 'No such object: b/o');
   expect(error.toBody()).toEqual({
-    error: { code: 404, message: 'No such object: b/o', errors: [{ message: 'No such object: b/o', domain: 'global', reason: 'notFound' }] },
+    error: {
+      code: 404,
+      message: 'No such object: b/o',
+      errors: [{ message: 'No such object: b/o', domain: 'global', reason: 'notFound' }],
+    },
   });
 });

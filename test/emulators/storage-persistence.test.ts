@@ -18,7 +18,9 @@ const repoRoot = path.resolve(__dirname, '../..');
 /** Every file under `dir`, relative to it. */
 async function filesUnder(dir: string): Promise<string[]> {
   const entries = await fs.readdir(dir, { recursive: true, withFileTypes: true });
-  return entries.filter((entry) => entry.isFile()).map((entry) => path.relative(dir, path.join(entry.parentPath, entry.name)));
+  return entries
+    .filter((entry) => entry.isFile())
+    .map((entry) => path.relative(dir, path.join(entry.parentPath, entry.name)));
 }
 
 describe('restart with a data directory', () => {
@@ -62,7 +64,11 @@ describe('restart with a data directory', () => {
 
     const [uri] = await bucket.file('resumed-after-restart.bin').createResumableUpload();
     sessionId = new URL(uri).searchParams.get('upload_id')!;
-    const put = await fetch(uri, { method: 'PUT', headers: { 'Content-Range': `bytes 0-${partialUpload.length - 1}/*` }, body: partialUpload });
+    const put = await fetch(uri, {
+      method: 'PUT',
+      headers: { 'Content-Range': `bytes 0-${partialUpload.length - 1}/*` },
+      body: partialUpload,
+    });
     expect(put.status).toBe(308);
 
     await first.stop();
@@ -72,7 +78,9 @@ describe('restart with a data directory', () => {
     const files = await filesUnder(dataDir);
     expect(files.length).toBeGreaterThan(0);
     for (const file of files) {
-      expect(file).toMatch(/^(buckets\/[a-z0-9._-]+\.json|objects\/[a-z0-9._-]+\/[0-9a-f]{64}\.json|blobs\/[0-9a-f-]{36}|uploads\/[0-9a-f-]{36}\.(json|part))$/);
+      expect(file).toMatch(
+        /^(buckets\/[a-z0-9._-]+\.json|objects\/[a-z0-9._-]+\/[0-9a-f]{64}\.json|blobs\/[0-9a-f-]{36}|uploads\/[0-9a-f-]{36}\.(json|part))$/,
+      );
     }
     await expect(fs.access(path.join(dataDir, '..', 'escape'))).rejects.toThrow();
   });
@@ -86,7 +94,10 @@ describe('restart with a data directory', () => {
     expect(simpleMetadata).toMatchObject({ generation: generationBefore, contentType: 'text/plain', size: '6' });
     expect(sha256((await bucket.file('large.bin').download())[0])).toBe(sha256(large));
     for (const name of tricky) expect((await bucket.file(name).download())[0].toString()).toBe(name);
-    expect((await bucket.file('patched').getMetadata())[0]).toMatchObject({ metageneration: '2', metadata: { note: 'patched once' } });
+    expect((await bucket.file('patched').getMetadata())[0]).toMatchObject({
+      metageneration: '2',
+      metadata: { note: 'patched once' },
+    });
     expect(await bucket.file('deleted').exists()).toEqual([false]);
 
     const [versions] = await storage.bucket('persisted-versions').getFiles({ versions: true });
@@ -127,7 +138,9 @@ describe('restart with a data directory', () => {
   });
 
   test('a second emulator cannot open a data directory in use', async () => {
-    await expect(startStorageEmulator({ dataDir, logger: silentLogger })).rejects.toBeInstanceOf(StorageEmulatorSettingError);
+    await expect(startStorageEmulator({ dataDir, logger: silentLogger })).rejects.toBeInstanceOf(
+      StorageEmulatorSettingError,
+    );
   });
 });
 
@@ -135,11 +148,15 @@ describe('main.ts', () => {
   test('prints STORAGE_EMULATOR_HOST, serves the client, keeps data across runs and stops on SIGTERM', async () => {
     const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'storage-emulator-main-'));
     const run = async (work: (storage: Storage) => Promise<void>) => {
-      const child = spawn(path.join(repoRoot, 'node_modules/.bin/tsx'), ['emulators/storage/main.ts', '--port', '0', '--data-dir', dataDir], {
-        cwd: repoRoot,
-        env: { ...process.env, SPINE_LOG_LEVEL: 'INFO' },
-        stdio: ['ignore', 'pipe', 'inherit'],
-      });
+      const child = spawn(
+        path.join(repoRoot, 'node_modules/.bin/tsx'),
+        ['emulators/storage/main.ts', '--port', '0', '--data-dir', dataDir],
+        {
+          cwd: repoRoot,
+          env: { ...process.env, SPINE_LOG_LEVEL: 'INFO' },
+          stdio: ['ignore', 'pipe', 'inherit'],
+        },
+      );
       const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
       try {
         // stdout also carries the structured logs; the address is the line a shell can `export`.

@@ -2,7 +2,12 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { status } from '@grpc/grpc-js';
 import { CloudTasksClient, type protos } from '@google-cloud/tasks';
-import { decodeIdTokenClaims, startTasksEmulator, tasksServiceMessages, type TasksEmulator } from '../../emulators/tasks';
+import {
+  decodeIdTokenClaims,
+  startTasksEmulator,
+  tasksServiceMessages,
+  type TasksEmulator,
+} from '../../emulators/tasks';
 import { waitUntil } from '../../emulators/ports';
 import { createMemoryLogger } from '../helpers/emulators';
 
@@ -160,7 +165,11 @@ describe('Cloud Tasks emulator through the official CloudTasksClient', () => {
       const [queue] = await client.getQueue({ name });
       expect(queue.name).toBe(name);
       expect(queue.state).toBe('RUNNING');
-      expect(queue.rateLimits).toMatchObject({ maxDispatchesPerSecond: 500, maxBurstSize: 100, maxConcurrentDispatches: 1000 });
+      expect(queue.rateLimits).toMatchObject({
+        maxDispatchesPerSecond: 500,
+        maxBurstSize: 100,
+        maxConcurrentDispatches: 1000,
+      });
       expect(queue.retryConfig?.maxAttempts).toBe(100);
       expect(seconds(queue.retryConfig?.minBackoff)).toBeCloseTo(0.1);
       expect(seconds(queue.retryConfig?.maxBackoff)).toBe(3600);
@@ -186,10 +195,16 @@ describe('Cloud Tasks emulator through the official CloudTasksClient', () => {
         client.createQueue({ parent, queue: { name: `projects/${project}/locations/elsewhere/queues/q-${runId}` } }),
         client.createQueue({ parent: `projects/${project}`, queue: { name: newQueueName('noparent') } }),
         client.getQueue({ name: 'queues/x' }),
-        client.createQueue({ parent, queue: { name: newQueueName('fast'), rateLimits: { maxDispatchesPerSecond: 501 } } }),
         client.createQueue({
           parent,
-          queue: { name: newQueueName('backoff'), retryConfig: { minBackoff: { seconds: 10 }, maxBackoff: { seconds: 1 } } },
+          queue: { name: newQueueName('fast'), rateLimits: { maxDispatchesPerSecond: 501 } },
+        }),
+        client.createQueue({
+          parent,
+          queue: {
+            name: newQueueName('backoff'),
+            retryConfig: { minBackoff: { seconds: 10 }, maxBackoff: { seconds: 1 } },
+          },
         }),
         client.createQueue({ parent, queue: { name: newQueueName('attempts'), retryConfig: { maxAttempts: -2 } } }),
       ];
@@ -206,7 +221,10 @@ describe('Cloud Tasks emulator through the official CloudTasksClient', () => {
       let pageToken: string | undefined;
       let pages = 0;
       do {
-        const [queues, , response] = await client.listQueues({ parent: listParent, pageSize: 2, pageToken }, { autoPaginate: false });
+        const [queues, , response] = await client.listQueues(
+          { parent: listParent, pageSize: 2, pageToken },
+          { autoPaginate: false },
+        );
         expect(queues.length).toBeLessThanOrEqual(2);
         seen.push(...queues.map((q) => q.name!));
         pageToken = response?.nextPageToken || undefined;
@@ -219,16 +237,26 @@ describe('Cloud Tasks emulator through the official CloudTasksClient', () => {
       expect(paused.map((q) => q.name)).toEqual([names[1]]);
       const [running] = await client.listQueues({ parent: listParent, filter: 'state != PAUSED' });
       expect(running).toHaveLength(4);
-      expect((await rpcError(client.listQueues({ parent: listParent, filter: 'name: foo' }))).code).toBe(status.INVALID_ARGUMENT);
+      expect((await rpcError(client.listQueues({ parent: listParent, filter: 'name: foo' }))).code).toBe(
+        status.INVALID_ARGUMENT,
+      );
     });
 
     test('update changes only the fields in the mask, everything without one, and creates a missing queue', async () => {
       const name = await createQueue('update', { retryConfig: { maxAttempts: 7 } });
       const [masked] = await client.updateQueue({
-        queue: { name, rateLimits: { maxDispatchesPerSecond: 20, maxBurstSize: 9999 }, retryConfig: { maxAttempts: 3 } },
+        queue: {
+          name,
+          rateLimits: { maxDispatchesPerSecond: 20, maxBurstSize: 9999 },
+          retryConfig: { maxAttempts: 3 },
+        },
         updateMask: { paths: ['rate_limits.max_dispatches_per_second'] },
       });
-      expect(masked.rateLimits).toMatchObject({ maxDispatchesPerSecond: 20, maxBurstSize: 4, maxConcurrentDispatches: 1000 });
+      expect(masked.rateLimits).toMatchObject({
+        maxDispatchesPerSecond: 20,
+        maxBurstSize: 4,
+        maxConcurrentDispatches: 1000,
+      });
       expect(masked.retryConfig?.maxAttempts).toBe(7);
 
       const [whole] = await client.updateQueue({ queue: { name, retryConfig: { maxAttempts: -1 } } });
@@ -236,13 +264,15 @@ describe('Cloud Tasks emulator through the official CloudTasksClient', () => {
       expect(whole.retryConfig?.maxAttempts).toBe(-1);
 
       const created = newQueueName('upsert');
-      const [upserted] = await client.updateQueue({ queue: { name: created, rateLimits: { maxConcurrentDispatches: 5 } } });
+      const [upserted] = await client.updateQueue({
+        queue: { name: created, rateLimits: { maxConcurrentDispatches: 5 } },
+      });
       expect(upserted.rateLimits?.maxConcurrentDispatches).toBe(5);
       expect((await client.getQueue({ name: created }))[0].name).toBe(created);
 
-      expect((await rpcError(client.updateQueue({ queue: { name }, updateMask: { paths: ['no_such_field'] } }))).code).toBe(
-        status.INVALID_ARGUMENT,
-      );
+      expect(
+        (await rpcError(client.updateQueue({ queue: { name }, updateMask: { paths: ['no_such_field'] } }))).code,
+      ).toBe(status.INVALID_ARGUMENT);
     });
 
     test('pause and resume change the state; purge deletes every task and records the time', async () => {
@@ -278,15 +308,22 @@ describe('Cloud Tasks emulator through the official CloudTasksClient', () => {
       const name = await createQueue('iam');
       const [initial] = await client.getIamPolicy({ resource: name });
       expect(initial.bindings).toEqual([]);
-      const binding = { role: 'roles/cloudtasks.enqueuer', members: ['serviceAccount:writer@spine-test.iam.gserviceaccount.com'] };
+      const binding = {
+        role: 'roles/cloudtasks.enqueuer',
+        members: ['serviceAccount:writer@spine-test.iam.gserviceaccount.com'],
+      };
       const [set] = await client.setIamPolicy({ resource: name, policy: { bindings: [binding] } });
       expect(set.bindings).toMatchObject([binding]);
       expect((await client.getIamPolicy({ resource: name }))[0].bindings).toMatchObject([binding]);
-      expect((await rpcError(client.setIamPolicy({ resource: name, policy: { etag: Buffer.from('stale') } }))).code).toBe(status.ABORTED);
+      expect(
+        (await rpcError(client.setIamPolicy({ resource: name, policy: { etag: Buffer.from('stale') } }))).code,
+      ).toBe(status.ABORTED);
 
       const permissions = ['cloudtasks.tasks.create', 'cloudtasks.queues.get'];
       expect((await client.testIamPermissions({ resource: name, permissions }))[0].permissions).toEqual(permissions);
-      expect((await client.testIamPermissions({ resource: `${parent}/queues/none-${runId}`, permissions }))[0].permissions).toEqual([]);
+      expect(
+        (await client.testIamPermissions({ resource: `${parent}/queues/none-${runId}`, permissions }))[0].permissions,
+      ).toEqual([]);
     });
   });
 
@@ -308,7 +345,11 @@ describe('Cloud Tasks emulator through the official CloudTasksClient', () => {
       expect(created.name).toMatch(new RegExp(`^${paused}/tasks/\\d+$`));
       expect(created.view).toBe('BASIC');
       expect(created.httpRequest?.body?.length ?? 0).toBe(0);
-      expect(created.httpRequest).toMatchObject({ url, httpMethod: 'POST', headers: { 'Content-Type': 'application/json' } });
+      expect(created.httpRequest).toMatchObject({
+        url,
+        httpMethod: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+      });
       expect(millis(created.scheduleTime)).toBe(Math.floor(later / 1000) * 1000 + 250);
       expect(Number(created.createTime?.seconds)).toBeGreaterThan(0);
       expect(created.createTime?.nanos ?? 0).toBe(0);
@@ -325,7 +366,10 @@ describe('Cloud Tasks emulator through the official CloudTasksClient', () => {
 
     test('a task scheduled in the past is scheduled now', async () => {
       const before = Date.now();
-      const created = await createTask(paused, { httpRequest: { url: `${target.url}/past` }, scheduleTime: { seconds: 1000 } });
+      const created = await createTask(paused, {
+        httpRequest: { url: `${target.url}/past` },
+        scheduleTime: { seconds: 1000 },
+      });
       expect(millis(created.scheduleTime)).toBeGreaterThanOrEqual(before - 1);
     });
 
@@ -334,7 +378,14 @@ describe('Cloud Tasks emulator through the official CloudTasksClient', () => {
       await client.pauseQueue({ name: queue });
       const names = new Set<string>();
       for (let i = 0; i < 5; i++) {
-        names.add((await createTask(queue, { name: `${queue}/tasks/t${i}`, httpRequest: { url: `${target.url}/x`, body: Buffer.from('b') } })).name!);
+        names.add(
+          (
+            await createTask(queue, {
+              name: `${queue}/tasks/t${i}`,
+              httpRequest: { url: `${target.url}/x`, body: Buffer.from('b') },
+            })
+          ).name!,
+        );
       }
       const [firstPage, , response] = await client.listTasks({ parent: queue, pageSize: 3 }, { autoPaginate: false });
       expect(firstPage).toHaveLength(3);
@@ -376,7 +427,9 @@ describe('Cloud Tasks emulator through the official CloudTasksClient', () => {
       const notFound = { code: status.NOT_FOUND, details: 'Requested entity was not found.' };
       expect(await rpcError(client.deleteTask({ name: `${paused}/tasks/never-created` }))).toEqual(notFound);
       expect(await rpcError(client.getTask({ name: `${paused}/tasks/never-created` }))).toEqual(notFound);
-      expect(await rpcError(createTask(`${parent}/queues/missing-${runId}`, { httpRequest: { url: target.url } }))).toEqual(notFound);
+      expect(
+        await rpcError(createTask(`${parent}/queues/missing-${runId}`, { httpRequest: { url: target.url } })),
+      ).toEqual(notFound);
     });
 
     test('invalid tasks are refused: App Engine targets, bad URLs and headers, bodies on GET, names outside the queue', async () => {
@@ -426,7 +479,12 @@ describe('Cloud Tasks emulator through the official CloudTasksClient', () => {
         httpRequest: {
           url,
           httpMethod: 'PUT',
-          headers: { 'Content-Type': 'text/plain', 'X-Custom': 'yes', 'User-Agent': 'mine', 'X-CloudTasks-QueueName': 'spoofed' },
+          headers: {
+            'Content-Type': 'text/plain',
+            'X-Custom': 'yes',
+            'User-Agent': 'mine',
+            'X-CloudTasks-QueueName': 'spoofed',
+          },
           body: Buffer.from('payload'),
         },
         scheduleTime: { seconds: Math.floor(scheduled / 1000), nanos: (scheduled % 1000) * 1e6 },
@@ -471,7 +529,13 @@ describe('Cloud Tasks emulator through the official CloudTasksClient', () => {
       expect(gaps[1]).toBeGreaterThanOrEqual(200);
       expect(gaps[0]).toBeLessThan(1000);
       expect(gaps[1]).toBeLessThan(1100);
-      expect(queueStats(queue)).toMatchObject({ dispatched: 3, failedAttempts: 2, retried: 2, succeeded: 1, dropped: 0 });
+      expect(queueStats(queue)).toMatchObject({
+        dispatched: 3,
+        failedAttempts: 2,
+        retried: 2,
+        succeeded: 1,
+        dropped: 0,
+      });
     });
 
     test('a 4xx answer counts as an execution; the failed attempt is recorded on the task', async () => {
@@ -488,7 +552,9 @@ describe('Cloud Tasks emulator through the official CloudTasksClient', () => {
       const [between] = await client.getTask({ name: task.name! });
       expect(between).toMatchObject({ dispatchCount: 1, responseCount: 1 });
       expect(between.lastAttempt?.responseStatus).toMatchObject({ code: status.NOT_FOUND });
-      expect(millis(between.lastAttempt?.responseTime)).toBeGreaterThanOrEqual(millis(between.lastAttempt?.dispatchTime));
+      expect(millis(between.lastAttempt?.responseTime)).toBeGreaterThanOrEqual(
+        millis(between.lastAttempt?.dispatchTime),
+      );
       expect(millis(between.firstAttempt?.dispatchTime)).toBe(millis(between.lastAttempt?.dispatchTime));
       expect(between.firstAttempt?.responseTime).toBeNull();
       // The retry is scheduled minBackoff after the failure.
@@ -531,7 +597,9 @@ describe('Cloud Tasks emulator through the official CloudTasksClient', () => {
         await createTask(serial, { httpRequest: { url: serialUrl } });
         await createTask(wide, { httpRequest: { url: wideUrl } });
       }
-      await waitUntil(() => queueStats(serial).succeeded === 6 && queueStats(wide).succeeded === 6, { what: 'all tasks to finish' });
+      await waitUntil(() => queueStats(serial).succeeded === 6 && queueStats(wide).succeeded === 6, {
+        what: 'all tasks to finish',
+      });
       expect(target.peakInFlight.get('/serial')).toBe(1);
       expect(queueStats(serial).peakInFlight).toBe(1);
       // The same load on a queue allowing 3 does overlap, up to 3 and no more.
@@ -548,7 +616,10 @@ describe('Cloud Tasks emulator through the official CloudTasksClient', () => {
       const url = target.script('/rate', { status: 200 });
       const count = 14;
       await Promise.all(Array.from({ length: count }, () => createTask(queue, { httpRequest: { url } })));
-      await waitUntil(() => target.received('/rate').length === count, { what: 'all rate-limited tasks', timeoutMs: 15_000 });
+      await waitUntil(() => target.received('/rate').length === count, {
+        what: 'all rate-limited tasks',
+        timeoutMs: 15_000,
+      });
 
       const times = target.received('/rate').map((r) => r.receivedAt);
       // Token bucket: any run of arrivals fits in the burst plus what the rate refills meanwhile.
@@ -571,23 +642,40 @@ describe('Cloud Tasks emulator through the official CloudTasksClient', () => {
       const defaultUrl = target.script('/oidc-default', { status: 200 });
       const customUrl = target.script('/oidc-custom', { status: 200 });
       await createTask(queue, {
-        httpRequest: { url: defaultUrl, headers: { Authorization: 'Basic dropped' }, oidcToken: { serviceAccountEmail: email } },
+        httpRequest: {
+          url: defaultUrl,
+          headers: { Authorization: 'Basic dropped' },
+          oidcToken: { serviceAccountEmail: email },
+        },
       });
-      await createTask(queue, { httpRequest: { url: customUrl, oidcToken: { serviceAccountEmail: email, audience: 'https://spine.example' } } });
-      await waitUntil(() => target.received('/oidc-default').length === 1 && target.received('/oidc-custom').length === 1, {
-        what: 'both OIDC requests',
+      await createTask(queue, {
+        httpRequest: { url: customUrl, oidcToken: { serviceAccountEmail: email, audience: 'https://spine.example' } },
       });
+      await waitUntil(
+        () => target.received('/oidc-default').length === 1 && target.received('/oidc-custom').length === 1,
+        {
+          what: 'both OIDC requests',
+        },
+      );
 
       const claimsOf = (path: string) => {
         const authorization = target.received(path)[0]!.headers.authorization ?? '';
         expect(authorization).toMatch(/^Bearer [\w-]+\.[\w-]+\.$/);
         const token = authorization.slice('Bearer '.length);
-        expect(JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString())).toEqual({ alg: 'none', typ: 'JWT' });
+        expect(JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString())).toEqual({
+          alg: 'none',
+          typ: 'JWT',
+        });
         return decodeIdTokenClaims(token);
       };
       const now = Date.now() / 1000;
       const claims = claimsOf('/oidc-default');
-      expect(claims).toMatchObject({ aud: defaultUrl, email, email_verified: true, iss: 'https://accounts.google.com' });
+      expect(claims).toMatchObject({
+        aud: defaultUrl,
+        email,
+        email_verified: true,
+        iss: 'https://accounts.google.com',
+      });
       expect(claims.iat as number).toBeLessThanOrEqual(now + 1);
       expect(claims.exp as number).toBeGreaterThan(now);
       expect(claimsOf('/oidc-custom')).toMatchObject({ aud: 'https://spine.example', email });
@@ -610,7 +698,10 @@ describe('Cloud Tasks emulator through the official CloudTasksClient', () => {
       expect(first!.abortedAt! - first!.receivedAt).toBeLessThan(2000);
       expect(second!.receivedAt - first!.receivedAt).toBeGreaterThanOrEqual(300);
       // A deadline is no response: not an execution, and no previous response code.
-      expect(second!.headers).toMatchObject({ 'x-cloudtasks-taskretrycount': '1', 'x-cloudtasks-taskexecutioncount': '0' });
+      expect(second!.headers).toMatchObject({
+        'x-cloudtasks-taskretrycount': '1',
+        'x-cloudtasks-taskexecutioncount': '0',
+      });
       expect(second!.headers['x-cloudtasks-taskpreviousresponse']).toBeUndefined();
       expect(queueStats(queue)).toMatchObject({ dispatched: 2, failedAttempts: 1, succeeded: 1 });
     });
@@ -624,18 +715,31 @@ describe('Cloud Tasks emulator through the official CloudTasksClient', () => {
       await waitUntil(() => queueStats(queue).dropped === 1, { what: 'the task to be dropped' });
 
       expect(target.received('/exhaust')).toHaveLength(3);
-      expect(queueStats(queue)).toMatchObject({ dispatched: 3, failedAttempts: 3, retried: 2, dropped: 1, tasks: 0, droppedTasks: [task.name] });
+      expect(queueStats(queue)).toMatchObject({
+        dispatched: 3,
+        failedAttempts: 3,
+        retried: 2,
+        dropped: 1,
+        tasks: 0,
+        droppedTasks: [task.name],
+      });
       expect(emulator.stats().totals.dropped).toBeGreaterThanOrEqual(1);
       expect(logger.entries.some((e) => e.message.includes('dropped') && e.fields.queue === queue)).toBe(true);
       expect((await rpcError(client.getTask({ name: task.name! }))).code).toBe(status.NOT_FOUND);
-      expect((await rpcError(createTask(queue, { name: task.name!, httpRequest: { url } }))).code).toBe(status.ALREADY_EXISTS);
+      expect((await rpcError(createTask(queue, { name: task.name!, httpRequest: { url } }))).code).toBe(
+        status.ALREADY_EXISTS,
+      );
     });
   });
 });
 
 describe('Cloud Tasks emulator options', () => {
   test('a queue name can be reused at once when queueNameReuseMs is 0; task names when taskNameReuseMs is 0', async () => {
-    const emulator = await startTasksEmulator({ logger: createMemoryLogger(), queueNameReuseMs: 0, taskNameReuseMs: 0 });
+    const emulator = await startTasksEmulator({
+      logger: createMemoryLogger(),
+      queueNameReuseMs: 0,
+      taskNameReuseMs: 0,
+    });
     const client = new CloudTasksClient(emulator.clientOptions());
     try {
       const name = `${parent}/queues/reuse-${runId}`;

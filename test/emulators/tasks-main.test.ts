@@ -18,16 +18,23 @@ describe('emulators/tasks/main.ts', () => {
 
   test('prints CLOUD_TASKS_EMULATOR_HOST, serves the client and exits cleanly on SIGTERM', async () => {
     const port = await freePort();
-    child = spawn(process.execPath, [path.join(repoRoot, 'node_modules/tsx/dist/cli.mjs'), 'emulators/tasks/main.ts', '--port', String(port)], {
-      cwd: repoRoot,
-      env: { ...process.env, SPINE_LOG_LEVEL: 'WARNING' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    child = spawn(
+      process.execPath,
+      [path.join(repoRoot, 'node_modules/tsx/dist/cli.mjs'), 'emulators/tasks/main.ts', '--port', String(port)],
+      {
+        cwd: repoRoot,
+        env: { ...process.env, SPINE_LOG_LEVEL: 'WARNING' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
     const exited = new Promise<number | null>((resolve) => child!.once('exit', (code) => resolve(code)));
 
-    await waitUntil(() => output.includes('CLOUD_TASKS_EMULATOR_HOST='), { timeoutMs: 30_000, what: 'the address line' });
+    await waitUntil(() => output.includes('CLOUD_TASKS_EMULATOR_HOST='), {
+      timeoutMs: 30_000,
+      what: 'the address line',
+    });
     expect(output).toContain(`CLOUD_TASKS_EMULATOR_HOST=127.0.0.1:${port}\n`);
 
     const client = new CloudTasksClient({

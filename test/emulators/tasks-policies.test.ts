@@ -18,7 +18,13 @@ function codeOf(fn: () => unknown): number | undefined {
 }
 
 describe('retry policy', () => {
-  const config = { maxAttempts: 100, minBackoffMs: 10_000, maxBackoffMs: 300_000, maxDoublings: 3, maxRetryDurationMs: 0 };
+  const config = {
+    maxAttempts: 100,
+    minBackoffMs: 10_000,
+    maxBackoffMs: 300_000,
+    maxDoublings: 3,
+    maxRetryDurationMs: 0,
+  };
 
   test('backoff doubles maxDoublings times, then grows linearly, capped at maxBackoff (the documented example)', () => {
     const delays = Array.from({ length: 9 }, (_, i) => retryDelayMs(config, i + 1) / 1000);
@@ -26,7 +32,13 @@ describe('retry policy', () => {
   });
 
   test('with the defaults the delay starts at 0.1 s and reaches the one-hour cap', () => {
-    const defaults = { maxAttempts: 100, minBackoffMs: 100, maxBackoffMs: 3_600_000, maxDoublings: 16, maxRetryDurationMs: 0 };
+    const defaults = {
+      maxAttempts: 100,
+      minBackoffMs: 100,
+      maxBackoffMs: 3_600_000,
+      maxDoublings: 16,
+      maxRetryDurationMs: 0,
+    };
     expect(retryDelayMs(defaults, 1)).toBe(100);
     expect(retryDelayMs(defaults, 2)).toBe(200);
     expect(retryDelayMs(defaults, 16)).toBe(100 * 2 ** 15);
@@ -75,18 +87,28 @@ describe('token bucket', () => {
 describe('queue config', () => {
   test('unset and zero settings take the service defaults; the burst follows the rate', () => {
     const config = resolveQueueConfig({ rateLimits: { maxDispatchesPerSecond: 0 }, retryConfig: { maxAttempts: 0 } });
-    expect(config.rateLimits).toEqual({ maxDispatchesPerSecond: 500, maxBurstSize: 100, maxConcurrentDispatches: 1000 });
-    expect(config.retryConfig).toEqual({ maxAttempts: 100, minBackoffMs: 100, maxBackoffMs: 3_600_000, maxDoublings: 16, maxRetryDurationMs: 0 });
+    expect(config.rateLimits).toEqual({
+      maxDispatchesPerSecond: 500,
+      maxBurstSize: 100,
+      maxConcurrentDispatches: 1000,
+    });
+    expect(config.retryConfig).toEqual({
+      maxAttempts: 100,
+      minBackoffMs: 100,
+      maxBackoffMs: 3_600_000,
+      maxDoublings: 16,
+      maxRetryDurationMs: 0,
+    });
     expect([burstSizeFor(1), burstSizeFor(0.5), burstSizeFor(100), burstSizeFor(500)]).toEqual([1, 1, 20, 100]);
   });
 
   test('a mask changes only the fields it names, in snake_case or camelCase, ignoring output-only fields', () => {
     const base = resolveQueueConfig({ retryConfig: { maxAttempts: 7, minBackoff: { seconds: 2 } } });
-    const next = resolveQueueConfig({ rateLimits: { maxDispatchesPerSecond: 5 }, retryConfig: { maxAttempts: 9 } }, base, [
-      'rateLimits.maxDispatchesPerSecond',
-      'rate_limits.max_burst_size',
-      'state',
-    ]);
+    const next = resolveQueueConfig(
+      { rateLimits: { maxDispatchesPerSecond: 5 }, retryConfig: { maxAttempts: 9 } },
+      base,
+      ['rateLimits.maxDispatchesPerSecond', 'rate_limits.max_burst_size', 'state'],
+    );
     expect(next.rateLimits).toEqual({ maxDispatchesPerSecond: 5, maxBurstSize: 1, maxConcurrentDispatches: 1000 });
     expect(next.retryConfig).toMatchObject({ maxAttempts: 7, minBackoffMs: 2000 });
     const regrouped = resolveQueueConfig({ retryConfig: { maxAttempts: 4 } }, base, ['retry_config']);
@@ -94,12 +116,16 @@ describe('queue config', () => {
   });
 
   test('bad values and unknown mask paths are INVALID_ARGUMENT with the field named', () => {
-    expect(() => resolveQueueConfig({ rateLimits: { maxConcurrentDispatches: 5001 } })).toThrow(/maxConcurrentDispatches/);
-    expect(() => resolveQueueConfig({ retryConfig: { minBackoff: { seconds: 5 }, maxBackoff: { seconds: 1 } } })).toThrow(
-      /maxBackoff \(1s\) cannot be less than retryConfig.minBackoff \(5s\)/,
+    expect(() => resolveQueueConfig({ rateLimits: { maxConcurrentDispatches: 5001 } })).toThrow(
+      /maxConcurrentDispatches/,
     );
+    expect(() =>
+      resolveQueueConfig({ retryConfig: { minBackoff: { seconds: 5 }, maxBackoff: { seconds: 1 } } }),
+    ).toThrow(/maxBackoff \(1s\) cannot be less than retryConfig.minBackoff \(5s\)/);
     expect(codeOf(() => resolveQueueConfig({ retryConfig: { maxDoublings: -1 } }))).toBe(status.INVALID_ARGUMENT);
-    expect(codeOf(() => resolveQueueConfig({ stackdriverLoggingConfig: { samplingRatio: 2 } }))).toBe(status.INVALID_ARGUMENT);
+    expect(codeOf(() => resolveQueueConfig({ stackdriverLoggingConfig: { samplingRatio: 2 } }))).toBe(
+      status.INVALID_ARGUMENT,
+    );
     expect(codeOf(() => resolveQueueConfig({}, undefined, ['retry_config.bogus']))).toBe(status.INVALID_ARGUMENT);
   });
 });

@@ -24,7 +24,12 @@ const target = http.createServer((req, res) => {
   const chunks: Buffer[] = [];
   req.on('data', (chunk: Buffer) => chunks.push(chunk));
   req.on('end', () => {
-    received.push({ path: req.url ?? '', method: req.method ?? '', body: Buffer.concat(chunks).toString(), headers: req.headers });
+    received.push({
+      path: req.url ?? '',
+      method: req.method ?? '',
+      body: Buffer.concat(chunks).toString(),
+      headers: req.headers,
+    });
     res.writeHead(200).end();
   });
 });
@@ -45,7 +50,10 @@ afterAll(async () => {
 async function rest(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
   const response = await fetch(`${base}${path}`, {
     method,
-    ...(body !== undefined && { body: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+    ...(body !== undefined && {
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+      headers: { 'content-type': 'application/json' },
+    }),
   });
   return { status: response.status, json: await response.json() };
 }
@@ -58,7 +66,10 @@ async function createQueue(id = newQueueId(), settings: Record<string, unknown> 
 
 describe('queues over REST', () => {
   test('create, get, list (paged), patch with updateMask, pause, resume, purge, delete', async () => {
-    const name = await createQueue(newQueueId(), { rateLimits: { maxDispatchesPerSecond: 10 }, retryConfig: { minBackoff: '2.5s', maxAttempts: 7 } });
+    const name = await createQueue(newQueueId(), {
+      rateLimits: { maxDispatchesPerSecond: 10 },
+      retryConfig: { minBackoff: '2.5s', maxAttempts: 7 },
+    });
     const got = await rest('GET', `/v2/${name}`);
     // proto3 JSON: Durations as strings, doubles as numbers, enums by name.
     expect(got.json).toMatchObject({
@@ -71,12 +82,19 @@ describe('queues over REST', () => {
     const second = await createQueue();
     const firstPage = await rest('GET', `/v2/${parent}/queues?pageSize=1`);
     expect(firstPage.json.queues).toHaveLength(1);
-    const rest2 = await rest('GET', `/v2/${parent}/queues?pageSize=100&pageToken=${encodeURIComponent(firstPage.json.nextPageToken)}`);
-    expect([...firstPage.json.queues, ...rest2.json.queues].map((q: { name: string }) => q.name)).toEqual(expect.arrayContaining([name, second]));
+    const rest2 = await rest(
+      'GET',
+      `/v2/${parent}/queues?pageSize=100&pageToken=${encodeURIComponent(firstPage.json.nextPageToken)}`,
+    );
+    expect([...firstPage.json.queues, ...rest2.json.queues].map((q: { name: string }) => q.name)).toEqual(
+      expect.arrayContaining([name, second]),
+    );
     const paused = await rest('GET', `/v2/${parent}/queues?filter=${encodeURIComponent('state: PAUSED')}`);
     expect(paused.json.queues ?? []).toHaveLength(0);
 
-    const patched = await rest('PATCH', `/v2/${name}?updateMask=rateLimits.maxDispatchesPerSecond`, { rateLimits: { maxDispatchesPerSecond: 3 } });
+    const patched = await rest('PATCH', `/v2/${name}?updateMask=rateLimits.maxDispatchesPerSecond`, {
+      rateLimits: { maxDispatchesPerSecond: 3 },
+    });
     expect(patched.status).toBe(200);
     expect(patched.json.rateLimits.maxDispatchesPerSecond).toBe(3);
     expect(patched.json.retryConfig.maxAttempts).toBe(7);
@@ -97,16 +115,26 @@ describe('queues over REST', () => {
     });
     const duplicate = await rest('POST', `/v2/${parent}/queues`, { name });
     expect(duplicate.json.error).toMatchObject({ code: 409, status: 'ALREADY_EXISTS' });
-    expect((await rest('POST', `/v2/${parent}/queues`, '{not json')).json.error).toMatchObject({ code: 400, status: 'INVALID_ARGUMENT' });
-    expect((await rest('GET', `/v2/${parent}/queues?noSuchField=1`)).json.error).toMatchObject({ code: 400, status: 'INVALID_ARGUMENT' });
+    expect((await rest('POST', `/v2/${parent}/queues`, '{not json')).json.error).toMatchObject({
+      code: 400,
+      status: 'INVALID_ARGUMENT',
+    });
+    expect((await rest('GET', `/v2/${parent}/queues?noSuchField=1`)).json.error).toMatchObject({
+      code: 400,
+      status: 'INVALID_ARGUMENT',
+    });
   });
 
   test('a route the emulator does not serve answers 400 at once, naming the route and the emulator', async () => {
     const res = await rest('GET', '/v2/projects/rest-test/locations');
     expect(res.status).toBe(400);
     expect(res.json.error.status).toBe('UNIMPLEMENTED');
-    expect(res.json.error.message).toContain('Cloud Tasks emulator does not serve GET /v2/projects/rest-test/locations');
-    const appEngine = await rest('POST', `/v2/${await createQueue()}/tasks`, { task: { appEngineHttpRequest: { relativeUri: '/x' } } });
+    expect(res.json.error.message).toContain(
+      'Cloud Tasks emulator does not serve GET /v2/projects/rest-test/locations',
+    );
+    const appEngine = await rest('POST', `/v2/${await createQueue()}/tasks`, {
+      task: { appEngineHttpRequest: { relativeUri: '/x' } },
+    });
     expect(appEngine.status).toBe(400);
     expect(appEngine.json.error.status).toBe('UNIMPLEMENTED');
   });
@@ -119,14 +147,19 @@ describe('tasks over REST', () => {
     const taskName = `${queue}/tasks/window-1`;
     const body = Buffer.from(JSON.stringify({ hello: 'rest' })).toString('base64');
     const created = await rest('POST', `/v2/${queue}/tasks`, {
-      task: { name: taskName, httpRequest: { url: `${targetUrl}/run`, httpMethod: 'PUT', body, headers: { 'X-Test': 'yes' } } },
+      task: {
+        name: taskName,
+        httpRequest: { url: `${targetUrl}/run`, httpMethod: 'PUT', body, headers: { 'X-Test': 'yes' } },
+      },
       responseView: 'FULL',
     });
     expect(created.status).toBe(200);
     expect(created.json).toMatchObject({ name: taskName, view: 'FULL', httpRequest: { body, httpMethod: 'PUT' } });
     expect(created.json.scheduleTime).toMatch(/Z$/);
 
-    const again = await rest('POST', `/v2/${queue}/tasks`, { task: { name: taskName, httpRequest: { url: `${targetUrl}/run` } } });
+    const again = await rest('POST', `/v2/${queue}/tasks`, {
+      task: { name: taskName, httpRequest: { url: `${targetUrl}/run` } },
+    });
     expect(again.json.error).toMatchObject({ code: 409, status: 'ALREADY_EXISTS' });
 
     const listed = await rest('GET', `/v2/${queue}/tasks?responseView=FULL`);
@@ -165,25 +198,39 @@ describe('one set of queues for both protocols', () => {
 });
 
 describe('@google-cloud/tasks over REST', () => {
-  test.each([true, 'rest'] as const)('fallback: %s creates a queue, a task that is dispatched, and reports NOT_FOUND', async (fallback) => {
-    const authClient = new OAuth2Client();
-    authClient.credentials = { access_token: 'unused-by-the-emulator' };
-    const client = new CloudTasksClient({ fallback, apiEndpoint: emulator.host, port: emulator.port, protocol: 'http', authClient } as never);
-    try {
-      const id = newQueueId();
-      const [queue] = await client.createQueue({ parent, queue: { name: `${parent}/queues/${id}`, retryConfig: { maxAttempts: 3 } } });
-      expect(queue.retryConfig?.maxAttempts).toBe(3);
-      const path = `/fallback-${String(fallback)}`;
-      const [task] = await client.createTask({
-        parent: queue.name!,
-        task: { httpRequest: { url: `${targetUrl}${path}`, body: Buffer.from('from the Node client'), httpMethod: 'POST' } },
-      });
-      expect(task.name).toMatch(new RegExp(`^${queue.name}/tasks/\\d+$`));
-      await waitUntil(() => received.some((r) => r.path === path), { what: 'the task to be dispatched' });
-      expect(received.find((r) => r.path === path)!.body).toBe('from the Node client');
-      await expect(client.getQueue({ name: `${parent}/queues/none-here` })).rejects.toMatchObject({ code: 5 });
-    } finally {
-      await client.close();
-    }
-  });
+  test.each([true, 'rest'] as const)(
+    'fallback: %s creates a queue, a task that is dispatched, and reports NOT_FOUND',
+    async (fallback) => {
+      const authClient = new OAuth2Client();
+      authClient.credentials = { access_token: 'unused-by-the-emulator' };
+      const client = new CloudTasksClient({
+        fallback,
+        apiEndpoint: emulator.host,
+        port: emulator.port,
+        protocol: 'http',
+        authClient,
+      } as never);
+      try {
+        const id = newQueueId();
+        const [queue] = await client.createQueue({
+          parent,
+          queue: { name: `${parent}/queues/${id}`, retryConfig: { maxAttempts: 3 } },
+        });
+        expect(queue.retryConfig?.maxAttempts).toBe(3);
+        const path = `/fallback-${String(fallback)}`;
+        const [task] = await client.createTask({
+          parent: queue.name!,
+          task: {
+            httpRequest: { url: `${targetUrl}${path}`, body: Buffer.from('from the Node client'), httpMethod: 'POST' },
+          },
+        });
+        expect(task.name).toMatch(new RegExp(`^${queue.name}/tasks/\\d+$`));
+        await waitUntil(() => received.some((r) => r.path === path), { what: 'the task to be dispatched' });
+        expect(received.find((r) => r.path === path)!.body).toBe('from the Node client');
+        await expect(client.getQueue({ name: `${parent}/queues/none-here` })).rejects.toMatchObject({ code: 5 });
+      } finally {
+        await client.close();
+      }
+    },
+  );
 });

@@ -14,7 +14,12 @@ import { startGateway, type Gateway, type GatewayOptions } from '../../gateway/s
 import { MemoryStorage } from '../../shared/backends/memory';
 import { RemoteStorage } from '../../shared/backends/remote';
 import { encode } from '../../shared/codec';
-import { InvalidArgumentError, LimitExceededError, PermissionDeniedError, UnserializableContentError } from '../../shared/errors';
+import {
+  InvalidArgumentError,
+  LimitExceededError,
+  PermissionDeniedError,
+  UnserializableContentError,
+} from '../../shared/errors';
 import { CANARY_GROUP, CANARY_NETWORK, REGISTRY_NETWORK, AGENTS_GROUP } from '../../shared/system';
 import { createMemoryLogger } from '../helpers/emulators';
 
@@ -54,16 +59,36 @@ async function makeKey(scopes: KeyScopes, rateLimit = 10_000): Promise<string> {
 }
 
 function client(gateway: Gateway, apiKey: string): RemoteStorage {
-  const remote = new RemoteStorage({ url: gateway.url, apiKey, reconnectMinMs: 20, reconnectMaxMs: 200, rateLimitRetries: 0, logger: createMemoryLogger() });
+  const remote = new RemoteStorage({
+    url: gateway.url,
+    apiKey,
+    reconnectMinMs: 20,
+    reconnectMaxMs: 200,
+    rateLimitRetries: 0,
+    logger: createMemoryLogger(),
+  });
   clients.push(remote);
   return remote;
 }
 
-type ServerMessage = { type: string; sub?: string; error?: { code: string; message: string; details?: { limit?: number } } };
+type ServerMessage = {
+  type: string;
+  sub?: string;
+  error?: { code: string; message: string; details?: { limit?: number } };
+};
 
 /** A raw WebSocket to the gateway, with every message it received. */
-async function rawSocket(gateway: Gateway, apiKey: string): Promise<{ socket: WebSocket; messages: ServerMessage[]; subscribe(sub: string, path: string): Promise<ServerMessage> }> {
-  const socket = new WebSocket(`${gateway.url.replace('http', 'ws')}/v1/subscribe`, { headers: { authorization: `Bearer ${apiKey}` } });
+async function rawSocket(
+  gateway: Gateway,
+  apiKey: string,
+): Promise<{
+  socket: WebSocket;
+  messages: ServerMessage[];
+  subscribe(sub: string, path: string): Promise<ServerMessage>;
+}> {
+  const socket = new WebSocket(`${gateway.url.replace('http', 'ws')}/v1/subscribe`, {
+    headers: { authorization: `Bearer ${apiKey}` },
+  });
   sockets.push(socket);
   const messages: ServerMessage[] = [];
   socket.on('message', (data) => messages.push(JSON.parse(data.toString()) as ServerMessage));
@@ -116,7 +141,13 @@ describe('subscriptions', () => {
   });
 
   it('refuses subscriptions past the bounds per socket, per key, per key networks, in total and of watched networks with LIMIT_EXCEEDED; the socket stays usable', async () => {
-    const gateway = await gatewayWith({ maxSubscriptionsPerSocket: 3, maxSubscriptionsPerKey: 5, maxNetworksPerKey: 2, maxSubscriptions: 7, maxWatchedNetworks: 2 });
+    const gateway = await gatewayWith({
+      maxSubscriptionsPerSocket: 3,
+      maxSubscriptionsPerKey: 5,
+      maxNetworksPerKey: 2,
+      maxSubscriptions: 7,
+      maxWatchedNetworks: 2,
+    });
     const n = net('bound');
     const greedy = await makeKey({ '*': 'read' });
     const s1 = await rawSocket(gateway, greedy);
@@ -174,7 +205,11 @@ describe('unknown keys', () => {
     await backing.saveContactContent(n, 'g', 'c', 'v');
     const goodRequest = async () => {
       const started = performance.now();
-      const response = await fetch(`${gateway.url}/v1/loadContactContent`, { method: 'POST', headers: { authorization: `Bearer ${good}` }, body: encode({ args: [n, 'g', 'c'] }) });
+      const response = await fetch(`${gateway.url}/v1/loadContactContent`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${good}` },
+        body: encode({ args: [n, 'g', 'c'] }),
+      });
       expect(response.status).toBe(200);
       return performance.now() - started;
     };
@@ -186,14 +221,20 @@ describe('unknown keys', () => {
       // Half reuse a few ids with other secrets, half are ids never seen.
       const id = i % 2 === 0 ? `00000000000${i % 5}` : randomUUID().replace(/-/g, '').slice(0, 12);
       const key = `ssk_${id}_${randomUUID().replace(/-/g, '').padEnd(43, 'A').slice(0, 43)}`;
-      const response = await fetch(`${gateway.url}/v1/loadContactContent`, { method: 'POST', headers: { authorization: `Bearer ${key}` }, body: encode({ args: [n, 'g', 'c'] }) });
+      const response = await fetch(`${gateway.url}/v1/loadContactContent`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}` },
+        body: encode({ args: [n, 'g', 'c'] }),
+      });
       statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
     });
     const during = await goodRequest();
     await Promise.all(flood);
     const after = await goodRequest();
     const reads = records.reads - readsBefore;
-    console.log(`gateway unknown-key flood: 1000 requests, ${reads} key reads, statuses ${JSON.stringify(Object.fromEntries(statuses))}; good request ${quiet.toFixed(1)} ms quiet, ${during.toFixed(1)} ms during, ${after.toFixed(1)} ms after`);
+    console.log(
+      `gateway unknown-key flood: 1000 requests, ${reads} key reads, statuses ${JSON.stringify(Object.fromEntries(statuses))}; good request ${quiet.toFixed(1)} ms quiet, ${during.toFixed(1)} ms during, ${after.toFixed(1)} ms after`,
+    );
     // A token bucket of 10/s over a flood of a few seconds: far fewer reads than requests.
     expect(reads).toBeLessThan(100);
     expect((statuses.get(401) ?? 0) + (statuses.get(429) ?? 0)).toBe(1_000);
@@ -217,7 +258,9 @@ describe('request bodies', () => {
     const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
     socket.on('error', () => undefined);
     await new Promise((resolve) => socket.once('connect', resolve));
-    socket.write(`POST /v1/saveContactContent HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer ${key}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n`);
+    socket.write(
+      `POST /v1/saveContactContent HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer ${key}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n`,
+    );
     const started = performance.now();
     // One byte every 200 ms: the whole body would take many seconds.
     const trickle = setInterval(() => {
@@ -244,10 +287,20 @@ describe('request bodies', () => {
 describe('scopes', () => {
   it('keeps a * key away from the mesh networks; only a key naming one reaches it', async () => {
     const gateway = await gatewayWith();
-    await backing.saveContactContent(REGISTRY_NETWORK, AGENTS_GROUP, 'real-agent', { agentId: 'real-agent', status: 'ok', at: new Date().toISOString() });
+    await backing.saveContactContent(REGISTRY_NETWORK, AGENTS_GROUP, 'real-agent', {
+      agentId: 'real-agent',
+      status: 'ok',
+      at: new Date().toISOString(),
+    });
     await backing.saveContactContent(CANARY_NETWORK, CANARY_GROUP, 'probe', 1);
     const star = client(gateway, await makeKey({ '*': 'read-write' }));
-    await expect(star.saveContactContent(REGISTRY_NETWORK, AGENTS_GROUP, 'forged', { agentId: 'forged', status: 'ok', at: new Date().toISOString() })).rejects.toBeInstanceOf(PermissionDeniedError);
+    await expect(
+      star.saveContactContent(REGISTRY_NETWORK, AGENTS_GROUP, 'forged', {
+        agentId: 'forged',
+        status: 'ok',
+        at: new Date().toISOString(),
+      }),
+    ).rejects.toBeInstanceOf(PermissionDeniedError);
     await expect(star.deleteNetwork(CANARY_NETWORK)).rejects.toBeInstanceOf(PermissionDeniedError);
     await expect(star.loadNetworkState(REGISTRY_NETWORK)).rejects.toBeInstanceOf(PermissionDeniedError);
     await expect(star.subscribe(CANARY_NETWORK, () => undefined)).rejects.toBeInstanceOf(PermissionDeniedError);
@@ -257,8 +310,12 @@ describe('scopes', () => {
     expect(await backing.exists(CANARY_NETWORK)).toBe(true);
 
     const named = client(gateway, await makeKey({ [REGISTRY_NETWORK]: 'read' }));
-    expect(await named.loadContactContent(REGISTRY_NETWORK, AGENTS_GROUP, 'real-agent')).toMatchObject({ agentId: 'real-agent' });
-    await expect(named.saveContactContent(REGISTRY_NETWORK, AGENTS_GROUP, 'forged', 1)).rejects.toBeInstanceOf(PermissionDeniedError);
+    expect(await named.loadContactContent(REGISTRY_NETWORK, AGENTS_GROUP, 'real-agent')).toMatchObject({
+      agentId: 'real-agent',
+    });
+    await expect(named.saveContactContent(REGISTRY_NETWORK, AGENTS_GROUP, 'forged', 1)).rejects.toBeInstanceOf(
+      PermissionDeniedError,
+    );
   });
 
   it('refuses flush to a read-only key (403) and allows it to a key that writes', async () => {
@@ -285,7 +342,10 @@ describe('scopes', () => {
     expect(await backing.loadContactContent(a, 'g', 'c')).toBe('a-original');
     expect(await backing.exists(b)).toBe(false);
     // With both scopes the same sync goes through.
-    expect(await client(gateway, await makeKey({ [a]: 'read-write', [b]: 'read-write' })).sync(source)).toEqual({ networks: 2, groups: 2 });
+    expect(await client(gateway, await makeKey({ [a]: 'read-write', [b]: 'read-write' })).sync(source)).toEqual({
+      networks: 2,
+      groups: 2,
+    });
     expect(await backing.loadContactContent(a, 'g', 'c')).toBe('a-from-sync');
     await source.close();
   });
@@ -306,9 +366,15 @@ describe('content through the gateway', () => {
     };
     await expect(remote.saveContactContent(n, 'g', 'c', throwing)).rejects.toBeInstanceOf(UnserializableContentError);
     const deepText = `{"args":["${n}","g","c",${'['.repeat(60_000)}${']'.repeat(60_000)}]}`;
-    const response = await fetch(`${gateway.url}/v1/saveContactContent`, { method: 'POST', headers: { authorization: `Bearer ${key}` }, body: deepText });
+    const response = await fetch(`${gateway.url}/v1/saveContactContent`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}` },
+      body: deepText,
+    });
     expect(response.status).toBe(400);
-    expect(((await response.json()) as { error: { code: string; message: string } }).error.message).toMatch(/nests more than 910 levels/);
+    expect(((await response.json()) as { error: { code: string; message: string } }).error.message).toMatch(
+      /nests more than 910 levels/,
+    );
     expect(await backing.loadContactContent(n, 'g', 'c')).toBe('kept');
   });
 });

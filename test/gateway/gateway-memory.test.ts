@@ -33,7 +33,13 @@ let adminKey: string;
 const clients: RemoteStorage[] = [];
 
 function client(apiKey: string, url = gateway.url): RemoteStorage {
-  const remote = new RemoteStorage({ url, apiKey, reconnectMinMs: 20, reconnectMaxMs: 200, logger: createMemoryLogger() });
+  const remote = new RemoteStorage({
+    url,
+    apiKey,
+    reconnectMinMs: 20,
+    reconnectMaxMs: 200,
+    logger: createMemoryLogger(),
+  });
   clients.push(remote);
   return remote;
 }
@@ -42,7 +48,11 @@ async function makeKey(scopes: KeyScopes, rateLimit = 10_000): Promise<string> {
   return (await keys.create({ name: `test-${randomUUID().slice(0, 6)}`, scopes, rateLimit })).key;
 }
 
-async function post(method: string, body: string, apiKey?: string): Promise<{ status: number; json: { error?: { code: string; message: string } }; headers: Headers }> {
+async function post(
+  method: string,
+  body: string,
+  apiKey?: string,
+): Promise<{ status: number; json: { error?: { code: string; message: string } }; headers: Headers }> {
   const response = await fetch(`${gateway.url}/v1/${method}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) },
@@ -55,7 +65,13 @@ async function post(method: string, body: string, apiKey?: string): Promise<{ st
 const net = (label = 'net') => `${label}-${randomUUID().slice(0, 8)}`;
 
 beforeAll(async () => {
-  gateway = await startGateway({ storage: backing, keys, logger: createMemoryLogger(), keyCacheMs: 50, maxBodyBytes: 256 * 1024 });
+  gateway = await startGateway({
+    storage: backing,
+    keys,
+    logger: createMemoryLogger(),
+    keyCacheMs: 50,
+    maxBodyBytes: 256 * 1024,
+  });
   adminKey = await makeKey({ '*': 'read-write' });
 });
 
@@ -65,11 +81,17 @@ afterAll(async () => {
   await backing.close();
 });
 
-runNetworkStorageConformance('RemoteStorage through the gateway (MemoryStorage behind it)', async () => ({ storage: client(adminKey) }));
+runNetworkStorageConformance('RemoteStorage through the gateway (MemoryStorage behind it)', async () => ({
+  storage: client(adminKey),
+}));
 
 // The read cache kept fresh over the gateway's WebSocket: createStorage as an agent would call it.
 runNetworkStorageConformance('createStorage({ type: remote, cache }) through the gateway', async () => ({
-  storage: createStorage({ type: 'remote', options: { url: gateway.url, apiKey: adminKey }, cache: { enabled: true, ttl: 60_000, maxSize: 500 } }),
+  storage: createStorage({
+    type: 'remote',
+    options: { url: gateway.url, apiKey: adminKey },
+    cache: { enabled: true, ttl: 60_000, maxSize: 500 },
+  }),
 }));
 
 describe('API keys and scopes', () => {
@@ -97,7 +119,9 @@ describe('API keys and scopes', () => {
 
   it('refuses an unknown or malformed key with 401 and AuthenticationError', async () => {
     const forged = keyA.slice(0, -4) + 'AAAA';
-    await expect(client(forged).saveContactContent(netA, 'g', 'c', 'changed')).rejects.toBeInstanceOf(AuthenticationError);
+    await expect(client(forged).saveContactContent(netA, 'g', 'c', 'changed')).rejects.toBeInstanceOf(
+      AuthenticationError,
+    );
     await expect(client('not-a-key').loadContactContent(netA, 'g', 'c')).rejects.toBeInstanceOf(AuthenticationError);
     expect(await backing.loadContactContent(netA, 'g', 'c')).toBe('a-original');
   });
@@ -140,7 +164,9 @@ describe('API keys and scopes', () => {
 
   it('refuses a WebSocket without a valid key before upgrading (401)', async () => {
     const status = await new Promise<number>((resolve, reject) => {
-      const socket = new WebSocket(`${gateway.url.replace('http', 'ws')}/v1/subscribe`, { headers: { authorization: 'Bearer ssk_000000000000_' + 'A'.repeat(43) } });
+      const socket = new WebSocket(`${gateway.url.replace('http', 'ws')}/v1/subscribe`, {
+        headers: { authorization: 'Bearer ssk_000000000000_' + 'A'.repeat(43) },
+      });
       socket.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
       socket.on('open', () => reject(new Error('the socket opened')));
       socket.on('error', () => undefined);
@@ -153,7 +179,9 @@ describe('API keys and scopes', () => {
     const remote = client(key);
     expect(await remote.loadContactContent(netA, 'g', 'c')).toBe('a-original');
     await keys.revoke(record.id);
-    await eventually(() => expect(remote.loadContactContent(netA, 'g', 'c')).rejects.toBeInstanceOf(AuthenticationError));
+    await eventually(() =>
+      expect(remote.loadContactContent(netA, 'g', 'c')).rejects.toBeInstanceOf(AuthenticationError),
+    );
     await expect(remote.saveContactContent(netA, 'g', 'c', 'changed')).rejects.toBeInstanceOf(AuthenticationError);
     expect(await backing.loadContactContent(netA, 'g', 'c')).toBe('a-original');
   });
@@ -170,7 +198,11 @@ describe('API keys and scopes', () => {
       await keys.revoke(record.id);
       await eventually(() => expect(own.stats().sockets).toBe(0));
       // Its reconnect was refused (401) once, and it gave up instead of trying again every few ms.
-      await eventually(() => expect(logger.entries.map((e) => e.message)).toContain('the gateway refuses the API key; subscriptions stopped'));
+      await eventually(() =>
+        expect(logger.entries.map((e) => e.message)).toContain(
+          'the gateway refuses the API key; subscriptions stopped',
+        ),
+      );
       // Proving an absence takes a while: a client that kept knocking would be refused again within 20–40 ms.
       const quietUntil = performance.now() + 300;
       while (performance.now() < quietUntil) {
@@ -185,7 +217,12 @@ describe('API keys and scopes', () => {
 
   it('answers 429 with Retry-After past the key rate limit, and the refused write changes nothing', async () => {
     const slow = await makeKey({ [netA]: 'read-write' }, 2);
-    const remote = new RemoteStorage({ url: gateway.url, apiKey: slow, rateLimitRetries: 0, logger: createMemoryLogger() });
+    const remote = new RemoteStorage({
+      url: gateway.url,
+      apiKey: slow,
+      rateLimitRetries: 0,
+      logger: createMemoryLogger(),
+    });
     clients.push(remote);
     await remote.loadContactContent(netA, 'g', 'c');
     await remote.loadContactContent(netA, 'g', 'c');
@@ -227,14 +264,18 @@ describe('bad input gets a clear 4xx and changes nothing', () => {
     expect(answer.status).toBe(400);
     expect(answer.json.error?.code).toBe('MALFORMED_REQUEST');
     expect((await post('saveContactContent', '[1,2]', adminKey)).status).toBe(400);
-    expect((await post('saveContactContent', encode({ args: [n, 'g'] }), adminKey)).json.error?.message).toMatch(/takes 4 to 5 arguments, not 2/);
+    expect((await post('saveContactContent', encode({ args: [n, 'g'] }), adminKey)).json.error?.message).toMatch(
+      /takes 4 to 5 arguments, not 2/,
+    );
   });
 
   it('an oversized body: 413', async () => {
     const answer = await post('saveContactContent', encode({ args: [n, 'g', 'c', 'x'.repeat(300 * 1024)] }), adminKey);
     expect(answer.status).toBe(413);
     expect(answer.json.error?.code).toBe('BODY_TOO_LARGE');
-    await expect(client(adminKey).saveContactContent(n, 'g', 'c', 'y'.repeat(300 * 1024))).rejects.toBeInstanceOf(ContentTooLargeError);
+    await expect(client(adminKey).saveContactContent(n, 'g', 'c', 'y'.repeat(300 * 1024))).rejects.toBeInstanceOf(
+      ContentTooLargeError,
+    );
   });
 
   it('an unknown method or route: 404; GET: 405', async () => {
@@ -242,7 +283,9 @@ describe('bad input gets a clear 4xx and changes nothing', () => {
     expect(answer.status).toBe(404);
     expect(answer.json.error?.code).toBe('UNKNOWN_METHOD');
     expect((await post('constructor', encode({ args: [] }), adminKey)).status).toBe(404);
-    expect((await fetch(`${gateway.url}/v1/loadNetworkState`, { headers: { authorization: `Bearer ${adminKey}` } })).status).toBe(405);
+    expect(
+      (await fetch(`${gateway.url}/v1/loadNetworkState`, { headers: { authorization: `Bearer ${adminKey}` } })).status,
+    ).toBe(405);
   });
 
   it('bad ids: 400 INVALID_ID, as InvalidIdError in the client', async () => {
@@ -267,11 +310,15 @@ describe('bad input gets a clear 4xx and changes nothing', () => {
     const noSnapshot = await remote.loadSnapshot(n, 'nope').catch((e: unknown) => e);
     expect(noSnapshot).toBeInstanceOf(SnapshotNotFoundError);
     expect((noSnapshot as SnapshotNotFoundError).snapshotId).toBe('nope');
-    await expect(remote.saveContactContent(n, 'g', 'c', 'z', { blendMode: 'sideways' as 'merge' })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(
+      remote.saveContactContent(n, 'g', 'c', 'z', { blendMode: 'sideways' as 'merge' }),
+    ).rejects.toBeInstanceOf(InvalidArgumentError);
   });
 
   it('a WebSocket message that is not JSON, or of an unknown type, gets an error message and the socket stays usable', async () => {
-    const socket = new WebSocket(`${gateway.url.replace('http', 'ws')}/v1/subscribe`, { headers: { authorization: `Bearer ${adminKey}` } });
+    const socket = new WebSocket(`${gateway.url.replace('http', 'ws')}/v1/subscribe`, {
+      headers: { authorization: `Bearer ${adminKey}` },
+    });
     const messages: Array<{ type: string; sub?: string; error?: { code: string } }> = [];
     socket.on('message', (data) => messages.push(JSON.parse(data.toString())));
     await new Promise((resolve) => socket.once('open', resolve));
@@ -295,7 +342,11 @@ describe('createStorage({ type: remote, persistence: { saveInterval } })', () =>
     }
     const counted = new FlushCountingStorage();
     const own = await startGateway({ storage: counted, keys, logger: createMemoryLogger() });
-    const storage = createStorage({ type: 'remote', options: { url: own.url, apiKey: adminKey }, persistence: { saveInterval: 20 } });
+    const storage = createStorage({
+      type: 'remote',
+      options: { url: own.url, apiKey: adminKey },
+      persistence: { saveInterval: 20 },
+    });
     try {
       await eventually(() => expect(counted.flushes).toBeGreaterThanOrEqual(3));
     } finally {
@@ -352,9 +403,15 @@ describe('subscriptions through the gateway', () => {
     own = await startGateway({ storage: backing, keys, port, logger: createMemoryLogger() });
     try {
       await eventually(() => {
-        expect(seen.some((s) => s.change.groupId === 'users' && s.state?.contacts.get('count')?.content === 2)).toBe(true);
-        expect(seen.some((s) => s.change.groupId === 'users/@new' && s.state?.contacts.get('hello')?.content === 'world')).toBe(true);
-        expect(seen.some((s) => s.change.groupId === 'gone' && s.state === null && s.change.kind === 'deleted')).toBe(true);
+        expect(seen.some((s) => s.change.groupId === 'users' && s.state?.contacts.get('count')?.content === 2)).toBe(
+          true,
+        );
+        expect(
+          seen.some((s) => s.change.groupId === 'users/@new' && s.state?.contacts.get('hello')?.content === 'world'),
+        ).toBe(true);
+        expect(seen.some((s) => s.change.groupId === 'gone' && s.state === null && s.change.kind === 'deleted')).toBe(
+          true,
+        );
       });
       expect(remote.reconnects).toBeGreaterThanOrEqual(1);
       // Live again after the resume.
@@ -368,7 +425,12 @@ describe('subscriptions through the gateway', () => {
 
   it('a RemoteStorage closed as a slow consumer reconnects and delivers the newest state', async () => {
     const n = net('slow-client');
-    const own = await startGateway({ storage: backing, keys, logger: createMemoryLogger(), maxBufferedBytes: 64 * 1024 });
+    const own = await startGateway({
+      storage: backing,
+      keys,
+      logger: createMemoryLogger(),
+      maxBufferedBytes: 64 * 1024,
+    });
     try {
       const remote = client(adminKey, own.url);
       const seen: unknown[] = [];
@@ -394,7 +456,9 @@ describe('subscriptions through the gateway', () => {
   it('drops a socket that stops answering pings, and its subscriptions with it', async () => {
     const own = await startGateway({ storage: backing, keys, logger: createMemoryLogger(), pingIntervalMs: 100 });
     try {
-      const socket = new WebSocket(`${own.url.replace('http', 'ws')}/v1/subscribe`, { headers: { authorization: `Bearer ${adminKey}` } });
+      const socket = new WebSocket(`${own.url.replace('http', 'ws')}/v1/subscribe`, {
+        headers: { authorization: `Bearer ${adminKey}` },
+      });
       let pings = 0;
       socket.on('ping', () => (pings += 1));
       await new Promise((resolve) => socket.once('open', resolve));
@@ -406,7 +470,9 @@ describe('subscriptions through the gateway', () => {
       expect(own.stats()).toMatchObject({ sockets: 1, deadSocketsDropped: 0 });
       // One that reads nothing more (as a vanished peer) does not.
       (socket as unknown as { _socket: { pause(): void } })._socket.pause();
-      await eventually(() => expect(own.stats()).toMatchObject({ sockets: 0, storageSubscriptions: 0, deadSocketsDropped: 1 }));
+      await eventually(() =>
+        expect(own.stats()).toMatchObject({ sockets: 0, storageSubscriptions: 0, deadSocketsDropped: 1 }),
+      );
       socket.terminate();
     } finally {
       await own.stop();
@@ -429,9 +495,16 @@ describe('subscriptions through the gateway', () => {
 
   it('closes a consumer that stops reading once its send buffer passes the bound (4008), instead of queueing without end', async () => {
     const n = net('slow');
-    const own = await startGateway({ storage: backing, keys, logger: createMemoryLogger(), maxBufferedBytes: 64 * 1024 });
+    const own = await startGateway({
+      storage: backing,
+      keys,
+      logger: createMemoryLogger(),
+      maxBufferedBytes: 64 * 1024,
+    });
     try {
-      const socket = new WebSocket(`${own.url.replace('http', 'ws')}/v1/subscribe`, { headers: { authorization: `Bearer ${adminKey}` } });
+      const socket = new WebSocket(`${own.url.replace('http', 'ws')}/v1/subscribe`, {
+        headers: { authorization: `Bearer ${adminKey}` },
+      });
       await new Promise((resolve) => socket.once('open', resolve));
       socket.send(JSON.stringify({ type: 'subscribe', sub: 's', path: n }));
       await new Promise((resolve) => socket.once('message', resolve));

@@ -44,7 +44,8 @@ export type Operation =
   | { kind: 'restore'; origin: WriteOrigin };
 
 /** A delivery: one operation, or several contact writes to one group delivered as one bundle. */
-export type Delivery = Operation | { kind: 'bundle'; groupId: string; writes: Array<Extract<Operation, { kind: 'write' }>> };
+export type Delivery =
+  Operation | { kind: 'bundle'; groupId: string; writes: Array<Extract<Operation, { kind: 'write' }>> };
 
 export function stampOf(op: Operation): string {
   return op.kind === 'write' ? op.write.stamp : op.origin.stamp;
@@ -56,7 +57,12 @@ export type ModelContact = { blendMode: BlendMode; content: unknown };
 export type ModelState = Map<string, { name: string; contacts: Map<string, ModelContact> }>;
 
 function groupFromState(state: GroupState): { name: string; contacts: Map<string, ModelContact> } {
-  return { name: state.group.name, contacts: new Map([...state.contacts].map(([id, c]) => [id, { blendMode: c.blendMode, content: c.content }] as const)) };
+  return {
+    name: state.group.name,
+    contacts: new Map(
+      [...state.contacts].map(([id, c]) => [id, { blendMode: c.blendMode, content: c.content }] as const),
+    ),
+  };
 }
 
 export function modelFromNetworkState(state: NetworkState | null): ModelState {
@@ -71,7 +77,10 @@ export function stampOrderedModel(operations: readonly Operation[], snapshot: Ne
       case 'write': {
         const group = model.get(op.groupId) ?? { name: op.groupId, contacts: new Map() };
         model.set(op.groupId, group);
-        const contact = group.contacts.get(op.contactId) ?? { blendMode: op.write.blendMode ?? 'accept-last', content: undefined };
+        const contact = group.contacts.get(op.contactId) ?? {
+          blendMode: op.write.blendMode ?? 'accept-last',
+          content: undefined,
+        };
         if (contact.blendMode === 'accept-last') contact.content = op.write.content;
         else {
           const merged = mergeValues(contact.content, op.write.content);
@@ -122,7 +131,8 @@ export function tokenCounts(model: ModelState): Map<string, number> {
   for (const [groupId, group] of model) {
     for (const [contactId, contact] of group.contacts) {
       const content = contact.content as { _tag?: string; values?: unknown[]; items?: unknown[] } | undefined;
-      const tokens = content?._tag === 'GrowSet' ? content.values : content?._tag === 'GrowArray' ? content.items : undefined;
+      const tokens =
+        content?._tag === 'GrowSet' ? content.values : content?._tag === 'GrowArray' ? content.items : undefined;
       for (const token of tokens ?? []) {
         const key = `${groupId}/${contactId}/${String(token)}`;
         counts.set(key, (counts.get(key) ?? 0) + 1);
@@ -140,7 +150,9 @@ export function expectConverged(actual: ModelState, expected: ModelState): void 
   const want = tokenCounts(expected);
   const have = tokenCounts(actual);
   const lost = [...want.keys()].filter((key) => !have.has(key));
-  const twice = [...have].filter(([key, count]) => count > (want.get(key) ?? 0)).map(([key, count]) => `${key} x${count}`);
+  const twice = [...have]
+    .filter(([key, count]) => count > (want.get(key) ?? 0))
+    .map(([key, count]) => `${key} x${count}`);
   expect({ lost, appliedTwiceOrResurrected: twice }).toEqual({ lost: [], appliedTwiceOrResurrected: [] });
   expect(describeModel(actual)).toEqual(describeModel(expected));
 }
@@ -165,10 +177,40 @@ type Plan =
 const common = { writer: fc.nat(2), advance: fc.nat(2) };
 const indexes = (n: number) => fc.subarray([...Array(n).keys()]);
 const planArbitrary: fc.Arbitrary<Plan> = fc.oneof(
-  { weight: 12, arbitrary: fc.record({ kind: fc.constant('write' as const), ...common, group: fc.nat(GROUPS.length - 1), contact: fc.nat(CONTACT_IDS.length - 1), value: fc.nat(5) }) },
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('groupSave' as const), ...common, group: fc.nat(GROUPS.length - 1), contacts: indexes(CONTACT_IDS.length), value: fc.nat(5) }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('groupDelete' as const), ...common, group: fc.nat(GROUPS.length - 1) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('networkSave' as const), ...common, groups: indexes(GROUPS.length), contacts: indexes(CONTACT_IDS.length), value: fc.nat(5) }) },
+  {
+    weight: 12,
+    arbitrary: fc.record({
+      kind: fc.constant('write' as const),
+      ...common,
+      group: fc.nat(GROUPS.length - 1),
+      contact: fc.nat(CONTACT_IDS.length - 1),
+      value: fc.nat(5),
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('groupSave' as const),
+      ...common,
+      group: fc.nat(GROUPS.length - 1),
+      contacts: indexes(CONTACT_IDS.length),
+      value: fc.nat(5),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({ kind: fc.constant('groupDelete' as const), ...common, group: fc.nat(GROUPS.length - 1) }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('networkSave' as const),
+      ...common,
+      groups: indexes(GROUPS.length),
+      contacts: indexes(CONTACT_IDS.length),
+      value: fc.nat(5),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('networkDelete' as const), ...common }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('restore' as const), ...common }) },
 );
@@ -176,10 +218,22 @@ const planArbitrary: fc.Arbitrary<Plan> = fc.oneof(
 function savedGroup(groupId: string, contactIndexes: number[], token: string, value: number): GroupState {
   const contacts = contactIndexes.map((i): Contact => {
     const id = CONTACT_IDS[i]!;
-    return { id, groupId, blendMode: CONTACTS[id]!.blendMode, content: CONTACTS[id]!.content(`${token}@${groupId}`, value) };
+    return {
+      id,
+      groupId,
+      blendMode: CONTACTS[id]!.blendMode,
+      content: CONTACTS[id]!.content(`${token}@${groupId}`, value),
+    };
   });
   return {
-    group: { id: groupId, name: `saved ${token}`, contactIds: contacts.map((c) => c.id), wireIds: [], subgroupIds: [], boundaryContactIds: [] },
+    group: {
+      id: groupId,
+      name: `saved ${token}`,
+      contactIds: contacts.map((c) => c.id),
+      wireIds: [],
+      subgroupIds: [],
+      boundaryContactIds: [],
+    },
     contacts: new Map(contacts.map((c) => [c.id, c] as const)),
     wires: new Map(),
   };
@@ -200,15 +254,31 @@ function stampPlans(plans: Plan[], startTime: number): Operation[] {
       case 'write': {
         const contactId = CONTACT_IDS[plan.contact]!;
         const { blendMode, content } = CONTACTS[contactId]!;
-        return { kind: 'write', groupId: GROUPS[plan.group]!, contactId, write: { ...origin, content: content(token, plan.value), blendMode } };
+        return {
+          kind: 'write',
+          groupId: GROUPS[plan.group]!,
+          contactId,
+          write: { ...origin, content: content(token, plan.value), blendMode },
+        };
       }
       case 'groupSave':
-        return { kind: 'groupSave', groupId: GROUPS[plan.group]!, state: savedGroup(GROUPS[plan.group]!, plan.contacts, token, plan.value), origin };
+        return {
+          kind: 'groupSave',
+          groupId: GROUPS[plan.group]!,
+          state: savedGroup(GROUPS[plan.group]!, plan.contacts, token, plan.value),
+          origin,
+        };
       case 'groupDelete':
         return { kind: 'groupDelete', groupId: GROUPS[plan.group]!, origin };
       case 'networkSave': {
-        const groups = new Map(plan.groups.map((g) => [GROUPS[g]!, savedGroup(GROUPS[g]!, plan.contacts, token, plan.value)] as const));
-        return { kind: 'networkSave', state: { groups, rootGroupId: GROUPS[plan.groups[0] ?? 0]!, currentGroupId: GROUPS[plan.groups[0] ?? 0]! }, origin };
+        const groups = new Map(
+          plan.groups.map((g) => [GROUPS[g]!, savedGroup(GROUPS[g]!, plan.contacts, token, plan.value)] as const),
+        );
+        return {
+          kind: 'networkSave',
+          state: { groups, rootGroupId: GROUPS[plan.groups[0] ?? 0]!, currentGroupId: GROUPS[plan.groups[0] ?? 0]! },
+          origin,
+        };
       }
       case 'networkDelete':
         return { kind: 'networkDelete', origin };
@@ -234,7 +304,8 @@ function deliveriesOf(operations: Operation[]): fc.Arbitrary<Delivery[]> {
     const bundled: Delivery[] = [];
     for (const op of out) {
       const last = bundled[bundled.length - 1];
-      if (op.kind === 'write' && last?.kind === 'bundle' && last.groupId === op.groupId && !last.writes.includes(op)) last.writes.push(op);
+      if (op.kind === 'write' && last?.kind === 'bundle' && last.groupId === op.groupId && !last.writes.includes(op))
+        last.writes.push(op);
       else if (op.kind === 'write') bundled.push({ kind: 'bundle', groupId: op.groupId, writes: [op] });
       else bundled.push(op);
     }
@@ -252,12 +323,14 @@ function prefixPlans(): Plan[] {
 }
 
 export function scenarios(options: { minOperations: number; maxOperations: number }): fc.Arbitrary<Scenario> {
-  return fc.array(planArbitrary, { minLength: options.minOperations, maxLength: options.maxOperations }).chain((plans) => {
-    const all = stampPlans([...prefixPlans(), ...plans], Date.now() - 60_000);
-    const prefix = all.slice(0, prefixPlans().length);
-    const operations = all.slice(prefix.length);
-    return deliveriesOf(operations).map((deliveries) => ({ prefix, operations, deliveries }));
-  });
+  return fc
+    .array(planArbitrary, { minLength: options.minOperations, maxLength: options.maxOperations })
+    .chain((plans) => {
+      const all = stampPlans([...prefixPlans(), ...plans], Date.now() - 60_000);
+      const prefix = all.slice(0, prefixPlans().length);
+      const operations = all.slice(prefix.length);
+      return deliveriesOf(operations).map((deliveries) => ({ prefix, operations, deliveries }));
+    });
 }
 
 // ---- running a scenario
@@ -320,10 +393,16 @@ export function documentTarget(storage: DocumentStorage): ConvergenceTarget {
     async deliver(networkId, delivery, snapshotId) {
       switch (delivery.kind) {
         case 'write':
-          await storage.applyContactWrites(networkId, delivery.groupId, [{ contactId: delivery.contactId, write: delivery.write }]);
+          await storage.applyContactWrites(networkId, delivery.groupId, [
+            { contactId: delivery.contactId, write: delivery.write },
+          ]);
           return;
         case 'bundle':
-          await storage.applyContactWriteBatch(networkId, delivery.groupId, delivery.writes.map((w) => ({ contactId: w.contactId, write: w.write })));
+          await storage.applyContactWriteBatch(
+            networkId,
+            delivery.groupId,
+            delivery.writes.map((w) => ({ contactId: w.contactId, write: w.write })),
+          );
           return;
         case 'groupSave':
           await storage.applyGroupSave(networkId, delivery.groupId, delivery.state, delivery.origin);
@@ -359,7 +438,11 @@ export function documentTarget(storage: DocumentStorage): ConvergenceTarget {
  * Registers the property and the two cases of issue 17 for one backend. `storage()` gives an
  * initialized storage and a function that closes it.
  */
-export function describeConvergence(backend: string, storage: () => Promise<{ storage: DocumentStorage; close(): Promise<void> }>, options: { numRuns: number; timeoutMs: number }): void {
+export function describeConvergence(
+  backend: string,
+  storage: () => Promise<{ storage: DocumentStorage; close(): Promise<void> }>,
+  options: { numRuns: number; timeoutMs: number },
+): void {
   describe(`whole-group operations converge under reorder (${backend})`, () => {
     let opened: { storage: DocumentStorage; close(): Promise<void> };
     beforeAll(async () => {
@@ -370,14 +453,22 @@ export function describeConvergence(backend: string, storage: () => Promise<{ st
     });
     let networks = 0;
     const network = (label: string) => `${label}-${Date.now().toString(36)}-${++networks}`;
-    const at = (time: number, writerId: string, seq = 1): WriteOrigin => ({ stamp: new HybridLogicalClock(writerId, () => time).tick(), writerId, seq });
+    const at = (time: number, writerId: string, seq = 1): WriteOrigin => ({
+      stamp: new HybridLogicalClock(writerId, () => time).tick(),
+      writerId,
+      seq,
+    });
 
     it('an older group delete delivered after a newer merge write keeps that write', async () => {
       const s = opened.storage;
       const net = network('older-delete');
       const now = Date.now();
       await s.applyContactWrite(net, 'g', 'c', { ...at(now - 3, 'w1'), content: growSet(['old']), blendMode: 'merge' });
-      await s.applyContactWrite(net, 'g', 'c', { ...at(now - 1, 'w2'), content: growSet(['newer']), blendMode: 'merge' });
+      await s.applyContactWrite(net, 'g', 'c', {
+        ...at(now - 1, 'w2'),
+        content: growSet(['newer']),
+        blendMode: 'merge',
+      });
       await s.applyGroupDelete(net, 'g', at(now - 2, 'w3'));
       expect(await s.loadContactContent(net, 'g', 'c')).toEqual(growSet(['newer']));
     });
@@ -387,7 +478,11 @@ export function describeConvergence(backend: string, storage: () => Promise<{ st
       const net = network('older-save');
       const now = Date.now();
       await s.applyContactWrite(net, 'g', 'c', { ...at(now - 3, 'w1'), content: growSet(['old']), blendMode: 'merge' });
-      await s.applyContactWrite(net, 'g', 'c', { ...at(now - 1, 'w2'), content: growSet(['newer']), blendMode: 'merge' });
+      await s.applyContactWrite(net, 'g', 'c', {
+        ...at(now - 1, 'w2'),
+        content: growSet(['newer']),
+        blendMode: 'merge',
+      });
       const saved: GroupState = {
         group: { id: 'g', name: 'g', contactIds: ['c'], wireIds: [], subgroupIds: [], boundaryContactIds: [] },
         contacts: new Map([['c', { id: 'c', groupId: 'g', blendMode: 'merge', content: growSet(['saved']) }]]),
@@ -401,16 +496,38 @@ export function describeConvergence(backend: string, storage: () => Promise<{ st
       const s = opened.storage;
       const net = network('restore');
       const now = Date.now();
-      await s.applyContactWrite(net, 'g', 'c', { ...at(now - 10, 'w1'), content: growSet(['snapshotted']), blendMode: 'merge' });
+      await s.applyContactWrite(net, 'g', 'c', {
+        ...at(now - 10, 'w1'),
+        content: growSet(['snapshotted']),
+        blendMode: 'merge',
+      });
       const snapshotId = await s.saveSnapshot(net);
-      await s.applyContactWrite(net, 'g', 'c', { ...at(now - 9, 'w1', 2), content: growSet(['after the snapshot']), blendMode: 'merge' });
+      await s.applyContactWrite(net, 'g', 'c', {
+        ...at(now - 9, 'w1', 2),
+        content: growSet(['after the snapshot']),
+        blendMode: 'merge',
+      });
       await s.applyContactWrite(net, 'g2', 'c', { ...at(now - 8, 'w1', 3), content: 'a group the snapshot lacks' });
-      expect(await s.restoreSnapshot(net, snapshotId, at(now - 5, 'restorer'))).toEqual({ written: ['g'], removed: ['g2'] });
+      expect(await s.restoreSnapshot(net, snapshotId, at(now - 5, 'restorer'))).toEqual({
+        written: ['g'],
+        removed: ['g2'],
+      });
       // Older than the restore, delivered after it.
-      const late = await s.applyContactWrites(net, 'g', [{ contactId: 'c', write: { ...at(now - 6, 'w2'), content: growSet(['older than the restore']), blendMode: 'merge' } }]);
+      const late = await s.applyContactWrites(net, 'g', [
+        {
+          contactId: 'c',
+          write: { ...at(now - 6, 'w2'), content: growSet(['older than the restore']), blendMode: 'merge' },
+        },
+      ]);
       expect(late[0]!.superseded).toBe(true);
-      await s.applyContactWrite(net, 'g', 'c', { ...at(now - 4, 'w3'), content: growSet(['newer than the restore']), blendMode: 'merge' });
-      expect(canonicalize(await s.loadContactContent(net, 'g', 'c'))).toBe(canonicalize(growSet(['snapshotted', 'newer than the restore'])));
+      await s.applyContactWrite(net, 'g', 'c', {
+        ...at(now - 4, 'w3'),
+        content: growSet(['newer than the restore']),
+        blendMode: 'merge',
+      });
+      expect(canonicalize(await s.loadContactContent(net, 'g', 'c'))).toBe(
+        canonicalize(growSet(['snapshotted', 'newer than the restore'])),
+      );
       expect(await s.loadGroupState(net, 'g2')).toBeNull();
     });
 

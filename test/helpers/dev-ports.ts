@@ -4,7 +4,14 @@ import { isPortFree } from '../../emulators/ports';
 /** Every port `npm start --port-base base` takes. */
 export function plannedPorts(base: number): number[] {
   const plan = portPlan(base);
-  return [plan.pubsub!, plan.storage!, plan.tasks!, plan.dashboard, plan.gateway, ...Object.values(plan.functions!).map(Number)];
+  return [
+    plan.pubsub!,
+    plan.storage!,
+    plan.tasks!,
+    plan.dashboard,
+    plan.gateway,
+    ...Object.values(plan.functions!).map(Number),
+  ];
 }
 
 export async function allPortsFree(base: number): Promise<boolean> {

@@ -8,7 +8,10 @@ export interface LogEntry {
 }
 
 /** A logger that keeps entries in memory, so tests stay quiet and can assert on what was logged. */
-export function createMemoryLogger(base: Record<string, unknown> = {}, entries: LogEntry[] = []): Logger & { entries: LogEntry[] } {
+export function createMemoryLogger(
+  base: Record<string, unknown> = {},
+  entries: LogEntry[] = [],
+): Logger & { entries: LogEntry[] } {
   const write = (severity: LogEntry['severity']) => (message: string, fields?: Record<string, unknown>) => {
     entries.push({ severity, message, fields: { ...base, ...fields } });
   };

@@ -53,7 +53,8 @@ export function useStorageEmulator(bucket: string): StorageEmulatorHandle {
       const out: Record<string, number> = {};
       for (const [key, count] of Object.entries(current().emulator.stats().writesByObject)) {
         const delta = count - (before[key] ?? 0);
-        if (delta > 0 && key.startsWith(`${bucket}/${prefix}`)) out[key.slice(bucket.length + 1 + prefix.length)] = delta;
+        if (delta > 0 && key.startsWith(`${bucket}/${prefix}`))
+          out[key.slice(bucket.length + 1 + prefix.length)] = delta;
       }
       return out;
     },
@@ -64,10 +65,27 @@ export function useStorageEmulator(bucket: string): StorageEmulatorHandle {
 export const freshPrefix = (label: string) => `${label}-${randomUUID().slice(0, 8)}/`;
 
 /** A group `groupId` holding one accept-last contact per entry of `contents`, no wires; `extra` adds to the group record. */
-export function groupState(groupId: string, contents: Record<string, unknown>, extra: Partial<GroupState['group']> = {}): GroupState {
-  const contacts = Object.entries(contents).map(([id, content]): Contact => ({ id, groupId, content, blendMode: 'accept-last' }));
+export function groupState(
+  groupId: string,
+  contents: Record<string, unknown>,
+  extra: Partial<GroupState['group']> = {},
+): GroupState {
+  const contacts = Object.entries(contents).map(([id, content]): Contact => ({
+    id,
+    groupId,
+    content,
+    blendMode: 'accept-last',
+  }));
   return {
-    group: { id: groupId, name: groupId, contactIds: contacts.map((c) => c.id), wireIds: [], subgroupIds: [], boundaryContactIds: [], ...extra },
+    group: {
+      id: groupId,
+      name: groupId,
+      contactIds: contacts.map((c) => c.id),
+      wireIds: [],
+      subgroupIds: [],
+      boundaryContactIds: [],
+      ...extra,
+    },
     contacts: new Map(contacts.map((c) => [c.id, c])),
     wires: new Map(),
   };

@@ -28,7 +28,11 @@ export function useLocalMesh(options: LocalMeshOptions = {}): MeshHandle {
   const functionLogs: string[] = [];
 
   beforeAll(async () => {
-    mesh = await startLocalMesh({ logger: createMemoryLogger(), onFunctionsLog: (line) => functionLogs.push(line), ...options });
+    mesh = await startLocalMesh({
+      logger: createMemoryLogger(),
+      onFunctionsLog: (line) => functionLogs.push(line),
+      ...options,
+    });
     pubsub = createPubSubClient(mesh.settings);
     storage = createStorageClient(mesh.settings);
   }, 120_000);
@@ -41,7 +45,8 @@ export function useLocalMesh(options: LocalMeshOptions = {}): MeshHandle {
   }, 60_000);
 
   const started = () => {
-    if (!mesh || !pubsub || !storage) throw new Error('the local mesh is not running yet: use it inside tests or hooks');
+    if (!mesh || !pubsub || !storage)
+      throw new Error('the local mesh is not running yet: use it inside tests or hooks');
     return { mesh, pubsub, storage };
   };
   return {

@@ -21,5 +21,7 @@ require(specifier);
 const importMs = performance.now() - start;
 
 const packageOf = (file: string) => /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(decodeURIComponent(file))?.[1];
-const packages = new Set([...resolved, ...Object.keys(require.cache)].map(packageOf).filter((name) => name !== undefined));
+const packages = new Set(
+  [...resolved, ...Object.keys(require.cache)].map(packageOf).filter((name) => name !== undefined),
+);
 process.stdout.write(JSON.stringify({ specifier, importMs, packages: [...packages].sort() }));

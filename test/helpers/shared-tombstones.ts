@@ -20,7 +20,10 @@ export function describeSharedTombstones(backend: string, pair: () => Promise<St
       for (const group of groups) await first.saveContactContent(network, group, 'c', group);
       // Stamped before the deletes, delivered after them.
       const late = new HybridLogicalClock('late-writer', () => Date.now() - 60_000);
-      const lateWrites = groups.map((group, i) => ({ group, write: { content: 'too late', stamp: late.tick(), writerId: 'late-writer', seq: i + 1 } }));
+      const lateWrites = groups.map((group, i) => ({
+        group,
+        write: { content: 'too late', stamp: late.tick(), writerId: 'late-writer', seq: i + 1 },
+      }));
       await Promise.all(groups.map((group, i) => (i % 2 ? second : first).deleteGroup(network, group)));
       for (const { group, write } of lateWrites) {
         const [outcome] = await second.applyContactWriteBatch(network, group, [{ contactId: 'c', write }]);

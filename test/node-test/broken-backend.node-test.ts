@@ -14,4 +14,8 @@ class WrongContentStorage extends MemoryStorage {
   }
 }
 
-runNetworkStorageConformance('MemoryStorage answering wrong content', async () => ({ storage: new WrongContentStorage() }), { describe, it, beforeEach, afterEach });
+runNetworkStorageConformance(
+  'MemoryStorage answering wrong content',
+  async () => ({ storage: new WrongContentStorage() }),
+  { describe, it, beforeEach, afterEach },
+);

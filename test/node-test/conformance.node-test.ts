@@ -19,7 +19,10 @@ runNetworkStorageConformance(
   'FileSystemStorage',
   async () => {
     const basePath = await mkdtemp(path.join(os.tmpdir(), 'spine-fs-node-test-'));
-    return { storage: new FileSystemStorage({ basePath }), teardown: () => rm(basePath, { recursive: true, force: true }) };
+    return {
+      storage: new FileSystemStorage({ basePath }),
+      teardown: () => rm(basePath, { recursive: true, force: true }),
+    };
   },
   runner,
 );

@@ -12,7 +12,12 @@ const postgres = usePostgres();
 describeConvergence(
   'PostgreSQL',
   async () => {
-    const storage = new PostgresStorage({ connectionString: postgres.url, schema: freshSchema('convergence'), poolSize: 2, logger: createMemoryLogger() });
+    const storage = new PostgresStorage({
+      connectionString: postgres.url,
+      schema: freshSchema('convergence'),
+      poolSize: 2,
+      logger: createMemoryLogger(),
+    });
     await storage.initialize();
     return { storage, close: () => storage.close() };
   },

@@ -21,7 +21,12 @@ import {
   type GroupState,
   type NetworkStorage,
 } from 'super-spine';
-import { cloudSqlIamUser, PostgresStorage, queryFilter, type PostgresStorageOptions } from '../../shared/backends/postgres';
+import {
+  cloudSqlIamUser,
+  PostgresStorage,
+  queryFilter,
+  type PostgresStorageOptions,
+} from '../../shared/backends/postgres';
 import { createMemoryLogger } from '../helpers/emulators';
 import { useStorageEmulator } from '../helpers/gcs';
 import { freshSchema, usePostgres } from '../helpers/postgres';
@@ -48,7 +53,12 @@ beforeAll(async () => {
 });
 
 function open(options: Partial<PostgresStorageOptions> = {}): PostgresStorage {
-  const storage = new PostgresStorage({ connectionString: postgres.url, poolSize: 2, logger: createMemoryLogger(), ...options });
+  const storage = new PostgresStorage({
+    connectionString: postgres.url,
+    poolSize: 2,
+    logger: createMemoryLogger(),
+    ...options,
+  });
   opened.push(storage);
   return storage;
 }
@@ -56,9 +66,22 @@ function open(options: Partial<PostgresStorageOptions> = {}): PostgresStorage {
 const net = (label: string) => `${label}-${randomUUID().slice(0, 8)}`;
 
 function group(id: string, attributes?: Record<string, unknown>, contents: Record<string, unknown> = {}): GroupState {
-  const contacts = Object.entries(contents).map(([cid, content]) => ({ id: cid, groupId: id, content, blendMode: 'accept-last' as const }));
+  const contacts = Object.entries(contents).map(([cid, content]) => ({
+    id: cid,
+    groupId: id,
+    content,
+    blendMode: 'accept-last' as const,
+  }));
   return {
-    group: { id, name: id, contactIds: contacts.map((c) => c.id), wireIds: [], subgroupIds: [], boundaryContactIds: [], ...(attributes ? { attributes } : {}) },
+    group: {
+      id,
+      name: id,
+      contactIds: contacts.map((c) => c.id),
+      wireIds: [],
+      subgroupIds: [],
+      boundaryContactIds: [],
+      ...(attributes ? { attributes } : {}),
+    },
     contacts: new Map(contacts.map((c) => [c.id, c])),
     wires: new Map(),
   };
@@ -99,7 +122,9 @@ describe('concurrent writers in separate instances', () => {
     const newest = [...writes].sort((a, b) => compareStamps(b.stamp, a.stamp))[0]!;
     const writers = writes.map((_, i) => open({ writerId: `applier-${i}`, poolSize: 1 }));
     // Delivered twice each, in a shuffled order, by different instances.
-    const deliveries = [...writes, ...writes].map((write, i) => ({ write, by: writers[(i * 17) % writers.length]! })).sort(() => Math.random() - 0.5);
+    const deliveries = [...writes, ...writes]
+      .map((write, i) => ({ write, by: writers[(i * 17) % writers.length]! }))
+      .sort(() => Math.random() - 0.5);
     await Promise.all(deliveries.map(({ write, by }) => by.applyContactWrite(n, 'g', 'c', write)));
     expect(await open().loadContactContent(n, 'g', 'c')).toEqual(newest.content);
   });
@@ -120,7 +145,9 @@ describe('migrations', () => {
     const schema = freshSchema('migrate');
     const [first, second] = [open({ schema }), open({ schema })];
     await Promise.all([first.initialize(), second.initialize()]);
-    const applied = [first.postgres.appliedMigrations, second.postgres.appliedMigrations].sort((x, y) => y.length - x.length);
+    const applied = [first.postgres.appliedMigrations, second.postgres.appliedMigrations].sort(
+      (x, y) => y.length - x.length,
+    );
     expect(applied).toEqual([[1], []]);
     const third = open({ schema });
     await third.initialize();
@@ -146,7 +173,7 @@ describe('migrations', () => {
     expect(await owner.loadContactContent('n', 'g', 'c')).toBe('by writer');
   });
 
-  it('grant read and write on their rows to the roles in grantTo (other functions\' IAM users), also to roles added later', async () => {
+  it("grant read and write on their rows to the roles in grantTo (other functions' IAM users), also to roles added later", async () => {
     const schema = freshSchema('grants');
     const [persist, health] = [`spine-persist@${schema}.iam`, `spine-health@${schema}.iam`];
     for (const role of [persist, health]) await sql.query(`CREATE ROLE ${sql.escapeIdentifier(role)} LOGIN`);
@@ -164,7 +191,9 @@ describe('migrations', () => {
     expect(await owner.loadContactContent('n', 'g', 'c')).toBe('by persist');
     // Not named: no rights, until the owner's next start names it too.
     const ungranted = as(health);
-    await expect(ungranted.initialize().then(() => ungranted.loadContactContent('n', 'g', 'c'))).rejects.toThrow(/permission denied/);
+    await expect(ungranted.initialize().then(() => ungranted.loadContactContent('n', 'g', 'c'))).rejects.toThrow(
+      /permission denied/,
+    );
     await open({ schema, grantTo: [persist, health] }).initialize();
     const later = as(health);
     await later.initialize();
@@ -180,7 +209,9 @@ describe('migrations', () => {
     }
     expect(() => new PostgresStorage({ connectionString: 'mysql://x' })).toThrow(/postgresql:\/\//);
     expect(() => new PostgresStorage({ connectionString: postgres.url, poolSize: 0 })).toThrow(/poolSize/);
-    expect(() => new PostgresStorage({ connectionString: postgres.url, snapshots: 'disk' as never })).toThrow(/snapshots/);
+    expect(() => new PostgresStorage({ connectionString: postgres.url, snapshots: 'disk' as never })).toThrow(
+      /snapshots/,
+    );
   });
 });
 
@@ -221,7 +252,16 @@ describe('queryGroups', () => {
       ['tags-set', { 'bassline.tags': new Set(['red', 'green']), 'bassline.type': 'sensor' }],
       ['nul', { label: 'a\u0000b', 'bassline.tags': ['red'] }],
       ['escaped-key', { $type: 'odd', nested: { $type: 'Map' } }],
-      ['map-value', { where: new Map<unknown, unknown>([['x', 1], ['y', new Date(0)]]), 'bassline.author': 'bob' }],
+      [
+        'map-value',
+        {
+          where: new Map<unknown, unknown>([
+            ['x', 1],
+            ['y', new Date(0)],
+          ]),
+          'bassline.author': 'bob',
+        },
+      ],
       ['lone-surrogate', { label: '\ud800', 'bassline.tags': ['blue'] }],
       ['none', {}],
     ];
@@ -237,7 +277,14 @@ describe('queryGroups', () => {
       { attributes: { label: 'a\u0000b' } },
       { attributes: { $type: 'odd' } },
       { attributes: { nested: { $type: 'Map' } } },
-      { attributes: { where: new Map<unknown, unknown>([['y', new Date(0)], ['x', 1]]) } },
+      {
+        attributes: {
+          where: new Map<unknown, unknown>([
+            ['y', new Date(0)],
+            ['x', 1],
+          ]),
+        },
+      },
       { attributes: { label: '\ud800' } },
       { attributes: { n: 4321 } },
     ];
@@ -246,9 +293,14 @@ describe('queryGroups', () => {
       const expected = query.attributes?.n === 4321 ? ['bulk-4321'] : ids(await memory.queryGroups(n, query));
       expect({ query, found: ids(await storage.queryGroups(n, query)) }).toEqual({ query, found: expected });
     }
-    expect((await storage.queryGroups(n, { tags: ['red'] })).find((g) => g.group.id === 'nul')?.contacts.get('c')?.content).toBe('nul');
+    expect(
+      (await storage.queryGroups(n, { tags: ['red'] })).find((g) => g.group.id === 'nul')?.contacts.get('c')?.content,
+    ).toBe('nul');
 
-    const indexes = await sql.query(`SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND indexname = 'groups_attributes_gin'`, [schema]);
+    const indexes = await sql.query(
+      `SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND indexname = 'groups_attributes_gin'`,
+      [schema],
+    );
     expect(indexes.rows[0]?.indexdef).toMatch(/USING gin \(attributes jsonb_path_ops\)/);
     // The statement queryGroups runs, as the planner would run it: on the GIN index.
     const statement = storage.postgres.groupsStatement(n, queryFilter({ tags: ['bulk'], attributes: { n: 77 } }));
@@ -263,9 +315,17 @@ describe('deletes', () => {
     const schema = freshSchema('cascade');
     const storage = open({ schema });
     const n = net('cascade');
-    await storage.saveNetworkState(n, { groups: new Map([['a', group('a', {}, { x: 1, y: 2 })], ['b', group('b', {}, { z: 3 })]]), rootGroupId: 'a', currentGroupId: 'a' });
+    await storage.saveNetworkState(n, {
+      groups: new Map([
+        ['a', group('a', {}, { x: 1, y: 2 })],
+        ['b', group('b', {}, { z: 3 })],
+      ]),
+      rootGroupId: 'a',
+      currentGroupId: 'a',
+    });
     await storage.saveSnapshot(n, 'before delete');
-    const count = async (table: string, ref: string) => Number((await sql.query(`SELECT count(*) FROM ${schema}.${table} WHERE ${ref}`)).rows[0].count);
+    const count = async (table: string, ref: string) =>
+      Number((await sql.query(`SELECT count(*) FROM ${schema}.${table} WHERE ${ref}`)).rows[0].count);
     const { rows } = await sql.query(`SELECT id FROM ${schema}.networks WHERE network_id = $1`, [n]);
     const networkRef = rows[0].id as string;
     const contactsOf = `group_ref IN (SELECT id FROM ${schema}.groups WHERE network_ref = ${networkRef})`;
@@ -288,7 +348,11 @@ describe('snapshots', () => {
     const schema = freshSchema('snapdb');
     const storage = open({ schema });
     const n = net('snapdb');
-    await storage.saveNetworkState(n, { groups: new Map([['a', group('a', {}, { x: 'é🙂' })]]), rootGroupId: 'a', currentGroupId: 'a' });
+    await storage.saveNetworkState(n, {
+      groups: new Map([['a', group('a', {}, { x: 'é🙂' })]]),
+      rootGroupId: 'a',
+      currentGroupId: 'a',
+    });
     const first = await storage.writeSnapshot(n, 'hourly', { snapshotId: 'slot-1' });
     const again = await storage.writeSnapshot(n, 'hourly', { snapshotId: 'slot-1' });
     expect([first.created, again.created]).toEqual([true, false]);
@@ -311,7 +375,10 @@ describe('snapshots', () => {
 
   it('live in Cloud Storage when asked, and nothing of them in the database', async () => {
     const schema = freshSchema('snapgcs');
-    const storage = open({ schema, snapshots: { bucket: 'pg-storage-test', prefix: `${schema}/`, storage: gcs.client } });
+    const storage = open({
+      schema,
+      snapshots: { bucket: 'pg-storage-test', prefix: `${schema}/`, storage: gcs.client },
+    });
     const n = net('snapgcs');
     await storage.saveContactContent(n, 'g', 'c', 42);
     const id = await storage.saveSnapshot(n, 'to gcs');
@@ -354,20 +421,45 @@ describe('bad input', () => {
 describe('settings', () => {
   it('need SPINE_POSTGRES_URL for the postgres store and check the other SPINE_POSTGRES_ settings', () => {
     expect(() => loadSettings({ SPINE_STATE_STORE: 'postgres' })).toThrow(/SPINE_POSTGRES_URL/);
-    const settings = loadSettings({ SPINE_STATE_STORE: 'postgres', SPINE_POSTGRES_URL: 'postgresql://u:secret@db/spine' });
-    expect(settings).toMatchObject({ stateStore: 'postgres', postgresSchema: 'spine', postgresPoolSize: 10, postgresSnapshots: 'database', postgresIamAuth: false });
+    const settings = loadSettings({
+      SPINE_STATE_STORE: 'postgres',
+      SPINE_POSTGRES_URL: 'postgresql://u:secret@db/spine',
+    });
+    expect(settings).toMatchObject({
+      stateStore: 'postgres',
+      postgresSchema: 'spine',
+      postgresPoolSize: 10,
+      postgresSnapshots: 'database',
+      postgresIamAuth: false,
+    });
     for (const [variable, value] of [
       ['SPINE_POSTGRES_SCHEMA', 'Bad-Name'],
       ['SPINE_POSTGRES_POOL_SIZE', '0'],
       ['SPINE_POSTGRES_SNAPSHOTS', 'disk'],
       ['SPINE_POSTGRES_IAM_AUTH', 'yes'],
     ] as const) {
-      expect(() => loadSettings({ SPINE_STATE_STORE: 'postgres', SPINE_POSTGRES_URL: 'postgresql://db/spine', [variable]: value })).toThrow(variable);
+      expect(() =>
+        loadSettings({ SPINE_STATE_STORE: 'postgres', SPINE_POSTGRES_URL: 'postgresql://db/spine', [variable]: value }),
+      ).toThrow(variable);
     }
-    expect(loadSettings({ SPINE_STATE_STORE: 'postgres', SPINE_POSTGRES_URL: 'postgresql://db/spine', SPINE_POSTGRES_GRANT_TO: 'a@p.iam, b@p.iam,' }).postgresGrantTo).toEqual(['a@p.iam', 'b@p.iam']);
-    expect(() => loadSettings({ SPINE_STATE_STORE: 'postgres', SPINE_POSTGRES_URL: 'postgresql://db/spine', SPINE_POSTGRES_GRANT_TO: 'r'.repeat(64) })).toThrow('SPINE_POSTGRES_GRANT_TO');
+    expect(
+      loadSettings({
+        SPINE_STATE_STORE: 'postgres',
+        SPINE_POSTGRES_URL: 'postgresql://db/spine',
+        SPINE_POSTGRES_GRANT_TO: 'a@p.iam, b@p.iam,',
+      }).postgresGrantTo,
+    ).toEqual(['a@p.iam', 'b@p.iam']);
+    expect(() =>
+      loadSettings({
+        SPINE_STATE_STORE: 'postgres',
+        SPINE_POSTGRES_URL: 'postgresql://db/spine',
+        SPINE_POSTGRES_GRANT_TO: 'r'.repeat(64),
+      }),
+    ).toThrow('SPINE_POSTGRES_GRANT_TO');
     // The connection string may hold a password: never in an error message.
-    expect(() => loadSettings({ SPINE_POSTGRES_URL: 'mysql://u:secret@db' })).toThrow(/^(?!.*secret).*SPINE_POSTGRES_URL/);
+    expect(() => loadSettings({ SPINE_POSTGRES_URL: 'mysql://u:secret@db' })).toThrow(
+      /^(?!.*secret).*SPINE_POSTGRES_URL/,
+    );
   });
 });
 
@@ -389,7 +481,12 @@ describe('Cloud SQL IAM login', () => {
     };
     const url = new URL(postgres.url);
     url.username = '';
-    const storage = open({ connectionString: url.toString(), iamAuth: true, googleAuth: googleAuth as never, schema: freshSchema('iam') });
+    const storage = open({
+      connectionString: url.toString(),
+      iamAuth: true,
+      googleAuth: googleAuth as never,
+      schema: freshSchema('iam'),
+    });
     await storage.initialize();
     const { rows } = await storage.postgres.pool.query('SELECT current_user AS who');
     expect(rows[0].who).toBe(user);

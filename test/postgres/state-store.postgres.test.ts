@@ -10,13 +10,27 @@ const gcs = useStorageEmulator('pg-store-snapshots');
 
 runStateStoreTests('PostgresStateStore', async () => {
   const schema = freshSchema('store');
-  const store = () => new PostgresStateStore({ connectionString: postgres.url, schema, poolSize: 4, logger: createMemoryLogger() });
+  const store = () =>
+    new PostgresStateStore({ connectionString: postgres.url, schema, poolSize: 4, logger: createMemoryLogger() });
   return { store: store(), sibling: store, transactional: true };
 });
 
 runStateStoreTests('PostgresStateStore with snapshots in Cloud Storage', async () => {
   const schema = freshSchema('store_gcs');
-  const snapshots = () => new GcsStateStore({ bucket: 'pg-store-snapshots', prefix: `${schema}/`, storage: gcs.client, logger: createMemoryLogger() });
-  const store = () => new PostgresStateStore({ connectionString: postgres.url, schema, poolSize: 4, snapshots: snapshots(), logger: createMemoryLogger() });
+  const snapshots = () =>
+    new GcsStateStore({
+      bucket: 'pg-store-snapshots',
+      prefix: `${schema}/`,
+      storage: gcs.client,
+      logger: createMemoryLogger(),
+    });
+  const store = () =>
+    new PostgresStateStore({
+      connectionString: postgres.url,
+      schema,
+      poolSize: 4,
+      snapshots: snapshots(),
+      logger: createMemoryLogger(),
+    });
   return { store: store(), sibling: store, transactional: true };
 });

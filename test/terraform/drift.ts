@@ -1,7 +1,7 @@
 import { pushEndpoint } from '../../shared/provision';
 import { loadSettings } from '../../shared/settings';
 import { allSubscriptions, allTopics, defineTopology, type Topology } from '../../shared/topology';
-import { durationSeconds, Ref, Template, TerraformConfig, TerraformError, type ResourceInstance, type Value } from './terraform-config';
+import { durationSeconds, Ref, Template, type TerraformConfig, TerraformError, type ResourceInstance, type Value } from './terraform-config';
 
 /**
  * Compares a Terraform configuration with the topology in code and lists every difference, each

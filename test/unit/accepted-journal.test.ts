@@ -17,7 +17,12 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const message = (id: string, topic = 'projects/p/topics/spine-contact-writes'): JournaledMessage => ({ id, topic, data: Buffer.from(id).toString('base64'), attributes: { id } });
+const message = (id: string, topic = 'projects/p/topics/spine-contact-writes'): JournaledMessage => ({
+  id,
+  topic,
+  data: Buffer.from(id).toString('base64'),
+  attributes: { id },
+});
 // Done marks are written about once a second (DONE_FLUSH_MS).
 const doneFlush = () => new Promise((resolve) => setTimeout(resolve, 1_300));
 

@@ -26,7 +26,10 @@ const IDS = { contactId: 'c', groupId: 'g' };
 const NOW = Date.UTC(2026, 11, 1);
 
 // Writer ids include names that are also Object.prototype members: the applied log is keyed by them.
-const writerIds = fc.uniqueArray(fc.constantFrom('w1', 'w2', 'w3', 'agent-7', 'constructor', '__proto__', 'toString'), { minLength: 1, maxLength: 4 });
+const writerIds = fc.uniqueArray(fc.constantFrom('w1', 'w2', 'w3', 'agent-7', 'constructor', '__proto__', 'toString'), {
+  minLength: 1,
+  maxLength: 4,
+});
 
 interface WriterPlan {
   writerId: string;
@@ -35,17 +38,31 @@ interface WriterPlan {
 }
 
 const writerPlans: fc.Arbitrary<WriterPlan[]> = writerIds.chain((ids) =>
-  fc.tuple(...ids.map((writerId) => fc.array(fc.integer({ min: 0, max: 50 }), { minLength: 1, maxLength: 5 }).map((readings) => ({ writerId, readings })))),
+  fc.tuple(
+    ...ids.map((writerId) =>
+      fc
+        .array(fc.integer({ min: 0, max: 50 }), { minLength: 1, maxLength: 5 })
+        .map((readings) => ({ writerId, readings })),
+    ),
+  ),
 );
 
 /**
  * Stamps every planned write with its writer's own clock, and the content `contentFor` gives it.
  * Writers sometimes observe each other (`observeEvery`), as they would after reading state.
  */
-function stampWrites(plans: WriterPlan[], contentFor: (writerId: string, seq: number) => unknown, blendMode: BlendMode, observe: boolean): ContactWrite[] {
+function stampWrites(
+  plans: WriterPlan[],
+  contentFor: (writerId: string, seq: number) => unknown,
+  blendMode: BlendMode,
+  observe: boolean,
+): ContactWrite[] {
   const clocks = plans.map((plan) => {
     let i = 0;
-    return { plan, hlc: new HybridLogicalClock(plan.writerId, () => plan.readings[Math.min(i++, plan.readings.length - 1)]!) };
+    return {
+      plan,
+      hlc: new HybridLogicalClock(plan.writerId, () => plan.readings[Math.min(i++, plan.readings.length - 1)]!),
+    };
   });
   const writes: ContactWrite[] = [];
   const longest = Math.max(...plans.map((p) => p.readings.length));
@@ -55,7 +72,13 @@ function stampWrites(plans: WriterPlan[], contentFor: (writerId: string, seq: nu
       if (round >= plan.readings.length) continue;
       if (observe && writes.length > 0) hlc.observe(writes[writes.length - 1]!.stamp);
       const seq = round + 1;
-      writes.push({ content: contentFor(plan.writerId, seq), stamp: hlc.tick(), writerId: plan.writerId, seq, blendMode });
+      writes.push({
+        content: contentFor(plan.writerId, seq),
+        stamp: hlc.tick(),
+        writerId: plan.writerId,
+        seq,
+        blendMode,
+      });
     }
   }
   return writes;
@@ -109,7 +132,11 @@ function expectCompactLog(log: AppliedLog, seen: Set<string>): void {
     let upTo = 0;
     while (set.has(upTo + 1)) upTo++;
     const entry = Object.getOwnPropertyDescriptor(log, writerId)?.value as AppliedLog[string];
-    expect(entry).toEqual({ upTo, beyond: [...set].filter((s) => s > upTo).sort((a, b) => a - b), at: expect.any(Number) });
+    expect(entry).toEqual({
+      upTo,
+      beyond: [...set].filter((s) => s > upTo).sort((a, b) => a - b),
+      at: expect.any(Number),
+    });
   }
 }
 
@@ -126,7 +153,14 @@ describe('blend properties', () => {
   it('(a) accept-last converges to the content of the newest stamp, whatever the order and duplicates', () => {
     const scenario = fc
       .tuple(writerPlans, fc.boolean())
-      .map(([plans, observe]) => stampWrites(plans, (writerId, seq) => ({ writerId, seq, payload: new Map([[seq, writerId]]) }), 'accept-last', observe))
+      .map(([plans, observe]) =>
+        stampWrites(
+          plans,
+          (writerId, seq) => ({ writerId, seq, payload: new Map([[seq, writerId]]) }),
+          'accept-last',
+          observe,
+        ),
+      )
       .chain((writes) => fc.tuple(fc.constant(writes), deliveries(writes), deliveries(writes), fc.boolean()));
     fc.assert(
       fc.property(scenario, ([writes, orderA, orderB, throughCodec]) => {
@@ -144,17 +178,28 @@ describe('blend properties', () => {
     );
   });
 
-  const element = fc.oneof(fc.integer({ min: 0, max: 6 }), fc.constantFrom('x', 'y'), fc.constantFrom({ id: 1 }, { id: 2 }).map((o) => ({ ...o })));
+  const element = fc.oneof(
+    fc.integer({ min: 0, max: 6 }),
+    fc.constantFrom('x', 'y'),
+    fc.constantFrom({ id: 1 }, { id: 2 }).map((o) => ({ ...o })),
+  );
 
-  type MergeCase = { name: string; content: fc.Arbitrary<(writerId: string, seq: number) => unknown>; expected?: (contents: unknown[]) => unknown };
+  type MergeCase = {
+    name: string;
+    content: fc.Arbitrary<(writerId: string, seq: number) => unknown>;
+    expected?: (contents: unknown[]) => unknown;
+  };
   const contentTable = <T>(arb: fc.Arbitrary<T>) =>
-    fc.array(arb, { minLength: 30, maxLength: 30 }).map((table) => (writerId: string, seq: number) => clone(table[(writerId.length * 7 + seq) % table.length]));
+    fc
+      .array(arb, { minLength: 30, maxLength: 30 })
+      .map((table) => (writerId: string, seq: number) => clone(table[(writerId.length * 7 + seq) % table.length]));
 
   const mergeCases: MergeCase[] = [
     {
       name: 'GrowSet',
       content: contentTable(fc.array(element, { maxLength: 4 }).map((values) => growSet(values))),
-      expected: (contents) => growSet(uniqueByValue(contents.flatMap((c) => [...(c as ReturnType<typeof growSet>).values]))),
+      expected: (contents) =>
+        growSet(uniqueByValue(contents.flatMap((c) => [...(c as ReturnType<typeof growSet>).values]))),
     },
     {
       name: 'GrowSet sent as an array',
@@ -164,9 +209,9 @@ describe('blend properties', () => {
     {
       name: 'GrowMap with GrowSet values',
       content: contentTable(
-        fc.array(fc.tuple(fc.constantFrom('k1', 'k2', 'k3'), fc.array(element, { maxLength: 3 })), { maxLength: 3 }).map((entries) =>
-          growMap(entries.map(([k, values]) => [k, growSet(values)] as [string, unknown])),
-        ),
+        fc
+          .array(fc.tuple(fc.constantFrom('k1', 'k2', 'k3'), fc.array(element, { maxLength: 3 })), { maxLength: 3 })
+          .map((entries) => growMap(entries.map(([k, values]) => [k, growSet(values)] as [string, unknown]))),
       ),
     },
     {
@@ -176,9 +221,9 @@ describe('blend properties', () => {
     {
       name: 'plain Map of plain Sets',
       content: contentTable(
-        fc.array(fc.tuple(fc.constantFrom('k1', 'k2', { k: 3 }), fc.array(element, { maxLength: 3 })), { maxLength: 3 }).map(
-          (entries) => new Map(entries.map(([k, values]) => [k, new Set(values)] as [unknown, unknown])),
-        ),
+        fc
+          .array(fc.tuple(fc.constantFrom('k1', 'k2', { k: 3 }), fc.array(element, { maxLength: 3 })), { maxLength: 3 })
+          .map((entries) => new Map(entries.map(([k, values]) => [k, new Set(values)] as [unknown, unknown]))),
       ),
     },
     {
@@ -206,14 +251,40 @@ describe('blend properties', () => {
     );
   });
 
-  const anyModeCases: { name: string; mode: BlendMode; content: fc.Arbitrary<(writerId: string, seq: number) => unknown> }[] = [
+  const anyModeCases: {
+    name: string;
+    mode: BlendMode;
+    content: fc.Arbitrary<(writerId: string, seq: number) => unknown>;
+  }[] = [
     { name: 'accept-last', mode: 'accept-last', content: contentTable(fc.oneof(fc.integer(), fc.string())) },
-    { name: 'GrowArray', mode: 'merge', content: contentTable(fc.array(element, { maxLength: 3 }).map((items) => growArray(items))) },
+    {
+      name: 'GrowArray',
+      mode: 'merge',
+      content: contentTable(fc.array(element, { maxLength: 3 }).map((items) => growArray(items))),
+    },
     { name: 'plain array', mode: 'merge', content: contentTable(fc.array(element, { maxLength: 3 })) },
-    { name: 'ShrinkArray', mode: 'merge', content: contentTable(fc.array(element, { maxLength: 3 }).map((items) => shrinkArray(['common', ...items]))) },
-    { name: 'ShrinkMap', mode: 'merge', content: contentTable(fc.array(fc.constantFrom('a', 'b', 'c'), { maxLength: 3 }).map((keys) => shrinkMap([['common', 1], ...keys.map((k) => [k, 1] as [string, number])]))) },
+    {
+      name: 'ShrinkArray',
+      mode: 'merge',
+      content: contentTable(fc.array(element, { maxLength: 3 }).map((items) => shrinkArray(['common', ...items]))),
+    },
+    {
+      name: 'ShrinkMap',
+      mode: 'merge',
+      content: contentTable(
+        fc
+          .array(fc.constantFrom('a', 'b', 'c'), { maxLength: 3 })
+          .map((keys) => shrinkMap([['common', 1], ...keys.map((k) => [k, 1] as [string, number])])),
+      ),
+    },
     { name: 'contradicting scalars', mode: 'merge', content: contentTable(fc.integer({ min: 0, max: 3 })) },
-    { name: 'mixed tags', mode: 'merge', content: contentTable(fc.oneof(fc.constant(growSet([1])), fc.constant(shrinkSet([1])), fc.constant(growArray([1])))) },
+    {
+      name: 'mixed tags',
+      mode: 'merge',
+      content: contentTable(
+        fc.oneof(fc.constant(growSet([1])), fc.constant(shrinkSet([1])), fc.constant(growArray([1]))),
+      ),
+    },
   ];
 
   it.each(anyModeCases)('(c) applying a write again later equals applying it once: $name', ({ mode, content }) => {
@@ -221,7 +292,10 @@ describe('blend properties', () => {
       .tuple(writerPlans, content)
       .map(([plans, contentFor]) => stampWrites(plans, contentFor, mode, false))
       .chain((writes) =>
-        fc.tuple(fc.shuffledSubarray(writes, { minLength: writes.length, maxLength: writes.length }), fc.array(fc.tuple(fc.nat(), fc.nat()), { minLength: 1, maxLength: 6 })),
+        fc.tuple(
+          fc.shuffledSubarray(writes, { minLength: writes.length, maxLength: writes.length }),
+          fc.array(fc.tuple(fc.nat(), fc.nat()), { minLength: 1, maxLength: 6 }),
+        ),
       );
     fc.assert(
       fc.property(scenario, fc.boolean(), ([order, dups], throughCodec) => {
@@ -235,7 +309,13 @@ describe('blend properties', () => {
   });
 
   it('(c) a GrowArray redelivered right away does not grow twice', () => {
-    const write: ContactWrite = { content: growArray(['x']), stamp: formatStamp({ wallTime: 1, logical: 0, writerId: 'w' }), writerId: 'w', seq: 1, blendMode: 'merge' };
+    const write: ContactWrite = {
+      content: growArray(['x']),
+      stamp: formatStamp({ wallTime: 1, logical: 0, writerId: 'w' }),
+      writerId: 'w',
+      seq: 1,
+      blendMode: 'merge',
+    };
     const first = applyContactWrite(null, IDS, write, NOW);
     const again = applyContactWrite(first.contact, IDS, { ...write }, NOW);
     expect(again.duplicate).toBe(true);
@@ -246,7 +326,15 @@ describe('blend properties', () => {
   it('(d) the applied log stays compact: upTo advances and beyond empties once every seq is in', () => {
     fc.assert(
       fc.property(
-        fc.integer({ min: 1, max: 40 }).chain((n) => fc.tuple(fc.constant(n), fc.shuffledSubarray([...Array(n).keys()].map((i) => i + 1), { minLength: n, maxLength: n }))),
+        fc.integer({ min: 1, max: 40 }).chain((n) =>
+          fc.tuple(
+            fc.constant(n),
+            fc.shuffledSubarray(
+              [...Array(n).keys()].map((i) => i + 1),
+              { minLength: n, maxLength: n },
+            ),
+          ),
+        ),
         fc.constantFrom('w', '__proto__', 'constructor'),
         ([n, order], writerId) => {
           let log: AppliedLog | undefined;
@@ -275,7 +363,11 @@ describe('blend properties', () => {
     let log = recordApplied(undefined, 'a', 2, NOW);
     log = recordApplied(log, 'b', 1, NOW);
     log = recordApplied(log, 'toString', 1, NOW);
-    expect(log).toEqual({ a: { upTo: 0, beyond: [2], at: NOW }, b: { upTo: 1, beyond: [], at: NOW }, toString: { upTo: 1, beyond: [], at: NOW } });
+    expect(log).toEqual({
+      a: { upTo: 0, beyond: [2], at: NOW },
+      b: { upTo: 1, beyond: [], at: NOW },
+      toString: { upTo: 1, beyond: [], at: NOW },
+    });
     expect(hasApplied(log, 'a', 1)).toBe(false);
     expect(hasApplied(log, 'constructor', 1)).toBe(false);
     expect(hasApplied(log, 'hasOwnProperty', 1)).toBe(false);
@@ -287,12 +379,24 @@ describe('blend examples', () => {
   let tick = 0;
   const write = (content: unknown, extra: Partial<ContactWrite> = {}): ContactWrite => {
     tick += 1;
-    return { content, stamp: formatStamp({ wallTime: 1_700_000_000_000 + tick, logical: 0, writerId: 'w' }), writerId: 'w', seq: tick, blendMode: 'merge', ...extra };
+    return {
+      content,
+      stamp: formatStamp({ wallTime: 1_700_000_000_000 + tick, logical: 0, writerId: 'w' }),
+      writerId: 'w',
+      seq: tick,
+      blendMode: 'merge',
+      ...extra,
+    };
   };
   const mergeContact = (content: unknown): Contact => ({ id: 'c', groupId: 'g', blendMode: 'merge', content });
 
   it('creates a missing contact with the write’s blend mode, accept-last by default', () => {
-    expect(applyContactWrite(null, IDS, write(1, { blendMode: undefined })).contact).toMatchObject({ id: 'c', groupId: 'g', blendMode: 'accept-last', content: 1 });
+    expect(applyContactWrite(null, IDS, write(1, { blendMode: undefined })).contact).toMatchObject({
+      id: 'c',
+      groupId: 'g',
+      blendMode: 'accept-last',
+      content: 1,
+    });
     expect(applyContactWrite(null, IDS, write(1)).contact.blendMode).toBe('merge');
     // An existing contact keeps its own mode.
     const existing = mergeContact(new Set([1]));
@@ -302,8 +406,18 @@ describe('blend examples', () => {
   });
 
   it('accept-last keeps a newer content against an older late write', () => {
-    const newer = write('new', { blendMode: 'accept-last', stamp: formatStamp({ wallTime: 5, logical: 0, writerId: 'b' }), writerId: 'b', seq: 1 });
-    const older = write('old', { blendMode: 'accept-last', stamp: formatStamp({ wallTime: 5, logical: 0, writerId: 'a' }), writerId: 'a', seq: 1 });
+    const newer = write('new', {
+      blendMode: 'accept-last',
+      stamp: formatStamp({ wallTime: 5, logical: 0, writerId: 'b' }),
+      writerId: 'b',
+      seq: 1,
+    });
+    const older = write('old', {
+      blendMode: 'accept-last',
+      stamp: formatStamp({ wallTime: 5, logical: 0, writerId: 'a' }),
+      writerId: 'a',
+      seq: 1,
+    });
     const first = applyContactWrite(null, IDS, newer);
     const late = applyContactWrite(first.contact, IDS, older);
     expect(late.contact.content).toBe('new');
@@ -336,7 +450,11 @@ describe('blend examples', () => {
     expect(outcome.contradiction).toBe(true);
     expect(outcome.contentChanged).toBe(false);
     expect(outcome.contact.content).toBe(old);
-    expect(outcome.contact.lastContradiction).toEqual({ message: expect.any(String), values: [old, incoming], timestamp: 1_700_000_000_000 + tick });
+    expect(outcome.contact.lastContradiction).toEqual({
+      message: expect.any(String),
+      values: [old, incoming],
+      timestamp: 1_700_000_000_000 + tick,
+    });
     expect(outcome.contact.lastContradiction!.message.length).toBeGreaterThan(0);
     // The write counts as applied, so a redelivery does not record it again.
     expect(hasApplied(outcome.contact.version!.applied, 'w', w.seq)).toBe(true);
@@ -352,16 +470,21 @@ describe('blend examples', () => {
   });
 
   it('plain Set, Map and array merge as growing', () => {
-    expect(applyContactWrite(mergeContact(new Set([1, 2])), IDS, write(new Set([2, 3]))).contact.content).toEqual(new Set([1, 2, 3]));
-    expect(applyContactWrite(mergeContact(new Map([['a', 1]])), IDS, write(new Map([['b', 2]]))).contact.content).toEqual(
+    expect(applyContactWrite(mergeContact(new Set([1, 2])), IDS, write(new Set([2, 3]))).contact.content).toEqual(
+      new Set([1, 2, 3]),
+    );
+    expect(
+      applyContactWrite(mergeContact(new Map([['a', 1]])), IDS, write(new Map([['b', 2]]))).contact.content,
+    ).toEqual(
       new Map([
         ['a', 1],
         ['b', 2],
       ]),
     );
-    expect(applyContactWrite(mergeContact(new Map([['a', new Set([1])]])), IDS, write(new Map([['a', new Set([2])]]))).contact.content).toEqual(
-      new Map([['a', new Set([1, 2])]]),
-    );
+    expect(
+      applyContactWrite(mergeContact(new Map([['a', new Set([1])]])), IDS, write(new Map([['a', new Set([2])]])))
+        .contact.content,
+    ).toEqual(new Map([['a', new Set([1, 2])]]));
     expect(applyContactWrite(mergeContact([1, 2]), IDS, write([2, 3])).contact.content).toEqual([1, 2, 2, 3]);
   });
 

@@ -21,7 +21,8 @@ import { jsonTextDepth, MAX_ENCODE_DEPTH, MAX_TEXT_DEPTH } from '../../shared/co
 
 // Jest compares Dates with ==, so two invalid Dates would differ; the codec keeps them equal.
 expect.addEqualityTesters([
-  (a: unknown, b: unknown) => (a instanceof Date && b instanceof Date ? Object.is(a.getTime(), b.getTime()) : undefined),
+  (a: unknown, b: unknown) =>
+    a instanceof Date && b instanceof Date ? Object.is(a.getTime(), b.getTime()) : undefined,
 ]);
 
 const roundTrip = <T>(value: T): T => decode<T>(encode(value));
@@ -54,7 +55,9 @@ function structuralDifference(actual: unknown, expected: unknown, at = '$'): str
     for (const [k, v] of expected) {
       const entry = got[i];
       if (!entry) return `${at}: missing entry ${i}`;
-      const difference = structuralDifference(entry[0], k, `${at}.<key ${i}>`) ?? structuralDifference(entry[1], v, `${at}.<value ${i}>`);
+      const difference =
+        structuralDifference(entry[0], k, `${at}.<key ${i}>`) ??
+        structuralDifference(entry[1], v, `${at}.<value ${i}>`);
       if (difference) return difference;
       i++;
     }
@@ -85,9 +88,14 @@ function structuralDifference(actual: unknown, expected: unknown, at = '$'): str
   if (Object.getPrototypeOf(actual) !== Object.prototype) return `${at}: not a plain object`;
   const expectedKeys = Object.keys(expected);
   const actualKeys = Object.keys(actual);
-  if (actualKeys.join('\u0000') !== expectedKeys.join('\u0000')) return `${at}: keys ${JSON.stringify(actualKeys)} != ${JSON.stringify(expectedKeys)}`;
+  if (actualKeys.join('\u0000') !== expectedKeys.join('\u0000'))
+    return `${at}: keys ${JSON.stringify(actualKeys)} != ${JSON.stringify(expectedKeys)}`;
   for (const key of expectedKeys) {
-    const difference = structuralDifference((actual as Record<string, unknown>)[key], (expected as Record<string, unknown>)[key], `${at}.${key}`);
+    const difference = structuralDifference(
+      (actual as Record<string, unknown>)[key],
+      (expected as Record<string, unknown>)[key],
+      `${at}.${key}`,
+    );
     if (difference) return difference;
   }
   return undefined;
@@ -123,7 +131,16 @@ describe('codec round trips', () => {
     ]);
     const back = roundTrip(value);
     expect(back).toBeInstanceOf(Map);
-    expect([...back.keys()].map((k) => typeof k)).toEqual(['string', 'number', 'boolean', 'number', 'object', 'object', 'object', 'undefined']);
+    expect([...back.keys()].map((k) => typeof k)).toEqual([
+      'string',
+      'number',
+      'boolean',
+      'number',
+      'object',
+      'object',
+      'object',
+      'undefined',
+    ]);
     expect(back.get(2)).toBe('two');
     expect(back.get(NaN)).toBe('nan');
     expect(back.get(undefined)).toBe('undefined key');
@@ -170,7 +187,14 @@ describe('codec round trips', () => {
   it('round-trips nested structures', () => {
     expectExactRoundTrip({
       groups: new Map([
-        ['g1', { contacts: new Map([['c1', { content: new Set([new Date(1), [1, { deep: new Map([[[1, 2], undefined]]) }]]) }]]) }],
+        [
+          'g1',
+          {
+            contacts: new Map([
+              ['c1', { content: new Set([new Date(1), [1, { deep: new Map([[[1, 2], undefined]]) }]]) }],
+            ]),
+          },
+        ],
       ]),
       list: [[[[[]]]], {}, new Map(), new Set()],
     });
@@ -248,7 +272,10 @@ describe('codec round trips', () => {
 });
 
 describe('codec property: decode(encode(v)) is v', () => {
-  const key = fc.oneof(fc.string({ maxLength: 6 }), fc.constantFrom('$type', '__proto__', 'entries', 'values', 'iso', 'constructor', ''));
+  const key = fc.oneof(
+    fc.string({ maxLength: 6 }),
+    fc.constantFrom('$type', '__proto__', 'entries', 'values', 'iso', 'constructor', ''),
+  );
   const { value } = fc.letrec((tie) => ({
     value: fc.oneof(
       { depthSize: 'small', withCrossShrink: true },
@@ -319,7 +346,18 @@ describe('codec refusals', () => {
     });
     expect(throwing.path).toBe('$.list[0].boom');
     expect(throwing.message).toContain('getter exploded');
-    expect(refusal({ inner: new Proxy({}, { ownKeys: () => { throw new Error('trap'); } }) }).path).toBe('$.inner');
+    expect(
+      refusal({
+        inner: new Proxy(
+          {},
+          {
+            ownKeys: () => {
+              throw new Error('trap');
+            },
+          },
+        ),
+      }).path,
+    ).toBe('$.inner');
     expect(refusal(new Proxy([1, 2], {})).reason).toMatch(/Proxy/);
   });
 
@@ -370,7 +408,11 @@ describe('codec refusals', () => {
     expect(refusal(map).path).toBe('$.get("self")');
 
     const shared = { x: 1 };
-    expect(roundTrip({ a: shared, b: shared, c: [shared, shared] })).toEqual({ a: { x: 1 }, b: { x: 1 }, c: [{ x: 1 }, { x: 1 }] });
+    expect(roundTrip({ a: shared, b: shared, c: [shared, shared] })).toEqual({
+      a: { x: 1 },
+      b: { x: 1 },
+      c: [{ x: 1 }, { x: 1 }],
+    });
   });
 
   it('refuses class instances, naming the class', () => {
@@ -442,15 +484,35 @@ describe('codec decode of bad input', () => {
 
 describe('canonicalize and deepEqual', () => {
   it('ignore Map and Set insertion order and object key order', () => {
-    expect(canonicalize(new Map([['a', 1], ['b', 2]]))).toBe(canonicalize(new Map([['b', 2], ['a', 1]])));
+    expect(
+      canonicalize(
+        new Map([
+          ['a', 1],
+          ['b', 2],
+        ]),
+      ),
+    ).toBe(
+      canonicalize(
+        new Map([
+          ['b', 2],
+          ['a', 1],
+        ]),
+      ),
+    );
     expect(canonicalize(new Set([1, 'x', { a: 1 }]))).toBe(canonicalize(new Set([{ a: 1 }, 'x', 1])));
     expect(canonicalize({ a: 1, b: { c: 2, d: 3 } })).toBe(canonicalize({ b: { d: 3, c: 2 }, a: 1 }));
     expect(deepEqual(new Map([[{ k: 1 }, new Set([1, 2])]]), new Map([[{ k: 1 }, new Set([2, 1])]]))).toBe(true);
   });
 
   it('ignore order for Map keys that are equal by value', () => {
-    const a = new Map([[{ k: 1 }, 'first'], [{ k: 1 }, 'second']]);
-    const b = new Map([[{ k: 1 }, 'second'], [{ k: 1 }, 'first']]);
+    const a = new Map([
+      [{ k: 1 }, 'first'],
+      [{ k: 1 }, 'second'],
+    ]);
+    const b = new Map([
+      [{ k: 1 }, 'second'],
+      [{ k: 1 }, 'first'],
+    ]);
     expect(deepEqual(a, b)).toBe(true);
   });
 
@@ -477,13 +539,18 @@ describe('canonicalize and deepEqual', () => {
   });
 
   it('property: shuffling Map and Set entries and object keys keeps the canonical form', () => {
-    const entries = fc.uniqueArray(fc.tuple(fc.string({ maxLength: 4 }), fc.oneof(fc.integer(), fc.string({ maxLength: 3 }))), {
-      selector: ([k]) => k,
-      maxLength: 8,
-    });
+    const entries = fc.uniqueArray(
+      fc.tuple(fc.string({ maxLength: 4 }), fc.oneof(fc.integer(), fc.string({ maxLength: 3 }))),
+      {
+        selector: ([k]) => k,
+        maxLength: 8,
+      },
+    );
     fc.assert(
       fc.property(
-        entries.chain((list) => fc.tuple(fc.constant(list), fc.shuffledSubarray(list, { minLength: list.length, maxLength: list.length }))),
+        entries.chain((list) =>
+          fc.tuple(fc.constant(list), fc.shuffledSubarray(list, { minLength: list.length, maxLength: list.length })),
+        ),
         ([list, shuffled]) => {
           expect(canonicalize(new Map(list))).toBe(canonicalize(new Map(shuffled)));
           expect(canonicalize(new Set(list.map(([k]) => k)))).toBe(canonicalize(new Set(shuffled.map(([k]) => k))));
@@ -496,7 +563,13 @@ describe('canonicalize and deepEqual', () => {
   });
 
   it('property: different values give different canonical forms', () => {
-    const scalar = fc.oneof(fc.string({ maxLength: 3 }), fc.integer({ min: -3, max: 3 }), fc.boolean(), fc.constant(null), fc.constant(undefined));
+    const scalar = fc.oneof(
+      fc.string({ maxLength: 3 }),
+      fc.integer({ min: -3, max: 3 }),
+      fc.boolean(),
+      fc.constant(null),
+      fc.constant(undefined),
+    );
     fc.assert(
       fc.property(scalar, scalar, (a, b) => {
         expect(deepEqual(a, b)).toBe(Object.is(a, b));

@@ -32,7 +32,9 @@ describe('the conformance suite under node:test', () => {
     expect(totals.fail).toBeGreaterThan(0);
     // The failures are the checks that read contacts; the others still pass.
     expect(totals.pass).toBeGreaterThan(0);
-    expect(run.stdout).toMatch(/^ +not ok \d+ - round-trips nested content with Maps, Sets, Dates and mergeable collections$/m);
+    expect(run.stdout).toMatch(
+      /^ +not ok \d+ - round-trips nested content with Maps, Sets, Dates and mergeable collections$/m,
+    );
     expect(run.stdout).toMatch(/^ +ok \d+ - stores an empty group and an empty network$/m);
     expect(run.stdout).toContain('ERR_ASSERTION');
   });
@@ -45,6 +47,8 @@ describe('the conformance suite under node:test', () => {
     ].join('\n');
     const run = await runNodeWithTsx(['-e', script]);
     expect(run.stderr).toBe('');
-    expect(run.stdout).toMatch(/^TypeError: runNetworkStorageConformance: no describe, it, beforeEach, afterEach given and none is global/);
+    expect(run.stdout).toMatch(
+      /^TypeError: runNetworkStorageConformance: no describe, it, beforeEach, afterEach given and none is global/,
+    );
   });
 });

@@ -49,17 +49,29 @@ describe('createStorage validates the config once, naming the field', () => {
     [{}, /type must be one of memory \| filesystem \| postgres \| gcs \| mesh \| remote, not undefined/],
     [{ type: 'redis' }, /type must be one of .* not "redis"/],
     [{ type: 'filesystem' }, /options\.basePath: required when SUPER_SPINE_STORAGE_PATH is not set/],
-    [{ type: 'postgres', options: { connectionString: 'mysql://x' } }, /options\.connectionString: must start with postgresql:\/\//],
+    [
+      { type: 'postgres', options: { connectionString: 'mysql://x' } },
+      /options\.connectionString: must start with postgresql:\/\//,
+    ],
     [{ type: 'postgres' }, /options: /],
     [{ type: 'gcs', options: {} }, /options\.bucket: /],
     [{ type: 'remote', options: { url: 'ftp://gateway', apiKey: 'k' } }, /options\.url: /],
     [{ type: 'remote', options: { url: 'http://gateway' } }, /options\.apiKey: /],
     [{ type: 'memory', cache: { enabled: true, ttl: -5 } }, /cache\.ttl: /],
     [{ type: 'memory', cache: { ttl: 5 } }, /cache\.enabled: /],
-    [{ type: 'memory', cache: { enabled: false, maxSize: 5 } }, /cache\.enabled: is false, so ttl and maxSize would do nothing/],
+    [
+      { type: 'memory', cache: { enabled: false, maxSize: 5 } },
+      /cache\.enabled: is false, so ttl and maxSize would do nothing/,
+    ],
     [{ type: 'memory', cache: { enabled: true, maxSize: 1.5 } }, /cache\.maxSize: /],
-    [{ type: 'memory', persistence: { autoSave: true } }, /persistence\.autoSave: memory keeps nothing beyond the process/],
-    [{ type: 'memory', persistence: { saveInterval: 1000 } }, /persistence\.saveInterval: only types 'mesh' and 'remote'/],
+    [
+      { type: 'memory', persistence: { autoSave: true } },
+      /persistence\.autoSave: memory keeps nothing beyond the process/,
+    ],
+    [
+      { type: 'memory', persistence: { saveInterval: 1000 } },
+      /persistence\.saveInterval: only types 'mesh' and 'remote'/,
+    ],
     [{ type: 'memory', persistence: { snapshotInterval: 0 } }, /persistence\.snapshotInterval: /],
     [{ type: 'memory', colour: 'blue' }, /colour/],
   ])('%j is refused', (config, message) => {
@@ -95,14 +107,30 @@ describe('createStorage builds each backend', () => {
     const again = new FileSystemStorage({ basePath: path.join(dir, 'env') });
     expect(await again.loadContactContent('n', 'g', 'c')).toBe(1);
     await again.close();
-    expect(make({ type: 'filesystem', options: { basePath: path.join(dir, 'given') } }, { SUPER_SPINE_STORAGE_PATH: path.join(dir, 'env') })).toBeInstanceOf(FileSystemStorage);
+    expect(
+      make(
+        { type: 'filesystem', options: { basePath: path.join(dir, 'given') } },
+        { SUPER_SPINE_STORAGE_PATH: path.join(dir, 'env') },
+      ),
+    ).toBeInstanceOf(FileSystemStorage);
   });
 
   it('postgres, gcs, mesh and remote (constructed, not connected)', () => {
-    expect(make({ type: 'postgres', options: { connectionString: 'postgresql://spine@127.0.0.1:1/spine' } })).toBeInstanceOf(PostgresStorage);
-    expect(make({ type: 'gcs', options: { bucket: 'spine-state', apiEndpoint: 'http://127.0.0.1:1' } })).toBeInstanceOf(GcsStorage);
-    expect(make({ type: 'mesh', options: { env: { PUBSUB_EMULATOR_HOST: '127.0.0.1:1', STORAGE_EMULATOR_HOST: 'http://127.0.0.1:1' } } })).toBeInstanceOf(SpineStorage);
-    expect(make({ type: 'remote', options: { url: 'http://127.0.0.1:1', apiKey: 'ssk_x' } })).toBeInstanceOf(RemoteStorage);
+    expect(
+      make({ type: 'postgres', options: { connectionString: 'postgresql://spine@127.0.0.1:1/spine' } }),
+    ).toBeInstanceOf(PostgresStorage);
+    expect(make({ type: 'gcs', options: { bucket: 'spine-state', apiEndpoint: 'http://127.0.0.1:1' } })).toBeInstanceOf(
+      GcsStorage,
+    );
+    expect(
+      make({
+        type: 'mesh',
+        options: { env: { PUBSUB_EMULATOR_HOST: '127.0.0.1:1', STORAGE_EMULATOR_HOST: 'http://127.0.0.1:1' } },
+      }),
+    ).toBeInstanceOf(SpineStorage);
+    expect(make({ type: 'remote', options: { url: 'http://127.0.0.1:1', apiKey: 'ssk_x' } })).toBeInstanceOf(
+      RemoteStorage,
+    );
   });
 
   it('wraps in the read cache and the persistence timers when asked', () => {
@@ -119,7 +147,9 @@ describe('createStorage builds each backend', () => {
     const storage = make({ type: 'memory', persistence: { snapshotInterval: 30 } }) as ScheduledPersistence;
     await storage.initialize();
     await storage.saveContactContent('written', 'g', 'c', 1);
-    await eventually(async () => expect((await storage.listSnapshots('written')).map((s) => s.label)).toEqual(['scheduled']));
+    await eventually(async () =>
+      expect((await storage.listSnapshots('written')).map((s) => s.label)).toEqual(['scheduled']),
+    );
     // Nothing written since: no second snapshot, however many intervals pass.
     const taken = storage.snapshotsTaken;
     await storage.saveContactContent('other', 'g', 'c', 1);
@@ -129,7 +159,9 @@ describe('createStorage builds each backend', () => {
   });
 });
 
-runNetworkStorageConformance('CachedStorage (MemoryStorage behind it)', async () => ({ storage: new CachedStorage(new MemoryStorage()) }));
+runNetworkStorageConformance('CachedStorage (MemoryStorage behind it)', async () => ({
+  storage: new CachedStorage(new MemoryStorage()),
+}));
 
 describe('the read cache', () => {
   let backing: CountingMemoryStorage;
@@ -167,14 +199,17 @@ describe('the read cache', () => {
       await cache.loadContactContent('n', 'g', 'c');
     }
     await eventually(() => expect(readInCallback).toHaveLength(20));
-    for (const [told, read] of readInCallback as Array<[string, string]>) expect(Number(read.slice(1))).toBeGreaterThanOrEqual(Number(told.slice(1)));
+    for (const [told, read] of readInCallback as Array<[string, string]>)
+      expect(Number(read.slice(1))).toBeGreaterThanOrEqual(Number(told.slice(1)));
     await unsubscribe();
   });
 
   it('drops a network on changes made by other writers, without any subscriber of its own', async () => {
     expect(await cache.loadGroupState('n', 'g')).not.toBeNull();
     await backing.saveContactContent('n', 'g', 'c', 'other-writer');
-    await eventually(async () => expect((await cache.loadGroupState('n', 'g'))?.contacts.get('c')?.content).toBe('other-writer'));
+    await eventually(async () =>
+      expect((await cache.loadGroupState('n', 'g'))?.contacts.get('c')?.content).toBe('other-writer'),
+    );
   });
 
   it('sees its own writes at once', async () => {

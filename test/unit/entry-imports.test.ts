@@ -2,7 +2,14 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT, runNodeWithTsx } from '../helpers/node-process';
 
-const CLOUD_PACKAGES = ['@google-cloud/pubsub', '@google-cloud/storage', '@google-cloud/tasks', 'pg', '@grpc/grpc-js', 'google-auth-library'];
+const CLOUD_PACKAGES = [
+  '@google-cloud/pubsub',
+  '@google-cloud/storage',
+  '@google-cloud/tasks',
+  'pg',
+  '@grpc/grpc-js',
+  'google-auth-library',
+];
 const SUBPATHS = ['memory', 'filesystem', 'gcs', 'postgres', 'mesh', 'remote'];
 
 /** Imports `specifier` in a fresh Node process and lists the npm packages that pulled in. */
@@ -15,13 +22,18 @@ async function packagesLoadedBy(specifier: string): Promise<string[]> {
 const cloudPackagesIn = (packages: string[]) => CLOUD_PACKAGES.filter((name) => packages.includes(name));
 
 describe('embedded entries load no cloud SDK', () => {
-  it.each(['super-spine/memory', 'super-spine/filesystem', 'super-spine/remote'])('%s loads none of the cloud SDKs', async (specifier) => {
-    expect(cloudPackagesIn(await packagesLoadedBy(specifier))).toEqual([]);
-  });
+  it.each(['super-spine/memory', 'super-spine/filesystem', 'super-spine/remote'])(
+    '%s loads none of the cloud SDKs',
+    async (specifier) => {
+      expect(cloudPackagesIn(await packagesLoadedBy(specifier))).toEqual([]);
+    },
+  );
 
   // The check above is only worth something if the same probe sees the SDKs the root entry loads.
   it('the root entry super-spine does load them', async () => {
-    expect(cloudPackagesIn(await packagesLoadedBy('super-spine'))).toEqual(expect.arrayContaining(['@google-cloud/pubsub', '@google-cloud/storage', 'pg']));
+    expect(cloudPackagesIn(await packagesLoadedBy('super-spine'))).toEqual(
+      expect.arrayContaining(['@google-cloud/pubsub', '@google-cloud/storage', 'pg']),
+    );
   });
 
   it('the embedded entries export their backends and the contract they need', async () => {
@@ -42,14 +54,21 @@ describe('embedded entries load no cloud SDK', () => {
 });
 
 describe('the package subpaths', () => {
-  const packageJson = JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { exports: Record<string, { types: string; default: string }> };
-  const tsconfig = JSON.parse(readFileSync(path.join(REPO_ROOT, 'tsconfig.json'), 'utf8')) as { compilerOptions: { paths: Record<string, string[]> } };
+  const packageJson = JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as {
+    exports: Record<string, { types: string; default: string }>;
+  };
+  const tsconfig = JSON.parse(readFileSync(path.join(REPO_ROOT, 'tsconfig.json'), 'utf8')) as {
+    compilerOptions: { paths: Record<string, string[]> };
+  };
   const jestConfig = require(path.join(REPO_ROOT, 'jest.config.js')) as { moduleNameMapper: Record<string, string> };
 
   // One source per subpath: the built file in package.json, the source in tsconfig and jest.
   it.each(SUBPATHS)('./%s points at the same module in package.json, tsconfig.json and jest.config.js', (subpath) => {
     const source = `shared/entry/${subpath}.ts`;
-    expect(packageJson.exports[`./${subpath}`]).toEqual({ types: `./dist/shared/entry/${subpath}.d.ts`, default: `./dist/shared/entry/${subpath}.js` });
+    expect(packageJson.exports[`./${subpath}`]).toEqual({
+      types: `./dist/shared/entry/${subpath}.d.ts`,
+      default: `./dist/shared/entry/${subpath}.js`,
+    });
     expect(tsconfig.compilerOptions.paths[`super-spine/${subpath}`]).toEqual([source]);
     expect(jestConfig.moduleNameMapper[`^super-spine/${subpath}$`]).toBe(`<rootDir>/${source}`);
   });

@@ -28,12 +28,25 @@ describe('contactWritesOf: the one conversion from an event to contact writes', 
     const stamp = clock.tick();
     const event = createEvent(
       EventType.ContactWritten,
-      { networkId: 'n', groupId: 'g', contactId: 'c', writerId: 'writer-a', seq: 4, stamp, content: { v: 1 }, blendMode: 'merge' },
+      {
+        networkId: 'n',
+        groupId: 'g',
+        contactId: 'c',
+        writerId: 'writer-a',
+        seq: 4,
+        stamp,
+        content: { v: 1 },
+        blendMode: 'merge',
+      },
       { source: SOURCE, id: 'event-1' },
     );
     expect(isContactWriteEvent(event)).toBe(true);
     expect(await contactWritesOf(event, () => Promise.reject(new Error('no reference here')))).toEqual([
-      { contactId: 'c', eventId: 'event-1', write: { content: { v: 1 }, stamp, writerId: 'writer-a', seq: 4, blendMode: 'merge' } },
+      {
+        contactId: 'c',
+        eventId: 'event-1',
+        write: { content: { v: 1 }, stamp, writerId: 'writer-a', seq: 4, blendMode: 'merge' },
+      },
     ]);
   });
 
@@ -57,19 +70,35 @@ describe('contactWritesOf: the one conversion from an event to contact writes', 
     expect(asked).toEqual([reference]);
     expect(writes).toEqual([
       { contactId: 'c1', eventId: 'w1', write: { content: 'inline', stamp: first, writerId: 'writer-a', seq: 1 } },
-      { contactId: 'c2', eventId: 'w2', write: { content: new Set(['loaded']), stamp: second, writerId: 'writer-a', seq: 1 } },
+      {
+        contactId: 'c2',
+        eventId: 'w2',
+        write: { content: new Set(['loaded']), stamp: second, writerId: 'writer-a', seq: 1 },
+      },
     ]);
   });
 
-  it('passes the loader\'s failure through and is no contact-write event for other types', async () => {
+  it("passes the loader's failure through and is no contact-write event for other types", async () => {
     const event = createEvent(
       EventType.ContactWritten,
-      { networkId: 'n', groupId: 'g', contactId: 'c', writerId: 'writer-a', seq: 1, stamp: clock.tick(), contentRef: reference },
+      {
+        networkId: 'n',
+        groupId: 'g',
+        contactId: 'c',
+        writerId: 'writer-a',
+        seq: 1,
+        stamp: clock.tick(),
+        contentRef: reference,
+      },
       { source: SOURCE },
     );
     const missing = new SpineError('NOT_FOUND', 'content not stored yet');
     await expect(contactWritesOf(event, () => Promise.reject(missing))).rejects.toBe(missing);
-    const deleted = createEvent(EventType.GroupDeleted, { networkId: 'n', groupId: 'g', writerId: 'writer-a', seq: 1, stamp: clock.tick() }, { source: SOURCE });
+    const deleted = createEvent(
+      EventType.GroupDeleted,
+      { networkId: 'n', groupId: 'g', writerId: 'writer-a', seq: 1, stamp: clock.tick() },
+      { source: SOURCE },
+    );
     expect(isContactWriteEvent(deleted)).toBe(false);
   });
 });

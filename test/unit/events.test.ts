@@ -38,7 +38,14 @@ function networkState(): NetworkState {
 
 /** Valid data for every event type; the keys must cover EventType exactly. */
 const sampleData: { [K in EventTypeName]: () => EventDataByType[K] } = {
-  [EventType.ContactWritten]: () => ({ networkId: NET, groupId: GROUP, contactId: 'inbox', content: new Map([['k', new Set([1, 2])]]), blendMode: 'merge', ...origin }),
+  [EventType.ContactWritten]: () => ({
+    networkId: NET,
+    groupId: GROUP,
+    contactId: 'inbox',
+    content: new Map([['k', new Set([1, 2])]]),
+    blendMode: 'merge',
+    ...origin,
+  }),
   [EventType.ContactsWritten]: () => ({
     networkId: NET,
     groupId: GROUP,
@@ -52,13 +59,30 @@ const sampleData: { [K in EventTypeName]: () => EventDataByType[K] } = {
   [EventType.GroupDeleted]: () => ({ networkId: NET, groupId: GROUP, ...origin }),
   [EventType.NetworkSaved]: () => ({ networkId: NET, state: networkState(), ...origin }),
   [EventType.NetworkDeleted]: () => ({ networkId: NET, ...origin }),
-  [EventType.SnapshotRequested]: () => ({ networkId: NET, label: 'nightly', snapshotId: 'snap-1', requestedBy: 'scheduler' }),
-  [EventType.GroupChanged]: () => ({ networkId: NET, groupId: GROUP, kind: 'updated', causeId: 'event-1', state: groupState() }),
+  [EventType.SnapshotRequested]: () => ({
+    networkId: NET,
+    label: 'nightly',
+    snapshotId: 'snap-1',
+    requestedBy: 'scheduler',
+  }),
+  [EventType.GroupChanged]: () => ({
+    networkId: NET,
+    groupId: GROUP,
+    kind: 'updated',
+    causeId: 'event-1',
+    state: groupState(),
+  }),
   [EventType.NetworkChanged]: () => ({ networkId: NET, kind: 'updated', causeId: 'event-2', writerId: 'agent-7' }),
   [EventType.FlushRequested]: () => ({ networkId: NET, requestedBy: 'agent-7' }),
 };
 
-const networkLevel = new Set<EventTypeName>([EventType.NetworkSaved, EventType.NetworkDeleted, EventType.SnapshotRequested, EventType.NetworkChanged, EventType.FlushRequested]);
+const networkLevel = new Set<EventTypeName>([
+  EventType.NetworkSaved,
+  EventType.NetworkDeleted,
+  EventType.SnapshotRequested,
+  EventType.NetworkChanged,
+  EventType.FlushRequested,
+]);
 const allTypes = Object.values(EventType);
 
 function sample<T extends EventTypeName>(type: T): SpineEvent<T> {
@@ -107,7 +131,16 @@ describe('createEvent', () => {
     expect(Date.parse(event.time)).toBeGreaterThanOrEqual(before - 1);
     expect(event.subject).toBe(networkLevel.has(type) ? NET : `${NET}/${GROUP}`);
     expect(event.subject).toBe(subjectOf(type, event.data as { networkId: string; groupId?: string }));
-    expect(Object.keys(event).sort()).toEqual(['data', 'datacontenttype', 'id', 'source', 'specversion', 'subject', 'time', 'type']);
+    expect(Object.keys(event).sort()).toEqual([
+      'data',
+      'datacontenttype',
+      'id',
+      'source',
+      'specversion',
+      'subject',
+      'time',
+      'type',
+    ]);
     expect(validateEvent(event)).toBe(event);
     // The data is the caller's, Maps included, not a copy that lost them.
     if (event.type === EventType.ContactWritten) expect(event.data.content).toBeInstanceOf(Map);
@@ -116,14 +149,22 @@ describe('createEvent', () => {
 
   it('gives every event its own id, and takes id and time when given', () => {
     expect(sample(EventType.GroupDeleted).id).not.toBe(sample(EventType.GroupDeleted).id);
-    const event = createEvent(EventType.GroupDeleted, sampleData[EventType.GroupDeleted](), { source: SOURCE, id: 'fixed-id', time: new Date('2024-05-06T07:08:09.010Z') });
+    const event = createEvent(EventType.GroupDeleted, sampleData[EventType.GroupDeleted](), {
+      source: SOURCE,
+      id: 'fixed-id',
+      time: new Date('2024-05-06T07:08:09.010Z'),
+    });
     expect(event.id).toBe('fixed-id');
     expect(event.time).toBe('2024-05-06T07:08:09.010Z');
   });
 
   it('refuses bad data', () => {
-    expect(() => createEvent(EventType.GroupDeleted, { networkId: NET, groupId: '../etc', ...origin }, { source: SOURCE })).toThrow(InvalidEventError);
-    expect(() => createEvent(EventType.GroupDeleted, { networkId: NET, groupId: GROUP, ...origin }, { source: '' })).toThrow(InvalidEventError);
+    expect(() =>
+      createEvent(EventType.GroupDeleted, { networkId: NET, groupId: '../etc', ...origin }, { source: SOURCE }),
+    ).toThrow(InvalidEventError);
+    expect(() =>
+      createEvent(EventType.GroupDeleted, { networkId: NET, groupId: GROUP, ...origin }, { source: '' }),
+    ).toThrow(InvalidEventError);
   });
 });
 
@@ -152,7 +193,16 @@ describe('validateEvent', () => {
     issueAbout(invalid(missing), 'type');
   });
 
-  it.each([undefined, '', 'yesterday', '2024', 'March 7, 2024', '2024-02-30T00:00:00Z', '2024-01-01 00:00:00Z', 1_700_000_000_000])('refuses the time %p', (time) => {
+  it.each([
+    undefined,
+    '',
+    'yesterday',
+    '2024',
+    'March 7, 2024',
+    '2024-02-30T00:00:00Z',
+    '2024-01-01 00:00:00Z',
+    1_700_000_000_000,
+  ])('refuses the time %p', (time) => {
     issueAbout(invalid({ ...contactWritten(), time }), 'time');
   });
 
@@ -196,18 +246,27 @@ describe('validateEvent', () => {
     expect(error.issues.join(' ')).toContain('content and contentRef are exclusive');
     const { content: _, ...withoutContent } = base.data;
     expect(validateEvent({ ...base, data: { ...withoutContent, contentRef } })).toBeDefined();
-    issueAbout(invalid({ ...base, data: { ...withoutContent, contentRef: { ...contentRef, sha256: 'xyz' } } }), 'contentRef.sha256');
+    issueAbout(
+      invalid({ ...base, data: { ...withoutContent, contentRef: { ...contentRef, sha256: 'xyz' } } }),
+      'contentRef.sha256',
+    );
   });
 
   it('refuses malformed group state in group.saved, naming the problem', () => {
     const base = sample(EventType.GroupSaved);
     const state = base.data.state!;
-    const notAMap = invalid({ ...base, data: { ...base.data, state: { ...state, contacts: { inbox: state.contacts.get('inbox') } } } });
+    const notAMap = invalid({
+      ...base,
+      data: { ...base.data, state: { ...state, contacts: { inbox: state.contacts.get('inbox') } } },
+    });
     expect(issueAbout(notAMap, 'state')).toContain('contacts must be a Map');
 
     const mismatch = invalid({
       ...base,
-      data: { ...base.data, state: { ...state, contacts: new Map([['inbox', { id: 'outbox', groupId: GROUP, blendMode: 'merge' }]]) } },
+      data: {
+        ...base.data,
+        state: { ...state, contacts: new Map([['inbox', { id: 'outbox', groupId: GROUP, blendMode: 'merge' }]]) },
+      },
     });
     expect(issueAbout(mismatch, 'state')).toContain('"outbox"');
 
@@ -223,7 +282,9 @@ describe('validateEvent', () => {
       const base = sample(type);
       const { state: _, ...withoutState } = base.data;
       expect(validateEvent({ ...base, data: { ...withoutState, stateRef } })).toBeDefined();
-      expect(invalid({ ...base, data: { ...base.data, stateRef } }).issues.join(' ')).toContain('exactly one of state and stateRef');
+      expect(invalid({ ...base, data: { ...base.data, stateRef } }).issues.join(' ')).toContain(
+        'exactly one of state and stateRef',
+      );
       expect(invalid({ ...base, data: withoutState }).issues.join(' ')).toContain('exactly one of state and stateRef');
     }
   });
@@ -274,7 +335,9 @@ describe('Pub/Sub messages', () => {
   });
 
   it('keeps group state Maps through a message', () => {
-    const back = fromPubSubMessage(toPubSubMessage(sample(EventType.NetworkSaved))) as ReturnType<typeof sample> & { data: { state: NetworkState } };
+    const back = fromPubSubMessage(toPubSubMessage(sample(EventType.NetworkSaved))) as ReturnType<typeof sample> & {
+      data: { state: NetworkState };
+    };
     expect(back.data.state.groups).toBeInstanceOf(Map);
     expect(back.data.state.groups.get(GROUP)!.contacts).toBeInstanceOf(Map);
   });
@@ -282,7 +345,12 @@ describe('Pub/Sub messages', () => {
   it('accepts data as base64 text, as a push request carries it, and as a Uint8Array', () => {
     const event = sample(EventType.GroupDeleted);
     const message = toPubSubMessage(event);
-    expect(fromPubSubMessage({ data: message.data.toString('base64'), attributes: message.attributes as unknown as Record<string, string> })).toEqual(event);
+    expect(
+      fromPubSubMessage({
+        data: message.data.toString('base64'),
+        attributes: message.attributes as unknown as Record<string, string>,
+      }),
+    ).toEqual(event);
     expect(fromPubSubMessage({ data: new Uint8Array(message.data) })).toEqual(event);
     expect(fromPubSubMessage({ data: message.data, attributes: null })).toEqual(event);
   });
@@ -298,7 +366,12 @@ describe('Pub/Sub messages', () => {
   });
 
   it('refuses data that is not an encoded event', () => {
-    const notCodec = [Buffer.from('hello'), Buffer.from([0xff, 0x00, 0x12]), Buffer.from('{"$type":"Bogus"}'), Buffer.from(Buffer.from('x').toString('base64'))];
+    const notCodec = [
+      Buffer.from('hello'),
+      Buffer.from([0xff, 0x00, 0x12]),
+      Buffer.from('{"$type":"Bogus"}'),
+      Buffer.from(Buffer.from('x').toString('base64')),
+    ];
     for (const data of notCodec) {
       const error = (() => {
         try {
@@ -311,7 +384,9 @@ describe('Pub/Sub messages', () => {
     }
     // Valid codec text that is not an event.
     expect(() => fromPubSubMessage({ data: Buffer.from(encode(new Map([[1, 2]]))) })).toThrow(InvalidEventError);
-    expect(() => fromPubSubMessage({ data: Buffer.from(encode({ ...contactWritten(), specversion: '2.0' })) })).toThrow(/specversion/);
+    expect(() => fromPubSubMessage({ data: Buffer.from(encode({ ...contactWritten(), specversion: '2.0' })) })).toThrow(
+      /specversion/,
+    );
     // JSON text sent where base64 was expected decodes to garbage.
     expect(() => fromPubSubMessage({ data: encode(sample(EventType.GroupDeleted)) })).toThrow(InvalidEventError);
   });
@@ -336,7 +411,10 @@ describe('Pub/Sub messages', () => {
   });
 
   it('gives a network-level event no groupId attribute, even when its data names a group', () => {
-    const data = { ...sampleData[EventType.NetworkDeleted](), groupId: GROUP } as EventDataByType[typeof EventType.NetworkDeleted];
+    const data = {
+      ...sampleData[EventType.NetworkDeleted](),
+      groupId: GROUP,
+    } as EventDataByType[typeof EventType.NetworkDeleted];
     const message = toPubSubMessage(createEvent(EventType.NetworkDeleted, data, { source: SOURCE }));
     expect(message.attributes.path).toBe(NET);
     expect(message.orderingKey).toBe(NET);
@@ -345,11 +423,20 @@ describe('Pub/Sub messages', () => {
 
   it('refuses a groupId attribute on a network-level event', () => {
     const message = toPubSubMessage(sample(EventType.NetworkDeleted));
-    expect(() => fromPubSubMessage({ data: message.data, attributes: { ...message.attributes, groupId: GROUP } as Record<string, string> })).toThrow(InvalidEventError);
+    expect(() =>
+      fromPubSubMessage({
+        data: message.data,
+        attributes: { ...message.attributes, groupId: GROUP } as Record<string, string>,
+      }),
+    ).toThrow(InvalidEventError);
   });
 
   it('refuses to build a message over the size limit', () => {
-    const event = createEvent(EventType.ContactWritten, { ...sampleData[EventType.ContactWritten](), content: 'x'.repeat(2_000) }, { source: SOURCE });
+    const event = createEvent(
+      EventType.ContactWritten,
+      { ...sampleData[EventType.ContactWritten](), content: 'x'.repeat(2_000) },
+      { source: SOURCE },
+    );
     expect(() => toPubSubMessage(event, 1_000)).toThrow(ContentTooLargeError);
     expect(toPubSubMessage(event, 10_000).data.length).toBeLessThan(10_000);
   });

@@ -3,7 +3,19 @@ import { promises as fs, watch, type FSWatcher } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { CorruptDataError, decode, DocumentStorage, FileSystemStorage, MemoryStateStore, InvalidArgumentError, StorageUnavailableError, growSet, idToKey, type GroupState, type NetworkState } from 'super-spine';
+import {
+  CorruptDataError,
+  decode,
+  DocumentStorage,
+  FileSystemStorage,
+  MemoryStateStore,
+  InvalidArgumentError,
+  StorageUnavailableError,
+  growSet,
+  idToKey,
+  type GroupState,
+  type NetworkState,
+} from 'super-spine';
 import { describeSharedTombstones } from '../helpers/shared-tombstones';
 
 // The child loads the same library as this test, through tsx's loader.
@@ -51,8 +63,21 @@ async function walk(dir: string, prefix = ''): Promise<{ files: string[]; dirs: 
 
 function groupState(groupId: string, contacts: Record<string, unknown>, parentId?: string): GroupState {
   return {
-    group: { id: groupId, name: `group ${groupId}`, contactIds: Object.keys(contacts), wireIds: [], subgroupIds: [], boundaryContactIds: [], ...(parentId ? { parentId } : {}) },
-    contacts: new Map(Object.entries(contacts).map(([id, content]) => [id, { id, groupId, blendMode: 'accept-last' as const, content }])),
+    group: {
+      id: groupId,
+      name: `group ${groupId}`,
+      contactIds: Object.keys(contacts),
+      wireIds: [],
+      subgroupIds: [],
+      boundaryContactIds: [],
+      ...(parentId ? { parentId } : {}),
+    },
+    contacts: new Map(
+      Object.entries(contacts).map(([id, content]) => [
+        id,
+        { id, groupId, blendMode: 'accept-last' as const, content },
+      ]),
+    ),
     wires: new Map(),
   };
 }
@@ -89,15 +114,23 @@ describe('FileSystemStorage on disk', () => {
     expect(alice).toBe('networks/netA/groups/users%2F@alice');
 
     // The files hold what their names say, in the codec's encoding.
-    const metadata = decode<{ id: string; rootGroupId: string; currentGroupId: string; createdAt: Date }>(await fs.readFile(path.join(basePath, net, 'metadata.json'), 'utf8'));
+    const metadata = decode<{ id: string; rootGroupId: string; currentGroupId: string; createdAt: Date }>(
+      await fs.readFile(path.join(basePath, net, 'metadata.json'), 'utf8'),
+    );
     expect(metadata).toMatchObject({ id: 'netA', rootGroupId: 'root', currentGroupId: 'users/@alice' });
     expect(metadata.createdAt).toBeInstanceOf(Date);
-    const group = decode<{ group: { id: string; parentId: string }; wires: Map<string, unknown> }>(await fs.readFile(path.join(basePath, alice, 'group.json'), 'utf8'));
+    const group = decode<{ group: { id: string; parentId: string }; wires: Map<string, unknown> }>(
+      await fs.readFile(path.join(basePath, alice, 'group.json'), 'utf8'),
+    );
     expect(group.group).toMatchObject({ id: 'users/@alice', parentId: 'root' });
     expect(group.wires).toBeInstanceOf(Map);
-    const inbox = decode<{ id: string; content: Map<string, number> }>(await fs.readFile(path.join(basePath, alice, 'contacts/inbox.json'), 'utf8'));
+    const inbox = decode<{ id: string; content: Map<string, number> }>(
+      await fs.readFile(path.join(basePath, alice, 'contacts/inbox.json'), 'utf8'),
+    );
     expect(inbox).toMatchObject({ id: 'inbox', groupId: 'users/@alice', content: new Map([['k', 1]]) });
-    const info = decode<{ id: string; label: string; size: number }>(await fs.readFile(path.join(basePath, net, 'snapshots', `${idToKey(snapshotId)}.info.json`), 'utf8'));
+    const info = decode<{ id: string; label: string; size: number }>(
+      await fs.readFile(path.join(basePath, net, 'snapshots', `${idToKey(snapshotId)}.info.json`), 'utf8'),
+    );
     expect(info).toMatchObject({ id: snapshotId, networkId: 'netA', label: 'first' });
     const payload = await fs.readFile(path.join(basePath, net, 'snapshots', `${idToKey(snapshotId)}.json`), 'utf8');
     expect(info.size).toBe(Buffer.byteLength(payload));
@@ -112,27 +145,31 @@ describe('FileSystemStorage on disk', () => {
       contacts: ['..%2F', '.x', '.'.repeat(3), 'é'.repeat(500), '%', 'c'.repeat(1000), 'con.json'],
     };
     for (const groupId of hostile.groups) {
-      for (const contactId of hostile.contacts) await s.saveContactContent(hostile.network, groupId, contactId, `${groupId}|${contactId}`);
+      for (const contactId of hostile.contacts)
+        await s.saveContactContent(hostile.network, groupId, contactId, `${groupId}|${contactId}`);
     }
     await s.saveSnapshot(hostile.network);
 
     expect(await fs.readdir(outer)).toEqual(['base']);
     const { files, dirs } = await walk(basePath);
     expect(files).toHaveLength(1 + hostile.groups.length * (1 + hostile.contacts.length) + 2);
-    const layout = /^networks\/[A-Za-z0-9_@%~-]+\/(metadata\.json|groups\/[A-Za-z0-9_@%~-]+\/(group\.json|contacts\/[A-Za-z0-9_@%~-]+\.json)|snapshots\/[A-Za-z0-9_@%~-]+\.(info\.)?json)$/;
+    const layout =
+      /^networks\/[A-Za-z0-9_@%~-]+\/(metadata\.json|groups\/[A-Za-z0-9_@%~-]+\/(group\.json|contacts\/[A-Za-z0-9_@%~-]+\.json)|snapshots\/[A-Za-z0-9_@%~-]+\.(info\.)?json)$/;
     for (const file of files) {
       expect(file).toMatch(layout);
       const resolved = path.resolve(basePath, file);
       expect(resolved.startsWith(basePath + path.sep)).toBe(true);
       for (const part of file.split('/')) expect(Buffer.byteLength(part)).toBeLessThanOrEqual(255);
     }
-    for (const dir of dirs) expect(dir.split('/').every((part) => part !== '.' && part !== '..' && !part.startsWith('.'))).toBe(true);
+    for (const dir of dirs)
+      expect(dir.split('/').every((part) => part !== '.' && part !== '..' && !part.startsWith('.'))).toBe(true);
 
     // And every id reads back as itself.
     for (const groupId of hostile.groups) {
       const state = await s.loadGroupState(hostile.network, groupId);
       expect([...state!.contacts.keys()].sort()).toEqual([...hostile.contacts].sort());
-      for (const contactId of hostile.contacts) expect(await s.loadContactContent(hostile.network, groupId, contactId)).toBe(`${groupId}|${contactId}`);
+      for (const contactId of hostile.contacts)
+        expect(await s.loadContactContent(hostile.network, groupId, contactId)).toBe(`${groupId}|${contactId}`);
     }
     expect(await s.listNetworks()).toEqual([hostile.network]);
   });
@@ -298,7 +335,9 @@ describe('FileSystemStorage on disk', () => {
     let cutOffWrites = 0;
     // The kill usually lands while a temp file is open; a few attempts make that certain.
     for (let attempt = 0; attempt < 5 && cutOffWrites === 0; attempt++) {
-      const hiddenBefore = new Set((await walk(basePath).catch(() => ({ files: [] as string[] }))).files.filter(isHidden));
+      const hiddenBefore = new Set(
+        (await walk(basePath).catch(() => ({ files: [] as string[] }))).files.filter(isHidden),
+      );
       const rounds = await crashOnce();
       expect(rounds).toBeGreaterThanOrEqual(3);
 
@@ -308,7 +347,9 @@ describe('FileSystemStorage on disk', () => {
       const visible = files.filter((f) => !isHidden(f));
       expect(visible.filter((f) => f.includes('/contacts/'))).toHaveLength(8);
       for (const file of visible) {
-        const record = decode<{ content?: { round: number; blob: string } }>(await fs.readFile(path.join(basePath, file), 'utf8'));
+        const record = decode<{ content?: { round: number; blob: string } }>(
+          await fs.readFile(path.join(basePath, file), 'utf8'),
+        );
         if (file.includes('/contacts/')) {
           expect(record.content!.blob).toHaveLength(200_000);
           expect(record.content!.round).toBeGreaterThanOrEqual(rounds);
@@ -321,7 +362,8 @@ describe('FileSystemStorage on disk', () => {
     for (const group of groups) {
       const state = await s.loadGroupState('net', group);
       expect(state!.contacts.size).toBe(2);
-      for (const contact of state!.contacts.values()) expect((contact.content as { set: Set<number> }).set).toBeInstanceOf(Set);
+      for (const contact of state!.contacts.values())
+        expect((contact.content as { set: Set<number> }).set).toBeInstanceOf(Set);
     }
     // And the storage carries on writing after the crash.
     await s.saveContactContent('net', 'g0', 'c0', 'after the crash');
@@ -340,7 +382,10 @@ describe('FileSystemStorage errors', () => {
     // A file where the folder should be: every directory operation below it fails.
     await fs.writeFile(base, 'not a folder');
     const storage = new FileSystemStorage({ basePath: path.join(base, 'store') });
-    const failure = await storage.initialize().then(() => undefined, (error: unknown) => error);
+    const failure = await storage.initialize().then(
+      () => undefined,
+      (error: unknown) => error,
+    );
     expect(failure).toBeInstanceOf(StorageUnavailableError);
     expect(failure).toMatchObject({ code: 'UNAVAILABLE', status: expect.stringMatching(/^(ENOTDIR|EEXIST)$/) });
     await expect(storage.saveContactContent('n', 'g', 'c', 1)).rejects.toBeInstanceOf(StorageUnavailableError);
@@ -355,7 +400,10 @@ describe('FileSystemStorage errors', () => {
 describe('FileSystemStorage shared between instances', () => {
   describeSharedTombstones('filesystem, lock file', async () => {
     const shared = path.join(outer, 'shared');
-    const [first, second] = [new FileSystemStorage({ basePath: shared, fsync: false }), new FileSystemStorage({ basePath: shared, fsync: false })];
+    const [first, second] = [
+      new FileSystemStorage({ basePath: shared, fsync: false }),
+      new FileSystemStorage({ basePath: shared, fsync: false }),
+    ];
     return { first, second, close: async () => void (await Promise.all([first.close(), second.close()])) };
   });
 

@@ -80,10 +80,22 @@ describe('the rate limiter', () => {
 
 describe('gateway settings', () => {
   it('reads PORT and the SPINE_GATEWAY_* settings with their defaults, and refuses a bad value naming it', () => {
-    expect(loadGatewaySettings({})).toEqual({ port: 8080, host: '127.0.0.1', maxBodyBytes: 1024 * 1024, keyCacheMs: 5_000, maxBufferedBytes: 1024 * 1024 });
-    expect(loadGatewaySettings({ PORT: '9000', SPINE_GATEWAY_HOST: '0.0.0.0', SPINE_GATEWAY_KEY_CACHE_MS: '250' })).toMatchObject({ port: 9000, host: '0.0.0.0', keyCacheMs: 250 });
+    expect(loadGatewaySettings({})).toEqual({
+      port: 8080,
+      host: '127.0.0.1',
+      maxBodyBytes: 1024 * 1024,
+      keyCacheMs: 5_000,
+      maxBufferedBytes: 1024 * 1024,
+    });
+    expect(
+      loadGatewaySettings({ PORT: '9000', SPINE_GATEWAY_HOST: '0.0.0.0', SPINE_GATEWAY_KEY_CACHE_MS: '250' }),
+    ).toMatchObject({ port: 9000, host: '0.0.0.0', keyCacheMs: 250 });
     expect(() => loadGatewaySettings({ PORT: 'x' })).toThrow(InvalidArgumentError);
-    expect(() => loadGatewaySettings({ PORT: '70000' })).toThrow('setting PORT="70000" is invalid: expected a whole number from 0 to 65535');
-    expect(() => loadGatewaySettings({ SPINE_GATEWAY_MAX_BODY_BYTES: '5' })).toThrow('setting SPINE_GATEWAY_MAX_BODY_BYTES="5" is invalid: expected a whole number of bytes from 1024 to 33554432');
+    expect(() => loadGatewaySettings({ PORT: '70000' })).toThrow(
+      'setting PORT="70000" is invalid: expected a whole number from 0 to 65535',
+    );
+    expect(() => loadGatewaySettings({ SPINE_GATEWAY_MAX_BODY_BYTES: '5' })).toThrow(
+      'setting SPINE_GATEWAY_MAX_BODY_BYTES="5" is invalid: expected a whole number of bytes from 1024 to 33554432',
+    );
   });
 });

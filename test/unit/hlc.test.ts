@@ -1,5 +1,13 @@
 import fc from 'fast-check';
-import { compareStamps, formatStamp, HybridLogicalClock, InvalidArgumentError, isStamp, parseStamp, type Stamp } from 'super-spine';
+import {
+  compareStamps,
+  formatStamp,
+  HybridLogicalClock,
+  InvalidArgumentError,
+  isStamp,
+  parseStamp,
+  type Stamp,
+} from 'super-spine';
 
 /** A wall clock the test moves by hand. */
 function manualClock(start: number) {
@@ -51,15 +59,18 @@ describe('HybridLogicalClock.tick', () => {
 
   it('property: any sequence of clock readings gives strictly increasing stamps', () => {
     fc.assert(
-      fc.property(fc.array(fc.integer({ min: 0, max: 2_000_000_000_000 }), { minLength: 1, maxLength: 60 }), (readings) => {
-        let i = 0;
-        const hlc = new HybridLogicalClock('writer', () => readings[i++ % readings.length]!);
-        const stamps = readings.map(() => hlc.tick());
-        expectIncreasing(stamps);
-        // Never behind the wall clock it has read.
-        const maxSoFar = readings.reduce((max, r) => Math.max(max, r), 0);
-        expect(parseStamp(stamps[stamps.length - 1]!).wallTime).toBeGreaterThanOrEqual(maxSoFar);
-      }),
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 2_000_000_000_000 }), { minLength: 1, maxLength: 60 }),
+        (readings) => {
+          let i = 0;
+          const hlc = new HybridLogicalClock('writer', () => readings[i++ % readings.length]!);
+          const stamps = readings.map(() => hlc.tick());
+          expectIncreasing(stamps);
+          // Never behind the wall clock it has read.
+          const maxSoFar = readings.reduce((max, r) => Math.max(max, r), 0);
+          expect(parseStamp(stamps[stamps.length - 1]!).wallTime).toBeGreaterThanOrEqual(maxSoFar);
+        },
+      ),
     );
   });
 
@@ -130,7 +141,11 @@ describe('HybridLogicalClock.observe', () => {
       logical: fc.integer({ min: 0, max: 999_999 }),
       writerId: fc.constantFrom('a', 'b', 'zzz', '~'),
     });
-    const step = fc.oneof(fc.record({ observe: remote }), fc.record({ clock: fc.integer({ min: 0, max: 3_000_000_000_000 }) }), fc.constant('tick' as const));
+    const step = fc.oneof(
+      fc.record({ observe: remote }),
+      fc.record({ clock: fc.integer({ min: 0, max: 3_000_000_000_000 }) }),
+      fc.constant('tick' as const),
+    );
     fc.assert(
       fc.property(fc.array(step, { maxLength: 40 }), (steps) => {
         const clock = manualClock(1_000);
@@ -209,13 +224,18 @@ describe('stamps', () => {
     );
   });
 
-  it.each(['', 'x', '1:2:w', '000000000000001:000001:', '00000000000001:000001:w', '000000000000001:0000001:w', '00000000000000a:000001:w'])(
-    'refuses %j as a stamp',
-    (text) => {
-      expect(isStamp(text)).toBe(false);
-      expect(() => parseStamp(text)).toThrow(InvalidArgumentError);
-    },
-  );
+  it.each([
+    '',
+    'x',
+    '1:2:w',
+    '000000000000001:000001:',
+    '00000000000001:000001:w',
+    '000000000000001:0000001:w',
+    '00000000000000a:000001:w',
+  ])('refuses %j as a stamp', (text) => {
+    expect(isStamp(text)).toBe(false);
+    expect(() => parseStamp(text)).toThrow(InvalidArgumentError);
+  });
 
   it('isStamp refuses non-strings', () => {
     expect(isStamp(undefined)).toBe(false);

@@ -34,7 +34,22 @@ const validators = {
 } as const;
 
 describe('id validation', () => {
-  const valid = ['a', 'net-1', 'Ünïcødé', '日本語', '🐢', 'a b', 'with%percent', 'a.b', '...', '.hidden', '~tilde', "'quote\"", '__proto__', 'constructor'];
+  const valid = [
+    'a',
+    'net-1',
+    'Ünïcødé',
+    '日本語',
+    '🐢',
+    'a b',
+    'with%percent',
+    'a.b',
+    '...',
+    '.hidden',
+    '~tilde',
+    '\'quote"',
+    '__proto__',
+    'constructor',
+  ];
 
   it.each(Object.entries(validators))('accepts ordinary %s ids and returns them', (_kind, validate) => {
     for (const id of valid) expect(validate(id)).toBe(id);
@@ -114,7 +129,9 @@ describe('id validation', () => {
   });
 
   it('property: a string with a control character is never a valid id', () => {
-    const control = fc.oneof(fc.integer({ min: 0, max: 0x1f }), fc.integer({ min: 0x7f, max: 0x9f })).map((c) => String.fromCharCode(c));
+    const control = fc
+      .oneof(fc.integer({ min: 0, max: 0x1f }), fc.integer({ min: 0x7f, max: 0x9f }))
+      .map((c) => String.fromCharCode(c));
     fc.assert(
       fc.property(fc.string({ maxLength: 5 }), control, fc.string({ maxLength: 5 }), (before, bad, after) => {
         refusal(() => validateGroupId(before + bad + after));
@@ -125,7 +142,14 @@ describe('id validation', () => {
 
 /** Valid group ids, including hostile ones: `%`, `.`, `~`, unicode, astral characters, long runs. */
 const segment = fc
-  .string({ unit: fc.oneof(fc.constantFrom('%', '.', '~', '-', '_', '@', 'A', 'a', '2', '%2F', '%25', 'é', '🐢', ' ', '\\', ':'), fc.string({ unit: 'binary', minLength: 1, maxLength: 1 })), minLength: 1, maxLength: 12 })
+  .string({
+    unit: fc.oneof(
+      fc.constantFrom('%', '.', '~', '-', '_', '@', 'A', 'a', '2', '%2F', '%25', 'é', '🐢', ' ', '\\', ':'),
+      fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }),
+    ),
+    minLength: 1,
+    maxLength: 12,
+  })
   .filter((s) => s !== '.' && s !== '..' && !s.includes('/'));
 const validGroupId = fc
   .oneof(
@@ -247,11 +271,14 @@ describe('change paths', () => {
     expect(changePath('netA', 'users/@alice')).toBe('netA/users/@alice');
   });
 
-  it.each(['', 'netA/', '/users', 'netA//users', 'netA/users/', 'netA/../x', '..', 'net\u0000/x'])('refuses the path %j', (bad) => {
-    const error = refusal(() => parsePath(bad));
-    expect(error.kind).toBe('path');
-    expect(error.id).toBe(bad);
-  });
+  it.each(['', 'netA/', '/users', 'netA//users', 'netA/users/', 'netA/../x', '..', 'net\u0000/x'])(
+    'refuses the path %j',
+    (bad) => {
+      const error = refusal(() => parsePath(bad));
+      expect(error.kind).toBe('path');
+      expect(error.id).toBe(bad);
+    },
+  );
 
   it('refuses non-string paths', () => {
     expect(refusal(() => parsePath(undefined)).kind).toBe('path');
@@ -288,7 +315,9 @@ describe('change paths', () => {
     const group = fc.array(seg, { minLength: 1, maxLength: 4 }).map((s) => s.join('/'));
     fc.assert(
       fc.property(group, group, (prefix, groupId) => {
-        const expected = groupId.split('/').slice(0, prefix.split('/').length).join('/') === prefix && groupId.split('/').length >= prefix.split('/').length;
+        const expected =
+          groupId.split('/').slice(0, prefix.split('/').length).join('/') === prefix &&
+          groupId.split('/').length >= prefix.split('/').length;
         expect(pathMatches(parsePath(`n/${prefix}`), 'n', groupId)).toBe(expected);
       }),
     );

@@ -71,7 +71,9 @@ describe('shared/ import boundaries', () => {
 
   it(`imports nothing from ${FORBIDDEN.join(', ')}`, () => {
     const offending = [...graph].flatMap(([file, imports]) =>
-      imports.filter((target) => FORBIDDEN.some((folder) => relative(target).split(path.sep)[0] === folder)).map((target) => `${relative(file)} → ${relative(target)}`),
+      imports
+        .filter((target) => FORBIDDEN.some((folder) => relative(target).split(path.sep)[0] === folder))
+        .map((target) => `${relative(file)} → ${relative(target)}`),
     );
     expect(offending).toEqual([]);
   });
@@ -88,6 +90,13 @@ describe('shared/ import boundaries', () => {
       ['d', ['a']],
     ]);
     expect(importCycles(circle)).toEqual([['a', 'b', 'c', 'a']]);
-    expect(importCycles(new Map([['a', ['b']], ['b', []]]))).toEqual([]);
+    expect(
+      importCycles(
+        new Map([
+          ['a', ['b']],
+          ['b', []],
+        ]),
+      ),
+    ).toEqual([]);
   });
 });

@@ -78,30 +78,34 @@ describe('KeyedMutex', () => {
 
   it('property: under any scheduling, at most one task per key runs, and each key keeps arrival order', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.scheduler(), fc.array(fc.constantFrom('x', 'y', 'z'), { minLength: 1, maxLength: 12 }), async (s, keys) => {
-        const mutex = new KeyedMutex();
-        const active = new Map<string, number>();
-        const started: Record<string, number[]> = {};
-        let overlapAcrossKeys = false;
-        const runs = keys.map((key, i) =>
-          mutex.run(key, async () => {
-            active.set(key, (active.get(key) ?? 0) + 1);
-            expect(active.get(key)).toBe(1);
-            if ([...active.values()].filter((n) => n > 0).length > 1) overlapAcrossKeys = true;
-            (started[key] ??= []).push(i);
-            await s.schedule(Promise.resolve(), `task ${i} on ${key}`);
-            active.set(key, active.get(key)! - 1);
-            return i;
-          }),
-        );
-        await s.waitFor(Promise.all(runs));
-        expect(await Promise.all(runs)).toEqual(keys.map((_, i) => i));
-        for (const [key, order] of Object.entries(started)) {
-          expect(order).toEqual(keys.flatMap((k, i) => (k === key ? [i] : [])));
-        }
-        // Different keys did run side by side whenever there were two.
-        if (new Set(keys).size > 1) expect(overlapAcrossKeys).toBe(true);
-      }),
+      fc.asyncProperty(
+        fc.scheduler(),
+        fc.array(fc.constantFrom('x', 'y', 'z'), { minLength: 1, maxLength: 12 }),
+        async (s, keys) => {
+          const mutex = new KeyedMutex();
+          const active = new Map<string, number>();
+          const started: Record<string, number[]> = {};
+          let overlapAcrossKeys = false;
+          const runs = keys.map((key, i) =>
+            mutex.run(key, async () => {
+              active.set(key, (active.get(key) ?? 0) + 1);
+              expect(active.get(key)).toBe(1);
+              if ([...active.values()].filter((n) => n > 0).length > 1) overlapAcrossKeys = true;
+              (started[key] ??= []).push(i);
+              await s.schedule(Promise.resolve(), `task ${i} on ${key}`);
+              active.set(key, active.get(key)! - 1);
+              return i;
+            }),
+          );
+          await s.waitFor(Promise.all(runs));
+          expect(await Promise.all(runs)).toEqual(keys.map((_, i) => i));
+          for (const [key, order] of Object.entries(started)) {
+            expect(order).toEqual(keys.flatMap((k, i) => (k === key ? [i] : [])));
+          }
+          // Different keys did run side by side whenever there were two.
+          if (new Set(keys).size > 1) expect(overlapAcrossKeys).toBe(true);
+        },
+      ),
       { numRuns: 100 },
     );
   });
@@ -156,7 +160,10 @@ describe('KeyedReadWriteLock', () => {
     const log: string[] = [];
     const first = gate();
     const writer = gate();
-    const runs = [lock.read('net', tracked(log, 'r1', first.promise)), lock.write('net', tracked(log, 'w', writer.promise))];
+    const runs = [
+      lock.read('net', tracked(log, 'r1', first.promise)),
+      lock.write('net', tracked(log, 'w', writer.promise)),
+    ];
     await settle();
     // A stream of new readers while r1 still reads: none may jump ahead of the writer.
     for (let i = 2; i <= 5; i++) runs.push(lock.read('net', tracked(log, `r${i}`, Promise.resolve())));

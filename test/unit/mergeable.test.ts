@@ -50,8 +50,20 @@ describe('constructors and isMergeable', () => {
   });
 
   it('recognize only the six tags', () => {
-    for (const m of [growSet([]), shrinkSet([]), growArray([]), shrinkArray([]), growMap([]), shrinkMap([])]) expect(isMergeable(m)).toBe(true);
-    for (const v of [null, undefined, 1, 'GrowSet', [], new Set(), { _tag: 'GrowSets' }, { tag: 'GrowSet' }, { _tag: undefined }]) expect(isMergeable(v)).toBe(false);
+    for (const m of [growSet([]), shrinkSet([]), growArray([]), shrinkArray([]), growMap([]), shrinkMap([])])
+      expect(isMergeable(m)).toBe(true);
+    for (const v of [
+      null,
+      undefined,
+      1,
+      'GrowSet',
+      [],
+      new Set(),
+      { _tag: 'GrowSets' },
+      { tag: 'GrowSet' },
+      { _tag: undefined },
+    ])
+      expect(isMergeable(v)).toBe(false);
   });
 });
 
@@ -62,7 +74,10 @@ describe('normalizeMergeable', () => {
   });
 
   it('treats members equal by value as one', () => {
-    const normalized = normalizeMergeable({ _tag: 'GrowSet', values: [{ id: 1 }, { id: 1 }, { id: 2 }] } as unknown as Mergeable) as ReturnType<typeof growSet>;
+    const normalized = normalizeMergeable({
+      _tag: 'GrowSet',
+      values: [{ id: 1 }, { id: 1 }, { id: 2 }],
+    } as unknown as Mergeable) as ReturnType<typeof growSet>;
     expect(normalized.values.size).toBe(2);
   });
 
@@ -73,11 +88,15 @@ describe('normalizeMergeable', () => {
         ['b', 2],
       ]),
     );
-    expect(normalizeMergeable({ _tag: 'ShrinkMap', entries: [[{ k: 1 }, 'v']] } as unknown as Mergeable)).toEqual(shrinkMap([[{ k: 1 }, 'v']]));
+    expect(normalizeMergeable({ _tag: 'ShrinkMap', entries: [[{ k: 1 }, 'v']] } as unknown as Mergeable)).toEqual(
+      shrinkMap([[{ k: 1 }, 'v']]),
+    );
   });
 
   it('accepts a Set for array items', () => {
-    expect(normalizeMergeable({ _tag: 'GrowArray', items: new Set([1, 2]) } as unknown as Mergeable)).toEqual(growArray([1, 2]));
+    expect(normalizeMergeable({ _tag: 'GrowArray', items: new Set([1, 2]) } as unknown as Mergeable)).toEqual(
+      growArray([1, 2]),
+    );
   });
 
   it('reads missing or malformed collections as empty', () => {
@@ -157,7 +176,15 @@ describe('mergeValues', () => {
     });
 
     it('accepts a record for entries', () => {
-      expect(deepEqual(merged(growMap([['a', 1]]), { _tag: 'GrowMap', entries: { b: 2 } }), growMap([['a', 1], ['b', 2]]))).toBe(true);
+      expect(
+        deepEqual(
+          merged(growMap([['a', 1]]), { _tag: 'GrowMap', entries: { b: 2 } }),
+          growMap([
+            ['a', 1],
+            ['b', 2],
+          ]),
+        ),
+      ).toBe(true);
     });
 
     it('calls different values under one key a contradiction, naming the key', () => {
@@ -165,7 +192,13 @@ describe('mergeValues', () => {
     });
 
     it('treats keys equal by value as one key', () => {
-      const result = merged(growMap([[{ k: 1 }, growSet([1])]]), growMap([[{ k: 1 }, growSet([2])], [{ k: 1 }, growSet([3])]])) as ReturnType<typeof growMap>;
+      const result = merged(
+        growMap([[{ k: 1 }, growSet([1])]]),
+        growMap([
+          [{ k: 1 }, growSet([2])],
+          [{ k: 1 }, growSet([3])],
+        ]),
+      ) as ReturnType<typeof growMap>;
       expect(result.entries.size).toBe(1);
       expect(deepEqual([...result.entries.values()][0], growSet([1, 2, 3]))).toBe(true);
     });
@@ -191,7 +224,9 @@ describe('mergeValues', () => {
     });
 
     it('passes a contradiction under a key up', () => {
-      expect(contradiction(shrinkMap([['a', shrinkSet([1])]]), shrinkMap([['a', shrinkSet([2])]]))).toMatch(/"a".*ShrinkSet/);
+      expect(contradiction(shrinkMap([['a', shrinkSet([1])]]), shrinkMap([['a', shrinkSet([2])]]))).toMatch(
+        /"a".*ShrinkSet/,
+      );
     });
   });
 
@@ -202,7 +237,13 @@ describe('mergeValues', () => {
     });
 
     it('Map: union of keys, values merged', () => {
-      const result = mergedWithoutMutation(new Map<string, unknown>([['a', new Set([1])]]), new Map<string, unknown>([['a', new Set([2])], ['b', [1]]]));
+      const result = mergedWithoutMutation(
+        new Map<string, unknown>([['a', new Set([1])]]),
+        new Map<string, unknown>([
+          ['a', new Set([2])],
+          ['b', [1]],
+        ]),
+      );
       expect(result.ok && result.value).toEqual(
         new Map<string, unknown>([
           ['a', new Set([1, 2])],
@@ -275,8 +316,14 @@ describe('mergeValues', () => {
       [new Set([1]), new Set([2])],
       [new Map([['a', [1]]]), new Map([['a', [2]]])],
       [[1], [2]],
-      [{ _tag: 'GrowSet', values: [1] }, { _tag: 'GrowSet', values: [2] }],
-      [{ _tag: 'GrowMap', entries: { a: 1 } }, { _tag: 'GrowMap', entries: [['b', 2]] }],
+      [
+        { _tag: 'GrowSet', values: [1] },
+        { _tag: 'GrowSet', values: [2] },
+      ],
+      [
+        { _tag: 'GrowMap', entries: { a: 1 } },
+        { _tag: 'GrowMap', entries: [['b', 2]] },
+      ],
       [1, 2],
     ];
     for (const [current, incoming] of pairs) mergedWithoutMutation(current, incoming);

@@ -81,7 +81,11 @@ async function startTarget(answer: (request: Received, nthForJob: number) => Ans
   };
 }
 
-function job(name: string, schedule: string, overrides: Partial<Omit<JobSpec, 'retry'>> & { retry?: Partial<JobSpec['retry']> } = {}): JobSpec {
+function job(
+  name: string,
+  schedule: string,
+  overrides: Partial<Omit<JobSpec, 'retry'>> & { retry?: Partial<JobSpec['retry']> } = {},
+): JobSpec {
   const { retry, ...rest } = overrides;
   return {
     name,
@@ -90,7 +94,14 @@ function job(name: string, schedule: string, overrides: Partial<Omit<JobSpec, 'r
     timeZone: 'Etc/UTC',
     target: { function: 'health', method: 'POST', body: { job: name } },
     ...rest,
-    retry: { retryCount: 0, minBackoffSeconds: 10, maxBackoffSeconds: 300, maxDoublings: 3, attemptDeadlineSeconds: 60, ...retry },
+    retry: {
+      retryCount: 0,
+      minBackoffSeconds: 10,
+      maxBackoffSeconds: 300,
+      maxDoublings: 3,
+      attemptDeadlineSeconds: 60,
+      ...retry,
+    },
   };
 }
 
@@ -128,7 +139,9 @@ const slotsOf = (runner: SchedulerRunner, name: string): FiredSlot[] => runner.f
 describe('retryDelaySeconds', () => {
   it('doubles maxDoublings times, then grows linearly, capped at maxBackoff (the documented example)', () => {
     const config = { minBackoffSeconds: 10, maxBackoffSeconds: 300, maxDoublings: 3 };
-    expect([1, 2, 3, 4, 5, 6, 7, 8].map((retry) => retryDelaySeconds(config, retry))).toEqual([10, 20, 40, 80, 160, 240, 300, 300]);
+    expect([1, 2, 3, 4, 5, 6, 7, 8].map((retry) => retryDelaySeconds(config, retry))).toEqual([
+      10, 20, 40, 80, 160, 240, 300, 300,
+    ]);
   });
 
   it('with no doublings, grows linearly from the first interval', () => {
@@ -150,9 +163,21 @@ describe('job validation', () => {
     ['a field out of range', job('j', '61 * * * *'), 'schedule'],
     ['an unknown time zone', job('j', '0 * * * *', { timeZone: 'Mars/Olympus_Mons' }), 'timeZone'],
     ['more than 5 retries', job('j', '0 * * * *', { retry: { retryCount: 6 } }), 'retry.retryCount'],
-    ['maxBackoff below minBackoff', job('j', '0 * * * *', { retry: { minBackoffSeconds: 60, maxBackoffSeconds: 30 } }), 'retry.maxBackoffSeconds'],
-    ['an attempt deadline under 15 s', job('j', '0 * * * *', { retry: { attemptDeadlineSeconds: 5 } }), 'retry.attemptDeadlineSeconds'],
-    ['a target without a URL', job('j', '0 * * * *', { target: { function: 'materialize', method: 'POST', body: {} } }), 'target.function'],
+    [
+      'maxBackoff below minBackoff',
+      job('j', '0 * * * *', { retry: { minBackoffSeconds: 60, maxBackoffSeconds: 30 } }),
+      'retry.maxBackoffSeconds',
+    ],
+    [
+      'an attempt deadline under 15 s',
+      job('j', '0 * * * *', { retry: { attemptDeadlineSeconds: 5 } }),
+      'retry.attemptDeadlineSeconds',
+    ],
+    [
+      'a target without a URL',
+      job('j', '0 * * * *', { target: { function: 'materialize', method: 'POST', body: {} } }),
+      'target.function',
+    ],
     ['a name Cloud Scheduler refuses', job('j/k', '0 * * * *'), 'name'],
   ])('refuses %s, naming the job and the setting', (_what, bad, field) => {
     let error: unknown;
@@ -178,10 +203,17 @@ describe('scheduler runner', () => {
     const target = await useTarget();
     const start = new Date('2024-05-01T00:00:00Z');
     const end = new Date(start.getTime() + DAY);
-    const hourly = job('hourly', '0 * * * *', { target: { function: 'snapshot', method: 'POST', body: { networks: 'changed' } } });
+    const hourly = job('hourly', '0 * * * *', {
+      target: { function: 'snapshot', method: 'POST', body: { networks: 'changed' } },
+    });
     const fiveMinutes = job('five-minutes', '*/5 * * * *');
     // A simulated day in 3 s of real time.
-    const { runner } = useRunner({ jobs: [hourly, fiveMinutes], urls: { snapshot: target.url, health: target.url }, startAt: start, speedUp: DAY / 3_000 });
+    const { runner } = useRunner({
+      jobs: [hourly, fiveMinutes],
+      urls: { snapshot: target.url, health: target.url },
+      startAt: start,
+      speedUp: DAY / 3_000,
+    });
 
     await eventually(
       () => {
@@ -194,7 +226,12 @@ describe('scheduler runner', () => {
     await runner.stop();
 
     // Exactly the slots of the day, each once, whatever ran on after the day's end.
-    const received = (name: string) => target.forJob(name).map((r) => r.scheduleTime).filter((t) => before(t, end)).sort();
+    const received = (name: string) =>
+      target
+        .forJob(name)
+        .map((r) => r.scheduleTime)
+        .filter((t) => before(t, end))
+        .sort();
     expect(received('hourly')).toEqual(slotTimes(start, end, HOUR));
     expect(received('five-minutes')).toEqual(slotTimes(start, end, 5 * MINUTE));
 
@@ -212,21 +249,32 @@ describe('scheduler runner', () => {
 
     const daySlots = runner.fired().filter((s) => s.scheduleTime < end);
     expect(daySlots).toHaveLength(24 + 288);
-    expect(daySlots.every((s) => s.status === 'succeeded' && s.attempts.length === 1 && s.trigger === 'schedule')).toBe(true);
+    expect(daySlots.every((s) => s.status === 'succeeded' && s.attempts.length === 1 && s.trigger === 'schedule')).toBe(
+      true,
+    );
   });
 
   it('retries a failing target with growing simulated backoff, and succeeds on the third attempt', async () => {
     const target = await useTarget((_request, nth) => (nth <= 2 ? 500 : 200));
     const speedUp = 120;
-    const flaky = job('flaky', '0 * * * *', { retry: { retryCount: 3, minBackoffSeconds: 30, maxBackoffSeconds: 600, maxDoublings: 3 } });
-    const { runner, logs } = useRunner({ jobs: [flaky], urls: { health: target.url }, startAt: new Date('2024-05-01T09:59:58Z'), speedUp });
+    const flaky = job('flaky', '0 * * * *', {
+      retry: { retryCount: 3, minBackoffSeconds: 30, maxBackoffSeconds: 600, maxDoublings: 3 },
+    });
+    const { runner, logs } = useRunner({
+      jobs: [flaky],
+      urls: { health: target.url },
+      startAt: new Date('2024-05-01T09:59:58Z'),
+      speedUp,
+    });
 
     await eventually(() => expect(slotsOf(runner, 'flaky')[0]?.status).toBe('succeeded'), { timeoutMs: 15_000 });
     const [slot] = slotsOf(runner, 'flaky');
     expect(slot!.attempts.map((a) => a.httpStatus)).toEqual([500, 500, 200]);
 
     // Backoff counts from the failed attempt: 30 s, then 60 s (simulated), never less.
-    const waits = [1, 2].map((i) => (slot!.attempts[i]!.startedAt.getTime() - slot!.attempts[i - 1]!.finishedAt.getTime()) / 1000);
+    const waits = [1, 2].map(
+      (i) => (slot!.attempts[i]!.startedAt.getTime() - slot!.attempts[i - 1]!.finishedAt.getTime()) / 1000,
+    );
     expect(waits[0]).toBeGreaterThanOrEqual(30);
     expect(waits[0]).toBeLessThan(55);
     expect(waits[1]).toBeGreaterThanOrEqual(60);
@@ -234,16 +282,29 @@ describe('scheduler runner', () => {
 
     // The target saw the same slot three times, spaced by the backoff in real time too.
     const requests = target.forJob('flaky');
-    expect(requests.map((r) => r.scheduleTime)).toEqual(['2024-05-01T10:00:00Z', '2024-05-01T10:00:00Z', '2024-05-01T10:00:00Z']);
+    expect(requests.map((r) => r.scheduleTime)).toEqual([
+      '2024-05-01T10:00:00Z',
+      '2024-05-01T10:00:00Z',
+      '2024-05-01T10:00:00Z',
+    ]);
     expect((requests[1]!.at - requests[0]!.at) * speedUp).toBeGreaterThanOrEqual(30_000 - 2_000);
     expect((requests[2]!.at - requests[1]!.at) * speedUp).toBeGreaterThanOrEqual(60_000 - 2_000);
-    expect(logs.filter((e) => e.message === 'scheduled job attempt failed; retrying').map((e) => e.fields.retryInSeconds)).toEqual([30, 60]);
+    expect(
+      logs.filter((e) => e.message === 'scheduled job attempt failed; retrying').map((e) => e.fields.retryInSeconds),
+    ).toEqual([30, 60]);
   });
 
   it('records a failed slot once retryCount retries are used up, and tries no more', async () => {
     const target = await useTarget(() => 503);
-    const broken = job('broken', '0 * * * *', { retry: { retryCount: 2, minBackoffSeconds: 5, maxBackoffSeconds: 10, maxDoublings: 1 } });
-    const { runner, logs } = useRunner({ jobs: [broken], urls: { health: target.url }, startAt: new Date('2024-05-01T10:00:00Z'), speedUp: 120 });
+    const broken = job('broken', '0 * * * *', {
+      retry: { retryCount: 2, minBackoffSeconds: 5, maxBackoffSeconds: 10, maxDoublings: 1 },
+    });
+    const { runner, logs } = useRunner({
+      jobs: [broken],
+      urls: { health: target.url },
+      startAt: new Date('2024-05-01T10:00:00Z'),
+      speedUp: 120,
+    });
 
     await eventually(() => expect(slotsOf(runner, 'broken')[0]?.status).toBe('failed'), { timeoutMs: 15_000 });
     await runner.idle();
@@ -253,14 +314,24 @@ describe('scheduler runner', () => {
     expect(target.forJob('broken')).toHaveLength(3);
     // Nothing of that slot is left running; only the timer for the next slot remains.
     expect(runner.pending()).toEqual({ timers: 1, executions: 0 });
-    expect(logs.some((e) => e.severity === 'ERROR' && e.message === 'scheduled job failed' && e.fields.job === 'broken')).toBe(true);
+    expect(
+      logs.some((e) => e.severity === 'ERROR' && e.message === 'scheduled job failed' && e.fields.job === 'broken'),
+    ).toBe(true);
   });
 
   it('treats no answer within the attempt deadline as a failed attempt and retries it', async () => {
     const target = await useTarget((_request, nth) => (nth === 1 ? 'hang' : 200));
     // 15 s simulated at speedUp 60 is 250 ms of real time.
-    const slow = job('slow', '0 * * * *', { retry: { retryCount: 1, minBackoffSeconds: 5, attemptDeadlineSeconds: 15 } });
-    const { runner } = useRunner({ jobs: [slow], urls: { health: target.url }, startAt: new Date('2024-05-01T10:00:00Z'), speedUp: 60, minAttemptDeadlineMs: 50 });
+    const slow = job('slow', '0 * * * *', {
+      retry: { retryCount: 1, minBackoffSeconds: 5, attemptDeadlineSeconds: 15 },
+    });
+    const { runner } = useRunner({
+      jobs: [slow],
+      urls: { health: target.url },
+      startAt: new Date('2024-05-01T10:00:00Z'),
+      speedUp: 60,
+      minAttemptDeadlineMs: 50,
+    });
 
     await eventually(() => expect(slotsOf(runner, 'slow')[0]?.status).toBe('succeeded'), { timeoutMs: 15_000 });
     const [slot] = slotsOf(runner, 'slow');
@@ -268,18 +339,34 @@ describe('scheduler runner', () => {
     expect(slot!.attempts[0]!.httpStatus).toBeUndefined();
     expect(slot!.attempts[1]!.httpStatus).toBe(200);
     // The deadline was the job's (15 s simulated), not the floor.
-    expect(slot!.attempts[0]!.finishedAt.getTime() - slot!.attempts[0]!.startedAt.getTime()).toBeGreaterThanOrEqual(15_000);
+    expect(slot!.attempts[0]!.finishedAt.getTime() - slot!.attempts[0]!.startedAt.getTime()).toBeGreaterThanOrEqual(
+      15_000,
+    );
   });
 
   it("stops retrying a slot when the job's next slot is due, and fires that slot on time", async () => {
     const target = await useTarget(() => 500);
     // Retries after 120 s, then 240 s: the second would fall after the next slot (5 min on).
-    const busy = job('busy', '*/5 * * * *', { retry: { retryCount: 5, minBackoffSeconds: 120, maxBackoffSeconds: 600, maxDoublings: 3 } });
-    const { runner } = useRunner({ jobs: [busy], urls: { health: target.url }, startAt: new Date('2024-05-01T10:00:00Z'), speedUp: 600 });
+    const busy = job('busy', '*/5 * * * *', {
+      retry: { retryCount: 5, minBackoffSeconds: 120, maxBackoffSeconds: 600, maxDoublings: 3 },
+    });
+    const { runner } = useRunner({
+      jobs: [busy],
+      urls: { health: target.url },
+      startAt: new Date('2024-05-01T10:00:00Z'),
+      speedUp: 600,
+    });
 
-    await eventually(() => expect(slotsOf(runner, 'busy').filter((s) => s.status === 'failed').length).toBeGreaterThanOrEqual(2), { timeoutMs: 15_000 });
+    await eventually(
+      () => expect(slotsOf(runner, 'busy').filter((s) => s.status === 'failed').length).toBeGreaterThanOrEqual(2),
+      { timeoutMs: 15_000 },
+    );
     const [first, second] = slotsOf(runner, 'busy');
-    expect(first).toMatchObject({ scheduleTime: new Date('2024-05-01T10:00:00Z'), status: 'failed', reason: 'next-slot-due' });
+    expect(first).toMatchObject({
+      scheduleTime: new Date('2024-05-01T10:00:00Z'),
+      status: 'failed',
+      reason: 'next-slot-due',
+    });
     expect(first!.attempts).toHaveLength(2);
     expect(second!.scheduleTime).toEqual(new Date('2024-05-01T10:05:00Z'));
     // On time: well before the 240 s retry of the first slot would have been due (10:06).
@@ -290,11 +377,24 @@ describe('scheduler runner', () => {
     const target = await useTarget();
     const start = new Date('2024-05-01T00:00:00Z');
     const end = new Date('2024-05-01T04:00:00Z');
-    const { runner } = useRunner({ jobs: [job('doubled', '0 * * * *')], urls: { health: target.url }, startAt: start, speedUp: HOUR / 100, duplicateSlots: true });
+    const { runner } = useRunner({
+      jobs: [job('doubled', '0 * * * *')],
+      urls: { health: target.url },
+      startAt: start,
+      speedUp: HOUR / 100,
+      duplicateSlots: true,
+    });
 
-    await eventually(() => expect(target.forJob('doubled').filter((r) => before(r.scheduleTime, end))).toHaveLength(8), { timeoutMs: 15_000 });
+    await eventually(
+      () => expect(target.forJob('doubled').filter((r) => before(r.scheduleTime, end))).toHaveLength(8),
+      { timeoutMs: 15_000 },
+    );
     await runner.stop();
-    const times = target.forJob('doubled').map((r) => r.scheduleTime).filter((t) => before(t, end)).sort();
+    const times = target
+      .forJob('doubled')
+      .map((r) => r.scheduleTime)
+      .filter((t) => before(t, end))
+      .sort();
     expect(times).toEqual(slotTimes(start, end, HOUR).flatMap((t) => [t, t]));
     const slots = slotsOf(runner, 'doubled').filter((s) => s.scheduleTime < end);
     expect(slots.map((s) => s.delivery)).toEqual([1, 2, 1, 2, 1, 2, 1, 2]);
@@ -312,20 +412,46 @@ describe('scheduler runner', () => {
       duplicateSlots: (_job, slot) => slot.getUTCHours() % 2 === 0,
     });
 
-    await eventually(() => expect(target.forJob('some-doubled').filter((r) => before(r.scheduleTime, end))).toHaveLength(6), { timeoutMs: 15_000 });
+    await eventually(
+      () => expect(target.forJob('some-doubled').filter((r) => before(r.scheduleTime, end))).toHaveLength(6),
+      { timeoutMs: 15_000 },
+    );
     await runner.stop();
-    const times = target.forJob('some-doubled').map((r) => r.scheduleTime).filter((t) => before(t, end)).sort();
-    expect(times).toEqual(['2024-05-01T00:00:00Z', '2024-05-01T00:00:00Z', '2024-05-01T01:00:00Z', '2024-05-01T02:00:00Z', '2024-05-01T02:00:00Z', '2024-05-01T03:00:00Z']);
+    const times = target
+      .forJob('some-doubled')
+      .map((r) => r.scheduleTime)
+      .filter((t) => before(t, end))
+      .sort();
+    expect(times).toEqual([
+      '2024-05-01T00:00:00Z',
+      '2024-05-01T00:00:00Z',
+      '2024-05-01T01:00:00Z',
+      '2024-05-01T02:00:00Z',
+      '2024-05-01T02:00:00Z',
+      '2024-05-01T03:00:00Z',
+    ]);
   });
 
   it("honours the job's time zone: 9:00 in New York is 14:00 UTC before the DST change and 13:00 UTC after", async () => {
     const target = await useTarget();
     const morning = job('new-york-morning', '0 9 * * *', { timeZone: 'America/New_York' });
     // DST starts in New York on 2024-03-10 at 02:00 local time.
-    const { runner } = useRunner({ jobs: [morning], urls: { health: target.url }, startAt: new Date('2024-03-09T12:00:00Z'), speedUp: DAY / 1_000 });
+    const { runner } = useRunner({
+      jobs: [morning],
+      urls: { health: target.url },
+      startAt: new Date('2024-03-09T12:00:00Z'),
+      speedUp: DAY / 1_000,
+    });
 
-    await eventually(() => expect(target.forJob('new-york-morning').length).toBeGreaterThanOrEqual(2), { timeoutMs: 15_000 });
-    expect(target.forJob('new-york-morning').slice(0, 2).map((r) => r.scheduleTime)).toEqual(['2024-03-09T14:00:00Z', '2024-03-10T13:00:00Z']);
+    await eventually(() => expect(target.forJob('new-york-morning').length).toBeGreaterThanOrEqual(2), {
+      timeoutMs: 15_000,
+    });
+    expect(
+      target
+        .forJob('new-york-morning')
+        .slice(0, 2)
+        .map((r) => r.scheduleTime),
+    ).toEqual(['2024-03-09T14:00:00Z', '2024-03-10T13:00:00Z']);
     expect(runner.fired()[0]!.scheduleTime).toEqual(new Date('2024-03-09T14:00:00Z'));
   });
 
@@ -333,7 +459,12 @@ describe('scheduler runner', () => {
     const target = await useTarget();
     const start = new Date('2024-05-01T00:00:00Z');
     const speedUp = (5 * MINUTE) / 20; // a five-minute slot every 20 ms
-    const { runner, logs } = useRunner({ jobs: [job('catch-up', '*/5 * * * *')], urls: { health: target.url }, startAt: start, speedUp });
+    const { runner, logs } = useRunner({
+      jobs: [job('catch-up', '*/5 * * * *')],
+      urls: { health: target.url },
+      startAt: start,
+      speedUp,
+    });
 
     await eventually(() => expect(target.forJob('catch-up').length).toBeGreaterThanOrEqual(1));
     // Block the event loop for 200 ms: about ten slots pass without a timer running.
@@ -342,13 +473,32 @@ describe('scheduler runner', () => {
     const end = new Date(runner.now().getTime() + 10 * MINUTE);
 
     const expected = slotTimes(start, end, 5 * MINUTE);
-    await eventually(() => expect(target.forJob('catch-up').filter((r) => before(r.scheduleTime, end)).length).toBe(expected.length), { timeoutMs: 15_000 });
+    await eventually(
+      () => expect(target.forJob('catch-up').filter((r) => before(r.scheduleTime, end)).length).toBe(expected.length),
+      { timeoutMs: 15_000 },
+    );
     await runner.stop();
     // Each once (concurrent requests may arrive in any order), and fired in slot order.
-    expect(target.forJob('catch-up').map((r) => r.scheduleTime).filter((t) => before(t, end)).sort()).toEqual(expected);
-    expect(runner.fired().map((s) => formatScheduleTime(s.scheduleTime)).filter((t) => before(t, end))).toEqual(expected);
+    expect(
+      target
+        .forJob('catch-up')
+        .map((r) => r.scheduleTime)
+        .filter((t) => before(t, end))
+        .sort(),
+    ).toEqual(expected);
+    expect(
+      runner
+        .fired()
+        .map((s) => formatScheduleTime(s.scheduleTime))
+        .filter((t) => before(t, end)),
+    ).toEqual(expected);
     expect(runner.fired().some((s) => s.firedAt.getTime() - s.scheduleTime.getTime() >= 10 * MINUTE)).toBe(true);
-    expect(logs.some((e) => e.message === 'scheduler runner fell behind; firing each missed slot once' && (e.fields.slots as number) >= 5)).toBe(true);
+    expect(
+      logs.some(
+        (e) =>
+          e.message === 'scheduler runner fell behind; firing each missed slot once' && (e.fields.slots as number) >= 5,
+      ),
+    ).toBe(true);
   });
 
   it('runNow fires a job at once, outside its schedule', async () => {
@@ -374,7 +524,12 @@ describe('scheduler runner', () => {
     const target = await useTarget(() => 'hang');
     const baseline = timeoutsActive();
     const minutely = job('minutely', '* * * * *', { retry: { retryCount: 3, attemptDeadlineSeconds: 1800 } });
-    const { runner } = useRunner({ jobs: [minutely], urls: { health: target.url }, startAt: new Date('2024-05-01T10:00:00Z'), speedUp: 60 });
+    const { runner } = useRunner({
+      jobs: [minutely],
+      urls: { health: target.url },
+      startAt: new Date('2024-05-01T10:00:00Z'),
+      speedUp: 60,
+    });
 
     await eventually(() => expect(target.forJob('minutely').length).toBeGreaterThanOrEqual(2));
     expect(runner.pending().executions).toBeGreaterThanOrEqual(2);

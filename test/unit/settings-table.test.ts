@@ -1,6 +1,14 @@
 import { COMMON_OPTIONS } from '../../cli/options';
 import { InvalidArgumentError } from '../../shared/errors';
-import { COMPONENTS, parseSetting, parseSettings, SETTINGS, SettingError, settingNames, type SettingSpec } from '../../shared/settings';
+import {
+  COMPONENTS,
+  parseSetting,
+  parseSettings,
+  SETTINGS,
+  SettingError,
+  settingNames,
+  type SettingSpec,
+} from '../../shared/settings';
 
 describe('the settings table and its one parser', () => {
   it('defines each variable once per part, and each flag once per part', () => {
@@ -15,7 +23,12 @@ describe('the settings table and its one parser', () => {
   });
 
   it('reads a flag over its variable over its default, from argv and env alone', () => {
-    expect(parseSettings('tasks-emulator', { argv: ['--port', '9000'], env: { CLOUD_TASKS_EMULATOR_PORT: '8123', CLOUD_TASKS_EMULATOR_LISTEN_HOST: '0.0.0.0' } })).toEqual({
+    expect(
+      parseSettings('tasks-emulator', {
+        argv: ['--port', '9000'],
+        env: { CLOUD_TASKS_EMULATOR_PORT: '8123', CLOUD_TASKS_EMULATOR_LISTEN_HOST: '0.0.0.0' },
+      }),
+    ).toEqual({
       tasksEmulatorListenHost: '0.0.0.0',
       tasksEmulatorPort: 9000,
     });
@@ -36,19 +49,39 @@ describe('the settings table and its one parser', () => {
     expect(fromEnv).toBeInstanceOf(InvalidArgumentError);
     expect(fromEnv.code).toBe('INVALID_ARGUMENT');
     expect(fromEnv).toMatchObject({ setting: 'SPINE_HEALTH_MAX_BATCH_AGE_MS', value: 'soon' });
-    expect(fromEnv.message).toBe('setting SPINE_HEALTH_MAX_BATCH_AGE_MS="soon" is invalid: expected a whole number from 1');
+    expect(fromEnv.message).toBe(
+      'setting SPINE_HEALTH_MAX_BATCH_AGE_MS="soon" is invalid: expected a whole number from 1',
+    );
 
-    expect(() => parseSettings('emulators', { argv: ['--tasks-port=-1'], env: {} })).toThrow('invalid --tasks-port "-1" (setting SPINE_TASKS_PORT): expected a port number');
+    expect(() => parseSettings('emulators', { argv: ['--tasks-port=-1'], env: {} })).toThrow(
+      'invalid --tasks-port "-1" (setting SPINE_TASKS_PORT): expected a port number',
+    );
     expect(() => parseSettings('storage-emulator', { argv: ['--nope'], env: {} })).toThrow(SettingError);
-    expect(() => parseSettings('emulators', { argv: ['--tasks-port', '-1'], env: {} })).toThrow('--tasks-port needs a value (write --tasks-port=<value>');
-    expect(() => parseSettings('library', { env: { SPINE_POSTGRES_URL: 'mysql://u:secret@h/db' } })).toThrow('setting SPINE_POSTGRES_URL="(not shown: may hold a password)"');
-    expect(() => parseSettings('library', { env: { SPINE_POSTGRES_URL: 'mysql://u:secret@h/db' } })).not.toThrow(/secret/);
-    expect(() => parseSettings('functions', { env: { SPINE_FUNCTION_PORTS: '{"materialise":8090}' } })).toThrow(/SPINE_FUNCTION_PORTS.*not materialise/);
-    expect(parseSettings('functions', { env: { SPINE_FUNCTION_PORTS: '{"materialize":8090}' } }).functionPorts).toEqual({ materialize: 8090 });
+    expect(() => parseSettings('emulators', { argv: ['--tasks-port', '-1'], env: {} })).toThrow(
+      '--tasks-port needs a value (write --tasks-port=<value>',
+    );
+    expect(() => parseSettings('library', { env: { SPINE_POSTGRES_URL: 'mysql://u:secret@h/db' } })).toThrow(
+      'setting SPINE_POSTGRES_URL="(not shown: may hold a password)"',
+    );
+    expect(() => parseSettings('library', { env: { SPINE_POSTGRES_URL: 'mysql://u:secret@h/db' } })).not.toThrow(
+      /secret/,
+    );
+    expect(() => parseSettings('functions', { env: { SPINE_FUNCTION_PORTS: '{"materialise":8090}' } })).toThrow(
+      /SPINE_FUNCTION_PORTS.*not materialise/,
+    );
+    expect(parseSettings('functions', { env: { SPINE_FUNCTION_PORTS: '{"materialize":8090}' } }).functionPorts).toEqual(
+      { materialize: 8090 },
+    );
   });
 
   it("the CLI's common flags are the table's CLI flags", () => {
-    const tableFlags = settingNames('cli').flatMap((name) => ((SETTINGS[name] as SettingSpec<unknown>).flag ? [(SETTINGS[name] as SettingSpec<unknown>).flag] : []));
-    expect(Object.keys(COMMON_OPTIONS).filter((flag) => flag !== 'json' && flag !== 'help').sort()).toEqual(tableFlags.sort());
+    const tableFlags = settingNames('cli').flatMap((name) =>
+      (SETTINGS[name] as SettingSpec<unknown>).flag ? [(SETTINGS[name] as SettingSpec<unknown>).flag] : [],
+    );
+    expect(
+      Object.keys(COMMON_OPTIONS)
+        .filter((flag) => flag !== 'json' && flag !== 'help')
+        .sort(),
+    ).toEqual(tableFlags.sort());
   });
 });

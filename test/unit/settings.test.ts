@@ -32,7 +32,14 @@ describe('loadSettings', () => {
       STORAGE_EMULATOR_HOST: 'http://127.0.0.1:9023/',
       SPINE_FUNCTION_URLS: '{"persist":"http://127.0.0.1:9000"}',
     });
-    expect(settings).toMatchObject({ projectId: 'my-project', topicPrefix: 'prod-', bucket: 'my-bucket', persistOn: 'batch', batchWindowMs: 2500, intervalMs: 300_000 });
+    expect(settings).toMatchObject({
+      projectId: 'my-project',
+      topicPrefix: 'prod-',
+      bucket: 'my-bucket',
+      persistOn: 'batch',
+      batchWindowMs: 2500,
+      intervalMs: 300_000,
+    });
     expect(settings.storageEmulatorHost).toBe('http://127.0.0.1:9023');
     expect(settings.functionUrls.persist).toBe('http://127.0.0.1:9000');
     expect(persistModeFor(settings, 'hot')).toBe('immediate');

@@ -33,13 +33,20 @@ const quiet = createMemoryLogger();
 
 /** Everything the codec has to carry, spread over groups, one of them empty. */
 function awkwardNetwork(): NetworkState {
-  const root = groupState('root', { a: 1, b: 'two', c: null }, { subgroupIds: ['users/@alice'], attributes: { 'bassline.tags': ['x'] } });
+  const root = groupState(
+    'root',
+    { a: 1, b: 'two', c: null },
+    { subgroupIds: ['users/@alice'], attributes: { 'bassline.tags': ['x'] } },
+  );
   root.wires.set('w1', { id: 'w1', groupId: 'root', fromId: 'a', toId: 'b', type: 'directed' });
   root.group.wireIds.push('w1');
   const alice = groupState(
     'users/@alice',
     {
-      map: new Map<unknown, unknown>([['k', new Set([1, 2])], [3, { deep: [undefined, NaN, -0, Infinity] }]]),
+      map: new Map<unknown, unknown>([
+        ['k', new Set([1, 2])],
+        [3, { deep: [undefined, NaN, -0, Infinity] }],
+      ]),
       date: new Date(1_700_000_000_000),
       tagged: { $type: 'not a tag', 'quote"s': 'é\u2028' },
     },
@@ -59,7 +66,8 @@ function awkwardNetwork(): NetworkState {
 const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
 
 /** Resolves once the clock has moved `ms` past `time`, so file and object times can tell writes apart. */
-const clockPast = (time: number | Date, ms = 30) => eventually(() => expect(Date.now()).toBeGreaterThan(new Date(time).getTime() + ms));
+const clockPast = (time: number | Date, ms = 30) =>
+  eventually(() => expect(Date.now()).toBeGreaterThan(new Date(time).getTime() + ms));
 
 let temp: string;
 beforeAll(async () => {
@@ -133,12 +141,19 @@ describe.each(backends)('%s snapshots', (_name, makeBackend) => {
     const stored = await backend.store.getSnapshot('n', result.info.id);
     const expected = encode(await storage.loadNetworkState('n'));
     expect(stored).toBe(expected);
-    expect(result.info).toMatchObject({ networkId: 'n', label: 'first', size: Buffer.byteLength(expected, 'utf8'), sha256: sha256(expected) });
+    expect(result.info).toMatchObject({
+      networkId: 'n',
+      label: 'first',
+      size: Buffer.byteLength(expected, 'utf8'),
+      sha256: sha256(expected),
+    });
     const [listed] = await storage.listSnapshots('n');
     expect(listed).toEqual(result.info);
     const loaded = await storage.loadSnapshot('n', result.info.id);
     expect(encode(loaded)).toBe(expected);
-    expect(loaded.groups.get('users/@alice')?.contacts.get('map')?.content).toEqual(state.groups.get('users/@alice')?.contacts.get('map')?.content);
+    expect(loaded.groups.get('users/@alice')?.contacts.get('map')?.content).toEqual(
+      state.groups.get('users/@alice')?.contacts.get('map')?.content,
+    );
   });
 
   it('snapshots a network without groups', async () => {
@@ -189,16 +204,22 @@ describe.each(backends)('%s snapshots', (_name, makeBackend) => {
     expect(again).toEqual({ created: false, info: first.info });
     expect(await storage.listSnapshots('n')).toEqual([first.info]);
     // The snapshot is the state as of the first request.
-    expect((await storage.loadSnapshot('n', 'slot-20261121T0600Z')).groups.get('g')?.contacts.get('c')?.content).toBe(1);
+    expect((await storage.loadSnapshot('n', 'slot-20261121T0600Z')).groups.get('g')?.contacts.get('c')?.content).toBe(
+      1,
+    );
 
     // Requests at once, too.
-    const results = await Promise.all(Array.from({ length: 5 }, () => storage.writeSnapshot('n', undefined, { snapshotId: 'burst' })));
+    const results = await Promise.all(
+      Array.from({ length: 5 }, () => storage.writeSnapshot('n', undefined, { snapshotId: 'burst' })),
+    );
     expect(results.filter((r) => r.created)).toHaveLength(1);
     expect((await storage.listSnapshots('n')).map((s) => s.id).sort()).toEqual(['burst', 'slot-20261121T0600Z']);
 
     await expect(storage.saveSnapshot('n', undefined, { snapshotId: '../x' })).rejects.toBeInstanceOf(InvalidIdError);
     await expect(storage.saveSnapshot('n', undefined, { snapshotId: 'a/b' })).rejects.toBeInstanceOf(InvalidIdError);
-    await expect(storage.saveSnapshot('missing', undefined, { snapshotId: 'x' })).rejects.toBeInstanceOf(NetworkNotFoundError);
+    await expect(storage.saveSnapshot('missing', undefined, { snapshotId: 'x' })).rejects.toBeInstanceOf(
+      NetworkNotFoundError,
+    );
   });
 
   it('never overwrites a snapshot body, and adopts a body whose info was never written', async () => {
@@ -235,7 +256,11 @@ describe.each(backends)('%s snapshots', (_name, makeBackend) => {
     const dir = backend.snapshotDir('n');
     await fs.writeFile(path.join(dir, 'orphan.json'), '{"orphan":true}');
     expect(await store.getSnapshotInfo!('n', 'orphan')).toBeNull();
-    const adopted = await store.putSnapshotStream!('n', { id: 'orphan', networkId: 'n', createdAt: new Date() }, chunks('{"new":1}'));
+    const adopted = await store.putSnapshotStream!(
+      'n',
+      { id: 'orphan', networkId: 'n', createdAt: new Date() },
+      chunks('{"new":1}'),
+    );
     expect(adopted.created).toBe(false);
     expect(adopted.info).toMatchObject({ id: 'orphan', size: 15, sha256: sha256('{"orphan":true}') });
     expect(await store.getSnapshot('n', 'orphan')).toBe('{"orphan":true}');
@@ -307,11 +332,20 @@ describe.each(backends)('%s snapshots', (_name, makeBackend) => {
     const changed = await takeScheduledSnapshots(storage, options);
     expect(changed.created.map((c) => c.networkId)).toEqual(['a']);
     expect(changed.skipped).toEqual(['b']);
-    expect((await storage.loadSnapshot('a', changed.created[0]!.snapshotId)).groups.get('g')?.contacts.get('c')?.content).toBe(2);
+    expect(
+      (await storage.loadSnapshot('a', changed.created[0]!.snapshotId)).groups.get('g')?.contacts.get('c')?.content,
+    ).toBe(2);
 
-    expect(await takeScheduledSnapshots(storage, options)).toEqual({ created: [], skipped: ['a', 'b'], pruned: [], failed: [] });
+    expect(await takeScheduledSnapshots(storage, options)).toEqual({
+      created: [],
+      skipped: ['a', 'b'],
+      pruned: [],
+      failed: [],
+    });
     // A write just before a snapshot, within the tolerance, counts as after it: one more snapshot, not a missed change.
-    expect(await storage.snapshotIfChanged('b', undefined, { changeToleranceMs: 60_000 })).toMatchObject({ created: true });
+    expect(await storage.snapshotIfChanged('b', undefined, { changeToleranceMs: 60_000 })).toMatchObject({
+      created: true,
+    });
   });
 
   it('retention keeps a labelled snapshot (not counted) unless pruneLabelled, and a later run still snapshots', async () => {
@@ -320,20 +354,44 @@ describe.each(backends)('%s snapshots', (_name, makeBackend) => {
     for (let hour = 1; hour <= 4; hour++) {
       await clockPast((await storage.listSnapshots('a'))[0]!.createdAt, 2);
       await storage.saveContactContent('a', 'g', 'c', hour);
-      await takeScheduledSnapshots(storage, { networks: ['a'], slot: new Date(`2026-11-21T0${hour}:00:00Z`), maxSnapshots: 2, logger: quiet });
+      await takeScheduledSnapshots(storage, {
+        networks: ['a'],
+        slot: new Date(`2026-11-21T0${hour}:00:00Z`),
+        maxSnapshots: 2,
+        logger: quiet,
+      });
     }
-    expect((await storage.listSnapshots('a')).map((s) => s.id)).toEqual(['slot-20261121T0400Z', 'slot-20261121T0300Z', kept]);
+    expect((await storage.listSnapshots('a')).map((s) => s.id)).toEqual([
+      'slot-20261121T0400Z',
+      'slot-20261121T0300Z',
+      kept,
+    ]);
     expect((await storage.loadSnapshot('a', kept)).groups.get('g')?.contacts.get('c')?.content).toBe(0);
 
     await clockPast((await storage.listSnapshots('a'))[0]!.createdAt, 2);
     await storage.saveContactContent('a', 'g', 'c', 5);
-    const asked = await takeScheduledSnapshots(storage, { networks: ['a'], slot: new Date('2026-11-21T05:00:00Z'), maxSnapshots: 2, pruneLabelled: true, logger: quiet });
+    const asked = await takeScheduledSnapshots(storage, {
+      networks: ['a'],
+      slot: new Date('2026-11-21T05:00:00Z'),
+      maxSnapshots: 2,
+      pruneLabelled: true,
+      logger: quiet,
+    });
     expect(asked.pruned).toEqual([{ networkId: 'a', snapshotIds: [kept, 'slot-20261121T0300Z'] }]);
     expect((await storage.listSnapshots('a')).map((s) => s.id)).toEqual(['slot-20261121T0500Z', 'slot-20261121T0400Z']);
-    await expect(takeScheduledSnapshots(storage, { networks: ['a'], maxSnapshots: 2, pruneLabelled: 'yes' as never, logger: quiet })).rejects.toThrow('pruneLabelled must be true or false');
+    await expect(
+      takeScheduledSnapshots(storage, {
+        networks: ['a'],
+        maxSnapshots: 2,
+        pruneLabelled: 'yes' as never,
+        logger: quiet,
+      }),
+    ).rejects.toThrow('pruneLabelled must be true or false');
     expect(loadRetentionSettings({})).toEqual({ pruneLabelled: false });
     expect(loadRetentionSettings({ SPINE_PRUNE_LABELLED_SNAPSHOTS: 'true' })).toEqual({ pruneLabelled: true });
-    expect(() => loadRetentionSettings({ SPINE_PRUNE_LABELLED_SNAPSHOTS: 'yes' })).toThrow('setting SPINE_PRUNE_LABELLED_SNAPSHOTS="yes" is invalid');
+    expect(() => loadRetentionSettings({ SPINE_PRUNE_LABELLED_SNAPSHOTS: 'yes' })).toThrow(
+      'setting SPINE_PRUNE_LABELLED_SNAPSHOTS="yes" is invalid',
+    );
   });
 
   it('makes one snapshot per network for a slot delivered twice, and keeps the newest maxSnapshots', async () => {
@@ -347,18 +405,35 @@ describe.each(backends)('%s snapshots', (_name, makeBackend) => {
       { networkId: 'b', snapshotId: 'slot-20261121T0600Z' },
     ]);
     await storage.saveContactContent('a', 'g', 'c', 2);
-    const doubled = await takeScheduledSnapshots(storage, { networks: 'changed', slot, maxSnapshots: 2, changeToleranceMs: 0, logger: quiet });
+    const doubled = await takeScheduledSnapshots(storage, {
+      networks: 'changed',
+      slot,
+      maxSnapshots: 2,
+      changeToleranceMs: 0,
+      logger: quiet,
+    });
     expect(doubled).toEqual({ created: [], skipped: ['a', 'b'], pruned: [], failed: [] });
     expect((await storage.listSnapshots('a')).map((s) => s.id)).toEqual(['slot-20261121T0600Z']);
 
     for (const hour of ['07', '08']) {
       await clockPast((await storage.listSnapshots('a'))[0]!.createdAt, 2);
-      await takeScheduledSnapshots(storage, { networks: ['a'], slot: new Date(`2026-11-21T${hour}:00:30Z`), maxSnapshots: 2, logger: quiet });
+      await takeScheduledSnapshots(storage, {
+        networks: ['a'],
+        slot: new Date(`2026-11-21T${hour}:00:30Z`),
+        maxSnapshots: 2,
+        logger: quiet,
+      });
     }
     expect((await storage.listSnapshots('a')).map((s) => s.id)).toEqual(['slot-20261121T0800Z', 'slot-20261121T0700Z']);
-    await expect(takeScheduledSnapshots(storage, { networks: ['a', 'nope'], maxSnapshots: 2, logger: quiet })).rejects.toBeInstanceOf(NetworkNotFoundError);
-    await expect(takeScheduledSnapshots(storage, { networks: 'all', maxSnapshots: 0, logger: quiet })).rejects.toThrow('maxSnapshots must be');
-    await expect(takeScheduledSnapshots(storage, { networks: 'some' as never, maxSnapshots: 1, logger: quiet })).rejects.toThrow('networks must be');
+    await expect(
+      takeScheduledSnapshots(storage, { networks: ['a', 'nope'], maxSnapshots: 2, logger: quiet }),
+    ).rejects.toBeInstanceOf(NetworkNotFoundError);
+    await expect(takeScheduledSnapshots(storage, { networks: 'all', maxSnapshots: 0, logger: quiet })).rejects.toThrow(
+      'maxSnapshots must be',
+    );
+    await expect(
+      takeScheduledSnapshots(storage, { networks: 'some' as never, maxSnapshots: 1, logger: quiet }),
+    ).rejects.toThrow('networks must be');
   });
 });
 
@@ -370,7 +445,10 @@ describe('the snapshot function over HTTP', () => {
 
   beforeAll(async () => {
     storage = new DocumentStorage(new MemoryStateStore(), { logger });
-    functions.http('snapshot-test', createSnapshotHandler({ state: storage, maxSnapshots: 3, logger, changeToleranceMs: 0 }));
+    functions.http(
+      'snapshot-test',
+      createSnapshotHandler({ state: storage, maxSnapshots: 3, logger, changeToleranceMs: 0 }),
+    );
     server = getTestServer('snapshot-test');
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
@@ -394,11 +472,22 @@ describe('the snapshot function over HTTP', () => {
     await storage.saveContactContent('h2', 'g', 'c', 1);
     const all = await post({ networks: 'all', label: 'manual' });
     expect(all.status).toBe(200);
-    expect(all.body).toEqual({ created: [{ networkId: 'h1', snapshotId: expect.any(String) }, { networkId: 'h2', snapshotId: expect.any(String) }], skipped: [], pruned: [], failed: [] });
+    expect(all.body).toEqual({
+      created: [
+        { networkId: 'h1', snapshotId: expect.any(String) },
+        { networkId: 'h2', snapshotId: expect.any(String) },
+      ],
+      skipped: [],
+      pruned: [],
+      failed: [],
+    });
     expect((await storage.listSnapshots('h1'))[0]?.label).toBe('manual');
 
     const one = await post({ networkId: 'h2', snapshotId: 'requested-1' });
-    expect(one).toEqual({ status: 200, body: { created: [{ networkId: 'h2', snapshotId: 'requested-1' }], skipped: [], pruned: [], failed: [] } });
+    expect(one).toEqual({
+      status: 200,
+      body: { created: [{ networkId: 'h2', snapshotId: 'requested-1' }], skipped: [], pruned: [], failed: [] },
+    });
     const repeated = await post({ networkId: 'h2', snapshotId: 'requested-1' });
     expect(repeated.body).toMatchObject({ created: [], skipped: ['h2'] });
   });
@@ -410,7 +499,13 @@ describe('the snapshot function over HTTP', () => {
     const first = await post({ networks: ['slotted'] }, { ...headers, 'content-type': 'application/octet-stream' });
     expect(first).toEqual({
       status: 200,
-      body: { slot: '2026-11-21T06:00:00.000Z', created: [{ networkId: 'slotted', snapshotId: 'slot-20261121T0600Z' }], skipped: [], pruned: [], failed: [] },
+      body: {
+        slot: '2026-11-21T06:00:00.000Z',
+        created: [{ networkId: 'slotted', snapshotId: 'slot-20261121T0600Z' }],
+        skipped: [],
+        pruned: [],
+        failed: [],
+      },
     });
     await storage.saveContactContent('slotted', 'g', 'c', 2);
     const second = await post({ networks: ['slotted'] }, headers);
@@ -439,14 +534,19 @@ describe('the snapshot function over HTTP', () => {
       expect(answer.body.error.message).toMatch(message);
     }
     const missing = await post({ networkId: 'ghost' });
-    expect(missing).toEqual({ status: 404, body: { error: { code: 'NETWORK_NOT_FOUND', message: new NetworkNotFoundError('ghost').message } } });
+    expect(missing).toEqual({
+      status: 404,
+      body: { error: { code: 'NETWORK_NOT_FOUND', message: new NetworkNotFoundError('ghost').message } },
+    });
     expect((await post({ networks: ['h1', 'ghost'] })).status).toBe(404);
     expect(await storage.listNetworks()).toEqual(before);
     expect((await fetch(url)).status).toBe(405);
   });
 
   it('refuses a bad maxSnapshots when the handler is made', () => {
-    expect(() => createSnapshotHandler({ state: storage, maxSnapshots: 0, logger })).toThrow('maxSnapshots must be a whole number');
+    expect(() => createSnapshotHandler({ state: storage, maxSnapshots: 0, logger })).toThrow(
+      'maxSnapshots must be a whole number',
+    );
   });
 
   it('answers 500 with the summary when a network fails, after doing the others', async () => {
@@ -454,7 +554,8 @@ describe('the snapshot function over HTTP', () => {
     await failing.saveContactContent('ok', 'g', 'c', 1);
     await failing.saveContactContent('bad', 'g', 'c', 1);
     const original = failing.writeSnapshot.bind(failing);
-    failing.writeSnapshot = (networkId, ...rest) => (networkId === 'bad' ? Promise.reject(new Error('disk full')) : original(networkId, ...rest));
+    failing.writeSnapshot = (networkId, ...rest) =>
+      networkId === 'bad' ? Promise.reject(new Error('disk full')) : original(networkId, ...rest);
     functions.http('snapshot-failing', createSnapshotHandler({ state: failing, maxSnapshots: 3, logger }));
     const failingServer = getTestServer('snapshot-failing');
     await new Promise<void>((resolve) => failingServer.listen(0, '127.0.0.1', resolve));
@@ -465,7 +566,12 @@ describe('the snapshot function over HTTP', () => {
         body: JSON.stringify({ networks: 'all' }),
       });
       expect(response.status).toBe(500);
-      expect(await response.json()).toEqual({ created: [{ networkId: 'ok', snapshotId: expect.any(String) }], skipped: [], pruned: [], failed: [{ networkId: 'bad', error: 'disk full' }] });
+      expect(await response.json()).toEqual({
+        created: [{ networkId: 'ok', snapshotId: expect.any(String) }],
+        skipped: [],
+        pruned: [],
+        failed: [{ networkId: 'bad', error: 'disk full' }],
+      });
     } finally {
       await new Promise<void>((resolve) => failingServer.close(() => resolve()));
       await failing.close();

@@ -7,15 +7,30 @@ import { HybridLogicalClock, MemoryStorage, type GroupState, type WriteOrigin } 
 
 function groupState(id: string, parentId?: string, contacts: Record<string, unknown> = {}): GroupState {
   return {
-    group: { id, name: id, contactIds: Object.keys(contacts), wireIds: [], subgroupIds: [], boundaryContactIds: [], ...(parentId ? { parentId } : {}) },
-    contacts: new Map(Object.entries(contacts).map(([cid, content]) => [cid, { id: cid, groupId: id, content, blendMode: 'accept-last' as const }])),
+    group: {
+      id,
+      name: id,
+      contactIds: Object.keys(contacts),
+      wireIds: [],
+      subgroupIds: [],
+      boundaryContactIds: [],
+      ...(parentId ? { parentId } : {}),
+    },
+    contacts: new Map(
+      Object.entries(contacts).map(([cid, content]) => [
+        cid,
+        { id: cid, groupId: id, content, blendMode: 'accept-last' as const },
+      ]),
+    ),
     wires: new Map(),
   };
 }
 
 function permutations<T>(items: T[]): T[][] {
   if (items.length <= 1) return [items];
-  return items.flatMap((item, i) => permutations([...items.slice(0, i), ...items.slice(i + 1)]).map((rest) => [item, ...rest]));
+  return items.flatMap((item, i) =>
+    permutations([...items.slice(0, i), ...items.slice(i + 1)]).map((rest) => [item, ...rest]),
+  );
 }
 
 describe('structural writes converge in any order', () => {
@@ -32,12 +47,27 @@ describe('structural writes converge in any order', () => {
 
   type Step = { name: string; run: (storage: MemoryStorage) => Promise<unknown> };
   const steps: Step[] = [
-    { name: 'save parent', run: (s) => s.applyGroupSave('net', 'parent', groupState('parent', undefined, { p: 1 }), saveParent) },
-    { name: 'save child', run: (s) => s.applyGroupSave('net', 'child', groupState('child', 'parent', { c: 2 }), saveChild) },
-    { name: 'save grandchild', run: (s) => s.applyGroupSave('net', 'grandchild', groupState('grandchild', 'child'), saveGrandchild) },
-    { name: 'write to grandchild', run: (s) => s.applyContactWrite('net', 'grandchild', 'late', { content: 'x', ...writeToGrandchild }) },
+    {
+      name: 'save parent',
+      run: (s) => s.applyGroupSave('net', 'parent', groupState('parent', undefined, { p: 1 }), saveParent),
+    },
+    {
+      name: 'save child',
+      run: (s) => s.applyGroupSave('net', 'child', groupState('child', 'parent', { c: 2 }), saveChild),
+    },
+    {
+      name: 'save grandchild',
+      run: (s) => s.applyGroupSave('net', 'grandchild', groupState('grandchild', 'child'), saveGrandchild),
+    },
+    {
+      name: 'write to grandchild',
+      run: (s) => s.applyContactWrite('net', 'grandchild', 'late', { content: 'x', ...writeToGrandchild }),
+    },
     { name: 'delete parent', run: (s) => s.applyGroupDelete('net', 'parent', deleteParent) },
-    { name: 'save other', run: (s) => s.applyGroupSave('net', 'other', groupState('other', undefined, { o: 3 }), saveOther) },
+    {
+      name: 'save other',
+      run: (s) => s.applyGroupSave('net', 'other', groupState('other', undefined, { o: 3 }), saveOther),
+    },
   ];
 
   it.each(permutations(steps.slice(0, 5)).map((order) => [order.map((s) => s.name).join(' → '), order] as const))(

@@ -167,7 +167,9 @@ describe('bundling settings', () => {
     expect(resolveBundling({ maxWrites: 5 })).toEqual({ ...DEFAULT_BUNDLING, maxWrites: 5 });
     expect(resolveBundling(false)).toBe(false);
     expect(() => resolveBundling({ maxWrites: 0 })).toThrow(InvalidArgumentError);
-    expect(() => resolveBundling({ maxWrites: 0 })).toThrow(/bundling\.maxWrites must be a whole number from 1 to 10000/);
+    expect(() => resolveBundling({ maxWrites: 0 })).toThrow(
+      /bundling\.maxWrites must be a whole number from 1 to 10000/,
+    );
     expect(() => resolveBundling({ maxBytes: 10 * 1024 * 1024 })).toThrow(/bundling\.maxBytes/);
     expect(() => resolveBundling({ lingerMs: -1 })).toThrow(/bundling\.lingerMs/);
     expect(() => resolveBundling('fast' as never)).toThrow(/must be an object or false/);
@@ -175,8 +177,13 @@ describe('bundling settings', () => {
 
   it('reads SPINE_BUNDLE_MAX_WRITES, SPINE_BUNDLE_MAX_BYTES and SPINE_BUNDLE_LINGER_MS', () => {
     expect(loadSettings({}).bundling).toEqual(DEFAULT_BUNDLING);
-    expect(loadSettings({ SPINE_BUNDLE_MAX_WRITES: '1', SPINE_BUNDLE_MAX_BYTES: '65536', SPINE_BUNDLE_LINGER_MS: '0' }).bundling).toEqual({ maxWrites: 1, maxBytes: 65536, lingerMs: 0 });
-    expect(() => loadSettings({ SPINE_BUNDLE_MAX_WRITES: 'many' })).toThrow(/SPINE_BUNDLE_MAX_WRITES="many" is invalid/);
+    expect(
+      loadSettings({ SPINE_BUNDLE_MAX_WRITES: '1', SPINE_BUNDLE_MAX_BYTES: '65536', SPINE_BUNDLE_LINGER_MS: '0' })
+        .bundling,
+    ).toEqual({ maxWrites: 1, maxBytes: 65536, lingerMs: 0 });
+    expect(() => loadSettings({ SPINE_BUNDLE_MAX_WRITES: 'many' })).toThrow(
+      /SPINE_BUNDLE_MAX_WRITES="many" is invalid/,
+    );
     expect(() => loadSettings({ SPINE_BUNDLE_MAX_BYTES: '999999999' })).toThrow(/SPINE_BUNDLE_MAX_BYTES/);
   });
 });

@@ -33,7 +33,10 @@ export function aclRoutes(service: StorageService): Router {
   };
 
   router.get('/b/:bucket/acl', (req, res) => {
-    sendResource(req, res, { kind: 'storage#bucketAccessControls', items: bucketAclResources(bucketOf(req), originOf(req)) });
+    sendResource(req, res, {
+      kind: 'storage#bucketAccessControls',
+      items: bucketAclResources(bucketOf(req), originOf(req)),
+    });
   });
   router.get('/b/:bucket/acl/:entity', (req, res) => {
     sendResource(req, res, entityIn(bucketAclResources(bucketOf(req), originOf(req)), pathParam(req, 'entity')));
@@ -76,6 +79,9 @@ export function objectAclParameter(
 export function bucketAclParameters(req: Request): BucketAcls {
   return {
     predefinedAcl: parsePredefinedBucketAcl(queryParam(req, 'predefinedAcl'), 'predefinedAcl'),
-    predefinedDefaultObjectAcl: parsePredefinedObjectAcl(queryParam(req, 'predefinedDefaultObjectAcl'), 'predefinedDefaultObjectAcl'),
+    predefinedDefaultObjectAcl: parsePredefinedObjectAcl(
+      queryParam(req, 'predefinedDefaultObjectAcl'),
+      'predefinedDefaultObjectAcl',
+    ),
   };
 }

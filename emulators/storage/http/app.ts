@@ -32,7 +32,9 @@ export function createApp(service: StorageService, stats: StatsRecorder, logger:
 
   app.use((req, res, next) => {
     stats.request();
-    res.on('finish', () => logger.debug('request', { method: req.method, url: req.originalUrl, status: res.statusCode }));
+    res.on('finish', () =>
+      logger.debug('request', { method: req.method, url: req.originalUrl, status: res.statusCode }),
+    );
     next();
   });
 

@@ -26,7 +26,8 @@ export async function serveBatch(req: Request, res: Response): Promise<void> {
   if (!boundary) throw invalid('A batch request needs a multipart/mixed content type with a boundary.');
   const parts = parseMultipart(await readBody(req), boundary);
   if (parts.length === 0) throw invalid('A batch request needs at least one part.');
-  if (parts.length > MAX_BATCH_CALLS) throw invalid(`A batch request can hold at most ${MAX_BATCH_CALLS} calls; this one has ${parts.length}.`);
+  if (parts.length > MAX_BATCH_CALLS)
+    throw invalid(`A batch request can hold at most ${MAX_BATCH_CALLS} calls; this one has ${parts.length}.`);
   const inner = parts.map((part) => ({ contentId: part.headers['content-id'], request: parseInnerRequest(part) }));
 
   const target = { host: req.socket.localAddress ?? '127.0.0.1', port: req.socket.localPort ?? 0 };
@@ -54,7 +55,8 @@ function parseInnerRequest(part: MultipartPart): InnerRequest {
   const headEnd = findHeadEnd(text);
   const head = text.subarray(0, headEnd.at).toString('utf8').split(/\r?\n/);
   const requestLine = /^([A-Z]+) (\S+)(?: HTTP\/1\.[01])?$/.exec(head[0]?.trim() ?? '');
-  if (!requestLine) throw invalid(`A batch part does not start with an HTTP request line: ${JSON.stringify(head[0] ?? '')}`);
+  if (!requestLine)
+    throw invalid(`A batch part does not start with an HTTP request line: ${JSON.stringify(head[0] ?? '')}`);
   const url = new URL(requestLine[2]!, 'http://batch.invalid');
   if (url.pathname.startsWith('/batch/')) throw invalid('A batch request cannot contain another batch request.');
   const headers: Record<string, string> = {};
@@ -77,25 +79,33 @@ function findHeadEnd(text: Buffer): { at: number; next: number } {
 }
 
 /** Serves one inner request through the emulator's own port and returns it as HTTP/1.1 text. */
-function forward(target: { host: string; port: number }, request: InnerRequest, host: string | undefined): Promise<Buffer> {
+function forward(
+  target: { host: string; port: number },
+  request: InnerRequest,
+  host: string | undefined,
+): Promise<Buffer> {
   const headers: Record<string, string> = { ...request.headers, 'content-length': String(request.body.length) };
   if (host) headers.host = host;
   return new Promise((resolve, reject) => {
-    const outgoing = http.request({ host: target.host, port: target.port, method: request.method, path: request.path, headers }, (answer) => {
-      const chunks: Buffer[] = [];
-      answer.on('data', (chunk: Buffer) => chunks.push(chunk));
-      answer.on('error', reject);
-      answer.on('end', () => {
-        const body = Buffer.concat(chunks);
-        const lines = [`HTTP/1.1 ${answer.statusCode} ${answer.statusMessage ?? ''}`.trimEnd()];
-        for (const [name, value] of Object.entries(answer.headers)) {
-          if (value === undefined || name === 'connection' || name === 'keep-alive' || name === 'transfer-encoding') continue;
-          for (const single of Array.isArray(value) ? value : [value]) lines.push(`${name}: ${single}`);
-        }
-        if (answer.headers['content-length'] === undefined) lines.push(`content-length: ${body.length}`);
-        resolve(Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n\r\n`), body]));
-      });
-    });
+    const outgoing = http.request(
+      { host: target.host, port: target.port, method: request.method, path: request.path, headers },
+      (answer) => {
+        const chunks: Buffer[] = [];
+        answer.on('data', (chunk: Buffer) => chunks.push(chunk));
+        answer.on('error', reject);
+        answer.on('end', () => {
+          const body = Buffer.concat(chunks);
+          const lines = [`HTTP/1.1 ${answer.statusCode} ${answer.statusMessage ?? ''}`.trimEnd()];
+          for (const [name, value] of Object.entries(answer.headers)) {
+            if (value === undefined || name === 'connection' || name === 'keep-alive' || name === 'transfer-encoding')
+              continue;
+            for (const single of Array.isArray(value) ? value : [value]) lines.push(`${name}: ${single}`);
+          }
+          if (answer.headers['content-length'] === undefined) lines.push(`content-length: ${body.length}`);
+          resolve(Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n\r\n`), body]));
+        });
+      },
+    );
     outgoing.on('error', reject);
     outgoing.end(request.body);
   });

@@ -12,7 +12,12 @@ import type { ObjectAddress, StorageService } from '../service';
  * `x-goog-stored-content-length` and `x-goog-stored-content-encoding` (validation runs only when
  * that says `identity`, or `gzip` served as gzip).
  */
-export async function sendMedia(req: Request, res: Response, service: StorageService, address: ObjectAddress): Promise<void> {
+export async function sendMedia(
+  req: Request,
+  res: Response,
+  service: StorageService,
+  address: ObjectAddress,
+): Promise<void> {
   let transcode = false;
   const { version, data, range } = await service.readObject(address, parsePreconditions(req.query), (object) => {
     // Decompressive transcoding, as the service: gzip objects are unzipped for clients that do not accept gzip.

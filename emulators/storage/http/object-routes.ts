@@ -32,7 +32,9 @@ export function objectRoutes(service: StorageService): Router {
     const origin = originOf(req);
     sendResource(req, res, {
       kind: 'storage#objects',
-      ...(listing.items.length > 0 && { items: listing.items.map((object) => objectResource(object, origin, service.findBucket(object.bucket))) }),
+      ...(listing.items.length > 0 && {
+        items: listing.items.map((object) => objectResource(object, origin, service.findBucket(object.bucket))),
+      }),
       ...(listing.prefixes.length > 0 && { prefixes: listing.prefixes }),
       ...(listing.nextPageToken && { nextPageToken: listing.nextPageToken }),
     });
@@ -51,16 +53,20 @@ export function objectRoutes(service: StorageService): Router {
     sendResource(req, res, objectResource(object, originOf(req), service.findBucket(object.bucket)));
   });
 
-  router.post('/b/:bucket/o/:object/rewriteTo/b/:destinationBucket/o/:destinationObject', parseJson, async (req, res) => {
-    const object = await service.rewriteObject(rewriteRequest(req, service));
-    sendResource(req, res, {
-      kind: 'storage#rewriteResponse',
-      totalBytesRewritten: String(object.size),
-      objectSize: String(object.size),
-      done: true,
-      resource: objectResource(object, originOf(req), service.findBucket(object.bucket)),
-    });
-  });
+  router.post(
+    '/b/:bucket/o/:object/rewriteTo/b/:destinationBucket/o/:destinationObject',
+    parseJson,
+    async (req, res) => {
+      const object = await service.rewriteObject(rewriteRequest(req, service));
+      sendResource(req, res, {
+        kind: 'storage#rewriteResponse',
+        totalBytesRewritten: String(object.size),
+        objectSize: String(object.size),
+        done: true,
+        resource: objectResource(object, originOf(req), service.findBucket(object.bucket)),
+      });
+    },
+  );
 
   router.post('/b/:bucket/o/:object/copyTo/b/:destinationBucket/o/:destinationObject', parseJson, async (req, res) => {
     const object = await service.rewriteObject(rewriteRequest(req, service));
@@ -115,7 +121,11 @@ function rewriteRequest(req: Request, service: StorageService): RewriteRequest {
   const destinationBucket = req.params.destinationBucket === undefined ? bucket : pathParam(req, 'destinationBucket');
   const predefinedAcl = objectAclParameter(req, service, 'destinationPredefinedAcl', destinationBucket);
   return {
-    source: { bucket, name: pathParam(req, 'object'), ...(sourceGeneration !== undefined && { generation: sourceGeneration }) },
+    source: {
+      bucket,
+      name: pathParam(req, 'object'),
+      ...(sourceGeneration !== undefined && { generation: sourceGeneration }),
+    },
     sourcePreconditions: parsePreconditions(req.query, 'source'),
     destination: { bucket: destinationBucket, name: pathParam(req, 'destinationObject') },
     destinationPreconditions: parsePreconditions(req.query),
@@ -152,6 +162,7 @@ function asObject(value: unknown, what: string): Record<string, unknown> | undef
 function optionalInteger(value: unknown, what: string): number | undefined {
   if (value === undefined || value === null) return undefined;
   const number = typeof value === 'string' && /^-?\d+$/.test(value) ? Number(value) : value;
-  if (typeof number !== 'number' || !Number.isSafeInteger(number)) throw invalid(`Invalid value for ${what}: ${String(value)}`);
+  if (typeof number !== 'number' || !Number.isSafeInteger(number))
+    throw invalid(`Invalid value for ${what}: ${String(value)}`);
   return number;
 }

@@ -149,7 +149,8 @@ function parseJsonObject(body: Buffer): Record<string, unknown> {
   } catch {
     throw parseError();
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid('The object metadata must be a JSON object.');
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw invalid('The object metadata must be a JSON object.');
   return value as Record<string, unknown>;
 }
 

@@ -25,7 +25,10 @@ export function cloudSqlIamAuth(auth?: GoogleAuth): { password: () => Promise<st
     /** The database user of the credentials' service account: its email without ".gserviceaccount.com". */
     async user() {
       const { client_email: email } = await (await googleAuth()).getCredentials();
-      if (!email) throw new Error('Cloud SQL IAM login: the Google credentials carry no account email; put the database user in the connection string');
+      if (!email)
+        throw new Error(
+          'Cloud SQL IAM login: the Google credentials carry no account email; put the database user in the connection string',
+        );
       return cloudSqlIamUser(email);
     },
   };

@@ -18,7 +18,9 @@ export class PostgresStateReader implements StateReader {
       const record = await this.postgres.getNetwork(networkId);
       if (!record || record.deleted) return null;
       const rows = sortById(await this.postgres.readGroups(networkId));
-      const groups = new Map(rows.map((row) => [row.record.group.id, assembleGroupState(row.record, row.contacts)] as const));
+      const groups = new Map(
+        rows.map((row) => [row.record.group.id, assembleGroupState(row.record, row.contacts)] as const),
+      );
       return { groups, rootGroupId: record.rootGroupId, currentGroupId: record.currentGroupId };
     });
   }
@@ -35,7 +37,9 @@ export class PostgresStateReader implements StateReader {
    */
   async queryGroups(networkId: string, query: GroupQuery): Promise<GroupState[]> {
     const rows = await this.postgres.readGroups(networkId, queryFilter(query));
-    return sortById(rows.filter((row) => groupMatches(row.record.group, query))).map((row) => assembleGroupState(row.record, row.contacts));
+    return sortById(rows.filter((row) => groupMatches(row.record.group, query))).map((row) =>
+      assembleGroupState(row.record, row.contacts),
+    );
   }
 }
 
@@ -48,11 +52,14 @@ function containmentOf(query: GroupQuery): Array<Array<Record<string, unknown>>>
   const out: Array<Array<Record<string, unknown>>> = [];
   if (query.author !== undefined) out.push([{ [AUTHOR_ATTRIBUTE]: query.author }]);
   if (query.type !== undefined) out.push([{ [TYPE_ATTRIBUTE]: query.type }]);
-  if (query.tags !== undefined && query.tags.length > 0) out.push([{ [TAGS_ATTRIBUTE]: [...query.tags] }, { [TAGS_ATTRIBUTE]: new Set(query.tags) }]);
+  if (query.tags !== undefined && query.tags.length > 0)
+    out.push([{ [TAGS_ATTRIBUTE]: [...query.tags] }, { [TAGS_ATTRIBUTE]: new Set(query.tags) }]);
   for (const [key, value] of Object.entries(query.attributes ?? {})) out.push([{ [key]: value }]);
   return out;
 }
 
 function sortById(rows: GroupRow[]): GroupRow[] {
-  return rows.sort((a, b) => (a.record.group.id < b.record.group.id ? -1 : a.record.group.id > b.record.group.id ? 1 : 0));
+  return rows.sort((a, b) =>
+    a.record.group.id < b.record.group.id ? -1 : a.record.group.id > b.record.group.id ? 1 : 0,
+  );
 }

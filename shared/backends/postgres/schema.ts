@@ -7,7 +7,9 @@ const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
 
 export function validateSchemaName(schema: unknown, option = 'schema'): string {
   if (typeof schema !== 'string' || !IDENTIFIER.test(schema)) {
-    throw new InvalidArgumentError(`${option} must be a lowercase SQL identifier (letters, digits and underscores, at most 63, not starting with a digit), not ${JSON.stringify(schema)}`);
+    throw new InvalidArgumentError(
+      `${option} must be a lowercase SQL identifier (letters, digits and underscores, at most 63, not starting with a digit), not ${JSON.stringify(schema)}`,
+    );
   }
   return schema;
 }
@@ -113,7 +115,9 @@ export async function migrate(client: PoolClient, schema: string, grantTo: reado
   const s = `"${validateSchemaName(schema)}"`;
   const wanted = migrations(schema).map((m) => m.version);
   // Up to date: nothing to lock or create, so a user without CREATE rights (a reader) can start.
-  const { rows: found } = await client.query<{ table: string | null }>('SELECT to_regclass($1)::text AS table', [`${s}.schema_migrations`]);
+  const { rows: found } = await client.query<{ table: string | null }>('SELECT to_regclass($1)::text AS table', [
+    `${s}.schema_migrations`,
+  ]);
   if (found[0]?.table) {
     const { rows } = await client.query<{ version: number }>(`SELECT version FROM ${s}.schema_migrations`);
     const applied = new Set(rows.map((r) => r.version));
@@ -127,14 +131,19 @@ export async function migrate(client: PoolClient, schema: string, grantTo: reado
   try {
     await client.query('SELECT pg_advisory_xact_lock($1::bigint)', [advisoryKey('migrations', schema)]);
     await client.query(`CREATE SCHEMA IF NOT EXISTS ${s}`);
-    await client.query(`CREATE TABLE IF NOT EXISTS ${s}.schema_migrations (version integer PRIMARY KEY, description text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
+    await client.query(
+      `CREATE TABLE IF NOT EXISTS ${s}.schema_migrations (version integer PRIMARY KEY, description text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
+    );
     const { rows } = await client.query<{ version: number }>(`SELECT version FROM ${s}.schema_migrations`);
     const applied = new Set(rows.map((r) => r.version));
     const done: number[] = [];
     for (const migration of migrations(schema)) {
       if (applied.has(migration.version)) continue;
       await client.query(migration.sql);
-      await client.query(`INSERT INTO ${s}.schema_migrations (version, description) VALUES ($1, $2)`, [migration.version, migration.description]);
+      await client.query(`INSERT INTO ${s}.schema_migrations (version, description) VALUES ($1, $2)`, [
+        migration.version,
+        migration.description,
+      ]);
       done.push(migration.version);
     }
     // In the same transaction: roles waiting on the lock find the tables usable once it commits.
@@ -154,13 +163,18 @@ export async function migrate(client: PoolClient, schema: string, grantTo: reado
  */
 export function validateRoleName(role: unknown): string {
   if (typeof role !== 'string' || role === '' || Buffer.byteLength(role) > 63 || /[\u0000-\u001f\u007f]/.test(role)) {
-    throw new InvalidArgumentError(`grantTo role ${JSON.stringify(role)} is invalid: expected a role name of 1 to 63 bytes without control characters`);
+    throw new InvalidArgumentError(
+      `grantTo role ${JSON.stringify(role)} is invalid: expected a role name of 1 to 63 bytes without control characters`,
+    );
   }
   return role;
 }
 
 async function ownsSchema(client: PoolClient, schema: string): Promise<boolean> {
-  const { rows } = await client.query<{ owns: boolean }>('SELECT pg_get_userbyid(nspowner) = current_user AS owns FROM pg_namespace WHERE nspname = $1', [schema]);
+  const { rows } = await client.query<{ owns: boolean }>(
+    'SELECT pg_get_userbyid(nspowner) = current_user AS owns FROM pg_namespace WHERE nspname = $1',
+    [schema],
+  );
   return rows[0]?.owns === true;
 }
 

@@ -8,6 +8,9 @@ import type { PostgresStorage } from './storage';
  * and for clients that read what they materialize. Snapshots in `gcs` mode go to SPINE_BUCKET
  * under SPINE_STATE_PREFIX, through `storage`.
  */
-export function postgresStorageFromSettings(settings: SpineSettings, options: { storage?: Storage; writerId?: string } = {}): PostgresStorage {
+export function postgresStorageFromSettings(
+  settings: SpineSettings,
+  options: { storage?: Storage; writerId?: string } = {},
+): PostgresStorage {
   return stateStoreFromSettings({ ...settings, stateStore: 'postgres' }, options) as PostgresStorage;
 }

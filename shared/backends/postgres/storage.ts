@@ -69,7 +69,8 @@ export class PostgresStorage extends DocumentStorage {
 
 /** The store `PostgresStorage` options describe, every option checked first. */
 function postgresStateStore(options: PostgresStorageOptions): PostgresStateStore {
-  if (!options || typeof options !== 'object') throw new InvalidArgumentError('PostgresStorage needs options with { connectionString }');
+  if (!options || typeof options !== 'object')
+    throw new InvalidArgumentError('PostgresStorage needs options with { connectionString }');
   if (typeof options.connectionString !== 'string' || options.connectionString.trim() === '') {
     throw new InvalidArgumentError('PostgresStorage needs { connectionString }: postgresql://user@host:port/database');
   }
@@ -80,14 +81,23 @@ function postgresStateStore(options: PostgresStorageOptions): PostgresStateStore
   const schema = validateSchemaName(options.schema ?? 'spine');
   const poolSize = options.poolSize ?? 10;
   if (!Number.isSafeInteger(poolSize) || poolSize < 1 || poolSize > MAX_POOL_SIZE) {
-    throw new InvalidArgumentError(`poolSize must be a whole number of connections from 1 to ${MAX_POOL_SIZE}, not ${JSON.stringify(poolSize)}`);
+    throw new InvalidArgumentError(
+      `poolSize must be a whole number of connections from 1 to ${MAX_POOL_SIZE}, not ${JSON.stringify(poolSize)}`,
+    );
   }
   const snapshots = options.snapshots ?? 'database';
-  if (snapshots !== 'database' && (typeof snapshots !== 'object' || snapshots === null || typeof snapshots.bucket !== 'string')) {
-    throw new InvalidArgumentError(`snapshots must be 'database' or { bucket, prefix?, storage? }, not ${JSON.stringify(snapshots)}`);
+  if (
+    snapshots !== 'database' &&
+    (typeof snapshots !== 'object' || snapshots === null || typeof snapshots.bucket !== 'string')
+  ) {
+    throw new InvalidArgumentError(
+      `snapshots must be 'database' or { bucket, prefix?, storage? }, not ${JSON.stringify(snapshots)}`,
+    );
   }
-  if (options.iamAuth !== undefined && typeof options.iamAuth !== 'boolean') throw new InvalidArgumentError(`iamAuth must be true or false, not ${JSON.stringify(options.iamAuth)}`);
-  if (options.grantTo !== undefined && !Array.isArray(options.grantTo)) throw new InvalidArgumentError(`grantTo must be an array of role names, not ${JSON.stringify(options.grantTo)}`);
+  if (options.iamAuth !== undefined && typeof options.iamAuth !== 'boolean')
+    throw new InvalidArgumentError(`iamAuth must be true or false, not ${JSON.stringify(options.iamAuth)}`);
+  if (options.grantTo !== undefined && !Array.isArray(options.grantTo))
+    throw new InvalidArgumentError(`grantTo must be an array of role names, not ${JSON.stringify(options.grantTo)}`);
   const grantTo = (options.grantTo ?? []).map((role) => validateRoleName(role));
   const iam = options.iamAuth ? cloudSqlIamAuth(options.googleAuth) : undefined;
   return new PostgresStateStore({
@@ -97,7 +107,14 @@ function postgresStateStore(options: PostgresStorageOptions): PostgresStateStore
     grantTo,
     ...(iam ? { password: iam.password, user: iam.user } : {}),
     ...(snapshots !== 'database'
-      ? { snapshots: new GcsStateStore({ bucket: snapshots.bucket, prefix: snapshots.prefix, storage: snapshots.storage, logger: options.logger }) }
+      ? {
+          snapshots: new GcsStateStore({
+            bucket: snapshots.bucket,
+            prefix: snapshots.prefix,
+            storage: snapshots.storage,
+            logger: options.logger,
+          }),
+        }
       : {}),
     logger: options.logger,
   });

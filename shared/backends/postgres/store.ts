@@ -9,11 +9,31 @@ import type { SnapshotInfo, StoredContact as Contact } from '../../model';
 import { measured, SnapshotDigest } from '../snapshot-stream';
 import { changePath } from '../../ids';
 import { KeyedMutex, KeyedReadWriteLock } from '../../util/locks';
-import type { AtomicUnit, ContactUpdate, GroupRecord, GroupUpdate, NetworkRecord, NetworkUpdate, SnapshotWrite, StateStore } from '../state-store';
+import type {
+  AtomicUnit,
+  ContactUpdate,
+  GroupRecord,
+  GroupUpdate,
+  NetworkRecord,
+  NetworkUpdate,
+  SnapshotWrite,
+  StateStore,
+} from '../state-store';
 import { advisoryKey, migrate, validateSchemaName } from './schema';
 
 /** The snapshot half of a `StateStore`, for keeping snapshots elsewhere (Cloud Storage). */
-export type SnapshotStore = Pick<StateStore, 'init' | 'close' | 'putSnapshot' | 'putSnapshotStream' | 'getSnapshot' | 'getSnapshotInfo' | 'listSnapshots' | 'deleteSnapshot' | 'deleteNetwork'>;
+export type SnapshotStore = Pick<
+  StateStore,
+  | 'init'
+  | 'close'
+  | 'putSnapshot'
+  | 'putSnapshotStream'
+  | 'getSnapshot'
+  | 'getSnapshotInfo'
+  | 'listSnapshots'
+  | 'deleteSnapshot'
+  | 'deleteNetwork'
+>;
 
 export interface PostgresStateStoreOptions {
   connectionString: string;
@@ -117,7 +137,8 @@ export class PostgresStateStore implements StateStore {
     const client = await this.pool.connect();
     try {
       this.appliedMigrations = await migrate(client, this.schema, this.options.grantTo);
-      if (this.appliedMigrations.length) this.log.info('applied migrations', { schema: this.schema, versions: this.appliedMigrations });
+      if (this.appliedMigrations.length)
+        this.log.info('applied migrations', { schema: this.schema, versions: this.appliedMigrations });
     } finally {
       client.release();
     }
@@ -151,10 +172,14 @@ export class PostgresStateStore implements StateStore {
           { ...network, mode: 'shared' },
           { key: advisoryKey(this.schema, 'group', unit.networkId, unit.groupId), mode: 'exclusive' },
         ];
-        return this.networkTurns.read(unit.networkId, () => this.groupTurns.run(changePath(unit.networkId, unit.groupId), () => this.transaction({ locks }, work)));
+        return this.networkTurns.read(unit.networkId, () =>
+          this.groupTurns.run(changePath(unit.networkId, unit.groupId), () => this.transaction({ locks }, work)),
+        );
       }
       case 'network':
-        return this.networkTurns.write(unit.networkId, () => this.transaction({ locks: [{ ...network, mode: 'exclusive' }] }, work));
+        return this.networkTurns.write(unit.networkId, () =>
+          this.transaction({ locks: [{ ...network, mode: 'exclusive' }] }, work),
+        );
       case 'consistent-read':
         return this.transaction({ isolation: 'repeatable read' }, work);
     }
@@ -171,7 +196,8 @@ export class PostgresStateStore implements StateStore {
       `BEGIN ISOLATION LEVEL ${options.isolation === 'repeatable read' ? 'REPEATABLE READ' : 'READ COMMITTED'}${options.readOnly ? ' READ ONLY' : ''}`,
       // Keys are decimal integers made by advisoryKey, so they can be written into the text.
       ...(options.locks ?? []).map(({ key, mode }) => {
-        if (!/^-?\d{1,20}$/.test(key)) throw new Error(`advisory lock key ${JSON.stringify(key)} is not a 64-bit integer`);
+        if (!/^-?\d{1,20}$/.test(key))
+          throw new Error(`advisory lock key ${JSON.stringify(key)} is not a 64-bit integer`);
         return `SELECT pg_advisory_xact_lock${mode === 'shared' ? '_shared' : ''}(${key})`;
       }),
     ].join('; ');
@@ -194,7 +220,10 @@ export class PostgresStateStore implements StateStore {
             this.log.debug('retrying transaction', { code, attempt });
             continue;
           }
-          throw new StorageConflictError(`PostgreSQL aborted the transaction ${attempt} times (${code}: ${(error as Error).message})`, { key: this.schema, status: code, attempts: attempt, cause: error });
+          throw new StorageConflictError(
+            `PostgreSQL aborted the transaction ${attempt} times (${code}: ${(error as Error).message})`,
+            { key: this.schema, status: code, attempts: attempt, cause: error },
+          );
         }
         throw error;
       } finally {
@@ -206,7 +235,11 @@ export class PostgresStateStore implements StateStore {
   // ---- networks
 
   async getNetwork(networkId: string): Promise<NetworkRecord | null> {
-    const { rows } = await this.sql<{ record: string }>('get_network', `SELECT record::text AS record FROM ${this.s}.networks WHERE network_id = $1 AND record IS NOT NULL`, [networkId]);
+    const { rows } = await this.sql<{ record: string }>(
+      'get_network',
+      `SELECT record::text AS record FROM ${this.s}.networks WHERE network_id = $1 AND record IS NOT NULL`,
+      [networkId],
+    );
     return rows[0] ? this.decode<NetworkRecord>(rows[0].record, `network ${networkId}`) : null;
   }
 
@@ -223,15 +256,27 @@ export class PostgresStateStore implements StateStore {
   async updateNetwork(networkId: string, update: NetworkUpdate): Promise<void> {
     await this.transaction({}, async () => {
       for (;;) {
-        const { rows } = await this.sql<{ record: string | null }>('lock_network', `SELECT record::text AS record FROM ${this.s}.networks WHERE network_id = $1 FOR UPDATE`, [networkId]);
+        const { rows } = await this.sql<{ record: string | null }>(
+          'lock_network',
+          `SELECT record::text AS record FROM ${this.s}.networks WHERE network_id = $1 FOR UPDATE`,
+          [networkId],
+        );
         const row = rows[0];
         const next = update(row?.record ? this.decode<NetworkRecord>(row.record, `network ${networkId}`) : null);
         if (next === null) return;
         if (row) {
-          await this.sql('update_network', `UPDATE ${this.s}.networks SET record = $2::json, updated_at = clock_timestamp() WHERE network_id = $1`, [networkId, encode(next)]);
+          await this.sql(
+            'update_network',
+            `UPDATE ${this.s}.networks SET record = $2::json, updated_at = clock_timestamp() WHERE network_id = $1`,
+            [networkId, encode(next)],
+          );
           return;
         }
-        const inserted = await this.sql('insert_network', `INSERT INTO ${this.s}.networks (network_id, record) VALUES ($1, $2::json) ON CONFLICT (network_id) DO NOTHING`, [networkId, encode(next)]);
+        const inserted = await this.sql(
+          'insert_network',
+          `INSERT INTO ${this.s}.networks (network_id, record) VALUES ($1, $2::json) ON CONFLICT (network_id) DO NOTHING`,
+          [networkId, encode(next)],
+        );
         // Created meanwhile by another writer: lock that row and update it instead.
         if (inserted.rowCount === 1) return;
       }
@@ -239,7 +284,11 @@ export class PostgresStateStore implements StateStore {
   }
 
   async listNetworkIds(): Promise<string[]> {
-    const { rows } = await this.sql<{ network_id: string }>('list_networks', `SELECT network_id FROM ${this.s}.networks WHERE record IS NOT NULL`, []);
+    const { rows } = await this.sql<{ network_id: string }>(
+      'list_networks',
+      `SELECT network_id FROM ${this.s}.networks WHERE record IS NOT NULL`,
+      [],
+    );
     return rows.map((r) => r.network_id);
   }
 
@@ -307,11 +356,17 @@ export class PostgresStateStore implements StateStore {
           [networkId, groupId],
         );
         const row = rows[0];
-        const next = update(row?.record ? this.decode<GroupRecord>(row.record, `group ${groupId} of network ${networkId}`) : null);
+        const next = update(
+          row?.record ? this.decode<GroupRecord>(row.record, `group ${groupId} of network ${networkId}`) : null,
+        );
         if (next === null) return;
         const attributes = searchableJson(next.group.attributes ?? {});
         if (row) {
-          await this.sql('update_group', `UPDATE ${this.s}.groups SET record = $2::json, attributes = $3::jsonb, updated_at = clock_timestamp() WHERE id = $1`, [row.id, encode(next), attributes]);
+          await this.sql(
+            'update_group',
+            `UPDATE ${this.s}.groups SET record = $2::json, attributes = $3::jsonb, updated_at = clock_timestamp() WHERE id = $1`,
+            [row.id, encode(next), attributes],
+          );
           return;
         }
         const inserted = await this.sql(
@@ -382,11 +437,11 @@ export class PostgresStateStore implements StateStore {
         const next = update(row ? this.decode<Contact>(row.record, `contact ${contactId}`) : null);
         if (next === null) return;
         if (row) {
-          await this.sql('update_contact', `UPDATE ${this.s}.contacts SET record = $3::json, updated_at = clock_timestamp() WHERE group_ref = $1 AND contact_id = $2`, [
-            row.group_ref,
-            contactId,
-            encode(next),
-          ]);
+          await this.sql(
+            'update_contact',
+            `UPDATE ${this.s}.contacts SET record = $3::json, updated_at = clock_timestamp() WHERE group_ref = $1 AND contact_id = $2`,
+            [row.group_ref, contactId, encode(next)],
+          );
           return;
         }
         const inserted = await this.sql(
@@ -416,7 +471,10 @@ export class PostgresStateStore implements StateStore {
     const { text, values } = this.groupsStatement(networkId, filter);
     type Row = { group_id: string; record: string; contacts: string[] };
     // One group by id is the hot path of loadGroupState: prepared once per connection.
-    const { rows } = filter.groupId !== undefined && !filter.contains?.length ? await this.sql<Row>('read_group', text, values) : await this.db().query<Row>(text, values);
+    const { rows } =
+      filter.groupId !== undefined && !filter.contains?.length
+        ? await this.sql<Row>('read_group', text, values)
+        : await this.db().query<Row>(text, values);
     return rows.map((row) => ({
       record: this.decode<GroupRecord>(row.record, `group ${row.group_id} of network ${networkId}`),
       contacts: row.contacts.map((c) => this.decode<Contact>(c, `a contact of group ${row.group_id}`)),
@@ -471,7 +529,11 @@ export class PostgresStateStore implements StateStore {
    * for this one, then finds it), then the body piece by piece as rows, then the info with size
    * and digest. Nothing of a snapshot is visible until all of it is written.
    */
-  async putSnapshotStream(networkId: string, info: SnapshotInfo, chunks: AsyncIterable<string>): Promise<SnapshotWrite> {
+  async putSnapshotStream(
+    networkId: string,
+    info: SnapshotInfo,
+    chunks: AsyncIterable<string>,
+  ): Promise<SnapshotWrite> {
     if (this.snapshots) return this.snapshots.putSnapshotStream(networkId, info, chunks);
     return this.transaction({}, async () => {
       if (!(await this.insertSnapshot(networkId, info))) {
@@ -481,7 +543,8 @@ export class PostgresStateStore implements StateStore {
       }
       const digest = new SnapshotDigest();
       let part = 0;
-      for await (const bytes of measured(chunks, digest)) await this.insertSnapshotPart(networkId, info.id, part++, bytes.toString('utf8'));
+      for await (const bytes of measured(chunks, digest))
+        await this.insertSnapshotPart(networkId, info.id, part++, bytes.toString('utf8'));
       const stored: SnapshotInfo = { ...info, size: digest.size, sha256: digest.sha256() };
       await this.sql(
         'update_snapshot_info',
@@ -561,7 +624,11 @@ export class PostgresStateStore implements StateStore {
     return scope?.open ? scope.client : this.pool;
   }
 
-  private sql<R extends QueryResultRow = QueryResultRow>(name: string, text: string, values: unknown[]): Promise<QueryResult<R>> {
+  private sql<R extends QueryResultRow = QueryResultRow>(
+    name: string,
+    text: string,
+    values: unknown[],
+  ): Promise<QueryResult<R>> {
     return this.db().query<R>({ name: this.statementPrefix + name, text, values });
   }
 
@@ -569,7 +636,10 @@ export class PostgresStateStore implements StateStore {
     try {
       return decode<T>(text);
     } catch (error) {
-      throw new CorruptDataError(`cannot read ${what} from PostgreSQL schema ${this.schema}: ${(error as Error).message}`, { cause: error });
+      throw new CorruptDataError(
+        `cannot read ${what} from PostgreSQL schema ${this.schema}: ${(error as Error).message}`,
+        { cause: error },
+      );
     }
   }
 }
@@ -587,5 +657,7 @@ export function searchableJson(attributes: Record<string, unknown>): string {
   const text = `{${Object.entries(attributes)
     .map(([key, value]) => `${JSON.stringify(key)}:${encode(value)}`)
     .join(',')}}`;
-  return text.replace(UNSEARCHABLE_ESCAPE, (escape) => (escape === '\\\\' ? escape : escape === '\\u0000' ? '\\\\u0000' : '\\ufffd'));
+  return text.replace(UNSEARCHABLE_ESCAPE, (escape) =>
+    escape === '\\\\' ? escape : escape === '\\u0000' ? '\\\\u0000' : '\\ufffd',
+  );
 }
