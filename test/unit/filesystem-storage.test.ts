@@ -572,3 +572,34 @@ describe('FileSystemStorage group commit', () => {
     expect(losses).toBe(0);
   });
 });
+
+describe('FileSystemStorage whole-network reads', () => {
+  it('answers a query reading each group file once and contacts only of the groups it returns', async () => {
+    const s = storage();
+    const groups = Array.from({ length: 12 }, (_, i) => {
+      const state = groupState(`g${i}`, { a: i, b: -i });
+      state.group.attributes = { 'bassline.tags': [`t${i % 3}`], serial: i };
+      return [`g${i}`, state] as const;
+    });
+    await s.saveNetworkState('net', { groups: new Map(groups), rootGroupId: 'g0', currentGroupId: 'g0' });
+    const reads: string[] = [];
+    const readSpy = jest.spyOn(fs, 'readFile');
+    try {
+      readSpy.mockClear();
+      const found = await s.queryGroups('net', { tags: ['t1'] });
+      reads.push(...readSpy.mock.calls.map(([file]) => path.relative(basePath, String(file))));
+      expect(found.map((g) => g.group.id).sort()).toEqual(['g1', 'g10', 'g4', 'g7']);
+      expect(found.find((g) => g.group.id === 'g4')!.contacts.get('b')!.content).toBe(-4);
+    } finally {
+      readSpy.mockRestore();
+    }
+    const groupFiles = reads.filter((f) => f.endsWith('group.json'));
+    expect(groupFiles).toHaveLength(12);
+    expect(new Set(groupFiles).size).toBe(12);
+    const contactGroups = new Set(reads.filter((f) => f.includes('/contacts/')).map((f) => f.split('/')[3]));
+    expect([...contactGroups].sort()).toEqual(['g1', 'g10', 'g4', 'g7']);
+
+    const loaded = await s.loadNetworkState('net');
+    expect([...loaded!.groups.keys()]).toEqual(groups.map(([id]) => id).sort());
+  });
+});
