@@ -24,9 +24,19 @@ export function checkContent(
   what: string,
   options: { allowUndefined?: boolean } = {},
 ): number {
+  return Buffer.byteLength(encodeContent(content, maxBytes, what, options), 'utf8');
+}
+
+/** `checkContent` that returns the content's encoding, for a caller that needs it too (a copy is `decode` of it). */
+export function encodeContent(
+  content: unknown,
+  maxBytes: number,
+  what: string,
+  options: { allowUndefined?: boolean } = {},
+): string {
   if (content === undefined && !options.allowUndefined)
     throw new InvalidArgumentError(`${what} is undefined: give a value (null for none)`);
-  return Buffer.byteLength(encode(content, { maxBytes, what, maxDepth: MAX_CONTENT_DEPTH }), 'utf8');
+  return encode(content, { maxBytes, what, maxDepth: MAX_CONTENT_DEPTH });
 }
 
 const BLEND_MODES = new Set(['accept-last', 'merge']);

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { BlendOutcome, ContactWrite } from '../blend';
-import { clone } from '../codec';
+import { decode } from '../codec';
 import { InvalidArgumentError, StorageClosedError } from '../errors';
 import type { WriteOrigin } from '../events/types';
 import { HybridLogicalClock } from '../hlc';
@@ -20,12 +20,13 @@ import type {
   Unsubscribe,
 } from '../model';
 import { ContactSequences } from '../contact-sequences';
-import { checkBlendMode, checkContent, DEFAULT_MAX_CONTENT_BYTES, validateQuery } from '../state-validation';
+import { checkBlendMode, DEFAULT_MAX_CONTENT_BYTES, encodeContent, validateQuery } from '../state-validation';
 import { copyNetworks } from '../sync';
 import { KeyedMutex, KeyedReadWriteLock } from '../util/locks';
 import { newestContact } from './group-records';
 import {
   checkIds,
+  checkOrigin,
   StoreMaterializer,
   type ContactWriteEntry,
   type Materializer,
@@ -54,6 +55,8 @@ export interface DocumentStorageParts {
   reader?: StateReader;
   /** See `StoreMaterializerOptions.packLoneWrites`. */
   packLoneWrites?: boolean;
+  /** See `StoreMaterializerOptions.writeConcurrency`. */
+  writeConcurrency?: number;
 }
 
 interface Subscription {
@@ -73,6 +76,8 @@ export class DocumentStorage implements MaterializedState {
   readonly writerId: string;
   readonly materializer: Materializer;
   readonly snapshotter: Snapshotter;
+  /** The materializer itself, for writes validated here already. */
+  protected readonly storeMaterializer: StoreMaterializer;
   protected readonly maxContentBytes: number;
   protected readonly log: Logger;
   private readonly reader: StateReader;
@@ -94,13 +99,14 @@ export class DocumentStorage implements MaterializedState {
     this.clock = new HybridLogicalClock(this.writerId);
     const locks: WriteLocks = { networks: new KeyedReadWriteLock(), groups: new KeyedMutex() };
     const open = (operation: string) => this.open(operation);
-    this.materializer = new StoreMaterializer(store, {
+    this.materializer = this.storeMaterializer = new StoreMaterializer(store, {
       clock: this.clock,
       locks,
       open,
       onChange: (networkId, groupId, kind) => this.notify(networkId, groupId, kind),
       maxContentBytes: this.maxContentBytes,
       packLoneWrites: parts.packLoneWrites,
+      writeConcurrency: parts.writeConcurrency,
     });
     this.snapshotter = new StoreSnapshotter(store, { locks, open });
     this.reader = parts.reader ?? new StoreStateReader(store);
@@ -133,19 +139,37 @@ export class DocumentStorage implements MaterializedState {
   ): Promise<void> {
     checkIds(networkId, groupId, contactId);
     checkBlendMode(options.blendMode);
-    checkContent(content, this.maxContentBytes, `content of contact ${JSON.stringify(contactId)}`);
+    // Checked and copied with one encoding: the copy is what the caller can no longer change.
+    const encoded = encodeContent(content, this.maxContentBytes, `content of contact ${JSON.stringify(contactId)}`);
     const write: ContactWrite = {
-      content: clone(content),
+      content: decode(encoded),
       ...this.nextOrigin(),
       seq: this.contactSequences.next(networkId, groupId, contactId),
       blendMode: options.blendMode,
     };
-    await this.applyContactWrite(networkId, groupId, contactId, write);
+    await this.commitContactWrite(networkId, groupId, contactId, write);
   }
 
   /** See `Materializer.applyContactWrite`: how the mesh materializes a write; `saveContactContent` stamps its own. */
-  applyContactWrite(networkId: string, groupId: string, contactId: string, write: ContactWrite): Promise<BlendOutcome> {
-    return this.materializer.applyContactWrite(networkId, groupId, contactId, write);
+  async applyContactWrite(
+    networkId: string,
+    groupId: string,
+    contactId: string,
+    write: ContactWrite,
+  ): Promise<BlendOutcome> {
+    checkIds(networkId, groupId, contactId);
+    checkOrigin(write);
+    return this.commitContactWrite(networkId, groupId, contactId, write);
+  }
+
+  /** Applies a contact write whose ids and origin are validated; where a backend changes how contact writes are committed. */
+  protected commitContactWrite(
+    networkId: string,
+    groupId: string,
+    contactId: string,
+    write: ContactWrite,
+  ): Promise<BlendOutcome> {
+    return this.storeMaterializer.applyCheckedContactWrite(networkId, groupId, contactId, write);
   }
 
   /** See `Materializer.applyContactWriteBatch`. */

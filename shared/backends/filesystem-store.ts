@@ -6,8 +6,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CorruptDataError, SpineError, StorageConflictError, StorageUnavailableError } from '../errors';
 import { idToKey } from '../ids';
 import { KeyedMutex } from '../util/locks';
-import type { SnapshotInfo, StoredContact as Contact } from '../model';
+import type { GroupState, SnapshotInfo, StoredContact as Contact } from '../model';
+import { mapWithConcurrency } from '../util/concurrency';
 import { listDir, readFileIfExists, removeTree, sweepLeftovers, writeFileAtomic } from './atomic-file';
+import { assembleGroupState } from './group-records';
 import { digestOf, measured, SnapshotDigest } from './snapshot-stream';
 import type {
   AtomicUnit,
@@ -181,12 +183,30 @@ export class FileSystemStateStore implements StateStore {
     await removeTree(this.groupDir(networkId, groupId));
   }
 
+  /**
+   * The network's groups as `loadGroupState` reads each, `READ_CONCURRENCY` groups at a time, in
+   * the order of the folder listing; each group file is read once, and with `matches` the
+   * contacts only of the groups it accepts. Folders without a group record are left out.
+   */
+  async readGroupStates(networkId: string, matches?: (record: GroupRecord) => boolean): Promise<GroupState[]> {
+    const groupsDir = path.join(this.networkDir(networkId), 'groups');
+    const states = await mapWithConcurrency(await listDir(groupsDir), READ_CONCURRENCY, async (key) => {
+      const record = await this.readJson<GroupRecord>(path.join(groupsDir, key, 'group.json'));
+      if (!record || (matches && !matches(record))) return null;
+      return assembleGroupState(record, await this.readContactsIn(path.join(groupsDir, key, 'contacts')));
+    });
+    return states.filter((s): s is GroupState => s !== null);
+  }
+
   async getContact(networkId: string, groupId: string, contactId: string): Promise<Contact | null> {
     return this.readJson<Contact>(this.contactFile(networkId, groupId, contactId));
   }
 
   async listContacts(networkId: string, groupId: string): Promise<Contact[]> {
-    const dir = path.join(this.groupDir(networkId, groupId), 'contacts');
+    return this.readContactsIn(path.join(this.groupDir(networkId, groupId), 'contacts'));
+  }
+
+  private async readContactsIn(dir: string): Promise<Contact[]> {
     const names = (await listDir(dir)).filter((name) => name.endsWith('.json'));
     const contacts = await Promise.all(names.map((name) => this.readJson<Contact>(path.join(dir, name))));
     return contacts.filter((c): c is Contact => c !== null);
@@ -340,6 +360,8 @@ export class FileSystemStateStore implements StateStore {
 
 /** A lock file this old was left by a holder that crashed: no record update takes that long. */
 const STALE_LOCK_MS = 30_000;
+/** Groups read at once by a whole-network read: enough to keep the thread pool busy, few enough to bound memory. */
+const READ_CONCURRENCY = 32;
 const LOCK_ATTEMPTS = 400;
 
 const STORE_METHODS = [
@@ -353,6 +375,7 @@ const STORE_METHODS = [
   'putGroup',
   'listGroupIds',
   'deleteGroup',
+  'readGroupStates',
   'getContact',
   'listContacts',
   'getContacts',

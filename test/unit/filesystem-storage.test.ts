@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { promises as fs, watch, type FSWatcher } from 'node:fs';
+import { promises as fs, readFileSync, watch, type FSWatcher } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -411,5 +411,195 @@ describe('FileSystemStorage shared between instances', () => {
     const store = new MemoryStateStore();
     const [first, second] = [new DocumentStorage(store), new DocumentStorage(store)];
     return { first, second, close: async () => void (await first.close()) };
+  });
+});
+
+describe('FileSystemStorage group commit', () => {
+  /** Counts the renames that complete (each one a file write made visible) below `dir`, and the fsyncs of file data. */
+  async function countFileWrites(dir: string) {
+    const renamed: string[] = [];
+    const realRename = fs.rename.bind(fs);
+    const renameSpy = jest.spyOn(fs, 'rename').mockImplementation(async (from, to) => {
+      await realRename(from, to);
+      if (String(to).startsWith(dir)) renamed.push(String(to));
+    });
+    const probe = await fs.open(path.join(outer, 'probe'), 'w');
+    const handlePrototype = Object.getPrototypeOf(probe) as { datasync(): Promise<void> };
+    await probe.close();
+    const datasyncSpy = jest.spyOn(handlePrototype, 'datasync');
+    return {
+      renamed,
+      datasyncs: () => datasyncSpy.mock.calls.length,
+      restore: () => {
+        renameSpy.mockRestore();
+        datasyncSpy.mockRestore();
+      },
+    };
+  }
+
+  /** The contact as it is on disk now: the newer of its own file and its copy packed into the group record. */
+  function contactOnDisk(groupDir: string, contactId: string): unknown {
+    const read = (file: string) => {
+      try {
+        return decode<Record<string, unknown>>(readFileSync(file, 'utf8'));
+      } catch {
+        return null;
+      }
+    };
+    const single = read(path.join(groupDir, 'contacts', `${contactId}.json`)) as { content?: unknown } | null;
+    const record = read(path.join(groupDir, 'group.json')) as {
+      contacts?: Map<string, { content?: unknown; version?: { stamp: string } }>;
+    } | null;
+    const packed = record?.contacts?.get(contactId);
+    return [single, packed].filter(Boolean).map((c) => (c as { content?: unknown }).content);
+  }
+
+  it('writes N concurrent writes to one group in fewer file writes, answering each once its write is on disk', async () => {
+    const first = storage({ writerId: 'committer' });
+    await first.saveContactContent('net', 'g', 'seed', 0);
+    const groupDir = path.join(basePath, 'networks/net/groups/g');
+    const counter = await countFileWrites(groupDir);
+    const N = 24;
+    const seenOnDisk: boolean[] = [];
+    try {
+      await Promise.all(
+        Array.from({ length: N }, (_, i) =>
+          first.saveContactContent('net', 'g', `c${i}`, { i }).then(() => {
+            // Synchronously, at the moment the caller is answered: its write is already renamed into place.
+            seenOnDisk[i] = (contactOnDisk(groupDir, `c${i}`) as unknown[]).some(
+              (content) => (content as { i?: number } | undefined)?.i === i,
+            );
+          }),
+        ),
+      );
+      expect(seenOnDisk).toEqual(Array.from({ length: N }, () => true));
+      expect(counter.renamed.length).toBeGreaterThan(0);
+      expect(counter.renamed.length).toBeLessThanOrEqual(N / 2);
+      // Every file made visible was fsynced first.
+      expect(counter.datasyncs()).toBeGreaterThanOrEqual(counter.renamed.length);
+    } finally {
+      counter.restore();
+    }
+    await first.close();
+
+    const reopened = storage({ writerId: 'reader' });
+    const state = await reopened.loadGroupState('net', 'g');
+    expect(state!.contacts.size).toBe(N + 1);
+    for (let i = 0; i < N; i++) expect(await reopened.loadContactContent('net', 'g', `c${i}`)).toEqual({ i });
+  });
+
+  it('applies concurrent writes to one contact in order and each at most once', async () => {
+    const s = storage({ writerId: 'merger' });
+    const N = 20;
+    await Promise.all([
+      ...Array.from({ length: N }, (_, i) =>
+        s.saveContactContent('net', 'g', 'tags', growSet([`t${i}`]), { blendMode: 'merge' }),
+      ),
+      ...Array.from({ length: N }, (_, i) => s.saveContactContent('net', 'g', 'latest', i)),
+    ]);
+    await s.close();
+    const reopened = storage({ writerId: 'reader' });
+    expect(await reopened.loadContactContent('net', 'g', 'tags')).toEqual(
+      growSet(Array.from({ length: N }, (_, i) => `t${i}`)),
+    );
+    // accept-last: the newest stamp wins, and this writer stamped them in call order.
+    expect(await reopened.loadContactContent('net', 'g', 'latest')).toBe(N - 1);
+  });
+
+  it('refuses a bad write on its own, without failing the writes it would have been committed with', async () => {
+    const s = storage();
+    await s.saveContactContent('net', 'g', 'seed', 0);
+    const results = await Promise.allSettled([
+      s.saveContactContent('net', 'g', 'a', 1),
+      s.applyContactWrite('net', 'g', 'b', { content: 2, stamp: 'not a stamp', writerId: 'w', seq: 1 }),
+      s.saveContactContent('net', 'g', 'c', 3),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(InvalidArgumentError);
+    expect(await s.loadContactContent('net', 'g', 'b')).toBeNull();
+    expect(await s.loadContactContent('net', 'g', 'c')).toBe(3);
+  });
+
+  it('loses no answered write when the writing process is killed mid-stream', async () => {
+    // 16 writers in one process write to contacts of ONE group, so their writes are group-committed,
+    // and print each write once it is answered. After a SIGKILL, every answered write must be on disk.
+    const script = path.join(outer, 'committer.ts');
+    await fs.writeFile(
+      script,
+      `
+      import { FileSystemStorage } from ${JSON.stringify(SHARED_INDEX)};
+      const storage = new FileSystemStorage({ basePath: ${JSON.stringify(basePath)}, writerId: 'child' });
+      (async () => {
+        await storage.initialize();
+        await Promise.all(Array.from({ length: 16 }, async (_, k) => {
+          for (let round = 1; ; round++) {
+            await storage.saveContactContent('net', 'g', 'c' + k, { k, round, pad: 'x'.repeat(2_000) });
+            process.stdout.write('answered ' + k + ' ' + round + '\\n');
+          }
+        }));
+      })();
+      `,
+    );
+    const answered = await new Promise<string>((resolve, reject) => {
+      const child = spawn(process.execPath, ['--import', TSX_LOADER, script], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let output = '';
+      let stderr = '';
+      const deadline = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      child.stdout.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+        // Killed once well under way, while writes are in flight.
+        if ((output.match(/\n/g) ?? []).length >= 300) child.kill('SIGKILL');
+      });
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      // 'close': stdout is drained, so every answer the child printed is here.
+      child.on('close', (_code, signal) => {
+        clearTimeout(deadline);
+        if (signal === 'SIGKILL' && (output.match(/\n/g) ?? []).length >= 300) resolve(output);
+        else reject(new Error(`the writer stopped early (signal ${signal}); stderr: ${stderr}`));
+      });
+    });
+    const newestAnswered = new Map<number, number>();
+    for (const [, k, round] of answered.matchAll(/answered (\d+) (\d+)\n/g))
+      newestAnswered.set(Number(k), Math.max(newestAnswered.get(Number(k)) ?? 0, Number(round)));
+    expect(newestAnswered.size).toBe(16);
+
+    const s = storage();
+    let losses = 0;
+    for (const [k, round] of newestAnswered) {
+      const stored = (await s.loadContactContent('net', 'g', `c${k}`)) as { round: number } | null;
+      if (!stored || stored.round < round) losses++;
+    }
+    expect(losses).toBe(0);
+  });
+});
+
+describe('FileSystemStorage whole-network reads', () => {
+  it('answers a query reading each group file once and contacts only of the groups it returns', async () => {
+    const s = storage();
+    const groups = Array.from({ length: 12 }, (_, i) => {
+      const state = groupState(`g${i}`, { a: i, b: -i });
+      state.group.attributes = { 'bassline.tags': [`t${i % 3}`], serial: i };
+      return [`g${i}`, state] as const;
+    });
+    await s.saveNetworkState('net', { groups: new Map(groups), rootGroupId: 'g0', currentGroupId: 'g0' });
+    const reads: string[] = [];
+    const readSpy = jest.spyOn(fs, 'readFile');
+    try {
+      readSpy.mockClear();
+      const found = await s.queryGroups('net', { tags: ['t1'] });
+      reads.push(...readSpy.mock.calls.map(([file]) => path.relative(basePath, String(file))));
+      expect(found.map((g) => g.group.id).sort()).toEqual(['g1', 'g10', 'g4', 'g7']);
+      expect(found.find((g) => g.group.id === 'g4')!.contacts.get('b')!.content).toBe(-4);
+    } finally {
+      readSpy.mockRestore();
+    }
+    const groupFiles = reads.filter((f) => f.endsWith('group.json'));
+    expect(groupFiles).toHaveLength(12);
+    expect(new Set(groupFiles).size).toBe(12);
+    const contactGroups = new Set(reads.filter((f) => f.includes('/contacts/')).map((f) => f.split('/')[3]));
+    expect([...contactGroups].sort()).toEqual(['g1', 'g10', 'g4', 'g7']);
+
+    const loaded = await s.loadNetworkState('net');
+    expect([...loaded!.groups.keys()]).toEqual(groups.map(([id]) => id).sort());
   });
 });
