@@ -579,6 +579,35 @@ export class PostgresStateStore implements StateStore {
     }));
   }
 
+  /**
+   * The network's record and all its groups with their contacts, in one statement (one state of
+   * the database, without a transaction); `record` is `null` for a missing network.
+   */
+  async readNetwork(networkId: string): Promise<{ record: NetworkRecord | null; groups: GroupRow[] }> {
+    const groups = this.groupsStatement(networkId);
+    // The network's row first, told apart by its null group id (groups always have one).
+    const { rows } = await this.sql<{ group_id: string | null; record: string; contacts: string | null }>(
+      'read_network',
+      `SELECT NULL::text AS group_id, n.record::text AS record, NULL::text AS contacts FROM ${this.s}.networks n
+         WHERE n.network_id = $1 AND n.record IS NOT NULL
+       UNION ALL ${groups.text}`,
+      groups.values,
+    );
+    let record: NetworkRecord | null = null;
+    const out: GroupRow[] = [];
+    for (const row of rows) {
+      if (row.group_id === null) {
+        record = this.decode<NetworkRecord>(row.record, `network ${networkId}`);
+        continue;
+      }
+      out.push({
+        record: this.decode<GroupRecord>(row.record, `group ${row.group_id} of network ${networkId}`),
+        contacts: this.decodeContacts(row.contacts, row.group_id),
+      });
+    }
+    return { record, groups: out };
+  }
+
   /** The statement `readGroups` runs (values are parameters, never text); exposed so its plan can be examined. */
   groupsStatement(networkId: string, filter: GroupFilter = {}): { text: string; values: unknown[] } {
     const values: unknown[] = [networkId];
