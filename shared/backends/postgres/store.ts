@@ -504,7 +504,9 @@ export class PostgresStateStore implements StateStore {
   /**
    * One statement whatever the number of groups: the records upserted from arrays (`unnest`),
    * then the contacts put and removed, joined to the group rows the upsert returns. One statement
-   * is atomic on its own, so a failure leaves nothing half-written.
+   * is atomic on its own, so a failure leaves nothing half-written. Records travel as one JSON
+   * array each (`json_array_elements` keeps every element's text exactly), not as `text[]`, whose
+   * every quote the client would escape.
    */
   async writeGroups(networkId: string, writes: readonly GroupWrite[]): Promise<void> {
     if (writes.length === 0) return;
@@ -537,12 +539,14 @@ export class PostgresStateStore implements StateStore {
       `WITH network AS (SELECT ${this.s}.ensure_network($1) AS ref),
        written AS (
          INSERT INTO ${this.s}.groups (network_ref, group_id, record, attributes)
-         SELECT network.ref, u.group_id, u.record, u.attributes FROM network, unnest($2::text[], $3::json[], $4::jsonb[]) AS u (group_id, record, attributes)
+         SELECT network.ref, u.group_id, u.record, u.attributes::jsonb
+         FROM network, ROWS FROM (unnest($2::text[]), json_array_elements($3::json), json_array_elements($4::json)) AS u (group_id, record, attributes)
          ON CONFLICT (network_ref, group_id) DO UPDATE SET record = excluded.record, attributes = excluded.attributes, updated_at = clock_timestamp()
          RETURNING id, group_id),
        put AS (
          INSERT INTO ${this.s}.contacts (group_ref, contact_id, record)
-         SELECT written.id, u.contact_id, u.record FROM unnest($5::text[], $6::text[], $7::json[]) AS u (group_id, contact_id, record) JOIN written USING (group_id)
+         SELECT written.id, u.contact_id, u.record
+         FROM ROWS FROM (unnest($5::text[]), unnest($6::text[]), json_array_elements($7::json)) AS u (group_id, contact_id, record) JOIN written USING (group_id)
          ON CONFLICT (group_ref, contact_id) DO UPDATE SET record = excluded.record, updated_at = clock_timestamp()),
        removed AS (
          DELETE FROM ${this.s}.contacts c USING written, unnest($8::text[], $9::text[]) AS u (group_id, contact_id)
@@ -551,11 +555,11 @@ export class PostgresStateStore implements StateStore {
       [
         networkId,
         groupIds,
-        records,
-        attributes,
+        jsonArray(records),
+        jsonArray(attributes),
         put.groupIds,
         put.contactIds,
-        put.records,
+        jsonArray(put.records),
         removed.groupIds,
         removed.contactIds,
       ],
@@ -793,6 +797,11 @@ export class PostgresStateStore implements StateStore {
       );
     }
   }
+}
+
+/** JSON texts as one JSON array text. */
+function jsonArray(texts: readonly string[]): string {
+  return `[${texts.join(',')}]`;
 }
 
 /** JSON escapes `jsonb` refuses: `\u0000`, and lone surrogates (the only ones JSON.stringify escapes); `\\` is matched to keep the scan aligned. */
