@@ -16,7 +16,7 @@ import {
   newestContact,
   readGroupRecords,
 } from './group-records';
-import type { GroupRecord, NetworkRecord, StateStore } from './state-store';
+import type { GroupRecord, GroupWrite, NetworkRecord, StateStore, StoredGroup } from './state-store';
 
 /** One contact write of an event, as materialize and persist hand it over. */
 export interface ContactWriteEntry {
@@ -268,23 +268,23 @@ export class StoreMaterializer implements Materializer {
     const copy = clone(state);
     await this.options.open('saveGroupState');
     this.clock.observe(origin.stamp);
-    // The network, not the group: a refused save may cascade a delete of its ancestors' descendants.
-    const { applied, removed } = await this.store.atomically({ kind: 'network', networkId }, async () => {
-      const written = await this.locks.networks.read(networkId, () =>
-        this.locks.groups.run(changePath(networkId, groupId), async () => {
-          const admitted = await this.admitGroupWrite(networkId, groupId, origin.stamp, {
-            create: false,
-            parentId: copy.group.parentId,
-          });
-          if (!admitted) return false;
-          return this.writeGroup(networkId, groupId, copy, origin.stamp);
-        }),
-      );
-      return {
-        applied: written,
-        removed: written ? [] : await this.cascadeAncestorDelete(networkId, groupId, copy.group.parentId, origin.stamp),
-      };
+    // The group only, so saves of different groups run side by side; a refused save may cascade
+    // a delete of its ancestors' descendants, which takes the network afterwards (it reads afresh).
+    const applied = await this.inGroup(networkId, groupId, async () => {
+      const admitted = await this.admitGroupWrite(networkId, groupId, origin.stamp, {
+        create: false,
+        parentId: copy.group.parentId,
+      });
+      if (!admitted) return false;
+      return this.writeGroup(networkId, groupId, copy, origin.stamp);
     });
+    const parentId = copy.group.parentId;
+    const removed =
+      applied || parentId === undefined
+        ? []
+        : await this.store.atomically({ kind: 'network', networkId }, () =>
+            this.cascadeAncestorDelete(networkId, groupId, parentId, origin.stamp),
+          );
     if (applied) this.options.onChange(networkId, groupId, 'updated');
     for (const id of removed) this.options.onChange(networkId, id, 'deleted');
     return applied;
@@ -422,14 +422,33 @@ export class StoreMaterializer implements Materializer {
       if (superseded || !stored) return null;
       const record = stored;
       const saving = [...copy.groups].filter(([groupId]) => !isTombstoned(record, groupId, origin.stamp));
-      const saved = await mapWithConcurrency(saving, this.writeConcurrency, ([groupId, groupState]) =>
-        this.writeGroup(networkId, groupId, groupState, origin.stamp),
-      );
-      const written = saving.filter((_, i) => saved[i]).map(([groupId]) => groupId);
+      // With a bulk store, every group is read in one request and written in one more.
+      const bulk = this.store.bulk;
+      const before = bulk ? await bulk.readGroups(networkId) : undefined;
+      let written: string[];
+      if (bulk && before) {
+        const writes: GroupWrite[] = [];
+        written = [];
+        for (const [groupId, groupState] of saving) {
+          const write = planGroupWrite(groupId, groupState, origin.stamp, before.get(groupId) ?? NOTHING_STORED);
+          if (!write) continue;
+          writes.push(write);
+          written.push(groupId);
+        }
+        await bulk.writeGroups(networkId, writes);
+      } else {
+        const saved = await mapWithConcurrency(saving, this.writeConcurrency, ([groupId, groupState]) =>
+          this.writeGroup(networkId, groupId, groupState, origin.stamp),
+        );
+        written = saving.filter((_, i) => saved[i]).map(([groupId]) => groupId);
+      }
       const left = new Map<string, GroupRecord | null>();
-      for (const id of await this.store.listGroupIds(networkId)) {
+      const listed = before
+        ? [...before].filter(([, group]) => group.record !== null).map(([id]) => id)
+        : await this.store.listGroupIds(networkId);
+      for (const id of listed) {
         if (copy.groups.has(id)) continue;
-        const record = await this.store.getGroup(networkId, id);
+        const record = before ? before.get(id)!.record : await this.store.getGroup(networkId, id);
         if (record?.stamp !== undefined && compareStamps(record.stamp, origin.stamp) > 0) continue;
         left.set(id, record);
       }
@@ -596,33 +615,24 @@ export class StoreMaterializer implements Materializer {
    * `rebaseContact`); contacts first, so a crash leaves no record pointing at missing contacts.
    */
   private async writeGroup(networkId: string, groupId: string, state: GroupState, stamp: string): Promise<boolean> {
-    const record = await this.store.getGroup(networkId, groupId);
-    if (record?.stamp !== undefined && compareStamps(record.stamp, stamp) > 0) return false;
-    const packed = record?.contacts ?? new Map<string, StoredContact>();
-    const singles = new Map((await this.store.listContacts(networkId, groupId)).map((c) => [c.id, c] as const));
-    const existing = mergeContacts(packed, singles);
-    // Packed contacts written after this save and kept as they are stay packed; the rest are now stored one by one.
-    const keptPacked = new Map<string, StoredContact>();
-    const gone: string[] = [];
-    const rewritten: StoredContact[] = [];
-    for (const id of mergeIds(state.contacts.keys(), existing.keys())) {
-      const current = existing.get(id) ?? null;
-      const next = rebaseContact(current, state.contacts.get(id) ?? null, stamp, { contactId: id, groupId });
-      if (next === null) gone.push(id);
-      else if (next !== current) rewritten.push(next);
-      else if (packed.get(id) === current) keptPacked.set(id, current);
+    const bulk = this.store.bulk;
+    const stored: StoredGroup = bulk
+      ? ((await bulk.readGroups(networkId, [groupId])).get(groupId) ?? NOTHING_STORED)
+      : {
+          record: await this.store.getGroup(networkId, groupId),
+          contacts: await this.store.listContacts(networkId, groupId),
+        };
+    const write = planGroupWrite(groupId, state, stamp, stored);
+    if (!write) return false;
+    if (bulk) {
+      await bulk.writeGroups(networkId, [write]);
+      return true;
     }
-    await mapWithConcurrency(rewritten, this.writeConcurrency, (contact) =>
+    await mapWithConcurrency(write.putContacts, this.writeConcurrency, (contact) =>
       this.store.putContact(networkId, groupId, contact),
     );
-    const group = { ...state.group, contactIds: mergeIds(state.group.contactIds, state.contacts.keys()) };
-    await this.store.putGroup(networkId, {
-      group,
-      wires: state.wires,
-      stamp,
-      ...(keptPacked.size ? { contacts: keptPacked } : {}),
-    });
-    for (const id of gone) if (singles.has(id)) await this.store.deleteContact(networkId, groupId, id);
+    await this.store.putGroup(networkId, write.record);
+    for (const id of write.deleteContactIds) await this.store.deleteContact(networkId, groupId, id);
     return true;
   }
 
@@ -702,6 +712,39 @@ export class StoreMaterializer implements Materializer {
     });
     return removed;
   }
+}
+
+const NOTHING_STORED: StoredGroup = { record: null, contacts: [] };
+
+/**
+ * What replacing a group as of `stamp` writes, from what is stored of it; `null` when a newer
+ * whole-group operation makes the replacement moot. Every contact is rebased on what `state`
+ * gives it (see `rebaseContact`).
+ */
+function planGroupWrite(groupId: string, state: GroupState, stamp: string, stored: StoredGroup): GroupWrite | null {
+  const { record } = stored;
+  if (record?.stamp !== undefined && compareStamps(record.stamp, stamp) > 0) return null;
+  const packed = record?.contacts ?? new Map<string, StoredContact>();
+  const singles = new Map(stored.contacts.map((c) => [c.id, c] as const));
+  const existing = mergeContacts(packed, singles);
+  // Packed contacts written after this save and kept as they are stay packed; the rest are now stored one by one.
+  const keptPacked = new Map<string, StoredContact>();
+  const putContacts: StoredContact[] = [];
+  const deleteContactIds: string[] = [];
+  for (const id of mergeIds(state.contacts.keys(), existing.keys())) {
+    const current = existing.get(id) ?? null;
+    const next = rebaseContact(current, state.contacts.get(id) ?? null, stamp, { contactId: id, groupId });
+    if (next === null) {
+      if (singles.has(id)) deleteContactIds.push(id);
+    } else if (next !== current) putContacts.push(next);
+    else if (packed.get(id) === current) keptPacked.set(id, current);
+  }
+  const group = { ...state.group, contactIds: mergeIds(state.group.contactIds, state.contacts.keys()) };
+  return {
+    record: { group, wires: state.wires, stamp, ...(keptPacked.size ? { contacts: keptPacked } : {}) },
+    putContacts,
+    deleteContactIds,
+  };
 }
 
 /** A write origin (stamp, writer, sequence number) as the contract requires it; throws `InvalidArgumentError`/`InvalidIdError`. */

@@ -61,7 +61,8 @@ export type AtomicUnit =
 
 /**
  * The persistence primitives a `DocumentStorage` is built on: records of networks, groups and
- * contacts, and snapshots. Every method is required; there is nothing to branch on.
+ * contacts, and snapshots. Every method is required; there is nothing to branch on, except the
+ * optional `bulk` capability (see `BulkGroupStore`), which callers use when it is there.
  *
  * Values are stored as given (callers have validated them) and read back as copies the caller
  * may mutate. A missing thing reads as `null` (single reads) or `[]` (listings); deleting a
@@ -158,6 +159,36 @@ export interface StateStore {
    * nothing of it is stored. Cheap: from metadata (mtimes, listing times), never from bodies.
    */
   lastChanged(networkId: string): Promise<Date | null>;
+  /** Optional: many groups read or written in a few requests (PostgreSQL); absent where single-record methods are as cheap. */
+  readonly bulk?: BulkGroupStore;
+}
+
+/** A group as a bulk read returns it: its record (`null` while it has contacts but no record yet) and its contacts stored one by one. */
+export interface StoredGroup {
+  record: GroupRecord | null;
+  contacts: Contact[];
+}
+
+/** One group's part of `writeGroups`: its new record, the contacts it stores one by one (replacing them) and those it removes. */
+export interface GroupWrite {
+  record: GroupRecord;
+  putContacts: Contact[];
+  deleteContactIds: string[];
+}
+
+/**
+ * Many groups at once, what whole-network saves, snapshots and concurrent group saves need at
+ * scale: the same effect as the single-record methods (`getGroup` with `listContacts`; `putContact`,
+ * `putGroup`, `deleteContact`) in a few requests. Inside an `atomically` unit they join it.
+ */
+export interface BulkGroupStore {
+  /**
+   * Of `groupIds` (every group of the network when absent), those stored with a record or with
+   * contacts, by id; a missing network reads as an empty map.
+   */
+  readGroups(networkId: string, groupIds?: readonly string[]): Promise<Map<string, StoredGroup>>;
+  /** Applies every write as one unit (all or nothing); group ids are distinct. The network's record must exist. */
+  writeGroups(networkId: string, writes: readonly GroupWrite[]): Promise<void>;
 }
 
 /** What a create-only snapshot write did; `info` is the stored one (the existing one when not created). */

@@ -333,6 +333,59 @@ export function runStateStoreTests(
       });
     });
 
+    // Only for stores that have the optional capability; the others pass by having nothing to test.
+    describe('bulk groups, when the store has them', () => {
+      it('reads groups with their contacts, placeholders included, by exact id; a missing network as empty', async () => {
+        const bulk = store.bulk;
+        if (!bulk) return;
+        const n = net();
+        assert.equal((await bulk.readGroups(n)).size, 0);
+        await store.putNetwork(networkRecord(n));
+        await store.putGroup(n, groupRecord('a', { stamp: 's1' }));
+        await store.putGroup(n, groupRecord('ab'));
+        await store.putContact(n, 'a', contact('a', 'x', 1));
+        await store.putContact(n, 'b', contact('b', 'y', 2));
+        const all = await bulk.readGroups(n);
+        assert.deepEqual(sorted([...all.keys()]), ['a', 'ab', 'b']);
+        assertEqual(all.get('a'), { record: groupRecord('a', { stamp: 's1' }), contacts: [contact('a', 'x', 1)] });
+        assertEqual(all.get('b'), { record: null, contacts: [contact('b', 'y', 2)] });
+        assertEqual(all.get('ab'), { record: groupRecord('ab'), contacts: [] });
+        const some = await bulk.readGroups(n, ['a', 'missing']);
+        assert.deepEqual([...some.keys()], ['a']);
+      });
+
+      it('writes records, puts and removes contacts of many groups in one call, as the single-record methods would', async () => {
+        const bulk = store.bulk;
+        if (!bulk) return;
+        const n = net();
+        await store.putNetwork(networkRecord(n));
+        await store.putContact(n, 'a', contact('a', 'old', 0));
+        await store.putContact(n, 'a', contact('a', 'kept', 0));
+        await bulk.writeGroups(n, []);
+        await bulk.writeGroups(n, [
+          {
+            record: groupRecord('a', { stamp: 's2', contacts: new Map([['packed', contact('a', 'packed', 3)]]) }),
+            putContacts: [contact('a', 'x', 1)],
+            deleteContactIds: ['old', 'never-stored'],
+          },
+          { record: groupRecord('b', { stamp: 's2' }), putContacts: [contact('b', 'y', 2)], deleteContactIds: [] },
+        ]);
+        assertEqual(
+          await store.getGroup(n, 'a'),
+          groupRecord('a', { stamp: 's2', contacts: new Map([['packed', contact('a', 'packed', 3)]]) }),
+        );
+        assertEqual(await store.getGroup(n, 'b'), groupRecord('b', { stamp: 's2' }));
+        assert.deepEqual(sorted((await store.listContacts(n, 'a')).map((c) => c.id)), ['kept', 'x']);
+        assertEqual(await store.getContact(n, 'b', 'y'), contact('b', 'y', 2));
+        // Written again: contacts replaced, not duplicated.
+        await bulk.writeGroups(n, [
+          { record: groupRecord('b', { stamp: 's3' }), putContacts: [contact('b', 'y', 5)], deleteContactIds: [] },
+        ]);
+        assertEqual(await store.listContacts(n, 'b'), [contact('b', 'y', 5)]);
+        assert.deepEqual(sorted(await store.listGroupIds(n)), ['a', 'b']);
+      });
+    });
+
     describe('snapshots', () => {
       it('writes a streamed snapshot once per id, with size and sha256, and keeps the first', async () => {
         const n = net();

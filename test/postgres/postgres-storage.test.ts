@@ -19,9 +19,11 @@ import {
   type GrowArray,
   type GrowSet,
   type GroupState,
+  type NetworkState,
   type NetworkStorage,
 } from 'super-spine';
 import {
+  advisoryKey,
   cloudSqlIamUser,
   PostgresStorage,
   queryFilter,
@@ -307,6 +309,128 @@ describe('queryGroups', () => {
     const plan = await sql.query(`EXPLAIN (FORMAT JSON) ${statement.text}`, statement.values);
     expect(JSON.stringify(plan.rows[0])).toContain('"Index Name":"groups_attributes_gin"');
     expect(ids(await storage.queryGroups(n, { tags: ['bulk'], attributes: { n: 77 } }))).toEqual(['bulk-77']);
+  });
+});
+
+/** A network of `groups` groups with `contacts` contacts each, tags and attributes on every group. */
+function scaleNetwork(groups: number, contacts: number, revision = 0): NetworkState {
+  const states = Array.from({ length: groups }, (_, i) => {
+    const contents = Object.fromEntries(Array.from({ length: contacts }, (_, k) => [`c${k}`, { i, k, revision }]));
+    return group(`g${i}`, { 'bassline.tags': ['scale', `t${i % 10}`], serial: i }, contents);
+  });
+  return { groups: new Map(states.map((s) => [s.group.id, s] as const)), rootGroupId: 'g0', currentGroupId: 'g0' };
+}
+
+/** Statements sent to PostgreSQL by every client of this process while `work` runs (nothing else may run meanwhile). */
+async function statementsDuring<T>(work: () => Promise<T>): Promise<{ result: T; statements: number }> {
+  const spy = jest.spyOn(Client.prototype, 'query');
+  try {
+    const result = await work();
+    return { result, statements: spy.mock.calls.length };
+  } finally {
+    spy.mockRestore();
+  }
+}
+
+describe('at network scale', () => {
+  it('saves, loads, queries and snapshots a whole network in a few statements, whatever the number of groups', async () => {
+    const storage = open({ schema: freshSchema('scale') });
+    const memory = new MemoryStorage();
+    const n = net('scale');
+    await storage.initialize();
+    for (const revision of [0, 1]) {
+      // The first save creates every row, the second replaces them (contacts rebased on the new stamp).
+      const saved = await statementsDuring(() => storage.saveNetworkState(n, scaleNetwork(300, 4, revision)));
+      await memory.saveNetworkState(n, scaleNetwork(300, 4, revision));
+      expect(saved.statements).toBeLessThanOrEqual(10);
+    }
+    // A save that leaves groups out removes them, as on every backend.
+    const smaller = scaleNetwork(300, 4, 1);
+    smaller.groups.delete('g7');
+    await storage.saveNetworkState(n, smaller);
+    await memory.saveNetworkState(n, smaller);
+
+    const loaded = await statementsDuring(() => storage.loadNetworkState(n));
+    expect(loaded.statements).toBe(1);
+    expect(loaded.result).toEqual(await memory.loadNetworkState(n));
+    expect(loaded.result?.groups.size).toBe(299);
+
+    const queried = await statementsDuring(() => storage.queryGroups(n, { tags: ['t3'] }));
+    expect(queried.statements).toBe(1);
+    // Backends agree on the groups found, not on their order.
+    const byId = (groups: GroupState[]) => [...groups].sort((a, b) => (a.group.id < b.group.id ? -1 : 1));
+    expect(byId(queried.result)).toEqual(byId(await memory.queryGroups(n, { tags: ['t3'] })));
+    expect(queried.result).toHaveLength(30);
+
+    const snapshot = await statementsDuring(() => storage.saveSnapshot(n, 'at scale'));
+    expect(snapshot.statements).toBeLessThanOrEqual(12);
+    expect(await storage.loadSnapshot(n, snapshot.result)).toEqual(await memory.loadNetworkState(n));
+  });
+
+  it('answers a query on the GIN index, reading the contacts of the matching groups only', async () => {
+    const schema = freshSchema('scale_query');
+    const storage = open({ schema });
+    const n = net('scale-query');
+    await storage.saveNetworkState(n, scaleNetwork(2000, 2));
+    await sql.query(`ANALYZE ${schema}.groups, ${schema}.contacts`);
+    type PlanNode = Record<string, unknown> & { Plans?: PlanNode[] };
+    const nodes = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(nodes)];
+    const planOf = async (query: GroupQuery) => {
+      const statement = storage.postgres.groupsStatement(n, queryFilter(query));
+      const { rows } = await sql.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${statement.text}`, statement.values);
+      return nodes(rows[0]['QUERY PLAN'][0].Plan as PlanNode);
+    };
+    // The contacts are read once per group returned: the subquery runs once per matching group.
+    const contactLoops = (plan: PlanNode[]) =>
+      plan.filter((node) => node['Parent Relationship'] === 'SubPlan').map((node) => node['Actual Loops']);
+
+    const byAttribute = await planOf({ attributes: { serial: 42 } });
+    expect(byAttribute.map((node) => node['Index Name'])).toContain('groups_attributes_gin');
+    expect(contactLoops(byAttribute)).toEqual([1]);
+    const byTag = await planOf({ tags: ['t3'] });
+    expect(contactLoops(byTag)).toEqual([200]);
+    expect((await storage.queryGroups(n, { tags: ['t3'] })).map((g) => g.contacts.size)).toEqual(
+      new Array(200).fill(2),
+    );
+  });
+
+  it('saves groups side by side: a group save waits only for writers of its own group', async () => {
+    const schema = freshSchema('side_by_side');
+    const storage = open({ schema, poolSize: 4 });
+    const n = net('side');
+    await storage.saveNetworkState(n, scaleNetwork(3, 1));
+    // Another instance in the middle of a contact write to g1: the network's lock shared, g1's exclusive.
+    const writer = new Client({ connectionString: postgres.url });
+    await writer.connect();
+    try {
+      await writer.query('SELECT pg_advisory_lock_shared($1::bigint), pg_advisory_lock($2::bigint)', [
+        advisoryKey(schema, 'network', n),
+        advisoryKey(schema, 'group', n, 'g1'),
+      ]);
+      // Other groups are saved meanwhile, many at once.
+      await Promise.all(
+        ['g0', 'g2', 'g3'].map((id) => storage.saveGroupState(n, id, group(id, { serial: 1 }, { c0: 'new' }))),
+      );
+      // g1's save waits for the writer, in PostgreSQL.
+      let g1Saved = false;
+      const g1 = storage.saveGroupState(n, 'g1', group('g1', {}, { c0: 'new' })).then(() => (g1Saved = true));
+      const waiting = async () =>
+        Number(
+          (await sql.query(`SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`)).rows[0].count,
+        );
+      for (const deadline = Date.now() + 20_000; (await waiting()) === 0;) {
+        if (Date.now() > deadline) throw new Error('the save of g1 never waited for the lock of g1');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(g1Saved).toBe(false);
+      await writer.query('SELECT pg_advisory_unlock_all()');
+      await g1;
+    } finally {
+      await writer.end();
+    }
+    const state = await storage.loadNetworkState(n);
+    expect([...state!.groups.keys()]).toEqual(['g0', 'g1', 'g2', 'g3']);
+    expect([...state!.groups.values()].map((g) => g.contacts.get('c0')?.content)).toEqual(['new', 'new', 'new', 'new']);
   });
 });
 

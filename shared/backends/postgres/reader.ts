@@ -4,7 +4,7 @@ import { assembleGroupState } from '../group-records';
 import type { StateReader } from '../state-reader';
 import type { GroupFilter, GroupRow, PostgresStateStore } from './store';
 
-/** Reads of whole groups and networks as single SQL statements (a network in one REPEATABLE READ transaction). */
+/** Reads of whole groups and networks, each one SQL statement. */
 export class PostgresStateReader implements StateReader {
   constructor(private readonly postgres: PostgresStateStore) {}
 
@@ -13,16 +13,13 @@ export class PostgresStateReader implements StateReader {
     return row ? assembleGroupState(row.record, row.contacts) : null;
   }
 
-  readNetwork(networkId: string): Promise<NetworkState | null> {
-    return this.postgres.transaction({ isolation: 'repeatable read', readOnly: true }, async () => {
-      const record = await this.postgres.getNetwork(networkId);
-      if (!record || record.deleted) return null;
-      const rows = sortById(await this.postgres.readGroups(networkId));
-      const groups = new Map(
-        rows.map((row) => [row.record.group.id, assembleGroupState(row.record, row.contacts)] as const),
-      );
-      return { groups, rootGroupId: record.rootGroupId, currentGroupId: record.currentGroupId };
-    });
+  async readNetwork(networkId: string): Promise<NetworkState | null> {
+    const { record, groups: rows } = await this.postgres.readNetwork(networkId);
+    if (!record || record.deleted) return null;
+    const groups = new Map(
+      sortById(rows).map((row) => [row.record.group.id, assembleGroupState(row.record, row.contacts)] as const),
+    );
+    return { groups, rootGroupId: record.rootGroupId, currentGroupId: record.currentGroupId };
   }
 
   async listLiveNetworks(): Promise<string[]> {

@@ -46,13 +46,15 @@ const MAX_POOL_SIZE = 1000;
  * `NetworkStorage` in PostgreSQL, the production backend of Bassline's storage design: a
  * `DocumentStorage` (blend semantics, tombstones, packed contacts) over a `PostgresStateStore`,
  * whose atomic capability makes every write one transaction. Writes are serialized between
- * processes by transaction-scoped advisory locks: a contact write holds its network's lock shared
- * and its group's exclusively (and the contact's row with `FOR UPDATE`), a write of a whole group
- * or network or a delete holds the network's exclusively. So any number of instances (function
- * processes) sharing the database apply the blend semantics as one would. Snapshots read one
- * consistent state of the database (REPEATABLE READ) without stopping writers. Loads and
- * `queryGroups` are single SQL statements (`PostgresStateReader`); `queryGroups` narrows by the
- * GIN-indexed `jsonb` attributes.
+ * processes by transaction-scoped advisory locks: a contact write or a save of a whole group holds
+ * its network's lock shared and its group's exclusively (and the contact's row with `FOR UPDATE`),
+ * so writes of different groups run side by side; a save of a whole network or a delete holds the
+ * network's exclusively. So any number of instances (function processes) sharing the database
+ * apply the blend semantics as one would. Whole networks and groups are read and written a set at a
+ * time (`BulkGroupStore`: one statement reads every group with its contacts, one more writes them
+ * with `unnest`). Snapshots read one consistent state of the database (REPEATABLE READ) without
+ * stopping writers. Loads and `queryGroups` are single SQL statements (`PostgresStateReader`);
+ * `queryGroups` narrows by the GIN-indexed `jsonb` attributes and reads contacts of matches only.
  */
 export class PostgresStorage extends DocumentStorage {
   readonly schema: string;

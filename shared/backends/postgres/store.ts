@@ -11,6 +11,7 @@ import { changePath } from '../../ids';
 import { KeyedMutex, KeyedReadWriteLock } from '../../util/locks';
 import type {
   AtomicUnit,
+  BulkGroupStore,
   ContactUpdate,
   GroupRecord,
   GroupUpdate,
@@ -18,6 +19,8 @@ import type {
   NetworkUpdate,
   SnapshotWrite,
   StateStore,
+  StoredGroup,
+  GroupWrite,
 } from '../state-store';
 import { advisoryKey, migrate, validateSchemaName } from './schema';
 
@@ -83,6 +86,9 @@ interface Scope {
   open: boolean;
 }
 
+/** Characters of a snapshot body per row of snapshot_parts. */
+const SNAPSHOT_PART_CHARS = 1 << 20;
+
 /** PostgreSQL error codes worth running the whole transaction again for. */
 const RETRYABLE = new Set(['40001', '40P01']);
 
@@ -107,6 +113,10 @@ export class PostgresStateStore implements StateStore {
   private readonly groupTurns = new KeyedMutex();
   /** Versions of migrations the last `init()` applied, for tests and logs. */
   appliedMigrations: number[] = [];
+  readonly bulk: BulkGroupStore = {
+    readGroups: (networkId, groupIds) => this.readStoredGroups(networkId, groupIds),
+    writeGroups: (networkId, writes) => this.writeGroups(networkId, writes),
+  };
 
   constructor(options: PostgresStateStoreOptions) {
     this.options = options;
@@ -464,12 +474,104 @@ export class PostgresStateStore implements StateStore {
     );
   }
 
+  // ---- many groups at once (BulkGroupStore)
+
+  /** One statement: the groups (placeholders included) with their contacts, each group's contacts as one array. */
+  async readStoredGroups(networkId: string, groupIds?: readonly string[]): Promise<Map<string, StoredGroup>> {
+    type Row = { group_id: string; record: string | null; contacts: string | null };
+    const select = `SELECT g.group_id, g.record::text AS record, ${this.contactsColumn()}
+      FROM ${this.s}.groups g JOIN ${this.s}.networks n ON n.id = g.network_ref WHERE n.network_id = $1`;
+    const { rows } =
+      groupIds === undefined
+        ? await this.sql<Row>('read_stored_groups', select, [networkId])
+        : await this.sql<Row>('read_stored_groups_of', `${select} AND g.group_id = ANY($2::text[])`, [
+            networkId,
+            [...new Set(groupIds)],
+          ]);
+    const out = new Map<string, StoredGroup>();
+    for (const row of rows) {
+      out.set(row.group_id, {
+        record:
+          row.record === null
+            ? null
+            : this.decode<GroupRecord>(row.record, `group ${row.group_id} of network ${networkId}`),
+        contacts: this.decodeContacts(row.contacts, row.group_id),
+      });
+    }
+    return out;
+  }
+
+  /**
+   * One statement whatever the number of groups: the records upserted from arrays (`unnest`),
+   * then the contacts put and removed, joined to the group rows the upsert returns. One statement
+   * is atomic on its own, so a failure leaves nothing half-written. Records travel as one JSON
+   * array each (`json_array_elements` keeps every element's text exactly), not as `text[]`, whose
+   * every quote the client would escape.
+   */
+  async writeGroups(networkId: string, writes: readonly GroupWrite[]): Promise<void> {
+    if (writes.length === 0) return;
+    const groupIds: string[] = [];
+    const records: string[] = [];
+    const attributes: string[] = [];
+    const put: { groupIds: string[]; contactIds: string[]; records: string[] } = {
+      groupIds: [],
+      contactIds: [],
+      records: [],
+    };
+    const removed: { groupIds: string[]; contactIds: string[] } = { groupIds: [], contactIds: [] };
+    for (const write of writes) {
+      const groupId = write.record.group.id;
+      groupIds.push(groupId);
+      records.push(encode(write.record));
+      attributes.push(searchableJson(write.record.group.attributes ?? {}));
+      for (const contact of write.putContacts) {
+        put.groupIds.push(groupId);
+        put.contactIds.push(contact.id);
+        put.records.push(encode(contact));
+      }
+      for (const contactId of write.deleteContactIds) {
+        removed.groupIds.push(groupId);
+        removed.contactIds.push(contactId);
+      }
+    }
+    await this.sql(
+      'write_groups',
+      `WITH network AS (SELECT ${this.s}.ensure_network($1) AS ref),
+       written AS (
+         INSERT INTO ${this.s}.groups (network_ref, group_id, record, attributes)
+         SELECT network.ref, u.group_id, u.record, u.attributes::jsonb
+         FROM network, ROWS FROM (unnest($2::text[]), json_array_elements($3::json), json_array_elements($4::json)) AS u (group_id, record, attributes)
+         ON CONFLICT (network_ref, group_id) DO UPDATE SET record = excluded.record, attributes = excluded.attributes, updated_at = clock_timestamp()
+         RETURNING id, group_id),
+       put AS (
+         INSERT INTO ${this.s}.contacts (group_ref, contact_id, record)
+         SELECT written.id, u.contact_id, u.record
+         FROM ROWS FROM (unnest($5::text[]), unnest($6::text[]), json_array_elements($7::json)) AS u (group_id, contact_id, record) JOIN written USING (group_id)
+         ON CONFLICT (group_ref, contact_id) DO UPDATE SET record = excluded.record, updated_at = clock_timestamp()),
+       removed AS (
+         DELETE FROM ${this.s}.contacts c USING written, unnest($8::text[], $9::text[]) AS u (group_id, contact_id)
+         WHERE written.group_id = u.group_id AND c.group_ref = written.id AND c.contact_id = u.contact_id)
+       SELECT count(*) FROM written`,
+      [
+        networkId,
+        groupIds,
+        jsonArray(records),
+        jsonArray(attributes),
+        put.groupIds,
+        put.contactIds,
+        jsonArray(put.records),
+        removed.groupIds,
+        removed.contactIds,
+      ],
+    );
+  }
+
   // ---- bulk reads (one statement, so one consistent state)
 
   /** Groups of a network with their contacts, in one statement; `filter.contains` uses the GIN index on attributes. */
   async readGroups(networkId: string, filter: GroupFilter = {}): Promise<GroupRow[]> {
     const { text, values } = this.groupsStatement(networkId, filter);
-    type Row = { group_id: string; record: string; contacts: string[] };
+    type Row = { group_id: string; record: string; contacts: string | null };
     // One group by id is the hot path of loadGroupState: prepared once per connection.
     const { rows } =
       filter.groupId !== undefined && !filter.contains?.length
@@ -477,8 +579,37 @@ export class PostgresStateStore implements StateStore {
         : await this.db().query<Row>(text, values);
     return rows.map((row) => ({
       record: this.decode<GroupRecord>(row.record, `group ${row.group_id} of network ${networkId}`),
-      contacts: row.contacts.map((c) => this.decode<Contact>(c, `a contact of group ${row.group_id}`)),
+      contacts: this.decodeContacts(row.contacts, row.group_id),
     }));
+  }
+
+  /**
+   * The network's record and all its groups with their contacts, in one statement (one state of
+   * the database, without a transaction); `record` is `null` for a missing network.
+   */
+  async readNetwork(networkId: string): Promise<{ record: NetworkRecord | null; groups: GroupRow[] }> {
+    const groups = this.groupsStatement(networkId);
+    // The network's row first, told apart by its null group id (groups always have one).
+    const { rows } = await this.sql<{ group_id: string | null; record: string; contacts: string | null }>(
+      'read_network',
+      `SELECT NULL::text AS group_id, n.record::text AS record, NULL::text AS contacts FROM ${this.s}.networks n
+         WHERE n.network_id = $1 AND n.record IS NOT NULL
+       UNION ALL ${groups.text}`,
+      groups.values,
+    );
+    let record: NetworkRecord | null = null;
+    const out: GroupRow[] = [];
+    for (const row of rows) {
+      if (row.group_id === null) {
+        record = this.decode<NetworkRecord>(row.record, `network ${networkId}`);
+        continue;
+      }
+      out.push({
+        record: this.decode<GroupRecord>(row.record, `group ${row.group_id} of network ${networkId}`),
+        contacts: this.decodeContacts(row.contacts, row.group_id),
+      });
+    }
+    return { record, groups: out };
   }
 
   /** The statement `readGroups` runs (values are parameters, never text); exposed so its plan can be examined. */
@@ -496,7 +627,7 @@ export class PostgresStateStore implements StateStore {
       });
       conditions.push(any.length === 1 ? any[0]! : `(${any.join(' OR ')})`);
     }
-    const text = `SELECT g.group_id, g.record::text AS record, ARRAY(SELECT c.record::text FROM ${this.s}.contacts c WHERE c.group_ref = g.id) AS contacts
+    const text = `SELECT g.group_id, g.record::text AS record, ${this.contactsColumn()}
       FROM ${this.s}.groups g JOIN ${this.s}.networks n ON n.id = g.network_ref WHERE ${conditions.join(' AND ')}`;
     return { text, values };
   }
@@ -543,8 +674,19 @@ export class PostgresStateStore implements StateStore {
       }
       const digest = new SnapshotDigest();
       let part = 0;
-      for await (const bytes of measured(chunks, digest))
-        await this.insertSnapshotPart(networkId, info.id, part++, bytes.toString('utf8'));
+      // Pieces are gathered into parts of about SNAPSHOT_PART_CHARS: a row per part, not per piece.
+      let pending: string[] = [];
+      let pendingChars = 0;
+      for await (const bytes of measured(chunks, digest)) {
+        const piece = bytes.toString('utf8');
+        pending.push(piece);
+        pendingChars += piece.length;
+        if (pendingChars < SNAPSHOT_PART_CHARS) continue;
+        await this.insertSnapshotPart(networkId, info.id, part++, pending.join(''));
+        pending = [];
+        pendingChars = 0;
+      }
+      if (pending.length > 0) await this.insertSnapshotPart(networkId, info.id, part, pending.join(''));
       const stored: SnapshotInfo = { ...info, size: digest.size, sha256: digest.sha256() };
       await this.sql(
         'update_snapshot_info',
@@ -632,6 +774,19 @@ export class PostgresStateStore implements StateStore {
     return this.db().query<R>({ name: this.statementPrefix + name, text, values });
   }
 
+  /**
+   * A group's contacts as one JSON array of their stored texts (`json` keeps each text as written,
+   * so the array is their codec encoding): one value per group for the client to parse, where an
+   * array of texts would be parsed element by element (slow at thousands of rows).
+   */
+  private contactsColumn(): string {
+    return `(SELECT json_agg(c.record)::text FROM ${this.s}.contacts c WHERE c.group_ref = g.id) AS contacts`;
+  }
+
+  private decodeContacts(text: string | null, groupId: string): Contact[] {
+    return text === null ? [] : this.decode<Contact[]>(text, `the contacts of group ${groupId}`);
+  }
+
   private decode<T>(text: string, what: string): T {
     try {
       return decode<T>(text);
@@ -642,6 +797,11 @@ export class PostgresStateStore implements StateStore {
       );
     }
   }
+}
+
+/** JSON texts as one JSON array text. */
+function jsonArray(texts: readonly string[]): string {
+  return `[${texts.join(',')}]`;
 }
 
 /** JSON escapes `jsonb` refuses: `\u0000`, and lone surrogates (the only ones JSON.stringify escapes); `\\` is matched to keep the scan aligned. */
