@@ -2,11 +2,11 @@
 import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { createLogger, type Severity } from '../../shared/log';
+import { parseSettings, readFlags, SettingError } from '../../shared/settings';
 import { FUNCTION_TARGETS } from '../../functions/targets';
 import type { FunctionName } from '../../shared/topology';
-import { DEFAULT_DATA_DIR, MESH_ENV_FILE } from '../connection';
+import { MESH_ENV_FILE } from '../connection';
 import { MeshStartError, portParts, startLocalMesh, type MeshPorts } from '../local-mesh';
 import { startDashboard, type Dashboard } from '../../dashboard/server';
 import { startGatewayFromEnv } from '../../gateway/from-env';
@@ -30,8 +30,6 @@ options (flag, then environment variable, then default):
                                                   the Storage emulator (SPINE_STATE_STORE=postgres)
   --verbose    print every log line here too (they always go to <data-dir>/mesh.log)`;
 
-export const DEFAULT_PORT_BASE = 8085;
-
 /** The fixed port plan from one base number, so a second start finds the first one's ports taken. */
 export function portPlan(base: number): MeshPorts & { dashboard: number; gateway: number } {
   if (base === 0) return { pubsub: 0, storage: 0, tasks: 0, dashboard: 0, gateway: 0, functions: {} };
@@ -47,17 +45,6 @@ export function portPlan(base: number): MeshPorts & { dashboard: number; gateway
   };
 }
 
-function parsePortBase(raw: string): number {
-  const base = Number(raw);
-  const highest = 65535 - 5 - FUNCTION_TARGETS.length;
-  if (!Number.isInteger(base) || (base !== 0 && (base < 1024 || base > highest))) {
-    throw new UsageError(`--port-base must be 0 or a whole number from 1024 to ${highest}, not ${JSON.stringify(raw)}`);
-  }
-  return base;
-}
-
-class UsageError extends Error {}
-
 /** A `spine dev` already running on this data dir, from its pid file (Linux: read from /proc). */
 async function runningMesh(pidFile: string): Promise<number | undefined> {
   const pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
@@ -68,39 +55,23 @@ async function runningMesh(pidFile: string): Promise<number | undefined> {
 
 /** Runs until stopped; resolves to the exit code. */
 export async function dev(argv: string[]): Promise<number> {
-  let values;
+  let flags;
+  let settings;
   try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        'data-dir': { type: 'string' },
-        'port-base': { type: 'string' },
-        project: { type: 'string' },
-        prefix: { type: 'string' },
-        'postgres-url': { type: 'string' },
-        verbose: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-    }));
+    flags = readFlags('dev', argv, { verbose: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } });
+    if (flags.help) {
+      console.log(DEV_USAGE);
+      return 0;
+    }
+    settings = parseSettings('dev', { flags, env: process.env });
   } catch (error) {
-    console.error(`spine dev: ${(error as Error).message}\n\n${DEV_USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(DEV_USAGE);
-    return 0;
-  }
-  let portBase: number;
-  try {
-    portBase = parsePortBase(values['port-base'] ?? process.env.SPINE_PORT_BASE ?? String(DEFAULT_PORT_BASE));
-  } catch (error) {
-    console.error(`spine dev: ${(error as Error).message}`);
+    if (!(error instanceof SettingError)) throw error;
+    console.error(`spine dev: ${error.message}\n\n${DEV_USAGE}`);
     return 2;
   }
   // Everything runs on emulators: no metadata server to probe for credentials.
   process.env.METADATA_SERVER_DETECTION ??= 'none';
-  const dataDir = path.resolve(values['data-dir'] ?? process.env.SPINE_DATA_DIR ?? DEFAULT_DATA_DIR);
+  const dataDir = path.resolve(settings.dataDir);
   await mkdir(dataDir, { recursive: true });
   const pidFile = path.join(dataDir, 'spine-dev.pid');
   const other = await runningMesh(pidFile);
@@ -113,7 +84,7 @@ export async function dev(argv: string[]): Promise<number> {
 
   const logFile = path.join(dataDir, 'mesh.log');
   const logStream = createWriteStream(logFile, { flags: 'a' });
-  const verbose = values.verbose ?? false;
+  const verbose = flags.verbose === true;
   const toTerminal = (line: string, severity: Severity) => {
     if (verbose) (severity === 'ERROR' || severity === 'WARNING' ? process.stderr : process.stdout).write(line + '\n');
   };
@@ -121,7 +92,7 @@ export async function dev(argv: string[]): Promise<number> {
     logStream.write(line + '\n');
     toTerminal(line, severity);
   });
-  const ports = portPlan(portBase);
+  const ports = portPlan(settings.portBase);
 
   // Signals that arrive while starting stop the start-up, then everything it started.
   let stopRequested = false;
@@ -144,7 +115,7 @@ export async function dev(argv: string[]): Promise<number> {
     console.error(`spine dev: could not start the mesh: ports: ${taken.join('; ')}`);
     return 1;
   }
-  const postgresUrl = values['postgres-url'] ?? process.env.SPINE_POSTGRES_URL;
+  const { postgresUrl, dashboardToken } = settings;
 
   let mesh;
   let dashboard: Dashboard | undefined;
@@ -152,8 +123,8 @@ export async function dev(argv: string[]): Promise<number> {
   try {
     mesh = await startLocalMesh({
       dataDir,
-      projectId: values.project ?? process.env.GOOGLE_CLOUD_PROJECT,
-      topicPrefix: values.prefix ?? process.env.SPINE_TOPIC_PREFIX,
+      projectId: settings.projectId,
+      topicPrefix: settings.topicPrefix,
       ports,
       ...(postgresUrl ? { postgresUrl } : {}),
       functionsEnv: functionSettings(process.env),
@@ -167,6 +138,7 @@ export async function dev(argv: string[]): Promise<number> {
     dashboard = await startDashboard({
       env: mesh.env,
       port: ports.dashboard,
+      ...(dashboardToken ? { token: dashboardToken } : {}),
       logger: log.child({ part: 'dashboard' }),
       supervision: () => running.supervision(),
     }).catch(async (error: unknown) => {
