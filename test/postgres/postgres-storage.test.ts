@@ -6,14 +6,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
+import { compareStamps, HybridLogicalClock } from '../../shared/hlc';
 import {
-  compareStamps,
   growArray,
   growSet,
-  HybridLogicalClock,
   InvalidArgumentError,
   InvalidIdError,
-  loadSettings,
   MemoryStorage,
   type GroupQuery,
   type GrowArray,
@@ -21,6 +19,7 @@ import {
   type GroupState,
   type NetworkStorage,
 } from 'super-spine';
+import { loadSettings } from '../../shared/settings';
 import {
   cloudSqlIamUser,
   PostgresStorage,
