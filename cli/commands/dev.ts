@@ -3,7 +3,15 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createLogger, type Severity } from '../../shared/log';
-import { parseSettings, readFlags, SettingError } from '../../shared/settings';
+import {
+  parseSettings,
+  readFlags,
+  SettingError,
+  SETTINGS,
+  settingNames,
+  type SettingSpec,
+} from '../../shared/settings';
+import { shownDefault } from '../../shared/settings/docs';
 import { FUNCTION_TARGETS } from '../../functions/targets';
 import type { FunctionName } from '../../shared/topology';
 import { MESH_ENV_FILE } from '../connection';
@@ -14,21 +22,34 @@ import type { Gateway } from '../../gateway/server';
 import { describeTakenPorts, isSpineDevCommand } from '../port-owner';
 import { commandLine, isRunning } from '../processes';
 
-export const DEV_USAGE = `usage: spine dev [--data-dir DIR] [--port-base N] [--project ID] [--prefix PREFIX] [--postgres-url URL] [--verbose]
+const devFlags = settingNames('dev').flatMap((name) => {
+  const setting = SETTINGS[name] as SettingSpec<unknown>;
+  return setting.flag
+    ? [{ setting, flag: `--${setting.flag}${setting.flagArgument ? ` ${setting.flagArgument}` : ''}` }]
+    : [];
+});
+const flagWidth = Math.max(...devFlags.map(({ flag }) => flag.length));
 
-  dev   start the whole mesh locally (Pub/Sub emulator, Storage and Tasks emulators,
-        the functions, the scheduler, the topology) and keep it running until Ctrl-C
-
-options (flag, then environment variable, then default):
-  --data-dir   SPINE_DATA_DIR        .spine       state, mesh.env and mesh.log are kept here
-  --port-base  SPINE_PORT_BASE       8085         Pub/Sub on N, Storage N+1, Tasks N+2,
-                                                  dashboard N+3, functions N+4…N+8, gateway N+9;
-                                                  0 = any free ports
-  --project    GOOGLE_CLOUD_PROJECT  spine-local
-  --prefix     SPINE_TOPIC_PREFIX    spine-
-  --postgres-url SPINE_POSTGRES_URL  (none)       materialize into this PostgreSQL database instead of
-                                                  the Storage emulator (SPINE_STATE_STORE=postgres)
-  --verbose    print every log line here too (they always go to <data-dir>/mesh.log)`;
+/** From the settings table, so the flags, variables and defaults shown are the ones read. */
+export const DEV_USAGE = [
+  `usage: spine dev ${devFlags.map(({ flag }) => `[${flag}]`).join(' ')} [--verbose]`,
+  '',
+  '  dev   start the whole mesh locally (Pub/Sub emulator, Storage and Tasks emulators,',
+  '        the functions, the scheduler, the topology) and keep it running until Ctrl-C',
+  '',
+  'options (flag, then environment variable, then default):',
+  ...devFlags.map(
+    ({ setting, flag }) =>
+      `  ${flag.padEnd(flagWidth)}  ${setting.description} (${setting.variable}${shownDefault(setting) ? `, default ${shownDefault(setting)}` : ''})`,
+  ),
+  `  ${'--verbose'.padEnd(flagWidth)}  print every log line here too (they always go to <data-dir>/mesh.log)`,
+  '',
+  'environment only:',
+  ...settingNames('dev').flatMap((name) => {
+    const setting = SETTINGS[name] as SettingSpec<unknown>;
+    return setting.flag ? [] : [`  ${setting.variable}  ${setting.description}`];
+  }),
+].join('\n');
 
 /** The fixed port plan from one base number, so a second start finds the first one's ports taken. */
 export function portPlan(base: number): MeshPorts & { dashboard: number; gateway: number } {
