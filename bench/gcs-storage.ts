@@ -6,7 +6,8 @@
  *     npx tsx bench/gcs-storage.ts     (SPINE_BENCH_CONTACTS=2000 SPINE_BENCH_GROUPS=20)
  */
 import type { Bucket } from '@google-cloud/storage';
-import { GcsStorage, growSet } from '../shared';
+import { GcsStorage } from '../shared/entry/gcs';
+import { growSet } from '../shared';
 import { emulatorClient, inParallel as inParallelOf, quiet, startStorageEmulatorProcess } from './support';
 
 process.env.METADATA_SERVER_DETECTION ??= 'none';

@@ -11,14 +11,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { startPostgres } from '../emulators/postgres';
-import {
-  FileSystemStorage,
-  GcsStorage,
-  PostgresStorage,
-  type GroupQuery,
-  type GroupState,
-  type NetworkStorage,
-} from '../shared';
+import { FileSystemStorage, type GroupQuery, type GroupState, type NetworkStorage } from '../shared';
+import { GcsStorage } from '../shared/entry/gcs';
+import { PostgresStorage } from '../shared/entry/postgres';
 import {
   emulatorClient,
   inParallel,

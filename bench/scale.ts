@@ -16,15 +16,9 @@ import { PubSub } from '@google-cloud/pubsub';
 import { Client, Pool } from 'pg';
 import { startLocalMesh } from '../cli/local-mesh';
 import { startPostgres } from '../emulators/postgres';
-import {
-  FileSystemStorage,
-  GcsStorage,
-  MemoryStorage,
-  PostgresStorage,
-  type GroupState,
-  type NetworkState,
-  type NetworkStorage,
-} from '../shared';
+import { FileSystemStorage, MemoryStorage, type GroupState, type NetworkState, type NetworkStorage } from '../shared';
+import { GcsStorage } from '../shared/entry/gcs';
+import { PostgresStorage } from '../shared/entry/postgres';
 import { emulatorClient, int, meshClient, now, quiet, round, runBench, startStorageEmulatorProcess } from './support';
 
 process.env.METADATA_SERVER_DETECTION ??= 'none';

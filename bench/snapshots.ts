@@ -22,13 +22,13 @@ import {
   DocumentStorage,
   encode,
   FileSystemStateStore,
-  GcsStateStore,
-  newSnapshotId,
   type Contact,
   type GroupState,
   type NetworkState,
   type StateStore,
 } from '../shared';
+import { GcsStateStore } from '../shared/entry/gcs';
+import { newSnapshotId } from '../shared/snapshot-id';
 import { mapWithConcurrency } from '../shared/util/concurrency';
 import { emulatorClient, quiet, runBench, startStorageEmulatorProcess } from './support';
 

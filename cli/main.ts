@@ -2,6 +2,7 @@
  * `spine`: the command line of Super Spine. Each command lives in `cli/commands/<name>.ts` and is
  * loaded only when run, so a command pays only for the clients it uses.
  */
+import { parseSetting } from '../shared/settings';
 import { describeError, ExitCode, exitCodeFor, UsageError } from './errors';
 import { COMMON_USAGE } from './options';
 
@@ -95,7 +96,9 @@ ${COMMON_USAGE}`;
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  let debug = false;
   try {
+    debug = parseSetting('debug', { env: process.env });
     if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
       console.log(USAGE);
       return ExitCode.ok;
@@ -109,7 +112,7 @@ export async function main(argv: string[]): Promise<number> {
     return code ?? ExitCode.ok;
   } catch (error) {
     process.stderr.write(`spine: ${describeError(error)}\n`);
-    if (process.env.SPINE_DEBUG) console.error(error);
+    if (debug) console.error(error);
     return exitCodeFor(error);
   }
 }

@@ -23,7 +23,7 @@ import { createLogger, type Logger } from '../shared/log';
 import { createPubSubClient, createStorageClient } from '../shared/mesh/clients';
 import { DeadLetterStore } from '../shared/mesh/dead-letters';
 import { SpineStorage } from '../shared/mesh/spine-storage';
-import { loadSettings } from '../shared/settings';
+import { loadSettings, parseSetting } from '../shared/settings';
 import { AGENTS_GROUP, REGISTRY_NETWORK } from '../shared/system';
 import { defineTopology } from '../shared/topology';
 import { EventFeed, type EventBatch } from './event-feed';
@@ -93,11 +93,10 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     bucket: settings.bucket,
   });
   const runId = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
-  const token = options.token ?? (options.env.SPINE_DASHBOARD_TOKEN || randomBytes(24).toString('base64url'));
+  const token =
+    options.token ?? parseSetting('dashboardToken', { env: options.env }) ?? randomBytes(24).toString('base64url');
   if (!/^[A-Za-z0-9_-]{16,200}$/.test(token))
-    throw new InvalidArgumentError(
-      'the dashboard token (SPINE_DASHBOARD_TOKEN) must be 16 to 200 letters, digits, "-" or "_"',
-    );
+    throw new InvalidArgumentError('the dashboard token must be 16 to 200 letters, digits, "-" or "_"');
 
   const spine = SpineStorage.fromEnv(options.env, { writerId: 'dashboard', logger: log.child({ part: 'client' }) });
   const pubsub = createPubSubClient(settings);

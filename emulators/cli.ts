@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { readFlags, parseSettings, SETTINGS, settingNames, type SettingSpec } from '../shared/settings';
 import { shownDefault } from '../shared/settings/docs';
-import type { Logger, Severity } from '../shared/log';
+import { logThreshold, type Logger, type Severity } from '../shared/log';
 import { startEmulators, type EmulatorPart } from './all';
 
 export interface EmulatorsCliSettings {
@@ -28,9 +28,10 @@ export const USAGE = [
   '(KEY=value lines) on stdout. Stop with Ctrl-C.',
   '',
   'Options (flag, then environment variable, then default):',
-  ...settingNames('emulators').map((name) => {
+  ...settingNames('emulators').flatMap((name) => {
     const setting = SETTINGS[name] as SettingSpec<unknown>;
-    return `  --${setting.flag!.padEnd(14)} ${setting.description} (default: ${shownDefault(setting)}) [${setting.variable}]`;
+    if (!setting.flag) return [];
+    return `  --${setting.flag.padEnd(14)} ${setting.description} (default: ${shownDefault(setting)}) [${setting.variable}]`;
   }),
   '  -h, --help       show this help',
 ].join('\n');
@@ -150,8 +151,7 @@ const severityRank: Record<Severity, number> = { DEBUG: 10, INFO: 20, WARNING: 3
  * KEY=value lines, so it can be read by a program.
  */
 function createStderrLogger(component: string, base: Record<string, unknown> = {}): Logger {
-  const level = (process.env.SPINE_LOG_LEVEL ?? 'INFO').toUpperCase();
-  const threshold = level === 'SILENT' ? Infinity : (severityRank[level as Severity] ?? severityRank.INFO);
+  const threshold = logThreshold();
   const write = (severity: Severity) => (message: string, fields?: Record<string, unknown>) => {
     if (severityRank[severity] < threshold) return;
     const entry = { severity, message, component, ...base, ...fields, time: new Date().toISOString() };

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { Client } from 'pg';
 import { createLogger, type Logger } from '../shared/log';
+import { parseSetting, SETTINGS } from '../shared/settings';
 import { freePort, waitUntil } from './ports';
 import { spawnProcessGroup, type ProcessGroup } from './pubsub/process-group';
 
@@ -56,7 +57,8 @@ export class PostgresNotInstalledError extends Error {
 /** The folder of `initdb` and `postgres`: SPINE_POSTGRES_BIN, the newest /usr/lib/postgresql/N/bin, or the PATH. */
 export function findPostgresBinDir(env: NodeJS.ProcessEnv = process.env): string {
   const candidates: string[] = [];
-  if (env.SPINE_POSTGRES_BIN) candidates.push(env.SPINE_POSTGRES_BIN);
+  const fromSetting = parseSetting('postgresBin', { env });
+  if (fromSetting) candidates.push(fromSetting);
   const debian = '/usr/lib/postgresql';
   if (existsSync(debian)) {
     const versions = readdirSync(debian)
@@ -70,8 +72,8 @@ export function findPostgresBinDir(env: NodeJS.ProcessEnv = process.env): string
   );
   if (!found)
     throw new PostgresNotInstalledError(
-      env.SPINE_POSTGRES_BIN
-        ? `no initdb and postgres in SPINE_POSTGRES_BIN=${env.SPINE_POSTGRES_BIN}`
+      fromSetting
+        ? `no initdb and postgres in ${SETTINGS.postgresBin.variable}=${fromSetting}`
         : 'no initdb and postgres under /usr/lib/postgresql or on the PATH',
     );
   return found;

@@ -2,6 +2,8 @@
  * Structured JSON logs in the shape Cloud Logging reads: one line per entry with
  * `severity`, `message` and fields. Set SPINE_LOG_LEVEL to DEBUG|INFO|WARNING|ERROR|SILENT.
  */
+import { parseSetting } from './settings/parse';
+
 export type Severity = 'DEBUG' | 'INFO' | 'WARNING' | 'ERROR';
 
 const severityRank: Record<Severity | 'SILENT', number> = {
@@ -12,9 +14,19 @@ const severityRank: Record<Severity | 'SILENT', number> = {
   SILENT: 100,
 };
 
+// The level is read at each entry (programs lower it after loggers exist) but parsed once per value.
+let lastLevel: { raw: string | undefined; rank: number } | undefined;
+
+/** The least rank logged, from SPINE_LOG_LEVEL; a bad value is a SettingError naming it. */
+export function logThreshold(env: Readonly<Record<string, string | undefined>> = process.env): number {
+  const raw = env.SPINE_LOG_LEVEL;
+  if (lastLevel === undefined || lastLevel.raw !== raw)
+    lastLevel = { raw, rank: severityRank[parseSetting('logLevel', { env })] };
+  return lastLevel.rank;
+}
+
 function threshold(): number {
-  const level = (process.env.SPINE_LOG_LEVEL ?? 'INFO').toUpperCase();
-  return severityRank[level as Severity] ?? severityRank.INFO;
+  return logThreshold();
 }
 
 export interface Logger {
@@ -36,6 +48,7 @@ export function createLogger(
   base: Record<string, unknown> = {},
   sink: LogSink = standardStreams,
 ): Logger {
+  threshold(); // a bad SPINE_LOG_LEVEL stops the program where its logger is made, not at its first entry
   const write = (severity: Severity, message: string, fields?: Record<string, unknown>) => {
     if (severityRank[severity] < threshold()) return;
     const entry = { severity, message, component, ...base, ...fields, time: new Date().toISOString() };

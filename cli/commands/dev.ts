@@ -2,11 +2,19 @@
 import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { createLogger, type Severity } from '../../shared/log';
+import {
+  parseSettings,
+  readFlags,
+  SettingError,
+  SETTINGS,
+  settingNames,
+  type SettingSpec,
+} from '../../shared/settings';
+import { shownDefault } from '../../shared/settings/docs';
 import { FUNCTION_TARGETS } from '../../functions/targets';
 import type { FunctionName } from '../../shared/topology';
-import { DEFAULT_DATA_DIR, MESH_ENV_FILE } from '../connection';
+import { MESH_ENV_FILE } from '../connection';
 import { MeshStartError, portParts, startLocalMesh, type MeshPorts } from '../local-mesh';
 import { startDashboard, type Dashboard } from '../../dashboard/server';
 import { startGatewayFromEnv } from '../../gateway/from-env';
@@ -14,23 +22,34 @@ import type { Gateway } from '../../gateway/server';
 import { describeTakenPorts, isSpineDevCommand } from '../port-owner';
 import { commandLine, isRunning } from '../processes';
 
-export const DEV_USAGE = `usage: spine dev [--data-dir DIR] [--port-base N] [--project ID] [--prefix PREFIX] [--postgres-url URL] [--verbose]
+const devFlags = settingNames('dev').flatMap((name) => {
+  const setting = SETTINGS[name] as SettingSpec<unknown>;
+  return setting.flag
+    ? [{ setting, flag: `--${setting.flag}${setting.flagArgument ? ` ${setting.flagArgument}` : ''}` }]
+    : [];
+});
+const flagWidth = Math.max(...devFlags.map(({ flag }) => flag.length));
 
-  dev   start the whole mesh locally (Pub/Sub emulator, Storage and Tasks emulators,
-        the functions, the scheduler, the topology) and keep it running until Ctrl-C
-
-options (flag, then environment variable, then default):
-  --data-dir   SPINE_DATA_DIR        .spine       state, mesh.env and mesh.log are kept here
-  --port-base  SPINE_PORT_BASE       8085         Pub/Sub on N, Storage N+1, Tasks N+2,
-                                                  dashboard N+3, functions N+4…N+8, gateway N+9;
-                                                  0 = any free ports
-  --project    GOOGLE_CLOUD_PROJECT  spine-local
-  --prefix     SPINE_TOPIC_PREFIX    spine-
-  --postgres-url SPINE_POSTGRES_URL  (none)       materialize into this PostgreSQL database instead of
-                                                  the Storage emulator (SPINE_STATE_STORE=postgres)
-  --verbose    print every log line here too (they always go to <data-dir>/mesh.log)`;
-
-export const DEFAULT_PORT_BASE = 8085;
+/** From the settings table, so the flags, variables and defaults shown are the ones read. */
+export const DEV_USAGE = [
+  `usage: spine dev ${devFlags.map(({ flag }) => `[${flag}]`).join(' ')} [--verbose]`,
+  '',
+  '  dev   start the whole mesh locally (Pub/Sub emulator, Storage and Tasks emulators,',
+  '        the functions, the scheduler, the topology) and keep it running until Ctrl-C',
+  '',
+  'options (flag, then environment variable, then default):',
+  ...devFlags.map(
+    ({ setting, flag }) =>
+      `  ${flag.padEnd(flagWidth)}  ${setting.description} (${setting.variable}${shownDefault(setting) ? `, default ${shownDefault(setting)}` : ''})`,
+  ),
+  `  ${'--verbose'.padEnd(flagWidth)}  print every log line here too (they always go to <data-dir>/mesh.log)`,
+  '',
+  'environment only:',
+  ...settingNames('dev').flatMap((name) => {
+    const setting = SETTINGS[name] as SettingSpec<unknown>;
+    return setting.flag ? [] : [`  ${setting.variable}  ${setting.description}`];
+  }),
+].join('\n');
 
 /** The fixed port plan from one base number, so a second start finds the first one's ports taken. */
 export function portPlan(base: number): MeshPorts & { dashboard: number; gateway: number } {
@@ -47,17 +66,6 @@ export function portPlan(base: number): MeshPorts & { dashboard: number; gateway
   };
 }
 
-function parsePortBase(raw: string): number {
-  const base = Number(raw);
-  const highest = 65535 - 5 - FUNCTION_TARGETS.length;
-  if (!Number.isInteger(base) || (base !== 0 && (base < 1024 || base > highest))) {
-    throw new UsageError(`--port-base must be 0 or a whole number from 1024 to ${highest}, not ${JSON.stringify(raw)}`);
-  }
-  return base;
-}
-
-class UsageError extends Error {}
-
 /** A `spine dev` already running on this data dir, from its pid file (Linux: read from /proc). */
 async function runningMesh(pidFile: string): Promise<number | undefined> {
   const pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
@@ -68,39 +76,23 @@ async function runningMesh(pidFile: string): Promise<number | undefined> {
 
 /** Runs until stopped; resolves to the exit code. */
 export async function dev(argv: string[]): Promise<number> {
-  let values;
+  let flags;
+  let settings;
   try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        'data-dir': { type: 'string' },
-        'port-base': { type: 'string' },
-        project: { type: 'string' },
-        prefix: { type: 'string' },
-        'postgres-url': { type: 'string' },
-        verbose: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-    }));
+    flags = readFlags('dev', argv, { verbose: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } });
+    if (flags.help) {
+      console.log(DEV_USAGE);
+      return 0;
+    }
+    settings = parseSettings('dev', { flags, env: process.env });
   } catch (error) {
-    console.error(`spine dev: ${(error as Error).message}\n\n${DEV_USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(DEV_USAGE);
-    return 0;
-  }
-  let portBase: number;
-  try {
-    portBase = parsePortBase(values['port-base'] ?? process.env.SPINE_PORT_BASE ?? String(DEFAULT_PORT_BASE));
-  } catch (error) {
-    console.error(`spine dev: ${(error as Error).message}`);
+    if (!(error instanceof SettingError)) throw error;
+    console.error(`spine dev: ${error.message}\n\n${DEV_USAGE}`);
     return 2;
   }
   // Everything runs on emulators: no metadata server to probe for credentials.
   process.env.METADATA_SERVER_DETECTION ??= 'none';
-  const dataDir = path.resolve(values['data-dir'] ?? process.env.SPINE_DATA_DIR ?? DEFAULT_DATA_DIR);
+  const dataDir = path.resolve(settings.dataDir);
   await mkdir(dataDir, { recursive: true });
   const pidFile = path.join(dataDir, 'spine-dev.pid');
   const other = await runningMesh(pidFile);
@@ -113,7 +105,7 @@ export async function dev(argv: string[]): Promise<number> {
 
   const logFile = path.join(dataDir, 'mesh.log');
   const logStream = createWriteStream(logFile, { flags: 'a' });
-  const verbose = values.verbose ?? false;
+  const verbose = flags.verbose === true;
   const toTerminal = (line: string, severity: Severity) => {
     if (verbose) (severity === 'ERROR' || severity === 'WARNING' ? process.stderr : process.stdout).write(line + '\n');
   };
@@ -121,7 +113,7 @@ export async function dev(argv: string[]): Promise<number> {
     logStream.write(line + '\n');
     toTerminal(line, severity);
   });
-  const ports = portPlan(portBase);
+  const ports = portPlan(settings.portBase);
 
   // Signals that arrive while starting stop the start-up, then everything it started.
   let stopRequested = false;
@@ -144,7 +136,7 @@ export async function dev(argv: string[]): Promise<number> {
     console.error(`spine dev: could not start the mesh: ports: ${taken.join('; ')}`);
     return 1;
   }
-  const postgresUrl = values['postgres-url'] ?? process.env.SPINE_POSTGRES_URL;
+  const { postgresUrl, dashboardToken } = settings;
 
   let mesh;
   let dashboard: Dashboard | undefined;
@@ -152,8 +144,8 @@ export async function dev(argv: string[]): Promise<number> {
   try {
     mesh = await startLocalMesh({
       dataDir,
-      projectId: values.project ?? process.env.GOOGLE_CLOUD_PROJECT,
-      topicPrefix: values.prefix ?? process.env.SPINE_TOPIC_PREFIX,
+      projectId: settings.projectId,
+      topicPrefix: settings.topicPrefix,
       ports,
       ...(postgresUrl ? { postgresUrl } : {}),
       functionsEnv: functionSettings(process.env),
@@ -167,6 +159,7 @@ export async function dev(argv: string[]): Promise<number> {
     dashboard = await startDashboard({
       env: mesh.env,
       port: ports.dashboard,
+      ...(dashboardToken ? { token: dashboardToken } : {}),
       logger: log.child({ part: 'dashboard' }),
       supervision: () => running.supervision(),
     }).catch(async (error: unknown) => {

@@ -3,13 +3,14 @@ import { realpathSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { parseSetting, SETTINGS } from '../../shared/settings';
 import { EmulatorNotInstalledError } from './errors';
 import { findOnPath, isExecutableFile } from './executables';
 
 const execFileAsync = promisify(execFile);
 
 /** Setting (environment variable) naming the emulator launcher explicitly. */
-export const LAUNCHER_SETTING = 'SPINE_PUBSUB_EMULATOR';
+export const LAUNCHER_SETTING = SETTINGS.pubsubEmulatorLauncher.variable;
 
 /** Where the launcher lives inside a Cloud SDK install. */
 export const LAUNCHER_IN_SDK = path.join('platform', 'pubsub-emulator', 'bin', 'cloud-pubsub-emulator');
@@ -52,11 +53,12 @@ export interface FindLauncherOptions {
  */
 export async function findPubSubLauncher(options: FindLauncherOptions = {}): Promise<LaunchPlan> {
   const env = options.env ?? process.env;
+  const fromSetting = parseSetting('pubsubEmulatorLauncher', { env });
 
   const explicit = options.launcher
     ? { path: options.launcher, source: 'option' as const, name: 'the launcher option' }
-    : env[LAUNCHER_SETTING]
-      ? { path: env[LAUNCHER_SETTING], source: 'setting' as const, name: LAUNCHER_SETTING }
+    : fromSetting
+      ? { path: fromSetting, source: 'setting' as const, name: LAUNCHER_SETTING }
       : undefined;
   if (explicit) {
     if (isExecutableFile(explicit.path)) return { via: 'launcher', command: explicit.path, source: explicit.source };

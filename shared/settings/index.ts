@@ -18,12 +18,15 @@ export {
 } from './parse';
 export {
   COMPONENTS,
+  DEFAULT_PORT_BASE,
   DEFAULT_PROJECT_ID,
+  LOG_LEVELS,
   PERSIST_MODES,
   POSTGRES_SNAPSHOT_STORES,
   SETTINGS,
   STATE_STORES,
   type Component,
+  type LogLevel,
   type PersistOn,
   type PostgresSnapshotStore,
   type SettingName,
@@ -95,6 +98,7 @@ export function spineSettings(values: SettingsOf<'library'>): SpineSettings {
     storageEmulatorHost,
     tasksEmulatorHost,
     storagePath: _storagePath,
+    logLevel: _logLevel,
     ...rest
   } = values;
   return {

@@ -16,6 +16,7 @@ import {
   jsonObject,
   matching,
   oneOf,
+  onOrOff,
   port,
   positive,
   text,
@@ -33,6 +34,7 @@ export const COMPONENTS = [
   'health',
   'gateway',
   'cli',
+  'dev',
   'emulators',
   'storage-emulator',
   'tasks-emulator',
@@ -75,6 +77,12 @@ export type PostgresSnapshotStore = 'database' | 'gcs';
 export const POSTGRES_SNAPSHOT_STORES: readonly PostgresSnapshotStore[] = ['database', 'gcs'];
 
 export const DEFAULT_PROJECT_ID = 'spine-local';
+export type LogLevel = 'DEBUG' | 'INFO' | 'WARNING' | 'ERROR' | 'SILENT';
+export const LOG_LEVELS: readonly LogLevel[] = ['DEBUG', 'INFO', 'WARNING', 'ERROR', 'SILENT'];
+/** `spine dev`'s fixed port plan starts here (see portBase). */
+export const DEFAULT_PORT_BASE = 8085;
+/** The port plan takes the base and the next 4 + one per function + 1 (the gateway). */
+const HIGHEST_PORT_BASE = 65_535 - 5 - FUNCTION_NAMES.length;
 export const DEFAULT_CANARY_DEADLINE_MS = 10_000;
 export const DEFAULT_MAX_BATCH_AGE_MS = 10 * 60 * 1000;
 /** The canary must end well inside the health function's timeout (120 s). */
@@ -93,7 +101,7 @@ export const SETTINGS = {
     default: DEFAULT_PROJECT_ID,
     parse: matching(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'a project id (6-30 lowercase letters, digits, hyphens)'),
     description: 'project of the mesh (else `GCLOUD_PROJECT`, `PUBSUB_PROJECT_ID`)',
-    components: ['library', 'cli'],
+    components: ['library', 'cli', 'dev'],
   },
   topicPrefix: {
     variable: 'SPINE_TOPIC_PREFIX',
@@ -108,7 +116,7 @@ export const SETTINGS = {
             'lowercase letters, digits and hyphens, starting with a letter, at most 31 characters',
           )(raw),
     description: 'prefix of every topic, subscription, queue and job name, so deployments can share a project',
-    components: ['library', 'cli'],
+    components: ['library', 'cli', 'dev'],
     emptyIsValue: true,
   },
   bucket: {
@@ -185,9 +193,12 @@ export const SETTINGS = {
   },
   postgresUrl: {
     variable: 'SPINE_POSTGRES_URL',
+    flag: 'postgres-url',
+    flagArgument: 'URL',
     parse: matching(/^postgres(ql)?:\/\//, 'a connection string starting with postgresql:// or postgres://'),
-    description: 'connection string of the `postgres` state store; required with it (never printed in errors)',
-    components: ['library'],
+    description:
+      'connection string of the `postgres` state store; required with it (never printed in errors); `spine dev` materializes into it',
+    components: ['library', 'dev'],
     secret: true,
     requiredWhen: {
       test: (earlier: Readonly<Record<string, unknown>>) => earlier.stateStore === 'postgres',
@@ -310,6 +321,14 @@ export const SETTINGS = {
     parse: text,
     description: "folder of `createStorage({ type: 'filesystem' })` when `options.basePath` is not given",
     components: ['library'],
+  },
+  logLevel: {
+    variable: 'SPINE_LOG_LEVEL',
+    default: 'INFO' as LogLevel,
+    parse: (raw: string) => oneOf(LOG_LEVELS)(raw.toUpperCase()),
+    description:
+      'least severity logged: `DEBUG`, `INFO`, `WARNING`, `ERROR` or `SILENT` (any case); the CLI defaults to `WARNING`',
+    components: ['library', 'emulators'],
   },
 
   // ---- the functions
@@ -471,8 +490,42 @@ export const SETTINGS = {
     flagArgument: 'DIR',
     default: '.spine',
     parse: text,
-    description: 'where `npm start` wrote `mesh.env`, which the CLI reads after flags and environment',
+    description:
+      'where `npm start` keeps its state and writes `mesh.env` and `mesh.log`; the CLI reads `mesh.env` after flags and environment',
+    components: ['cli', 'dev'],
+  },
+  debug: {
+    variable: 'SPINE_DEBUG',
+    default: false,
+    shownDefault: 'off',
+    parse: onOrOff,
+    description: 'errors are printed with their stack trace; `1`, `true`, `yes`, `on` (or `0`, `false`, `no`, `off`)',
     components: ['cli'],
+  },
+
+  // ---- spine dev (npm start), with the project, prefix, PostgreSQL URL and data dir above
+  portBase: {
+    variable: 'SPINE_PORT_BASE',
+    flag: 'port-base',
+    flagArgument: 'N',
+    default: DEFAULT_PORT_BASE,
+    parse: (raw: string) => {
+      const base = Number(raw);
+      if (!/^\d+$/.test(raw) || (base !== 0 && (base < 1024 || base > HIGHEST_PORT_BASE)))
+        expected(`0 (any free ports) or a whole number from 1024 to ${HIGHEST_PORT_BASE}`);
+      return base;
+    },
+    description:
+      'Pub/Sub on N, Storage N+1, Tasks N+2, dashboard N+3, functions N+4…N+8, gateway N+9; 0 = any free ports',
+    components: ['dev'],
+  },
+  dashboardToken: {
+    variable: 'SPINE_DASHBOARD_TOKEN',
+    shownDefault: 'random per start',
+    parse: matching(/^[A-Za-z0-9_-]{16,200}$/, '16 to 200 letters, digits, "-" or "_"'),
+    description: "token of the dashboard's API (in the URL `npm start` prints)",
+    components: ['dev'],
+    secret: true,
   },
 
   // ---- npm run emulators
@@ -523,6 +576,21 @@ export const SETTINGS = {
     description: 'Cloud Tasks emulator port',
     components: ['emulators'],
     emptyIsValue: true,
+  },
+  pubsubEmulatorLauncher: {
+    variable: 'SPINE_PUBSUB_EMULATOR',
+    shownDefault: "the Cloud SDK's",
+    parse: text,
+    description:
+      'launcher of the Pub/Sub emulator (`<sdk root>/platform/pubsub-emulator/bin/cloud-pubsub-emulator`); else found through `gcloud`',
+    components: ['emulators', 'dev'],
+  },
+  postgresBin: {
+    variable: 'SPINE_POSTGRES_BIN',
+    shownDefault: '`/usr/lib/postgresql/<newest>/bin`, else the PATH',
+    parse: text,
+    description: 'folder holding `initdb` and `postgres` for the local PostgreSQL of the tests and benchmarks',
+    components: ['emulators'],
   },
 
   // ---- the Storage emulator alone (emulators/storage/main.ts); defaults applied by startStorageEmulator

@@ -71,6 +71,14 @@ export const trueOrFalse: ValueParser<boolean> = (raw) => {
 /** `1`, `true`, `yes`, `on` (any case) are true; anything else false. */
 export const truthy: ValueParser<boolean> = (raw) => ['1', 'true', 'yes', 'on'].includes(raw.toLowerCase());
 
+/** `1`, `true`, `yes`, `on` or `0`, `false`, `no`, `off` (any case); anything else is refused. */
+export const onOrOff: ValueParser<boolean> = (raw) => {
+  const word = raw.toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(word)) return true;
+  if (['0', 'false', 'no', 'off'].includes(word)) return false;
+  return expected('1, true, yes, on or 0, false, no, off');
+};
+
 /** One of the given words. */
 export function oneOf<const T extends string>(choices: readonly T[]): ValueParser<T> {
   return (raw) => {

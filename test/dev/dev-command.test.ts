@@ -251,6 +251,15 @@ describe('npm start', () => {
     expect(lines[0]).toMatch(/^spine dev: could not start the mesh: emulators: Pub\/Sub emulator: .*[Jj]ava/);
   }, 60_000);
 
+  test('a bad setting stops it before anything starts, naming the flag or the variable and the value', async () => {
+    const badFlag = start(['--data-dir', dataDir, '--port-base', '80'], { SPINE_PORT_BASE: '0' });
+    expect(await badFlag.exited).toBe(2);
+    expect(badFlag.output()).toMatch(/^spine dev: invalid --port-base "80" \(setting SPINE_PORT_BASE\): expected 0/);
+    const badLevel = start(['--data-dir', dataDir, '--port-base', '0'], { SPINE_LOG_LEVEL: 'chatty' });
+    expect(await badLevel.exited).not.toBe(0);
+    expect(badLevel.output()).toContain('setting SPINE_LOG_LEVEL="chatty" is invalid');
+  }, 60_000);
+
   test('a function that throws at load: one line naming the functions and the cause', async () => {
     const dev = start(['--data-dir', dataDir, '--port-base', '0'], { SPINE_HEALTH_CANARY_DEADLINE_MS: 'soon' });
     const code = await dev.exited;

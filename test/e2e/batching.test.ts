@@ -4,7 +4,8 @@
  * the task's target, drains the buffer with one state write per group.
  */
 import { randomUUID } from 'node:crypto';
-import { canonicalize, growArray, growSet } from 'super-spine';
+import { canonicalize } from '../../shared/codec';
+import { growArray, growSet } from 'super-spine';
 import { eventually } from 'super-spine/testing';
 import { useLocalMesh } from '../helpers/mesh';
 

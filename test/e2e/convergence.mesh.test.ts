@@ -9,17 +9,17 @@
 import { randomUUID } from 'node:crypto';
 import type { Topic } from '@google-cloud/pubsub';
 import fc from 'fast-check';
+import { canonicalize } from '../../shared/codec';
 import {
-  canonicalize,
   createEvent,
   EventType,
   growSet,
-  HybridLogicalClock,
   RestoreStillApplyingError,
-  toPubSubMessage,
   type AnySpineEvent,
   type NetworkState,
 } from 'super-spine';
+import { HybridLogicalClock } from '../../shared/hlc';
+import { toPubSubMessage } from '../../shared/events';
 import { eventually } from 'super-spine/testing';
 import {
   describeModel,

@@ -6,20 +6,20 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { Topic } from '@google-cloud/pubsub';
+import { canonicalize } from '../../shared/codec';
 import {
-  canonicalize,
   createEvent,
   encode,
   EventType,
   growArray,
   growSet,
-  HybridLogicalClock,
   MemoryStorage,
-  toPubSubMessage,
   type AnySpineEvent,
   type GroupState,
   type NetworkStorage,
 } from 'super-spine';
+import { HybridLogicalClock } from '../../shared/hlc';
+import { toPubSubMessage } from '../../shared/events';
 import { eventually } from 'super-spine/testing';
 import { ContentStore, MAX_INLINE_CONTENT_BYTES } from '../../shared/mesh/content-store';
 import { DeadLetterStore } from '../../shared/mesh/dead-letters';

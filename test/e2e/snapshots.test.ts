@@ -4,7 +4,8 @@
  * each slot delivered twice as Cloud Scheduler may); `restoreSnapshot` goes back through the mesh.
  */
 import { randomUUID } from 'node:crypto';
-import { canonicalize, NetworkNotFoundError, type NetworkState } from 'super-spine';
+import { canonicalize } from '../../shared/codec';
+import { NetworkNotFoundError, type NetworkState } from 'super-spine';
 import { eventually } from 'super-spine/testing';
 import { useLocalMesh } from '../helpers/mesh';
 

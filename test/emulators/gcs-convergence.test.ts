@@ -2,7 +2,7 @@
  * Whole-group operations against contact writes under reorder on GcsStorage, against the
  * project's Storage emulator through the official client (see test/helpers/convergence.ts).
  */
-import { GcsStorage } from 'super-spine';
+import { GcsStorage } from 'super-spine/gcs';
 import { createMemoryLogger } from '../helpers/emulators';
 import { describeConvergence } from '../helpers/convergence';
 import { freshPrefix, useStorageEmulator } from '../helpers/gcs';

@@ -4,15 +4,9 @@
  * retention, change detection from listings, and listings that read no snapshot body.
  */
 import { createHash } from 'node:crypto';
-import {
-  DocumentStorage,
-  encode,
-  GcsStateStore,
-  GcsStorage,
-  idToKey,
-  type GcsStorageOptions,
-  type NetworkState,
-} from 'super-spine';
+import { DocumentStorage, encode, type GcsStorageOptions, type NetworkState } from 'super-spine';
+import { GcsStateStore, GcsStorage } from 'super-spine/gcs';
+import { idToKey } from '../../shared/ids';
 import { eventually } from 'super-spine/testing';
 import { takeScheduledSnapshots } from '../../shared/snapshots';
 import { createMemoryLogger } from '../helpers/emulators';

@@ -1,4 +1,4 @@
-import { GcsStateStore } from 'super-spine';
+import { GcsStateStore } from 'super-spine/gcs';
 import { runStateStoreTests } from 'super-spine/testing';
 import { createMemoryLogger } from '../helpers/emulators';
 import { emulatorClient, freshPrefix, useStorageEmulator } from '../helpers/gcs';

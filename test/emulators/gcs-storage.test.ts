@@ -7,15 +7,14 @@ import { randomUUID } from 'node:crypto';
 import type { Bucket, File, Storage } from '@google-cloud/storage';
 import {
   CorruptDataError,
-  GcsStateStore,
-  GcsStorage,
   growSet,
-  HybridLogicalClock,
   InvalidArgumentError,
   StorageConflictError,
   StorageUnavailableError,
   type GcsStorageOptions,
 } from 'super-spine';
+import { GcsStateStore, GcsStorage } from 'super-spine/gcs';
+import { HybridLogicalClock } from '../../shared/hlc';
 import { runNetworkStorageConformance } from 'super-spine/testing';
 import { backoffDelay, resolveRetryPolicy } from '../../shared/backends/retry';
 import { startStorageEmulator, type StorageEmulator } from '../../emulators/storage';

@@ -14,26 +14,22 @@ import { getTestServer } from '@google-cloud/functions-framework/testing';
 import type { Message, PubSub } from '@google-cloud/pubsub';
 import type { Storage } from '@google-cloud/storage';
 import { CloudTasksClient } from '@google-cloud/tasks';
+import { ChangePublisher, ContentStore, DeadLetterStore } from 'super-spine/mesh';
 import {
-  ChangePublisher,
-  ContentStore,
   createEvent,
-  DeadLetterStore,
   EventType,
-  formatStamp,
-  fromPubSubMessage,
-  GcsStorage,
   growArray,
   growSet,
-  idToKey,
   InvalidArgumentError,
-  toPubSubMessage,
   type AnySpineEvent,
   type BlendMode,
   type GrowArray,
   type GrowSet,
-  type Stamp,
 } from 'super-spine';
+import { formatStamp, type Stamp } from '../../shared/hlc';
+import { fromPubSubMessage, toPubSubMessage } from '../../shared/events';
+import { GcsStorage } from 'super-spine/gcs';
+import { idToKey } from '../../shared/ids';
 import { eventually } from 'super-spine/testing';
 import { createPersistHandler, parseFlushRequest, type PersistSummary } from '../../functions/persist/handler';
 import { createPubSubClient, createStorageClient, createSubscriberClient } from '../../shared/mesh/clients';

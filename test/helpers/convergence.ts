@@ -6,21 +6,20 @@
  * empty network. Registered for each backend (test/unit, test/emulators, test/postgres, test/e2e).
  */
 import fc from 'fast-check';
+import { canonicalize } from '../../shared/codec';
+import { compareStamps, HybridLogicalClock } from '../../shared/hlc';
 import {
-  canonicalize,
-  compareStamps,
   growArray,
   growSet,
-  HybridLogicalClock,
   mergeValues,
   type BlendMode,
   type Contact,
-  type ContactWrite,
   type DocumentStorage,
   type GroupState,
   type NetworkState,
   type WriteOrigin,
 } from 'super-spine';
+import { type ContactWrite } from '../../shared/blend';
 
 export const GROUPS = ['g0', 'g1', 'g2'] as const;
 

@@ -1,6 +1,6 @@
 /**
- * Loads one module and prints, as JSON, the npm packages that loading it pulled in and how
- * long it took. Run in a fresh process: `node --import tsx test/helpers/print-loaded-packages.ts super-spine/memory`.
+ * Loads one module and prints, as JSON, the npm packages that loading it pulled in, how many
+ * modules it loaded and how long it took. Run in a fresh process: `node --import tsx test/helpers/print-loaded-packages.ts super-spine/memory`.
  * Records resolutions through a module hook (covers `require` and `import`) and `require.cache`.
  */
 import { registerHooks } from 'node:module';
@@ -16,6 +16,7 @@ registerHooks({
 
 const specifier = process.argv[2];
 if (!specifier) throw new Error('usage: print-loaded-packages.ts <module specifier>');
+const cachedBefore = new Set(Object.keys(require.cache));
 const start = performance.now();
 require(specifier);
 const importMs = performance.now() - start;
@@ -24,4 +25,6 @@ const packageOf = (file: string) => /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(
 const packages = new Set(
   [...resolved, ...Object.keys(require.cache)].map(packageOf).filter((name) => name !== undefined),
 );
-process.stdout.write(JSON.stringify({ specifier, importMs, packages: [...packages].sort() }));
+// Modules the import added (project files and npm package files alike), the measure of its size.
+const modules = Object.keys(require.cache).filter((file) => !cachedBefore.has(file)).length;
+process.stdout.write(JSON.stringify({ specifier, importMs, modules, packages: [...packages].sort() }));

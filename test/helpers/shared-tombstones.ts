@@ -1,4 +1,5 @@
-import { HybridLogicalClock, type DocumentStorage } from 'super-spine';
+import { HybridLogicalClock } from '../../shared/hlc';
+import { type DocumentStorage } from 'super-spine';
 
 export interface StoragePair {
   first: DocumentStorage;

@@ -2,7 +2,7 @@
  * Whole-group operations against contact writes under reorder on PostgresStorage, against a
  * private PostgreSQL server (see test/helpers/convergence.ts).
  */
-import { PostgresStorage } from 'super-spine';
+import { PostgresStorage } from 'super-spine/postgres';
 import { createMemoryLogger } from '../helpers/emulators';
 import { describeConvergence } from '../helpers/convergence';
 import { freshSchema, usePostgres } from '../helpers/postgres';

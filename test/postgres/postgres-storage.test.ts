@@ -6,14 +6,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
+import { compareStamps, HybridLogicalClock } from '../../shared/hlc';
 import {
-  compareStamps,
   growArray,
   growSet,
-  HybridLogicalClock,
   InvalidArgumentError,
   InvalidIdError,
-  loadSettings,
   MemoryStorage,
   type GroupQuery,
   type GrowArray,
@@ -22,6 +20,7 @@ import {
   type NetworkState,
   type NetworkStorage,
 } from 'super-spine';
+import { loadSettings } from '../../shared/settings';
 import {
   advisoryKey,
   cloudSqlIamUser,

@@ -3,18 +3,9 @@
  * contact, so however it interleaves its contacts each contact's log folds into a high-water mark.
  */
 import fc from 'fast-check';
-import {
-  APPLIED_LOG_HORIZON_MS,
-  applyContactWrite,
-  DocumentStorage,
-  growArray,
-  hasApplied,
-  HybridLogicalClock,
-  MemoryStateStore,
-  recordApplied,
-  type AppliedLog,
-  type StoredContact,
-} from 'super-spine';
+import { APPLIED_LOG_HORIZON_MS, applyContactWrite, hasApplied, recordApplied } from '../../shared/blend';
+import { DocumentStorage, growArray, MemoryStateStore, type AppliedLog, type StoredContact } from 'super-spine';
+import { HybridLogicalClock } from '../../shared/hlc';
 import { ContactSequences } from '../../shared/contact-sequences';
 
 const MERGE = { blendMode: 'merge' as const };

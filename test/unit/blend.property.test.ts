@@ -1,25 +1,20 @@
 import fc from 'fast-check';
+import { applyContactWrite, hasApplied, recordApplied, type ContactWrite } from '../../shared/blend';
+import { canonicalize } from '../../shared/codec';
 import {
-  applyContactWrite,
-  canonicalize,
   clone,
-  compareStamps,
   deepEqual,
-  formatStamp,
   growArray,
   growMap,
   growSet,
-  hasApplied,
-  HybridLogicalClock,
-  recordApplied,
   shrinkArray,
   shrinkMap,
   shrinkSet,
   type AppliedLog,
   type BlendMode,
   type StoredContact as Contact,
-  type ContactWrite,
 } from 'super-spine';
+import { compareStamps, formatStamp, HybridLogicalClock } from '../../shared/hlc';
 
 const IDS = { contactId: 'c', groupId: 'g' };
 /** A fixed clock for the applied log's `at`, so logs compare exactly. */

@@ -1,14 +1,13 @@
 import { expect } from '@jest/globals';
 import fc from 'fast-check';
+import { canonicalize, encodeToBuffer } from '../../shared/codec';
 import {
-  canonicalize,
   clone,
   ContentTooLargeError,
   CorruptDataError,
   decode,
   deepEqual,
   encode,
-  encodeToBuffer,
   growArray,
   growMap,
   growSet,

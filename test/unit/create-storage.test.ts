@@ -5,16 +5,16 @@ import {
   CachedStorage,
   createStorage,
   FileSystemStorage,
-  GcsStorage,
   InvalidArgumentError,
   MemoryStorage,
-  PostgresStorage,
-  RemoteStorage,
   ScheduledPersistence,
-  SpineStorage,
   type NetworkStorage,
   type StorageConfig,
 } from 'super-spine';
+import { GcsStorage } from 'super-spine/gcs';
+import { PostgresStorage } from 'super-spine/postgres';
+import { RemoteStorage } from 'super-spine/remote';
+import { SpineStorage } from 'super-spine/mesh';
 import { eventually, runNetworkStorageConformance } from 'super-spine/testing';
 
 /** A MemoryStorage that counts the reads that reach it. */

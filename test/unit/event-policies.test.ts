@@ -1,14 +1,11 @@
 import {
   ContentTooLargeError,
   CorruptDataError,
-  contactWritesOf,
   createEvent,
   EventType,
-  HybridLogicalClock,
   InvalidArgumentError,
   InvalidEventError,
   InvalidIdError,
-  isContactWriteEvent,
   isPermanent,
   NetworkNotFoundError,
   PERMANENT_ERROR_CODES,
@@ -18,6 +15,8 @@ import {
   UnserializableContentError,
   type ContentReference,
 } from 'super-spine';
+import { contactWritesOf, isContactWriteEvent } from '../../shared/events';
+import { HybridLogicalClock } from '../../shared/hlc';
 
 const SOURCE = '//test/event-policies';
 const clock = new HybridLogicalClock('writer-a');

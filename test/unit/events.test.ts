@@ -3,12 +3,8 @@ import {
   createEvent,
   encode,
   EventType,
-  formatStamp,
-  fromPubSubMessage,
   growSet,
   InvalidEventError,
-  subjectOf,
-  toPubSubMessage,
   validateEvent,
   type AnySpineEvent,
   type EventDataByType,
@@ -17,6 +13,8 @@ import {
   type SpineEvent,
   type NetworkState,
 } from 'super-spine';
+import { formatStamp } from '../../shared/hlc';
+import { fromPubSubMessage, subjectOf, toPubSubMessage } from '../../shared/events';
 
 const NET = 'netA';
 const GROUP = 'users/@alice';

@@ -12,10 +12,10 @@ import {
   InvalidArgumentError,
   StorageUnavailableError,
   growSet,
-  idToKey,
   type GroupState,
   type NetworkState,
 } from 'super-spine';
+import { idToKey } from '../../shared/ids';
 import { describeSharedTombstones } from '../helpers/shared-tombstones';
 
 // The child loads the same library as this test, through tsx's loader.

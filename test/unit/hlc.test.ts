@@ -1,13 +1,6 @@
 import fc from 'fast-check';
-import {
-  compareStamps,
-  formatStamp,
-  HybridLogicalClock,
-  InvalidArgumentError,
-  isStamp,
-  parseStamp,
-  type Stamp,
-} from 'super-spine';
+import { compareStamps, formatStamp, HybridLogicalClock, isStamp, parseStamp, type Stamp } from '../../shared/hlc';
+import { InvalidArgumentError } from 'super-spine';
 
 /** A wall clock the test moves by hand. */
 function manualClock(start: number) {

@@ -3,7 +3,6 @@ import path from 'node:path';
 import {
   changePath,
   idToKey,
-  InvalidIdError,
   keyToId,
   MAX_ID_BYTES,
   parsePath,
@@ -13,7 +12,8 @@ import {
   validateNetworkId,
   validateSnapshotId,
   validateWriterId,
-} from 'super-spine';
+} from '../../shared/ids';
+import { InvalidIdError } from 'super-spine';
 
 function refusal(action: () => unknown): InvalidIdError {
   try {

@@ -1,5 +1,5 @@
+import { canonicalize } from '../../shared/codec';
 import {
-  canonicalize,
   clone,
   deepEqual,
   growArray,

@@ -1,4 +1,6 @@
-import { defineTopology, InvalidArgumentError, loadSettings, persistModeFor } from 'super-spine';
+import { defineTopology } from '../../shared/topology';
+import { InvalidArgumentError } from 'super-spine';
+import { loadSettings, persistModeFor } from '../../shared/settings';
 
 describe('loadSettings', () => {
   it('has defaults for every setting', () => {

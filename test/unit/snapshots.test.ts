@@ -14,7 +14,6 @@ import {
   DocumentStorage,
   encode,
   FileSystemStateStore,
-  idToKey,
   InvalidArgumentError,
   InvalidIdError,
   MemoryStateStore,
@@ -22,6 +21,7 @@ import {
   type NetworkState,
   type StateStore,
 } from 'super-spine';
+import { idToKey } from '../../shared/ids';
 import { eventually } from 'super-spine/testing';
 import { encodeNetworkStateChunks, SNAPSHOT_READ_AHEAD } from '../../shared/backends/snapshot-stream';
 import { loadRetentionSettings, slotSnapshotId, takeScheduledSnapshots } from '../../shared/snapshots';

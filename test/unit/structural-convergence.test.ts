@@ -3,7 +3,8 @@
  * may be applied in any order. Whatever the order, the outcome must be the one their clock
  * stamps say.
  */
-import { HybridLogicalClock, MemoryStorage, type GroupState, type WriteOrigin } from 'super-spine';
+import { HybridLogicalClock } from '../../shared/hlc';
+import { MemoryStorage, type GroupState, type WriteOrigin } from 'super-spine';
 
 function groupState(id: string, parentId?: string, contacts: Record<string, unknown> = {}): GroupState {
   return {
