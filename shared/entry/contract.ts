@@ -12,7 +12,16 @@ export {
   type DocumentStorageOptions,
   type DocumentStorageParts,
 } from '../backends/document-storage';
-export type { StateStore, NetworkRecord, GroupRecord, AtomicUnit, SnapshotWrite } from '../backends/state-store';
+export type {
+  StateStore,
+  NetworkRecord,
+  GroupRecord,
+  AtomicUnit,
+  SnapshotWrite,
+  BulkGroupStore,
+  StoredGroup,
+  GroupWrite,
+} from '../backends/state-store';
 export {
   StoreMaterializer,
   type Materializer,
