@@ -54,6 +54,11 @@ export interface DocumentStorageParts {
   reader?: StateReader;
   /** See `StoreMaterializerOptions.packLoneWrites`. */
   packLoneWrites?: boolean;
+  /**
+   * Groups read or written at once by network-wide work: snapshots read ahead this many, network
+   * saves write this many. Default: each part's own (4 and 1); a remote store wants more.
+   */
+  groupConcurrency?: number;
 }
 
 interface Subscription {
@@ -101,8 +106,13 @@ export class DocumentStorage implements MaterializedState {
       onChange: (networkId, groupId, kind) => this.notify(networkId, groupId, kind),
       maxContentBytes: this.maxContentBytes,
       packLoneWrites: parts.packLoneWrites,
+      ...(parts.groupConcurrency !== undefined && { networkSaveConcurrency: parts.groupConcurrency }),
     });
-    this.snapshotter = new StoreSnapshotter(store, { locks, open });
+    this.snapshotter = new StoreSnapshotter(store, {
+      locks,
+      open,
+      ...(parts.groupConcurrency !== undefined && { readAhead: parts.groupConcurrency }),
+    });
     this.reader = parts.reader ?? new StoreStateReader(store);
   }
 

@@ -6,6 +6,7 @@ import { compareStamps, isStamp, parseStamp, type HybridLogicalClock } from '../
 import { changePath, validateContactId, validateGroupId, validateNetworkId, validateWriterId } from '../ids';
 import type { GroupChangeKind, GroupState, NetworkState, StoredContact } from '../model';
 import { DEFAULT_MAX_CONTENT_BYTES, validateGroupState, validateNetworkState } from '../state-validation';
+import { mapWithConcurrency } from '../util/concurrency';
 import type { KeyedMutex, KeyedReadWriteLock } from '../util/locks';
 import {
   emptyGroupState,
@@ -103,6 +104,12 @@ export interface StoreMaterializerOptions {
    * a read of each record, of the contact and a write. Default false.
    */
   packLoneWrites?: boolean;
+  /**
+   * Groups a network save writes at once (default 1). Each is a different group under the
+   * network's write lock, so they cannot meet; a remote store, where each write is a round trip,
+   * wants several.
+   */
+  networkSaveConcurrency?: number;
 }
 
 /**
@@ -394,11 +401,11 @@ export class StoreMaterializer implements Materializer {
       });
       if (superseded || !stored) return null;
       const record = stored;
-      const written: string[] = [];
-      for (const [groupId, groupState] of copy.groups) {
-        if (isTombstoned(record, groupId, origin.stamp)) continue;
-        if (await this.writeGroup(networkId, groupId, groupState, origin.stamp)) written.push(groupId);
-      }
+      const saving = [...copy.groups].filter(([groupId]) => !isTombstoned(record, groupId, origin.stamp));
+      const saved = await mapWithConcurrency(saving, this.options.networkSaveConcurrency ?? 1, ([groupId, state]) =>
+        this.writeGroup(networkId, groupId, state, origin.stamp),
+      );
+      const written = saving.filter((_, i) => saved[i]).map(([groupId]) => groupId);
       const left = new Map<string, GroupRecord | null>();
       for (const id of await this.store.listGroupIds(networkId)) {
         if (copy.groups.has(id)) continue;
