@@ -92,6 +92,8 @@ interface StoredObject {
 interface CachedRecord extends StoredObject {
   /** For a group record: a listing found no contact stored on its own while the record was at this generation. */
   noSingles?: boolean;
+  /** There was no such object when last read (generation '0', no data): a create-only write can start from that. */
+  absent?: boolean;
 }
 
 function entriesAsChanges(index: StoredGroupIndex): GroupIndexChange[] {
@@ -493,7 +495,12 @@ export class GcsStateStore implements StateStore {
     const wanted = new Set(contactIds.map((id) => this.contactName(networkId, groupId, id)));
     const { names } = await this.list(`${this.groupPrefix(networkId, groupId)}contacts/`);
     // Still the record of the same generation: the listing speaks for it.
-    if (names.length === 0 && record && this.records?.get(this.groupRecordName(networkId, groupId)) === record)
+    if (
+      names.length === 0 &&
+      record &&
+      !record.absent &&
+      this.records?.get(this.groupRecordName(networkId, groupId)) === record
+    )
       record.noSingles = true;
     const contacts = await mapWithConcurrency(
       names.filter((name) => wanted.has(name)),
@@ -540,7 +547,7 @@ export class GcsStateStore implements StateStore {
     const hit = options?.cached ? this.records?.get(name) : undefined;
     if (hit) {
       this.counters.cachedReads++;
-      const previous = this.decodeObject<GroupRecord>(name, hit.data);
+      const previous = hit.absent ? null : this.decodeObject<GroupRecord>(name, hit.data);
       const next = update(previous);
       if (next === null) return;
       const text = encode(next);
@@ -817,7 +824,7 @@ export class GcsStateStore implements StateStore {
     const hit = options?.cached ? this.records?.get(name) : undefined;
     if (hit) {
       this.counters.cachedReads++;
-      return this.decodeObject<T>(name, hit.data);
+      return hit.absent ? null : this.decodeObject<T>(name, hit.data);
     }
     const stored = await this.read(name);
     this.rememberRecord(name, stored);
@@ -837,9 +844,9 @@ export class GcsStateStore implements StateStore {
     }
   }
 
+  /** Keeps what a read found, absence included: a new group's first write then creates it without reading it again. */
   private rememberRecord(name: string, stored: StoredObject | null): void {
-    if (stored) this.records?.set(name, stored);
-    else this.records?.delete(name);
+    this.records?.set(name, stored ?? { data: Buffer.alloc(0), generation: '0', absent: true });
   }
 
   /** Keeps what was just uploaded; without the generation the upload answered with, forgets the name instead. */
