@@ -25,7 +25,7 @@ export class ChangePublisher {
   }
 
   async publish(changes: Change[]): Promise<void> {
-    const published = Promise.all(
+    await Promise.all(
       changes.map(async (change) => {
         const event = createEvent(change.type, change.data as never, { source: this.source }) as AnySpineEvent;
         const message = encodePubSubMessage(event);
@@ -46,10 +46,6 @@ export class ChangePublisher {
         }
       }),
     );
-    // Sent now, not after the batching delay: the handler waits for these, and the next push
-    // waits for the handler. A failure is the publishes' own to report.
-    this.topic.flush().catch(() => undefined);
-    await published;
   }
 
   async close(): Promise<void> {
