@@ -84,9 +84,9 @@ const SEQUENTIAL = int('SPINE_BENCH_SEQUENTIAL', 100);
 /** When set, the functions process writes a V8 CPU profile (.cpuprofile) there on exit. */
 const PROFILE_DIR = process.env.SPINE_BENCH_PROFILE_DIR;
 /** Each phase gives up after this long and reports what it saw. */
-const PHASE_TIMEOUT_MS = 60_000;
+const PHASE_TIMEOUT_MS = int('SPINE_BENCH_PHASE_TIMEOUT_MS', 60_000);
 /** The whole run is cut off here (the brief: under 3 minutes). */
-const DEADLINE_MS = 175_000;
+const DEADLINE_MS = int('SPINE_BENCH_DEADLINE_MS', 175_000);
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;

@@ -30,6 +30,9 @@ const CONCURRENT_SAVES = 100;
 const SINGLE_WRITES = int('SPINE_BENCH_SINGLE_WRITES', 2_000);
 const MEMORY_WRITES = int('SPINE_BENCH_MEMORY_WRITES', 50_000);
 const WITH_MESH = process.env.SPINE_BENCH_MESH !== '0';
+/** SPINE_BENCH_ONLY=gcs,mesh measures only those backends (of postgres, filesystem, gcs, memory, mesh); default all. */
+const ONLY = process.env.SPINE_BENCH_ONLY?.split(',').map((name) => name.trim());
+const measures = (backend: string) => !ONLY || ONLY.includes(backend);
 
 /** Bassline's PostgreSQL figures for the same steps (its PRODUCTION_READY.md, PostgreSQL 17), ms. */
 const BASSLINE_MS: Record<Step, number> = { save: 46, load: 8, tag: 6, attribute: 3, snapshot: 24, concurrent: 23 };
@@ -238,19 +241,27 @@ async function main(): Promise<void> {
   const results: Record<string, Record<Step, number>> = {};
   try {
     process.stderr.write('plain SQL…\n');
-    const sql = await plainSql(postgres.url);
-    process.stderr.write('PostgresStorage…\n');
-    results.postgres = await measureSteps(new PostgresStorage({ connectionString: postgres.url, logger: quiet }));
-    process.stderr.write('FileSystemStorage…\n');
-    results.filesystem = await measureSteps(new FileSystemStorage({ basePath: path.join(dir, 'fs'), logger: quiet }));
-    process.stderr.write('GcsStorage…\n');
-    await emulatorClient(emulator.url).createBucket('bench-scale');
-    results.gcs = await measureSteps(
-      new GcsStorage({ bucket: 'bench-scale', storage: emulatorClient(emulator.url), logger: quiet }),
-    );
-    process.stderr.write('MemoryStorage…\n');
-    results.memory = await measureSteps(new MemoryStorage({ logger: quiet }));
-    if (WITH_MESH) {
+    const sql = measures('postgres') ? await plainSql(postgres.url) : BASSLINE_MS;
+    if (measures('postgres')) {
+      process.stderr.write('PostgresStorage…\n');
+      results.postgres = await measureSteps(new PostgresStorage({ connectionString: postgres.url, logger: quiet }));
+    }
+    if (measures('filesystem')) {
+      process.stderr.write('FileSystemStorage…\n');
+      results.filesystem = await measureSteps(new FileSystemStorage({ basePath: path.join(dir, 'fs'), logger: quiet }));
+    }
+    if (measures('gcs')) {
+      process.stderr.write('GcsStorage…\n');
+      await emulatorClient(emulator.url).createBucket('bench-scale');
+      results.gcs = await measureSteps(
+        new GcsStorage({ bucket: 'bench-scale', storage: emulatorClient(emulator.url), logger: quiet }),
+      );
+    }
+    if (measures('memory')) {
+      process.stderr.write('MemoryStorage…\n');
+      results.memory = await measureSteps(new MemoryStorage({ logger: quiet }));
+    }
+    if (WITH_MESH && measures('mesh')) {
       process.stderr.write('mesh…\n');
       const mesh = await startLocalMesh({ logger: quiet, scheduler: false });
       const pubsub = new PubSub({ projectId: mesh.settings.projectId, apiEndpoint: mesh.env.PUBSUB_EMULATOR_HOST });
@@ -279,13 +290,14 @@ async function main(): Promise<void> {
           .map((r) => ms(r[step]).padStart(12))
           .join(
             ' ',
-          )}   ${times(results.postgres![step], BASSLINE_MS[step]).padStart(19)}  ${times(results.postgres![step], sql[step]).padStart(20)}`,
+          )}   ${results.postgres ? `${times(results.postgres[step], BASSLINE_MS[step]).padStart(19)}  ${times(results.postgres[step], sql[step]).padStart(20)}` : ''}`,
       );
     }
     console.log(
       'targets (issue 19): postgres ≤ 2× Bassline per step; mesh load and tag query ≤ 1,000 ms, snapshot ≤ 2,000 ms',
     );
 
+    if (ONLY) return;
     process.stderr.write('single writes…\n');
     const raw = await rawAtomicWrites(await mkdtemp(path.join(dir, 'raw-')), SINGLE_WRITES, 600);
     const fsWrites = await singleWrites(

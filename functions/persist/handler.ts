@@ -21,8 +21,8 @@ import type { PersistOn } from '../../shared/settings';
 import { mapWithConcurrency } from '../../shared/util/concurrency';
 import { WINDOW_ATTRIBUTE, type PendingMessage, type PendingWrites } from '../../shared/mesh/pending-writes';
 
-/** Groups a flush writes at once. */
-const PERSIST_CONCURRENCY = 4;
+/** Groups a flush writes at once: each is a few round trips to the state store, so a window of many groups wants them overlapped. */
+const PERSIST_CONCURRENCY = 16;
 
 /** Retries of a window's flush that wait for a crashed attempt's lease (60 s) to run out, at the queue's backoff. */
 const LEASE_WAIT_RETRIES = 10;

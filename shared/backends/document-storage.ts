@@ -55,8 +55,12 @@ export interface DocumentStorageParts {
   reader?: StateReader;
   /** See `StoreMaterializerOptions.packLoneWrites`. */
   packLoneWrites?: boolean;
-  /** See `StoreMaterializerOptions.writeConcurrency`. */
-  writeConcurrency?: number;
+  /**
+   * Groups read or written at once by network-wide work (network saves write this many, snapshots
+   * read ahead this many), and contacts a group write writes at once. Default: each part's own (1
+   * and 4); stores whose requests overlap well (files on one disk, a remote store) want more.
+   */
+  groupConcurrency?: number;
 }
 
 interface Subscription {
@@ -106,9 +110,13 @@ export class DocumentStorage implements MaterializedState {
       onChange: (networkId, groupId, kind) => this.notify(networkId, groupId, kind),
       maxContentBytes: this.maxContentBytes,
       packLoneWrites: parts.packLoneWrites,
-      writeConcurrency: parts.writeConcurrency,
+      ...(parts.groupConcurrency !== undefined && { writeConcurrency: parts.groupConcurrency }),
     });
-    this.snapshotter = new StoreSnapshotter(store, { locks, open });
+    this.snapshotter = new StoreSnapshotter(store, {
+      locks,
+      open,
+      ...(parts.groupConcurrency !== undefined && { readAhead: parts.groupConcurrency }),
+    });
     this.reader = parts.reader ?? new StoreStateReader(store);
   }
 

@@ -2,15 +2,25 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Bucket, Storage } from '@google-cloud/storage';
 import { LRUCache } from 'lru-cache';
-import { decode, encode } from '../codec';
+import { decode, deepEqual, encode } from '../codec';
 import { CorruptDataError, InvalidArgumentError, StorageConflictError, StorageUnavailableError } from '../errors';
 import { idToKey, keyToId } from '../ids';
 import { createLogger, type Logger } from '../log';
-import type { SnapshotInfo, StoredContact as Contact } from '../model';
+import type { GroupQuery, SnapshotInfo, StoredContact as Contact } from '../model';
 import { isBucketName } from '../bucket-name';
 import { mapWithConcurrency } from '../util/concurrency';
 import { resolveRetryPolicy, withRetry, type RetryOptions, type RetryPolicy } from './retry';
 import { digestOf, measured, SnapshotDigest } from './snapshot-stream';
+import {
+  applyGroupIndexChanges,
+  emptyGroupIndex,
+  hasAttributes,
+  indexedMatches,
+  isUnconstrained,
+  isGroupIndex,
+  type GroupIndexChange,
+  type StoredGroupIndex,
+} from './gcs-group-index';
 import type {
   AtomicUnit,
   ContactUpdate,
@@ -69,7 +79,9 @@ export const DEFAULT_RECORD_CACHE_BYTES = 64 * 1024 * 1024;
 const MAX_PREFIX_BYTES = 256;
 const TRANSIENT_STATUS = new Set([408, 429, 500, 502, 503, 504]);
 const TRANSIENT_SOCKET_CODES = new Set(['ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN']);
-const LIST_FIELDS = 'items(name),prefixes,nextPageToken';
+const LIST_FIELDS = 'items(name,generation),prefixes,nextPageToken';
+/** Networks whose index object is kept from the last read or write, to start the next compare-and-set from. */
+const INDEX_COPIES = 64;
 
 interface StoredObject {
   data: Buffer;
@@ -80,10 +92,21 @@ interface StoredObject {
 interface CachedRecord extends StoredObject {
   /** For a group record: a listing found no contact stored on its own while the record was at this generation. */
   noSingles?: boolean;
+  /** There was no such object when last read (generation '0', no data): a create-only write can start from that. */
+  absent?: boolean;
+}
+
+function entriesAsChanges(index: StoredGroupIndex): GroupIndexChange[] {
+  return [...index.groups].map(([groupId, entry]) => ({ kind: 'put', groupId, ...entry }));
+}
+
+interface IndexQueue {
+  changes: GroupIndexChange[];
+  waiters: Array<{ resolve(): void; reject(error: unknown): void }>;
 }
 
 interface ListResponse {
-  items?: Array<{ name: string }>;
+  items?: Array<{ name: string; generation?: string }>;
   prefixes?: string[];
   nextPageToken?: string;
 }
@@ -93,6 +116,7 @@ interface ListResponse {
  * name segment each, no "/" or "."):
  *
  *     networks/{network}/metadata.json
+ *     networks/{network}/index.json                      the groups' attributes, for queries (gcs-group-index.ts)
  *     networks/{network}/groups/{group}/group.json
  *     networks/{network}/groups/{group}/contacts/{contact}.json
  *     networks/{network}/snapshots/{snapshot}.json       the network state
@@ -124,6 +148,12 @@ export class GcsStateStore implements StateStore {
   private readonly listPageSize: number;
   /** Network and group records by object name, as last read or written here, with their generation. */
   private readonly records: LRUCache<string, CachedRecord> | undefined;
+  /** Index objects by name, as last read or written here, with their generation. */
+  private readonly indexCopies = new LRUCache<string, StoredObject>({ max: INDEX_COPIES });
+  /** Index changes per network waiting for the next compare-and-set of its index object. */
+  private readonly indexQueues = new Map<string, IndexQueue>();
+  /** Networks whose index object is being written now: one compare-and-set at a time per network. */
+  private readonly indexWriting = new Set<string>();
   private readonly log: Logger;
 
   constructor(options: GcsStateStoreOptions) {
@@ -209,6 +239,7 @@ export class GcsStateStore implements StateStore {
   }
 
   async deleteNetwork(networkId: string): Promise<void> {
+    this.indexCopies.delete(this.indexName(networkId));
     await this.deleteAllUnder(this.networkPrefix(networkId), this.networkRecordName(networkId));
   }
 
@@ -219,7 +250,11 @@ export class GcsStateStore implements StateStore {
   }
 
   async putGroup(networkId: string, record: GroupRecord): Promise<void> {
-    await this.writeRecord(this.groupRecordName(networkId, record.group.id), record);
+    const name = this.groupRecordName(networkId, record.group.id);
+    const generation = (await this.writeRecord(name, record)) ?? (await this.generationOf(name));
+    const { id, attributes } = record.group;
+    if (generation !== undefined)
+      await this.indexGroup(networkId, { kind: 'put', groupId: id, generation, attributes });
   }
 
   /**
@@ -237,7 +272,189 @@ export class GcsStateStore implements StateStore {
   }
 
   async deleteGroup(networkId: string, groupId: string): Promise<void> {
-    await this.deleteAllUnder(this.groupPrefix(networkId, groupId), this.groupRecordName(networkId, groupId));
+    const generation = await this.deleteAllUnder(
+      this.groupPrefix(networkId, groupId),
+      this.groupRecordName(networkId, groupId),
+    );
+    await this.indexGroup(networkId, { kind: 'delete', groupId, ...(generation !== undefined && { generation }) });
+  }
+
+  // ---- the group index (gcs-group-index.ts)
+
+  /**
+   * Ids of the groups whose record may match `query`, ascending, from the network's index object:
+   * one read instead of one per group. An index that is lost, corrupt or incomplete is rebuilt
+   * first from the group records (and written back). The index can only be behind the records a
+   * moment (a write is indexed before it returns), so callers check each group they read.
+   */
+  async queryGroupIds(networkId: string, query: GroupQuery): Promise<string[]> {
+    if (isUnconstrained(query)) return (await this.listGroupIds(networkId)).sort();
+    const name = this.indexName(networkId);
+    const stored = await this.read(name);
+    const index = stored ? this.decodeIndex(name, stored.data) : null;
+    if (stored && index?.complete) {
+      this.indexCopies.set(name, stored);
+      return indexedMatches(index, query);
+    }
+    return indexedMatches(await this.rebuildGroupIndex(networkId, stored?.generation ?? '0'), query);
+  }
+
+  /**
+   * Reads every group record of the network and writes the index they make, unless the index
+   * changed since it was read at `generation`: then the records read are merged into it (entries
+   * keep the newest record generation either way). A network without groups gets no index
+   * object, so a query of a missing network writes nothing.
+   */
+  async rebuildGroupIndex(networkId: string, generation: string): Promise<StoredGroupIndex> {
+    const name = this.indexName(networkId);
+    const { ids, index: rebuilt } = await this.scanGroupIndex(networkId);
+    if (ids.length === 0) return rebuilt;
+    this.log.info('rebuilt the group index of a network', { networkId, groups: rebuilt.groups.size });
+    let base = generation;
+    let result = rebuilt;
+    let attempts = 0;
+    try {
+      await withRetry(
+        async (attempt) => {
+          attempts = attempt;
+          const text = encode(result);
+          try {
+            const written = await this.upload(name, text, base);
+            if (written !== undefined) this.indexCopies.set(name, { data: Buffer.from(text), generation: written });
+          } catch (error) {
+            this.indexCopies.delete(name);
+            if (statusOf(error) !== 412) throw error;
+            // Written meanwhile (a group write): merge what was read into the index as it is now.
+            const current = await this.download(name);
+            base = current?.generation ?? '0';
+            result = (current && this.decodeIndex(name, current.data)) ?? emptyGroupIndex();
+            applyGroupIndexChanges(result, entriesAsChanges(rebuilt));
+            result.complete = true;
+            throw error;
+          }
+        },
+        this.retryControl('write group index', name, (error) => statusOf(error) === 412 || isTransient(error)),
+      );
+    } catch (error) {
+      throw this.wrap('write group index', name, error, attempts);
+    }
+    return result;
+  }
+
+  /** The index the network's group records make now, and the groups listed. */
+  private async scanGroupIndex(networkId: string): Promise<{ ids: string[]; index: StoredGroupIndex }> {
+    const ids = await this.listGroupIds(networkId);
+    const changes = await mapWithConcurrency(
+      ids,
+      this.concurrency,
+      async (groupId): Promise<GroupIndexChange | null> => {
+        const recordName = this.groupRecordName(networkId, groupId);
+        const stored = await this.read(recordName);
+        if (!stored) return null;
+        const { group } = this.decodeObject<GroupRecord>(recordName, stored.data);
+        return { kind: 'put', groupId: group.id, generation: stored.generation, attributes: group.attributes };
+      },
+    );
+    const index = emptyGroupIndex();
+    applyGroupIndexChanges(
+      index,
+      changes.filter((c): c is GroupIndexChange => c !== null),
+    );
+    return { ids, index };
+  }
+
+  /** The index as stored, or null when it is not one (corrupt, or written by something else). */
+  private decodeIndex(name: string, data: Buffer): StoredGroupIndex | null {
+    try {
+      const index = decode<unknown>(data);
+      if (isGroupIndex(index)) return index;
+    } catch {
+      // treated as lost below
+    }
+    this.log.warn('group index unreadable; it is rebuilt', { object: name });
+    return null;
+  }
+
+  /**
+   * Queues `change` for the network's index and resolves once it is written. Changes arriving while
+   * a write of the index is in flight go together in the next one, so many group writes at once
+   * cost a few index writes, not one each.
+   */
+  private indexGroup(networkId: string, change: GroupIndexChange): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let queue = this.indexQueues.get(networkId);
+      if (!queue) this.indexQueues.set(networkId, (queue = { changes: [], waiters: [] }));
+      queue.changes.push(change);
+      queue.waiters.push({ resolve, reject });
+      if (!this.indexWriting.has(networkId)) {
+        this.indexWriting.add(networkId);
+        void this.drainIndexQueue(networkId);
+      }
+    });
+  }
+
+  private async drainIndexQueue(networkId: string): Promise<void> {
+    for (;;) {
+      const queue = this.indexQueues.get(networkId);
+      if (!queue) {
+        this.indexWriting.delete(networkId);
+        return;
+      }
+      this.indexQueues.delete(networkId);
+      try {
+        await this.writeIndexChanges(networkId, queue.changes);
+        for (const waiter of queue.waiters) waiter.resolve();
+      } catch (error) {
+        for (const waiter of queue.waiters) waiter.reject(error);
+      }
+    }
+  }
+
+  /**
+   * One compare-and-set of the index object with `changes`, starting from the copy kept here (a
+   * 412 means someone else wrote it: read it and apply again). Where there is no index (no group
+   * had attributes yet) or it is unreadable, it is made from the group records first.
+   */
+  private async writeIndexChanges(networkId: string, changes: GroupIndexChange[]): Promise<void> {
+    const name = this.indexName(networkId);
+    let attempts = 0;
+    try {
+      await withRetry(
+        async (attempt) => {
+          attempts = attempt;
+          const stored = (attempt === 1 ? this.indexCopies.get(name) : undefined) ?? (await this.download(name));
+          let index = stored ? this.decodeIndex(name, stored.data) : null;
+          let changed = false;
+          if (!index) {
+            // Without attributes to record, no index is needed yet: a group without them matches no query that reads it.
+            if (!stored && !changes.some((c) => c.kind === 'put' && hasAttributes(c.attributes))) return;
+            // The first group with attributes, or a lost index: start from what the records say now.
+            index = (await this.scanGroupIndex(networkId)).index;
+            changed = true;
+          }
+          changed = applyGroupIndexChanges(index, changes) || changed;
+          if (!changed) return;
+          const text = encode(index);
+          try {
+            const written = await this.upload(name, text, stored?.generation ?? '0');
+            if (written === undefined) this.indexCopies.delete(name);
+            else this.indexCopies.set(name, { data: Buffer.from(text), generation: written });
+          } catch (error) {
+            this.indexCopies.delete(name);
+            throw error;
+          }
+        },
+        this.retryControl('update group index', name, (error) => statusOf(error) === 412 || isTransient(error)),
+      );
+    } catch (error) {
+      throw this.wrap('update group index', name, error, attempts);
+    }
+  }
+
+  /** The object's generation from its metadata; for the rare answer to an upload that did not carry it. */
+  private async generationOf(name: string): Promise<string | undefined> {
+    const [metadata] = await this.retrying('read metadata of', name, () => this.bucket.file(name).getMetadata());
+    return metadata.generation === undefined || metadata.generation === null ? undefined : String(metadata.generation);
   }
 
   // ---- contacts
@@ -278,7 +495,12 @@ export class GcsStateStore implements StateStore {
     const wanted = new Set(contactIds.map((id) => this.contactName(networkId, groupId, id)));
     const { names } = await this.list(`${this.groupPrefix(networkId, groupId)}contacts/`);
     // Still the record of the same generation: the listing speaks for it.
-    if (names.length === 0 && record && this.records?.get(this.groupRecordName(networkId, groupId)) === record)
+    if (
+      names.length === 0 &&
+      record &&
+      !record.absent &&
+      this.records?.get(this.groupRecordName(networkId, groupId)) === record
+    )
       record.noSingles = true;
     const contacts = await mapWithConcurrency(
       names.filter((name) => wanted.has(name)),
@@ -325,20 +547,47 @@ export class GcsStateStore implements StateStore {
     const hit = options?.cached ? this.records?.get(name) : undefined;
     if (hit) {
       this.counters.cachedReads++;
-      const next = update(this.decodeObject<GroupRecord>(name, hit.data));
+      const previous = hit.absent ? null : this.decodeObject<GroupRecord>(name, hit.data);
+      const next = update(previous);
       if (next === null) return;
       const text = encode(next);
+      let written: { generation: string | undefined } | undefined;
       try {
+        written = { generation: await this.upload(name, text, hit.generation) };
         // Writing the record stores no contact on its own: what the listing said still holds.
-        this.cacheRecord(name, text, await this.upload(name, text, hit.generation), hit.noSingles);
-        return;
+        this.cacheRecord(name, text, written.generation, hit.noSingles);
       } catch (error) {
         this.records?.delete(name);
         if (statusOf(error) === 412) this.counters.preconditionFailures++;
         else if (!isTransient(error)) throw error;
       }
+      if (written) return this.groupRecordWritten(networkId, name, previous, next, written.generation);
     }
-    await this.compareAndSet<GroupRecord>(name, what, update, { cache: true });
+    await this.compareAndSet<GroupRecord>(name, what, update, {
+      cache: true,
+      written: (previous, next, generation) => this.groupRecordWritten(networkId, name, previous, next, generation),
+    });
+  }
+
+  /** Keeps the network's index in step with a record written over `previous`: only a change of attributes (or a new group) touches it. */
+  private async groupRecordWritten(
+    networkId: string,
+    name: string,
+    previous: GroupRecord | null,
+    next: GroupRecord,
+    generation: string | undefined,
+  ): Promise<void> {
+    const before = previous?.group.attributes;
+    const after = next.group.attributes;
+    if (hasAttributes(before) ? deepEqual(before, after) : !hasAttributes(after)) return;
+    const written = generation ?? (await this.generationOf(name));
+    if (written === undefined) return;
+    await this.indexGroup(networkId, {
+      kind: 'put',
+      groupId: next.group.id,
+      generation: written,
+      attributes: next.group.attributes,
+    });
   }
 
   /**
@@ -350,9 +599,16 @@ export class GcsStateStore implements StateStore {
     name: string,
     what: string,
     update: (current: T | null) => T | null,
-    { cache = false } = {},
+    {
+      cache = false,
+      written,
+    }: {
+      cache?: boolean;
+      /** Called once the write is in, with what it replaced. */
+      written?: (previous: T | null, next: T, generation: string | undefined) => Promise<void>;
+    } = {},
   ): Promise<void> {
-    let pending: { text: string; generation: string } | undefined;
+    let pending: { text: string; generation: string; previous: T | null; next: T; written?: string } | undefined;
     let attempts = 0;
     try {
       await withRetry(
@@ -361,12 +617,14 @@ export class GcsStateStore implements StateStore {
           if (!pending) {
             const stored = await this.download(name);
             if (cache) this.rememberRecord(name, stored);
-            const next = update(stored ? this.decodeObject<T>(name, stored.data) : null);
+            const previous = stored ? this.decodeObject<T>(name, stored.data) : null;
+            const next = update(previous);
             if (next === null) return;
-            pending = { text: encode(next), generation: stored?.generation ?? '0' };
+            pending = { text: encode(next), generation: stored?.generation ?? '0', previous, next };
           }
           try {
             const generation = await this.upload(name, pending.text, pending.generation);
+            pending.written = generation ?? '';
             if (cache) this.cacheRecord(name, pending.text, generation);
           } catch (error) {
             if (cache) this.records?.delete(name);
@@ -380,6 +638,8 @@ export class GcsStateStore implements StateStore {
     } catch (error) {
       throw this.wrap(what, name, error, attempts);
     }
+    if (written && pending?.written !== undefined)
+      await written(pending.previous, pending.next, pending.written === '' ? undefined : pending.written);
   }
 
   async deleteContact(networkId: string, groupId: string, contactId: string): Promise<void> {
@@ -522,6 +782,10 @@ export class GcsStateStore implements StateStore {
     return `${this.prefix}networks/${idToKey(networkId)}/`;
   }
 
+  private indexName(networkId: string): string {
+    return `${this.networkPrefix(networkId)}index.json`;
+  }
+
   private networkRecordName(networkId: string): string {
     return `${this.networkPrefix(networkId)}metadata.json`;
   }
@@ -560,26 +824,29 @@ export class GcsStateStore implements StateStore {
     const hit = options?.cached ? this.records?.get(name) : undefined;
     if (hit) {
       this.counters.cachedReads++;
-      return this.decodeObject<T>(name, hit.data);
+      return hit.absent ? null : this.decodeObject<T>(name, hit.data);
     }
     const stored = await this.read(name);
     this.rememberRecord(name, stored);
     return stored ? this.decodeObject<T>(name, stored.data) : null;
   }
 
-  private async writeRecord(name: string, value: unknown): Promise<void> {
+  /** Resolves with the generation written, when the answer carried it. */
+  private async writeRecord(name: string, value: unknown): Promise<string | undefined> {
     const text = encode(value);
     try {
-      this.cacheRecord(name, text, await this.retrying('write', name, () => this.upload(name, text)));
+      const generation = await this.retrying('write', name, () => this.upload(name, text));
+      this.cacheRecord(name, text, generation);
+      return generation;
     } catch (error) {
       this.records?.delete(name);
       throw error;
     }
   }
 
+  /** Keeps what a read found, absence included: a new group's first write then creates it without reading it again. */
   private rememberRecord(name: string, stored: StoredObject | null): void {
-    if (stored) this.records?.set(name, stored);
-    else this.records?.delete(name);
+    this.records?.set(name, stored ?? { data: Buffer.alloc(0), generation: '0', absent: true });
   }
 
   /** Keeps what was just uploaded; without the generation the upload answered with, forgets the name instead. */
@@ -657,44 +924,57 @@ export class GcsStateStore implements StateStore {
     return generation === undefined || generation === null ? undefined : String(generation);
   }
 
-  /** True when it deleted something, false when there was nothing to delete. */
-  private async deleteObject(name: string): Promise<boolean> {
+  /** True when it deleted something, false when there was nothing to delete (or, with `ifGenerationMatch`, not that generation). */
+  private async deleteObject(name: string, ifGenerationMatch?: string): Promise<boolean> {
     this.records?.delete(name);
+    this.indexCopies.delete(name);
     return this.retrying('delete', name, async () => {
       try {
-        await this.bucket.file(name).delete();
+        await this.bucket.file(name).delete(ifGenerationMatch === undefined ? {} : { ifGenerationMatch });
         return true;
       } catch (error) {
-        if (statusOf(error) === 404) return false;
+        if (statusOf(error) === 404 || (ifGenerationMatch !== undefined && statusOf(error) === 412)) return false;
         throw error;
       }
     });
   }
 
-  /** Deletes every object under `prefix`, in parallel; `recordName` last, so a partial delete still shows the record. */
-  private async deleteAllUnder(prefix: string, recordName: string): Promise<void> {
+  /**
+   * Deletes every object under `prefix`, in parallel; `recordName` last, so a partial delete still
+   * shows the record. Resolves with the generation of the record deleted, when one was listed.
+   */
+  private async deleteAllUnder(prefix: string, recordName: string): Promise<string | undefined> {
     for (const name of [...(this.records?.keys() ?? [])]) if (name.startsWith(prefix)) this.records!.delete(name);
-    const { names } = await this.list(prefix);
+    const { names, generations } = await this.list(prefix);
     await mapWithConcurrency(
       names.filter((name) => name !== recordName),
       this.concurrency,
-      (name) => this.deleteObject(name),
+      // The index only as listed: one written since (by a group write elsewhere) must not go.
+      (name) => this.deleteObject(name, name === `${prefix}index.json` ? generations.get(name) : undefined),
     );
     await this.deleteObject(recordName);
+    return generations.get(recordName);
   }
 
   /** Every name (and, with a delimiter, every folder prefix) under `prefix`, through all pages. */
-  private async list(prefix: string, delimiter?: string): Promise<{ names: string[]; prefixes: string[] }> {
+  private async list(
+    prefix: string,
+    delimiter?: string,
+  ): Promise<{ names: string[]; prefixes: string[]; generations: Map<string, string> }> {
     const names: string[] = [];
     const prefixes: string[] = [];
+    const generations = new Map<string, string>();
     let pageToken: string | undefined;
     do {
       const page = await this.listPage<ListResponse>(prefix, LIST_FIELDS, pageToken, delimiter);
-      for (const item of page.items ?? []) names.push(item.name);
+      for (const item of page.items ?? []) {
+        names.push(item.name);
+        if (item.generation !== undefined) generations.set(item.name, String(item.generation));
+      }
       prefixes.push(...(page.prefixes ?? []));
       pageToken = page.nextPageToken || undefined;
     } while (pageToken !== undefined);
-    return { names, prefixes };
+    return { names, prefixes, generations };
   }
 
   /** One page of the listing under `prefix` (after `pageToken`), its response holding only `fields`; retried. */

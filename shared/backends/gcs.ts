@@ -1,8 +1,12 @@
 import type { Storage } from '@google-cloud/storage';
 import { InvalidArgumentError } from '../errors';
+import type { GroupQuery, GroupState } from '../model';
+import { groupMatches } from '../query';
+import { mapWithConcurrency } from '../util/concurrency';
 import { DocumentStorage, type DocumentStorageOptions } from './document-storage';
-import { GcsStateStore, type GcsStoreCounters } from './gcs-store';
+import { DEFAULT_GCS_CONCURRENCY, GcsStateStore, type GcsStoreCounters } from './gcs-store';
 import type { RetryOptions } from './retry';
+import { StoreStateReader } from './state-reader';
 
 export interface GcsStorageOptions extends DocumentStorageOptions {
   /** An existing bucket; `initialize()` fails naming it when missing, unless `createBucketIfMissing`. */
@@ -17,7 +21,11 @@ export interface GcsStorageOptions extends DocumentStorageOptions {
   createBucketIfMissing?: boolean;
   /** Backoff for compare-and-set races (412) and rate limits or outages (408/429/5xx). */
   retry?: RetryOptions;
-  /** Downloads or deletes in flight at once when reading or deleting a group or network (default 16). */
+  /**
+   * Requests in flight at once when reading, writing or deleting many objects: the groups of a
+   * network load, snapshot or network save, the contacts of a group (default 16). In the cloud
+   * each is a round trip of tens of milliseconds, so one at a time costs seconds per network.
+   */
   concurrency?: number;
   /**
    * Bytes of network and group records kept from what was read or written, with their generations
@@ -51,9 +59,14 @@ export class GcsStorage extends DocumentStorage {
       recordCacheBytes: options.recordCacheBytes,
       logger: options.logger,
     });
+    const concurrency = options.concurrency ?? DEFAULT_GCS_CONCURRENCY;
     // A lone write too is packed into the group record: with the record cached, that is one
     // compare-and-set request, where a contact of its own costs reads of both records and the contact.
-    super(store, options, { packLoneWrites: true });
+    super(store, options, {
+      packLoneWrites: true,
+      reader: new GcsStateReader(store, { concurrency }),
+      groupConcurrency: concurrency,
+    });
     this.gcs = store;
     this.bucket = store.bucketName;
     this.prefix = store.prefix;
@@ -62,6 +75,26 @@ export class GcsStorage extends DocumentStorage {
   /** What retries ran into so far (412 races, 429s, transient failures); a copy. */
   retryCounters(): GcsStoreCounters {
     return { ...this.gcs.counters };
+  }
+}
+
+/**
+ * Reads of a `GcsStateStore`: groups of a network read `concurrency` at a time, and queries
+ * answered from the network's group index, so only the groups that match are read.
+ */
+export class GcsStateReader extends StoreStateReader {
+  constructor(
+    private readonly gcs: GcsStateStore,
+    options: { concurrency?: number } = {},
+  ) {
+    super(gcs, options);
+  }
+
+  override async queryGroups(networkId: string, query: GroupQuery): Promise<GroupState[]> {
+    const ids = await this.gcs.queryGroupIds(networkId, query);
+    const states = await mapWithConcurrency(ids, this.concurrency, (groupId) => this.readGroup(networkId, groupId));
+    // The index names candidates; the records read decide.
+    return states.filter((state): state is GroupState => state !== null && groupMatches(state.group, query));
   }
 }
 

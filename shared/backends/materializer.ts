@@ -210,13 +210,15 @@ export class StoreMaterializer implements Materializer {
     const outcomes = await this.inGroup(networkId, groupId, async () => {
       for (let cached = true; ; cached = false) {
         const results = new Array<BlendOutcome>(writes.length);
-        const admitted = await this.admitGroupWrite(networkId, groupId, newestStamp, { create: false, cached });
+        // Together: on a remote store each is a round trip, and neither needs the other.
+        const [admitted, stored] = await Promise.all([
+          this.admitGroupWrite(networkId, groupId, newestStamp, { create: false, cached }),
+          this.store.getContacts(networkId, groupId, contactIds, { cached }),
+        ]);
         // Superseded as of the newest write means superseded for all of them.
         if (!admitted) return writes.map(({ contactId, write }) => supersededOutcome(contactId, groupId, write));
         const { network } = admitted;
-        const singles = new Map(
-          (await this.store.getContacts(networkId, groupId, contactIds, { cached })).map((c) => [c.id, c] as const),
-        );
+        const singles = new Map(stored.map((c) => [c.id, c] as const));
         let calls = 0;
         let stale = false;
         await this.store.updateGroup(

@@ -54,6 +54,8 @@ export interface StoreSnapshotterOptions {
   locks: WriteLocks;
   /** Resolves once the store is ready; throws `StorageClosedError` once it is closed. */
   open(operation: string): Promise<void>;
+  /** Groups read ahead of the one being written into the snapshot (default `SNAPSHOT_READ_AHEAD`). */
+  readAhead?: number;
 }
 
 /** The `Snapshotter` over a `StateStore`: bodies are encoded one group at a time straight into the store. */
@@ -181,11 +183,12 @@ export class StoreSnapshotter implements Snapshotter {
       return;
     }
     const reading: Array<Promise<GroupState | null>> = [];
+    const readAhead = this.options.readAhead ?? SNAPSHOT_READ_AHEAD;
     let started = 0;
     try {
       for (let i = 0; i < ids.length; i++) {
-        // Group i and the ones after it, up to SNAPSHOT_READ_AHEAD.
-        while (started < ids.length && started <= i + SNAPSHOT_READ_AHEAD)
+        // Group i and the ones after it, up to readAhead.
+        while (started < ids.length && started <= i + readAhead)
           reading.push(readGroupState(this.store, networkId, ids[started++]!));
         const state = await reading.shift()!;
         if (state) yield [ids[i]!, state];

@@ -1,5 +1,6 @@
 import type { GroupQuery, GroupState, NetworkState } from '../model';
 import { groupMatches } from '../query';
+import { mapWithConcurrency } from '../util/concurrency';
 import { readGroupRecords, readGroupState } from './group-records';
 import type { NetworkRecord, StateStore } from './state-store';
 
@@ -19,9 +20,24 @@ export interface StateReader {
   queryGroups(networkId: string, query: GroupQuery): Promise<GroupState[]>;
 }
 
+export interface StoreStateReaderOptions {
+  /**
+   * Groups read at once for a network load (default 1). A remote store, where each read is a
+   * round trip, wants several.
+   */
+  concurrency?: number;
+}
+
 /** A `StateReader` made of the store's single-record reads; what every store can do. */
 export class StoreStateReader implements StateReader {
-  constructor(private readonly store: StateStore) {}
+  protected readonly concurrency: number;
+
+  constructor(
+    protected readonly store: StateStore,
+    options: StoreStateReaderOptions = {},
+  ) {
+    this.concurrency = options.concurrency ?? 1;
+  }
 
   readGroup(networkId: string, groupId: string): Promise<GroupState | null> {
     return readGroupState(this.store, networkId, groupId);
@@ -30,11 +46,12 @@ export class StoreStateReader implements StateReader {
   async readNetwork(networkId: string): Promise<NetworkState | null> {
     const record = await this.store.getNetwork(networkId);
     if (!record || record.deleted) return null;
+    const ids = (await this.store.listGroupIds(networkId)).sort();
+    const states = await mapWithConcurrency(ids, this.concurrency, (groupId) => this.readGroup(networkId, groupId));
     const groups = new Map<string, GroupState>();
-    for (const groupId of (await this.store.listGroupIds(networkId)).sort()) {
-      const state = await this.readGroup(networkId, groupId);
-      if (state) groups.set(groupId, state);
-    }
+    ids.forEach((groupId, i) => {
+      if (states[i]) groups.set(groupId, states[i]);
+    });
     return { groups, rootGroupId: record.rootGroupId, currentGroupId: record.currentGroupId };
   }
 
