@@ -5,7 +5,7 @@
  * it holds, acknowledges it and exits 0.
  */
 import { createLogger } from '../shared/log';
-import { createPubSubClient, createStorageClient } from '../shared/mesh/clients';
+import { createPubSubClient, createStorageClient, createSubscriberClient } from '../shared/mesh/clients';
 import { loadSettings } from '../shared/settings';
 import { defineTopology } from '../shared/topology';
 import { Archiver, ensureArchiveSubscription, LOCAL_ARCHIVE_MAX_BATCH_MS } from './archiver';
@@ -31,8 +31,10 @@ async function main(): Promise<void> {
   const pubsub = createPubSubClient(settings);
   const storage = createStorageClient(settings);
   const subscriptionPath = await ensureArchiveSubscription(topology, pubsub);
+  await pubsub.close();
+  const subscriber = createSubscriberClient(settings);
   const archiver = new Archiver({
-    pubsub,
+    subscriber,
     storage,
     bucket: settings.bucket,
     layout: topology.archive,
@@ -48,7 +50,7 @@ async function main(): Promise<void> {
     stopping = true;
     log.info('stopping the archiver', { signal });
     await archiver.stop();
-    await pubsub.close();
+    await subscriber.close();
     process.exit(0);
   };
   process.on('SIGINT', () => void stop('SIGINT'));

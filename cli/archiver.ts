@@ -1,4 +1,4 @@
-import { Duration, type Message, type PubSub, type Subscription } from '@google-cloud/pubsub';
+import type { PubSub, v1 } from '@google-cloud/pubsub';
 import type { Storage } from '@google-cloud/storage';
 import { archiveObjectName, type ArchiveLayout } from '../shared/history/layout';
 import type { Logger } from '../shared/log';
@@ -14,7 +14,8 @@ import type { Topology } from '../shared/topology';
  * de-duplicate).
  */
 export interface ArchiverOptions {
-  pubsub: PubSub;
+  /** Pub/Sub's generated subscriber client (synchronous pull, explicit leases). */
+  subscriber: InstanceType<typeof v1.SubscriberClient>;
   storage: Storage;
   bucket: string;
   layout: ArchiveLayout;
@@ -39,11 +40,19 @@ export interface ArchiverStats {
 /** Default batch window of the local archiver. */
 export const LOCAL_ARCHIVE_MAX_BATCH_MS = 1_000;
 const WRITE_RETRY_MS = 500;
+/** Messages pulled at once. */
+const PULL_BATCH = 1_000;
+/** Wait before pulling again when the subscription was empty. */
+const IDLE_PULL_MS = 50;
+/** How long the archiver's hold on a message lasts before it is renewed (or, if it died, redelivered). */
+const LEASE_SECONDS = 10;
 const MAX_WRITE_RETRY_MS = 10_000;
 
 interface Batch {
   startedAt: Date;
-  messages: Message[];
+  ackIds: string[];
+  /** Each message's data followed by a newline. */
+  lines: Buffer[];
   bytes: number;
   timer?: NodeJS.Timeout;
 }
@@ -51,10 +60,13 @@ interface Batch {
 export class Archiver {
   private readonly maxBatchMs: number;
   private readonly maxBytes: number;
-  private subscription?: Subscription;
   private batch?: Batch;
   /** Batches are written one after the other, in the order they closed. */
   private writing: Promise<void> = Promise.resolve();
+  /** Ack ids received and not yet acknowledged: their lease is kept short and renewed. */
+  private readonly held = new Set<string>();
+  private pulling?: Promise<void>;
+  private leaseTimer?: NodeJS.Timeout;
   private lastMessageAt = 0;
   private stopping = false;
   private readonly counts = { archived: 0, objects: 0, inHand: 0, writeFailures: 0 };
@@ -65,15 +77,10 @@ export class Archiver {
   }
 
   start(): void {
-    const subscription = this.options.pubsub.subscription(this.options.subscriptionPath, {
-      flowControl: { maxMessages: 5_000, allowExcessMessages: false },
-      // Held while a write is retried (a Storage outage of any length): the lease is kept extended.
-      maxExtensionTime: Duration.from({ hours: 24 }),
-      batching: { maxMilliseconds: 20 },
-    });
-    subscription.on('message', (message: Message) => this.take(message));
-    subscription.on('error', (error: Error) => this.options.logger.error('archive subscription error', { error }));
-    this.subscription = subscription;
+    this.pulling = this.pullLoop();
+    // What this archiver holds is leased for LEASE_SECONDS at a time: if it dies, Pub/Sub hands
+    // the messages to the next one that soon, not after the subscription's longer deadline.
+    this.leaseTimer = setInterval(() => void this.renewLeases(), (LEASE_SECONDS * 1000) / 3);
     this.options.logger.info('archiver started', {
       subscription: this.options.subscriptionPath,
       bucket: this.options.bucket,
@@ -88,41 +95,63 @@ export class Archiver {
 
   /**
    * A clean stop: takes what keeps arriving until `quietMs` pass without a message (at most
-   * `timeoutMs`), then writes the open batch and acknowledges it before closing the subscription.
+   * `timeoutMs`), then writes the open batch and acknowledges it.
    */
   async stop({ quietMs = 300, timeoutMs = 10_000 } = {}): Promise<ArchiverStats> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline && Date.now() - this.lastMessageAt < quietMs)
       await new Promise((resolve) => setTimeout(resolve, 50));
     this.stopping = true;
+    await this.pulling;
     this.closeBatch();
     await this.writing;
-    // Closing flushes the acknowledgements queued by the writes.
-    await this.subscription?.close();
+    clearInterval(this.leaseTimer);
     this.options.logger.info('archiver stopped', { ...this.counts });
     return this.stats();
   }
 
-  private take(message: Message): void {
-    this.lastMessageAt = Date.now();
-    // Taken by the next run (or this one's successor) once the stop has begun.
-    if (this.stopping) {
-      message.nack();
-      return;
+  private async pullLoop(): Promise<void> {
+    const { subscriber, subscriptionPath: subscription } = this.options;
+    while (!this.stopping) {
+      let received;
+      try {
+        [{ receivedMessages: received }] = await subscriber.pull(
+          { subscription, maxMessages: PULL_BATCH, returnImmediately: true },
+          { timeout: 10_000 },
+        );
+      } catch (error) {
+        this.options.logger.warn('pulling the archive subscription failed; trying again', { error });
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        continue;
+      }
+      if (!received || received.length === 0) {
+        await new Promise((resolve) => setTimeout(resolve, IDLE_PULL_MS));
+        continue;
+      }
+      this.lastMessageAt = Date.now();
+      const ackIds = received.flatMap((item) => (item.ackId ? [item.ackId] : []));
+      for (const ackId of ackIds) this.held.add(ackId);
+      await this.lease(ackIds).catch(() => undefined);
+      for (const item of received) {
+        if (!item.ackId) continue;
+        this.take(item.ackId, Buffer.from(item.message?.data ?? new Uint8Array()));
+      }
     }
-    // Empty data has nothing to archive (a text-format subscription writes nothing for it).
-    if (message.data.length === 0) {
-      message.ack();
-      return;
-    }
+  }
+
+  private take(ackId: string, data: Buffer): void {
     this.counts.inHand++;
     let batch = this.batch;
     if (!batch) {
-      batch = this.batch = { startedAt: new Date(), messages: [], bytes: 0 };
+      batch = this.batch = { startedAt: new Date(), ackIds: [], lines: [], bytes: 0 };
       batch.timer = setTimeout(() => this.closeBatch(), this.maxBatchMs);
     }
-    batch.messages.push(message);
-    batch.bytes += message.data.length + 1;
+    batch.ackIds.push(ackId);
+    // Empty data has nothing to archive (a text-format subscription writes nothing for it).
+    if (data.length > 0) {
+      batch.lines.push(data, NEWLINE);
+      batch.bytes += data.length + 1;
+    }
     if (batch.bytes >= this.maxBytes) this.closeBatch();
   }
 
@@ -137,14 +166,13 @@ export class Archiver {
   /** Writes one batch, retrying until it is stored; acknowledges its messages only then. */
   private async write(batch: Batch): Promise<void> {
     const name = archiveObjectName(this.options.layout, batch.startedAt);
-    const body = Buffer.concat(batch.messages.flatMap((message) => [message.data, NEWLINE]));
     let delayMs = WRITE_RETRY_MS;
-    for (;;) {
+    while (batch.lines.length > 0) {
       try {
         await this.options.storage
           .bucket(this.options.bucket)
           .file(name)
-          .save(body, {
+          .save(Buffer.concat(batch.lines), {
             resumable: false,
             contentType: 'text/plain',
             // A retry after a write that did land must not fail, nor write a second copy.
@@ -156,7 +184,7 @@ export class Archiver {
         this.counts.writeFailures++;
         this.options.logger.warn('archive object could not be written; retrying', {
           object: name,
-          messages: batch.messages.length,
+          messages: batch.ackIds.length,
           delayMs,
           error,
         });
@@ -164,10 +192,46 @@ export class Archiver {
         delayMs = Math.min(delayMs * 2, MAX_WRITE_RETRY_MS);
       }
     }
-    for (const message of batch.messages) message.ack();
-    this.counts.archived += batch.messages.length;
-    this.counts.inHand -= batch.messages.length;
-    this.counts.objects++;
+    await this.acknowledge(batch.ackIds);
+    if (batch.lines.length > 0) this.counts.objects++;
+    this.counts.archived += batch.ackIds.length;
+    this.counts.inHand -= batch.ackIds.length;
+  }
+
+  /** Acknowledges, retrying: an acknowledgement lost only means the batch is archived again (readers de-duplicate). */
+  private async acknowledge(ackIds: string[]): Promise<void> {
+    for (let i = 0; i < ackIds.length; i += PULL_BATCH) {
+      const slice = ackIds.slice(i, i + PULL_BATCH);
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await this.options.subscriber.acknowledge({ subscription: this.options.subscriptionPath, ackIds: slice });
+          break;
+        } catch (error) {
+          if (attempt >= 5) {
+            this.options.logger.warn('acknowledging archived messages failed; they will be archived again', { error });
+            break;
+          }
+          await new Promise((resolve) => setTimeout(resolve, 200 * (attempt + 1)));
+        }
+      }
+      for (const ackId of slice) this.held.delete(ackId);
+    }
+  }
+
+  private async lease(ackIds: string[]): Promise<void> {
+    for (let i = 0; i < ackIds.length; i += PULL_BATCH)
+      await this.options.subscriber.modifyAckDeadline({
+        subscription: this.options.subscriptionPath,
+        ackIds: ackIds.slice(i, i + PULL_BATCH),
+        ackDeadlineSeconds: LEASE_SECONDS,
+      });
+  }
+
+  private async renewLeases(): Promise<void> {
+    if (this.held.size === 0) return;
+    await this.lease([...this.held]).catch((error: unknown) =>
+      this.options.logger.warn('renewing the lease of held messages failed', { error }),
+    );
   }
 }
 
