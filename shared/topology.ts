@@ -214,8 +214,9 @@ export function defineTopology(options: TopologyOptions): Topology {
       subscription: {
         name: name('archive'),
         topic: name('contact-writes'),
-        ackDeadlineSeconds: 60,
-        retryPolicy: { minimumBackoffSeconds: 10, maximumBackoffSeconds: 600 },
+        // Short: what a crashed local archiver held is archived by its successor within seconds.
+        ackDeadlineSeconds: 10,
+        retryPolicy: { minimumBackoffSeconds: 1, maximumBackoffSeconds: 60 },
         enableMessageOrdering: false,
         messageRetentionSeconds: 7 * DAY,
       },

@@ -49,13 +49,13 @@ resource "google_pubsub_subscription" "archive" {
   name                       = "${var.name_prefix}archive"
   project                    = var.project
   topic                      = google_pubsub_topic.contact_writes.id
-  ack_deadline_seconds       = 60
+  ack_deadline_seconds       = 10
   enable_message_ordering    = false
   message_retention_duration = "604800s"
 
   retry_policy {
-    minimum_backoff = "10s"
-    maximum_backoff = "600s"
+    minimum_backoff = "1s"
+    maximum_backoff = "60s"
   }
 
   # Never expires.
