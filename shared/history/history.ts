@@ -130,7 +130,12 @@ export async function readHistory(
     validateContactId(contactId);
   }
   const resolved = resolveHistoryOptions(options);
-  const events = await archive.read({ networkId, ...(resolved.to ? { to: resolved.to } : {}) });
+  const events = await archive.read({
+    networkId,
+    ...(groupId !== undefined ? { groupId } : {}),
+    ...(contactId !== undefined ? { contactId } : {}),
+    ...(resolved.to ? { to: resolved.to } : {}),
+  });
   const state = new MemoryStorage({ writerId: 'history-replay', logger: silentLogger });
   const entries: HistoryEntry[] = [];
   try {

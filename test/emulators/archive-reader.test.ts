@@ -99,6 +99,11 @@ describe('ArchiveReader against the Storage emulator', () => {
     });
     expect(events.map((event) => event.time)).toEqual(['2026-12-07T10:00:02.000Z', '2026-12-07T10:00:03.000Z']);
     expect(await reader().read({ from: new Date('2026-12-07T10:00:00Z'), networkId: 'other' })).toEqual([]);
+    // One contact's writes: the bundle that holds one of them, and nothing else.
+    const c3 = await reader().read({ networkId: 'n1', groupId: 'g1', contactId: 'c3' });
+    expect(c3.map((event) => event.type)).toEqual([EventType.ContactsWritten]);
+    const c2 = await reader().read({ networkId: 'n1', groupId: 'g1', contactId: 'c2' });
+    expect(c2.map((event) => event.type === EventType.ContactWritten && event.data.content)).toEqual([4]);
     expect(await reader().begins()).toEqual(new Date('2026-12-07T10:00:00Z'));
   });
 
