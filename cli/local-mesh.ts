@@ -21,6 +21,8 @@ import {
 } from './functions-supervisor';
 import { startPubSubProxy, type PubSubProxy } from './pubsub-proxy';
 import { describeTakenPorts } from './port-owner';
+import { ensureArchiveSubscription } from './archiver';
+import { startArchiverProcess, type ArchiverProcess } from './archiver-process';
 
 /** Fixed ports of the parts; 0 or absent picks a free one. */
 export interface MeshPorts {
@@ -32,7 +34,7 @@ export interface MeshPorts {
 
 /** The part of the mesh that failed to start, named so one line can say what broke. */
 export type MeshPart =
-  'ports' | 'emulators' | 'journal' | 'functions' | 'topology' | 'settings' | 'dashboard' | 'gateway';
+  'ports' | 'emulators' | 'journal' | 'functions' | 'topology' | 'settings' | 'dashboard' | 'gateway' | 'archiver';
 
 export class MeshStartError extends Error {
   constructor(
@@ -81,6 +83,11 @@ export interface LocalMeshOptions {
   postgresUrl?: string;
   /** Fixed ports; free ones by default. Taken ports fail the start before anything runs. */
   ports?: MeshPorts;
+  /**
+   * Run the archiver, which writes every contact-writes event to the archive in the state bucket
+   * (`spine dev` does); `maxBatchMs` is its batch window (1 s by default). Off by default.
+   */
+  archiver?: boolean | { maxBatchMs?: number };
 }
 
 /** What a draining stop delivered, and what it could not (lost with the Pub/Sub emulator). */
@@ -112,6 +119,8 @@ export interface LocalMesh {
   readonly relay: DeliveryRelay;
   /** The journal of accepted messages, with a data dir. */
   readonly journal?: AcceptedJournal;
+  /** The archiver process (supervised), when started. */
+  readonly archiver?: ArchiverProcess;
   /** The functions process as supervised: restarted when it dies, not when stopped through `functions.stop()`. */
   supervision(): SupervisionStatus;
   /** Stops the functions process and starts it again on the same ports (push endpoints stay valid). */
@@ -160,6 +169,7 @@ export async function startLocalMesh(options: LocalMeshOptions = {}): Promise<Lo
   let supervisor: FunctionsSupervisor | undefined;
   let proxy: PubSubProxy | undefined;
   let relay: DeliveryRelay | undefined;
+  let archiver: ArchiverProcess | undefined;
   // Filled once the topology is known; the pass-through reads them on every call.
   const journaledTopics = new Set<string>();
   const derivedTopics = new Set<string>();
@@ -237,12 +247,27 @@ export async function startLocalMesh(options: LocalMeshOptions = {}): Promise<Lo
         { pubsub: upstream, storage, tasks, location: settings.tasksLocation },
         { endpoints: functions.urls, logger: log, localDelivery: true },
       );
+      // Before anything is replayed or written, so the archive misses nothing.
+      if (options.archiver) await ensureArchiveSubscription(topology, upstream);
       if (journal) replayed = await replayUnfinished(journal, upstream, topology, log.child({ part: 'journal' }));
     } catch (error) {
       await upstream.close();
       throw new MeshStartError('topology', `provisioning failed: ${(error as Error).message}`, { cause: error });
     } finally {
       await tasks.close();
+    }
+    if (options.archiver) {
+      archiver = await startArchiverProcess({
+        // It only pulls: straight from the emulator, not through the journaling pass-through.
+        env: { ...functionsEnv, PUBSUB_EMULATOR_HOST: upstreamHost },
+        ...(typeof options.archiver === 'object' && options.archiver.maxBatchMs
+          ? { maxBatchMs: options.archiver.maxBatchMs }
+          : {}),
+        logger: log.child({ part: 'archiver' }),
+        ...(options.onFunctionsLog ? { onLog: options.onFunctionsLog } : {}),
+      }).catch((error: unknown) => {
+        throw new MeshStartError('archiver', (error as Error).message, { cause: error });
+      });
     }
     proxy?.open();
     // Dead letters go through the pass-through, so they are journaled like any accepted message.
@@ -298,6 +323,7 @@ export async function startLocalMesh(options: LocalMeshOptions = {}): Promise<Lo
             logger: log.child({ part: 'scheduler' }),
           });
     const running = supervisor;
+    const runningArchiver = archiver;
     let stopped: Promise<StopReport> | undefined;
     return {
       ...(scheduler ? { scheduler } : {}),
@@ -307,6 +333,7 @@ export async function startLocalMesh(options: LocalMeshOptions = {}): Promise<Lo
       env,
       relay: activeRelay,
       ...(journal ? { journal } : {}),
+      ...(runningArchiver ? { archiver: runningArchiver } : {}),
       get functions() {
         return running.current;
       },
@@ -338,6 +365,8 @@ export async function startLocalMesh(options: LocalMeshOptions = {}): Promise<Lo
               return { delivered: 0, undelivered: activeRelay.stats().inHand, drainError: (error as Error).message };
             });
           }
+          // After the drain: what it delivered is archived too; the archiver writes what it holds, then exits.
+          await runningArchiver?.stop();
           await activeRelay.stop();
           await running.stop();
           await publisher.close().catch(() => undefined);
@@ -351,6 +380,7 @@ export async function startLocalMesh(options: LocalMeshOptions = {}): Promise<Lo
       },
     };
   } catch (error) {
+    await archiver?.stop().catch(() => undefined);
     await relay?.stop();
     await supervisor?.stop();
     await proxy?.stop();

@@ -61,6 +61,11 @@ const COMMANDS: Record<string, { args: string; summary: string; load: () => Prom
     summary: "the gateway's API keys",
     load: async () => (require('./commands/keys') as typeof import('./commands/keys')).keys,
   },
+  history: {
+    args: '<network> [group [contact]] [--since T] [--until T]',
+    summary: 'writes from the event archive, newest first, with outcomes',
+    load: async () => (require('./commands/history') as typeof import('./commands/history')).history,
+  },
   export: {
     args: '<network> [file]',
     summary: 'write a network to a portable JSON file',

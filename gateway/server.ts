@@ -41,12 +41,13 @@ import {
   type MethodName,
   type WireError,
 } from '../shared/remote/protocol';
+import type { HistoryOptions, HistoryPage } from '../shared/history/history';
 import { allows, hashKey, keyIdOf, writesSomewhere, type ApiKeyRecord, type ApiKeys } from './keys';
 import { RateLimiter } from './rate-limiter';
 
 export interface GatewayOptions {
   /** What the gateway serves; `flush()` is called for `POST /v1/flush` when it has one (SpineStorage). */
-  storage: NetworkStorage & { flush?(): Promise<void> };
+  storage: NetworkStorage & { flush?(): Promise<void>; history?: HistorySource['history'] };
   keys: ApiKeys;
   /** 0 (default) takes a free port. */
   port?: number;
@@ -132,6 +133,17 @@ class RequestError extends Error {
 }
 
 /** Ids each method takes after the network id, validated before the storage sees them. */
+/** What serves `history`: SpineStorage. */
+interface HistorySource {
+  history(networkId: string, groupId?: string, contactId?: string, options?: HistoryOptions): Promise<HistoryPage>;
+}
+
+/** An id argument that may be left out (`undefined`). */
+const optional =
+  (validate: (id: unknown) => string) =>
+  (id: unknown): string =>
+    id === undefined ? (id as unknown as string) : validate(id);
+
 const ID_ARGUMENTS: Partial<Record<MethodName, Array<(id: unknown) => string>>> = {
   saveContactContent: [validateNetworkId, validateGroupId, validateContactId],
   loadContactContent: [validateNetworkId, validateGroupId, validateContactId],
@@ -140,6 +152,7 @@ const ID_ARGUMENTS: Partial<Record<MethodName, Array<(id: unknown) => string>>> 
   deleteGroup: [validateNetworkId, validateGroupId],
   loadSnapshot: [validateNetworkId, validateSnapshotId],
   deleteSnapshot: [validateNetworkId, validateSnapshotId],
+  history: [validateNetworkId, optional(validateGroupId), optional(validateContactId)],
 };
 
 interface Listener {
@@ -375,6 +388,15 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         return storage.flush ? storage.flush() : undefined;
       case 'checkAccess':
         return checkAccess(record, args[0], args[1]);
+      case 'history':
+        if (!storage.history)
+          throw new RequestError(501, 'UNKNOWN_METHOD', 'this gateway serves no history: its storage keeps no archive');
+        return storage.history(
+          args[0] as string,
+          args[1] as string | undefined,
+          args[2] as string | undefined,
+          args[3] as HistoryOptions | undefined,
+        );
       default:
         return (storage[method] as (...a: unknown[]) => Promise<unknown>).apply(storage, args);
     }

@@ -79,6 +79,35 @@ export interface TopologyOptions {
   bucket: string;
   /** Period of the interval flush (`SPINE_INTERVAL_MS`), in whole minutes. */
   persistIntervalMs?: number;
+  /** Days the event archive keeps its objects (Terraform `archive_retention_days`); 30 by default. */
+  archiveRetentionDays?: number;
+}
+
+/**
+ * Where and how every contact-writes event is archived, in the layout of a Pub/Sub Cloud Storage
+ * subscription with the text format: objects named
+ * `<objectPrefix><datetime as datetimeFormat>_<uuid><suffix>`, each holding one message's data
+ * (the CloudEvents JSON) per line. Object names sort by the time their batch began.
+ */
+export interface ArchiveSpec {
+  /**
+   * Every contact-writes event into the archive: a Cloud Storage subscription in the cloud; locally
+   * a pull subscription the archiver creates and drains (apart from `subscriptions`, so a mesh
+   * without an archiver does not pile up messages nobody pulls).
+   */
+  subscription: SubscriptionSpec;
+  /** Prefix of every archive object in the state bucket (`filename_prefix`). */
+  objectPrefix: string;
+  /** `filename_datetime_format`: UTC, one folder per day and hour, so a time range is a name range. */
+  datetimeFormat: 'YYYY-MM-DD/hh/mm-ss';
+  /** `filename_suffix`. */
+  suffix: string;
+  /** `max_duration` in the cloud (Pub/Sub's minimum is one minute); the local archiver uses its own, shorter. */
+  maxDurationSeconds: number;
+  /** `max_bytes`: a batch reaching this many bytes starts a new object. */
+  maxBytes: number;
+  /** Lifecycle age of the archive's objects. */
+  retentionDays: number;
 }
 
 export interface Topology {
@@ -101,6 +130,7 @@ export interface Topology {
     /** Pulled by `persist`, acknowledged only once a write is in the state: the durable buffer of batches. */
     pending: SubscriptionSpec;
   };
+  archive: ArchiveSpec;
   queues: { persist: QueueSpec; snapshots: QueueSpec };
   bucket: BucketSpec;
   functions: Record<FunctionName, FunctionSpec>;
@@ -112,6 +142,9 @@ export interface Topology {
 
 const DAY = 24 * 60 * 60;
 
+/** Default days the event archive is kept. */
+export const DEFAULT_ARCHIVE_RETENTION_DAYS = 30;
+
 /** Failed attempts at a contact write before materialize files it as a dead letter. */
 export const MATERIALIZE_MAX_DELIVERY_ATTEMPTS = 5;
 /** The subscription's own dead-letter policy is the backstop, for failures the function cannot count (crashes, timeouts). */
@@ -122,6 +155,7 @@ export function defineTopology(options: TopologyOptions): Topology {
   const name = (suffix: string) => `${prefix}${suffix}`;
   const deadLetters = name('dead-letters');
   const deadLettersFinal = name('dead-letters-final');
+  const archiveRetentionDays = options.archiveRetentionDays ?? DEFAULT_ARCHIVE_RETENTION_DAYS;
   return {
     projectId: options.projectId,
     prefix,
@@ -176,6 +210,23 @@ export function defineTopology(options: TopologyOptions): Topology {
         messageRetentionSeconds: 7 * DAY,
       },
     },
+    archive: {
+      subscription: {
+        name: name('archive'),
+        topic: name('contact-writes'),
+        // Short: what a crashed local archiver held is archived by its successor within seconds.
+        ackDeadlineSeconds: 10,
+        retryPolicy: { minimumBackoffSeconds: 1, maximumBackoffSeconds: 60 },
+        enableMessageOrdering: false,
+        messageRetentionSeconds: 7 * DAY,
+      },
+      objectPrefix: 'archive/contact-writes/',
+      datetimeFormat: 'YYYY-MM-DD/hh/mm-ss',
+      suffix: '.jsonl',
+      maxDurationSeconds: 60,
+      maxBytes: 100 * 1024 * 1024,
+      retentionDays: archiveRetentionDays,
+    },
     queues: {
       persist: {
         name: name('persist'),
@@ -207,6 +258,7 @@ export function defineTopology(options: TopologyOptions): Topology {
       lifecycle: [
         { prefix: 'dead-letters/', deleteAfterDays: 30 },
         { prefix: 'health/', deleteAfterDays: 7 },
+        { prefix: 'archive/', deleteAfterDays: archiveRetentionDays },
       ],
     },
     functions: {

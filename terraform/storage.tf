@@ -32,6 +32,17 @@ resource "google_storage_bucket" "state" {
     }
   }
 
+  # The event archive (archive.tf) is kept archive_retention_days.
+  lifecycle_rule {
+    condition {
+      age            = var.archive_retention_days
+      matches_prefix = ["archive/"]
+    }
+    action {
+      type = "Delete"
+    }
+  }
+
   # Versioning keeps what a write replaced for a while, not forever: every contact write replaces an object.
   lifecycle_rule {
     condition {

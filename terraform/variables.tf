@@ -149,3 +149,14 @@ variable "gateway_env" {
   type        = map(string)
   default     = {}
 }
+
+variable "archive_retention_days" {
+  description = "Days the event archive (every contact write, under archive/ of the state bucket) is kept."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.archive_retention_days >= 1 && floor(var.archive_retention_days) == var.archive_retention_days
+    error_message = "archive_retention_days must be a whole number of days, at least 1."
+  }
+}

@@ -149,6 +149,8 @@ export async function dev(argv: string[]): Promise<number> {
       ports,
       ...(postgresUrl ? { postgresUrl } : {}),
       functionsEnv: functionSettings(process.env),
+      // Every contact write into the archive, for `spine history`.
+      archiver: true,
       logger: log,
       onFunctionsLog: (line) => {
         logStream.write(line + '\n');

@@ -9,6 +9,7 @@ import { canonicalize, decode, encode } from '../codec';
 import { AuthenticationError, InvalidArgumentError, StorageClosedError, StorageUnavailableError } from '../errors';
 import { changePath, parsePath, pathMatches, validateNetworkId, type ParsedPath } from '../ids';
 import { createLogger, type Logger } from '../log';
+import type { HistoryOptions, HistoryPage } from '../history/history';
 import type {
   ContactWriteOptions,
   GroupChange,
@@ -238,6 +239,14 @@ export class RemoteStorage implements NetworkStorage {
 
   deleteSnapshot(networkId: string, snapshotId: string): Promise<void> {
     return this.call('deleteSnapshot', [networkId, snapshotId]);
+  }
+
+  /**
+   * The history of a network, group or contact from the mesh's event archive (see
+   * `SpineStorage.history`), refused (`PermissionDeniedError`) unless the key may read the network.
+   */
+  history(networkId: string, groupId?: string, contactId?: string, options: HistoryOptions = {}): Promise<HistoryPage> {
+    return this.call('history', [networkId, groupId, contactId, options]);
   }
 
   /** Resolves once every write the gateway took so far is readable (the mesh materialized it). */

@@ -64,6 +64,8 @@ import { CHANGE_ATTRIBUTES } from './change-publisher';
 import { resolveBundling, WriteBundler, type BundlingOptions } from './write-bundler';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { copyNetworks } from '../sync';
+import { ArchiveReader } from '../history/archive-reader';
+import { readHistory, type HistoryOptions, type HistoryPage } from '../history/history';
 
 export interface SpineStorageOptions {
   projectId: string;
@@ -171,6 +173,7 @@ export class SpineStorage implements NetworkStorage {
   private readonly pubsub: PubSub;
   private readonly writes: Topic;
   private readonly contentStore?: ContentStore;
+  private readonly archive?: ArchiveReader;
   private readonly clock: HybridLogicalClock;
   private readonly maxContentBytes: number;
   private readonly flushTimeoutMs: number;
@@ -211,7 +214,12 @@ export class SpineStorage implements NetworkStorage {
       messageOrdering: true,
       batching: { maxMessages: 100, maxMilliseconds: 1 },
     });
-    if (options.storage && options.bucket) this.contentStore = new ContentStore(options.storage, options.bucket);
+    if (options.storage && options.bucket) {
+      this.contentStore = new ContentStore(options.storage, options.bucket);
+      this.archive = new ArchiveReader(options.storage, options.bucket, this.topology.archive, {
+        maxBatchMs: this.topology.archive.maxDurationSeconds * 1000,
+      });
+    }
     this.clock = new HybridLogicalClock(this.sessionWriterId);
     this.maxContentBytes = options.maxContentBytes ?? DEFAULT_MAX_CONTENT_BYTES;
     this.flushTimeoutMs = options.flushTimeoutMs ?? 30_000;
@@ -533,6 +541,28 @@ export class SpineStorage implements NetworkStorage {
   async deleteSnapshot(networkId: string, snapshotId: string): Promise<void> {
     this.ensureOpen('deleteSnapshot');
     return this.state.deleteSnapshot(networkId, snapshotId);
+  }
+
+  // ---- history
+
+  /**
+   * The writes of a network, one of its groups or one contact, from the event archive, newest
+   * first and paged (`limit`, then the page's `cursor` for older ones), within `from`/`to`: each
+   * with its time, writer, blend mode, content and outcome (`changed`, `unchanged`,
+   * `contradiction`), group and network saves and deletes included. Needs `{ storage, bucket }`.
+   */
+  async history(
+    networkId: string,
+    groupId?: string,
+    contactId?: string,
+    options: HistoryOptions = {},
+  ): Promise<HistoryPage> {
+    this.ensureOpen('history');
+    const archive = this.archive;
+    const contentStore = this.contentStore;
+    if (!archive || !contentStore)
+      throw new InvalidArgumentError('history reads the event archive: it needs SpineStorage { storage, bucket }');
+    return readHistory(archive, (reference) => contentStore.get(reference), networkId, groupId, contactId, options);
   }
 
   // ---- federation

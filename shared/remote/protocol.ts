@@ -70,6 +70,8 @@ export const METHODS = {
   flush: { access: 'write', minArgs: 0, maxArgs: 0, scoped: false },
   /** `(networkIds, access)`: refuses (403, naming every refused network) unless the key may do `access` on all of them; `sync` asks before it writes anything. */
   checkAccess: { access: 'read', minArgs: 2, maxArgs: 2, scoped: false },
+  /** `(networkId, groupId?, contactId?, options?)`: the network's history from the event archive (SpineStorage.history). */
+  history: { access: 'read', minArgs: 1, maxArgs: 4, scoped: true },
 } as const satisfies Record<string, MethodSpec>;
 
 export type MethodName = keyof typeof METHODS;

@@ -107,7 +107,8 @@ export async function driftBetween(config: TerraformConfig, topology: Topology, 
 
   // ---- subscriptions
   const subscriptions = await byName(config, 'google_pubsub_subscription');
-  const codeSubscriptions = new Map(allSubscriptions(topology).map((spec) => [spec.name, spec]));
+  // The archive's subscription is created by the local archiver, not provisioned: compared here all the same.
+  const codeSubscriptions = new Map([...allSubscriptions(topology), topology.archive.subscription].map((spec) => [spec.name, spec]));
   for (const name of compareNames(differences, 'subscription', subscriptions.keys(), codeSubscriptions.keys())) {
     const tf = subscriptions.get(name)!;
     const spec = codeSubscriptions.get(name)!;
@@ -148,6 +149,24 @@ export async function driftBetween(config: TerraformConfig, topology: Topology, 
     const oidc = await config.attribute(tf, 'push_config.0.oidc_token.0.service_account_email');
     if (oidc === undefined) differences.push(`${what}: push_config has no oidc_token, so the function would have to accept unauthenticated pushes`);
     else check(differences, what, 'push OIDC service account', await serviceAccountId(config, oidc, `${tf.address}.push_config`), options.invokers.push);
+  }
+
+  // ---- the event archive: a Cloud Storage subscription in the layout the local archiver and the readers use
+  const archiveSubscription = subscriptions.get(topology.archive.subscription.name);
+  if (archiveSubscription) {
+    const what = `subscription ${topology.archive.subscription.name}`;
+    const storageConfig = async (setting: string) => config.attribute(archiveSubscription, `cloud_storage_config.0.${setting}`);
+    if (!archiveSubscription.block.cloud_storage_config) differences.push(`${what}: cloud_storage_config is missing in Terraform`);
+    else {
+      const bucket = await storageConfig('bucket');
+      check(differences, what, 'cloud_storage_config.bucket', bucket instanceof Ref ? await referencedName(config, bucket, 'google_storage_bucket', `${archiveSubscription.address}.cloud_storage_config.bucket`) : bucket, topology.bucket.name);
+      check(differences, what, 'cloud_storage_config.filename_prefix', await storageConfig('filename_prefix'), topology.archive.objectPrefix);
+      check(differences, what, 'cloud_storage_config.filename_suffix', await storageConfig('filename_suffix'), topology.archive.suffix);
+      check(differences, what, 'cloud_storage_config.filename_datetime_format', await storageConfig('filename_datetime_format'), topology.archive.datetimeFormat);
+      check(differences, what, 'cloud_storage_config.max_duration', await optionalSeconds(config, archiveSubscription, 'cloud_storage_config.0.max_duration'), topology.archive.maxDurationSeconds);
+      check(differences, what, 'cloud_storage_config.max_bytes', await storageConfig('max_bytes'), topology.archive.maxBytes);
+      check(differences, what, 'cloud_storage_config format (text)', archiveSubscription.block.cloud_storage_config && (await storageConfig('avro_config')) === undefined ? 'text' : 'avro', 'text');
+    }
   }
 
   // ---- queues

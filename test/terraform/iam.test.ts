@@ -57,7 +57,7 @@ async function grants(config: TerraformConfig): Promise<string[]> {
 /** The prefixes a storage condition allows, read from the list its expression is built from. */
 function conditionPrefixes(config: TerraformConfig, instance: ResourceInstance): string {
   const expression = String(config.raw(instance, 'condition.0.expression'));
-  const builder = /^\$\{join\(" \|\| ", flatten\(\[for prefix in (each\.value|local\.(?:client_object|gateway_object|gateway_key)_prefixes) : \[\n\s+"resource\.name\.startsWith\(\\"projects\/_\/buckets\/\$\{local\.bucket_name\}\/objects\/\$\{prefix\}\\"\)",\n\s+"api\.getAttribute\(\\"storage\.googleapis\.com\/objectListPrefix\\", \\"\\"\)\.startsWith\(\\"\$\{prefix\}\\"\)",\n\s+\]\]\)\)\}$/.exec(expression);
+  const builder = /^\$\{join\(" \|\| ", flatten\(\[for prefix in (each\.value|local\.(?:client_object|gateway_object|gateway_key|archive_object)_prefixes) : \[\n\s+"resource\.name\.startsWith\(\\"projects\/_\/buckets\/\$\{local\.bucket_name\}\/objects\/\$\{prefix\}\\"\)",\n\s+"api\.getAttribute\(\\"storage\.googleapis\.com\/objectListPrefix\\", \\"\\"\)\.startsWith\(\\"\$\{prefix\}\\"\)",\n\s+\]\]\)\)\}$/.exec(expression);
   if (!builder) throw new TerraformError(`${instance.address}: condition ${expression} is not the prefix condition this test reads`);
   const list = builder[1] === 'each.value' ? instance.each?.value : config.rawLocal(builder[1]!.slice('local.'.length));
   if (!Array.isArray(list)) throw new TerraformError(`${instance.address}: condition prefixes are not a list`);
@@ -110,7 +110,13 @@ const OTHER_ROLES = (prefix: string) => ({
     `sa:${prefix}fn-build roles/logging.logWriter on project`,
     `sa:${prefix}fn-build roles/storage.objectViewer on bucket:${SOURCE_BUCKET}`,
   ],
+  // The archive's Cloud Storage subscription writes as this account: create objects under archive/, nothing else.
+  [`${prefix}archive-writer`]: [
+    `sa:${prefix}archive-writer roles/storage.bucketViewer on bucket:${BUCKET}`,
+    `sa:${prefix}archive-writer roles/storage.objectCreator on bucket:${BUCKET} if objects under archive/`,
+  ],
   'pubsub-service-agent': [
+    `pubsub-service-agent roles/iam.serviceAccountTokenCreator on sa:${prefix}archive-writer`,
     `pubsub-service-agent roles/iam.serviceAccountTokenCreator on sa:${prefix}push-invoker`,
     `pubsub-service-agent roles/pubsub.publisher on topic:${prefix}dead-letters`,
     `pubsub-service-agent roles/pubsub.publisher on topic:${prefix}dead-letters-final`,
@@ -188,6 +194,8 @@ describe('IAM of the deployment', () => {
         `sa:spine-gateway roles/storage.bucketViewer on bucket:${BUCKET}`,
         `sa:spine-gateway roles/storage.objectUser on bucket:${BUCKET} if objects under networks/,content/`,
         `sa:spine-gateway roles/storage.objectViewer on bucket:${BUCKET} if objects under ${KEYS_OBJECT_PREFIX}`,
+        // Reads the event archive for history requests.
+        `sa:spine-gateway roles/storage.objectViewer on bucket:${BUCKET} if objects under archive/`,
       ].sort(),
     );
     expect(all.allUsers).toEqual(['allUsers roles/run.invoker on function:spine-gateway']);
