@@ -33,3 +33,5 @@ export {
 export { StoreSnapshotter, type Snapshotter, type StoreSnapshotterOptions } from '../backends/snapshotter';
 export { StoreStateReader, type StateReader } from '../backends/state-reader';
 export type { MaterializedState, SnapshotRunState } from '../backends/materialized-state';
+export type { HistoryEntry, HistoryOptions, HistoryPage, HistoryOutcome } from '../history/history';
+export { ArchiveCorruptError, ArchiveUnreadableError } from '../history/errors';

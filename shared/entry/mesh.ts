@@ -11,3 +11,9 @@ export { DeadLetterStore, DeadLetterNotFoundError, type DeadLetter } from '../me
 export { ContentStore, ContentMissingError, MAX_INLINE_CONTENT_BYTES } from '../mesh/content-store';
 export { ChangePublisher, type Change } from '../mesh/change-publisher';
 export { createPubSubClient, createStorageClient } from '../mesh/clients';
+export {
+  ArchiveReader,
+  type ArchiveReaderOptions,
+  type ArchiveObject,
+  type ArchiveRange,
+} from '../history/archive-reader';
