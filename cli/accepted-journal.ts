@@ -42,6 +42,12 @@ export class AcceptedJournal {
   private readonly pending = new Map<string, JournaledMessage>();
   /** Done before their publish record was written (the relay can be faster than the fsync). */
   private readonly doneEarly = new Set<string>();
+  /** Per entry, the copies that hold it not done (see `hold`). */
+  private readonly holders = new Map<string, Set<string>>();
+  /** Per copy, the entry it holds. */
+  private readonly heldBy = new Map<string, string>();
+  /** Entries marked done while still held: done once their last copy is released. */
+  private readonly doneWhenReleased = new Set<string>();
   private doneQueue: string[] = [];
   private queue: Array<{ lines: string; sync: boolean; resolve: () => void; reject: (error: unknown) => void }> = [];
   /** Appends written but not yet fsync'd (derived messages): synced before any done mark is written. */
@@ -120,11 +126,35 @@ export class AcceptedJournal {
     });
   }
 
+  /**
+   * Keeps entry `id` not done until `copy` is marked done: for a message derived from it that is not
+   * journaled itself (a batched write's pending copy, kept in the emulator's memory only). A crash
+   * before the copy is done replays the entry, which makes the copy again. Cheaper than journaling
+   * the copy: nothing is written and nothing waits.
+   */
+  hold(id: string, copy: string): void {
+    if (this.closed) return;
+    let copies = this.holders.get(id);
+    if (!copies) this.holders.set(id, (copies = new Set()));
+    copies.add(copy);
+    this.heldBy.set(copy, id);
+  }
+
   /** The state holds these messages (or they are filed as dead letters): not published again. */
   markDone(ids: Iterable<string>): void {
     for (const id of ids) {
-      if (this.pending.delete(id)) this.doneQueue.push(id);
-      else this.doneEarly.add(id);
+      const held = this.heldBy.get(id);
+      if (held !== undefined) {
+        this.heldBy.delete(id);
+        const copies = this.holders.get(held)!;
+        copies.delete(id);
+        if (copies.size) continue;
+        this.holders.delete(held);
+        if (this.doneWhenReleased.delete(held)) this.finish(held);
+        continue;
+      }
+      if (this.holders.has(id)) this.doneWhenReleased.add(id);
+      else this.finish(id);
     }
     if (this.doneQueue.length && !this.doneTimer && !this.closed) {
       this.doneTimer = setTimeout(() => {
@@ -133,6 +163,11 @@ export class AcceptedJournal {
       }, DONE_FLUSH_MS);
       this.doneTimer.unref();
     }
+  }
+
+  private finish(id: string): void {
+    if (this.pending.delete(id)) this.doneQueue.push(id);
+    else this.doneEarly.add(id);
   }
 
   get pendingCount(): number {

@@ -6,6 +6,7 @@ import { createLogger, type Logger } from '../shared/log';
 import { freePort } from '../emulators/ports';
 import { FUNCTION_TARGETS } from '../functions/targets';
 import { createPubSubClient, createStorageClient, createTasksClient } from '../shared/mesh/clients';
+import { SOURCE_MESSAGE_ATTRIBUTE } from '../shared/mesh/pending-writes';
 import { provisionTopology, pushEndpoint } from '../shared/provision';
 import { loadSettings, usesBatching, type SpineSettings } from '../shared/settings';
 import { allSubscriptions, defineTopology, type FunctionName, type Topology } from '../shared/topology';
@@ -174,6 +175,7 @@ export async function startLocalMesh(options: LocalMeshOptions = {}): Promise<Lo
   const journaledTopics = new Set<string>();
   const derivedTopics = new Set<string>();
   const ackedSubscriptions = new Set<string>();
+  const sourceAttributes = new Map<string, string>();
   const upstreamHost = emulators.env().PUBSUB_EMULATOR_HOST!;
   try {
     if (journal) {
@@ -184,6 +186,7 @@ export async function startLocalMesh(options: LocalMeshOptions = {}): Promise<Lo
         journaledTopics,
         derivedTopics,
         ackedSubscriptions,
+        sourceAttributes,
         logger: log.child({ part: 'pubsub-journal' }),
       }).catch((error: unknown) => {
         throw new MeshStartError('ports', `the Pub/Sub port ${requested.pubsub ?? 0}: ${(error as Error).message}`, {
@@ -231,6 +234,8 @@ export async function startLocalMesh(options: LocalMeshOptions = {}): Promise<Lo
     for (const topic of [topology.topics.pendingWrites, topology.topics.deadLetters])
       derivedTopics.add(fullTopic(topic.name));
     ackedSubscriptions.add(fullSubscription(topology.subscriptions.pending.name));
+    // Pending copies name their contact-writes message: they hold it not done instead of being journaled.
+    sourceAttributes.set(fullTopic(topology.topics.pendingWrites.name), SOURCE_MESSAGE_ATTRIBUTE);
 
     const startFunctions = () => startFunctionsProcess({ env: functionsEnv, ports, onLog: options.onFunctionsLog });
     const functions = await startFunctions().catch((error: unknown) => {

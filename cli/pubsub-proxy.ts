@@ -50,6 +50,12 @@ export interface PubSubProxyOptions {
   derivedTopics: ReadonlySet<string>;
   /** Full subscription paths whose acknowledgements mark their messages done. */
   ackedSubscriptions: ReadonlySet<string>;
+  /**
+   * Of the derived topics, those whose messages name their source in this attribute: such a
+   * message is not journaled; it holds its source not done until it is acknowledged (see
+   * `AcceptedJournal.hold`). A message without the attribute is journaled as derived.
+   */
+  sourceAttributes?: ReadonlyMap<string, string>;
   logger: Logger;
 }
 
@@ -100,7 +106,16 @@ export async function startPubSubProxy(options: PubSubProxyOptions): Promise<Pub
     const response = await forwardUnary(publishRequest.path, request, deadline);
     if (!options.journaledTopics.has(decoded.topic)) return response;
     const { messageIds = [] } = publishRequest.responseDeserialize(response) as { messageIds?: string[] };
-    const entries: JournaledMessage[] = (decoded.messages ?? []).map((message, index) => ({
+    const sourceAttribute = options.sourceAttributes?.get(decoded.topic);
+    const messages = (decoded.messages ?? []).map((message, index) => ({ message, index }));
+    const copies = sourceAttribute ? messages.filter(({ message }) => message.attributes?.[sourceAttribute]) : [];
+    for (const { message, index } of copies)
+      journal.hold(journal.idOf(message.attributes![sourceAttribute!]!), journal.idOf(messageIds[index] ?? ''));
+    const journaled = copies.length
+      ? messages.filter(({ message }) => !message.attributes?.[sourceAttribute!])
+      : messages;
+    if (!journaled.length) return response;
+    const entries: JournaledMessage[] = journaled.map(({ message, index }) => ({
       id: journal.idOf(messageIds[index] ?? ''),
       topic: decoded.topic,
       data: Buffer.from(message.data ?? Buffer.alloc(0)).toString('base64'),

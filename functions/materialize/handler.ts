@@ -59,7 +59,7 @@ export function createMaterializeHandler(deps: MaterializeDependencies) {
   /** Batched writes cost one publish and, once per window, one task here: the state write waits for the flush. */
   async function defer(
     event: AnySpineEvent,
-    message: { data: string; attributes: Record<string, string> },
+    message: { data: string; attributes: Record<string, string>; id?: string },
   ): Promise<boolean> {
     if (event.type === EventType.FlushRequested) {
       await scheduler().flushNow(event.data.networkId);

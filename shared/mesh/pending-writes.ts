@@ -16,6 +16,11 @@ export interface PendingMessage {
 const PULL_BATCH = 1000;
 /** The batch window a pending write arrived in; absent for `interval` and `manual` networks. */
 export const WINDOW_ATTRIBUTE = 'spineWindow';
+/**
+ * The Pub/Sub message id of the contact-writes message a pending copy was made from, so the local
+ * mesh's journal keeps that message not done until `persist` acknowledged its copy.
+ */
+export const SOURCE_MESSAGE_ATTRIBUTE = 'spineSourceMessageId';
 
 /**
  * The durable buffer of batched writes: a topic that materialize forwards batched contact
@@ -34,10 +39,19 @@ export class PendingWrites {
     this.topic = pubsub.topic(topicName, { batching: { maxMessages: 500, maxMilliseconds: 1 } });
   }
 
-  /** Keeps a received message (its data as received, base64) until a flush; `window` marks a batch window. */
-  async add(message: { data: string; attributes: Record<string, string> }, window?: number): Promise<void> {
-    const attributes =
-      window === undefined ? message.attributes : { ...message.attributes, [WINDOW_ATTRIBUTE]: String(window) };
+  /**
+   * Keeps a received message (its data as received, base64) until a flush; `window` marks a batch
+   * window, `id` (the received message's id) names the source of the copy.
+   */
+  async add(
+    message: { data: string; attributes: Record<string, string>; id?: string },
+    window?: number,
+  ): Promise<void> {
+    const attributes = {
+      ...message.attributes,
+      ...(window === undefined ? {} : { [WINDOW_ATTRIBUTE]: String(window) }),
+      ...(message.id ? { [SOURCE_MESSAGE_ATTRIBUTE]: message.id } : {}),
+    };
     await this.topic.publishMessage({ data: Buffer.from(message.data, 'base64'), attributes });
   }
 

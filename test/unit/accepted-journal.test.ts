@@ -79,3 +79,32 @@ test('a derived message resolves without an fsync of its own, and is synced befo
   await reopened.close();
   await journal.close();
 });
+
+test('a copy that holds its source keeps the source not done until the copy is done, in either order', async () => {
+  const journal = await AcceptedJournal.open(dir, silentLogger);
+  await journal.append([message('source'), message('other')]);
+  const fsyncs = journal.stats().fsyncs;
+  journal.hold('source', 'copy');
+  // The source was delivered (its copy taken): still not done while the copy is pending.
+  journal.markDone(['source', 'other']);
+  await doneFlush();
+  expect((await AcceptedJournal.open(dir, silentLogger)).unfinished.map((m) => m.id)).toEqual(['source']);
+  // A second copy (persist deferred the first to a later flush) keeps holding it once the first is done.
+  journal.hold('source', 'copy-again');
+  journal.markDone(['copy']);
+  await doneFlush();
+  expect((await AcceptedJournal.open(dir, silentLogger)).unfinished.map((m) => m.id)).toEqual(['source']);
+  journal.markDone(['copy-again']);
+  await doneFlush();
+  expect((await AcceptedJournal.open(dir, silentLogger)).unfinished).toEqual([]);
+  // Holding wrote nothing of its own: no fsync beyond the one of the appends.
+  expect(journal.stats().fsyncs).toBe(fsyncs);
+
+  // The copy done before its source was: the source is done when it is.
+  await journal.append([message('late-source')]);
+  journal.hold('late-source', 'late-copy');
+  journal.markDone(['late-copy']);
+  journal.markDone(['late-source']);
+  await journal.close();
+  expect((await AcceptedJournal.open(dir, silentLogger)).unfinished).toEqual([]);
+});
