@@ -14,48 +14,23 @@ import type { GroupState, NetworkState } from '../../shared/model';
 import { ExitCode } from '../../cli/errors';
 import { NETWORK_FILE_FORMAT, NETWORK_FILE_VERSION } from '../../cli/network-file';
 import { useLocalMesh } from '../helpers/mesh';
+import { cliEnv, runSpine, SPINE, writeMeshEnv, type CliResult } from '../helpers/spine-cli';
 
 jest.setTimeout(120_000);
 
 // Any dead letter makes the mesh unhealthy, so the dead letter the dlq test makes shows in health too.
 const mesh = useLocalMesh({ functionsEnv: { SPINE_HEALTH_MAX_DEAD_LETTERS: '0' } });
-const SPINE = path.resolve(__dirname, '../../bin/spine.js');
 const run = randomUUID().slice(0, 8);
 let dataDir: string;
 
-/** The user's environment without any mesh settings: the CLI must find them in mesh.env. */
 function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const key of Object.keys(env)) {
-    if (/^(PUBSUB_|STORAGE_EMULATOR|CLOUD_TASKS_EMULATOR|GOOGLE_CLOUD_PROJECT|GCLOUD_PROJECT|SPINE_)/.test(key))
-      delete env[key];
-  }
-  return { ...env, SPINE_DATA_DIR: dataDir, ...extra };
+  return cliEnv(dataDir, extra);
 }
 
-interface CliResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
-
-/** Runs `spine …` to completion (asynchronously: the mesh's emulators share this process's event loop). */
 function spine(args: string[], options: { env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<CliResult> {
-  const started = performance.now();
-  const child = spawn(process.execPath, [SPINE, ...args], {
+  return runSpine(args, {
     env: options.env ?? cleanEnv(),
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  child.stdin.end(options.input ?? '');
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr, ms: performance.now() - started }));
+    ...(options.input !== undefined && { input: options.input }),
   });
 }
 
@@ -80,12 +55,7 @@ function errorLine(result: CliResult): string {
 
 beforeAll(async () => {
   dataDir = await mkdtemp(path.join(os.tmpdir(), 'spine-cli-'));
-  await writeFile(
-    path.join(dataDir, 'mesh.env'),
-    Object.entries(mesh.mesh.env)
-      .map(([k, v]) => `${k}=${v}`)
-      .join('\n') + '\n',
-  );
+  await writeMeshEnv(dataDir, mesh.mesh.env);
 });
 
 afterAll(async () => {

@@ -3,8 +3,7 @@
  * make used on a gateway that reads the same bucket: created keys work within their scope,
  * records hold no key, revoked keys are refused.
  */
-import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Storage } from '@google-cloud/storage';
@@ -18,10 +17,10 @@ import { RemoteStorage } from '../../shared/backends/remote';
 import { AuthenticationError, PermissionDeniedError } from '../../shared/errors';
 import { createStorageClient } from '../../shared/mesh/storage-client';
 import { createMemoryLogger } from '../helpers/emulators';
+import { cliEnv, runSpine, writeMeshEnv, type CliResult } from '../helpers/spine-cli';
 
 jest.setTimeout(60_000);
 
-const SPINE = path.resolve(__dirname, '../../bin/spine.js');
 const BUCKET = 'spine-keys-test';
 let emulator: StorageEmulator;
 let storage: Storage;
@@ -30,24 +29,8 @@ let gateway: Gateway;
 const backing = new MemoryStorage();
 const clients: RemoteStorage[] = [];
 
-function cleanEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const key of Object.keys(env))
-    if (/^(PUBSUB_|STORAGE_EMULATOR|CLOUD_TASKS_EMULATOR|GOOGLE_CLOUD_PROJECT|GCLOUD_PROJECT|SPINE_)/.test(key))
-      delete env[key];
-  return { ...env, SPINE_DATA_DIR: dataDir, METADATA_SERVER_DETECTION: 'none' };
-}
-
-function spine(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [SPINE, ...args], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function spine(args: string[]): Promise<CliResult> {
+  return runSpine(args, { env: cliEnv(dataDir, { METADATA_SERVER_DETECTION: 'none' }) });
 }
 
 async function ok(args: string[]): Promise<string> {
@@ -67,10 +50,11 @@ beforeAll(async () => {
   storage = createStorageClient({ projectId: 'spine-local', storageEmulatorHost: emulator.url });
   await storage.createBucket(BUCKET);
   dataDir = await mkdtemp(path.join(os.tmpdir(), 'spine-keys-'));
-  await writeFile(
-    path.join(dataDir, 'mesh.env'),
-    `GOOGLE_CLOUD_PROJECT=spine-local\nSTORAGE_EMULATOR_HOST=${emulator.url}\nSPINE_BUCKET=${BUCKET}\n`,
-  );
+  await writeMeshEnv(dataDir, {
+    GOOGLE_CLOUD_PROJECT: 'spine-local',
+    STORAGE_EMULATOR_HOST: emulator.url,
+    SPINE_BUCKET: BUCKET,
+  });
   gateway = await startGateway({
     storage: backing,
     keys: new ApiKeys(new GcsKeyRecords(storage, BUCKET)),

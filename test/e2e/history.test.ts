@@ -4,9 +4,8 @@
  * redelivered event, a write that arrives with an older stamp, a group save), paging, the
  * gateway's scope, the CLI, and an archiver killed mid-stream losing nothing.
  */
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { eventually } from 'super-spine/testing';
@@ -24,12 +23,12 @@ import { formatStamp } from '../../shared/hlc';
 import { createMemoryLogger } from '../helpers/emulators';
 import { groupState } from '../helpers/gcs';
 import { useLocalMesh } from '../helpers/mesh';
+import { cliEnv, runSpine, writeMeshEnv, type CliResult } from '../helpers/spine-cli';
 
 jest.setTimeout(120_000);
 
 const mesh = useLocalMesh({ archiver: { maxBatchMs: 200 } });
 const run = randomUUID().slice(0, 8);
-const SPINE = path.resolve(__dirname, '../../bin/spine.js');
 
 function archive(): ArchiveReader {
   const { topology, settings } = mesh.mesh;
@@ -259,31 +258,14 @@ describe('history', () => {
     let dataDir: string;
     beforeAll(async () => {
       dataDir = await mkdtemp(path.join(os.tmpdir(), 'spine-history-'));
-      await writeFile(
-        path.join(dataDir, 'mesh.env'),
-        Object.entries(mesh.mesh.env)
-          .map(([k, v]) => `${k}=${v}`)
-          .join('\n') + '\n',
-      );
+      await writeMeshEnv(dataDir, mesh.mesh.env);
     });
     afterAll(async () => {
       if (dataDir) await rm(dataDir, { recursive: true, force: true });
     });
 
-    function spine(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-      const env: NodeJS.ProcessEnv = { ...process.env };
-      for (const key of Object.keys(env))
-        if (/^(PUBSUB_|STORAGE_EMULATOR|CLOUD_TASKS_EMULATOR|GOOGLE_CLOUD_PROJECT|GCLOUD_PROJECT|SPINE_)/.test(key))
-          delete env[key];
-      const child = spawn(process.execPath, [SPINE, ...args], { env: { ...env, SPINE_DATA_DIR: dataDir } });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-      return new Promise((resolve, reject) => {
-        child.once('error', reject);
-        child.once('close', (code) => resolve({ code, stdout, stderr }));
-      });
+    function spine(args: string[]): Promise<CliResult> {
+      return runSpine(args, { env: cliEnv(dataDir) });
     }
 
     test('prints a table newest first, --json the entries, --since bounds them, a bad time is a usage error', async () => {
