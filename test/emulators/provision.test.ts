@@ -289,6 +289,8 @@ describe('provisionTopology', () => {
     expect(bucket.lifecycle?.rule).toEqual([
       { action: { type: 'Delete' }, condition: { age: 30, matchesPrefix: ['dead-letters/'] } },
       { action: { type: 'Delete' }, condition: { age: 7, matchesPrefix: ['health/'] } },
+      // The event archive's retention (issue 21).
+      { action: { type: 'Delete' }, condition: { age: 30, matchesPrefix: ['archive/'] } },
     ]);
 
     // The queue: rate limits and retry configuration.
