@@ -6,7 +6,7 @@ import { createLogger, type Logger } from '../shared/log';
 import { freePort } from '../emulators/ports';
 import { FUNCTION_TARGETS } from '../functions/targets';
 import { createPubSubClient, createStorageClient, createTasksClient } from '../shared/mesh/clients';
-import { SOURCE_MESSAGE_ATTRIBUTE } from '../shared/mesh/pending-writes';
+import { SOURCE_MESSAGE_ATTRIBUTE } from '../functions/pending-writes';
 import { provisionTopology, pushEndpoint } from '../shared/provision';
 import { loadSettings, usesBatching, type SpineSettings } from '../shared/settings';
 import { allSubscriptions, defineTopology, type FunctionName, type Topology } from '../shared/topology';

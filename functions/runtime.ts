@@ -4,15 +4,15 @@ import type { MaterializedState } from '../shared/backends/materialized-state';
 import { stateStoreFromSettings } from '../shared/backends/from-settings';
 import { createLogger, type Logger } from '../shared/log';
 import { ChangePublisher } from '../shared/mesh/change-publisher';
-import { BatchScheduler } from '../shared/mesh/batch-scheduler';
+import { BatchScheduler } from './batch-scheduler';
 import {
   createPubSubClient,
   createStorageClient,
   createSubscriberClient,
   createTasksClient,
 } from '../shared/mesh/clients';
-import { FunctionTasks } from '../shared/mesh/function-tasks';
-import { PendingWrites } from '../shared/mesh/pending-writes';
+import { FunctionTasks } from './function-tasks';
+import { PendingWrites } from './pending-writes';
 import { ContentStore } from '../shared/mesh/content-store';
 import { DeadLetterStore } from '../shared/mesh/dead-letters';
 import { InvalidArgumentError } from '../shared/errors';

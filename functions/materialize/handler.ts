@@ -10,9 +10,9 @@ import type { ContentStore } from '../../shared/mesh/content-store';
 import type { DeadLetterStore } from '../../shared/mesh/dead-letters';
 import type { GroupState, NetworkState } from '../../shared/model';
 import { createHash } from 'node:crypto';
-import type { BatchScheduler } from '../../shared/mesh/batch-scheduler';
-import type { FunctionTasks } from '../../shared/mesh/function-tasks';
-import type { PendingWrites } from '../../shared/mesh/pending-writes';
+import type { BatchScheduler } from '../batch-scheduler';
+import type { FunctionTasks } from '../function-tasks';
+import type { PendingWrites } from '../pending-writes';
 import type { PersistOn } from '../../shared/settings';
 import { pushedMessage, type PubSubPushData } from '../pubsub-push';
 

@@ -16,10 +16,10 @@ import type { Logger } from '../../shared/log';
 import type { ChangePublisher } from '../../shared/mesh/change-publisher';
 import type { ContentStore } from '../../shared/mesh/content-store';
 import type { DeadLetterStore } from '../../shared/mesh/dead-letters';
-import type { BatchScheduler } from '../../shared/mesh/batch-scheduler';
+import type { BatchScheduler } from '../batch-scheduler';
 import type { PersistOn } from '../../shared/settings';
 import { mapWithConcurrency } from '../../shared/util/concurrency';
-import { WINDOW_ATTRIBUTE, type PendingMessage, type PendingWrites } from '../../shared/mesh/pending-writes';
+import { WINDOW_ATTRIBUTE, type PendingMessage, type PendingWrites } from '../pending-writes';
 
 /** Groups a flush writes at once: each is a few round trips to the state store, so a window of many groups wants them overlapped. */
 const PERSIST_CONCURRENCY = 16;

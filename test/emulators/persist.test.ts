@@ -33,7 +33,7 @@ import { idToKey } from '../../shared/ids';
 import { eventually } from 'super-spine/testing';
 import { createPersistHandler, parseFlushRequest, type PersistSummary } from '../../functions/persist/handler';
 import { createPubSubClient, createStorageClient, createSubscriberClient } from '../../shared/mesh/clients';
-import { PendingWrites, WINDOW_ATTRIBUTE, type PendingMessage } from '../../shared/mesh/pending-writes';
+import { PendingWrites, WINDOW_ATTRIBUTE, type PendingMessage } from '../../functions/pending-writes';
 import { provisionTopology } from '../../shared/provision';
 import type { PersistOn } from '../../shared/settings';
 import { defineTopology, type Topology } from '../../shared/topology';

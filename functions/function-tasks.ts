@@ -1,5 +1,5 @@
 import type { CloudTasksClient } from '@google-cloud/tasks';
-import type { FunctionName } from '../topology';
+import type { FunctionName } from '../shared/topology';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 
 export interface FunctionTasksOptions {

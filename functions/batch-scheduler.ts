@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { CloudTasksClient } from '@google-cloud/tasks';
-import { changePath } from '../ids';
+import { changePath } from '../shared/ids';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 
 export interface BatchSchedulerOptions {
