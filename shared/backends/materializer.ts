@@ -145,7 +145,7 @@ export class StoreMaterializer implements Materializer {
     return this.applyCheckedContactWrite(networkId, groupId, contactId, write);
   }
 
-  /** `applyContactWrite` for a caller that has validated the ids and the origin already (a storage stamping its own write). */
+  /** @internal `applyContactWrite` for a caller that has validated the ids and the origin already (a storage stamping its own write). */
   async applyCheckedContactWrite(
     networkId: string,
     groupId: string,
@@ -193,7 +193,7 @@ export class StoreMaterializer implements Materializer {
     return this.applyCheckedContactWriteBatch(networkId, groupId, writes);
   }
 
-  /** `applyContactWriteBatch` for a caller that has validated the ids and origins already. */
+  /** @internal `applyContactWriteBatch` for a caller that has validated the ids and origins already. */
   async applyCheckedContactWriteBatch(
     networkId: string,
     groupId: string,

@@ -12,6 +12,7 @@ export const CHANGE_ATTRIBUTES = { writer: 'writerId', cause: 'causeId', batch: 
 /**
  * Announces applied writes on the group-changes topic, ordered per path. Each message carries
  * the cause's `writerId` and `causeId` as attributes: writers wait for their own writes by them.
+ * @internal The functions' part; exported for the project's own tests.
  */
 export class ChangePublisher {
   private readonly topic: Topic;

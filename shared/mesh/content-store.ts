@@ -15,6 +15,7 @@ export class ContentMissingError extends SpineError {
 /**
  * Large payloads stored once by content hash: the same bytes always get the same object, so
  * a retried upload or a second writer is a no-op (`ifGenerationMatch: 0`).
+ * @internal Used by SpineStorage and the functions; exported for the project's own tests.
  */
 export class ContentStore {
   constructor(

@@ -14,7 +14,9 @@ import { getTestServer } from '@google-cloud/functions-framework/testing';
 import type { Message, PubSub } from '@google-cloud/pubsub';
 import type { Storage } from '@google-cloud/storage';
 import { CloudTasksClient } from '@google-cloud/tasks';
-import { ChangePublisher, ContentStore, DeadLetterStore } from 'super-spine/mesh';
+import { DeadLetterStore } from 'super-spine/mesh';
+import { ChangePublisher } from '../../shared/mesh/change-publisher';
+import { ContentStore } from '../../shared/mesh/content-store';
 import {
   createEvent,
   EventType,
