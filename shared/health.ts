@@ -9,6 +9,7 @@ import { DEFAULT_CANARY_DEADLINE_MS, DEFAULT_MAX_BATCH_AGE_MS, MAX_CANARY_DEADLI
 import type { Logger } from './log';
 import type { GroupState, NetworkStorage, SubscriptionCallback, Unsubscribe } from './model';
 import { AGENTS_GROUP, CANARY_GROUP, CANARY_NETWORK, REGISTRY_NETWORK, type Heartbeat } from './system';
+import { mapWithConcurrency } from './util/concurrency';
 
 /**
  * The health job: a canary write end to end through the mesh, dead letters, pending batch
@@ -327,19 +328,6 @@ export async function checkPendingBatches(
   }
 }
 
-async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const index = next++;
-      out[index] = await fn(items[index]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
-
 export async function checkSnapshots(
   state: Pick<NetworkStorage, 'listNetworks' | 'listSnapshots'>,
   now: Date,
@@ -351,7 +339,7 @@ export async function checkSnapshots(
     return { networks: [], error: `networks could not be listed: ${describe(error)}` };
   }
   const failures: string[] = [];
-  const networks = await mapLimited(networkIds, 8, async (networkId): Promise<NetworkSnapshotAge> => {
+  const networks = await mapWithConcurrency(networkIds, 8, async (networkId): Promise<NetworkSnapshotAge> => {
     try {
       const newest = (await state.listSnapshots(networkId))[0];
       if (!newest) return { networkId, lastSnapshotAt: null, ageMs: null };
