@@ -7,6 +7,7 @@ import { EventType, type AnySpineEvent } from '../../shared/events/types';
 import type { Logger } from '../../shared/log';
 import type { Change, ChangePublisher } from '../../shared/mesh/change-publisher';
 import type { ContentStore } from '../../shared/mesh/content-store';
+import type { ContentReference } from '../../shared/events/types';
 import type { DeadLetterStore } from '../../shared/mesh/dead-letters';
 import type { GroupState, NetworkState } from '../../shared/model';
 import { createHash } from 'node:crypto';
@@ -41,6 +42,202 @@ export class UnapplicableEventError extends SpineError {
   }
 }
 
+function schedulerOf({ batches }: MaterializeDependencies): BatchScheduler {
+  if (!batches) throw new Error('batched persistence needs the persist function URL (SPINE_FUNCTION_URLS)');
+  return batches;
+}
+
+/**
+ * Events this call hands on instead of applying: flush and snapshot requests become their tasks,
+ * a batched network's writes go to the pending buffer (one publish and, once per window, one
+ * task; the state write waits for the flush). True when the event was handed on.
+ */
+async function handOff(
+  deps: MaterializeDependencies,
+  event: AnySpineEvent,
+  message: { data: string; attributes: Record<string, string>; id?: string },
+): Promise<boolean> {
+  const { snapshots, pending, persistModeFor } = deps;
+  if (event.type === EventType.FlushRequested) {
+    await schedulerOf(deps).flushNow(event.data.networkId);
+    return true;
+  }
+  if (event.type === EventType.SnapshotRequested) {
+    if (!snapshots) throw new Error('snapshot requests need the snapshot function URL (SPINE_FUNCTION_URLS)');
+    const d = event.data;
+    // Named for the request, so a redelivered request makes no second snapshot task.
+    const name = `snapshot-${createHash('sha256').update(`${d.networkId}/${d.snapshotId}`).digest('hex').slice(0, 40)}`;
+    await snapshots.enqueue(
+      {
+        networkId: d.networkId,
+        snapshotId: d.snapshotId,
+        ...(d.label !== undefined ? { label: d.label } : {}),
+        causeId: event.id,
+        writerId: d.requestedBy,
+      },
+      { name },
+    );
+    return true;
+  }
+  if (event.type !== EventType.ContactWritten && event.type !== EventType.ContactsWritten) return false;
+  const mode = persistModeFor(event.data.networkId);
+  if (mode === 'immediate') return false;
+  if (mode !== 'batch') {
+    await pending.add(message);
+    return true;
+  }
+  // The window of arrival: its flush runs after it closes, so a write is never left behind.
+  const window = schedulerOf(deps).windowOf(Date.now());
+  await pending.add(message, window);
+  await schedulerOf(deps).book(event.data.networkId, event.data.groupId, window);
+  return true;
+}
+
+async function readReferenced<T>(content: ContentStore, reference: ContentReference): Promise<T> {
+  return decode<T>(await content.get(reference));
+}
+
+/** What one event changes in the state, applied, as the announcements to publish. */
+async function applyEvent(deps: MaterializeDependencies, event: AnySpineEvent): Promise<Change[]> {
+  const { state, content } = deps;
+  const loadReferenced = <T>(reference: ContentReference) => readReferenced<T>(content, reference);
+  const cause = { causeId: event.id };
+  switch (event.type) {
+    case EventType.ContactWritten: {
+      const d = event.data;
+      const [outcome] = await state.applyContactWrites(
+        d.networkId,
+        d.groupId,
+        await contactWritesOf(event, loadReferenced),
+      );
+      const unchanged = !(outcome!.contentChanged || outcome!.contradiction);
+      return [
+        {
+          type: EventType.GroupChanged,
+          data: {
+            networkId: d.networkId,
+            groupId: d.groupId,
+            kind: 'updated',
+            ...cause,
+            writerId: d.writerId,
+            ...(unchanged ? { unchanged } : {}),
+          },
+        },
+      ];
+    }
+    case EventType.ContactsWritten: {
+      // The bundle is one group write; each write in it is still applied at most once by its own (writerId, seq).
+      const d = event.data;
+      const outcomes = await state.applyContactWriteBatch(
+        d.networkId,
+        d.groupId,
+        await contactWritesOf(event, loadReferenced),
+      );
+      const unchanged = !outcomes.some((o) => o.contentChanged || o.contradiction);
+      return [
+        {
+          type: EventType.GroupChanged,
+          data: {
+            networkId: d.networkId,
+            groupId: d.groupId,
+            kind: 'updated',
+            ...cause,
+            writerId: d.writerId,
+            causes: d.writes.map((w) => ({ eventId: w.id, writerId: d.writerId })),
+            ...(unchanged ? { unchanged } : {}),
+          },
+        },
+      ];
+    }
+    case EventType.GroupSaved: {
+      const d = event.data;
+      const groupState = d.stateRef ? await loadReferenced<GroupState>(d.stateRef) : d.state!;
+      const applied = await state.applyGroupSave(d.networkId, d.groupId, groupState, d);
+      return [
+        {
+          type: EventType.GroupChanged,
+          data: {
+            networkId: d.networkId,
+            groupId: d.groupId,
+            kind: 'updated',
+            ...cause,
+            writerId: d.writerId,
+            ...(applied ? {} : { unchanged: true }),
+          },
+        },
+      ];
+    }
+    case EventType.GroupDeleted: {
+      const d = event.data;
+      const removed = await state.applyGroupDelete(d.networkId, d.groupId, d);
+      const ids = removed.length ? removed : [d.groupId];
+      return ids.map((groupId) => ({
+        type: EventType.GroupChanged,
+        data: {
+          networkId: d.networkId,
+          groupId,
+          kind: 'deleted',
+          ...cause,
+          writerId: d.writerId,
+          ...(removed.length ? {} : { unchanged: true }),
+        },
+      }));
+    }
+    case EventType.NetworkSaved: {
+      const d = event.data;
+      const networkState = d.stateRef ? await loadReferenced<NetworkState>(d.stateRef) : d.state!;
+      const outcome = await state.applyNetworkSave(d.networkId, networkState, d);
+      const groupChanges: Change[] = outcome
+        ? [
+            ...outcome.written.map((groupId) => ({
+              type: EventType.GroupChanged,
+              data: { networkId: d.networkId, groupId, kind: 'updated' as const, ...cause, writerId: d.writerId },
+            })),
+            ...outcome.removed.map((groupId) => ({
+              type: EventType.GroupChanged,
+              data: { networkId: d.networkId, groupId, kind: 'deleted' as const, ...cause, writerId: d.writerId },
+            })),
+          ]
+        : [];
+      return [
+        ...groupChanges,
+        {
+          type: EventType.NetworkChanged,
+          data: {
+            networkId: d.networkId,
+            kind: 'updated',
+            ...cause,
+            writerId: d.writerId,
+            ...(outcome ? {} : { unchanged: true }),
+          },
+        },
+      ];
+    }
+    case EventType.NetworkDeleted: {
+      const d = event.data;
+      const groups = await state.applyNetworkDelete(d.networkId, d);
+      return [
+        ...(groups ?? []).map((groupId) => ({
+          type: EventType.GroupChanged,
+          data: { networkId: d.networkId, groupId, kind: 'deleted' as const, ...cause, writerId: d.writerId },
+        })),
+        {
+          type: EventType.NetworkChanged,
+          data: {
+            networkId: d.networkId,
+            kind: 'deleted',
+            ...cause,
+            writerId: d.writerId,
+            ...(groups ? {} : { unchanged: true }),
+          },
+        },
+      ];
+    }
+    default:
+      throw new UnapplicableEventError(event.type);
+  }
+}
+
 /**
  * Applies one contact-write event to the state store with the blend semantics, then announces
  * what changed. Idempotent under redelivery (writes are de-duplicated by writer and sequence)
@@ -48,203 +245,14 @@ export class UnapplicableEventError extends SpineError {
  * so Pub/Sub redelivers; unapplicable events become dead letters.
  */
 export function createMaterializeHandler(deps: MaterializeDependencies) {
-  const { state, changes, deadLetters, content, logger, maxAttempts, pending, batches, persistModeFor, snapshots } =
-    deps;
-
-  function scheduler(): BatchScheduler {
-    if (!batches) throw new Error('batched persistence needs the persist function URL (SPINE_FUNCTION_URLS)');
-    return batches;
-  }
-
-  /** Batched writes cost one publish and, once per window, one task here: the state write waits for the flush. */
-  async function defer(
-    event: AnySpineEvent,
-    message: { data: string; attributes: Record<string, string>; id?: string },
-  ): Promise<boolean> {
-    if (event.type === EventType.FlushRequested) {
-      await scheduler().flushNow(event.data.networkId);
-      return true;
-    }
-    if (event.type === EventType.SnapshotRequested) {
-      if (!snapshots) throw new Error('snapshot requests need the snapshot function URL (SPINE_FUNCTION_URLS)');
-      const d = event.data;
-      // Named for the request, so a redelivered request makes no second snapshot task.
-      const name = `snapshot-${createHash('sha256').update(`${d.networkId}/${d.snapshotId}`).digest('hex').slice(0, 40)}`;
-      await snapshots.enqueue(
-        {
-          networkId: d.networkId,
-          snapshotId: d.snapshotId,
-          ...(d.label !== undefined ? { label: d.label } : {}),
-          causeId: event.id,
-          writerId: d.requestedBy,
-        },
-        { name },
-      );
-      return true;
-    }
-    if (event.type !== EventType.ContactWritten && event.type !== EventType.ContactsWritten) return false;
-    const mode = persistModeFor(event.data.networkId);
-    if (mode === 'immediate') return false;
-    if (mode !== 'batch') {
-      await pending.add(message);
-      return true;
-    }
-    // The window of arrival: its flush runs after it closes, so a write is never left behind.
-    const window = scheduler().windowOf(Date.now());
-    await pending.add(message, window);
-    await scheduler().book(event.data.networkId, event.data.groupId, window);
-    return true;
-  }
-
-  async function loadReferenced<T>(reference: { object: string; sha256: string; size: number }): Promise<T> {
-    return decode<T>(await content.get(reference));
-  }
-
-  async function apply(event: AnySpineEvent): Promise<Change[]> {
-    const cause = { causeId: event.id };
-    switch (event.type) {
-      case EventType.ContactWritten: {
-        const d = event.data;
-        const [outcome] = await state.applyContactWrites(
-          d.networkId,
-          d.groupId,
-          await contactWritesOf(event, loadReferenced),
-        );
-        const unchanged = !(outcome!.contentChanged || outcome!.contradiction);
-        return [
-          {
-            type: EventType.GroupChanged,
-            data: {
-              networkId: d.networkId,
-              groupId: d.groupId,
-              kind: 'updated',
-              ...cause,
-              writerId: d.writerId,
-              ...(unchanged ? { unchanged } : {}),
-            },
-          },
-        ];
-      }
-      case EventType.ContactsWritten: {
-        // The bundle is one group write; each write in it is still applied at most once by its own (writerId, seq).
-        const d = event.data;
-        const outcomes = await state.applyContactWriteBatch(
-          d.networkId,
-          d.groupId,
-          await contactWritesOf(event, loadReferenced),
-        );
-        const unchanged = !outcomes.some((o) => o.contentChanged || o.contradiction);
-        return [
-          {
-            type: EventType.GroupChanged,
-            data: {
-              networkId: d.networkId,
-              groupId: d.groupId,
-              kind: 'updated',
-              ...cause,
-              writerId: d.writerId,
-              causes: d.writes.map((w) => ({ eventId: w.id, writerId: d.writerId })),
-              ...(unchanged ? { unchanged } : {}),
-            },
-          },
-        ];
-      }
-      case EventType.GroupSaved: {
-        const d = event.data;
-        const groupState = d.stateRef ? await loadReferenced<GroupState>(d.stateRef) : d.state!;
-        const applied = await state.applyGroupSave(d.networkId, d.groupId, groupState, d);
-        return [
-          {
-            type: EventType.GroupChanged,
-            data: {
-              networkId: d.networkId,
-              groupId: d.groupId,
-              kind: 'updated',
-              ...cause,
-              writerId: d.writerId,
-              ...(applied ? {} : { unchanged: true }),
-            },
-          },
-        ];
-      }
-      case EventType.GroupDeleted: {
-        const d = event.data;
-        const removed = await state.applyGroupDelete(d.networkId, d.groupId, d);
-        const ids = removed.length ? removed : [d.groupId];
-        return ids.map((groupId) => ({
-          type: EventType.GroupChanged,
-          data: {
-            networkId: d.networkId,
-            groupId,
-            kind: 'deleted',
-            ...cause,
-            writerId: d.writerId,
-            ...(removed.length ? {} : { unchanged: true }),
-          },
-        }));
-      }
-      case EventType.NetworkSaved: {
-        const d = event.data;
-        const networkState = d.stateRef ? await loadReferenced<NetworkState>(d.stateRef) : d.state!;
-        const outcome = await state.applyNetworkSave(d.networkId, networkState, d);
-        const groupChanges: Change[] = outcome
-          ? [
-              ...outcome.written.map((groupId) => ({
-                type: EventType.GroupChanged,
-                data: { networkId: d.networkId, groupId, kind: 'updated' as const, ...cause, writerId: d.writerId },
-              })),
-              ...outcome.removed.map((groupId) => ({
-                type: EventType.GroupChanged,
-                data: { networkId: d.networkId, groupId, kind: 'deleted' as const, ...cause, writerId: d.writerId },
-              })),
-            ]
-          : [];
-        return [
-          ...groupChanges,
-          {
-            type: EventType.NetworkChanged,
-            data: {
-              networkId: d.networkId,
-              kind: 'updated',
-              ...cause,
-              writerId: d.writerId,
-              ...(outcome ? {} : { unchanged: true }),
-            },
-          },
-        ];
-      }
-      case EventType.NetworkDeleted: {
-        const d = event.data;
-        const groups = await state.applyNetworkDelete(d.networkId, d);
-        return [
-          ...(groups ?? []).map((groupId) => ({
-            type: EventType.GroupChanged,
-            data: { networkId: d.networkId, groupId, kind: 'deleted' as const, ...cause, writerId: d.writerId },
-          })),
-          {
-            type: EventType.NetworkChanged,
-            data: {
-              networkId: d.networkId,
-              kind: 'deleted',
-              ...cause,
-              writerId: d.writerId,
-              ...(groups ? {} : { unchanged: true }),
-            },
-          },
-        ];
-      }
-      default:
-        throw new UnapplicableEventError(event.type);
-    }
-  }
-
+  const { changes, deadLetters, logger, maxAttempts } = deps;
   return async function materialize(cloudEvent: CloudEvent<PubSubPushData>): Promise<void> {
     const message = pushedMessage(cloudEvent);
     const log = logger.child({ messageId: message.id, path: message.attributes.path });
     try {
       const event = fromPubSubMessage({ data: message.data, attributes: message.attributes });
-      if (await defer(event, message)) return;
-      const announced = await apply(event);
+      if (await handOff(deps, event, message)) return;
+      const announced = await applyEvent(deps, event);
       await changes.publish(announced);
       log.debug('materialized', { type: event.type, eventId: event.id });
     } catch (error) {
