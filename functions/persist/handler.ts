@@ -112,6 +112,134 @@ export interface PersistSummary {
   failed: Array<{ path: string; error: string }>;
 }
 
+/** Whether a flush takes this pending write: its window's and earlier ones, its network's, or the sweep's. */
+function inFlushScope(deps: PersistDependencies, request: FlushRequest, message: PendingMessage, now: number): boolean {
+  if (request.everything) return true;
+  const window = message.attributes[WINDOW_ATTRIBUTE];
+  if (request.window !== undefined) return window !== undefined && Number(window) <= request.window;
+  if (request.networkId !== undefined) return message.attributes.networkId === attributeValue(request.networkId);
+  // The periodic sweep: writes of `interval` networks, and batch writes whose window's own
+  // flush is long overdue (a crashed flush held them until their lease ran out). Writes of
+  // `manual` networks wait for an explicit flush.
+  if (window === undefined) return deps.persistModeFor(networkOf(message)) === 'interval';
+  return (Number(window) + 2) * deps.batchWindowMs < now;
+}
+
+/**
+ * The pending writes sorted into one batch per group. A write that can never apply is filed as a
+ * dead letter and acknowledged; one that may apply later (referenced content not there yet) is
+ * handed back for the next flush.
+ */
+async function batchByGroup(
+  deps: PersistDependencies,
+  messages: PendingMessage[],
+): Promise<{ groups: Map<string, GroupBatch>; dead: number; failed: PersistSummary['failed'] }> {
+  const { pending, deadLetters, content } = deps;
+  const groups = new Map<string, GroupBatch>();
+  let dead = 0;
+  const failed: PersistSummary['failed'] = [];
+  for (const message of messages) {
+    try {
+      const event = fromPubSubMessage({ data: message.data, attributes: message.attributes });
+      if (!isContactWriteEvent(event)) throw new SpineError('INVALID_EVENT', `${event.type} is not a batched write`);
+      const d = event.data;
+      const writes = await contactWritesOf(event, async (reference) => decode(await content.get(reference)));
+      const path = changePath(d.networkId, d.groupId);
+      let batch = groups.get(path);
+      if (!batch) groups.set(path, (batch = { networkId: d.networkId, groupId: d.groupId, messages: [], writes: [] }));
+      batch.messages.push(message);
+      batch.writes.push(...writes);
+    } catch (error) {
+      if (!isPermanent(error)) {
+        await pending.release([message.ackId]).catch(() => undefined);
+        continue;
+      }
+      try {
+        await deadLetters.record({
+          id: message.messageId,
+          reason: error.message,
+          source: 'materialize',
+          attributes: message.attributes,
+          data: message.data.toString('base64'),
+          orderingKey: message.attributes.path,
+        });
+        await pending.ack([message.ackId]);
+        dead += 1;
+      } catch (recordError) {
+        // Not filed: keep it pending, and fail the flush so it is tried again.
+        failed.push({
+          path: message.attributes.path ?? message.messageId,
+          error: `dead letter not recorded: ${(recordError as Error).message}`,
+        });
+        await pending.release([message.ackId]).catch(() => undefined);
+      }
+    }
+  }
+  return { groups, dead, failed };
+}
+
+/** One group's writes in one state write, announced, then acknowledged; on failure they stay pending. */
+async function persistGroup(
+  deps: PersistDependencies,
+  request: FlushRequest,
+  path: string,
+  batch: GroupBatch,
+  summary: PersistSummary,
+): Promise<void> {
+  const { state, changes, pending, logger } = deps;
+  try {
+    await state.applyContactWriteBatch(batch.networkId, batch.groupId, batch.writes);
+    await changes.publish([
+      {
+        type: EventType.GroupChanged,
+        data: {
+          networkId: batch.networkId,
+          groupId: batch.groupId,
+          kind: 'updated',
+          causeId: `batch-${randomUUID()}`,
+          causes: batch.writes.map((w) => ({ eventId: w.eventId, writerId: w.write.writerId })),
+        },
+      },
+    ]);
+    await pending.ack(batch.messages.map((m) => m.ackId));
+    logger.info('persisted group', {
+      path,
+      events: batch.writes.length,
+      ...(request.window !== undefined ? { window: request.window } : {}),
+    });
+  } catch (error) {
+    summary.failed.push({ path, error: (error as Error).message });
+    logger.warn('persisting group failed; its writes stay pending', { path, error });
+    await pending.release(batch.messages.map((m) => m.ackId)).catch(() => undefined);
+  }
+}
+
+/** Drains the pending buffer for one flush request: what is in scope is applied, the rest left pending. */
+async function drainPending(deps: PersistDependencies, request: FlushRequest): Promise<PersistSummary> {
+  const { pending, logger } = deps;
+  const pulled = await pending.pull();
+  const now = Date.now();
+  const messages = pulled.filter((m) => inFlushScope(deps, request, m, now));
+  const deferred = pulled.filter((m) => !inFlushScope(deps, request, m, now));
+  // Left pending for their own flush, visible to it at once and without spending delivery attempts (see `defer`).
+  if (deferred.length) {
+    await pending.defer(deferred).catch((error: unknown) =>
+      logger.warn('could not leave writes of later flushes pending; some return when their lease ends', {
+        count: deferred.length,
+        error,
+      }),
+    );
+  }
+  const { groups, dead, failed } = await batchByGroup(deps, messages);
+  const writes = [...groups.values()].reduce((sum, batch) => sum + batch.writes.length, 0);
+  const summary: PersistSummary = { groups: groups.size, events: messages.length, writes, deadLetters: dead, failed };
+  // Groups are independent: several at once, so a flush of many groups is not one round trip after another.
+  await mapWithConcurrency([...groups], PERSIST_CONCURRENCY, ([path, batch]) =>
+    persistGroup(deps, request, path, batch, summary),
+  );
+  return summary;
+}
+
 /**
  * The target of the batch tasks (and of the interval job): drains every pending batched write,
  * applies each group's writes in clock order with one state write, announces the change, then
@@ -119,7 +247,7 @@ export interface PersistSummary {
  * pending, and the repeat applies nothing twice (writes are de-duplicated by writer and sequence).
  */
 export function createPersistHandler(deps: PersistDependencies) {
-  const { state, pending, changes, deadLetters, content, logger } = deps;
+  const { logger } = deps;
 
   // One flush at a time in this instance. Each drains the whole buffer, leasing what it pulls: a
   // flush running beside another (the scheduled sweep calls directly, not through the queue that
@@ -132,114 +260,7 @@ export function createPersistHandler(deps: PersistDependencies) {
     return result;
   }
 
-  async function persistPending(request: FlushRequest): Promise<PersistSummary> {
-    const pulled = await pending.pull();
-    // A window's flush takes the writes of that window and earlier ones; an explicit flush takes
-    // its network's (or every) pending write. The rest goes back for its own flush.
-    const now = Date.now();
-    const inScope = (message: PendingMessage) => {
-      if (request.everything) return true;
-      const window = message.attributes[WINDOW_ATTRIBUTE];
-      if (request.window !== undefined) return window !== undefined && Number(window) <= request.window;
-      if (request.networkId !== undefined) return message.attributes.networkId === attributeValue(request.networkId);
-      // The periodic sweep: writes of `interval` networks, and batch writes whose window's own
-      // flush is long overdue (a crashed flush held them until their lease ran out). Writes of
-      // `manual` networks wait for an explicit flush.
-      if (window === undefined) return deps.persistModeFor(networkOf(message)) === 'interval';
-      return (Number(window) + 2) * deps.batchWindowMs < now;
-    };
-    const messages = pulled.filter(inScope);
-    const deferred = pulled.filter((m) => !inScope(m));
-    // Left pending for their own flush, visible to it at once and without spending delivery attempts (see `defer`).
-    if (deferred.length) {
-      await pending.defer(deferred).catch((error: unknown) =>
-        logger.warn('could not leave writes of later flushes pending; some return when their lease ends', {
-          count: deferred.length,
-          error,
-        }),
-      );
-    }
-    const groups = new Map<string, GroupBatch>();
-    let dead = 0;
-    const deadLetterFailures: PersistSummary['failed'] = [];
-    for (const message of messages) {
-      try {
-        const event = fromPubSubMessage({ data: message.data, attributes: message.attributes });
-        if (!isContactWriteEvent(event)) throw new SpineError('INVALID_EVENT', `${event.type} is not a batched write`);
-        const d = event.data;
-        const writes = await contactWritesOf(event, async (reference) => decode(await content.get(reference)));
-        const path = changePath(d.networkId, d.groupId);
-        let batch = groups.get(path);
-        if (!batch)
-          groups.set(path, (batch = { networkId: d.networkId, groupId: d.groupId, messages: [], writes: [] }));
-        batch.messages.push(message);
-        batch.writes.push(...writes);
-      } catch (error) {
-        if (!isPermanent(error)) {
-          // Transient (e.g. referenced content not there yet): leave it for the next flush.
-          await pending.release([message.ackId]).catch(() => undefined);
-          continue;
-        }
-        try {
-          await deadLetters.record({
-            id: message.messageId,
-            reason: error.message,
-            source: 'materialize',
-            attributes: message.attributes,
-            data: message.data.toString('base64'),
-            orderingKey: message.attributes.path,
-          });
-          await pending.ack([message.ackId]);
-          dead += 1;
-        } catch (recordError) {
-          // Not filed: keep it pending, and fail the flush so it is tried again.
-          deadLetterFailures.push({
-            path: message.attributes.path ?? message.messageId,
-            error: `dead letter not recorded: ${(recordError as Error).message}`,
-          });
-          await pending.release([message.ackId]).catch(() => undefined);
-        }
-      }
-    }
-
-    const writes = [...groups.values()].reduce((sum, batch) => sum + batch.writes.length, 0);
-    const summary: PersistSummary = {
-      groups: groups.size,
-      events: messages.length,
-      writes,
-      deadLetters: dead,
-      failed: deadLetterFailures,
-    };
-    // Groups are independent: several at once, so a flush of many groups is not one round trip after another.
-    await mapWithConcurrency([...groups], PERSIST_CONCURRENCY, async ([path, batch]) => {
-      try {
-        await state.applyContactWriteBatch(batch.networkId, batch.groupId, batch.writes);
-        await changes.publish([
-          {
-            type: EventType.GroupChanged,
-            data: {
-              networkId: batch.networkId,
-              groupId: batch.groupId,
-              kind: 'updated',
-              causeId: `batch-${randomUUID()}`,
-              causes: batch.writes.map((w) => ({ eventId: w.eventId, writerId: w.write.writerId })),
-            },
-          },
-        ]);
-        await pending.ack(batch.messages.map((m) => m.ackId));
-        logger.info('persisted group', {
-          path,
-          events: batch.writes.length,
-          ...(request.window !== undefined ? { window: request.window } : {}),
-        });
-      } catch (error) {
-        summary.failed.push({ path, error: (error as Error).message });
-        logger.warn('persisting group failed; its writes stay pending', { path, error });
-        await pending.release(batch.messages.map((m) => m.ackId)).catch(() => undefined);
-      }
-    });
-    return summary;
-  }
+  const persistPending = (request: FlushRequest) => drainPending(deps, request);
 
   return async function persist(req: Request, res: Response): Promise<void> {
     const started = Date.now();
