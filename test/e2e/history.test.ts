@@ -305,8 +305,12 @@ describe('the archiver process', () => {
         event.type === EventType.ContactWritten ? [event.data.content as number] : [],
       );
     let accepted = 0;
+    let killed: () => void = () => undefined;
+    const afterKill = new Promise<void>((resolve) => (killed = resolve));
     const writing = (async () => {
       for (let i = 0; i < total; i += 50) {
+        // The second half is written after the kill, while the archiver is down or restarting.
+        if (i === total / 2) await afterKill;
         await Promise.all(
           Array.from({ length: 50 }, (_, k) => client.saveContactContent(network, 'g', `c${(i + k) % 50}`, i + k)),
         );
@@ -322,6 +326,7 @@ describe('the archiver process', () => {
     });
     await archiver.kill();
     const acceptedAtKill = accepted;
+    killed();
     await writing;
     await eventually(
       async () => {
