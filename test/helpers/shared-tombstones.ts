@@ -19,6 +19,11 @@ export function describeSharedTombstones(backend: string, pair: () => Promise<St
       const network = `tombstones-${Date.now()}`;
       const groups = Array.from({ length: 16 }, (_, i) => `g${i}`);
       for (const group of groups) await first.saveContactContent(network, group, 'c', group);
+      // The instances share a store, not a clock: a delete stamped in the same millisecond as a write
+      // of the other instance can rightly order before it, and the write then stays. The deletes
+      // here are meant to come after every write, so they start in a later millisecond.
+      const wroteAt = Date.now();
+      while (Date.now() <= wroteAt + 1) await new Promise((resolve) => setImmediate(resolve));
       // Stamped before the deletes, delivered after them.
       const late = new HybridLogicalClock('late-writer', () => Date.now() - 60_000);
       const lateWrites = groups.map((group, i) => ({
