@@ -113,8 +113,10 @@ it('loses nothing and applies nothing twice when persist is killed mid-flush and
   const network = `crash-${randomUUID().slice(0, 8)}`;
   const spine = mesh.client({ persistOn: 'batch', flushTimeoutMs: 180_000 });
   await spine.initialize();
-  const groups = 8;
-  const perGroup = 100;
+  // More groups than persist writes at once (16), so a flush takes several rounds and the crash
+  // lands in the middle of it.
+  const groups = 48;
+  const perGroup = 20;
   const logsBefore = mesh.functionLogs.length;
   const writes: Promise<void>[] = [];
   // Appends to grow arrays: a write applied twice would show up as a duplicate item.
