@@ -209,7 +209,7 @@ export async function startLocalMesh(options: LocalMeshOptions = {}): Promise<Lo
     const urls = Object.fromEntries(Object.entries(ports).map(([name, port]) => [name, `http://127.0.0.1:${port}`]));
     // Clients reach the health and snapshot functions directly (spine health, the dashboard).
     env.SPINE_FUNCTION_URLS = JSON.stringify(urls);
-    const functionsEnv = {
+    const functionsEnv: Record<string, string> = {
       ...env,
       ...options.functionsEnv,
       PUBSUB_EMULATOR_HOST: env.PUBSUB_EMULATOR_HOST!,
@@ -237,7 +237,13 @@ export async function startLocalMesh(options: LocalMeshOptions = {}): Promise<Lo
     // Pending copies name their contact-writes message: they hold it not done instead of being journaled.
     sourceAttributes.set(fullTopic(topology.topics.pendingWrites.name), SOURCE_MESSAGE_ATTRIBUTE);
 
-    const startFunctions = () => startFunctionsProcess({ env: functionsEnv, ports, onLog: options.onFunctionsLog });
+    // The functions reach the emulator directly; only the pending buffer goes through the journal's
+    // pass-through (a hop of its own on every call, in this process's thread).
+    const functionsProcessEnv = proxy
+      ? { ...functionsEnv, PUBSUB_EMULATOR_HOST: upstreamHost, SPINE_PUBSUB_JOURNAL_HOST: proxy.host }
+      : functionsEnv;
+    const startFunctions = () =>
+      startFunctionsProcess({ env: functionsProcessEnv, ports, onLog: options.onFunctionsLog });
     const functions = await startFunctions().catch((error: unknown) => {
       throw new MeshStartError('functions', (error as Error).message, { cause: error });
     });

@@ -24,6 +24,11 @@ export interface FunctionRuntime {
   settings: SpineSettings;
   topology: Topology;
   pubsub: PubSub;
+  /**
+   * For what a crash must not lose (contact writes, the pending buffer): the local mesh's journaling
+   * pass-through when SPINE_PUBSUB_JOURNAL_HOST is set, else the same client as `pubsub`.
+   */
+  journaledPubSub: PubSub;
   storage: Storage;
   state: MaterializedState;
   changes: ChangePublisher;
@@ -53,10 +58,15 @@ export function createRuntime(env: Record<string, string | undefined> = process.
   const state: MaterializedState = stateStoreFromSettings(settings, { storage, writerId });
   const changes = new ChangePublisher(pubsub, topology.topics.groupChanges.name);
   const logger = createLogger('functions', { project: settings.projectId });
+  const { tasksServiceAccount, pubsubJournalHost } = parseSettings('functions', { env });
+  // Locally only the pending buffer needs the journal's pass-through (its copies hold their sources
+  // and its acks release them); the change announcements skip the extra hop.
+  const journaledSettings = pubsubJournalHost ? { ...settings, pubsubEmulatorHost: pubsubJournalHost } : settings;
+  const journaledPubSub = pubsubJournalHost ? createPubSubClient(journaledSettings) : pubsub;
   const pending = new PendingWrites(
-    pubsub,
+    journaledPubSub,
     topology.topics.pendingWrites.name,
-    createSubscriberClient(settings),
+    createSubscriberClient(journaledSettings),
     `projects/${settings.projectId}/subscriptions/${topology.subscriptions.pending.name}`,
   );
   const batched = usesBatching(settings);
@@ -68,7 +78,6 @@ export function createRuntime(env: Record<string, string | undefined> = process.
   }
   const snapshotUrl = settings.functionUrls.snapshot;
   const tasks = persistUrl || snapshotUrl ? createTasksClient(settings) : undefined;
-  const { tasksServiceAccount } = parseSettings('functions', { env });
   const serviceAccount = tasksServiceAccount ? { serviceAccountEmail: tasksServiceAccount } : {};
   const snapshots =
     tasks && snapshotUrl
@@ -93,6 +102,7 @@ export function createRuntime(env: Record<string, string | undefined> = process.
     settings,
     topology,
     pubsub,
+    journaledPubSub,
     storage,
     state,
     changes,
@@ -108,6 +118,7 @@ export function createRuntime(env: Record<string, string | undefined> = process.
       await tasks?.close();
       await state.close();
       await pubsub.close();
+      if (journaledPubSub !== pubsub) await journaledPubSub.close();
     },
   };
 }

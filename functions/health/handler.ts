@@ -93,6 +93,8 @@ export interface HealthRuntime {
   settings: SpineSettings;
   topology: Topology;
   pubsub: PubSub;
+  /** For the canary's writes (see `FunctionRuntime.journaledPubSub`). */
+  journaledPubSub: PubSub;
   storage: Storage;
   /** The materialized state (the functions' own store). */
   state: NetworkStorage;
@@ -121,7 +123,8 @@ export function createHealthDependencies(
         writerId: 'health',
         persistOn: runtime.settings.persistOn,
         persistOverrides: runtime.settings.persistOverrides,
-        pubsub: runtime.pubsub,
+        // Its writes take the path every client's do (locally: through the journal).
+        pubsub: runtime.journaledPubSub,
         storage: runtime.storage,
         bucket: runtime.settings.bucket,
         logger: logger.child({ part: 'canary' }),

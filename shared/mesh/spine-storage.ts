@@ -138,12 +138,14 @@ const {
   bundle: BUNDLE_ATTRIBUTE,
 } = CHANGE_ATTRIBUTES;
 /**
- * How long `flush()` waits before asking a batched network for a flush again; it doubles up to the
- * maximum. Short at first: a request travels under its network's ordering key, so it can reach
- * persist before the later writes of each group's key are pending, and the next ask should not be
- * far behind them.
+ * How long `flush()` waits before asking a batched network for a flush again: steady for the first
+ * `STEADY_FLUSH_REQUESTS_MS`, then doubling up to the maximum. A request travels under its network's
+ * ordering key, so it can reach persist before the later writes of each group's key are pending; a
+ * doubling interval from the start would leave the last of them waiting up to as long again as
+ * everything took (a write pending at 0.8 s waited for the ask at 1.5 s).
  */
 const FLUSH_REQUEST_REPEAT_MS = 100;
+const STEADY_FLUSH_REQUESTS_MS = 2_000;
 const MAX_FLUSH_REQUEST_REPEAT_MS = 8_000;
 /** Bytes a write adds to a bundle beside its content and contact id: its id, stamp, seq and keys. */
 const BUNDLED_WRITE_OVERHEAD_BYTES = 160;
@@ -424,6 +426,7 @@ export class SpineStorage implements NetworkStorage {
     // A request can overtake writes still on their way into the pending buffer: while some of a
     // network's writes are not in, ask again, less and less often.
     let repeatMs = FLUSH_REQUEST_REPEAT_MS;
+    const steadyUntil = Date.now() + STEADY_FLUSH_REQUESTS_MS;
     let timer: NodeJS.Timeout | undefined;
     const askAgain = () => {
       timer = setTimeout(() => {
@@ -435,7 +438,7 @@ export class SpineStorage implements NetworkStorage {
         );
         if (still.size === 0 || this.closed) return;
         ask(still).catch((error: unknown) => this.log.warn('asking for a flush again failed', { error }));
-        repeatMs = Math.min(repeatMs * 2, MAX_FLUSH_REQUEST_REPEAT_MS);
+        if (Date.now() >= steadyUntil) repeatMs = Math.min(repeatMs * 2, MAX_FLUSH_REQUEST_REPEAT_MS);
         askAgain();
       }, repeatMs);
     };

@@ -332,6 +332,13 @@ export const SETTINGS = {
   },
 
   // ---- the functions
+  pubsubJournalHost: {
+    variable: 'SPINE_PUBSUB_JOURNAL_HOST',
+    parse: matching(HOST_PORT, 'host:port'),
+    description:
+      "`host:port` of the local mesh's journaling Pub/Sub pass-through: the functions publish pending copies and pull them through it, everything else straight to PUBSUB_EMULATOR_HOST (set by `spine dev`)",
+    components: ['functions'],
+  },
   tasksServiceAccount: {
     variable: 'SPINE_TASKS_SERVICE_ACCOUNT',
     parse: text,
