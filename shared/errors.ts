@@ -233,7 +233,10 @@ export class StorageUnavailableError extends StorageFailureError {
   }
 }
 
-/** Quotes an id for a message, escaping control characters and shortening long ones. */
+/**
+ * Quotes an id for a message, escaping control characters and shortening long ones.
+ * @internal How the project's messages show ids.
+ */
 export function describeId(id: unknown): string {
   if (typeof id !== 'string') return `(${id === null ? 'null' : typeof id})`;
   const shown = id.length > 80 ? `${id.slice(0, 60)}…(${id.length} chars)` : id;

@@ -2,7 +2,7 @@
 import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { createLogger, type Severity } from '../../shared/log';
+import { createLogger, type Logger, type Severity } from '../../shared/log';
 import {
   parseSettings,
   readFlags,
@@ -10,12 +10,20 @@ import {
   SETTINGS,
   settingNames,
   type SettingSpec,
+  type SettingsOf,
 } from '../../shared/settings';
 import { shownDefault } from '../../shared/settings/docs';
 import { FUNCTION_TARGETS } from '../../functions/targets';
 import type { FunctionName } from '../../shared/topology';
 import { MESH_ENV_FILE } from '../connection';
-import { MeshStartError, portParts, startLocalMesh, type MeshPorts } from '../local-mesh';
+import {
+  MeshStartError,
+  portParts,
+  startLocalMesh,
+  type LocalMesh,
+  type MeshPorts,
+  type StopReport,
+} from '../local-mesh';
 import { startDashboard, type Dashboard } from '../../dashboard/server';
 import { startGatewayFromEnv } from '../../gateway/from-env';
 import type { Gateway } from '../../gateway/server';
@@ -74,129 +82,149 @@ async function runningMesh(pidFile: string): Promise<number | undefined> {
   return (await isRunning(pid)) && isSpineDevCommand(await commandLine(pid)) ? pid : undefined;
 }
 
-/** Runs until stopped; resolves to the exit code. */
-export async function dev(argv: string[]): Promise<number> {
-  let flags;
-  let settings;
+/** What `spine dev` was asked to do: run with these settings, or exit now (help shown, or a bad setting named). */
+type DevRequest = { settings: SettingsOf<'dev'>; verbose: boolean } | { exitCode: number };
+
+/** Flags, then environment, then defaults; `--help` and a bad setting are answered here, before anything starts. */
+export function readDevRequest(argv: string[], env: NodeJS.ProcessEnv): DevRequest {
   try {
-    flags = readFlags('dev', argv, { verbose: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } });
+    const flags = readFlags('dev', argv, { verbose: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } });
     if (flags.help) {
       console.log(DEV_USAGE);
-      return 0;
+      return { exitCode: 0 };
     }
-    settings = parseSettings('dev', { flags, env: process.env });
+    return { settings: parseSettings('dev', { flags, env }), verbose: flags.verbose === true };
   } catch (error) {
     if (!(error instanceof SettingError)) throw error;
     console.error(`spine dev: ${error.message}\n\n${DEV_USAGE}`);
-    return 2;
+    return { exitCode: 2 };
   }
-  // Everything runs on emulators: no metadata server to probe for credentials.
-  process.env.METADATA_SERVER_DETECTION ??= 'none';
-  const dataDir = path.resolve(settings.dataDir);
-  await mkdir(dataDir, { recursive: true });
-  const pidFile = path.join(dataDir, 'spine-dev.pid');
-  const other = await runningMesh(pidFile);
-  if (other) {
-    console.error(
-      `spine dev: a Super Spine mesh (pid ${other}) is already running on ${dataDir}; stop it with Ctrl-C in its terminal or \`kill ${other}\``,
-    );
-    return 1;
-  }
+}
 
-  const logFile = path.join(dataDir, 'mesh.log');
-  const logStream = createWriteStream(logFile, { flags: 'a' });
-  const verbose = flags.verbose === true;
+/** `<data-dir>/mesh.log`: every line of the mesh and its functions, echoed to the terminal with `--verbose`. */
+interface MeshLog {
+  file: string;
+  log: Logger;
+  /** A line the functions process printed (already JSON). */
+  writeFunctionsLine(line: string): void;
+  close(): Promise<void>;
+}
+
+function openMeshLog(dataDir: string, verbose: boolean): MeshLog {
+  const file = path.join(dataDir, 'mesh.log');
+  const stream = createWriteStream(file, { flags: 'a' });
   const toTerminal = (line: string, severity: Severity) => {
     if (verbose) (severity === 'ERROR' || severity === 'WARNING' ? process.stderr : process.stdout).write(line + '\n');
   };
   const log = createLogger('spine-dev', {}, (line, severity) => {
-    logStream.write(line + '\n');
+    stream.write(line + '\n');
     toTerminal(line, severity);
   });
-  const ports = portPlan(settings.portBase);
+  return {
+    file,
+    log,
+    writeFunctionsLine: (line) => {
+      stream.write(line + '\n');
+      toTerminal(line, /"severity":"(ERROR|WARNING)"/.test(line) ? 'ERROR' : 'INFO');
+    },
+    close: () => new Promise<void>((resolve) => stream.end(resolve)),
+  };
+}
 
-  // Signals that arrive while starting stop the start-up, then everything it started.
-  let stopRequested = false;
-  const stopSignal = new Promise<void>((resolve) => {
+/** The first SIGINT or SIGTERM, listened for from the start so one that arrives while starting stops the start-up too. */
+function watchStopSignals(): { readonly requested: boolean; received: Promise<void> } {
+  let requested = false;
+  const received = new Promise<void>((resolve) => {
     const onSignal = () => {
-      stopRequested = true;
+      requested = true;
       resolve();
     };
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
   });
+  return {
+    get requested() {
+      return requested;
+    },
+    received,
+  };
+}
 
-  // Every port at once, so one line says all that is taken (the mesh checks its own again).
-  const taken = await describeTakenPorts([
-    ...portParts(ports),
-    { part: 'dashboard', port: ports.dashboard },
-    { part: 'gateway', port: ports.gateway },
-  ]);
-  if (taken.length > 0) {
-    console.error(`spine dev: could not start the mesh: ports: ${taken.join('; ')}`);
-    return 1;
-  }
+interface DevParts {
+  mesh: LocalMesh;
+  dashboard: Dashboard;
+  gateway: Gateway;
+}
+
+/** The mesh, then the dashboard, then the gateway; a part that fails to start stops those before it (MeshStartError names it). */
+async function startParts(
+  settings: SettingsOf<'dev'>,
+  dataDir: string,
+  ports: ReturnType<typeof portPlan>,
+  meshLog: MeshLog,
+): Promise<DevParts> {
+  const { log } = meshLog;
   const { postgresUrl, dashboardToken } = settings;
+  const mesh = await startLocalMesh({
+    dataDir,
+    projectId: settings.projectId,
+    topicPrefix: settings.topicPrefix,
+    ports,
+    ...(postgresUrl ? { postgresUrl } : {}),
+    functionsEnv: functionSettings(process.env),
+    // Every contact write into the archive, for `spine history`.
+    archiver: true,
+    logger: log,
+    onFunctionsLog: meshLog.writeFunctionsLine,
+  });
+  const dashboard = await startDashboard({
+    env: mesh.env,
+    port: ports.dashboard,
+    ...(dashboardToken ? { token: dashboardToken } : {}),
+    logger: log.child({ part: 'dashboard' }),
+    supervision: () => mesh.supervision(),
+  }).catch(async (error: unknown) => {
+    await mesh.stop({ drain: false });
+    throw new MeshStartError('dashboard', (error as Error).message, { cause: error });
+  });
+  const gateway = await startGatewayFromEnv(mesh.env, {
+    port: ports.gateway,
+    logger: log.child({ part: 'gateway' }),
+  }).catch(async (error: unknown) => {
+    await dashboard.stop();
+    await mesh.stop({ drain: false });
+    throw new MeshStartError('gateway', (error as Error).message, { cause: error });
+  });
+  return { mesh, dashboard, gateway };
+}
 
-  let mesh;
-  let dashboard: Dashboard | undefined;
-  let gateway: Gateway | undefined;
-  try {
-    mesh = await startLocalMesh({
-      dataDir,
-      projectId: settings.projectId,
-      topicPrefix: settings.topicPrefix,
-      ports,
-      ...(postgresUrl ? { postgresUrl } : {}),
-      functionsEnv: functionSettings(process.env),
-      // Every contact write into the archive, for `spine history`.
-      archiver: true,
-      logger: log,
-      onFunctionsLog: (line) => {
-        logStream.write(line + '\n');
-        toTerminal(line, /"severity":"(ERROR|WARNING)"/.test(line) ? 'ERROR' : 'INFO');
-      },
-    });
-    const running = mesh;
-    dashboard = await startDashboard({
-      env: mesh.env,
-      port: ports.dashboard,
-      ...(dashboardToken ? { token: dashboardToken } : {}),
-      logger: log.child({ part: 'dashboard' }),
-      supervision: () => running.supervision(),
-    }).catch(async (error: unknown) => {
-      await mesh!.stop({ drain: false });
-      throw new MeshStartError('dashboard', (error as Error).message, { cause: error });
-    });
-    gateway = await startGatewayFromEnv(mesh.env, {
-      port: ports.gateway,
-      logger: log.child({ part: 'gateway' }),
-    }).catch(async (error: unknown) => {
-      await dashboard!.stop();
-      await mesh!.stop({ drain: false });
-      throw new MeshStartError('gateway', (error as Error).message, { cause: error });
-    });
-  } catch (error) {
-    const part = error instanceof MeshStartError ? error.part : 'mesh';
-    console.error(
-      `spine dev: could not start the mesh: ${part}: ${oneLine((error as Error).message)} (details in ${path.relative(process.cwd(), logFile) || logFile})`,
-    );
-    log.error('start failed', { error });
-    await new Promise<void>((resolve) => logStream.end(resolve));
-    return 1;
-  }
-  await writeFile(pidFile, `${process.pid}\n`);
-  const seconds = (performance.now() / 1000).toFixed(1);
-  const envFile = path.join(dataDir, MESH_ENV_FILE);
+/** `<data-dir>/mesh.env`, which `spine` reads: the mesh's environment and the gateway's URL. */
+async function writeClientEnv(dataDir: string, { mesh, gateway }: DevParts): Promise<ClientEnv> {
+  const file = path.join(dataDir, MESH_ENV_FILE);
   // Clients without Google credentials need only the gateway's URL and a key (spine keys create).
-  const clientEnv: Record<string, string> = { ...mesh.env, SPINE_GATEWAY_URL: gateway.url };
+  const values: Record<string, string> = { ...mesh.env, SPINE_GATEWAY_URL: gateway.url };
   await writeFile(
-    envFile,
-    Object.entries(clientEnv)
+    file,
+    Object.entries(values)
       .map(([key, value]) => `${key}=${value}`)
       .join('\n') + '\n',
   );
+  return { file, values };
+}
 
+interface ClientEnv {
+  file: string;
+  values: Record<string, string>;
+}
+
+/** The banner: how long start-up took, where every part listens, and the client environment. */
+function printReady(
+  { mesh, dashboard, gateway }: DevParts,
+  dataDir: string,
+  logFile: string,
+  clientEnv: ClientEnv,
+  seconds: string,
+): void {
   const rows: Array<[string, string]> = [
     ['Pub/Sub emulator', mesh.env.PUBSUB_EMULATOR_HOST ?? ''],
     ['Storage emulator', mesh.env.STORAGE_EMULATOR_HOST ?? ''],
@@ -223,12 +251,14 @@ export async function dev(argv: string[]): Promise<number> {
   );
   for (const [name, where] of rows) console.log(`  ${name.padEnd(width)}  ${where}`);
   console.log(
-    `\nClient environment (also in ${path.relative(process.cwd(), envFile) || envFile}; \`spine\` reads it):\n`,
+    `\nClient environment (also in ${path.relative(process.cwd(), clientEnv.file) || clientEnv.file}; \`spine\` reads it):\n`,
   );
-  for (const [key, value] of Object.entries(clientEnv)) console.log(`  ${key}=${value}`);
+  for (const [key, value] of Object.entries(clientEnv.values)) console.log(`  ${key}=${value}`);
   console.log('\nCtrl-C stops everything.');
+}
 
-  if (!stopRequested) await stopSignal;
+/** The gateway, the dashboard, then the mesh, which first delivers what is in flight. */
+async function stopParts({ mesh, dashboard, gateway }: DevParts, log: Logger): Promise<StopReport> {
   const stopAskedAt = Date.now();
   // npm relays the terminal's SIGINT, so one Ctrl-C can arrive twice: only a later one is a second press.
   const patience = () => {
@@ -241,8 +271,10 @@ export async function dev(argv: string[]): Promise<number> {
   log.info('stopping the mesh');
   await gateway.stop().catch((error: unknown) => log.warn('the gateway did not stop cleanly', { error }));
   await dashboard.stop().catch((error: unknown) => log.warn('the dashboard did not stop cleanly', { error }));
-  const report = await mesh.stop({ drain: true });
-  await rm(pidFile, { force: true });
+  return mesh.stop({ drain: true });
+}
+
+function printStopReport(report: StopReport, logFile: string): void {
   if (report.drainError || report.undelivered > 0) {
     console.error(
       `warning: ${report.drainError ? `draining failed (${report.drainError})` : `${report.undelivered} in-flight messages could not be delivered`}; see ${logFile}`,
@@ -251,7 +283,62 @@ export async function dev(argv: string[]): Promise<number> {
     console.log(`delivered ${report.delivered} in-flight messages`);
   }
   console.log('stopped.');
-  await new Promise<void>((resolve) => logStream.end(resolve));
+}
+
+/** Runs until stopped; resolves to the exit code. */
+export async function dev(argv: string[]): Promise<number> {
+  const request = readDevRequest(argv, process.env);
+  if ('exitCode' in request) return request.exitCode;
+  const { settings, verbose } = request;
+  // Everything runs on emulators: no metadata server to probe for credentials.
+  process.env.METADATA_SERVER_DETECTION ??= 'none';
+  const dataDir = path.resolve(settings.dataDir);
+  await mkdir(dataDir, { recursive: true });
+  const pidFile = path.join(dataDir, 'spine-dev.pid');
+  const other = await runningMesh(pidFile);
+  if (other) {
+    console.error(
+      `spine dev: a Super Spine mesh (pid ${other}) is already running on ${dataDir}; stop it with Ctrl-C in its terminal or \`kill ${other}\``,
+    );
+    return 1;
+  }
+
+  const meshLog = openMeshLog(dataDir, verbose);
+  const ports = portPlan(settings.portBase);
+  const stop = watchStopSignals();
+
+  // Every port at once, so one line says all that is taken (the mesh checks its own again).
+  const taken = await describeTakenPorts([
+    ...portParts(ports),
+    { part: 'dashboard', port: ports.dashboard },
+    { part: 'gateway', port: ports.gateway },
+  ]);
+  if (taken.length > 0) {
+    console.error(`spine dev: could not start the mesh: ports: ${taken.join('; ')}`);
+    return 1;
+  }
+
+  let parts: DevParts;
+  try {
+    parts = await startParts(settings, dataDir, ports, meshLog);
+  } catch (error) {
+    const part = error instanceof MeshStartError ? error.part : 'mesh';
+    console.error(
+      `spine dev: could not start the mesh: ${part}: ${oneLine((error as Error).message)} (details in ${path.relative(process.cwd(), meshLog.file) || meshLog.file})`,
+    );
+    meshLog.log.error('start failed', { error });
+    await meshLog.close();
+    return 1;
+  }
+  await writeFile(pidFile, `${process.pid}\n`);
+  const seconds = (performance.now() / 1000).toFixed(1);
+  printReady(parts, dataDir, meshLog.file, await writeClientEnv(dataDir, parts), seconds);
+
+  if (!stop.requested) await stop.received;
+  const report = await stopParts(parts, meshLog.log);
+  await rm(pidFile, { force: true });
+  printStopReport(report, meshLog.file);
+  await meshLog.close();
   return 0;
 }
 

@@ -15,6 +15,7 @@ export class EmulatorError extends Error {
 /** What has to be installed for the emulator to run. */
 export type MissingComponent = 'java' | 'pubsub-emulator';
 
+/** @internal The emulator's error messages; exported for its tests. */
 export const INSTALL_HINTS: Record<MissingComponent, string> = {
   'pubsub-emulator':
     'Install the Pub/Sub emulator with `apt-get install google-cloud-cli-pubsub-emulator` ' +

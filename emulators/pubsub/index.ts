@@ -18,19 +18,9 @@ export {
   EmulatorNotInstalledError,
   EmulatorStartError,
   InvalidEmulatorSettingError,
-  INSTALL_HINTS,
   type EmulatorErrorCode,
   type MissingComponent,
   type ProcessOutcome,
 } from './errors';
-export {
-  findPubSubLauncher,
-  commonSdkRoots,
-  LAUNCHER_SETTING,
-  LAUNCHER_IN_SDK,
-  type LaunchPlan,
-  type FindLauncherOptions,
-} from './launcher';
-export { findJava } from './java';
-export { isGroupAlive } from './process-group';
+export { LAUNCHER_SETTING } from './launcher';
 export { DEFAULT_JAVA_HEAP, DEFAULT_PROJECT_ID } from './settings';

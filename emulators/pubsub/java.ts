@@ -6,6 +6,7 @@ import { findOnPath, isExecutableFile } from './executables';
  * The `java` the launcher script will run, found the way the script finds it (JAVA_HOME first,
  * then PATH). Checked up front because the script reports a missing Java on stdout and exits 1,
  * which would otherwise surface as a vague start failure.
+ * @internal Used by the emulator's own start-up; exported for its tests.
  */
 export function findJava(env: NodeJS.ProcessEnv): string {
   const javaHome = env.JAVA_HOME;

@@ -12,10 +12,16 @@ const execFileAsync = promisify(execFile);
 /** Setting (environment variable) naming the emulator launcher explicitly. */
 export const LAUNCHER_SETTING = SETTINGS.pubsubEmulatorLauncher.variable;
 
-/** Where the launcher lives inside a Cloud SDK install. */
+/**
+ * Where the launcher lives inside a Cloud SDK install.
+ * @internal Used by the emulator's own start-up; exported for its tests.
+ */
 export const LAUNCHER_IN_SDK = path.join('platform', 'pubsub-emulator', 'bin', 'cloud-pubsub-emulator');
 
-/** Install folders of the Cloud SDK worth a look when `gcloud` cannot tell us. */
+/**
+ * Install folders of the Cloud SDK worth a look when `gcloud` cannot tell us.
+ * @internal Used by the emulator's own start-up; exported for its tests.
+ */
 export function commonSdkRoots(env: NodeJS.ProcessEnv = process.env): string[] {
   const home = env.HOME ?? os.homedir();
   return [
@@ -32,11 +38,13 @@ export function commonSdkRoots(env: NodeJS.ProcessEnv = process.env): string[] {
 /**
  * How to start the emulator: its launcher script run directly (starts in well under a second),
  * or, as a last resort, through `gcloud beta emulators pubsub start` (a Python process in front).
+ * @internal Used by the emulator's own start-up; exported for its tests.
  */
 export type LaunchPlan =
   | { via: 'launcher'; command: string; source: 'option' | 'setting' | 'gcloud-sdk-root' | 'common-path' }
   | { via: 'gcloud'; command: string; source: 'gcloud' };
 
+/** @internal Used by the emulator's own start-up; exported for its tests. */
 export interface FindLauncherOptions {
   /** Explicit launcher path; wins over everything else. */
   launcher?: string;
@@ -50,6 +58,7 @@ export interface FindLauncherOptions {
  * that `gcloud` on the PATH belongs to, then common install folders, then `gcloud` itself.
  * An explicit launcher that is not executable fails rather than falling through, so a typo is
  * reported instead of silently starting some other emulator.
+ * @internal Used by the emulator's own start-up; exported for its tests.
  */
 export async function findPubSubLauncher(options: FindLauncherOptions = {}): Promise<LaunchPlan> {
   const env = options.env ?? process.env;

@@ -129,7 +129,10 @@ export async function spawnProcessGroup(
   };
 }
 
-/** True while any process of group `pgid` exists (a zombie leader counts until Node reaps it). */
+/**
+ * True while any process of group `pgid` exists (a zombie leader counts until Node reaps it).
+ * @internal How the emulator's process group is stopped; exported for its tests.
+ */
 export function isGroupAlive(pgid: number): boolean {
   try {
     process.kill(-pgid, 0);

@@ -93,6 +93,7 @@ function connectableHost(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }
 
+/** @internal The Storage emulator's state without its server; exported for its tests. */
 export interface OpenedEmulatedStorage {
   service: StorageService;
   stats: StatsRecorder;
@@ -103,6 +104,7 @@ export interface OpenedEmulatedStorage {
 /**
  * The emulator's storage without its HTTP server: state, blobs and journal in memory or in the
  * data directory (loaded, with unfinished uploads reopened and orphan blobs swept).
+ * @internal The Storage emulator's state without its server; exported for its tests.
  */
 export async function openEmulatedStorage(settings: ResolvedStorageEmulatorOptions): Promise<OpenedEmulatedStorage> {
   const stats = new StatsRecorder();

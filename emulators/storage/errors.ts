@@ -4,6 +4,7 @@
  * Callers branch on `code` / `reason`, never on message text.
  */
 
+/** @internal The emulator's HTTP errors, answered as JSON; clients see the official client's errors. */
 export type StorageApiErrorReason =
   | 'notModified'
   | 'invalid'
@@ -20,6 +21,7 @@ export type StorageApiErrorReason =
   | 'notImplemented'
   | 'backendError';
 
+/** @internal The emulator's HTTP errors, answered as JSON; clients see the official client's errors. */
 export interface StorageApiErrorBody {
   error: {
     code: number;
@@ -34,6 +36,7 @@ export interface StorageApiErrorBody {
   };
 }
 
+/** @internal The emulator's HTTP errors, answered as JSON; clients see the official client's errors. */
 export class StorageApiError extends Error {
   constructor(
     readonly code: number,

@@ -11,23 +11,13 @@
  *
  * Or as a process: `npx tsx emulators/storage/main.ts --port 4443 --data-dir .data/storage`.
  */
+export { startStorageEmulator, type StorageEmulator, type StorageEmulatorStatsSnapshot } from './emulator';
 export {
-  startStorageEmulator,
-  openEmulatedStorage,
-  type OpenedEmulatedStorage,
-  type StorageEmulator,
-  type StorageEmulatorStatsSnapshot,
-} from './emulator';
-export {
-  parseStorageEmulatorCommandLine,
-  resolveStorageEmulatorOptions,
   StorageEmulatorSettingError,
   DEFAULT_HOST as STORAGE_EMULATOR_DEFAULT_HOST,
   ENV as STORAGE_EMULATOR_ENV,
   type StorageEmulatorOptions,
-  type ResolvedStorageEmulatorOptions,
 } from './options';
-export { StorageApiError, type StorageApiErrorBody, type StorageApiErrorReason } from './errors';
 export {
   SERVICE_OBJECT_RATE_LIMIT as STORAGE_SERVICE_OBJECT_RATE_LIMIT,
   type ObjectRateLimit as StorageObjectRateLimit,

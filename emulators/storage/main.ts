@@ -6,7 +6,8 @@
  * Prints `STORAGE_EMULATOR_HOST=http://127.0.0.1:PORT` (a line a shell can `export`) once it listens.
  */
 import { createLogger } from '../../shared/log';
-import { parseStorageEmulatorCommandLine, startStorageEmulator } from './index';
+import { startStorageEmulator } from './index';
+import { parseStorageEmulatorCommandLine } from './options';
 
 async function main(): Promise<void> {
   const logger = createLogger('storage-emulator');

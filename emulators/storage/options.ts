@@ -20,6 +20,7 @@ export interface StorageEmulatorOptions {
   objectRateLimit?: boolean | Partial<ObjectRateLimit>;
 }
 
+/** @internal The options after validation, as the emulator's parts take them. */
 export interface ResolvedStorageEmulatorOptions {
   host: string;
   port: number;
@@ -32,7 +33,10 @@ export interface ResolvedStorageEmulatorOptions {
 export const StorageEmulatorSettingError = SettingError;
 export type StorageEmulatorSettingError = SettingError;
 
-/** Validates the options once, as they enter. */
+/**
+ * Validates the options once, as they enter.
+ * @internal startStorageEmulator validates its options with it; exported for its tests.
+ */
 export function resolveStorageEmulatorOptions(input: StorageEmulatorOptions = {}): ResolvedStorageEmulatorOptions {
   const host = input.host ?? DEFAULT_HOST;
   if (!host.trim()) throw new StorageEmulatorSettingError('host', host, 'a host, not empty');
@@ -81,6 +85,7 @@ export const ENV = {
  * can pass argv and env.
  *
  *   --host H  --port N  --data-dir D  --object-rate-limit
+ * @internal The command line of emulators/storage/main.ts; exported for its tests.
  */
 export function parseStorageEmulatorCommandLine(argv: string[], env: NodeJS.ProcessEnv): StorageEmulatorOptions {
   const settings = parseSettings('storage-emulator', { argv, env });

@@ -14,7 +14,10 @@ export class TasksEmulatorError extends Error {
   }
 }
 
-/** Messages the real service gives for these codes, kept verbatim so callers that log or match them see the same text. */
+/**
+ * Messages the real service gives for these codes, kept verbatim so callers that log or match them see the same text.
+ * @internal The emulator's gRPC error texts; exported for its tests.
+ */
 export const serviceMessages = {
   notFound: 'Requested entity was not found.',
   alreadyExists: 'Requested entity already exists',

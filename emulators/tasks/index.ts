@@ -14,5 +14,5 @@ export { startTasksEmulator } from './server';
 export type { CloudTasksClientOptions, TasksEmulator, TasksEmulatorOptions } from './server';
 export type { TasksEmulatorStats, TotalStats as TasksTotalStats } from './registry';
 export type { QueueStats as TasksQueueStats } from './queue';
-export { TasksEmulatorError, serviceMessages as tasksServiceMessages } from './errors';
+export { TasksEmulatorError } from './errors';
 export { decodeIdTokenClaims } from './oidc';

@@ -3,13 +3,13 @@ import type { Materializer } from '../../shared/backends/materialized-state';
 import { decode } from '../../shared/codec';
 import { isPermanent, SpineError } from '../../shared/errors';
 import { contactWritesOf, fromPubSubMessage } from '../../shared/events';
-import { EventType, type AnySpineEvent } from '../../shared/events/types';
+import { EventType, type AnySpineEvent, type GroupChangedData } from '../../shared/events/types';
 import type { Logger } from '../../shared/log';
 import type { Change, ChangePublisher } from '../../shared/mesh/change-publisher';
 import type { ContentStore } from '../../shared/mesh/content-store';
 import type { ContentReference } from '../../shared/events/types';
 import type { DeadLetterStore } from '../../shared/mesh/dead-letters';
-import type { GroupState, NetworkState } from '../../shared/model';
+import type { GroupChangeKind, GroupState, NetworkState } from '../../shared/model';
 import { createHash } from 'node:crypto';
 import type { BatchScheduler } from '../batch-scheduler';
 import type { FunctionTasks } from '../function-tasks';
@@ -97,140 +97,104 @@ async function readReferenced<T>(content: ContentStore, reference: ContentRefere
   return decode<T>(await content.get(reference));
 }
 
+/** Which event caused an announcement, and its writer (so a writer can wait for its own writes). */
+interface Cause {
+  causeId: string;
+  writerId: string;
+}
+
+/** One group's announcement; `unchanged` when the event changed nothing there (a redelivery, or lost to a newer write). */
+function groupChanged(
+  cause: Cause,
+  networkId: string,
+  groupId: string,
+  kind: GroupChangeKind,
+  { unchanged = false, causes }: { unchanged?: boolean; causes?: GroupChangedData['causes'] } = {},
+): Change {
+  return {
+    type: EventType.GroupChanged,
+    data: {
+      networkId,
+      groupId,
+      kind,
+      ...cause,
+      ...(causes ? { causes } : {}),
+      ...(unchanged ? { unchanged } : {}),
+    },
+  };
+}
+
+/** The network's own announcement, after those of its groups. */
+function networkChanged(cause: Cause, networkId: string, kind: GroupChangeKind, unchanged: boolean): Change {
+  return {
+    type: EventType.NetworkChanged,
+    data: { networkId, kind, ...cause, ...(unchanged ? { unchanged } : {}) },
+  };
+}
+
 /** What one event changes in the state, applied, as the announcements to publish. */
 async function applyEvent(deps: MaterializeDependencies, event: AnySpineEvent): Promise<Change[]> {
   const { state, content } = deps;
   const loadReferenced = <T>(reference: ContentReference) => readReferenced<T>(content, reference);
-  const cause = { causeId: event.id };
   switch (event.type) {
     case EventType.ContactWritten: {
       const d = event.data;
+      const cause = { causeId: event.id, writerId: d.writerId };
       const [outcome] = await state.applyContactWrites(
         d.networkId,
         d.groupId,
         await contactWritesOf(event, loadReferenced),
       );
       const unchanged = !(outcome!.contentChanged || outcome!.contradiction);
-      return [
-        {
-          type: EventType.GroupChanged,
-          data: {
-            networkId: d.networkId,
-            groupId: d.groupId,
-            kind: 'updated',
-            ...cause,
-            writerId: d.writerId,
-            ...(unchanged ? { unchanged } : {}),
-          },
-        },
-      ];
+      return [groupChanged(cause, d.networkId, d.groupId, 'updated', { unchanged })];
     }
     case EventType.ContactsWritten: {
       // The bundle is one group write; each write in it is still applied at most once by its own (writerId, seq).
       const d = event.data;
+      const cause = { causeId: event.id, writerId: d.writerId };
       const outcomes = await state.applyContactWriteBatch(
         d.networkId,
         d.groupId,
         await contactWritesOf(event, loadReferenced),
       );
       const unchanged = !outcomes.some((o) => o.contentChanged || o.contradiction);
-      return [
-        {
-          type: EventType.GroupChanged,
-          data: {
-            networkId: d.networkId,
-            groupId: d.groupId,
-            kind: 'updated',
-            ...cause,
-            writerId: d.writerId,
-            causes: d.writes.map((w) => ({ eventId: w.id, writerId: d.writerId })),
-            ...(unchanged ? { unchanged } : {}),
-          },
-        },
-      ];
+      const causes = d.writes.map((w) => ({ eventId: w.id, writerId: d.writerId }));
+      return [groupChanged(cause, d.networkId, d.groupId, 'updated', { unchanged, causes })];
     }
     case EventType.GroupSaved: {
       const d = event.data;
+      const cause = { causeId: event.id, writerId: d.writerId };
       const groupState = d.stateRef ? await loadReferenced<GroupState>(d.stateRef) : d.state!;
       const applied = await state.applyGroupSave(d.networkId, d.groupId, groupState, d);
-      return [
-        {
-          type: EventType.GroupChanged,
-          data: {
-            networkId: d.networkId,
-            groupId: d.groupId,
-            kind: 'updated',
-            ...cause,
-            writerId: d.writerId,
-            ...(applied ? {} : { unchanged: true }),
-          },
-        },
-      ];
+      return [groupChanged(cause, d.networkId, d.groupId, 'updated', { unchanged: !applied })];
     }
     case EventType.GroupDeleted: {
       const d = event.data;
+      const cause = { causeId: event.id, writerId: d.writerId };
       const removed = await state.applyGroupDelete(d.networkId, d.groupId, d);
       const ids = removed.length ? removed : [d.groupId];
-      return ids.map((groupId) => ({
-        type: EventType.GroupChanged,
-        data: {
-          networkId: d.networkId,
-          groupId,
-          kind: 'deleted',
-          ...cause,
-          writerId: d.writerId,
-          ...(removed.length ? {} : { unchanged: true }),
-        },
-      }));
+      return ids.map((groupId) =>
+        groupChanged(cause, d.networkId, groupId, 'deleted', { unchanged: removed.length === 0 }),
+      );
     }
     case EventType.NetworkSaved: {
       const d = event.data;
+      const cause = { causeId: event.id, writerId: d.writerId };
       const networkState = d.stateRef ? await loadReferenced<NetworkState>(d.stateRef) : d.state!;
       const outcome = await state.applyNetworkSave(d.networkId, networkState, d);
-      const groupChanges: Change[] = outcome
-        ? [
-            ...outcome.written.map((groupId) => ({
-              type: EventType.GroupChanged,
-              data: { networkId: d.networkId, groupId, kind: 'updated' as const, ...cause, writerId: d.writerId },
-            })),
-            ...outcome.removed.map((groupId) => ({
-              type: EventType.GroupChanged,
-              data: { networkId: d.networkId, groupId, kind: 'deleted' as const, ...cause, writerId: d.writerId },
-            })),
-          ]
-        : [];
       return [
-        ...groupChanges,
-        {
-          type: EventType.NetworkChanged,
-          data: {
-            networkId: d.networkId,
-            kind: 'updated',
-            ...cause,
-            writerId: d.writerId,
-            ...(outcome ? {} : { unchanged: true }),
-          },
-        },
+        ...(outcome?.written ?? []).map((groupId) => groupChanged(cause, d.networkId, groupId, 'updated')),
+        ...(outcome?.removed ?? []).map((groupId) => groupChanged(cause, d.networkId, groupId, 'deleted')),
+        networkChanged(cause, d.networkId, 'updated', !outcome),
       ];
     }
     case EventType.NetworkDeleted: {
       const d = event.data;
+      const cause = { causeId: event.id, writerId: d.writerId };
       const groups = await state.applyNetworkDelete(d.networkId, d);
       return [
-        ...(groups ?? []).map((groupId) => ({
-          type: EventType.GroupChanged,
-          data: { networkId: d.networkId, groupId, kind: 'deleted' as const, ...cause, writerId: d.writerId },
-        })),
-        {
-          type: EventType.NetworkChanged,
-          data: {
-            networkId: d.networkId,
-            kind: 'deleted',
-            ...cause,
-            writerId: d.writerId,
-            ...(groups ? {} : { unchanged: true }),
-          },
-        },
+        ...(groups ?? []).map((groupId) => groupChanged(cause, d.networkId, groupId, 'deleted')),
+        networkChanged(cause, d.networkId, 'deleted', !groups),
       ];
     }
     default:

@@ -9,8 +9,6 @@ export {
 export { DEFAULT_BUNDLING, type BundlingOptions } from '../mesh/write-bundler';
 export { DeadLetterStore, DeadLetterNotFoundError, type DeadLetter } from '../mesh/dead-letters';
 export { ContentMissingError, MAX_INLINE_CONTENT_BYTES } from '../mesh/content-store';
-export type { Change } from '../mesh/change-publisher';
-export { createPubSubClient, createStorageClient } from '../mesh/clients';
 export {
   ArchiveReader,
   type ArchiveReaderOptions,

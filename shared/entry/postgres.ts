@@ -3,7 +3,6 @@ export * from './contract';
 export {
   PostgresStorage,
   PostgresStateStore,
-  postgresStorageFromSettings,
   cloudSqlIamAuth,
   type PostgresStorageOptions,
   type GcsSnapshotOptions,

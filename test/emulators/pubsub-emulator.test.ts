@@ -16,13 +16,12 @@ import { PubSub, type Message } from '@google-cloud/pubsub';
 import {
   EmulatorNotInstalledError,
   EmulatorStartError,
-  findPubSubLauncher,
   InvalidEmulatorSettingError,
-  isGroupAlive,
-  LAUNCHER_IN_SDK,
   startPubSubEmulator,
   type PubSubEmulator,
 } from '../../emulators/pubsub';
+import { findPubSubLauncher, LAUNCHER_IN_SDK } from '../../emulators/pubsub/launcher';
+import { isGroupAlive } from '../../emulators/pubsub/process-group';
 import { isListening, waitUntil } from '../../emulators/ports';
 import { createMemoryLogger } from '../helpers/emulators';
 

@@ -2,12 +2,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { status } from '@grpc/grpc-js';
 import { CloudTasksClient, type protos } from '@google-cloud/tasks';
-import {
-  decodeIdTokenClaims,
-  startTasksEmulator,
-  tasksServiceMessages,
-  type TasksEmulator,
-} from '../../emulators/tasks';
+import { decodeIdTokenClaims, startTasksEmulator, type TasksEmulator } from '../../emulators/tasks';
+import { serviceMessages as tasksServiceMessages } from '../../emulators/tasks/errors';
 import { waitUntil } from '../../emulators/ports';
 import { createMemoryLogger } from '../helpers/emulators';
 

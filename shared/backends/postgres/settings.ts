@@ -7,6 +7,7 @@ import type { PostgresStorage } from './storage';
  * The `postgres` state store as the settings describe it (SPINE_POSTGRES_*), for the functions
  * and for clients that read what they materialize. Snapshots in `gcs` mode go to SPINE_BUCKET
  * under SPINE_STATE_PREFIX, through `storage`.
+ * @internal The functions' and the CLI's PostgresStorage from SPINE_* settings; users construct PostgresStorage.
  */
 export function postgresStorageFromSettings(
   settings: SpineSettings,
