@@ -1,6 +1,9 @@
 import { MemoryStorage } from '../backends/memory';
 import { InvalidArgumentError } from '../errors';
-import type { WriteOrigin } from '../events/types';
+import { contactWritesOf } from '../events/contact-writes';
+import { EventType, type AnySpineEvent, type ContentReference, type WriteOrigin } from '../events/types';
+import type { ContactWriteEntry } from '../backends/materializer';
+import { decode } from '../codec';
 import { formatStamp } from '../hlc';
 import { validateNetworkId } from '../ids';
 import { silentLogger } from '../log';
@@ -116,13 +119,48 @@ export async function rebuildNetworkAt(
       };
       await memory.applyNetworkSave(networkId, base, origin);
     }
-    let eventsApplied = 0;
-    // Snapshot and flush requests are archived too; they change nothing.
-    for (const event of events) if ((await replayEvent(memory, event, loadContent)).length > 0) eventsApplied++;
+    const eventsApplied = await applyInOrder(memory, networkId, events, loadContent);
     const state = await memory.loadNetworkState(networkId);
     if (!state) throw new NothingToRestoreError(networkId, at);
     return { state, at, ...(snapshot ? { snapshot } : {}), eventsApplied };
   } finally {
     await memory.close();
   }
+}
+
+/**
+ * Applies the events in order, as `replayEvent` would one by one, but each run of contact writes
+ * between two whole-group or network operations goes in one `applyContactWriteBatch` per group
+ * (about 5 times faster in memory): writes to different groups do not interact, and within a group
+ * the materializer's outcome does not depend on the order writes arrive in. Returns the events
+ * that carried a write or an operation (snapshot and flush requests are archived too; they change
+ * nothing).
+ */
+async function applyInOrder(
+  memory: MemoryStorage,
+  networkId: string,
+  events: AnySpineEvent[],
+  loadContent: ContentLoader,
+): Promise<number> {
+  const load = async <T>(reference: ContentReference) => decode<T>(await loadContent(reference));
+  let pending = new Map<string, ContactWriteEntry[]>();
+  const applyPending = async () => {
+    for (const [groupId, writes] of pending) await memory.applyContactWriteBatch(networkId, groupId, writes);
+    pending = new Map();
+  };
+  let applied = 0;
+  for (const event of events) {
+    if (event.type === EventType.ContactWritten || event.type === EventType.ContactsWritten) {
+      const writes = await contactWritesOf(event, load);
+      const list = pending.get(event.data.groupId);
+      if (list) list.push(...writes);
+      else pending.set(event.data.groupId, writes);
+      applied++;
+      continue;
+    }
+    await applyPending();
+    if ((await replayEvent(memory, event, loadContent)).length > 0) applied++;
+  }
+  await applyPending();
+  return applied;
 }
