@@ -37,6 +37,7 @@ export type { HistoryEntry, HistoryOptions, HistoryPage, HistoryOutcome } from '
 export { ArchiveCorruptError, ArchiveUnreadableError } from '../history/errors';
 export {
   NothingToRestoreError,
+  PointInTimeRestoreStillApplyingError,
   RestorePointBeforeArchiveError,
   RestorePointInFutureError,
   RestoreTargetExistsError,

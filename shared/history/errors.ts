@@ -1,4 +1,4 @@
-import { SpineError } from '../errors';
+import { RestoreStillApplyingError, SpineError } from '../errors';
 
 /** A line of an archive object is not an event: names the object and the line, so an operator can find it. */
 export class ArchiveCorruptError extends SpineError {
@@ -80,5 +80,18 @@ export class NothingToRestoreError extends SpineError {
       'NETWORK_NOT_FOUND',
       `network ${JSON.stringify(networkId)} had no state at ${at.toISOString()} (not yet written, or deleted then): nothing to restore`,
     );
+  }
+}
+
+/** A point-in-time restore the mesh accepted and is still applying when the wait ended; like `RestoreStillApplyingError`, it completes on its own. */
+export class PointInTimeRestoreStillApplyingError extends RestoreStillApplyingError {
+  constructor(
+    networkId: string,
+    readonly at: Date,
+    waitedMs: number,
+    applied: Promise<void>,
+  ) {
+    super(networkId, `point in time ${at.toISOString()}`, waitedMs, applied);
+    this.message = `the restore of network ${JSON.stringify(networkId)} as of ${at.toISOString()} is still being applied after ${waitedMs} ms; it was accepted and completes on its own`;
   }
 }

@@ -66,7 +66,7 @@ import { status as GrpcStatus } from '@grpc/grpc-js';
 import { copyNetworks } from '../sync';
 import { ArchiveReader } from '../history/archive-reader';
 import { readHistory, type HistoryOptions, type HistoryPage } from '../history/history';
-import { RestoreTargetExistsError } from '../history/errors';
+import { PointInTimeRestoreStillApplyingError, RestoreTargetExistsError } from '../history/errors';
 import { rebuildNetworkAt, type RestoreNetworkOptions, type RestoreSummary } from '../history/restore';
 
 export interface SpineStorageOptions {
@@ -577,7 +577,8 @@ export class SpineStorage implements NetworkStorage {
    * do not survive it). Errors, before anything is written: `RestorePointInFutureError`,
    * `RestorePointBeforeArchiveError`, `NothingToRestoreError`, `ArchiveCorruptError` and
    * `ArchiveUnreadableError` (naming the object). A wait that ends while the restore is still
-   * being applied is a `RestoreStillApplyingError`. Needs `{ storage, bucket }`.
+   * being applied is a `PointInTimeRestoreStillApplyingError` (a `RestoreStillApplyingError`).
+   * Needs `{ storage, bucket }`.
    */
   async restoreNetwork(networkId: string, options: RestoreNetworkOptions): Promise<RestoreSummary> {
     this.ensureOpen('restoreNetwork');
@@ -609,12 +610,7 @@ export class SpineStorage implements NetworkStorage {
       await this.flush(timeoutMs);
     } catch (error) {
       if (error instanceof TimeoutError && this.pending.has(restore.eventId))
-        throw new RestoreStillApplyingError(
-          target,
-          `point in time ${rebuilt.at.toISOString()}`,
-          timeoutMs,
-          restore.promise,
-        );
+        throw new PointInTimeRestoreStillApplyingError(target, rebuilt.at, timeoutMs, restore.promise);
       throw error;
     }
     return {

@@ -18,6 +18,8 @@ import { ArchiveReader } from '../../shared/history/archive-reader';
 import {
   ArchiveCorruptError,
   ArchiveUnreadableError,
+  NothingToRestoreError,
+  PointInTimeRestoreStillApplyingError,
   RestorePointBeforeArchiveError,
   RestorePointInFutureError,
   RestoreTargetExistsError,
@@ -423,6 +425,24 @@ describe('a restore that cannot be done writes nothing', () => {
     await expect(client.restoreNetwork(network, { at: secondWrite, as: network })).rejects.toMatchObject({
       code: 'INVALID_ARGUMENT',
     });
+  });
+
+  test('a network that had no state then is refused', async () => {
+    const ghost = `ghost-${run}`;
+    const error = await client.restoreNetwork(ghost, { at: new Date() }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NothingToRestoreError);
+    expect(error).toMatchObject({ code: 'NETWORK_NOT_FOUND', networkId: ghost });
+    expect(await client.exists(ghost)).toBe(false);
+  });
+
+  test('a wait that ends while the restore is being applied says so; the restore completes on its own', async () => {
+    const as = `${network}-slow`;
+    const error = await client.restoreNetwork(network, { at: secondWrite, as, timeoutMs: 1 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PointInTimeRestoreStillApplyingError);
+    expect(error).toMatchObject({ code: 'STILL_APPLYING', networkId: as, at: secondWrite });
+    expect((error as Error).message).toMatch(/as of .* is still being applied after 1 ms/);
+    await (error as PointInTimeRestoreStillApplyingError).applied;
+    expect(await client.loadContactContent(as, 'g', 'c')).toBe(2);
   });
 
   test('a corrupt archive object: the error names it and line, and nothing is written (in place or as)', async () => {
