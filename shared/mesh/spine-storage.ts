@@ -591,6 +591,10 @@ export class SpineStorage implements NetworkStorage {
         `restoreNetwork: as names the network being restored (${JSON.stringify(networkId)}); leave it out to replace the live network`,
       );
     const timeoutMs = options.timeoutMs ?? this.flushTimeoutMs;
+    if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs <= 0)
+      throw new InvalidArgumentError(
+        `restoreNetwork: timeoutMs must be a positive number of milliseconds, not ${JSON.stringify(timeoutMs)}`,
+      );
     const archive = this.archive;
     const contentStore = this.contentStore;
     if (!archive || !contentStore)

@@ -402,6 +402,9 @@ describe('a restore that cannot be done writes nothing', () => {
       code: 'INVALID_ARGUMENT',
     });
     await expect(client.restoreNetwork(network, {} as never)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(client.restoreNetwork(network, { at: secondWrite, timeoutMs: -1 })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
   });
 
   test('an instant before the archive begins, with no snapshot then, is refused', async () => {
