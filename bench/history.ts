@@ -11,12 +11,19 @@
  *      events an object, then `readHistory` for one contact (list, read and parse every object,
  *      de-duplicate, replay the contact's writes), median of 3.
  *
- * Restore figures are not here: point-in-time restore is not built yet.
+ *   3. point-in-time restore (`restoreNetwork(..., { at, as })`) on the local mesh: a network of
+ *      C contacts saved and snapshotted, then E₁ contact-write events after the snapshot written
+ *      straight into the mesh's archive (1,000 an object), restored at now into a new network; and
+ *      a network of E₂ archived events with no snapshot, restored from the archive's beginning.
+ *      Each: the whole call (rebuild in memory, the network save through the mesh, until it is
+ *      materialized) and the in-memory rebuild alone (`rebuildNetworkAt`), median of 3.
  *
  *     npm run bench:history      (or: npx tsx bench/history.ts)
+ *     SPINE_BENCH_ONLY=restore npm run bench:history      (only part 3)
  *
  * Sizes: SPINE_BENCH_WRITES=3000 SPINE_BENCH_GROUPS=20 SPINE_BENCH_WRITERS=4 SPINE_BENCH_ROUNDS=3
  * SPINE_BENCH_ARCHIVED_EVENTS=100000 SPINE_BENCH_CONTACTS=1000
+ * SPINE_BENCH_RESTORE_EVENTS=10000 SPINE_BENCH_RESTORE_EMPTY_EVENTS=100000
  */
 import { randomUUID } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
@@ -26,7 +33,9 @@ import { createEvent } from '../shared/events';
 import { EventType } from '../shared/events/types';
 import { ArchiveReader } from '../shared/history/archive-reader';
 import { readHistory } from '../shared/history/history';
-import { archiveObjectName } from '../shared/history/layout';
+import { archiveObjectName, type ArchiveLayout } from '../shared/history/layout';
+import { rebuildNetworkAt } from '../shared/history/restore';
+import type { Contact, GroupState, NetworkState } from '../shared/model';
 import { formatStamp } from '../shared/hlc';
 import { createPubSubClient, createStorageClient } from '../shared/mesh/clients';
 import type { SpineStorage } from '../shared/mesh/spine-storage';
@@ -55,6 +64,10 @@ const ROUNDS = int('SPINE_BENCH_ROUNDS', 3);
 const ARCHIVED_EVENTS = int('SPINE_BENCH_ARCHIVED_EVENTS', 100_000);
 const CONTACTS = int('SPINE_BENCH_CONTACTS', 1_000);
 const EVENTS_PER_OBJECT = 1_000;
+const RESTORE_EVENTS = int('SPINE_BENCH_RESTORE_EVENTS', 10_000);
+const RESTORE_EMPTY_EVENTS = int('SPINE_BENCH_RESTORE_EMPTY_EVENTS', 100_000);
+const ONLY = process.env.SPINE_BENCH_ONLY;
+if (ONLY !== undefined && ONLY !== 'restore') throw new Error(`SPINE_BENCH_ONLY must be "restore", not ${ONLY}`);
 const FLUSH_TIMEOUT_MS = 120_000;
 
 /** `value` to `digits` decimals. */
@@ -169,7 +182,155 @@ async function historyLatency() {
   }
 }
 
+/**
+ * Writes `count` contact-write events of `networkId` into the archive, times spread evenly over
+ * (`from`, `to`], 1,000 an object, as the archiver would (each object named by its first event's time).
+ */
+async function writeArchive(
+  storage: ReturnType<typeof createStorageClient>,
+  bucket: string,
+  layout: ArchiveLayout,
+  networkId: string,
+  count: number,
+  from: number,
+  to: number,
+): Promise<void> {
+  const timeOf = (i: number) => from + 1 + Math.floor(((to - from - 1) * i) / count);
+  const objects = Math.ceil(count / EVENTS_PER_OBJECT);
+  await mapWithConcurrency(
+    Array.from({ length: objects }, (_, o) => o),
+    8,
+    async (o) => {
+      const lines: string[] = [];
+      for (let i = o * EVENTS_PER_OBJECT; i < Math.min(count, (o + 1) * EVENTS_PER_OBJECT); i++) {
+        const writerId = `restore-bench-w${i % 4}`;
+        const time = timeOf(i);
+        const event = createEvent(
+          EventType.ContactWritten,
+          {
+            networkId,
+            groupId: `g${i % GROUPS}`,
+            contactId: `c${i % CONTACTS}`,
+            content: { i },
+            writerId,
+            seq: Math.floor(i / CONTACTS) + 1,
+            stamp: formatStamp({ wallTime: time, logical: i, writerId }),
+          },
+          { source: '//bench', time: new Date(time) },
+        );
+        lines.push(encode(event) + '\n');
+      }
+      await storage
+        .bucket(bucket)
+        .file(archiveObjectName(layout, new Date(timeOf(o * EVENTS_PER_OBJECT))))
+        .save(lines.join(''), { resumable: false });
+    },
+  );
+}
+
+function networkOf(groups: number, contacts: number): NetworkState {
+  const state: NetworkState = { groups: new Map(), currentGroupId: 'g0', rootGroupId: 'g0' };
+  for (let g = 0; g < groups; g++) {
+    const members = new Map<string, Contact>();
+    for (let c = g; c < contacts; c += groups)
+      members.set(`c${c}`, { id: `c${c}`, groupId: `g${g}`, content: { initial: c }, blendMode: 'accept-last' });
+    const group: GroupState = {
+      group: {
+        id: `g${g}`,
+        name: `g${g}`,
+        contactIds: [...members.keys()],
+        wireIds: [],
+        subgroupIds: [],
+        boundaryContactIds: [],
+      },
+      contacts: members,
+      wires: new Map(),
+    };
+    state.groups.set(`g${g}`, group);
+  }
+  return state;
+}
+
+async function restoreTimes() {
+  const mesh: LocalMesh = await startLocalMesh({ scheduler: false });
+  const pubsub = createPubSubClient(mesh.settings);
+  const storage = createStorageClient(mesh.settings);
+  const client = meshClient(mesh, pubsub, storage, 'restore-bench', { flushTimeoutMs: 600_000 });
+  const { bucket } = mesh.settings;
+  const layout = mesh.topology.archive;
+  const reader = new ArchiveReader(storage, bucket, layout, { maxBatchMs: layout.maxDurationSeconds * 1000 });
+  const id = randomUUID().slice(0, 8);
+  const measure = async (networkId: string, events: number) => {
+    const whole: number[] = [];
+    const rebuild: number[] = [];
+    let summary;
+    for (let r = 0; r < 3; r++) {
+      const at = new Date();
+      let start = now();
+      summary = await client.restoreNetwork(networkId, { at, as: `${networkId}-r${r}` });
+      whole.push(now() - start);
+      if (summary.eventsApplied !== events)
+        throw new Error(`the restore applied ${summary.eventsApplied} events, not ${events}`);
+      start = now();
+      await rebuildNetworkAt(reader, client, async () => Buffer.from(''), networkId, at);
+      rebuild.push(now() - start);
+    }
+    const restored = await client.loadNetworkState(`${networkId}-r0`);
+    const contacts = [...(restored?.groups.values() ?? [])].reduce((sum, group) => sum + group.contacts.size, 0);
+    return {
+      events,
+      snapshot: summary!.snapshot?.id ?? null,
+      contactsRestored: contacts,
+      wholeMs: summarize(whole),
+      rebuildMs: summarize(rebuild),
+    };
+  };
+  try {
+    // For scale: writing a network of the same size through the mesh, as a restore's last step does.
+    const start = now();
+    await client.saveNetworkState(`restore-plain-${id}`, networkOf(GROUPS, CONTACTS));
+    await client.flush();
+    const networkSaveMs = fixed(now() - start, 0);
+    // A snapshot, then events after it.
+    const snapshotted = `restore-snap-${id}`;
+    await client.saveNetworkState(snapshotted, networkOf(GROUPS, CONTACTS));
+    await client.saveSnapshot(snapshotted);
+    const [info] = await client.listSnapshots(snapshotted);
+    await writeArchive(storage, bucket, layout, snapshotted, RESTORE_EVENTS, info!.createdAt.getTime(), Date.now());
+    const fromSnapshot = await measure(snapshotted, RESTORE_EVENTS);
+    // No snapshot: every event from the archive's beginning (the hour before now).
+    const fromEmpty = `restore-empty-${id}`;
+    await writeArchive(storage, bucket, layout, fromEmpty, RESTORE_EMPTY_EVENTS, Date.now() - 3_600_000, Date.now());
+    const empty = await measure(fromEmpty, RESTORE_EMPTY_EVENTS);
+    return { networkSaveMs, fromSnapshot, fromEmpty: empty };
+  } finally {
+    await client.close().catch(() => undefined);
+    await pubsub.close();
+    await mesh.stop({ drain: false });
+  }
+}
+
+function printRestore(restore: Awaited<ReturnType<typeof restoreTimes>>): void {
+  console.log(
+    `  a network save of ${CONTACTS} contacts through the mesh, until materialized: ${restore.networkSaveMs} ms`,
+  );
+  for (const [what, figures] of [
+    ['a snapshot plus', restore.fromSnapshot],
+    ['from empty,', restore.fromEmpty],
+  ] as const)
+    console.log(
+      `  restore ${what} ${figures.events} archived events (${figures.contactsRestored} contacts): median ${figures.wholeMs.p50} ms in all, of which rebuilding in memory ${figures.rebuildMs.p50} ms`,
+    );
+}
+
 runBench(async () => {
+  if (ONLY === 'restore') {
+    console.log(`bench:history (restore only) — ${CONTACTS} contacts over ${GROUPS} groups`);
+    const restore = await restoreTimes();
+    printRestore(restore);
+    console.log(`RESULT ${JSON.stringify({ restore, machine: machine(), load: loadAverage() })}`);
+    return;
+  }
   console.log(`bench:history — ${WRITES} writes × ${ROUNDS} rounds, ${GROUPS} groups, ${WRITERS} writers`);
   const without = await eventPlane(false);
   console.log(`  without the archiver: ${without.median} materialized writes/s (rounds ${without.rates.join(', ')})`);
@@ -183,7 +344,9 @@ runBench(async () => {
   console.log(
     `  history of one contact among ${history.archivedEvents} archived events (${history.objects} objects): ${history.entries} entries, median ${history.latencyMs.p50} ms`,
   );
+  const restore = await restoreTimes();
+  printRestore(restore);
   console.log(
-    `RESULT ${JSON.stringify({ without, withArchiver, costPercent: cost, history, machine: machine(), load: loadAverage() })}`,
+    `RESULT ${JSON.stringify({ without, withArchiver, costPercent: cost, history, restore, machine: machine(), load: loadAverage() })}`,
   );
 });

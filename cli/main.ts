@@ -66,6 +66,11 @@ const COMMANDS: Record<string, { args: string; summary: string; load: () => Prom
     summary: 'writes from the event archive, newest first, with outcomes',
     load: async () => (require('./commands/history') as typeof import('./commands/history')).history,
   },
+  restore: {
+    args: '<network> --at T [--as <new-network>]',
+    summary: 'a network as it was at an instant (snapshot plus archived events)',
+    load: async () => (require('./commands/restore') as typeof import('./commands/restore')).restore,
+  },
   export: {
     args: '<network> [file]',
     summary: 'write a network to a portable JSON file',
