@@ -30,7 +30,7 @@ const CONCURRENT_SAVES = 100;
 const SINGLE_WRITES = int('SPINE_BENCH_SINGLE_WRITES', 2_000);
 const MEMORY_WRITES = int('SPINE_BENCH_MEMORY_WRITES', 50_000);
 const WITH_MESH = process.env.SPINE_BENCH_MESH !== '0';
-/** SPINE_BENCH_ONLY=gcs,mesh measures only those backends (of postgres, filesystem, gcs, memory, mesh); default all. */
+/** SPINE_BENCH_ONLY=gcs,mesh measures only those parts (backends postgres, filesystem, gcs, memory, mesh, and writes: single writes); default all. */
 const ONLY = process.env.SPINE_BENCH_ONLY?.split(',').map((name) => name.trim());
 const measures = (backend: string) => !ONLY || ONLY.includes(backend);
 
@@ -235,14 +235,14 @@ async function main(): Promise<void> {
       .map((v) => v.toFixed(2))
       .join(' ')}`,
   );
-  const postgres = await startPostgres({ logger: quiet });
-  const emulator = await startStorageEmulatorProcess();
+  const postgres = measures('postgres') ? await startPostgres({ logger: quiet }) : undefined;
+  const emulator = measures('gcs') || (WITH_MESH && measures('mesh')) ? await startStorageEmulatorProcess() : undefined;
   const dir = await mkdtemp(path.join(os.tmpdir(), 'spine-bench-scale-'));
   const results: Record<string, Record<Step, number>> = {};
   try {
-    process.stderr.write('plain SQL…\n');
-    const sql = measures('postgres') ? await plainSql(postgres.url) : BASSLINE_MS;
-    if (measures('postgres')) {
+    if (postgres) process.stderr.write('plain SQL…\n');
+    const sql = postgres ? await plainSql(postgres.url) : BASSLINE_MS;
+    if (postgres) {
       process.stderr.write('PostgresStorage…\n');
       results.postgres = await measureSteps(new PostgresStorage({ connectionString: postgres.url, logger: quiet }));
     }
@@ -250,7 +250,7 @@ async function main(): Promise<void> {
       process.stderr.write('FileSystemStorage…\n');
       results.filesystem = await measureSteps(new FileSystemStorage({ basePath: path.join(dir, 'fs'), logger: quiet }));
     }
-    if (measures('gcs')) {
+    if (emulator && measures('gcs')) {
       process.stderr.write('GcsStorage…\n');
       await emulatorClient(emulator.url).createBucket('bench-scale');
       results.gcs = await measureSteps(
@@ -277,43 +277,51 @@ async function main(): Promise<void> {
       }
     }
 
-    console.log(
-      `\n${'step'.padEnd(30)} ${'Bassline pg'.padStart(12)} ${'plain SQL'.padStart(10)} ${Object.keys(results)
-        .map((b) => b.padStart(12))
-        .join(' ')}   postgres ÷ Bassline  postgres ÷ plain SQL`,
-    );
-    for (const step of STEPS) {
-      console.log(
-        `${STEP_NAMES[step].padEnd(30)} ${ms(BASSLINE_MS[step]).padStart(12)} ${ms(sql[step]).padStart(10)} ${Object.values(
-          results,
-        )
-          .map((r) => ms(r[step]).padStart(12))
-          .join(
-            ' ',
-          )}   ${results.postgres ? `${times(results.postgres[step], BASSLINE_MS[step]).padStart(19)}  ${times(results.postgres[step], sql[step]).padStart(20)}` : ''}`,
-      );
-    }
-    console.log(
-      'targets (issue 19): postgres ≤ 2× Bassline per step; mesh load and tag query ≤ 1,000 ms, snapshot ≤ 2,000 ms',
-    );
-
-    if (ONLY) return;
-    process.stderr.write('single writes…\n');
-    const raw = await rawAtomicWrites(await mkdtemp(path.join(dir, 'raw-')), SINGLE_WRITES, 600);
-    const fsWrites = await singleWrites(
-      new FileSystemStorage({ basePath: path.join(dir, 'fs-writes'), logger: quiet }),
-      SINGLE_WRITES,
-    );
-    const memoryWrites = await singleWrites(new MemoryStorage({ logger: quiet }), MEMORY_WRITES);
-    console.log(
-      `\nFileSystemStorage single writes ${fsWrites.toFixed(0)}/s vs raw atomic write + fsync + rename ${raw.toFixed(0)}/s: ${(fsWrites / raw).toFixed(2)} (target ≥ 0.8)`,
-    );
-    console.log(`MemoryStorage sequential writes ${memoryWrites.toFixed(0)}/s (target ≥ 100,000/s)`);
+    if (Object.keys(results).length > 0) printSteps(results, sql);
+    if (measures('writes')) await printSingleWrites(dir);
   } finally {
-    emulator.child.kill();
-    await postgres.stop();
+    emulator?.child.kill();
+    await postgres?.stop();
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+function printSteps(results: Record<string, Record<Step, number>>, sql: Record<Step, number>): void {
+  console.log(
+    `\n${'step'.padEnd(30)} ${'Bassline pg'.padStart(12)} ${'plain SQL'.padStart(10)} ${Object.keys(results)
+      .map((b) => b.padStart(12))
+      .join(' ')}   postgres ÷ Bassline  postgres ÷ plain SQL`,
+  );
+  for (const step of STEPS) {
+    console.log(
+      `${STEP_NAMES[step].padEnd(30)} ${ms(BASSLINE_MS[step]).padStart(12)} ${ms(sql[step]).padStart(10)} ${Object.values(
+        results,
+      )
+        .map((r) => ms(r[step]).padStart(12))
+        .join(
+          ' ',
+        )}   ${results.postgres ? `${times(results.postgres[step], BASSLINE_MS[step]).padStart(19)}  ${times(results.postgres[step], sql[step]).padStart(20)}` : ''}`,
+    );
+  }
+  console.log(
+    'targets (issue 19): postgres ≤ 2× Bassline per step; mesh load and tag query ≤ 1,000 ms, snapshot ≤ 2,000 ms',
+  );
+}
+
+const load = () => `load ${os.loadavg()[0]!.toFixed(2)}`;
+
+async function printSingleWrites(dir: string): Promise<void> {
+  process.stderr.write('single writes…\n');
+  const raw = await rawAtomicWrites(await mkdtemp(path.join(dir, 'raw-')), SINGLE_WRITES, 600);
+  const fsWrites = await singleWrites(
+    new FileSystemStorage({ basePath: path.join(dir, 'fs-writes'), logger: quiet }),
+    SINGLE_WRITES,
+  );
+  const memoryWrites = await singleWrites(new MemoryStorage({ logger: quiet }), MEMORY_WRITES);
+  console.log(
+    `\nFileSystemStorage single writes ${fsWrites.toFixed(0)}/s vs raw atomic write + fsync + rename ${raw.toFixed(0)}/s: ${(fsWrites / raw).toFixed(2)} (target ≥ 0.8), ${load()}`,
+  );
+  console.log(`MemoryStorage sequential writes ${memoryWrites.toFixed(0)}/s (target ≥ 100,000/s), ${load()}`);
 }
 
 runBench(main);
