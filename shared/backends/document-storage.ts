@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { BlendOutcome, ContactWrite } from '../blend';
-import { decode } from '../codec';
 import { InvalidArgumentError, StorageClosedError } from '../errors';
 import type { WriteOrigin } from '../events/types';
 import { HybridLogicalClock } from '../hlc';
@@ -20,7 +19,7 @@ import type {
   Unsubscribe,
 } from '../model';
 import { ContactSequences } from '../contact-sequences';
-import { checkBlendMode, DEFAULT_MAX_CONTENT_BYTES, encodeContent, validateQuery } from '../state-validation';
+import { checkBlendMode, copyContent, DEFAULT_MAX_CONTENT_BYTES, validateQuery } from '../state-validation';
 import { copyNetworks } from '../sync';
 import { KeyedMutex, KeyedReadWriteLock } from '../util/locks';
 import { newestContact } from './group-records';
@@ -147,10 +146,9 @@ export class DocumentStorage implements MaterializedState {
   ): Promise<void> {
     checkIds(networkId, groupId, contactId);
     checkBlendMode(options.blendMode);
-    // Checked and copied with one encoding: the copy is what the caller can no longer change.
-    const encoded = encodeContent(content, this.maxContentBytes, `content of contact ${JSON.stringify(contactId)}`);
+    // Checked and copied in one pass: the copy is what the caller can no longer change.
     const write: ContactWrite = {
-      content: decode(encoded),
+      content: copyContent(content, this.maxContentBytes, `content of contact ${JSON.stringify(contactId)}`),
       ...this.nextOrigin(),
       seq: this.contactSequences.next(networkId, groupId, contactId),
       blendMode: options.blendMode,
