@@ -54,6 +54,8 @@ export interface DocumentStorageParts {
   reader?: StateReader;
   /** See `StoreMaterializerOptions.packLoneWrites`. */
   packLoneWrites?: boolean;
+  /** See `StoreMaterializerOptions.admitFromCache`. */
+  admitFromCache?: boolean;
   /**
    * Groups read or written at once by network-wide work (network saves write this many, snapshots
    * read ahead this many), and contacts a group write writes at once. Default: each part's own (1
@@ -109,6 +111,7 @@ export class DocumentStorage implements MaterializedState {
       onChange: (networkId, groupId, kind) => this.notify(networkId, groupId, kind),
       maxContentBytes: this.maxContentBytes,
       packLoneWrites: parts.packLoneWrites,
+      admitFromCache: parts.admitFromCache,
       ...(parts.groupConcurrency !== undefined && { writeConcurrency: parts.groupConcurrency }),
     });
     this.snapshotter = new StoreSnapshotter(store, {
