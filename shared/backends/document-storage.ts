@@ -362,6 +362,7 @@ export class DocumentStorage implements MaterializedState {
   }
 
   private notify(networkId: string, groupId: string, kind: GroupChangeKind): void {
+    if (this.subscriptions.size === 0) return;
     const matching = [...this.subscriptions].filter((s) => pathMatches(s.path, networkId, groupId));
     if (matching.length === 0) return;
     const change: GroupChange = { networkId, groupId, path: changePath(networkId, groupId), kind, time: new Date() };

@@ -26,7 +26,7 @@ interface StoredNetwork {
 export class MemoryStateStore implements StateStore {
   private readonly networks = new Map<string, StoredNetwork>();
   /** Per network, when anything but its snapshots was last written (see `lastChanged`). */
-  private readonly changedAt = new Map<string, Date>();
+  private readonly changedAt = new Map<string, number>();
 
   async init(): Promise<void> {}
   async close(): Promise<void> {}
@@ -162,11 +162,11 @@ export class MemoryStateStore implements StateStore {
 
   async lastChanged(networkId: string): Promise<Date | null> {
     const at = this.changedAt.get(networkId);
-    return at ? new Date(at) : null;
+    return at === undefined ? null : new Date(at);
   }
 
   private touch(networkId: string): void {
-    this.changedAt.set(networkId, new Date());
+    this.changedAt.set(networkId, Date.now());
   }
 
   async listSnapshots(networkId: string): Promise<SnapshotInfo[]> {
