@@ -31,6 +31,15 @@ export interface EncodeOptions {
 }
 
 export function encode(value: unknown, options: EncodeOptions = {}): string {
+  return encodeWithCopy(value, options, false).text;
+}
+
+/**
+ * `encode`, and with it (unless `withCopy` is false) the copy `decode` of the text would give,
+ * made from the same walk of the value without parsing the text: one pass checks, measures and
+ * copies what a caller hands over.
+ */
+export function encodeWithCopy<T>(value: T, options: EncodeOptions = {}, withCopy = true): { text: string; copy: T } {
   const maxDepth = Math.min(options.maxDepth ?? MAX_ENCODE_DEPTH, MAX_ENCODE_DEPTH);
   let safe: unknown;
   try {
@@ -39,15 +48,74 @@ export function encode(value: unknown, options: EncodeOptions = {}): string {
     if (error instanceof UnserializableContentError && error.reason === TOO_DEEP)
       throw new UnserializableContentError(error.path, `the value nests more than ${maxDepth} levels deep`);
     if (error instanceof SpineError) throw error;
-    // Whatever else a hostile value makes the walk throw is still a value that cannot be stored.
     throw new UnserializableContentError('$', `reading the value threw: ${(error as Error)?.message ?? String(error)}`);
   }
   const text = JSON.stringify(safe);
   if (options.maxBytes !== undefined) {
-    const size = Buffer.byteLength(text, 'utf8');
+    // Only text longer than maxBytes / 3 characters can be longer than maxBytes bytes in UTF-8.
+    const size = text.length * 3 <= options.maxBytes ? text.length : Buffer.byteLength(text, 'utf8');
     if (size > options.maxBytes) throw new ContentTooLargeError(size, options.maxBytes, options.what);
   }
-  return text;
+  return { text, copy: (withCopy ? fromJsonSafe(safe, '$') : undefined) as T };
+}
+
+/** The most levels `copyValue` walks before it leaves the value to `clone` (which refuses deeper ones). */
+const COPY_DEPTH = MAX_ENCODE_DEPTH;
+class NotCopyable extends Error {}
+
+/**
+ * A deep copy of a value made of what the codec carries (plain objects, arrays, Map, Set, Date,
+ * any primitive), without encoding it: for values checked where they entered (it does not look
+ * for Proxies, cycles or symbol keys as `encode` does). Anything else (class instances,
+ * functions, values nested too deep) goes through `clone`, which refuses it with the codec's
+ * typed error.
+ */
+export function copyValue<T>(value: T): T {
+  try {
+    return copyInner(value, COPY_DEPTH) as T;
+  } catch (error) {
+    if (error instanceof NotCopyable) return clone(value);
+    throw error;
+  }
+}
+
+function copyInner(value: unknown, depthLeft: number): unknown {
+  if (value === null || typeof value !== 'object') {
+    if (typeof value === 'function' || typeof value === 'symbol' || typeof value === 'bigint') throw new NotCopyable();
+    return value;
+  }
+  if (depthLeft <= 0) throw new NotCopyable();
+  const inner = depthLeft - 1;
+  if (Array.isArray(value)) {
+    const out = new Array<unknown>(value.length);
+    for (let i = 0; i < value.length; i++) out[i] = copyInner(value[i], inner);
+    return out;
+  }
+  const proto = Object.getPrototypeOf(value);
+  if (proto === Object.prototype || proto === null) {
+    // A spread copies the flat fields at once (a key "__proto__" as an own property); then the nested values are copied.
+    const out: Record<string, unknown> = { ...(value as Record<string, unknown>) };
+    const keys = Object.keys(out);
+    for (let i = 0; i < keys.length; i++) {
+      const nested = out[keys[i]!];
+      if (nested !== null && typeof nested === 'object') setOwn(out, keys[i]!, copyInner(nested, inner));
+      else if (typeof nested === 'function' || typeof nested === 'symbol' || typeof nested === 'bigint')
+        throw new NotCopyable();
+    }
+    return out;
+  }
+  if (value instanceof Map) {
+    const out = new Map<unknown, unknown>();
+    for (const [k, v] of value) out.set(copyInner(k, inner), copyInner(v, inner));
+    return out;
+  }
+  if (value instanceof Set) {
+    const out = new Set<unknown>();
+    for (const v of value) out.add(copyInner(v, inner));
+    return out;
+  }
+  if (value instanceof Date) return new Date(value.getTime());
+  throw new NotCopyable();
 }
 
 export function encodeToBuffer(value: unknown, options: EncodeOptions = {}): Buffer {

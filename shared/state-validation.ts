@@ -1,4 +1,4 @@
-import { encode } from './codec';
+import { encode, encodeWithCopy } from './codec';
 import { InvalidArgumentError } from './errors';
 import { validateContactId, validateGroupId } from './ids';
 import type { Contact, GroupQuery, GroupState, NetworkState } from './model';
@@ -37,6 +37,12 @@ export function encodeContent(
   if (content === undefined && !options.allowUndefined)
     throw new InvalidArgumentError(`${what} is undefined: give a value (null for none)`);
   return encode(content, { maxBytes, what, maxDepth: MAX_CONTENT_DEPTH });
+}
+
+/** `checkContent` that returns a copy of the content (as `decode` of its encoding gives it), made in the same pass. */
+export function copyContent<T>(content: T, maxBytes: number, what: string): T {
+  if (content === undefined) throw new InvalidArgumentError(`${what} is undefined: give a value (null for none)`);
+  return encodeWithCopy(content, { maxBytes, what, maxDepth: MAX_CONTENT_DEPTH }).copy;
 }
 
 const BLEND_MODES = new Set(['accept-last', 'merge']);

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { BlendOutcome, ContactWrite } from '../blend';
-import { decode } from '../codec';
 import { InvalidArgumentError, StorageClosedError } from '../errors';
 import type { WriteOrigin } from '../events/types';
 import { HybridLogicalClock } from '../hlc';
@@ -20,7 +19,7 @@ import type {
   Unsubscribe,
 } from '../model';
 import { ContactSequences } from '../contact-sequences';
-import { checkBlendMode, DEFAULT_MAX_CONTENT_BYTES, encodeContent, validateQuery } from '../state-validation';
+import { checkBlendMode, copyContent, DEFAULT_MAX_CONTENT_BYTES, validateQuery } from '../state-validation';
 import { copyNetworks } from '../sync';
 import { KeyedMutex, KeyedReadWriteLock } from '../util/locks';
 import { newestContact } from './group-records';
@@ -55,6 +54,8 @@ export interface DocumentStorageParts {
   reader?: StateReader;
   /** See `StoreMaterializerOptions.packLoneWrites`. */
   packLoneWrites?: boolean;
+  /** See `StoreMaterializerOptions.admitFromCache`. */
+  admitFromCache?: boolean;
   /**
    * Groups read or written at once by network-wide work (network saves write this many, snapshots
    * read ahead this many), and contacts a group write writes at once. Default: each part's own (1
@@ -110,6 +111,7 @@ export class DocumentStorage implements MaterializedState {
       onChange: (networkId, groupId, kind) => this.notify(networkId, groupId, kind),
       maxContentBytes: this.maxContentBytes,
       packLoneWrites: parts.packLoneWrites,
+      admitFromCache: parts.admitFromCache,
       ...(parts.groupConcurrency !== undefined && { writeConcurrency: parts.groupConcurrency }),
     });
     this.snapshotter = new StoreSnapshotter(store, {
@@ -147,10 +149,9 @@ export class DocumentStorage implements MaterializedState {
   ): Promise<void> {
     checkIds(networkId, groupId, contactId);
     checkBlendMode(options.blendMode);
-    // Checked and copied with one encoding: the copy is what the caller can no longer change.
-    const encoded = encodeContent(content, this.maxContentBytes, `content of contact ${JSON.stringify(contactId)}`);
+    // Checked and copied in one pass: the copy is what the caller can no longer change.
     const write: ContactWrite = {
-      content: decode(encoded),
+      content: copyContent(content, this.maxContentBytes, `content of contact ${JSON.stringify(contactId)}`),
       ...this.nextOrigin(),
       seq: this.contactSequences.next(networkId, groupId, contactId),
       blendMode: options.blendMode,
@@ -361,6 +362,7 @@ export class DocumentStorage implements MaterializedState {
   }
 
   private notify(networkId: string, groupId: string, kind: GroupChangeKind): void {
+    if (this.subscriptions.size === 0) return;
     const matching = [...this.subscriptions].filter((s) => pathMatches(s.path, networkId, groupId));
     if (matching.length === 0) return;
     const change: GroupChange = { networkId, groupId, path: changePath(networkId, groupId), kind, time: new Date() };

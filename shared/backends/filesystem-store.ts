@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import path from 'node:path';
-import { decode, encode } from '../codec';
+import { copyValue, decode, encode } from '../codec';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CorruptDataError, SpineError, StorageConflictError, StorageUnavailableError } from '../errors';
 import { idToKey } from '../ids';
@@ -9,6 +9,7 @@ import { KeyedMutex } from '../util/locks';
 import type { GroupState, SnapshotInfo, StoredContact as Contact } from '../model';
 import { mapWithConcurrency } from '../util/concurrency';
 import { listDir, readFileIfExists, removeTree, sweepLeftovers, writeFileAtomic } from './atomic-file';
+import { FileRecordCache } from './filesystem-record-cache';
 import { assembleGroupState } from './group-records';
 import { digestOf, measured, SnapshotDigest } from './snapshot-stream';
 import type {
@@ -18,6 +19,7 @@ import type {
   GroupUpdate,
   NetworkRecord,
   NetworkUpdate,
+  RecordReadOptions,
   SnapshotWrite,
   StateStore,
 } from './state-store';
@@ -41,6 +43,7 @@ export class FileSystemStateStore implements StateStore {
   private readonly root: string;
   private readonly fsync: boolean;
   private readonly fileTurns = new KeyedMutex();
+  private readonly cache = new FileRecordCache();
 
   constructor(options: FileSystemStoreOptions) {
     this.root = path.resolve(options.basePath);
@@ -96,12 +99,17 @@ export class FileSystemStateStore implements StateStore {
     return work();
   }
 
-  async getNetwork(networkId: string): Promise<NetworkRecord | null> {
-    return this.readJson<NetworkRecord>(path.join(this.networkDir(networkId), 'metadata.json'));
+  /** With `cached`, answered from the copy read last while the file is unchanged (one stat instead of a read). */
+  async getNetwork(networkId: string, options?: RecordReadOptions): Promise<NetworkRecord | null> {
+    const file = path.join(this.networkDir(networkId), 'metadata.json');
+    if (!options?.cached) return this.readJson<NetworkRecord>(file);
+    return this.cache.getChecked(file, () => this.readJsonSized<NetworkRecord>(file));
   }
 
   async putNetwork(record: NetworkRecord): Promise<void> {
-    await this.writeJson(path.join(this.networkDir(record.id), 'metadata.json'), record);
+    const file = path.join(this.networkDir(record.id), 'metadata.json');
+    this.cache.forget(file);
+    await this.writeJson(file, record);
   }
 
   /**
@@ -112,7 +120,9 @@ export class FileSystemStateStore implements StateStore {
     const file = path.join(this.networkDir(networkId), 'metadata.json');
     await this.withLock(path.join(this.networkDir(networkId), 'metadata.lock'), async () => {
       const next = update(await this.readJson<NetworkRecord>(file));
-      if (next) await this.writeJson(file, next);
+      if (!next) return;
+      this.cache.forget(file);
+      await this.writeJson(file, next);
     });
   }
 
@@ -155,15 +165,18 @@ export class FileSystemStateStore implements StateStore {
   }
 
   async deleteNetwork(networkId: string): Promise<void> {
+    this.cache.forgetUnder(this.networkDir(networkId));
     await removeTree(this.networkDir(networkId));
   }
 
-  async getGroup(networkId: string, groupId: string): Promise<GroupRecord | null> {
-    return this.readJson<GroupRecord>(path.join(this.groupDir(networkId, groupId), 'group.json'));
+  /** With `cached`, answered from the copy this process wrote or read last (it is the only writer of group files). */
+  async getGroup(networkId: string, groupId: string, options?: RecordReadOptions): Promise<GroupRecord | null> {
+    const file = path.join(this.groupDir(networkId, groupId), 'group.json');
+    return options?.cached ? this.readCached<GroupRecord>(file) : this.readJson<GroupRecord>(file);
   }
 
   async putGroup(networkId: string, record: GroupRecord): Promise<void> {
-    await this.writeJson(path.join(this.groupDir(networkId, record.group.id), 'group.json'), record);
+    await this.writeJson(path.join(this.groupDir(networkId, record.group.id), 'group.json'), record, { cache: true });
   }
 
   async listGroupIds(networkId: string): Promise<string[]> {
@@ -180,6 +193,7 @@ export class FileSystemStateStore implements StateStore {
   }
 
   async deleteGroup(networkId: string, groupId: string): Promise<void> {
+    this.cache.forgetUnder(this.groupDir(networkId, groupId));
     await removeTree(this.groupDir(networkId, groupId));
   }
 
@@ -212,39 +226,53 @@ export class FileSystemStateStore implements StateStore {
     return contacts.filter((c): c is Contact => c !== null);
   }
 
-  /** Reads only the files asked for. */
-  async getContacts(networkId: string, groupId: string, contactIds: readonly string[]): Promise<Contact[]> {
+  /** Reads only the files asked for; with `cached`, those this process wrote or read last come from its copies. */
+  async getContacts(
+    networkId: string,
+    groupId: string,
+    contactIds: readonly string[],
+    options?: RecordReadOptions,
+  ): Promise<Contact[]> {
     const contacts = await Promise.all(
-      [...new Set(contactIds)].map((id) => this.readJson<Contact>(this.contactFile(networkId, groupId, id))),
+      [...new Set(contactIds)].map((id) => {
+        const file = this.contactFile(networkId, groupId, id);
+        return options?.cached ? this.readCached<Contact>(file) : this.readJson<Contact>(file);
+      }),
     );
     return contacts.filter((c): c is Contact => c !== null);
   }
 
   /**
    * A read, then a write, one at a time per file among this store's callers: group and contact
-   * files have one writing process (network records take a lock file, see `updateNetwork`).
+   * files have one writing process (network records take a lock file, see `updateNetwork`), so
+   * the read is of the copy this process wrote or read last, when it has one.
    */
   async updateGroup(networkId: string, groupId: string, update: GroupUpdate): Promise<void> {
-    await this.fileTurns.run(path.join(this.groupDir(networkId, groupId), 'group.json'), async () => {
-      const next = update(await this.getGroup(networkId, groupId));
+    const file = path.join(this.groupDir(networkId, groupId), 'group.json');
+    await this.fileTurns.run(file, async () => {
+      const next = update(await this.readCached<GroupRecord>(file));
       if (next) await this.putGroup(networkId, next);
     });
   }
 
   /** A read, then a write, like `updateGroup`. */
   async updateContact(networkId: string, groupId: string, contactId: string, update: ContactUpdate): Promise<void> {
-    await this.fileTurns.run(this.contactFile(networkId, groupId, contactId), async () => {
-      const next = update(await this.getContact(networkId, groupId, contactId));
+    const file = this.contactFile(networkId, groupId, contactId);
+    await this.fileTurns.run(file, async () => {
+      const next = update(await this.readCached<Contact>(file));
       if (next) await this.putContact(networkId, groupId, next);
     });
   }
 
   async putContact(networkId: string, groupId: string, contact: Contact): Promise<void> {
-    await this.writeJson(this.contactFile(networkId, groupId, contact.id), contact);
+    await this.writeJson(this.contactFile(networkId, groupId, contact.id), contact, { cache: true });
   }
 
   async deleteContact(networkId: string, groupId: string, contactId: string): Promise<void> {
-    await fs.rm(this.contactFile(networkId, groupId, contactId), { force: true });
+    const file = this.contactFile(networkId, groupId, contactId);
+    this.cache.forget(file);
+    await fs.rm(file, { force: true });
+    this.cache.keep(file, null, 1);
   }
 
   async putSnapshot(networkId: string, info: SnapshotInfo, payload: string): Promise<void> {
@@ -342,10 +370,15 @@ export class FileSystemStateStore implements StateStore {
   }
 
   private async readJson<T>(file: string): Promise<T | null> {
+    return (await this.readJsonSized<T>(file)).value;
+  }
+
+  /** The decoded file and the length of its text (0 when missing). */
+  private async readJsonSized<T>(file: string): Promise<{ value: T | null; bytes: number }> {
     const text = await readFileIfExists(file);
-    if (text === null) return null;
+    if (text === null) return { value: null, bytes: 0 };
     try {
-      return decode<T>(text);
+      return { value: decode<T>(text), bytes: text.length };
     } catch (error) {
       throw new CorruptDataError(`cannot read ${path.relative(this.root, file)}: ${(error as Error).message}`, {
         cause: error,
@@ -353,8 +386,28 @@ export class FileSystemStateStore implements StateStore {
     }
   }
 
-  private async writeJson(file: string, value: unknown): Promise<void> {
-    await writeFileAtomic(file, encode(value), { fsync: this.fsync });
+  /** A group or contact file as this process wrote or read it last; read (and kept) when it has no copy. */
+  private readCached<T>(file: string): Promise<T | null> {
+    return this.cache.get(file, () => this.readJsonSized<T>(file));
+  }
+
+  /** With `cache`, the value written is kept as the file's (group and contact files, which only this process writes). */
+  private async writeJson(file: string, value: unknown, options: { cache?: boolean } = {}): Promise<void> {
+    const text = encode(value);
+    if (!options.cache) {
+      await writeFileAtomic(file, text, { fsync: this.fsync });
+      return;
+    }
+    // Copied now: the caller may change `value` once it is encoded. A write that fails leaves
+    // what is on disk unknown, so the file is forgotten.
+    const copy = copyValue(value);
+    try {
+      await writeFileAtomic(file, text, { fsync: this.fsync });
+    } catch (error) {
+      this.cache.forget(file);
+      throw error;
+    }
+    this.cache.keep(file, copy, text.length);
   }
 }
 

@@ -31,7 +31,11 @@ export class FileSystemStorage extends DocumentStorage {
       throw new InvalidArgumentError('FileSystemStorage needs { basePath }: the folder that holds networks/');
     }
     const store = new FileSystemStateStore({ basePath: options.basePath, fsync: options.fsync });
-    super(store, options, { reader: new FileSystemStateReader(store), groupConcurrency: WRITE_CONCURRENCY });
+    super(store, options, {
+      reader: new FileSystemStateReader(store),
+      groupConcurrency: WRITE_CONCURRENCY,
+      admitFromCache: true,
+    });
     this.basePath = options.basePath;
     const materializer = this.storeMaterializer;
     this.groupCommits = new GroupCommitter({

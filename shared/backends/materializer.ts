@@ -105,6 +105,14 @@ export interface StoreMaterializerOptions {
    */
   packLoneWrites?: boolean;
   /**
+   * A lone contact write reads the network and group records with `cached`: for a store whose
+   * cached copies are current for them (files with one writing process, whose network record it
+   * checks with a stat), so the write to disk is not preceded by reads. Default false: a store
+   * whose cache is caught up only by a compare-and-set of the group record (Cloud Storage) must
+   * not admit a lone write, which writes the contact alone, from it.
+   */
+  admitFromCache?: boolean;
+  /**
    * Groups a network save writes at once, and contacts of one group a group write writes at once.
    * Default 1: one after another. For stores whose writes overlap well (files on one disk).
    */
@@ -121,6 +129,7 @@ export class StoreMaterializer implements Materializer {
   private readonly locks: WriteLocks;
   private readonly maxContentBytes: number;
   private readonly packLoneWrites: boolean;
+  private readonly admitFromCache: boolean;
   private readonly writeConcurrency: number;
 
   constructor(
@@ -131,6 +140,7 @@ export class StoreMaterializer implements Materializer {
     this.locks = options.locks;
     this.maxContentBytes = options.maxContentBytes ?? DEFAULT_MAX_CONTENT_BYTES;
     this.packLoneWrites = options.packLoneWrites ?? false;
+    this.admitFromCache = options.admitFromCache ?? false;
     this.writeConcurrency = options.writeConcurrency ?? 1;
   }
 
@@ -155,7 +165,10 @@ export class StoreMaterializer implements Materializer {
     await this.options.open('applyContactWrite');
     this.clock.observe(write.stamp);
     const outcome = await this.inGroup(networkId, groupId, async () => {
-      const admitted = await this.admitGroupWrite(networkId, groupId, write.stamp, { create: true });
+      const admitted = await this.admitGroupWrite(networkId, groupId, write.stamp, {
+        create: true,
+        cached: this.admitFromCache,
+      });
       if (!admitted) return supersededOutcome(contactId, groupId, write);
       const group = admitted.group;
       if (replacedByGroupOperation(group, write.stamp)) return supersededOutcome(contactId, groupId, write);

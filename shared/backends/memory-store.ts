@@ -1,4 +1,4 @@
-import { decode, encode } from '../codec';
+import { copyValue, decode, encode } from '../codec';
 import type { SnapshotInfo, StoredContact as Contact } from '../model';
 import { measured, SnapshotDigest } from './snapshot-stream';
 import type {
@@ -13,19 +13,20 @@ import type {
 } from './state-store';
 
 interface StoredNetwork {
-  record: string;
-  groups: Map<string, { record?: string; contacts: Map<string, string> }>;
+  record: NetworkRecord;
+  groups: Map<string, { record?: GroupRecord; contacts: Map<string, Contact> }>;
   snapshots: Map<string, { info: SnapshotInfo; payload: string }>;
 }
 
 /**
- * Keeps encoded copies, so nothing a caller holds aliases stored state. Updates are atomic by
- * having no await between their read and their write; `atomically` runs its work as it is.
+ * Keeps its own copies (`copyValue`: made by walking the value, with no encoding), taken on the
+ * way in and handed out on the way out, so nothing a caller holds aliases stored state. Updates
+ * are atomic by having no await between their read and their write; `atomically` runs its work as it is.
  */
 export class MemoryStateStore implements StateStore {
   private readonly networks = new Map<string, StoredNetwork>();
   /** Per network, when anything but its snapshots was last written (see `lastChanged`). */
-  private readonly changedAt = new Map<string, Date>();
+  private readonly changedAt = new Map<string, number>();
 
   async init(): Promise<void> {}
   async close(): Promise<void> {}
@@ -36,24 +37,24 @@ export class MemoryStateStore implements StateStore {
 
   async getNetwork(networkId: string): Promise<NetworkRecord | null> {
     const stored = this.networks.get(networkId);
-    return stored ? decode<NetworkRecord>(stored.record) : null;
+    return stored ? copyValue(stored.record) : null;
   }
 
   async putNetwork(record: NetworkRecord): Promise<void> {
     this.touch(record.id);
     const stored = this.networks.get(record.id);
-    if (stored) stored.record = encode(record);
-    else this.networks.set(record.id, { record: encode(record), groups: new Map(), snapshots: new Map() });
+    if (stored) stored.record = copyValue(record);
+    else this.networks.set(record.id, { record: copyValue(record), groups: new Map(), snapshots: new Map() });
   }
 
   /** Atomic by being synchronous between the read and the write. */
   async updateNetwork(networkId: string, update: NetworkUpdate): Promise<void> {
     const stored = this.networks.get(networkId);
-    const next = update(stored ? decode<NetworkRecord>(stored.record) : null);
+    const next = update(stored ? copyValue(stored.record) : null);
     if (!next) return;
     this.touch(networkId);
-    if (stored) stored.record = encode(next);
-    else this.networks.set(networkId, { record: encode(next), groups: new Map(), snapshots: new Map() });
+    if (stored) stored.record = copyValue(next);
+    else this.networks.set(networkId, { record: copyValue(next), groups: new Map(), snapshots: new Map() });
   }
 
   async listNetworkIds(): Promise<string[]> {
@@ -67,11 +68,11 @@ export class MemoryStateStore implements StateStore {
 
   async getGroup(networkId: string, groupId: string): Promise<GroupRecord | null> {
     const record = this.networks.get(networkId)?.groups.get(groupId)?.record;
-    return record ? decode<GroupRecord>(record) : null;
+    return record ? copyValue(record) : null;
   }
 
   async putGroup(networkId: string, record: GroupRecord): Promise<void> {
-    this.groupSlot(networkId, record.group.id).record = encode(record);
+    this.groupSlot(networkId, record.group.id).record = copyValue(record);
     this.touch(networkId);
   }
 
@@ -86,12 +87,12 @@ export class MemoryStateStore implements StateStore {
 
   async getContact(networkId: string, groupId: string, contactId: string): Promise<Contact | null> {
     const stored = this.networks.get(networkId)?.groups.get(groupId)?.contacts.get(contactId);
-    return stored ? decode<Contact>(stored) : null;
+    return stored ? copyValue(stored) : null;
   }
 
   async listContacts(networkId: string, groupId: string): Promise<Contact[]> {
     const contacts = this.networks.get(networkId)?.groups.get(groupId)?.contacts;
-    return contacts ? [...contacts.values()].map((c) => decode<Contact>(c)) : [];
+    return contacts ? [...contacts.values()].map((c) => copyValue(c)) : [];
   }
 
   async getContacts(networkId: string, groupId: string, contactIds: readonly string[]): Promise<Contact[]> {
@@ -99,26 +100,26 @@ export class MemoryStateStore implements StateStore {
     if (!contacts) return [];
     return [...new Set(contactIds)].flatMap((id) => {
       const stored = contacts.get(id);
-      return stored === undefined ? [] : [decode<Contact>(stored)];
+      return stored === undefined ? [] : [copyValue(stored)];
     });
   }
 
   /** Atomic by being synchronous between the read and the write. */
   async updateGroup(networkId: string, groupId: string, update: GroupUpdate): Promise<void> {
     const stored = this.networks.get(networkId)?.groups.get(groupId)?.record;
-    const next = update(stored ? decode<GroupRecord>(stored) : null);
+    const next = update(stored ? copyValue(stored) : null);
     if (next) await this.putGroup(networkId, next);
   }
 
   /** Atomic by being synchronous between the read and the write. */
   async updateContact(networkId: string, groupId: string, contactId: string, update: ContactUpdate): Promise<void> {
     const stored = this.networks.get(networkId)?.groups.get(groupId)?.contacts.get(contactId);
-    const next = update(stored ? decode<Contact>(stored) : null);
+    const next = update(stored ? copyValue(stored) : null);
     if (next) await this.putContact(networkId, groupId, next);
   }
 
   async putContact(networkId: string, groupId: string, contact: Contact): Promise<void> {
-    this.groupSlot(networkId, groupId).contacts.set(contact.id, encode(contact));
+    this.groupSlot(networkId, groupId).contacts.set(contact.id, copyValue(contact));
     this.touch(networkId);
   }
 
@@ -161,11 +162,11 @@ export class MemoryStateStore implements StateStore {
 
   async lastChanged(networkId: string): Promise<Date | null> {
     const at = this.changedAt.get(networkId);
-    return at ? new Date(at) : null;
+    return at === undefined ? null : new Date(at);
   }
 
   private touch(networkId: string): void {
-    this.changedAt.set(networkId, new Date());
+    this.changedAt.set(networkId, Date.now());
   }
 
   async listSnapshots(networkId: string): Promise<SnapshotInfo[]> {

@@ -1,6 +1,6 @@
 import { expect } from '@jest/globals';
 import fc from 'fast-check';
-import { canonicalize, encodeToBuffer } from '../../shared/codec';
+import { canonicalize, copyValue, encodeToBuffer, encodeWithCopy } from '../../shared/codec';
 import {
   clone,
   ContentTooLargeError,
@@ -313,6 +313,46 @@ describe('codec property: decode(encode(v)) is v', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  /** Every object (array, Map, Set, Date, record) inside `value`, `value` included. */
+  function objectsIn(value: unknown, out = new Set<object>()): Set<object> {
+    if (value === null || typeof value !== 'object' || out.has(value)) return out;
+    out.add(value);
+    const inner =
+      value instanceof Map ? [...value].flat() : value instanceof Set ? [...value] : Object.values(value as object);
+    for (const v of inner) objectsIn(v, out);
+    return out;
+  }
+
+  it('copyValue and encodeWithCopy copy exactly what a round trip gives, sharing no object with the value', () => {
+    fc.assert(
+      fc.property(value, (v) => {
+        const original = objectsIn(v);
+        for (const copy of [copyValue(v), encodeWithCopy(v).copy]) {
+          expect(copy).toEqual(v);
+          expect(structuralDifference(copy, v)).toBeUndefined();
+          expect(encode(copy)).toBe(encode(v));
+          expect([...objectsIn(copy)].filter((o) => original.has(o))).toEqual([]);
+        }
+        expect(encodeWithCopy(v).text).toBe(encode(v));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('copyValue refuses what the codec refuses, with the same typed error', () => {
+    class Point {
+      x = 1;
+    }
+    for (const bad of [{ at: new Point() }, [() => 1], { n: 1n }]) {
+      const refused = thrownBy(() => copyValue(bad));
+      expect(refused).toBeInstanceOf(UnserializableContentError);
+      expect((refused as Error).message).toBe((thrownBy(() => encode(bad)) as Error).message);
+    }
+    let deep: unknown = 'bottom';
+    for (let i = 0; i < 400; i++) deep = [deep];
+    expect(thrownBy(() => copyValue(deep))).toBeInstanceOf(UnserializableContentError);
   });
 
   it('canonicalize is a function of the value: equal after a round trip', () => {

@@ -15,6 +15,8 @@ import {
   type GroupState,
   type NetworkState,
 } from 'super-spine';
+import { encode as encodeRecord } from '../../shared/codec';
+import { formatStamp } from '../../shared/hlc';
 import { idToKey } from '../../shared/ids';
 import { describeSharedTombstones } from '../helpers/shared-tombstones';
 
@@ -411,6 +413,54 @@ describe('FileSystemStorage shared between instances', () => {
     const store = new MemoryStateStore();
     const [first, second] = [new DocumentStorage(store), new DocumentStorage(store)];
     return { first, second, close: async () => void (await first.close()) };
+  });
+});
+
+describe('FileSystemStorage lone writes', () => {
+  it('read no file before they write: one stat of the network record, then the atomic write of the contact', async () => {
+    const s = storage();
+    for (const id of ['a', 'b', 'c']) await s.saveContactContent('net', 'g', id, `first ${id}`);
+    await s.saveContactContent('net', 'g', 'b', 'second b');
+    const reads = jest.spyOn(fs, 'readFile');
+    const listings = jest.spyOn(fs, 'readdir');
+    const stats = jest.spyOn(fs, 'stat');
+    const opens = jest.spyOn(fs, 'open');
+    try {
+      await s.saveContactContent('net', 'g', 'b', 'third b');
+      await s.saveContactContent('net', 'g', 'c', 'second c');
+      expect(reads).not.toHaveBeenCalled();
+      expect(listings).not.toHaveBeenCalled();
+      expect(stats.mock.calls.map(([file]) => path.relative(basePath, String(file)))).toEqual([
+        path.join('networks', 'net', 'metadata.json'),
+        path.join('networks', 'net', 'metadata.json'),
+      ]);
+      // Each write opens its temp file, nothing else.
+      expect(opens.mock.calls.map(([file]) => path.basename(String(file)))).toEqual([
+        expect.stringMatching(/^\.b\.json\..*\.tmp$/),
+        expect.stringMatching(/^\.c\.json\..*\.tmp$/),
+      ]);
+    } finally {
+      for (const spy of [reads, listings, stats, opens]) spy.mockRestore();
+    }
+    const reopened = storage({ writerId: 'reader' });
+    expect(await reopened.loadContactContent('net', 'g', 'b')).toBe('third b');
+    expect(await reopened.loadContactContent('net', 'g', 'c')).toBe('second c');
+  });
+
+  it('see a network record another process replaced: a write older than the tombstone it recorded is superseded', async () => {
+    const s = storage({ writerId: 'here' });
+    await s.saveContactContent('net', 'g', 'c', 1);
+    await s.saveContactContent('net', 'g', 'c', 2);
+    // Another process deletes the group later than anything this one stamps in the next hour,
+    // replacing the record as this store does (temp file, then rename).
+    const file = path.join(basePath, 'networks/net/metadata.json');
+    const record = decode<{ tombstones?: Record<string, string> }>(await fs.readFile(file, 'utf8'));
+    record.tombstones = { g: formatStamp({ wallTime: Date.now() + 3_600_000, logical: 0, writerId: 'other' }) };
+    await fs.writeFile(`${file}.other.tmp`, encodeRecord(record));
+    await fs.rename(`${file}.other.tmp`, file);
+
+    await s.saveContactContent('net', 'g', 'c', 3);
+    expect(await s.loadContactContent('net', 'g', 'c')).toBe(2);
   });
 });
 
