@@ -35,3 +35,10 @@ export { StoreStateReader, type StateReader } from '../backends/state-reader';
 export type { MaterializedState, SnapshotRunState } from '../backends/materialized-state';
 export type { HistoryEntry, HistoryOptions, HistoryPage, HistoryOutcome } from '../history/history';
 export { ArchiveCorruptError, ArchiveUnreadableError } from '../history/errors';
+export {
+  NothingToRestoreError,
+  RestorePointBeforeArchiveError,
+  RestorePointInFutureError,
+  RestoreTargetExistsError,
+} from '../history/errors';
+export type { RestoreNetworkOptions, RestoreSummary } from '../history/restore';

@@ -25,3 +25,60 @@ export class ArchiveUnreadableError extends SpineError {
     );
   }
 }
+
+/** A point-in-time restore was asked for an instant that has not happened yet. */
+export class RestorePointInFutureError extends SpineError {
+  constructor(
+    readonly at: Date,
+    readonly now: Date,
+  ) {
+    super(
+      'INVALID_ARGUMENT',
+      `cannot restore to ${at.toISOString()}: it is in the future (now is ${now.toISOString()})`,
+    );
+  }
+}
+
+/**
+ * A point-in-time restore of an instant before the event archive begins (or with an empty
+ * archive), with no snapshot of the network at or before it to start from.
+ */
+export class RestorePointBeforeArchiveError extends SpineError {
+  constructor(
+    readonly networkId: string,
+    readonly at: Date,
+    readonly archiveBegins: Date | undefined,
+  ) {
+    super(
+      'INVALID_ARGUMENT',
+      `cannot restore network ${JSON.stringify(networkId)} to ${at.toISOString()}: ` +
+        (archiveBegins
+          ? `the event archive begins at ${archiveBegins.toISOString()}`
+          : 'the event archive holds no events') +
+        ' and no snapshot of the network was taken at or before that instant',
+    );
+  }
+}
+
+/** `restoreNetwork(..., { as })` into a network that already exists: a restore never overwrites another network. */
+export class RestoreTargetExistsError extends SpineError {
+  constructor(readonly networkId: string) {
+    super(
+      'INVALID_ARGUMENT',
+      `cannot restore into network ${JSON.stringify(networkId)}: it exists; pick a new network id, or delete it first`,
+    );
+  }
+}
+
+/** At the instant asked, the network had no state (not yet written, or deleted): there is nothing to restore. */
+export class NothingToRestoreError extends SpineError {
+  constructor(
+    readonly networkId: string,
+    readonly at: Date,
+  ) {
+    super(
+      'NETWORK_NOT_FOUND',
+      `network ${JSON.stringify(networkId)} had no state at ${at.toISOString()} (not yet written, or deleted then): nothing to restore`,
+    );
+  }
+}

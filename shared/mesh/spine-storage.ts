@@ -66,6 +66,8 @@ import { status as GrpcStatus } from '@grpc/grpc-js';
 import { copyNetworks } from '../sync';
 import { ArchiveReader } from '../history/archive-reader';
 import { readHistory, type HistoryOptions, type HistoryPage } from '../history/history';
+import { RestoreTargetExistsError } from '../history/errors';
+import { rebuildNetworkAt, type RestoreNetworkOptions, type RestoreSummary } from '../history/restore';
 
 export interface SpineStorageOptions {
   projectId: string;
@@ -566,6 +568,66 @@ export class SpineStorage implements NetworkStorage {
     if (!archive || !contentStore)
       throw new InvalidArgumentError('history reads the event archive: it needs SpineStorage { storage, bucket }');
     return readHistory(archive, (reference) => contentStore.get(reference), networkId, groupId, contactId, options);
+  }
+
+  /**
+   * Point-in-time restore: the network as it was at `at` (the newest snapshot at or before it,
+   * plus the archived events after the snapshot up to `at`, applied by the materializer the
+   * functions use; see `rebuildNetworkAt`), built in memory first, then written through the mesh
+   * as one network save stamped now. With `as`, into that new network (refused with
+   * `RestoreTargetExistsError` when it exists), the live one left alone; without it, it replaces
+   * the live network as `restoreSnapshot` does (writes stamped before the restore that arrive later
+   * do not survive it). Errors, before anything is written: `RestorePointInFutureError`,
+   * `RestorePointBeforeArchiveError`, `NothingToRestoreError`, `ArchiveCorruptError` and
+   * `ArchiveUnreadableError` (naming the object). A wait that ends while the restore is still
+   * being applied is a `RestoreStillApplyingError`. Needs `{ storage, bucket }`.
+   */
+  async restoreNetwork(networkId: string, options: RestoreNetworkOptions): Promise<RestoreSummary> {
+    this.ensureOpen('restoreNetwork');
+    validateNetworkId(networkId);
+    if (options === null || typeof options !== 'object')
+      throw new InvalidArgumentError('restoreNetwork needs options { at, as? }');
+    const target = options.as === undefined ? networkId : validateNetworkId(options.as);
+    if (options.as !== undefined && target === networkId)
+      throw new InvalidArgumentError(
+        `restoreNetwork: as names the network being restored (${JSON.stringify(networkId)}); leave it out to replace the live network`,
+      );
+    const timeoutMs = options.timeoutMs ?? this.flushTimeoutMs;
+    const archive = this.archive;
+    const contentStore = this.contentStore;
+    if (!archive || !contentStore)
+      throw new InvalidArgumentError(
+        'restoreNetwork reads the event archive: it needs SpineStorage { storage, bucket }',
+      );
+    if (options.as !== undefined && (await this.state.exists(target))) throw new RestoreTargetExistsError(target);
+    const rebuilt = await rebuildNetworkAt(
+      archive,
+      this.state,
+      (reference) => contentStore.get(reference),
+      networkId,
+      options.at,
+    );
+    const restore = await this.publishNetworkSave(target, rebuilt.state);
+    try {
+      await this.flush(timeoutMs);
+    } catch (error) {
+      if (error instanceof TimeoutError && this.pending.has(restore.eventId))
+        throw new RestoreStillApplyingError(
+          target,
+          `point in time ${rebuilt.at.toISOString()}`,
+          timeoutMs,
+          restore.promise,
+        );
+      throw error;
+    }
+    return {
+      sourceNetworkId: networkId,
+      networkId: target,
+      at: rebuilt.at,
+      ...(rebuilt.snapshot ? { snapshot: { id: rebuilt.snapshot.id, createdAt: rebuilt.snapshot.createdAt } } : {}),
+      eventsApplied: rebuilt.eventsApplied,
+      groups: rebuilt.state.groups.size,
+    };
   }
 
   // ---- federation
