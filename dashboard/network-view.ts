@@ -1,3 +1,4 @@
+import type { HistoryEntry } from '../shared/history/history';
 import type { GroupState, NetworkState, SnapshotInfo } from '../shared/model';
 import { previewValue } from './value-preview';
 
@@ -71,6 +72,34 @@ export function snapshotView(info: SnapshotInfo): { id: string; label?: string; 
     ...(info.label !== undefined ? { label: info.label } : {}),
     createdAt: info.createdAt.toISOString(),
     ...(info.size !== undefined ? { size: info.size } : {}),
+  };
+}
+
+export interface HistoryEntryView {
+  kind: HistoryEntry['kind'];
+  eventId: string;
+  /** When the write was made (ISO 8601): what "restore to here" restores to. */
+  time: string;
+  writerId: string;
+  groupId?: string;
+  contactId?: string;
+  /** Contact writes: the content written, as a one-line preview. */
+  value?: string;
+  blendMode?: string;
+  outcome: HistoryEntry['outcome'];
+}
+
+export function historyEntryView(entry: HistoryEntry): HistoryEntryView {
+  return {
+    kind: entry.kind,
+    eventId: entry.eventId,
+    time: entry.time.toISOString(),
+    writerId: entry.writerId,
+    ...(entry.groupId !== undefined ? { groupId: entry.groupId } : {}),
+    ...(entry.contactId !== undefined ? { contactId: entry.contactId } : {}),
+    ...(entry.kind === 'contact-write' ? { value: previewValue(entry.content) } : {}),
+    ...(entry.blendMode ? { blendMode: entry.blendMode } : {}),
+    outcome: entry.outcome,
   };
 }
 

@@ -18,7 +18,7 @@ import {
   type AgentHealth,
   type HealthReport,
 } from '../shared/health';
-import { validateGroupId, validateNetworkId, validateSnapshotId } from '../shared/ids';
+import { validateContactId, validateGroupId, validateNetworkId, validateSnapshotId } from '../shared/ids';
 import { createLogger, type Logger } from '../shared/log';
 import { createPubSubClient, createStorageClient } from '../shared/mesh/clients';
 import { DeadLetterStore } from '../shared/mesh/dead-letters';
@@ -28,7 +28,7 @@ import { AGENTS_GROUP, REGISTRY_NETWORK } from '../shared/system';
 import { defineTopology } from '../shared/topology';
 import { EventFeed, type EventBatch } from './event-feed';
 import { HealthMonitor } from './health-monitor';
-import { groupView, networkView, snapshotView } from './network-view';
+import { groupView, historyEntryView, networkView, snapshotView } from './network-view';
 import { SseHub } from './sse';
 import { openTopicTap, type TopicTap } from './topic-tap';
 
@@ -65,6 +65,8 @@ const AGENTS_REFRESH_MS = 10_000;
 /** Heartbeats of many agents in a burst make one registry read. */
 const AGENTS_DEBOUNCE_MS = 200;
 const MAX_GROUPS_PER_REQUEST = 50;
+/** History entries per page unless the page asks for another number. */
+const HISTORY_PAGE = 50;
 const LOCAL_HOSTNAMES = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
 
 interface AgentsView {
@@ -311,6 +313,52 @@ function createApp(deps: AppDependencies) {
     res.json({ networkId, snapshotId, restored: true });
   });
 
+  // A network's timeline, a group's or a contact's history: newest first, a page at a time.
+  app.get('/api/networks/:network/history', async (req, res) => {
+    const networkId = validateNetworkId(req.params.network);
+    const groupId = queryText(req.query.group);
+    const contactId = queryText(req.query.contact);
+    if (contactId !== undefined && groupId === undefined) throw new HttpError(400, 'a contact needs its ?group=');
+    const limit = queryText(req.query.limit);
+    const cursor = queryText(req.query.cursor);
+    const page = await spine.history(
+      networkId,
+      groupId === undefined ? undefined : validateGroupId(groupId),
+      contactId === undefined ? undefined : validateContactId(contactId),
+      {
+        limit: limit === undefined ? HISTORY_PAGE : Number(limit),
+        ...(cursor !== undefined ? { cursor } : {}),
+      },
+    );
+    res.json({
+      networkId,
+      entries: page.entries.map(historyEntryView),
+      ...(page.cursor ? { cursor: page.cursor } : {}),
+    });
+  });
+
+  // Point-in-time restore: the network as it was at `at`, in place or into a new network `as`.
+  app.post('/api/networks/:network/restore', async (req, res) => {
+    const networkId = validateNetworkId(req.params.network);
+    const body = (req.body ?? {}) as { at?: unknown; as?: unknown };
+    if (typeof body.at !== 'string') throw new HttpError(400, 'give the instant to restore as "at" (ISO 8601)');
+    if (body.as !== undefined && typeof body.as !== 'string') throw new HttpError(400, '"as" must be a network id');
+    const summary = await spine.restoreNetwork(networkId, {
+      at: body.at,
+      ...(body.as ? { as: validateNetworkId(body.as) } : {}),
+    });
+    res.json({
+      sourceNetworkId: summary.sourceNetworkId,
+      networkId: summary.networkId,
+      at: summary.at.toISOString(),
+      ...(summary.snapshot
+        ? { snapshot: { id: summary.snapshot.id, createdAt: summary.snapshot.createdAt.toISOString() } }
+        : {}),
+      eventsApplied: summary.eventsApplied,
+      groups: summary.groups,
+    });
+  });
+
   app.get('/api/health', (_req, res) => {
     res.json(withSupervision(health.current()));
   });
@@ -381,6 +429,13 @@ function requireToken(token: string) {
   };
 }
 
+/** A single query parameter as text; absent or empty is `undefined`, repeated is refused. */
+function queryText(value: unknown): string | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (typeof value !== 'string') throw new HttpError(400, 'a query parameter was given twice or in an unknown form');
+  return value;
+}
+
 function describeError(error: unknown): { status: number; code: string; message: string } {
   if (error instanceof HttpError) return { status: error.status, code: String(error.status), message: error.message };
   if (error instanceof SpineError) {
@@ -390,6 +445,9 @@ function describeError(error: unknown): { status: number; code: string; message:
       NETWORK_NOT_FOUND: 404,
       SNAPSHOT_NOT_FOUND: 404,
       NOT_FOUND: 404,
+      CORRUPT_DATA: 502,
+      UNAVAILABLE: 503,
+      STILL_APPLYING: 202,
       TIMEOUT: 504,
     };
     return { status: status[error.code] ?? 500, code: error.code, message: error.message };

@@ -8,6 +8,8 @@ const NETWORK_REFRESH_DELAY_MS = 100;
 const BUSY_REFRESH_MS = 500;
 const MAX_GROUPS_PER_REQUEST = 50;
 const SNAPSHOT_LIST_REFRESH_MS = 10_000;
+/** The archive is written about once a second, so the history's first page is read again this often. */
+const HISTORY_REFRESH_MS = 5_000;
 const SYSTEM_NETWORKS = new Set(['spine-registry', 'spine-canary']);
 const KINDS = ['contact-write', 'group-change', 'dead-letter'];
 
@@ -90,6 +92,8 @@ const state = {
   networks: [],
   selected: null,
   refreshTimers: new Map(),
+  /** What the history table shows: the selected network, or one contact of it; `cursor` pages on. */
+  history: { groupId: null, contactId: null, cursor: null },
 };
 
 function setConnection(status, text) {
@@ -332,10 +336,12 @@ async function selectNetwork(networkId) {
   state.selected = networkId;
   resetViewRefresh();
   byTestId('snapshot-notice').textContent = '';
-  await Promise.all([loadNetworks(), loadNetwork(networkId), loadSnapshots(networkId)]);
+  byTestId('history-notice').textContent = '';
+  state.history = { groupId: null, contactId: null, cursor: null };
+  await Promise.all([loadNetworks(), loadNetwork(networkId), loadSnapshots(networkId), loadHistory(networkId)]);
 }
 
-function contactRow(contact) {
+function contactRow(contact, groupId) {
   return el(
     'tr',
     { 'data-testid': 'contact', 'data-contact-id': contact.id },
@@ -352,6 +358,19 @@ function contactRow(contact) {
         : null,
     ),
     el('td', { class: 'muted', text: contact.blendMode }),
+    el(
+      'td',
+      {},
+      el('button', {
+        type: 'button',
+        'data-testid': 'contact-history',
+        text: 'History',
+        onclick: () => {
+          state.history = { groupId, contactId: contact.id, cursor: null };
+          loadHistory(state.selected).catch((error) => console.error(error));
+        },
+      }),
+    ),
   );
 }
 
@@ -367,7 +386,9 @@ function groupSection(group) {
       group.name && group.name !== group.id ? el('span', { class: 'muted', text: ` ${group.name}` }) : null,
       el('span', { class: 'muted', text: ` · ${group.contactCount} contacts · ${group.wireCount} wires` }),
     ),
-    group.contacts.length > 0 ? el('table', {}, el('tbody', {}, ...group.contacts.map(contactRow))) : null,
+    group.contacts.length > 0
+      ? el('table', {}, el('tbody', {}, ...group.contacts.map((contact) => contactRow(contact, group.id))))
+      : null,
     more > 0 ? el('p', { class: 'muted', text: `and ${more} more contacts` }) : null,
   );
 }
@@ -470,6 +491,114 @@ async function restoreSnapshot(networkId, snapshot, button) {
   }
 }
 
+// ---- history and point-in-time restore
+
+const HISTORY_KINDS = {
+  'contact-write': 'write',
+  'group-saved': 'group saved',
+  'group-deleted': 'group deleted',
+  'network-saved': 'network saved',
+  'network-deleted': 'network deleted',
+};
+
+function historyRow(networkId, entry) {
+  const where = [entry.groupId, entry.contactId].filter((part) => part !== undefined).join(' / ');
+  return el(
+    'tr',
+    {
+      'data-testid': 'history-row',
+      'data-kind': entry.kind,
+      'data-outcome': entry.outcome,
+      'data-time': entry.time,
+      'data-event-id': entry.eventId,
+    },
+    el('td', { title: entry.time, text: new Date(entry.time).toLocaleString() }),
+    el('td', { text: `${HISTORY_KINDS[entry.kind] ?? entry.kind}${where ? ` ${where}` : ''}` }),
+    el(
+      'td',
+      {},
+      entry.value !== undefined
+        ? el('code', { class: 'value', 'data-testid': 'history-value', text: entry.value })
+        : null,
+    ),
+    el('td', { 'data-testid': 'history-outcome', text: entry.outcome }),
+    el('td', { class: 'muted', text: entry.writerId }),
+    el(
+      'td',
+      {},
+      el('button', {
+        type: 'button',
+        'data-testid': 'history-restore',
+        title: 'the network as it was right after this entry',
+        text: 'Restore to here',
+        onclick: (event) => restoreTo(networkId, entry, event.currentTarget),
+      }),
+    ),
+  );
+}
+
+async function loadHistory(networkId, { more = false } = {}) {
+  const scope = state.history;
+  const params = new URLSearchParams();
+  if (scope.groupId !== null) params.set('group', scope.groupId);
+  if (scope.contactId !== null) params.set('contact', scope.contactId);
+  if (more && scope.cursor) params.set('cursor', scope.cursor);
+  const query = params.toString();
+  let page;
+  try {
+    page = await api(`networks/${encodeURIComponent(networkId)}/history${query ? `?${query}` : ''}`);
+  } catch (error) {
+    if (state.selected === networkId) byTestId('history-notice').textContent = `History unavailable: ${error.message}`;
+    return;
+  }
+  if (state.selected !== networkId || state.history !== scope) return;
+  scope.cursor = page.cursor ?? null;
+  if (more) scope.paged = true;
+  byTestId('history-scope').textContent =
+    scope.contactId !== null ? `of ${scope.groupId} / ${scope.contactId}` : 'of the whole network';
+  byTestId('history-whole-network').hidden = scope.contactId === null;
+  const rows = page.entries.map((entry) => historyRow(networkId, entry));
+  const body = byTestId('history-rows');
+  if (more) body.append(...rows);
+  else
+    body.replaceChildren(
+      ...(rows.length > 0
+        ? rows
+        : [el('tr', {}, el('td', { colspan: 6, class: 'empty', text: 'Nothing archived yet.' }))]),
+    );
+  byTestId('history-more').hidden = !scope.cursor;
+}
+
+async function restoreTo(networkId, entry, button) {
+  const as = byTestId('restore-as').value.trim();
+  const when = new Date(entry.time).toLocaleString();
+  const question = as
+    ? `Restore network ${networkId} as it was at ${when} (${entry.time}) into the new network ${as}? ${networkId} is left as it is.`
+    : `Restore network ${networkId} to how it was at ${when} (${entry.time})? Its current state is replaced.`;
+  if (!window.confirm(question)) return;
+  const notice = byTestId('history-notice');
+  button.disabled = true;
+  notice.textContent = `Restoring ${networkId} to ${entry.time}…`;
+  try {
+    const result = await api(`networks/${encodeURIComponent(networkId)}/restore`, {
+      method: 'POST',
+      body: as ? { at: entry.time, as } : { at: entry.time },
+    });
+    if (result.error) {
+      notice.textContent = result.error.message;
+      return;
+    }
+    const from = result.snapshot ? ` on top of snapshot ${result.snapshot.id}` : '';
+    notice.textContent = `Network ${result.networkId} restored to ${result.at}: ${result.eventsApplied} archived events${from}, ${result.groups} groups.`;
+    await loadNetworks();
+    if (!as) await loadNetwork(networkId);
+  } catch (error) {
+    notice.textContent = `Restore failed: ${error.message}`;
+  } finally {
+    button.disabled = false;
+  }
+}
+
 // ---- controls
 
 function wireControls() {
@@ -478,6 +607,16 @@ function wireControls() {
   );
   byTestId('networks-refresh').addEventListener('click', () => loadNetworks().catch((error) => console.error(error)));
   byTestId('snapshot-form').addEventListener('submit', createSnapshot);
+  byTestId('history-refresh').addEventListener('click', () => {
+    if (state.selected) loadHistory(state.selected).catch((error) => console.error(error));
+  });
+  byTestId('history-more').addEventListener('click', () => {
+    if (state.selected) loadHistory(state.selected, { more: true }).catch((error) => console.error(error));
+  });
+  byTestId('history-whole-network').addEventListener('click', () => {
+    state.history = { groupId: null, contactId: null, cursor: null };
+    if (state.selected) loadHistory(state.selected).catch((error) => console.error(error));
+  });
   byTestId('events-pause').addEventListener('click', (event) => {
     state.paused = !state.paused;
     event.currentTarget.textContent = state.paused ? 'Resume' : 'Pause';
@@ -504,3 +643,7 @@ setInterval(showRates, 1000);
 setInterval(() => {
   if (state.selected) loadSnapshots(state.selected).catch((error) => console.error(error));
 }, SNAPSHOT_LIST_REFRESH_MS);
+setInterval(() => {
+  // Only the first page: a reader paging through older entries keeps what is shown.
+  if (state.selected && !state.history.paged) loadHistory(state.selected).catch((error) => console.error(error));
+}, HISTORY_REFRESH_MS);
