@@ -128,12 +128,15 @@ export class AcceptedJournal {
 
   /**
    * Keeps entry `id` not done until `copy` is marked done: for a message derived from it that is not
-   * journaled itself (a batched write's pending copy, kept in the emulator's memory only). A crash
+   * journaled itself (a batched write's pending copy, kept in the emulator's memory only), or for a
+   * second reader of the entry's own message (the archiver: `copy` then names its reading). A crash
    * before the copy is done replays the entry, which makes the copy again. Cheaper than journaling
    * the copy: nothing is written and nothing waits.
    */
   hold(id: string, copy: string): void {
     if (this.closed) return;
+    // Marked done before it was held (the relay can be faster than the pass-through): done once released.
+    if (this.doneEarly.delete(id)) this.doneWhenReleased.add(id);
     let copies = this.holders.get(id);
     if (!copies) this.holders.set(id, (copies = new Set()));
     copies.add(copy);
@@ -258,4 +261,9 @@ export class AcceptedJournal {
     await this.handle.close();
     await rm(`${this.file}.compacting`, { force: true });
   }
+}
+
+/** The hold a second reader (the archiver's subscription) keeps on a journal entry until it acknowledges it. */
+export function readingOf(subscription: string, id: string): string {
+  return `${subscription}#${id}`;
 }

@@ -12,7 +12,7 @@ import { loadSettings, usesBatching, type SpineSettings } from '../shared/settin
 import { allSubscriptions, defineTopology, type FunctionName, type Topology } from '../shared/topology';
 import { startSchedulerRunner, type SchedulerRunner } from '../scheduler/runner';
 import { startFunctionsProcess, type FunctionsProcess } from './functions-process';
-import { AcceptedJournal } from './accepted-journal';
+import { AcceptedJournal, readingOf } from './accepted-journal';
 import { startDeliveryRelay, type DeliveryRelay, type RelayRoute } from './delivery-relay';
 import {
   PROCESSES_FILE,
@@ -176,6 +176,7 @@ export async function startLocalMesh(options: LocalMeshOptions = {}): Promise<Lo
   const derivedTopics = new Set<string>();
   const ackedSubscriptions = new Set<string>();
   const sourceAttributes = new Map<string, string>();
+  const secondReaders = new Map<string, string>();
   const upstreamHost = emulators.env().PUBSUB_EMULATOR_HOST!;
   try {
     if (journal) {
@@ -187,6 +188,7 @@ export async function startLocalMesh(options: LocalMeshOptions = {}): Promise<Lo
         derivedTopics,
         ackedSubscriptions,
         sourceAttributes,
+        secondReaders,
         logger: log.child({ part: 'pubsub-journal' }),
       }).catch((error: unknown) => {
         throw new MeshStartError('ports', `the Pub/Sub port ${requested.pubsub ?? 0}: ${(error as Error).message}`, {
@@ -236,6 +238,14 @@ export async function startLocalMesh(options: LocalMeshOptions = {}): Promise<Lo
     ackedSubscriptions.add(fullSubscription(topology.subscriptions.pending.name));
     // Pending copies name their contact-writes message: they hold it not done instead of being journaled.
     sourceAttributes.set(fullTopic(topology.topics.pendingWrites.name), SOURCE_MESSAGE_ATTRIBUTE);
+    // A contact write is done once materialized and archived: a crash before the archive holds it replays it.
+    const archiveReader = options.archiver
+      ? {
+          topic: fullTopic(topology.topics.contactWrites.name),
+          subscription: fullSubscription(topology.archive.subscription.name),
+        }
+      : undefined;
+    if (archiveReader) secondReaders.set(archiveReader.topic, archiveReader.subscription);
 
     // The functions reach the emulator directly; only the pending buffer goes through the journal's
     // pass-through (a hop of its own on every call, in this process's thread).
@@ -260,17 +270,19 @@ export async function startLocalMesh(options: LocalMeshOptions = {}): Promise<Lo
       );
       // Before anything is replayed or written, so the archive misses nothing.
       if (options.archiver) await ensureArchiveSubscription(topology, upstream);
-      if (journal) replayed = await replayUnfinished(journal, upstream, topology, log.child({ part: 'journal' }));
+      if (journal)
+        replayed = await replayUnfinished(journal, upstream, topology, log.child({ part: 'journal' }), archiveReader);
     } catch (error) {
       await upstream.close();
       throw new MeshStartError('topology', `provisioning failed: ${(error as Error).message}`, { cause: error });
     } finally {
       await tasks.close();
     }
+    proxy?.open();
     if (options.archiver) {
       archiver = await startArchiverProcess({
-        // It only pulls: straight from the emulator, not through the journaling pass-through.
-        env: { ...functionsEnv, PUBSUB_EMULATOR_HOST: upstreamHost },
+        // Through the journaling pass-through, which sees its acknowledgements (see `secondReaders`).
+        env: { ...functionsEnv, PUBSUB_EMULATOR_HOST: proxy ? proxy.host : upstreamHost },
         ...(typeof options.archiver === 'object' && options.archiver.maxBatchMs
           ? { maxBatchMs: options.archiver.maxBatchMs }
           : {}),
@@ -280,7 +292,6 @@ export async function startLocalMesh(options: LocalMeshOptions = {}): Promise<Lo
         throw new MeshStartError('archiver', (error as Error).message, { cause: error });
       });
     }
-    proxy?.open();
     // Dead letters go through the pass-through, so they are journaled like any accepted message.
     const publisher = createPubSubClient(settings);
     const routes = relayRoutes(topology, functions.urls);
@@ -435,6 +446,7 @@ async function replayUnfinished(
   upstream: PubSub,
   topology: Topology,
   log: Logger,
+  secondReader?: { topic: string; subscription: string },
 ): Promise<{ contactWrites: number; pendingWrites: number }> {
   const unfinished = journal.unfinished;
   const counts = { contactWrites: 0, pendingWrites: 0 };
@@ -459,7 +471,11 @@ async function replayUnfinished(
       }),
     ),
   );
-  await journal.append(unfinished.map((message, index) => ({ ...message, id: journal.idOf(ids[index]!) })));
+  const copies = unfinished.map((message, index) => ({ ...message, id: journal.idOf(ids[index]!) }));
+  if (secondReader)
+    for (const copy of copies)
+      if (copy.topic === secondReader.topic) journal.hold(copy.id, readingOf(secondReader.subscription, copy.id));
+  await journal.append(copies);
   journal.markDone(unfinished.map((message) => message.id));
   const pendingTopic = `projects/${topology.projectId}/topics/${topology.topics.pendingWrites.name}`;
   for (const message of unfinished) {

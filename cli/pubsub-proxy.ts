@@ -8,7 +8,7 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { Logger } from '../shared/log';
-import type { AcceptedJournal, JournaledMessage } from './accepted-journal';
+import { readingOf, type AcceptedJournal, type JournaledMessage } from './accepted-journal';
 
 const SERVICES = ['google.pubsub.v1.Publisher', 'google.pubsub.v1.Subscriber', 'google.pubsub.v1.SchemaService'];
 const identity = (value: Buffer) => value;
@@ -56,6 +56,12 @@ export interface PubSubProxyOptions {
    * `AcceptedJournal.hold`). A message without the attribute is journaled as derived.
    */
   sourceAttributes?: ReadonlyMap<string, string>;
+  /**
+   * Per journaled topic, a subscription of the mesh's own that must also read every message (the
+   * archiver's): an entry is done only once it acknowledged it too, so a crash before the archive
+   * holds a message replays it. Its pulls and acknowledgements must come through this pass-through.
+   */
+  secondReaders?: ReadonlyMap<string, string>;
   logger: Logger;
 }
 
@@ -78,8 +84,14 @@ export async function startPubSubProxy(options: PubSubProxyOptions): Promise<Pub
   let open: () => void = () => undefined;
   const opened = new Promise<void>((resolve) => (open = resolve));
   let refused: ReadonlySet<string> = new Set();
-  // Which message an ack id stands for, on the subscriptions whose acks mark messages done.
+  // Which message (or second reading of one) an ack id stands for, on the subscriptions whose acks mark messages done.
   const ackIds = new Map<string, string>();
+  const readerSubscriptions = {
+    has(subscription: string): boolean {
+      for (const reader of options.secondReaders?.values() ?? []) if (reader === subscription) return true;
+      return false;
+    },
+  };
 
   const publishRequest = method('google.pubsub.v1.Publisher', 'Publish');
   const pullMethod = method('google.pubsub.v1.Subscriber', 'Pull');
@@ -122,6 +134,9 @@ export async function startPubSubProxy(options: PubSubProxyOptions): Promise<Pub
       attributes: message.attributes ?? {},
       ...(message.orderingKey ? { orderingKey: message.orderingKey } : {}),
     }));
+    // Before anything awaits: the reader may acknowledge as soon as the emulator has the message.
+    const reader = options.secondReaders?.get(decoded.topic);
+    if (reader) for (const entry of entries) journal.hold(entry.id, readingOf(reader, entry.id));
     await journal.append(entries, { sync: !options.derivedTopics.has(decoded.topic) });
     return response;
   }
@@ -129,12 +144,16 @@ export async function startPubSubProxy(options: PubSubProxyOptions): Promise<Pub
   async function pull(request: Buffer, deadline: grpc.Deadline | undefined): Promise<Buffer> {
     const { subscription } = pullMethod.requestDeserialize(request) as { subscription: string };
     const response = await forwardUnary(pullMethod.path, request, deadline);
-    if (options.ackedSubscriptions.has(subscription)) {
+    const reads = readerSubscriptions.has(subscription);
+    if (reads || options.ackedSubscriptions.has(subscription)) {
       const { receivedMessages = [] } = pullMethod.responseDeserialize(response) as {
         receivedMessages?: Array<{ ackId: string; message?: { messageId?: string } }>;
       };
-      for (const { ackId, message } of receivedMessages)
-        if (message?.messageId) ackIds.set(ackId, journal.idOf(message.messageId));
+      for (const { ackId, message } of receivedMessages) {
+        if (!message?.messageId) continue;
+        const id = journal.idOf(message.messageId);
+        ackIds.set(ackId, reads ? readingOf(subscription, id) : id);
+      }
     }
     return response;
   }
@@ -145,7 +164,7 @@ export async function startPubSubProxy(options: PubSubProxyOptions): Promise<Pub
       subscription: string;
       ackIds?: string[];
     };
-    if (options.ackedSubscriptions.has(subscription)) {
+    if (options.ackedSubscriptions.has(subscription) || readerSubscriptions.has(subscription)) {
       const done: string[] = [];
       for (const ackId of acked) {
         const id = ackIds.get(ackId);

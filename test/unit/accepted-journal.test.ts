@@ -6,7 +6,7 @@
 import { appendFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { AcceptedJournal, JOURNAL_FILE, type JournaledMessage } from '../../cli/accepted-journal';
+import { AcceptedJournal, JOURNAL_FILE, readingOf, type JournaledMessage } from '../../cli/accepted-journal';
 import { silentLogger } from '../../shared/log';
 
 let dir: string;
@@ -105,6 +105,20 @@ test('a copy that holds its source keeps the source not done until the copy is d
   journal.hold('late-source', 'late-copy');
   journal.markDone(['late-copy']);
   journal.markDone(['late-source']);
+  await journal.close();
+  expect((await AcceptedJournal.open(dir, silentLogger)).unfinished).toEqual([]);
+});
+
+test('an entry done before it was held (the relay faster than the pass-through) is journaled and stays until released', async () => {
+  const journal = await AcceptedJournal.open(dir, silentLogger);
+  // The relay delivered the message before the pass-through had journaled it...
+  journal.markDone(['fast']);
+  // ...but a second reader (the archiver) has yet to read it: held, it must be journaled after all.
+  journal.hold('fast', readingOf('archive-subscription', 'fast'));
+  await journal.append([message('fast')]);
+  await doneFlush();
+  expect((await AcceptedJournal.open(dir, silentLogger)).unfinished.map((m) => m.id)).toEqual(['fast']);
+  journal.markDone([readingOf('archive-subscription', 'fast')]);
   await journal.close();
   expect((await AcceptedJournal.open(dir, silentLogger)).unfinished).toEqual([]);
 });
