@@ -1,0 +1,147 @@
+/**
+ * Catch-up subscriptions on the local mesh with its archiver (one mesh for the file):
+ * `subscribe(path, callback, { since })` delivers every change after `since` from the archive,
+ * then live, each write once across the seam while writers keep writing; `since` errors.
+ */
+import { randomUUID } from 'node:crypto';
+import { eventually } from 'super-spine/testing';
+import { InvalidArgumentError } from '../../shared/errors';
+import { EventType } from '../../shared/events/types';
+import { ArchiveReader } from '../../shared/history/archive-reader';
+import { SinceOutOfRangeError } from '../../shared/history/catch-up';
+import type { GroupChange, GroupState } from '../../shared/model';
+import { groupState } from '../helpers/gcs';
+import { useLocalMesh } from '../helpers/mesh';
+
+jest.setTimeout(120_000);
+
+const mesh = useLocalMesh({ archiver: { maxBatchMs: 200 } });
+const run = randomUUID().slice(0, 8);
+
+function archive(): ArchiveReader {
+  const { topology, settings } = mesh.mesh;
+  return new ArchiveReader(mesh.storage, settings.bucket, topology.archive, {
+    maxBatchMs: topology.archive.maxDurationSeconds * 1000,
+  });
+}
+
+/** The ids of the writes archived for the network after `since`, as `change.eventIds` name them. */
+async function archivedWriteIds(networkId: string, since: Date): Promise<Set<string>> {
+  const events = await archive().read({ networkId, from: new Date(since.getTime() + 1) });
+  const ids = new Set<string>();
+  for (const event of events) {
+    if (event.type === EventType.ContactsWritten) for (const write of event.data.writes) ids.add(write.id);
+    else if (event.type !== EventType.SnapshotRequested && event.type !== EventType.FlushRequested) ids.add(event.id);
+  }
+  return ids;
+}
+
+async function watchSubscriptions(): Promise<string[]> {
+  const [subscriptions] = await mesh.pubsub.getSubscriptions();
+  return subscriptions.map((s) => s.name).filter((name) => name.includes(`${mesh.mesh.topology.prefix}watch-`));
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('a catch-up subscription', () => {
+  test('delivers every write after since exactly once across the seam while writers keep writing', async () => {
+    const network = `catch-up-${run}`;
+    const writers = [mesh.client({ writerId: 'w1' }), mesh.client({ writerId: 'w2' }), mesh.client({ writerId: 'w3' })];
+    // Groups the writing deletes one by one. A group saved and soon deleted again may rightly have
+    // its save's change skipped (a live change delivers the group as it is by then: gone).
+    const doomed = Array.from({ length: 40 }, (_, k) => `doomed-${k}`);
+    await Promise.all(
+      doomed.map((groupId) => writers[2]!.saveGroupState(network, groupId, groupState(groupId, { k: 1 }))),
+    );
+    let writing = true;
+    let count = 0;
+    // Each writer writes its own contacts (every write changes something); w3 also saves one group
+    // and deletes others, so group saves and deletes cross the seam too.
+    const loops = writers.map(async (writer, index) => {
+      for (let i = 0; writing; i++) {
+        if (index === 2 && i % 5 === 4) {
+          if (i % 10 === 4) await writer.saveGroupState(network, 'meta', groupState('meta', { round: i }));
+          else if (doomed.length > 0) await writer.deleteGroup(network, doomed.shift()!);
+        } else await writer.saveContactContent(network, `g${i % 2}`, `w${index}-c${i % 3}`, { i });
+        count++;
+        await sleep(15);
+      }
+    });
+    await eventually(() => expect(count).toBeGreaterThan(60), { timeoutMs: 30_000, intervalMs: 20 });
+    const since = new Date();
+    await eventually(() => expect(count).toBeGreaterThan(60 + 90), { timeoutMs: 30_000, intervalMs: 20 });
+
+    const subscriber = mesh.client({ writerId: 'subscriber' });
+    const received: Array<{ state: GroupState | null; change: GroupChange }> = [];
+    const unsubscribe = await subscriber.subscribe(network, (state, change) => void received.push({ state, change }), {
+      since,
+    });
+    const atSeam = received.length;
+    // Writing goes on past the seam, then stops.
+    const countAtSeam = count;
+    await eventually(() => expect(count).toBeGreaterThan(countAtSeam + 60), { timeoutMs: 30_000, intervalMs: 20 });
+    writing = false;
+    await Promise.all(loops);
+    await Promise.all(writers.map((writer) => writer.flush()));
+
+    const expected = await eventually(
+      async () => {
+        const ids = await archivedWriteIds(network, since);
+        const delivered = new Set(received.flatMap((r) => r.change.eventIds ?? []));
+        expect([...ids].filter((id) => !delivered.has(id))).toEqual([]);
+        return ids;
+      },
+      { timeoutMs: 60_000, intervalMs: 250 },
+    );
+    expect(atSeam).toBeGreaterThan(0);
+    expect(received.length).toBeGreaterThan(atSeam);
+    const deliveries = new Map<string, number>();
+    for (const { change } of received) {
+      expect(change.eventIds?.length).toBeGreaterThan(0);
+      for (const id of change.eventIds!) deliveries.set(id, (deliveries.get(id) ?? 0) + 1);
+    }
+    // Exactly once, and nothing at or before since.
+    expect([...deliveries].filter(([, times]) => times !== 1)).toEqual([]);
+    expect([...deliveries.keys()].filter((id) => !expected.has(id))).toEqual([]);
+    expect(deliveries.size).toBe(expected.size);
+    // The last state delivered for each group is the state the mesh materialized.
+    const last = new Map<string, GroupState | null>();
+    for (const { state, change } of received) last.set(change.groupId, state);
+    for (const [groupId, state] of last) expect(state).toEqual(await subscriber.loadGroupState(network, groupId));
+    await unsubscribe();
+  });
+
+  test('since in the future, before the archive begins, or not a time is refused and creates nothing', async () => {
+    const client = mesh.client();
+    await client.saveContactContent(`since-${run}`, 'g', 'c', 1, { wait: 'materialized' });
+    const begins = await eventually(
+      async () => {
+        const start = await archive().begins();
+        expect(start).toBeDefined();
+        return start!;
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+    const before = await watchSubscriptions();
+    const noop = () => undefined;
+    const future = client.subscribe(`since-${run}`, noop, { since: new Date(Date.now() + 60_000) });
+    await expect(future).rejects.toBeInstanceOf(SinceOutOfRangeError);
+    await expect(future).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', reason: 'future' });
+    const early = new Date(begins.getTime() - 60_000);
+    const tooEarly = client.subscribe(`since-${run}`, noop, { since: early.toISOString() });
+    await expect(tooEarly).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      reason: 'before-archive',
+      archiveBegins: begins,
+    });
+    await expect(tooEarly).rejects.toThrow(/before the event archive begins/);
+    await expect(client.subscribe(`since-${run}`, noop, { since: 'yesterday' })).rejects.toBeInstanceOf(
+      InvalidArgumentError,
+    );
+    const withoutArchive = mesh.client({ storage: undefined, bucket: undefined });
+    await expect(withoutArchive.subscribe(`since-${run}`, noop, { since: new Date() })).rejects.toBeInstanceOf(
+      InvalidArgumentError,
+    );
+    expect(await watchSubscriptions()).toEqual(before);
+  });
+});
