@@ -5,11 +5,15 @@
  */
 import { randomUUID } from 'node:crypto';
 import { eventually } from 'super-spine/testing';
+import { ApiKeys, GcsKeyRecords } from '../../gateway/keys';
+import { startGateway, type Gateway } from '../../gateway/server';
+import { RemoteStorage } from '../../shared/backends/remote';
 import { InvalidArgumentError } from '../../shared/errors';
 import { EventType } from '../../shared/events/types';
 import { ArchiveReader } from '../../shared/history/archive-reader';
 import { SinceOutOfRangeError } from '../../shared/history/catch-up';
 import type { GroupChange, GroupState } from '../../shared/model';
+import { createMemoryLogger } from '../helpers/emulators';
 import { groupState } from '../helpers/gcs';
 import { useLocalMesh } from '../helpers/mesh';
 
@@ -25,9 +29,9 @@ function archive(): ArchiveReader {
   });
 }
 
-/** The ids of the writes archived for the network after `since`, as `change.eventIds` name them. */
-async function archivedWriteIds(networkId: string, since: Date): Promise<Set<string>> {
-  const events = await archive().read({ networkId, from: new Date(since.getTime() + 1) });
+/** The ids of the writes archived for the network (after `since`), as `change.eventIds` name them. */
+async function archivedWriteIds(networkId: string, since?: Date): Promise<Set<string>> {
+  const events = await archive().read({ networkId, ...(since ? { from: new Date(since.getTime() + 1) } : {}) });
   const ids = new Set<string>();
   for (const event of events) {
     if (event.type === EventType.ContactsWritten) for (const write of event.data.writes) ids.add(write.id);
@@ -143,5 +147,91 @@ describe('a catch-up subscription', () => {
       InvalidArgumentError,
     );
     expect(await watchSubscriptions()).toEqual(before);
+  });
+});
+
+describe('RemoteStorage through a gateway', () => {
+  test('resumes after the gateway restarts from the last change it delivered: every write once, the network not re-read', async () => {
+    const network = `resume-${run}`;
+    const overlapMs = 2_000;
+    // The archive must reach back past the resume point (the overlap before the last change).
+    await mesh.client().saveContactContent(`seed-${run}`, 'g', 'c', 1, { wait: 'materialized' });
+    await eventually(
+      async () => {
+        const begins = await archive().begins();
+        expect(begins).toBeDefined();
+        expect(Date.now()).toBeGreaterThan(begins!.getTime() + overlapMs + 1_000);
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+    const gatewayStorage = mesh.client({ writerId: 'gateway' });
+    let networkReads = 0;
+    const loadNetworkState = gatewayStorage.loadNetworkState.bind(gatewayStorage);
+    gatewayStorage.loadNetworkState = (networkId: string) => {
+      networkReads++;
+      return loadNetworkState(networkId);
+    };
+    const keys = new ApiKeys(new GcsKeyRecords(mesh.storage, mesh.mesh.settings.bucket));
+    const { key } = await keys.create({ scopes: { [network]: 'read' } });
+    let gateway: Gateway = await startGateway({ storage: gatewayStorage, keys, logger: createMemoryLogger() });
+    const port = gateway.port;
+    const remote = new RemoteStorage({
+      url: gateway.url,
+      apiKey: key,
+      reconnectMinMs: 20,
+      reconnectMaxMs: 200,
+      resumeOverlapMs: overlapMs,
+      logger: createMemoryLogger(),
+    });
+    const received: GroupChange[] = [];
+    try {
+      const unsubscribe = await remote.subscribe(network, (_state, change) => void received.push(change));
+      const readsAtSubscribe = networkReads;
+      const writer = mesh.client({ writerId: 'resume-writer' });
+      let writing = true;
+      let count = 0;
+      const loop = (async () => {
+        for (let i = 0; writing; i++) {
+          await writer.saveContactContent(network, `g${i % 3}`, `c${i % 4}`, { i });
+          count++;
+          await sleep(15);
+        }
+      })();
+      await eventually(() => expect(received.length).toBeGreaterThan(20), { timeoutMs: 30_000, intervalMs: 20 });
+      await gateway.stop();
+      // Writes go on while no gateway runs.
+      const countAtStop = count;
+      await eventually(() => expect(count).toBeGreaterThan(countAtStop + 40), { timeoutMs: 30_000, intervalMs: 20 });
+      gateway = await startGateway({ storage: gatewayStorage, keys, port, logger: createMemoryLogger() });
+      await eventually(() => expect(remote.resumes.fromArchive).toBe(1), { timeoutMs: 60_000, intervalMs: 50 });
+      const countAtResume = count;
+      await eventually(() => expect(count).toBeGreaterThan(countAtResume + 40), { timeoutMs: 30_000, intervalMs: 20 });
+      writing = false;
+      await loop;
+      await writer.flush();
+
+      const expected = await eventually(
+        async () => {
+          const ids = await archivedWriteIds(network);
+          const delivered = new Set(received.flatMap((change) => change.eventIds ?? []));
+          expect([...ids].filter((id) => !delivered.has(id))).toEqual([]);
+          return ids;
+        },
+        { timeoutMs: 60_000, intervalMs: 250 },
+      );
+      const deliveries = new Map<string, number>();
+      for (const change of received)
+        for (const id of change.eventIds ?? []) deliveries.set(id, (deliveries.get(id) ?? 0) + 1);
+      expect([...deliveries].filter(([, times]) => times !== 1)).toEqual([]);
+      expect(deliveries.size).toBe(expected.size);
+      expect(remote.reconnects).toBeGreaterThanOrEqual(1);
+      expect(remote.resumes).toEqual({ fromArchive: 1, reread: 0 });
+      // The resume did not read the network again.
+      expect(networkReads).toBe(readsAtSubscribe);
+      await unsubscribe();
+    } finally {
+      await remote.close();
+      await gateway.stop();
+    }
   });
 });
