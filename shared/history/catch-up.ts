@@ -37,10 +37,26 @@ export function parseSince(value: unknown): Date {
   return date;
 }
 
-/** Refuses a `since` in the future or before the archive's oldest batch (nothing is changed by the check). */
+/**
+ * When the archive's record begins: the time of the oldest event in its oldest batch (or batches
+ * begun in the same second). A batch begins after the events in it were accepted, so its name's
+ * time would refuse a `since` that the archive covers; events older than its oldest one may be
+ * gone (retention) or never archived. Undefined when the archive is empty.
+ */
+export async function archiveBeginsAt(archive: ArchiveReader): Promise<Date | undefined> {
+  const firstBatch = await archive.begins();
+  if (!firstBatch) return undefined;
+  const oldest = await archive.listObjects({ to: firstBatch });
+  let begins = firstBatch.getTime();
+  for (const object of oldest)
+    for (const event of await archive.readObject(object.name)) begins = Math.min(begins, Date.parse(event.time));
+  return new Date(begins);
+}
+
+/** Refuses a `since` in the future or before the archive begins (nothing is changed by the check). */
 export async function checkSince(archive: ArchiveReader, since: Date, now = Date.now()): Promise<void> {
   if (since.getTime() > now) throw new SinceOutOfRangeError(since, 'future', undefined);
-  const begins = await archive.begins();
+  const begins = await archiveBeginsAt(archive);
   if (!begins || since.getTime() < begins.getTime()) throw new SinceOutOfRangeError(since, 'before-archive', begins);
 }
 
@@ -126,6 +142,27 @@ export async function changesOfEvent(
   }
 }
 
+/** The clock stamp of an event's (first) write; '' for events that carry none. */
+function stampOf(event: AnySpineEvent): string {
+  if (event.type === EventType.ContactsWritten) return event.data.writes[0]?.stamp ?? '';
+  const stamp = (event.data as { stamp?: unknown }).stamp;
+  return typeof stamp === 'string' ? stamp : '';
+}
+
+/**
+ * By time, then clock stamp, then id: events of one writer made in the same millisecond are
+ * applied in the order they were written (as the materializer got them, on their ordering key),
+ * not by their random ids, which would make a later write lose to an earlier one's replay.
+ */
+function inWriteOrder(a: AnySpineEvent, b: AnySpineEvent): number {
+  const byTime = Date.parse(a.time) - Date.parse(b.time);
+  if (byTime !== 0) return byTime;
+  const sa = stampOf(a);
+  const sb = stampOf(b);
+  if (sa !== sb) return sa < sb ? -1 : 1;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
 /** A change delivered from the archive: the group's state right after it (null once deleted). */
 export interface CatchUpDelivery {
   state: GroupState | null;
@@ -151,7 +188,7 @@ export async function* readCatchUp(
   rememberFrom: number,
 ): AsyncGenerator<CatchUpDelivery> {
   const { networkId } = path;
-  const events = await archive.read({ networkId });
+  const events = (await archive.read({ networkId })).sort(inWriteOrder);
   const state = new MemoryStorage({ writerId: 'catch-up-replay', logger: silentLogger });
   await state.initialize();
   try {

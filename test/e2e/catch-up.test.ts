@@ -12,6 +12,8 @@ import { InvalidArgumentError } from '../../shared/errors';
 import { EventType } from '../../shared/events/types';
 import { ArchiveReader } from '../../shared/history/archive-reader';
 import { SinceOutOfRangeError } from '../../shared/history/catch-up';
+import { ArchiveCorruptError } from '../../shared/history/errors';
+import { archiveObjectName } from '../../shared/history/layout';
 import type { GroupChange, GroupState } from '../../shared/model';
 import { createMemoryLogger } from '../helpers/emulators';
 import { groupState } from '../helpers/gcs';
@@ -135,11 +137,11 @@ describe('a catch-up subscription', () => {
     await expect(future).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', reason: 'future' });
     const early = new Date(begins.getTime() - 60_000);
     const tooEarly = client.subscribe(`since-${run}`, noop, { since: early.toISOString() });
-    await expect(tooEarly).rejects.toMatchObject({
-      code: 'INVALID_ARGUMENT',
-      reason: 'before-archive',
-      archiveBegins: begins,
-    });
+    await expect(tooEarly).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', reason: 'before-archive' });
+    // The archive begins with its oldest event, accepted before the oldest batch began.
+    const archiveBegins = ((await tooEarly.catch((error: unknown) => error)) as SinceOutOfRangeError).archiveBegins!;
+    expect(archiveBegins.getTime()).toBeLessThanOrEqual(begins.getTime());
+    expect(archiveBegins.getTime()).toBeGreaterThan(begins.getTime() - 60_000);
     await expect(tooEarly).rejects.toThrow(/before the event archive begins/);
     await expect(client.subscribe(`since-${run}`, noop, { since: 'yesterday' })).rejects.toBeInstanceOf(
       InvalidArgumentError,
@@ -149,6 +151,27 @@ describe('a catch-up subscription', () => {
       InvalidArgumentError,
     );
     expect(await watchSubscriptions()).toEqual(before);
+  });
+});
+
+describe('an unreadable archive', () => {
+  test('a corrupt archive object fails the catch-up with an error naming it, and leaves no subscription', async () => {
+    const client = mesh.client();
+    await client.saveContactContent(`corrupt-${run}`, 'g', 'c', 1, { wait: 'materialized' });
+    const since = new Date();
+    const { topology, settings } = mesh.mesh;
+    const name = archiveObjectName(topology.archive, new Date());
+    const file = mesh.storage.bucket(settings.bucket).file(name);
+    await file.save('{"not": "an event"\n', { resumable: false });
+    const before = await watchSubscriptions();
+    try {
+      const failed = client.subscribe(`corrupt-${run}`, () => undefined, { since });
+      await expect(failed).rejects.toBeInstanceOf(ArchiveCorruptError);
+      await expect(failed).rejects.toMatchObject({ code: 'CORRUPT_DATA', object: name, line: 1 });
+      expect(await watchSubscriptions()).toEqual(before);
+    } finally {
+      await file.delete();
+    }
   });
 });
 
