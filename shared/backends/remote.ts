@@ -10,6 +10,7 @@ import { AuthenticationError, InvalidArgumentError, StorageClosedError, StorageU
 import { changePath, parsePath, pathMatches, validateNetworkId, type ParsedPath } from '../ids';
 import { createLogger, type Logger } from '../log';
 import type { HistoryOptions, HistoryPage } from '../history/history';
+import { parseSince } from '../history/catch-up';
 import type {
   ContactWriteOptions,
   GroupChange,
@@ -18,6 +19,7 @@ import type {
   NetworkState,
   NetworkStorage,
   SnapshotInfo,
+  SubscribeOptions,
   SubscriptionCallback,
   SyncResult,
   Unsubscribe,
@@ -288,9 +290,16 @@ export class RemoteStorage implements NetworkStorage {
 
   // ---- subscriptions over the WebSocket
 
-  async subscribe(path: string, callback: SubscriptionCallback): Promise<Unsubscribe> {
+  /**
+   * See `NetworkStorage.subscribe`; with `{ since }` a catch-up subscription (`SpineStorage.subscribe`)
+   * behind the gateway, refused with `InvalidArgumentError` where the gateway's storage keeps no archive.
+   */
+  async subscribe(path: string, callback: SubscriptionCallback, options: SubscribeOptions = {}): Promise<Unsubscribe> {
     const parsed = parsePath(path);
     if (typeof callback !== 'function') throw new InvalidArgumentError('subscribe needs a callback function');
+    if (options === null || typeof options !== 'object')
+      throw new InvalidArgumentError('subscribe: options must be an object');
+    const since = options.since === undefined ? undefined : parseSince(options.since);
     if (this.closed) throw new StorageClosedError('subscribe');
     const subscription: RemoteSubscription = {
       sub: randomUUID(),
@@ -305,7 +314,7 @@ export class RemoteStorage implements NetworkStorage {
     this.subs.set(subscription.sub, subscription);
     try {
       const socket = await this.openSocket();
-      await this.confirm(socket, subscription);
+      await this.confirm(socket, subscription, since);
       subscription.activeSince = Date.now();
       // What "seen" means from now on: the groups as they are once the subscription is active.
       const current = await this.groupsUnder(parsed);

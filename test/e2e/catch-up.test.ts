@@ -212,6 +212,7 @@ describe('RemoteStorage through a gateway', () => {
     try {
       const unsubscribe = await remote.subscribe(network, (_state, change) => void received.push(change));
       const readsAtSubscribe = networkReads;
+      const writesBegan = new Date();
       const writer = mesh.client({ writerId: 'resume-writer' });
       let writing = true;
       let count = 0;
@@ -256,6 +257,19 @@ describe('RemoteStorage through a gateway', () => {
       // The resume did not read the network again.
       expect(networkReads).toBe(readsAtSubscribe);
       await unsubscribe();
+
+      // A RemoteStorage subscription can catch up itself: every write again, once.
+      const caughtUp = new Map<string, number>();
+      const again = await remote.subscribe(
+        network,
+        (_state, change) => {
+          for (const id of change.eventIds ?? []) caughtUp.set(id, (caughtUp.get(id) ?? 0) + 1);
+        },
+        { since: writesBegan },
+      );
+      expect([...caughtUp.keys()].sort()).toEqual([...expected].sort());
+      expect([...caughtUp.values()].every((times) => times === 1)).toBe(true);
+      await again();
     } finally {
       await remote.close();
       await gateway.stop();
