@@ -596,8 +596,11 @@ export class RemoteStorage implements NetworkStorage {
    */
   private async resubscribe(socket: WebSocket, subscription: RemoteSubscription): Promise<void> {
     const since = this.resumePoint(subscription);
+    const sentAt = Date.now();
     try {
       await this.confirm(socket, subscription, since);
+      // Everything up to this was delivered (or is on its way) by now: the next resume needs no earlier start.
+      subscription.activeSince = sentAt;
       this.resumes.fromArchive += 1;
       return;
     } catch (error) {

@@ -648,7 +648,10 @@ export class SpineStorage implements NetworkStorage {
     subscription.on('message', (message: Message) => {
       liveSeen = true;
       // One callback at a time per subscription, in arrival order.
-      watch.chain = watch.chain.then(() => this.deliver(parsed, message, callback, watch.seam));
+      // A catch-up that failed has removed the subscription: what waited behind it is not delivered.
+      watch.chain = watch.chain.then(() =>
+        this.watches.has(watch) ? this.deliver(parsed, message, callback, watch.seam) : message.ack(),
+      );
     });
     subscription.on('error', (error) => this.log.error('watch subscription failed', { subscription: name, error }));
     const unsubscribe = async () => {
