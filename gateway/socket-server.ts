@@ -207,7 +207,7 @@ export class SocketServer {
         checkScope(record, path.networkId, 'read');
         if (subs.has(sub))
           throw new InvalidArgumentError(`subscription ${JSON.stringify(sub)} exists already on this socket`);
-        hub.checkBounds(record, subs.size, path.networkId);
+        hub.checkBounds(record, subs.size, path.networkId, since !== undefined);
       } catch (error) {
         return sendError(error, sub);
       }

@@ -68,13 +68,16 @@ export class SubscriptionHub {
     return this.count;
   }
 
-  /** Networks with a storage subscription. */
+  /** Storage subscriptions: one per watched network, one per catch-up listener. */
   get watchedNetworks(): number {
-    return this.watches.size;
+    return this.watches.size + this.catchUps.size;
   }
 
-  /** Refuses, before anything is held, a subscription that would pass a bound. */
-  checkBounds(record: ApiKeyRecord, socketSubscriptions: number, networkId: string): void {
+  /**
+   * Refuses, before anything is held, a subscription that would pass a bound. A catch-up listener
+   * needs a storage subscription of its own, so it counts against `networks` like a new network.
+   */
+  checkBounds(record: ApiKeyRecord, socketSubscriptions: number, networkId: string, catchUp = false): void {
     const { bounds } = this;
     const held = this.byKey.get(record.id);
     const refuse = (message: string, limit: number) => {
@@ -99,8 +102,12 @@ export class SubscriptionHub {
         bounds.networksPerKey,
       );
     }
-    if (!this.watches.has(networkId) && this.watches.size >= bounds.networks)
-      refuse(`the gateway watches ${this.watches.size} networks, its limit; try again later`, bounds.networks);
+    const storageSubscriptions = this.watchedNetworks;
+    if ((catchUp || !this.watches.has(networkId)) && storageSubscriptions >= bounds.networks)
+      refuse(
+        `the gateway watches ${this.watches.size} networks${this.catchUps.size ? ` and ${this.catchUps.size} catch-ups` : ''}, its limit; try again later`,
+        bounds.networks,
+      );
   }
 
   /** Adds a listener; resolves once the network's storage subscription is in place. */

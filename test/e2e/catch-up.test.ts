@@ -275,4 +275,33 @@ describe('RemoteStorage through a gateway', () => {
       await gateway.stop();
     }
   });
+
+  test("a catch-up needs a storage subscription of its own: it counts against the gateway's bound", async () => {
+    const network = `bound-${run}`;
+    await mesh.client().saveContactContent(network, 'g', 'c', 1, { wait: 'materialized' });
+    const keys = new ApiKeys(new GcsKeyRecords(mesh.storage, mesh.mesh.settings.bucket));
+    const { key } = await keys.create({ scopes: { [network]: 'read' } });
+    const gateway = await startGateway({
+      storage: mesh.client({ writerId: 'bounded-gateway' }),
+      keys,
+      maxWatchedNetworks: 1,
+      logger: createMemoryLogger(),
+    });
+    const remote = new RemoteStorage({ url: gateway.url, apiKey: key, logger: createMemoryLogger() });
+    try {
+      const live = await remote.subscribe(network, () => undefined);
+      expect(gateway.stats()).toMatchObject({ storageSubscriptions: 1, subscriptions: 1 });
+      // A second live listener shares the network's subscription; a catch-up would be a second one.
+      await expect(remote.subscribe(network, () => undefined, { since: new Date() })).rejects.toMatchObject({
+        code: 'LIMIT_EXCEEDED',
+      });
+      const shared = await remote.subscribe(`${network}/g`, () => undefined);
+      expect(gateway.stats()).toMatchObject({ storageSubscriptions: 1, subscriptions: 2 });
+      await live();
+      await shared();
+    } finally {
+      await remote.close();
+      await gateway.stop();
+    }
+  });
 });
