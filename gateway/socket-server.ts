@@ -9,6 +9,7 @@ import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { decode } from '../shared/codec';
 import { InvalidArgumentError } from '../shared/errors';
 import { parsePath, type ParsedPath } from '../shared/ids';
+import { parseSince } from '../shared/history/catch-up';
 import type { Logger } from '../shared/log';
 import {
   CLOSE_CODES,
@@ -168,7 +169,7 @@ export class SocketServer {
           throw new RequestError(
             400,
             'MALFORMED_REQUEST',
-            'a message is { type: "subscribe", sub, path } or { type: "unsubscribe", sub } with sub a string of 1-100 characters',
+            'a message is { type: "subscribe", sub, path, since? } or { type: "unsubscribe", sub } with sub a string of 1-100 characters',
           );
         }
         message = parsed;
@@ -199,16 +200,18 @@ export class SocketServer {
           sub,
         );
       let path: ParsedPath;
+      let since: Date | undefined;
       try {
         path = parsePath(message.path);
+        since = message.since === undefined ? undefined : parseSince(message.since);
         checkScope(record, path.networkId, 'read');
         if (subs.has(sub))
           throw new InvalidArgumentError(`subscription ${JSON.stringify(sub)} exists already on this socket`);
-        hub.checkBounds(record, subs.size, path.networkId);
+        hub.checkBounds(record, subs.size, path.networkId, since !== undefined);
       } catch (error) {
         return sendError(error, sub);
       }
-      const listener: Listener = { sub, path, keyId: record.id, send };
+      const listener: Listener = { sub, path, keyId: record.id, send, ...(since ? { since } : {}) };
       subs.set(sub, listener);
       hub.add(listener).then(
         () => send(JSON.stringify({ type: 'subscribed', sub })),

@@ -6,16 +6,31 @@ import { encode } from '../shared/codec';
 import { LimitExceededError } from '../shared/errors';
 import { pathMatches, type ParsedPath } from '../shared/ids';
 import type { Logger } from '../shared/log';
-import type { GroupChange, GroupState, NetworkStorage, Unsubscribe } from '../shared/model';
+import type {
+  GroupChange,
+  GroupState,
+  NetworkStorage,
+  SubscribeOptions,
+  SubscriptionCallback,
+  Unsubscribe,
+} from '../shared/model';
 import type { ApiKeyRecord } from './keys';
-import type { GatewayCounters } from './request-error';
+import { RequestError, type GatewayCounters } from './request-error';
 
 export interface Listener {
   sub: string;
   path: ParsedPath;
   keyId: string;
   send(text: string): void;
+  /** A catch-up subscription: changes after this time from the archive first, then live. */
+  since?: Date;
 }
+
+/** Storage whose `subscribe` takes `{ since }`: the one with an event archive (SpineStorage) also serves `history`. */
+type CatchUpStorage = NetworkStorage & {
+  history?: unknown;
+  subscribe(path: string, callback: SubscriptionCallback, options?: SubscribeOptions): Promise<Unsubscribe>;
+};
 
 /** One storage subscription on a whole network, fanned out to the listeners whose path matches. */
 interface NetworkWatch {
@@ -33,11 +48,16 @@ export interface SubscriptionBounds {
 
 export class SubscriptionHub {
   private readonly watches = new Map<string, NetworkWatch>();
+  /**
+   * Catch-up subscriptions, one storage subscription each: their archive part and seam are their
+   * own, so they cannot share a network's live subscription.
+   */
+  private readonly catchUps = new Map<Listener, Promise<Unsubscribe>>();
   private readonly byKey = new Map<string, { count: number; networks: Map<string, number> }>();
   private count = 0;
 
   constructor(
-    private readonly storage: NetworkStorage,
+    private readonly storage: CatchUpStorage,
     private readonly bounds: SubscriptionBounds,
     private readonly counters: GatewayCounters,
     private readonly log: Logger,
@@ -48,13 +68,16 @@ export class SubscriptionHub {
     return this.count;
   }
 
-  /** Networks with a storage subscription. */
+  /** Storage subscriptions: one per watched network, one per catch-up listener. */
   get watchedNetworks(): number {
-    return this.watches.size;
+    return this.watches.size + this.catchUps.size;
   }
 
-  /** Refuses, before anything is held, a subscription that would pass a bound. */
-  checkBounds(record: ApiKeyRecord, socketSubscriptions: number, networkId: string): void {
+  /**
+   * Refuses, before anything is held, a subscription that would pass a bound. A catch-up listener
+   * needs a storage subscription of its own, so it counts against `networks` like a new network.
+   */
+  checkBounds(record: ApiKeyRecord, socketSubscriptions: number, networkId: string, catchUp = false): void {
     const { bounds } = this;
     const held = this.byKey.get(record.id);
     const refuse = (message: string, limit: number) => {
@@ -79,18 +102,19 @@ export class SubscriptionHub {
         bounds.networksPerKey,
       );
     }
-    if (!this.watches.has(networkId) && this.watches.size >= bounds.networks)
-      refuse(`the gateway watches ${this.watches.size} networks, its limit; try again later`, bounds.networks);
+    const storageSubscriptions = this.watchedNetworks;
+    if ((catchUp || !this.watches.has(networkId)) && storageSubscriptions >= bounds.networks)
+      refuse(
+        `the gateway watches ${this.watches.size} networks${this.catchUps.size ? ` and ${this.catchUps.size} catch-ups` : ''}, its limit; try again later`,
+        bounds.networks,
+      );
   }
 
   /** Adds a listener; resolves once the network's storage subscription is in place. */
   add(listener: Listener): Promise<void> {
+    if (listener.since) return this.addCatchUp(listener, listener.since);
     const { networkId } = listener.path;
-    const held = this.byKey.get(listener.keyId) ?? { count: 0, networks: new Map<string, number>() };
-    this.byKey.set(listener.keyId, held);
-    held.count += 1;
-    held.networks.set(networkId, (held.networks.get(networkId) ?? 0) + 1);
-    this.count += 1;
+    this.hold(listener);
     let watch = this.watches.get(networkId);
     if (!watch) {
       const listeners = new Set<Listener>();
@@ -114,11 +138,40 @@ export class SubscriptionHub {
     return watch.ready.then(() => undefined);
   }
 
-  /** Removes a listener; the last one of a network ends its storage subscription. */
-  remove(listener: Listener): void {
+  /**
+   * A listener with its own catch-up storage subscription (RemoteStorage resuming after a
+   * disconnect); resolves once the archive part has been sent. Refused when the storage keeps no
+   * event archive, so a client never takes live changes alone for a catch-up.
+   */
+  private addCatchUp(listener: Listener, since: Date): Promise<void> {
+    if (typeof this.storage.history !== 'function')
+      return Promise.reject(
+        new RequestError(501, 'UNKNOWN_METHOD', 'this gateway serves no catch-up: its storage keeps no event archive'),
+      );
+    this.hold(listener);
+    const { networkId, groupPrefix } = listener.path;
+    const path = groupPrefix === undefined ? networkId : `${networkId}/${groupPrefix}`;
+    const deliver = (state: GroupState | null, change: GroupChange) =>
+      listener.send(
+        `{"type":"change","sub":${JSON.stringify(listener.sub)},"state":${encode(state)},"change":${encode(change)}}`,
+      );
+    const ready = this.storage.subscribe(path, deliver, { since });
+    this.catchUps.set(listener, ready);
+    return ready.then(() => undefined);
+  }
+
+  /** Counts a listener against its key's bounds. */
+  private hold(listener: Listener): void {
     const { networkId } = listener.path;
-    const watch = this.watches.get(networkId);
-    if (!watch || !watch.listeners.delete(listener)) return;
+    const held = this.byKey.get(listener.keyId) ?? { count: 0, networks: new Map<string, number>() };
+    this.byKey.set(listener.keyId, held);
+    held.count += 1;
+    held.networks.set(networkId, (held.networks.get(networkId) ?? 0) + 1);
+    this.count += 1;
+  }
+
+  private release(listener: Listener): void {
+    const { networkId } = listener.path;
     this.count -= 1;
     const held = this.byKey.get(listener.keyId);
     if (held) {
@@ -128,6 +181,28 @@ export class SubscriptionHub {
       else held.networks.delete(networkId);
       if (held.count === 0) this.byKey.delete(listener.keyId);
     }
+  }
+
+  /** Removes a listener; the last one of a network ends its storage subscription. */
+  remove(listener: Listener): void {
+    const { networkId } = listener.path;
+    const catchUp = this.catchUps.get(listener);
+    if (catchUp) {
+      this.catchUps.delete(listener);
+      this.release(listener);
+      // One that failed to start holds nothing.
+      catchUp.then(
+        (unsubscribe) =>
+          unsubscribe().catch((error: unknown) =>
+            this.log.warn('removing a catch-up subscription failed', { networkId, error }),
+          ),
+        () => undefined,
+      );
+      return;
+    }
+    const watch = this.watches.get(networkId);
+    if (!watch || !watch.listeners.delete(listener)) return;
+    this.release(listener);
     if (watch.listeners.size > 0) return;
     this.watches.delete(networkId);
     watch.ready
@@ -137,8 +212,10 @@ export class SubscriptionHub {
 
   /** Ends every storage subscription. */
   async close(): Promise<void> {
-    const entries = [...this.watches.values()];
+    const entries = [...this.watches.values()].map((watch) => watch.ready);
     this.watches.clear();
-    await Promise.all(entries.map((entry) => entry.ready.then((unsubscribe) => unsubscribe()).catch(() => undefined)));
+    entries.push(...this.catchUps.values());
+    this.catchUps.clear();
+    await Promise.all(entries.map((ready) => ready.then((unsubscribe) => unsubscribe()).catch(() => undefined)));
   }
 }

@@ -130,6 +130,21 @@ export interface GroupChange {
   path: string;
   kind: GroupChangeKind;
   time: Date;
+  /**
+   * The writes the change covers (event ids; a bundled write's own id), when the storage knows
+   * them (SpineStorage and RemoteStorage do): what a catch-up subscription de-duplicates by.
+   */
+  eventIds?: string[];
+}
+
+/** Options of a catch-up subscription (SpineStorage, RemoteStorage). */
+export interface SubscribeOptions {
+  /**
+   * Deliver every change after this time (a Date or an ISO 8601 string) from the event archive
+   * first, then continue live. Refused (code `INVALID_ARGUMENT`) in the future or before the
+   * archive begins.
+   */
+  since?: Date | string;
 }
 
 /**

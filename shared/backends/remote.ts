@@ -10,6 +10,7 @@ import { AuthenticationError, InvalidArgumentError, StorageClosedError, StorageU
 import { changePath, parsePath, pathMatches, validateNetworkId, type ParsedPath } from '../ids';
 import { createLogger, type Logger } from '../log';
 import type { HistoryOptions, HistoryPage } from '../history/history';
+import { parseSince } from '../history/catch-up';
 import type {
   ContactWriteOptions,
   GroupChange,
@@ -18,6 +19,7 @@ import type {
   NetworkState,
   NetworkStorage,
   SnapshotInfo,
+  SubscribeOptions,
   SubscriptionCallback,
   SyncResult,
   Unsubscribe,
@@ -49,6 +51,13 @@ export interface RemoteStorageOptions {
    * nothing, so sending it again is safe for writes too.
    */
   rateLimitRetries?: number;
+  /**
+   * After a disconnect, subscriptions resume from this long before the last change they delivered
+   * (default 30 s): the gateway replays the changes after that from the event archive and the client
+   * drops those it delivered already. It covers changes of other groups still in flight, and clocks
+   * that disagree.
+   */
+  resumeOverlapMs?: number;
   logger?: Logger;
 }
 
@@ -59,10 +68,17 @@ interface RemoteSubscription {
   callback: SubscriptionCallback;
   /** Digest of the last state delivered (or read at subscribe time) per group: what resuming compares to. */
   seen: Map<string, string>;
+  /** When the gateway first confirmed it, and the newest change time delivered since: where a resume starts. */
+  activeSince: number;
+  lastChangeTime?: number;
+  /** Writes delivered lately (`groupId`, event id) and their change's time: what a resume's replay skips. */
+  delivered: Map<string, number>;
   chain: Promise<void>;
   /** Settles when the gateway confirms (or refuses) this subscription on the current socket. */
   confirm?: { resolve(): void; reject(error: Error): void };
 }
+
+const deliveredKey = (groupId: string, eventId: string) => `${groupId}\u0000${eventId}`;
 
 function digest(state: GroupState): string {
   return createHash('sha256').update(canonicalize(state)).digest('base64url');
@@ -71,8 +87,11 @@ function digest(state: GroupState): string {
 /**
  * Every method is one `POST /v1/{method}`; errors come back as the backends' typed error classes.
  * Subscriptions share one WebSocket; when it drops (gateway restart, slow-consumer close), the
- * client reconnects with backoff, subscribes again, then reads the subscribed groups and delivers
- * every group that changed (or vanished) since the last state it delivered, so no change is missed.
+ * client reconnects with backoff and subscribes again with `since` (a catch-up subscription from
+ * shortly before the last change it delivered), delivering only the writes it had not delivered
+ * (by `change.eventIds`). A gateway whose storage keeps no archive refuses `since`; then the client
+ * reads the subscribed groups and delivers every group that changed (or vanished) since the last
+ * state it delivered. Either way no change is missed.
  */
 export class RemoteStorage implements NetworkStorage {
   readonly url: string;
@@ -81,6 +100,7 @@ export class RemoteStorage implements NetworkStorage {
   private readonly reconnectMinMs: number;
   private readonly reconnectMaxMs: number;
   private readonly rateLimitRetries: number;
+  private readonly resumeOverlapMs: number;
   private readonly log: Logger;
   private readonly subs = new Map<string, RemoteSubscription>();
   private socket?: WebSocket;
@@ -90,6 +110,8 @@ export class RemoteStorage implements NetworkStorage {
   private closed = false;
   /** Reconnects so far; for tests and metrics. */
   reconnects = 0;
+  /** Subscriptions resumed from the archive (`since`), and those that had to re-read their groups instead. */
+  readonly resumes = { fromArchive: 0, reread: 0 };
 
   constructor(options: RemoteStorageOptions) {
     if (!options || typeof options.url !== 'string' || !/^https?:\/\//.test(options.url))
@@ -103,6 +125,7 @@ export class RemoteStorage implements NetworkStorage {
     this.reconnectMaxMs = options.reconnectMaxMs ?? 5_000;
     this.reconnectDelay = this.reconnectMinMs;
     this.rateLimitRetries = options.rateLimitRetries ?? 3;
+    this.resumeOverlapMs = options.resumeOverlapMs ?? 30_000;
     this.log = options.logger ?? createLogger('remote-storage', { url: this.url });
   }
 
@@ -267,9 +290,16 @@ export class RemoteStorage implements NetworkStorage {
 
   // ---- subscriptions over the WebSocket
 
-  async subscribe(path: string, callback: SubscriptionCallback): Promise<Unsubscribe> {
+  /**
+   * See `NetworkStorage.subscribe`; with `{ since }` a catch-up subscription (`SpineStorage.subscribe`)
+   * behind the gateway, refused with `InvalidArgumentError` where the gateway's storage keeps no archive.
+   */
+  async subscribe(path: string, callback: SubscriptionCallback, options: SubscribeOptions = {}): Promise<Unsubscribe> {
     const parsed = parsePath(path);
     if (typeof callback !== 'function') throw new InvalidArgumentError('subscribe needs a callback function');
+    if (options === null || typeof options !== 'object')
+      throw new InvalidArgumentError('subscribe: options must be an object');
+    const since = options.since === undefined ? undefined : parseSince(options.since);
     if (this.closed) throw new StorageClosedError('subscribe');
     const subscription: RemoteSubscription = {
       sub: randomUUID(),
@@ -277,12 +307,15 @@ export class RemoteStorage implements NetworkStorage {
       parsed,
       callback,
       seen: new Map(),
+      activeSince: Date.now(),
+      delivered: new Map(),
       chain: Promise.resolve(),
     };
     this.subs.set(subscription.sub, subscription);
     try {
       const socket = await this.openSocket();
-      await this.confirm(socket, subscription);
+      await this.confirm(socket, subscription, since);
+      subscription.activeSince = Date.now();
       // What "seen" means from now on: the groups as they are once the subscription is active.
       const current = await this.groupsUnder(parsed);
       for (const [groupId, state] of current)
@@ -383,8 +416,8 @@ export class RemoteStorage implements NetworkStorage {
     return pending;
   }
 
-  /** Sends the subscribe message and waits for the gateway's answer on this socket. */
-  private confirm(socket: WebSocket, subscription: RemoteSubscription): Promise<void> {
+  /** Sends the subscribe message (a catch-up one with `since`) and waits for the gateway's answer on this socket. */
+  private confirm(socket: WebSocket, subscription: RemoteSubscription, since?: Date): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     const confirmed = new Promise<void>((resolve, reject) => {
       subscription.confirm = { resolve, reject };
@@ -400,7 +433,12 @@ export class RemoteStorage implements NetworkStorage {
       );
     });
     socket.send(
-      JSON.stringify({ type: 'subscribe', sub: subscription.sub, path: subscription.path } satisfies ClientMessage),
+      JSON.stringify({
+        type: 'subscribe',
+        sub: subscription.sub,
+        path: subscription.path,
+        ...(since ? { since: since.toISOString() } : {}),
+      } satisfies ClientMessage),
     );
     return confirmed.finally(() => {
       clearTimeout(timer);
@@ -452,6 +490,15 @@ export class RemoteStorage implements NetworkStorage {
     skipSame: boolean,
   ): Promise<void> {
     if (!this.subs.has(subscription.sub)) return;
+    if (!skipSame) {
+      if (change.eventIds) {
+        const fresh = change.eventIds.filter((id) => !subscription.delivered.has(deliveredKey(groupId, id)));
+        // Every write it covers was delivered before the disconnect: a resume's replay of it.
+        if (fresh.length === 0) return;
+        change = { ...change, eventIds: fresh };
+      }
+      this.remember(subscription, groupId, change);
+    }
     if (state === null) subscription.seen.delete(groupId);
     else {
       const hash = digest(state);
@@ -463,6 +510,30 @@ export class RemoteStorage implements NetworkStorage {
     } catch (error) {
       this.log.error('subscriber callback failed', { path: subscription.path, groupId, error });
     }
+  }
+
+  /** Records a delivered change's writes; forgets those too old for any resume to replay. */
+  private remember(subscription: RemoteSubscription, groupId: string, change: GroupChange): void {
+    const time = new Date(change.time).getTime();
+    for (const id of change.eventIds ?? []) subscription.delivered.set(deliveredKey(groupId, id), time);
+    if (!(time <= (subscription.lastChangeTime ?? -Infinity))) {
+      const previous = subscription.lastChangeTime;
+      subscription.lastChangeTime = time;
+      // Pruned once per overlap, not per change.
+      if (
+        previous === undefined ||
+        Math.floor(previous / this.resumeOverlapMs) !== Math.floor(time / this.resumeOverlapMs)
+      ) {
+        const keepFrom = time - 2 * this.resumeOverlapMs;
+        for (const [key, at] of subscription.delivered) if (at < keepFrom) subscription.delivered.delete(key);
+      }
+    }
+  }
+
+  /** Where a resumed subscription starts: the overlap before the last change it delivered (or before it began). */
+  private resumePoint(subscription: RemoteSubscription): Date {
+    const last = Math.max(subscription.activeSince, subscription.lastChangeTime ?? -Infinity);
+    return new Date(Math.min(last, Date.now()) - this.resumeOverlapMs);
   }
 
   private onSocketClosed(socket: WebSocket, code: number, reason: string): void {
@@ -500,9 +571,8 @@ export class RemoteStorage implements NetworkStorage {
     try {
       const socket = await this.openSocket();
       this.reconnects += 1;
-      await Promise.all([...this.subs.values()].map((s) => this.confirm(socket, s)));
-      await Promise.all([...this.subs.values()].map((s) => this.catchUp(s)));
-      this.log.info('subscriptions resumed', { subscriptions: this.subs.size });
+      await Promise.all([...this.subs.values()].map((s) => this.resubscribe(socket, s)));
+      this.log.info('subscriptions resumed', { subscriptions: this.subs.size, ...this.resumes });
     } catch (error) {
       if (this.closed) return;
       if (error instanceof AuthenticationError) {
@@ -517,6 +587,33 @@ export class RemoteStorage implements NetworkStorage {
       this.socket?.terminate();
       this.scheduleReconnect();
     }
+  }
+
+  /**
+   * Subscribes again from the archive (`since`); the gateway sends the replayed changes before it
+   * confirms. Refused `since` (no archive there, or it does not reach back so far): subscribes
+   * live and re-reads the subscription's groups instead.
+   */
+  private async resubscribe(socket: WebSocket, subscription: RemoteSubscription): Promise<void> {
+    const since = this.resumePoint(subscription);
+    const sentAt = Date.now();
+    try {
+      await this.confirm(socket, subscription, since);
+      // Everything up to this was delivered (or is on its way) by now: the next resume needs no earlier start.
+      subscription.activeSince = sentAt;
+      this.resumes.fromArchive += 1;
+      return;
+    } catch (error) {
+      if (!(error instanceof InvalidArgumentError)) throw error;
+      this.log.warn('the gateway cannot resume from the archive; re-reading the subscribed groups', {
+        path: subscription.path,
+        since: since.toISOString(),
+        error,
+      });
+    }
+    await this.confirm(socket, subscription);
+    this.resumes.reread += 1;
+    await this.catchUp(subscription);
   }
 
   /** Delivers each group under the path whose state differs from the last one delivered, and each that is gone. */

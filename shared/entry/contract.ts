@@ -33,6 +33,7 @@ export {
 export { StoreSnapshotter, type Snapshotter, type StoreSnapshotterOptions } from '../backends/snapshotter';
 export { StoreStateReader, type StateReader } from '../backends/state-reader';
 export type { MaterializedState, SnapshotRunState } from '../backends/materialized-state';
+export { SinceOutOfRangeError } from '../history/catch-up';
 export type { HistoryEntry, HistoryOptions, HistoryPage, HistoryOutcome } from '../history/history';
 export { ArchiveCorruptError, ArchiveUnreadableError } from '../history/errors';
 export {

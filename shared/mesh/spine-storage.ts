@@ -42,6 +42,7 @@ import type {
   NetworkState,
   NetworkStorage,
   SnapshotInfo,
+  SubscribeOptions,
   SubscriptionCallback,
   SyncResult,
   Unsubscribe,
@@ -68,6 +69,8 @@ import { ArchiveReader } from '../history/archive-reader';
 import { readHistory, type HistoryOptions, type HistoryPage } from '../history/history';
 import { PointInTimeRestoreStillApplyingError, RestoreTargetExistsError } from '../history/errors';
 import { rebuildNetworkAt, type RestoreNetworkOptions, type RestoreSummary } from '../history/restore';
+import { checkSince, parseSince, readCatchUp, seamKey } from '../history/catch-up';
+import { defaultArchiveLagMs, SEAM_MEMORY_MS, waitForArchive } from './catch-up';
 
 export interface SpineStorageOptions {
   projectId: string;
@@ -97,6 +100,13 @@ export interface SpineStorageOptions {
    * `false` publishes every write as its own event.
    */
   bundling?: BundlingOptions | false;
+  /**
+   * How long after a write is accepted it is surely in the event archive: a catch-up subscription
+   * (`subscribe(path, callback, { since })`) waits this long after its live side began before it
+   * reads the archive. 3 s on the emulator (the local archiver's batches last about a second), the
+   * archive's `max_duration` plus 15 s in the cloud.
+   */
+  archiveLagMs?: number;
   logger?: Logger;
   /** Closed with this client (for clients built by `fromEnv`). */
   owned?: Array<{ close(): Promise<unknown> }>;
@@ -130,6 +140,8 @@ interface PendingWrite {
 interface Watch {
   subscription: Subscription;
   chain: Promise<void>;
+  /** Of a catch-up subscription: the writes its archive part covered (or skipped), by `seamKey`. */
+  seam?: Set<string>;
 }
 
 /** Writes and acknowledgements are matched by these attributes on the group-changes topic. */
@@ -181,6 +193,7 @@ export class SpineStorage implements NetworkStorage {
   private readonly clock: HybridLogicalClock;
   private readonly maxContentBytes: number;
   private readonly flushTimeoutMs: number;
+  private readonly archiveLagMs: number;
   private readonly log: Logger;
   private readonly owned: Array<{ close(): Promise<unknown> }>;
   private readonly bundler?: WriteBundler;
@@ -227,6 +240,8 @@ export class SpineStorage implements NetworkStorage {
     this.clock = new HybridLogicalClock(this.sessionWriterId);
     this.maxContentBytes = options.maxContentBytes ?? DEFAULT_MAX_CONTENT_BYTES;
     this.flushTimeoutMs = options.flushTimeoutMs ?? 30_000;
+    this.archiveLagMs =
+      options.archiveLagMs ?? defaultArchiveLagMs(this.pubsub.isEmulator, this.topology.archive.maxDurationSeconds);
     this.owned = options.owned ?? [];
     const bundling = resolveBundling(options.bundling);
     if (bundling)
@@ -632,10 +647,32 @@ export class SpineStorage implements NetworkStorage {
 
   // ---- federation
 
-  async subscribe(path: string, callback: SubscriptionCallback): Promise<Unsubscribe> {
+  /**
+   * Calls back on every change under `path` (see `NetworkStorage.subscribe`). With `{ since }` (a
+   * Date or an ISO 8601 time; no opaque token: a time is what a caller can resume from), it first
+   * delivers every change after `since` from the event archive, each with the group's state as the
+   * materializer made it from the archived events, then continues live, each write's change
+   * delivered once across the seam (by `change.eventIds`). Resolves once the archive part has been
+   * delivered. A `since` in the future or before the archive begins is refused with
+   * `SinceOutOfRangeError` (code `INVALID_ARGUMENT`) before anything is created; an unreadable
+   * archive rejects with the archive's error and leaves no subscription. Needs `{ storage, bucket }`.
+   */
+  async subscribe(path: string, callback: SubscriptionCallback, options: SubscribeOptions = {}): Promise<Unsubscribe> {
     const parsed = parsePath(path);
     if (typeof callback !== 'function') throw new InvalidArgumentError('subscribe needs a callback function');
+    if (options === null || typeof options !== 'object')
+      throw new InvalidArgumentError('subscribe: options must be an object');
     this.ensureOpen('subscribe');
+    const since = options.since === undefined ? undefined : parseSince(options.since);
+    const archive = this.archive;
+    const contentStore = this.contentStore;
+    if (since) {
+      if (!archive || !contentStore)
+        throw new InvalidArgumentError(
+          'subscribe with since reads the event archive: it needs SpineStorage { storage, bucket }',
+        );
+      await checkSince(archive, since);
+    }
     const topic = this.topology.topics.groupChanges.name;
     const name = `${this.topology.prefix}watch-${randomUUID()}`;
     const quotedPath = quoteFilterValue(path);
@@ -654,17 +691,95 @@ export class SpineStorage implements NetworkStorage {
     const [subscription] = await this.pubsub
       .topic(topic)
       .createSubscription(name, metadata as CreateSubscriptionOptions);
-    const watch: Watch = { subscription, chain: Promise.resolve() };
+    const liveFrom = Date.now();
+    const watch: Watch = { subscription, chain: Promise.resolve(), ...(since ? { seam: new Set<string>() } : {}) };
     this.watches.add(watch);
+    let liveSeen = false;
+    // The archive part goes first in the chain: live changes wait behind it, unacknowledged.
+    const caughtUp =
+      since && archive && contentStore
+        ? this.catchUp(
+            parsed,
+            since,
+            liveFrom,
+            callback,
+            watch,
+            archive,
+            (ref) => contentStore.get(ref),
+            () => liveSeen,
+          )
+        : Promise.resolve();
+    watch.chain = caughtUp.catch(() => undefined);
     subscription.on('message', (message: Message) => {
+      liveSeen = true;
       // One callback at a time per subscription, in arrival order.
-      watch.chain = watch.chain.then(() => this.deliver(parsed, message, callback));
+      // A catch-up that failed has removed the subscription: what waited behind it is not delivered.
+      watch.chain = watch.chain.then(() =>
+        this.watches.has(watch) ? this.deliver(parsed, message, callback, watch.seam) : message.ack(),
+      );
     });
     subscription.on('error', (error) => this.log.error('watch subscription failed', { subscription: name, error }));
-    return async () => {
+    const unsubscribe = async () => {
       if (!this.watches.delete(watch)) return;
       await this.removeSubscription(subscription);
     };
+    try {
+      await caughtUp;
+    } catch (error) {
+      await unsubscribe();
+      throw error;
+    }
+    return unsubscribe;
+  }
+
+  /**
+   * The archive part of a catch-up subscription. The live subscription exists from `liveFrom`:
+   * every change announced after that reaches it. A write whose change was announced before was
+   * accepted before, so once the archive has everything accepted before `liveFrom`
+   * (`waitForArchive`), the archive and the live side together hold every write after `since`;
+   * the writes the archive delivered are remembered in `watch.seam`, and the live side drops
+   * changes that cover only those.
+   */
+  private async catchUp(
+    path: ParsedPath,
+    since: Date,
+    liveFrom: number,
+    callback: SubscriptionCallback,
+    watch: Watch,
+    archive: ArchiveReader,
+    loadContent: (reference: ContentReference) => Promise<Buffer>,
+    liveSeen: () => boolean,
+  ): Promise<void> {
+    const started = performance.now();
+    const { archiveCaughtUp } = await waitForArchive(archive, liveFrom, this.archiveLagMs, liveSeen);
+    if (!archiveCaughtUp)
+      this.log.warn('the archive has no batch begun after the live subscription yet; reading it as it is', {
+        networkId: path.networkId,
+        lagMs: this.archiveLagMs,
+      });
+    let delivered = 0;
+    for await (const { state, change } of readCatchUp(
+      archive,
+      loadContent,
+      path,
+      since,
+      watch.seam!,
+      liveFrom - SEAM_MEMORY_MS,
+    )) {
+      if (!this.watches.has(watch)) return;
+      delivered++;
+      try {
+        await callback(state, change);
+      } catch (error) {
+        this.log.error('subscriber callback failed', { path: change.path, error });
+      }
+    }
+    this.log.info('catch-up delivered from the archive', {
+      networkId: path.networkId,
+      since: since.toISOString(),
+      changes: delivered,
+      ms: Math.round(performance.now() - started),
+    });
   }
 
   async sync(remote: NetworkStorage): Promise<SyncResult> {
@@ -869,13 +984,22 @@ export class SpineStorage implements NetworkStorage {
     }
   }
 
-  private async deliver(path: ParsedPath, message: Message, callback: SubscriptionCallback): Promise<void> {
+  private async deliver(
+    path: ParsedPath,
+    message: Message,
+    callback: SubscriptionCallback,
+    seam?: Set<string>,
+  ): Promise<void> {
     try {
       if (message.attributes.type !== EventType.GroupChanged) return;
       const event = fromPubSubMessage(message);
       if (event.type !== EventType.GroupChanged) return;
       const { networkId, groupId, kind, unchanged, state } = event.data;
       if (unchanged || !pathMatches(path, networkId, groupId)) return;
+      const covered = event.data.causes ? event.data.causes.map((c) => c.eventId) : [event.data.causeId];
+      // Across the seam of a catch-up subscription: writes the archive part delivered are not delivered again.
+      const eventIds = seam ? covered.filter((id) => !seam.has(seamKey(groupId, id))) : covered;
+      if (eventIds.length === 0) return;
       // The state as of delivery: at least as new as the change, possibly newer (changes coalesce).
       const current = kind === 'deleted' ? null : (state ?? (await this.state.loadGroupState(networkId, groupId)));
       // Gone by now: the delete's own notification follows.
@@ -886,6 +1010,7 @@ export class SpineStorage implements NetworkStorage {
         path: changePath(networkId, groupId),
         kind,
         time: new Date(event.time),
+        eventIds,
       });
     } catch (error) {
       this.log.error('subscriber callback failed', { messageId: message.id, error });

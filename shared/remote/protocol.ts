@@ -80,7 +80,9 @@ export function isMethodName(name: string): name is MethodName {
   return Object.hasOwn(METHODS, name);
 }
 
-export type ClientMessage = { type: 'subscribe'; sub: string; path: string } | { type: 'unsubscribe'; sub: string };
+/** `since` (ISO 8601): a catch-up subscription, every change after it from the event archive, then live. */
+export type ClientMessage =
+  { type: 'subscribe'; sub: string; path: string; since?: string } | { type: 'unsubscribe'; sub: string };
 
 export type ServerMessage =
   | { type: 'subscribed'; sub: string }
