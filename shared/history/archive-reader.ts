@@ -154,7 +154,19 @@ export class ArchiveReader {
 export function compareEvents(a: AnySpineEvent, b: AnySpineEvent): number {
   const byTime = Date.parse(a.time) - Date.parse(b.time);
   if (byTime !== 0) return byTime;
+  // Events of one writer made in the same millisecond in the order they were written (as the
+  // materializer got them), not by their random ids, which would make a later write an earlier one's loser.
+  const sa = stampOf(a);
+  const sb = stampOf(b);
+  if (sa !== sb) return sa < sb ? -1 : 1;
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+/** The clock stamp of an event's (first) write; '' for events that carry none. */
+function stampOf(event: AnySpineEvent): string {
+  if (event.type === EventType.ContactsWritten) return event.data.writes[0]?.stamp ?? '';
+  const stamp = (event.data as { stamp?: unknown }).stamp;
+  return typeof stamp === 'string' ? stamp : '';
 }
 
 /** The fields of an archived line a reader filters on before validating it as an event. */

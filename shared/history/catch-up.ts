@@ -7,7 +7,7 @@ import { EventType, type AnySpineEvent, type ContentReference } from '../events/
 import { changePath, pathMatches, type ParsedPath } from '../ids';
 import { silentLogger } from '../log';
 import type { GroupChange, GroupChangeKind, GroupState, NetworkState } from '../model';
-import type { ArchiveReader } from './archive-reader';
+import { compareEvents, type ArchiveReader } from './archive-reader';
 import type { ContentLoader } from './replay';
 
 /** `since` of a catch-up subscription lies where the archive cannot answer: in the future, or before it begins. */
@@ -142,27 +142,6 @@ export async function changesOfEvent(
   }
 }
 
-/** The clock stamp of an event's (first) write; '' for events that carry none. */
-function stampOf(event: AnySpineEvent): string {
-  if (event.type === EventType.ContactsWritten) return event.data.writes[0]?.stamp ?? '';
-  const stamp = (event.data as { stamp?: unknown }).stamp;
-  return typeof stamp === 'string' ? stamp : '';
-}
-
-/**
- * By time, then clock stamp, then id: events of one writer made in the same millisecond are
- * applied in the order they were written (as the materializer got them, on their ordering key),
- * not by their random ids, which would make a later write lose to an earlier one's replay.
- */
-function inWriteOrder(a: AnySpineEvent, b: AnySpineEvent): number {
-  const byTime = Date.parse(a.time) - Date.parse(b.time);
-  if (byTime !== 0) return byTime;
-  const sa = stampOf(a);
-  const sb = stampOf(b);
-  if (sa !== sb) return sa < sb ? -1 : 1;
-  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
-}
-
 /** A change delivered from the archive: the group's state right after it (null once deleted). */
 export interface CatchUpDelivery {
   state: GroupState | null;
@@ -188,7 +167,7 @@ export async function* readCatchUp(
   rememberFrom: number,
 ): AsyncGenerator<CatchUpDelivery> {
   const { networkId } = path;
-  const events = (await archive.read({ networkId })).sort(inWriteOrder);
+  const events = (await archive.read({ networkId })).sort(compareEvents);
   const state = new MemoryStorage({ writerId: 'catch-up-replay', logger: silentLogger });
   await state.initialize();
   try {
