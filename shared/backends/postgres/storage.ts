@@ -1,6 +1,8 @@
 import type { Storage } from '@google-cloud/storage';
 import type { GoogleAuth } from 'google-auth-library';
 import { InvalidArgumentError } from '../../errors';
+import type { WriteOrigin } from '../../events/types';
+import type { GroupState } from '../../model';
 import { DocumentStorage, type DocumentStorageOptions } from '../document-storage';
 import { GcsStateStore } from '../gcs-store';
 import { cloudSqlIamAuth } from './iam';
@@ -66,6 +68,16 @@ export class PostgresStorage extends DocumentStorage {
     super(store, options, { reader: new PostgresStateReader(store) });
     this.postgres = store;
     this.schema = store.schema;
+  }
+
+  /** A save reads the whole group (to rebase its contacts): with its records, as the unit begins. */
+  override applyGroupSave(
+    networkId: string,
+    groupId: string,
+    state: GroupState,
+    origin: WriteOrigin,
+  ): Promise<boolean> {
+    return this.postgres.readingWholeGroups(() => super.applyGroupSave(networkId, groupId, state, origin));
   }
 }
 
