@@ -54,8 +54,9 @@ const MAX_POOL_SIZE = 1000;
  * network's exclusively. So any number of instances (function processes) sharing the database
  * apply the blend semantics as one would. Whole networks and groups are read and written a set at a
  * time (`BulkGroupStore`: one statement reads every group with its contacts, one more writes them
- * with `unnest`). Snapshots read one consistent state of the database (REPEATABLE READ) without
- * stopping writers. Loads and `queryGroups` are single SQL statements (`PostgresStateReader`);
+ * with `unnest`); a transaction's statements are pipelined, so a group save takes 2 round trips
+ * (the BEGIN with the group read whole, the write with the COMMIT). Snapshots read one consistent
+ * state of the database (REPEATABLE READ) without stopping writers. Loads and `queryGroups` are single SQL statements (`PostgresStateReader`);
  * `queryGroups` narrows by the GIN-indexed `jsonb` attributes and reads contacts of matches only.
  */
 export class PostgresStorage extends DocumentStorage {
