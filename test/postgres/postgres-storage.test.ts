@@ -513,6 +513,35 @@ describe('at network scale', () => {
   });
 });
 
+describe('pipelined transactions', () => {
+  it('fail as a whole on a write nobody waited for, reporting its error (not the aborts it caused), and keep nothing', async () => {
+    const storage = open({ schema: freshSchema('pipelined') });
+    await storage.initialize();
+    const store = storage.postgres;
+    const n = net('pipelined');
+    const now = new Date();
+    const record = { id: n, rootGroupId: 'g', currentGroupId: 'g', createdAt: now, updatedAt: now };
+    const write = { record: { group: group('g').group, wires: new Map() }, putContacts: [], deleteContactIds: [] };
+    let readAfter: unknown;
+    const failed = store
+      .transaction({}, async () => {
+        await store.putNetwork(record);
+        // The same group twice: PostgreSQL refuses the statement (21000), after it was sent unwaited.
+        await store.writeGroups(n, [write, write]);
+        // Sent behind it, so aborted by it (25P02); the transaction reports the cause.
+        readAfter = await store.getNetwork(n).catch((error: { code?: string }) => error.code);
+        return 'committed';
+      })
+      .catch((error: { code?: string }) => ({ code: error.code }));
+    expect(await failed).toEqual({ code: '21000' });
+    expect(readAfter).toBe('25P02');
+    expect(await store.getNetwork(n)).toBeNull();
+    // The connection went back to the pool usable.
+    await storage.saveContactContent(n, 'g', 'c', 'after');
+    expect(await storage.loadContactContent(n, 'g', 'c')).toBe('after');
+  });
+});
+
 describe('deletes', () => {
   it('cascade from a network to its groups, contacts and snapshots, and from a group to its contacts', async () => {
     const schema = freshSchema('cascade');
