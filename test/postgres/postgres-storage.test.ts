@@ -331,6 +331,45 @@ async function statementsDuring<T>(work: () => Promise<T>): Promise<{ result: T;
   }
 }
 
+/**
+ * Statements sent to PostgreSQL by every client of this process while `work` runs (nothing else
+ * may run meanwhile), and the round trips they took: a statement sent while an earlier one of
+ * its connection still awaits its answer rides along (pipelined); any other waited for one.
+ */
+async function roundTripsDuring<T>(
+  work: () => Promise<T>,
+): Promise<{ result: T; statements: number; roundTrips: number }> {
+  const query = Client.prototype.query;
+  const unanswered = new Map<Client, number>();
+  let statements = 0;
+  let roundTrips = 0;
+  const spy = jest.spyOn(Client.prototype, 'query').mockImplementation(function (this: Client, ...args: unknown[]) {
+    statements++;
+    const waiting = unanswered.get(this) ?? 0;
+    if (waiting === 0 || !this.pipeline) roundTrips++;
+    unanswered.set(this, waiting + 1);
+    const answered = () => unanswered.set(this, unanswered.get(this)! - 1);
+    // The pool passes a callback; everyone else takes the promise.
+    const callback = args.findIndex((arg) => typeof arg === 'function');
+    if (callback >= 0) {
+      const original = args[callback] as (...results: unknown[]) => void;
+      args[callback] = (...results: unknown[]) => {
+        answered();
+        original(...results);
+      };
+    }
+    const result = (query as (...a: unknown[]) => unknown).apply(this, args);
+    if (callback < 0) void (result as Promise<unknown>).then(answered, answered);
+    return result as never;
+  });
+  try {
+    const result = await work();
+    return { result, statements, roundTrips };
+  } finally {
+    spy.mockRestore();
+  }
+}
+
 describe('at network scale', () => {
   it('saves, loads, queries and snapshots a whole network in a few statements, whatever the number of groups', async () => {
     const storage = open({ schema: freshSchema('scale') });
@@ -364,6 +403,47 @@ describe('at network scale', () => {
     const snapshot = await statementsDuring(() => storage.saveSnapshot(n, 'at scale'));
     expect(snapshot.statements).toBeLessThanOrEqual(12);
     expect(await storage.loadSnapshot(n, snapshot.result)).toEqual(await memory.loadNetworkState(n));
+  });
+
+  it('saves a group in 2 round trips of 4 statements, whatever its size; a network in 3; a contact write in 3', async () => {
+    const storage = open({ schema: freshSchema('trips') });
+    const memory = new MemoryStorage();
+    const n = net('trips');
+    await storage.initialize();
+    // A new network's row is created on the way; a save over it: BEGIN with the row locked, its
+    // update with the groups read, their write with COMMIT.
+    const created = await roundTripsDuring(() => storage.saveNetworkState(n, scaleNetwork(40, 3)));
+    expect(created.roundTrips).toBeLessThanOrEqual(5);
+    const replaced = await roundTripsDuring(() => storage.saveNetworkState(n, scaleNetwork(40, 3, 1)));
+    expect(replaced.roundTrips).toBeLessThanOrEqual(3);
+    await memory.saveNetworkState(n, scaleNetwork(40, 3, 1));
+    // BEGIN with the locks and the group read whole; the upsert and COMMIT: the record the
+    // admission needs comes with the contacts the save rebases, in the first trip.
+    for (const [id, contacts] of [
+      ['g1', 1],
+      ['g2', 60],
+      ['new', 5],
+    ] as const) {
+      const contents = Object.fromEntries(Array.from({ length: contacts }, (_, k) => [`c${k}`, { k, saved: id }]));
+      const saved = await roundTripsDuring(() => storage.saveGroupState(n, id, group(id, { serial: 1 }, contents)));
+      await memory.saveGroupState(n, id, group(id, { serial: 1 }, contents));
+      expect({ group: id, statements: saved.statements, roundTrips: saved.roundTrips }).toEqual({
+        group: id,
+        statements: 4,
+        roundTrips: 2,
+      });
+    }
+    // Side by side, each save still takes its 2 trips on its own connection.
+    const side = await roundTripsDuring(() =>
+      Promise.all(['g3', 'g4', 'g5'].map((id) => storage.saveGroupState(n, id, group(id, {}, { c0: 'side' })))),
+    );
+    expect({ statements: side.statements, roundTrips: side.roundTrips }).toEqual({ statements: 12, roundTrips: 6 });
+    await Promise.all(['g3', 'g4', 'g5'].map((id) => memory.saveGroupState(n, id, group(id, {}, { c0: 'side' }))));
+    // A lone contact write: BEGIN with the records; the contact's row locked; its update with COMMIT.
+    const written = await roundTripsDuring(() => storage.saveContactContent(n, 'g2', 'c7', 'written'));
+    expect(written.roundTrips).toBe(3);
+    await memory.saveContactContent(n, 'g2', 'c7', 'written');
+    expect(await storage.loadNetworkState(n)).toEqual(await memory.loadNetworkState(n));
   });
 
   it('answers a query on the GIN index, reading the contacts of the matching groups only', async () => {
@@ -430,6 +510,35 @@ describe('at network scale', () => {
     const state = await storage.loadNetworkState(n);
     expect([...state!.groups.keys()]).toEqual(['g0', 'g1', 'g2', 'g3']);
     expect([...state!.groups.values()].map((g) => g.contacts.get('c0')?.content)).toEqual(['new', 'new', 'new', 'new']);
+  });
+});
+
+describe('pipelined transactions', () => {
+  it('fail as a whole on a write nobody waited for, reporting its error (not the aborts it caused), and keep nothing', async () => {
+    const storage = open({ schema: freshSchema('pipelined') });
+    await storage.initialize();
+    const store = storage.postgres;
+    const n = net('pipelined');
+    const now = new Date();
+    const record = { id: n, rootGroupId: 'g', currentGroupId: 'g', createdAt: now, updatedAt: now };
+    const write = { record: { group: group('g').group, wires: new Map() }, putContacts: [], deleteContactIds: [] };
+    let readAfter: unknown;
+    const failed = store
+      .transaction({}, async () => {
+        await store.putNetwork(record);
+        // The same group twice: PostgreSQL refuses the statement (21000), after it was sent unwaited.
+        await store.writeGroups(n, [write, write]);
+        // Sent behind it, so aborted by it (25P02); the transaction reports the cause.
+        readAfter = await store.getNetwork(n).catch((error: { code?: string }) => error.code);
+        return 'committed';
+      })
+      .catch((error: { code?: string }) => ({ code: error.code }));
+    expect(await failed).toEqual({ code: '21000' });
+    expect(readAfter).toBe('25P02');
+    expect(await store.getNetwork(n)).toBeNull();
+    // The connection went back to the pool usable.
+    await storage.saveContactContent(n, 'g', 'c', 'after');
+    expect(await storage.loadContactContent(n, 'g', 'c')).toBe('after');
   });
 });
 

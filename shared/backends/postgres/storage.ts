@@ -1,6 +1,8 @@
 import type { Storage } from '@google-cloud/storage';
 import type { GoogleAuth } from 'google-auth-library';
 import { InvalidArgumentError } from '../../errors';
+import type { WriteOrigin } from '../../events/types';
+import type { GroupState } from '../../model';
 import { DocumentStorage, type DocumentStorageOptions } from '../document-storage';
 import { GcsStateStore } from '../gcs-store';
 import { cloudSqlIamAuth } from './iam';
@@ -52,8 +54,9 @@ const MAX_POOL_SIZE = 1000;
  * network's exclusively. So any number of instances (function processes) sharing the database
  * apply the blend semantics as one would. Whole networks and groups are read and written a set at a
  * time (`BulkGroupStore`: one statement reads every group with its contacts, one more writes them
- * with `unnest`). Snapshots read one consistent state of the database (REPEATABLE READ) without
- * stopping writers. Loads and `queryGroups` are single SQL statements (`PostgresStateReader`);
+ * with `unnest`); a transaction's statements are pipelined, so a group save takes 2 round trips
+ * (the BEGIN with the group read whole, the write with the COMMIT). Snapshots read one consistent
+ * state of the database (REPEATABLE READ) without stopping writers. Loads and `queryGroups` are single SQL statements (`PostgresStateReader`);
  * `queryGroups` narrows by the GIN-indexed `jsonb` attributes and reads contacts of matches only.
  */
 export class PostgresStorage extends DocumentStorage {
@@ -66,6 +69,16 @@ export class PostgresStorage extends DocumentStorage {
     super(store, options, { reader: new PostgresStateReader(store) });
     this.postgres = store;
     this.schema = store.schema;
+  }
+
+  /** A save reads the whole group (to rebase its contacts): with its records, as the unit begins. */
+  override applyGroupSave(
+    networkId: string,
+    groupId: string,
+    state: GroupState,
+    origin: WriteOrigin,
+  ): Promise<boolean> {
+    return this.postgres.readingWholeGroups(() => super.applyGroupSave(networkId, groupId, state, origin));
   }
 }
 

@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 import { parseIntoClientConfig } from 'pg-connection-string';
-import { Pool, type PoolClient, type PoolConfig, type QueryResult, type QueryResultRow } from 'pg';
+import { Pool, type PoolConfig, type QueryConfig, type QueryResult, type QueryResultRow } from 'pg';
 import { decode, encode } from '../../codec';
 import { CorruptDataError, StorageConflictError } from '../../errors';
 import { createLogger, type Logger } from '../../log';
@@ -22,6 +22,7 @@ import type {
   StoredGroup,
   GroupWrite,
 } from '../state-store';
+import { PipelinedTransaction } from './pipelined-transaction';
 import { advisoryKey, migrate, validateSchemaName } from './schema';
 
 /** The snapshot half of a `StateStore`, for keeping snapshots elsewhere (Cloud Storage). */
@@ -80,10 +81,34 @@ export interface GroupFilter {
   contains?: Array<Array<Record<string, unknown>>>;
 }
 
+/** A transaction of this store and what its unit read as it began (see `UnitReads`). */
 interface Scope {
-  client: PoolClient;
-  /** False once the transaction is ending: late queries of work it started go to the pool. */
-  open: boolean;
+  transaction: PipelinedTransaction;
+  /** Forgotten at the unit's first write. */
+  reads?: UnitReads;
+}
+
+/**
+ * The records a unit reads first, read in the round trip of its BEGIN: a group unit's network and
+ * group records (and, for a whole-group save, the group's contacts), a network unit's network
+ * record, locked (`FOR UPDATE`). The unit holds the advisory locks every writer of these rows
+ * takes, so until the unit writes, reading them again would read the same.
+ */
+interface UnitReads {
+  networkId: string;
+  groupId?: string;
+  /** The network's row is locked by this transaction (read `FOR UPDATE`). */
+  networkLocked: boolean;
+  withContacts: boolean;
+  row: Promise<UnitReadRow | undefined>;
+}
+
+interface UnitReadRow {
+  network_row: boolean;
+  network: string | null;
+  group_row: boolean;
+  group: string | null;
+  contacts: string | null;
 }
 
 /** Characters of a snapshot body per row of snapshot_parts. */
@@ -104,6 +129,7 @@ export class PostgresStateStore implements StateStore {
   private readonly s: string;
   private readonly statementPrefix: string;
   private readonly scope = new AsyncLocalStorage<Scope>();
+  private readonly wholeGroups = new AsyncLocalStorage<boolean>();
   private readonly snapshots?: SnapshotStore;
   private readonly maxAttempts: number;
   private readonly log: Logger;
@@ -131,11 +157,16 @@ export class PostgresStateStore implements StateStore {
 
   async init(): Promise<void> {
     if (!this.poolHandle) {
-      let config: PoolConfig = { connectionString: this.options.connectionString, max: this.options.poolSize ?? 10 };
+      // Pipelined: a transaction's statements are sent without waiting for the answers before them.
+      let config: PoolConfig = {
+        connectionString: this.options.connectionString,
+        max: this.options.poolSize ?? 10,
+        pipeline: true,
+      };
       if (this.options.password || this.options.user) {
         // Parsed here (with pg's own parser): values from a connectionString would override these.
         const parsed = parseIntoClientConfig(this.options.connectionString);
-        config = { ...parsed, max: config.max };
+        config = { ...parsed, max: config.max, pipeline: true };
         if (this.options.password) config.password = this.options.password;
         if (this.options.user && !parsed.user) config.user = await this.options.user();
       }
@@ -174,7 +205,7 @@ export class PostgresStateStore implements StateStore {
    * `work` joins it.
    */
   atomically<T>(unit: AtomicUnit, work: () => Promise<T>): Promise<T> {
-    if (this.scope.getStore()?.open) return work();
+    if (this.inTransaction()) return work();
     const network = { key: advisoryKey(this.schema, 'network', unit.networkId) };
     switch (unit.kind) {
       case 'group': {
@@ -182,13 +213,16 @@ export class PostgresStateStore implements StateStore {
           { ...network, mode: 'shared' },
           { key: advisoryKey(this.schema, 'group', unit.networkId, unit.groupId), mode: 'exclusive' },
         ];
+        const reads = { networkId: unit.networkId, groupId: unit.groupId, withContacts: this.wholeGroups.getStore() };
         return this.networkTurns.read(unit.networkId, () =>
-          this.groupTurns.run(changePath(unit.networkId, unit.groupId), () => this.transaction({ locks }, work)),
+          this.groupTurns.run(changePath(unit.networkId, unit.groupId), () =>
+            this.runTransaction({ locks }, work, reads),
+          ),
         );
       }
       case 'network':
         return this.networkTurns.write(unit.networkId, () =>
-          this.transaction({ locks: [{ ...network, mode: 'exclusive' }] }, work),
+          this.runTransaction({ locks: [{ ...network, mode: 'exclusive' }] }, work, { networkId: unit.networkId }),
         );
       case 'consistent-read':
         return this.transaction({ isolation: 'repeatable read' }, work);
@@ -196,12 +230,29 @@ export class PostgresStateStore implements StateStore {
   }
 
   /**
+   * Group units started inside `work` read the group's contacts with its records as they begin,
+   * in the round trip of their BEGIN: for work that reads the whole group (a group save), where
+   * a contact write would read more than it needs.
+   */
+  readingWholeGroups<T>(work: () => Promise<T>): Promise<T> {
+    return this.wholeGroups.run(true, work);
+  }
+
+  /**
    * Runs `work` in one transaction on one connection: every query of this store made inside it
    * (in its async context) joins the transaction. Nested calls join the outer transaction.
    * A transaction aborted for a deadlock or serialization failure is run again from the start.
    */
-  async transaction<T>(options: TransactionOptions, work: () => Promise<T>): Promise<T> {
-    if (this.scope.getStore()?.open) return work();
+  transaction<T>(options: TransactionOptions, work: () => Promise<T>): Promise<T> {
+    return this.runTransaction(options, work);
+  }
+
+  private async runTransaction<T>(
+    options: TransactionOptions,
+    work: () => Promise<T>,
+    unitReads?: { networkId: string; groupId?: string; withContacts?: boolean },
+  ): Promise<T> {
+    if (this.inTransaction()) return work();
     const begin = [
       `BEGIN ISOLATION LEVEL ${options.isolation === 'repeatable read' ? 'REPEATABLE READ' : 'READ COMMITTED'}${options.readOnly ? ' READ ONLY' : ''}`,
       // Keys are decimal integers made by advisoryKey, so they can be written into the text.
@@ -213,16 +264,20 @@ export class PostgresStateStore implements StateStore {
     ].join('; ');
     for (let attempt = 1; ; attempt++) {
       const client = await this.pool.connect();
-      const scope: Scope = { client, open: true };
+      const transaction = new PipelinedTransaction(client);
+      const scope: Scope = { transaction };
       let broken = false;
       try {
-        await client.query(begin);
+        // Not waited for: the unit's first statements follow it in the same round trip.
+        transaction.send(begin);
+        if (unitReads) scope.reads = this.readUnit(transaction, unitReads);
         const result = await this.scope.run(scope, work);
-        scope.open = false;
-        await client.query('COMMIT');
+        await transaction.commit();
         return result;
-      } catch (error) {
-        scope.open = false;
+      } catch (thrown) {
+        transaction.open = false;
+        // The first statement that failed made the others fail: it is the cause.
+        const error = transaction.failure ?? thrown;
         await client.query('ROLLBACK').catch(() => (broken = true));
         const code = (error as { code?: unknown }).code;
         if (typeof code === 'string' && RETRYABLE.has(code)) {
@@ -242,9 +297,67 @@ export class PostgresStateStore implements StateStore {
     }
   }
 
+  /** Sends the reads a unit begins with (see `UnitReads`); a network unit's network row is locked for its update. */
+  private readUnit(
+    transaction: PipelinedTransaction,
+    unit: { networkId: string; groupId?: string; withContacts?: boolean },
+  ): UnitReads {
+    const withContacts = unit.groupId !== undefined && unit.withContacts === true;
+    const answer =
+      unit.groupId === undefined
+        ? transaction.query<UnitReadRow>({
+            name: this.statementPrefix + 'unit_network',
+            text: `SELECT true AS network_row, record::text AS network, false AS group_row, NULL::text AS "group", NULL::text AS contacts
+               FROM ${this.s}.networks WHERE network_id = $1 FOR UPDATE`,
+            values: [unit.networkId],
+          })
+        : transaction.query<UnitReadRow>({
+            name: this.statementPrefix + (withContacts ? 'unit_whole_group' : 'unit_group'),
+            text: `SELECT n.id IS NOT NULL AS network_row, n.record::text AS network, g.id IS NOT NULL AS group_row, g.record::text AS "group",
+                 ${withContacts ? this.contactsColumn() : 'NULL::text AS contacts'}
+               FROM (SELECT $1::text AS network_id, $2::text AS group_id) k
+               LEFT JOIN ${this.s}.networks n ON n.network_id = k.network_id
+               LEFT JOIN ${this.s}.groups g ON g.network_ref = n.id AND g.group_id = k.group_id`,
+            values: [unit.networkId, unit.groupId],
+          });
+    const reads = answer.then(({ rows }) => rows[0]);
+    // Whoever reads it gets the failure; unread, the transaction reports it at commit.
+    reads.catch(() => undefined);
+    return {
+      networkId: unit.networkId,
+      groupId: unit.groupId,
+      networkLocked: unit.groupId === undefined,
+      withContacts,
+      row: reads,
+    };
+  }
+
+  /** What the unit read as it began about `networkId` (and `groupId`), unless it has written since. */
+  private unitReads(networkId: string, groupId?: string): UnitReads | undefined {
+    const reads = this.scope.getStore()?.reads;
+    if (!reads || !this.inTransaction() || reads.networkId !== networkId) return undefined;
+    if (groupId !== undefined && reads.groupId !== groupId) return undefined;
+    return reads;
+  }
+
+  /** A write in the current unit: what it read as it began may no longer be so. */
+  private wrote(): void {
+    const scope = this.scope.getStore();
+    if (scope) scope.reads = undefined;
+  }
+
+  private inTransaction(): boolean {
+    return this.scope.getStore()?.transaction.open === true;
+  }
+
   // ---- networks
 
   async getNetwork(networkId: string): Promise<NetworkRecord | null> {
+    const reads = this.unitReads(networkId);
+    if (reads) {
+      const row = await reads.row;
+      return row?.network ? this.decode<NetworkRecord>(row.network, `network ${networkId}`) : null;
+    }
     const { rows } = await this.sql<{ record: string }>(
       'get_network',
       `SELECT record::text AS record FROM ${this.s}.networks WHERE network_id = $1 AND record IS NOT NULL`,
@@ -254,7 +367,7 @@ export class PostgresStateStore implements StateStore {
   }
 
   async putNetwork(record: NetworkRecord): Promise<void> {
-    await this.sql(
+    await this.write(
       'put_network',
       `INSERT INTO ${this.s}.networks (network_id, record) VALUES ($1, $2::json)
        ON CONFLICT (network_id) DO UPDATE SET record = excluded.record, updated_at = clock_timestamp()`,
@@ -262,26 +375,36 @@ export class PostgresStateStore implements StateStore {
     );
   }
 
-  /** The network's row locked (FOR UPDATE) for the read and the write, in one transaction. */
+  /**
+   * The network's row locked (FOR UPDATE) for the read and the write, in one transaction; a
+   * network unit locked and read it as it began already.
+   */
   async updateNetwork(networkId: string, update: NetworkUpdate): Promise<void> {
     await this.transaction({}, async () => {
-      for (;;) {
-        const { rows } = await this.sql<{ record: string | null }>(
-          'lock_network',
-          `SELECT record::text AS record FROM ${this.s}.networks WHERE network_id = $1 FOR UPDATE`,
-          [networkId],
-        );
-        const row = rows[0];
+      const reads = this.unitReads(networkId);
+      const locked = reads?.networkLocked ? await reads.row : undefined;
+      for (let first = true; ; first = false) {
+        const row: { record: string | null } | undefined =
+          first && locked?.network_row
+            ? { record: locked.network }
+            : (
+                await this.sql<{ record: string | null }>(
+                  'lock_network',
+                  `SELECT record::text AS record FROM ${this.s}.networks WHERE network_id = $1 FOR UPDATE`,
+                  [networkId],
+                )
+              ).rows[0];
         const next = update(row?.record ? this.decode<NetworkRecord>(row.record, `network ${networkId}`) : null);
         if (next === null) return;
         if (row) {
-          await this.sql(
+          await this.write(
             'update_network',
             `UPDATE ${this.s}.networks SET record = $2::json, updated_at = clock_timestamp() WHERE network_id = $1`,
             [networkId, encode(next)],
           );
           return;
         }
+        this.wrote();
         const inserted = await this.sql(
           'insert_network',
           `INSERT INTO ${this.s}.networks (network_id, record) VALUES ($1, $2::json) ON CONFLICT (network_id) DO NOTHING`,
@@ -313,6 +436,7 @@ export class PostgresStateStore implements StateStore {
   }
 
   async deleteNetwork(networkId: string): Promise<void> {
+    this.wrote();
     // Groups, contacts and snapshots go with it (ON DELETE CASCADE).
     await this.sql('delete_network', `DELETE FROM ${this.s}.networks WHERE network_id = $1`, [networkId]);
     await this.snapshots?.deleteNetwork(networkId);
@@ -321,6 +445,11 @@ export class PostgresStateStore implements StateStore {
   // ---- groups
 
   async getGroup(networkId: string, groupId: string): Promise<GroupRecord | null> {
+    const reads = this.unitReads(networkId, groupId);
+    if (reads) {
+      const row = await reads.row;
+      return row?.group ? this.decode<GroupRecord>(row.group, `group ${groupId} of network ${networkId}`) : null;
+    }
     const { rows } = await this.sql<{ record: string }>(
       'get_group',
       `SELECT g.record::text AS record FROM ${this.s}.groups g JOIN ${this.s}.networks n ON n.id = g.network_ref
@@ -331,7 +460,7 @@ export class PostgresStateStore implements StateStore {
   }
 
   async putGroup(networkId: string, record: GroupRecord): Promise<void> {
-    await this.sql(
+    await this.write(
       'put_group',
       `INSERT INTO ${this.s}.groups (network_ref, group_id, record, attributes) VALUES (${this.s}.ensure_network($1), $2, $3::json, $4::jsonb)
        ON CONFLICT (network_ref, group_id) DO UPDATE SET record = excluded.record, attributes = excluded.attributes, updated_at = clock_timestamp()`,
@@ -349,7 +478,7 @@ export class PostgresStateStore implements StateStore {
   }
 
   async deleteGroup(networkId: string, groupId: string): Promise<void> {
-    await this.sql(
+    await this.write(
       'delete_group',
       `DELETE FROM ${this.s}.groups g USING ${this.s}.networks n WHERE n.id = g.network_ref AND n.network_id = $1 AND g.group_id = $2`,
       [networkId, groupId],
@@ -372,13 +501,14 @@ export class PostgresStateStore implements StateStore {
         if (next === null) return;
         const attributes = searchableJson(next.group.attributes ?? {});
         if (row) {
-          await this.sql(
+          await this.write(
             'update_group',
             `UPDATE ${this.s}.groups SET record = $2::json, attributes = $3::jsonb, updated_at = clock_timestamp() WHERE id = $1`,
             [row.id, encode(next), attributes],
           );
           return;
         }
+        this.wrote();
         const inserted = await this.sql(
           'insert_group',
           `INSERT INTO ${this.s}.groups (network_ref, group_id, record, attributes) VALUES (${this.s}.ensure_network($1), $2, $3::json, $4::jsonb)
@@ -425,7 +555,7 @@ export class PostgresStateStore implements StateStore {
   }
 
   async putContact(networkId: string, groupId: string, contact: Contact): Promise<void> {
-    await this.sql(
+    await this.write(
       'put_contact',
       `INSERT INTO ${this.s}.contacts (group_ref, contact_id, record) VALUES (${this.s}.ensure_group($1, $2), $3, $4::json)
        ON CONFLICT (group_ref, contact_id) DO UPDATE SET record = excluded.record, updated_at = clock_timestamp()`,
@@ -447,13 +577,14 @@ export class PostgresStateStore implements StateStore {
         const next = update(row ? this.decode<Contact>(row.record, `contact ${contactId}`) : null);
         if (next === null) return;
         if (row) {
-          await this.sql(
+          await this.write(
             'update_contact',
             `UPDATE ${this.s}.contacts SET record = $3::json, updated_at = clock_timestamp() WHERE group_ref = $1 AND contact_id = $2`,
             [row.group_ref, contactId, encode(next)],
           );
           return;
         }
+        this.wrote();
         const inserted = await this.sql(
           'insert_contact',
           `INSERT INTO ${this.s}.contacts (group_ref, contact_id, record) VALUES (${this.s}.ensure_group($1, $2), $3, $4::json) ON CONFLICT (group_ref, contact_id) DO NOTHING`,
@@ -466,7 +597,7 @@ export class PostgresStateStore implements StateStore {
   }
 
   async deleteContact(networkId: string, groupId: string, contactId: string): Promise<void> {
-    await this.sql(
+    await this.write(
       'delete_contact',
       `DELETE FROM ${this.s}.contacts c USING ${this.s}.groups g, ${this.s}.networks n
        WHERE g.id = c.group_ref AND n.id = g.network_ref AND n.network_id = $1 AND g.group_id = $2 AND c.contact_id = $3`,
@@ -478,6 +609,14 @@ export class PostgresStateStore implements StateStore {
 
   /** One statement: the groups (placeholders included) with their contacts, each group's contacts as one array. */
   async readStoredGroups(networkId: string, groupIds?: readonly string[]): Promise<Map<string, StoredGroup>> {
+    const reads = groupIds?.length === 1 ? this.unitReads(networkId, groupIds[0]) : undefined;
+    if (reads?.withContacts) {
+      const row = await reads.row;
+      const groupId = reads.groupId!;
+      if (!row?.group_row) return new Map();
+      const record = row.group ? this.decode<GroupRecord>(row.group, `group ${groupId} of network ${networkId}`) : null;
+      return new Map([[groupId, { record, contacts: this.decodeContacts(row.contacts, groupId) }]]);
+    }
     type Row = { group_id: string; record: string | null; contacts: string | null };
     const select = `SELECT g.group_id, g.record::text AS record, ${this.contactsColumn()}
       FROM ${this.s}.groups g JOIN ${this.s}.networks n ON n.id = g.network_ref WHERE n.network_id = $1`;
@@ -534,7 +673,7 @@ export class PostgresStateStore implements StateStore {
         removed.contactIds.push(contactId);
       }
     }
-    await this.sql(
+    await this.write(
       'write_groups',
       `WITH network AS (SELECT ${this.s}.ensure_network($1) AS ref),
        written AS (
@@ -576,7 +715,7 @@ export class PostgresStateStore implements StateStore {
     const { rows } =
       filter.groupId !== undefined && !filter.contains?.length
         ? await this.sql<Row>('read_group', text, values)
-        : await this.db().query<Row>(text, values);
+        : await this.query<Row>({ text, values });
     return rows.map((row) => ({
       record: this.decode<GroupRecord>(row.record, `group ${row.group_id} of network ${networkId}`),
       contacts: this.decodeContacts(row.contacts, row.group_id),
@@ -760,10 +899,10 @@ export class PostgresStateStore implements StateStore {
 
   // ---- plumbing
 
-  /** The current transaction's connection, or the pool. */
-  private db(): Pick<Pool, 'query'> {
+  /** On the current transaction's connection, or the pool. */
+  private query<R extends QueryResultRow = QueryResultRow>(config: QueryConfig): Promise<QueryResult<R>> {
     const scope = this.scope.getStore();
-    return scope?.open ? scope.client : this.pool;
+    return scope?.transaction.open ? scope.transaction.query<R>(config) : this.pool.query<R>(config);
   }
 
   private sql<R extends QueryResultRow = QueryResultRow>(
@@ -771,7 +910,20 @@ export class PostgresStateStore implements StateStore {
     text: string,
     values: unknown[],
   ): Promise<QueryResult<R>> {
-    return this.db().query<R>({ name: this.statementPrefix + name, text, values });
+    return this.query<R>({ name: this.statementPrefix + name, text, values });
+  }
+
+  /**
+   * A write whose result is not read: in a transaction it is sent without waiting for its answer
+   * (the statements after it, the COMMIT at the end, follow it in the same round trip) and its
+   * failure fails the commit; outside one it is waited for. Either way the unit's first reads are
+   * forgotten.
+   */
+  private async write(name: string, text: string, values: unknown[]): Promise<void> {
+    this.wrote();
+    const scope = this.scope.getStore();
+    if (scope?.transaction.open) scope.transaction.send({ name: this.statementPrefix + name, text, values });
+    else await this.pool.query({ name: this.statementPrefix + name, text, values });
   }
 
   /**
