@@ -27,6 +27,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { startLocalMesh, type LocalMesh } from '../cli/local-mesh';
 import { encode } from '../shared/codec';
 import { createEvent } from '../shared/events';
@@ -87,7 +90,15 @@ async function burst(writers: SpineStorage[], network: string, round: number): P
 }
 
 async function eventPlane(archiver: boolean) {
-  const mesh: LocalMesh = await startLocalMesh({ scheduler: false, ...(archiver ? { archiver: true } : {}) });
+  // As `npm start` runs it, with a data dir: the journal then keeps each write until the archiver
+  // has it too (SPINE_BENCH_JOURNAL=0: without a data dir).
+  const dataDir =
+    process.env.SPINE_BENCH_JOURNAL === '0' ? undefined : await mkdtemp(path.join(os.tmpdir(), 'spine-bench-history-'));
+  const mesh: LocalMesh = await startLocalMesh({
+    scheduler: false,
+    ...(dataDir ? { dataDir } : {}),
+    ...(archiver ? { archiver: true } : {}),
+  });
   const pubsub = createPubSubClient(mesh.settings);
   const storage = createStorageClient(mesh.settings);
   const writers = Array.from({ length: WRITERS }, (_, i) => meshClient(mesh, pubsub, storage, `bench-${i}`));
@@ -123,6 +134,7 @@ async function eventPlane(archiver: boolean) {
     await Promise.all(writers.map((writer) => writer.close().catch(() => undefined)));
     await pubsub.close();
     await mesh.stop({ drain: false });
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
   }
 }
 

@@ -44,6 +44,12 @@ const WRITE_RETRY_MS = 500;
 const PULL_BATCH = 1_000;
 /** Wait before pulling again when the subscription was empty. */
 const IDLE_PULL_MS = 50;
+/**
+ * Wait before pulling again after a pull that was not full: messages gather meanwhile, so a busy
+ * topic costs a few pulls a second instead of one per arriving message (each pull and its lease
+ * are calls on the emulator and, under the journal, through the pass-through). Well within a batch window.
+ */
+const GATHER_PULL_MS = 200;
 /** How long the archiver's hold on a message lasts before it is renewed (or, if it died, redelivered). */
 const LEASE_SECONDS = 10;
 const MAX_WRITE_RETRY_MS = 10_000;
@@ -136,6 +142,8 @@ export class Archiver {
         if (!item.ackId) continue;
         this.take(item.ackId, Buffer.from(item.message?.data ?? new Uint8Array()));
       }
+      if (received.length < PULL_BATCH && !this.stopping)
+        await new Promise((resolve) => setTimeout(resolve, Math.min(GATHER_PULL_MS, this.maxBatchMs / 2)));
     }
   }
 
