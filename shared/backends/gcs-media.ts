@@ -85,7 +85,9 @@ export class MediaDownloader {
     if (!this.authenticated) return {};
     const authorized = await this.storage.authClient.authorizeRequest({ url, headers: {} });
     const headers: Record<string, string> = {};
-    new Headers(authorized.headers as HeadersInit).forEach((value, key) => (headers[key] = value));
+    new Headers(authorized.headers as ConstructorParameters<typeof Headers>[0]).forEach(
+      (value, key) => (headers[key] = value),
+    );
     return headers;
   }
 }
