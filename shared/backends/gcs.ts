@@ -22,9 +22,10 @@ export interface GcsStorageOptions extends DocumentStorageOptions {
   /** Backoff for compare-and-set races (412) and rate limits or outages (408/429/5xx). */
   retry?: RetryOptions;
   /**
-   * Requests in flight at once when reading, writing or deleting many objects: the groups of a
-   * network load, snapshot or network save, the contacts of a group (default 16). In the cloud
-   * each is a round trip of tens of milliseconds, so one at a time costs seconds per network.
+   * Requests in flight at once when reading, writing or deleting many objects: the records and
+   * contacts of a network load, snapshot or query, the groups of a network save, the contacts of a
+   * group (default 16). In the cloud each is a round trip of tens of milliseconds, so one at a time
+   * costs seconds per network.
    */
   concurrency?: number;
   /**
