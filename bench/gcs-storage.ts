@@ -1,14 +1,26 @@
 /**
  * GcsStorage against raw official-client object operations, on one storage emulator in one run:
- * contact writes/s, group loads/s, and a hot contact merged by two instances at once. The
+ * contact writes/s, group loads/s, and a hot contact merged by two instances at once; then a
+ * network of 1,000 groups × 5 contacts saved, loaded, queried by tag and snapshotted, each step
+ * with the requests the emulator answered and the CPU the client and the emulator spent. The
  * emulator runs as its own process so it does not share the client's event loop.
  *
- *     npx tsx bench/gcs-storage.ts     (SPINE_BENCH_CONTACTS=2000 SPINE_BENCH_GROUPS=20)
+ *     npx tsx bench/gcs-storage.ts     (SPINE_BENCH_CONTACTS=2000 SPINE_BENCH_GROUPS=20 SPINE_BENCH_NETWORK_GROUPS=1000)
  */
 import type { Bucket } from '@google-cloud/storage';
 import { GcsStorage } from '../shared/entry/gcs';
 import { growSet } from '../shared';
-import { emulatorClient, inParallel as inParallelOf, quiet, startStorageEmulatorProcess } from './support';
+import type { GroupState } from '../shared';
+import {
+  emulatorClient,
+  groupCpuSeconds,
+  inParallel as inParallelOf,
+  int,
+  loadAverage,
+  now,
+  quiet,
+  startStorageEmulatorProcess,
+} from './support';
 
 process.env.METADATA_SERVER_DETECTION ??= 'none';
 
@@ -16,6 +28,8 @@ const CONTACTS = Number(process.env.SPINE_BENCH_CONTACTS ?? 2_000);
 const GROUPS = Number(process.env.SPINE_BENCH_GROUPS ?? 20);
 const GROUP_LOADS = Number(process.env.SPINE_BENCH_GROUP_LOADS ?? 100);
 const HOT_WRITES = Number(process.env.SPINE_BENCH_HOT_WRITES ?? 100);
+const NETWORK_GROUPS = int('SPINE_BENCH_NETWORK_GROUPS', 1_000);
+const CONTACTS_PER_GROUP = 5;
 const CONCURRENCY = 32;
 const BUCKET = 'bench-gcs-storage';
 
@@ -41,6 +55,68 @@ async function rawGroupLoad(bucket: Bucket, prefix: string): Promise<unknown[]> 
     16,
   );
   return out;
+}
+
+/** A group of the network steps, as bench/scale.ts has them: tags, author, type and a serial on every group. */
+function networkGroup(i: number): GroupState {
+  const id = `g${i}`;
+  const contacts = Array.from({ length: CONTACTS_PER_GROUP }, (_, k) => ({
+    id: `c${k}`,
+    groupId: id,
+    content: { i, k },
+    blendMode: 'accept-last' as const,
+  }));
+  return {
+    group: {
+      id,
+      name: `group ${i}`,
+      contactIds: contacts.map((c) => c.id),
+      wireIds: [],
+      subgroupIds: [],
+      boundaryContactIds: [],
+      attributes: { 'bassline.tags': ['scale', `t${i % 10}`], 'bassline.author': `author-${i % 7}`, serial: i },
+    },
+    contacts: new Map(contacts.map((c) => [c.id, c])),
+    wires: new Map(),
+  };
+}
+
+/** Network-scale steps, each with its wall time, the emulator's requests and downloads, and the CPU of both processes. */
+async function networkSteps(storage: GcsStorage, url: string, emulatorPid: number | undefined): Promise<void> {
+  const stats = async () =>
+    (await (await fetch(`${url}/_emulator/stats`)).json()) as { requests: number; downloads: number };
+  const state = {
+    groups: new Map(Array.from({ length: NETWORK_GROUPS }, (_, i) => [`g${i}`, networkGroup(i)] as const)),
+    rootGroupId: 'g0',
+    currentGroupId: 'g0',
+  };
+  const steps: Array<[string, () => Promise<unknown>]> = [
+    ['saveNetworkState', () => storage.saveNetworkState('network', state)],
+    ['loadNetworkState', () => storage.loadNetworkState('network')],
+    ['loadNetworkState again', () => storage.loadNetworkState('network')],
+    ['queryGroups by tag', () => storage.queryGroups('network', { tags: ['t3'] })],
+    ['saveSnapshot', () => storage.saveSnapshot('network')],
+  ];
+  console.log(
+    `\nnetwork of ${NETWORK_GROUPS} groups × ${CONTACTS_PER_GROUP} contacts (load ${loadAverage().join(' ')})`,
+  );
+  console.log(
+    `${'step'.padEnd(24)} ${'ms'.padStart(8)} ${'requests'.padStart(9)} ${'downloads'.padStart(10)} ${'client CPU ms'.padStart(14)} ${'emulator CPU ms'.padStart(16)}`,
+  );
+  for (const [label, step] of steps) {
+    const before = await stats();
+    const emulatorCpu = groupCpuSeconds(emulatorPid);
+    const cpu = process.cpuUsage();
+    const start = now();
+    await step();
+    const ms = now() - start;
+    const clientCpu = process.cpuUsage(cpu);
+    const emulatorCpuMs = (groupCpuSeconds(emulatorPid) - emulatorCpu) * 1000;
+    const after = await stats();
+    console.log(
+      `${label.padEnd(24)} ${ms.toFixed(0).padStart(8)} ${String(after.requests - before.requests - 1).padStart(9)} ${String(after.downloads - before.downloads).padStart(10)} ${((clientCpu.user + clientCpu.system) / 1000).toFixed(0).padStart(14)} ${emulatorCpuMs.toFixed(0).padStart(16)}`,
+    );
+  }
 }
 
 async function main(): Promise<void> {
@@ -107,6 +183,7 @@ async function main(): Promise<void> {
     console.log(
       `hot contact: ${merged.values.size}/${HOT_WRITES * 2} elements kept, ${races} compare-and-set races retried`,
     );
+    await networkSteps(storage, url, child.pid);
     await Promise.all([storage.close(), other.close()]);
   } finally {
     child.kill('SIGTERM');

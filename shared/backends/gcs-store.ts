@@ -10,6 +10,7 @@ import type { GroupQuery, SnapshotInfo, StoredContact as Contact } from '../mode
 import { isBucketName } from '../bucket-name';
 import { mapWithConcurrency } from '../util/concurrency';
 import { resolveRetryPolicy, withRetry, type RetryOptions, type RetryPolicy } from './retry';
+import { MediaDownloader } from './gcs-media';
 import { digestOf, measured, SnapshotDigest } from './snapshot-stream';
 import {
   applyGroupIndexChanges,
@@ -23,6 +24,7 @@ import {
 } from './gcs-group-index';
 import type {
   AtomicUnit,
+  BulkGroupStore,
   ContactUpdate,
   GroupRecord,
   GroupUpdate,
@@ -31,6 +33,8 @@ import type {
   RecordReadOptions,
   SnapshotWrite,
   StateStore,
+  StoredGroup,
+  GroupWrite,
 } from './state-store';
 
 export interface GcsStateStoreOptions {
@@ -80,6 +84,8 @@ const MAX_PREFIX_BYTES = 256;
 const TRANSIENT_STATUS = new Set([408, 429, 500, 502, 503, 504]);
 const TRANSIENT_SOCKET_CODES = new Set(['ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN']);
 const LIST_FIELDS = 'items(name,generation),prefixes,nextPageToken';
+/** Up to this many groups asked for are listed each on its own; more, as one range of names. */
+const FEW_GROUPS = 4;
 /** Networks whose index object is kept from the last read or write, to start the next compare-and-set from. */
 const INDEX_COPIES = 64;
 
@@ -142,6 +148,7 @@ export class GcsStateStore implements StateStore {
   };
   private client: Storage | undefined;
   private bucketHandle: Bucket | undefined;
+  private downloader: MediaDownloader | undefined;
   private readonly createBucketIfMissing: boolean;
   private readonly policy: RetryPolicy;
   private readonly concurrency: number;
@@ -200,9 +207,12 @@ export class GcsStateStore implements StateStore {
       }
     }
     this.bucketHandle = bucket;
+    this.downloader ??= new MediaDownloader(this.client);
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.downloader?.close();
+  }
 
   /** Runs `work` as it is: Cloud Storage has no transactions; each `update*` is a compare-and-set of its own. */
   atomically<T>(_unit: AtomicUnit, work: () => Promise<T>): Promise<T> {
@@ -269,6 +279,92 @@ export class GcsStateStore implements StateStore {
       prefixes.map((p) => p.slice(base.length, -1)),
       async (key) => (await this.readJson<GroupRecord>(`${base}${key}/group.json`))?.group.id,
     );
+  }
+
+  /**
+   * Many groups read from one listing of their objects instead of a listing per group, and written
+   * group by group as `putContact`/`putGroup`/`deleteContact` would, several groups at once. Cloud
+   * Storage has no transactions: as `atomically`, the writes are not all or nothing across groups
+   * (each object write is); a write cut short is repaired by its event's redelivery.
+   */
+  readonly bulk: BulkGroupStore = {
+    readGroups: (networkId, groupIds) => this.readGroups(networkId, groupIds),
+    writeGroups: (networkId, writes) => this.writeGroups(networkId, writes),
+  };
+
+  /**
+   * Of `groupIds` (all when absent), the groups stored with a record or contacts, by id: one listing
+   * of the objects under the groups (a name range covering the ids asked for; a few groups are
+   * listed each on its own), then the records and contacts found downloaded `concurrency` at a time.
+   */
+  async readGroups(networkId: string, groupIds?: readonly string[]): Promise<Map<string, StoredGroup>> {
+    const base = `${this.networkPrefix(networkId)}groups/`;
+    const wanted = groupIds && new Map(groupIds.map((id) => [idToKey(id), id] as const));
+    let names: string[];
+    if (!wanted) {
+      names = (await this.list(base)).names;
+    } else if (wanted.size === 0) {
+      return new Map();
+    } else if (wanted.size <= FEW_GROUPS) {
+      names = (await Promise.all([...wanted.keys()].map((key) => this.list(`${base}${key}/`)))).flatMap((l) => l.names);
+    } else {
+      const keys = [...wanted.keys()].sort();
+      // '0' follows '/': the range ends after every object of the last key.
+      names = (await this.list(base, undefined, { start: `${base}${keys[0]}/`, end: `${base}${keys.at(-1)}0` })).names;
+    }
+    const objects = new Map<string, { record?: string; contacts: string[] }>();
+    for (const name of names) {
+      const rest = name.slice(base.length);
+      const slash = rest.indexOf('/');
+      const key = rest.slice(0, slash);
+      const within = rest.slice(slash + 1);
+      if (slash <= 0 || (wanted && !wanted.has(key))) continue;
+      let entry = objects.get(key);
+      if (!entry) objects.set(key, (entry = { contacts: [] }));
+      if (within === 'group.json') entry.record = name;
+      else if (within.startsWith('contacts/') && within.endsWith('.json') && !within.slice(9).includes('/'))
+        entry.contacts.push(name);
+    }
+    const reads = [...objects].flatMap(([key, entry]) => [
+      ...(entry.record ? [{ key, name: entry.record, record: true }] : []),
+      ...entry.contacts.map((name) => ({ key, name, record: false })),
+    ]);
+    const read = await mapWithConcurrency(reads, this.concurrency, (object) => this.read(object.name));
+    const groups = new Map<string, { id?: string; record: GroupRecord | null; contacts: Contact[] }>();
+    reads.forEach(({ key, name, record }, i) => {
+      let group = groups.get(key);
+      if (!group) groups.set(key, (group = { id: wanted?.get(key) ?? decodeKey(key), record: null, contacts: [] }));
+      const stored = read[i];
+      if (record) this.rememberRecord(name, stored ?? null);
+      // Deleted between the listing and its download: as if it had not been listed.
+      if (!stored) return;
+      if (record) {
+        group.record = this.decodeObject<GroupRecord>(name, stored.data);
+        group.id ??= group.record.group.id;
+      } else {
+        const contact = this.decodeObject<Contact>(name, stored.data);
+        group.contacts.push(contact);
+        group.id ??= contact.groupId;
+      }
+    });
+    const out = new Map<string, StoredGroup>();
+    for (const { id, record, contacts } of groups.values())
+      if (id !== undefined && (record || contacts.length > 0)) out.set(id, { record, contacts });
+    return out;
+  }
+
+  /** Each group as `putContact` for its contacts, then `putGroup`, then `deleteContact`: contacts first, so a record never names missing ones. */
+  async writeGroups(networkId: string, writes: readonly GroupWrite[]): Promise<void> {
+    await mapWithConcurrency(writes, this.concurrency, async (write) => {
+      const groupId = write.record.group.id;
+      await mapWithConcurrency(write.putContacts, this.concurrency, (contact) =>
+        this.putContact(networkId, groupId, contact),
+      );
+      await this.putGroup(networkId, write.record);
+      await mapWithConcurrency(write.deleteContactIds, this.concurrency, (contactId) =>
+        this.deleteContact(networkId, groupId, contactId),
+      );
+    });
   }
 
   async deleteGroup(networkId: string, groupId: string): Promise<void> {
@@ -889,24 +985,8 @@ export class GcsStateStore implements StateStore {
 
   /** One download, bytes and generation together; null when there is no such object. */
   private download(name: string): Promise<StoredObject | null> {
-    return new Promise((resolve, reject) => {
-      let generation: string | undefined;
-      const chunks: Buffer[] = [];
-      this.bucket
-        .file(name)
-        .createReadStream()
-        .on('response', (response: { headers?: Record<string, unknown> }) => {
-          const header = response.headers?.['x-goog-generation'];
-          if (typeof header === 'string') generation = header;
-        })
-        .on('data', (chunk: Buffer) => chunks.push(chunk))
-        .on('error', (error) => (statusOf(error) === 404 ? resolve(null) : reject(error)))
-        .on('end', () => {
-          if (generation === undefined)
-            reject(new Error(`download of gs://${this.bucketName}/${name} carried no x-goog-generation header`));
-          else resolve({ data: Buffer.concat(chunks), generation });
-        });
-    });
+    if (!this.downloader) throw new Error('GcsStateStore: init() must finish before the store is used');
+    return this.downloader.download(this.bucket.file(name));
   }
 
   /**
@@ -960,13 +1040,14 @@ export class GcsStateStore implements StateStore {
   private async list(
     prefix: string,
     delimiter?: string,
+    range?: { start: string; end: string },
   ): Promise<{ names: string[]; prefixes: string[]; generations: Map<string, string> }> {
     const names: string[] = [];
     const prefixes: string[] = [];
     const generations = new Map<string, string>();
     let pageToken: string | undefined;
     do {
-      const page = await this.listPage<ListResponse>(prefix, LIST_FIELDS, pageToken, delimiter);
+      const page = await this.listPage<ListResponse>(prefix, LIST_FIELDS, pageToken, delimiter, range);
       for (const item of page.items ?? []) {
         names.push(item.name);
         if (item.generation !== undefined) generations.set(item.name, String(item.generation));
@@ -978,11 +1059,18 @@ export class GcsStateStore implements StateStore {
   }
 
   /** One page of the listing under `prefix` (after `pageToken`), its response holding only `fields`; retried. */
-  private listPage<T>(prefix: string, fields: string, pageToken: string | undefined, delimiter?: string): Promise<T> {
+  private listPage<T>(
+    prefix: string,
+    fields: string,
+    pageToken: string | undefined,
+    delimiter?: string,
+    range?: { start: string; end: string },
+  ): Promise<T> {
     return this.retrying('list', prefix, async () => {
       const [, , response] = await this.bucket.getFiles({
         prefix,
         ...(delimiter !== undefined && { delimiter }),
+        ...(range && { startOffset: range.start, endOffset: range.end }),
         ...(pageToken !== undefined && { pageToken }),
         maxResults: this.listPageSize,
         autoPaginate: false,

@@ -1,10 +1,10 @@
 import type { Storage } from '@google-cloud/storage';
 import { InvalidArgumentError } from '../errors';
-import type { GroupQuery, GroupState } from '../model';
+import type { GroupQuery, GroupState, NetworkState } from '../model';
 import { groupMatches } from '../query';
-import { mapWithConcurrency } from '../util/concurrency';
 import { DocumentStorage, type DocumentStorageOptions } from './document-storage';
 import { DEFAULT_GCS_CONCURRENCY, GcsStateStore, type GcsStoreCounters } from './gcs-store';
+import { assembleGroupState } from './group-records';
 import type { RetryOptions } from './retry';
 import { StoreStateReader } from './state-reader';
 
@@ -22,9 +22,10 @@ export interface GcsStorageOptions extends DocumentStorageOptions {
   /** Backoff for compare-and-set races (412) and rate limits or outages (408/429/5xx). */
   retry?: RetryOptions;
   /**
-   * Requests in flight at once when reading, writing or deleting many objects: the groups of a
-   * network load, snapshot or network save, the contacts of a group (default 16). In the cloud
-   * each is a round trip of tens of milliseconds, so one at a time costs seconds per network.
+   * Requests in flight at once when reading, writing or deleting many objects: the records and
+   * contacts of a network load, snapshot or query, the groups of a network save, the contacts of a
+   * group (default 16). In the cloud each is a round trip of tens of milliseconds, so one at a time
+   * costs seconds per network.
    */
   concurrency?: number;
   /**
@@ -79,8 +80,9 @@ export class GcsStorage extends DocumentStorage {
 }
 
 /**
- * Reads of a `GcsStateStore`: groups of a network read `concurrency` at a time, and queries
- * answered from the network's group index, so only the groups that match are read.
+ * Reads of a `GcsStateStore`: a network's groups from one listing of their objects, downloaded
+ * `concurrency` at a time, and queries answered from the network's group index, so only the
+ * groups that match are read.
  */
 export class GcsStateReader extends StoreStateReader {
   constructor(
@@ -90,11 +92,28 @@ export class GcsStateReader extends StoreStateReader {
     super(gcs, options);
   }
 
+  /** The network record and one listing of every group's objects side by side, then the objects found. */
+  override async readNetwork(networkId: string): Promise<NetworkState | null> {
+    const [record, stored] = await Promise.all([this.gcs.getNetwork(networkId), this.gcs.readGroups(networkId)]);
+    if (!record || record.deleted) return null;
+    const groups = new Map<string, GroupState>();
+    for (const groupId of [...stored.keys()].sort()) {
+      const group = stored.get(groupId)!;
+      if (group.record) groups.set(groupId, assembleGroupState(group.record, group.contacts));
+    }
+    return { groups, rootGroupId: record.rootGroupId, currentGroupId: record.currentGroupId };
+  }
+
   override async queryGroups(networkId: string, query: GroupQuery): Promise<GroupState[]> {
     const ids = await this.gcs.queryGroupIds(networkId, query);
-    const states = await mapWithConcurrency(ids, this.concurrency, (groupId) => this.readGroup(networkId, groupId));
+    const stored = await this.gcs.readGroups(networkId, ids);
     // The index names candidates; the records read decide.
-    return states.filter((state): state is GroupState => state !== null && groupMatches(state.group, query));
+    return ids.flatMap((groupId) => {
+      const group = stored.get(groupId);
+      if (!group?.record) return [];
+      const state = assembleGroupState(group.record, group.contacts);
+      return groupMatches(state.group, query) ? [state] : [];
+    });
   }
 }
 

@@ -100,6 +100,45 @@ describe('GcsStorage settings', () => {
   });
 });
 
+describe('GcsStorage reads at network scale', () => {
+  /** Requests the emulator answered while `work` ran, and how many of them were downloads. */
+  async function requestsOf(work: () => Promise<unknown>): Promise<{ requests: number; downloads: number }> {
+    const before = gcs.emulator.stats();
+    await work();
+    const after = gcs.emulator.stats();
+    return { requests: after.requests - before.requests, downloads: after.downloads - before.downloads };
+  }
+
+  it('loads a network with one listing of its groups and one download per object, and a query with one more for the index', async () => {
+    const storage = newStorage({ prefix: freshPrefix('network-reads') });
+    const groups = Array.from({ length: 12 }, (_, i) =>
+      groupState(`g${i}`, { a: i, b: -i }, { attributes: { 'bassline.tags': [`t${i % 2}`] } }),
+    );
+    await storage.saveNetworkState('n', {
+      groups: new Map(groups.map((g) => [g.group.id, g] as const)),
+      rootGroupId: 'g0',
+      currentGroupId: 'g0',
+    });
+    // 12 group records and 24 contacts, each an object of its own: the network record, one listing, 36 downloads.
+    let loaded: Awaited<ReturnType<GcsStorage['loadNetworkState']>> = null;
+    expect(await requestsOf(async () => (loaded = await storage.loadNetworkState('n')))).toEqual({
+      requests: 38,
+      downloads: 37,
+    });
+    expect([...loaded!.groups.keys()]).toEqual(groups.map((g) => g.group.id).sort());
+    expect(loaded!.groups.get('g5')?.contacts.get('b')?.content).toBe(-5);
+    // 6 groups tagged t1: the index, one listing of their names' range, 6 records and 12 contacts.
+    let tagged: Awaited<ReturnType<GcsStorage['queryGroups']>> = [];
+    expect(await requestsOf(async () => (tagged = await storage.queryGroups('n', { tags: ['t1'] })))).toEqual({
+      requests: 20,
+      downloads: 19,
+    });
+    expect(tagged.map((g) => g.group.id).sort()).toEqual(['g1', 'g11', 'g3', 'g5', 'g7', 'g9']);
+    expect(tagged.find((g) => g.group.id === 'g11')?.contacts.get('a')?.content).toBe(11);
+    await storage.close();
+  });
+});
+
 describe('GcsStorage object layout', () => {
   it('keeps one object per record, contact and snapshot under the prefix, and a contact write touches only its contact', async () => {
     const prefix = freshPrefix('layout');

@@ -9,6 +9,7 @@ import { serveBatch } from './batch-route';
 import { bucketRoutes } from './bucket-routes';
 import { sendMedia } from './media';
 import { objectAddress, objectRoutes } from './object-routes';
+import { queryParam } from './request';
 import { errorHandler } from './responses';
 import { uploadRoutes } from './upload-routes';
 
@@ -38,6 +39,13 @@ export function createApp(service: StorageService, stats: StatsRecorder, logger:
     next();
   });
 
+  // Object downloads are most of what a network load asks for: answered here, before the upload,
+  // download and JSON API routers below would each try their routes in turn.
+  app.get(
+    JSON_API_BASES.map((base) => `${base.replace(/\/$/, '')}/b/:bucket/o/:object`),
+    (req, res, next) =>
+      queryParam(req, 'alt') === 'media' ? sendMedia(req, res, service, objectAddress(req)) : next(),
+  );
   app.use('/_emulator', adminRoutes(service));
   app.post(['/batch/storage/v1', '/batch'], serveBatch);
   for (const base of UPLOAD_BASES) app.use(base, uploadRoutes(service));
