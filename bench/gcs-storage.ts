@@ -10,7 +10,6 @@
 import type { Bucket } from '@google-cloud/storage';
 import { GcsStorage } from '../shared/entry/gcs';
 import { growSet } from '../shared';
-import type { GroupState } from '../shared';
 import {
   emulatorClient,
   groupCpuSeconds,
@@ -19,6 +18,7 @@ import {
   loadAverage,
   now,
   quiet,
+  scaleGroup,
   startStorageEmulatorProcess,
 } from './support';
 
@@ -57,29 +57,7 @@ async function rawGroupLoad(bucket: Bucket, prefix: string): Promise<unknown[]> 
   return out;
 }
 
-/** A group of the network steps, as bench/scale.ts has them: tags, author, type and a serial on every group. */
-function networkGroup(i: number): GroupState {
-  const id = `g${i}`;
-  const contacts = Array.from({ length: CONTACTS_PER_GROUP }, (_, k) => ({
-    id: `c${k}`,
-    groupId: id,
-    content: { i, k },
-    blendMode: 'accept-last' as const,
-  }));
-  return {
-    group: {
-      id,
-      name: `group ${i}`,
-      contactIds: contacts.map((c) => c.id),
-      wireIds: [],
-      subgroupIds: [],
-      boundaryContactIds: [],
-      attributes: { 'bassline.tags': ['scale', `t${i % 10}`], 'bassline.author': `author-${i % 7}`, serial: i },
-    },
-    contacts: new Map(contacts.map((c) => [c.id, c])),
-    wires: new Map(),
-  };
-}
+const networkGroup = (i: number) => scaleGroup(i, CONTACTS_PER_GROUP);
 
 /** Network-scale steps, each with its wall time, the emulator's requests and downloads, and the CPU of both processes. */
 async function networkSteps(storage: GcsStorage, url: string, emulatorPid: number | undefined): Promise<void> {

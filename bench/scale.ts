@@ -16,10 +16,20 @@ import { PubSub } from '@google-cloud/pubsub';
 import { Client, Pool } from 'pg';
 import { startLocalMesh } from '../cli/local-mesh';
 import { startPostgres } from '../emulators/postgres';
-import { FileSystemStorage, MemoryStorage, type GroupState, type NetworkState, type NetworkStorage } from '../shared';
+import { FileSystemStorage, MemoryStorage, type NetworkState, type NetworkStorage } from '../shared';
 import { GcsStorage } from '../shared/entry/gcs';
 import { PostgresStorage } from '../shared/entry/postgres';
-import { emulatorClient, int, meshClient, now, quiet, round, runBench, startStorageEmulatorProcess } from './support';
+import {
+  emulatorClient,
+  int,
+  meshClient,
+  now,
+  quiet,
+  round,
+  runBench,
+  scaleGroup,
+  startStorageEmulatorProcess,
+} from './support';
 
 process.env.METADATA_SERVER_DETECTION ??= 'none';
 
@@ -47,33 +57,7 @@ const STEP_NAMES: Record<Step, string> = {
   concurrent: `${CONCURRENT_SAVES} concurrent saveGroupState`,
 };
 
-function groupState(i: number, revision = 0): GroupState {
-  const id = `g${i}`;
-  const contacts = Array.from({ length: CONTACTS_PER_GROUP }, (_, k) => ({
-    id: `c${k}`,
-    groupId: id,
-    content: { i, k, revision },
-    blendMode: 'accept-last' as const,
-  }));
-  return {
-    group: {
-      id,
-      name: `group ${i}`,
-      contactIds: contacts.map((c) => c.id),
-      wireIds: [],
-      subgroupIds: [],
-      boundaryContactIds: [],
-      attributes: {
-        'bassline.tags': ['scale', `t${i % 10}`],
-        'bassline.author': `author-${i % 7}`,
-        'bassline.type': `type-${i % 4}`,
-        serial: i,
-      },
-    },
-    contacts: new Map(contacts.map((c) => [c.id, c])),
-    wires: new Map(),
-  };
-}
+const groupState = (i: number, revision = 0) => scaleGroup(i, CONTACTS_PER_GROUP, revision);
 
 function network(): NetworkState {
   return {

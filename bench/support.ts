@@ -11,6 +11,7 @@ import type { PubSub } from '@google-cloud/pubsub';
 import { Storage } from '@google-cloud/storage';
 import type { LocalMesh } from '../cli/local-mesh';
 import { GcsStorage } from '../shared/backends/gcs';
+import type { GroupState } from '../shared/model';
 import { silentLogger, type Logger } from '../shared/log';
 import { SpineStorage, type SpineStorageOptions } from '../shared/mesh/spine-storage';
 
@@ -223,4 +224,37 @@ export function runBench(main: () => Promise<void>, failure?: string): void {
       process.exit(1);
     },
   );
+}
+
+/**
+ * Group `g{i}` of the network-scale benches (bench:scale, bench/gcs-storage.ts): `contacts`
+ * accept-last contacts and tags, author, type and a serial as attributes, so queries by tag and by
+ * attribute each match a share of the groups. `revision` changes every contact's content.
+ */
+export function scaleGroup(i: number, contactsPerGroup: number, revision = 0): GroupState {
+  const id = `g${i}`;
+  const contacts = Array.from({ length: contactsPerGroup }, (_, k) => ({
+    id: `c${k}`,
+    groupId: id,
+    content: { i, k, revision },
+    blendMode: 'accept-last' as const,
+  }));
+  return {
+    group: {
+      id,
+      name: `group ${i}`,
+      contactIds: contacts.map((c) => c.id),
+      wireIds: [],
+      subgroupIds: [],
+      boundaryContactIds: [],
+      attributes: {
+        'bassline.tags': ['scale', `t${i % 10}`],
+        'bassline.author': `author-${i % 7}`,
+        'bassline.type': `type-${i % 4}`,
+        serial: i,
+      },
+    },
+    contacts: new Map(contacts.map((c) => [c.id, c])),
+    wires: new Map(),
+  };
 }

@@ -8,11 +8,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { eventually } from 'super-spine/testing';
 import { startDashboard, type Dashboard } from '../../dashboard/server';
 import { createMemoryLogger } from '../helpers/emulators';
 import { useLocalMesh } from '../helpers/mesh';
+import { expectText, UI_TIMEOUT_MS } from '../helpers/page';
 
 jest.setTimeout(120_000);
 
@@ -20,7 +21,6 @@ const ROOT = path.resolve(__dirname, '../..');
 const NETWORK = 'dash-net';
 const GROUP = 'users/@alice';
 const XSS_VALUE = '<img src=x onerror="window.__xssRan = true">';
-const UI_TIMEOUT_MS = 20_000;
 
 const mesh = useLocalMesh();
 const run = promisify(execFile);
@@ -45,18 +45,6 @@ async function spinePut(...args: string[]): Promise<string> {
     timeout: 60_000,
   });
   return stdout;
-}
-
-/** Waits until the element exists and its text is `expected` (the page updates it live). */
-async function expectText(locator: Locator, expected: string | RegExp): Promise<void> {
-  await eventually(
-    async () => {
-      const text = await locator.textContent({ timeout: UI_TIMEOUT_MS });
-      if (typeof expected === 'string') expect(text).toBe(expected);
-      else expect(text).toMatch(expected);
-    },
-    { timeoutMs: UI_TIMEOUT_MS, intervalMs: 50 },
-  );
 }
 
 const byTestId = (id: string) => page.locator(`[data-testid="${id}"]`);

@@ -10,10 +10,10 @@ import { startDashboard, type Dashboard } from '../../dashboard/server';
 import type { SpineStorage } from '../../shared/mesh/spine-storage';
 import { createMemoryLogger } from '../helpers/emulators';
 import { useLocalMesh } from '../helpers/mesh';
+import { expectText, UI_TIMEOUT_MS } from '../helpers/page';
 
 jest.setTimeout(120_000);
 
-const UI_TIMEOUT_MS = 20_000;
 const run = randomUUID().slice(0, 8);
 const NETWORK = `hist-${run}`;
 const GROUP = 'users/@bob';
@@ -41,17 +41,6 @@ const contactValue = () =>
   page.locator(
     `[data-testid="group"][data-group-id="${GROUP}"] [data-testid="contact"][data-contact-id="mood"] [data-testid="contact-value"]`,
   );
-
-async function expectText(locator: ReturnType<Page['locator']>, expected: string | RegExp): Promise<void> {
-  await eventually(
-    async () => {
-      const text = await locator.textContent({ timeout: UI_TIMEOUT_MS });
-      if (typeof expected === 'string') expect(text).toBe(expected);
-      else expect(text).toMatch(expected);
-    },
-    { timeoutMs: UI_TIMEOUT_MS, intervalMs: 50 },
-  );
-}
 
 beforeAll(async () => {
   writer = mesh.client({ writerId: `hist-writer-${run}` });

@@ -10,13 +10,13 @@ import { startGateway, type Gateway } from '../../gateway/server';
 import { RemoteStorage } from '../../shared/backends/remote';
 import { InvalidArgumentError } from '../../shared/errors';
 import { EventType } from '../../shared/events/types';
-import { ArchiveReader } from '../../shared/history/archive-reader';
 import { SinceOutOfRangeError } from '../../shared/history/catch-up';
 import { ArchiveCorruptError } from '../../shared/history/errors';
 import { archiveObjectName } from '../../shared/history/layout';
 import type { GroupChange, GroupState } from '../../shared/model';
 import { createMemoryLogger } from '../helpers/emulators';
 import { groupState } from '../helpers/gcs';
+import { archiveOf } from '../helpers/archive';
 import { useLocalMesh } from '../helpers/mesh';
 
 jest.setTimeout(120_000);
@@ -24,12 +24,7 @@ jest.setTimeout(120_000);
 const mesh = useLocalMesh({ archiver: { maxBatchMs: 200 } });
 const run = randomUUID().slice(0, 8);
 
-function archive(): ArchiveReader {
-  const { topology, settings } = mesh.mesh;
-  return new ArchiveReader(mesh.storage, settings.bucket, topology.archive, {
-    maxBatchMs: topology.archive.maxDurationSeconds * 1000,
-  });
-}
+const archive = () => archiveOf(mesh);
 
 /** The ids of the writes archived for the network (after `since`), as `change.eventIds` name them. */
 async function archivedWriteIds(networkId: string, since?: Date): Promise<Set<string>> {

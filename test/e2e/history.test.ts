@@ -14,14 +14,14 @@ import { startGateway, type Gateway } from '../../gateway/server';
 import { RemoteStorage } from '../../shared/backends/remote';
 import { decode, encode } from '../../shared/codec';
 import { PermissionDeniedError } from '../../shared/errors';
-import { createEvent, encodePubSubMessage } from '../../shared/events';
+import { createEvent } from '../../shared/events';
 import { EventType, type AnySpineEvent } from '../../shared/events/types';
-import { ArchiveReader } from '../../shared/history/archive-reader';
 import type { HistoryEntry, HistoryPage } from '../../shared/history/history';
 import { batchStartOf } from '../../shared/history/layout';
 import { formatStamp } from '../../shared/hlc';
 import { createMemoryLogger } from '../helpers/emulators';
 import { groupState } from '../helpers/gcs';
+import { archiveOf, publishEvent } from '../helpers/archive';
 import { useLocalMesh } from '../helpers/mesh';
 import { cliEnv, runSpine, writeMeshEnv, type CliResult } from '../helpers/spine-cli';
 
@@ -30,20 +30,9 @@ jest.setTimeout(120_000);
 const mesh = useLocalMesh({ archiver: { maxBatchMs: 200 } });
 const run = randomUUID().slice(0, 8);
 
-function archive(): ArchiveReader {
-  const { topology, settings } = mesh.mesh;
-  return new ArchiveReader(mesh.storage, settings.bucket, topology.archive, {
-    maxBatchMs: topology.archive.maxDurationSeconds * 1000,
-  });
-}
+const archive = () => archiveOf(mesh);
 
-/** Publishes an event to the contact-writes topic as a writer would (the same message twice is a redelivery). */
-async function publish(event: AnySpineEvent): Promise<void> {
-  const message = encodePubSubMessage(event);
-  await mesh.pubsub
-    .topic(mesh.mesh.topology.topics.contactWrites.name, { messageOrdering: true })
-    .publishMessage({ data: message.data, attributes: { ...message.attributes }, orderingKey: message.orderingKey });
-}
+const publish = (event: AnySpineEvent) => publishEvent(mesh, event);
 
 /** What the model says of each write: the fields history reports, oldest first. */
 type Expected = Pick<HistoryEntry, 'kind' | 'writerId' | 'outcome'> &

@@ -14,7 +14,6 @@ import fc from 'fast-check';
 import { eventually } from 'super-spine/testing';
 import { createEvent, encodePubSubMessage } from '../../shared/events';
 import { EventType, type AnySpineEvent } from '../../shared/events/types';
-import { ArchiveReader } from '../../shared/history/archive-reader';
 import {
   ArchiveCorruptError,
   ArchiveUnreadableError,
@@ -29,6 +28,7 @@ import { formatStamp } from '../../shared/hlc';
 import { growArray, isMergeable, type GrowArray } from '../../shared/mergeable';
 import type { BlendMode, Contact, GroupState, NetworkState } from '../../shared/model';
 import type { SpineStorage } from '../../shared/mesh/spine-storage';
+import { archiveOf, publishEvent } from '../helpers/archive';
 import { useLocalMesh } from '../helpers/mesh';
 import { cliEnv, runSpine, writeMeshEnv, type CliResult } from '../helpers/spine-cli';
 
@@ -37,19 +37,9 @@ jest.setTimeout(180_000);
 const mesh = useLocalMesh({ archiver: { maxBatchMs: 200 } });
 const run = randomUUID().slice(0, 8);
 
-function archive(): ArchiveReader {
-  const { topology, settings } = mesh.mesh;
-  return new ArchiveReader(mesh.storage, settings.bucket, topology.archive, {
-    maxBatchMs: topology.archive.maxDurationSeconds * 1000,
-  });
-}
+const archive = () => archiveOf(mesh);
 
-async function publish(event: AnySpineEvent): Promise<void> {
-  const message = encodePubSubMessage(event);
-  await mesh.pubsub
-    .topic(mesh.mesh.topology.topics.contactWrites.name, { messageOrdering: true })
-    .publishMessage({ data: message.data, attributes: { ...message.attributes }, orderingKey: message.orderingKey });
-}
+const publish = (event: AnySpineEvent) => publishEvent(mesh, event);
 
 // ---- the model: what the events mean, written independently of the materializer
 
