@@ -7,7 +7,7 @@ import { EventType, type AnySpineEvent, type ContentReference } from '../events/
 import { changePath, pathMatches, type ParsedPath } from '../ids';
 import { silentLogger } from '../log';
 import type { GroupChange, GroupChangeKind, GroupState, NetworkState } from '../model';
-import { compareEvents, type ArchiveReader } from './archive-reader';
+import type { ArchiveReader } from './archive-reader';
 import type { ContentLoader } from './replay';
 
 /** `since` of a catch-up subscription lies where the archive cannot answer: in the future, or before it begins. */
@@ -167,7 +167,8 @@ export async function* readCatchUp(
   rememberFrom: number,
 ): AsyncGenerator<CatchUpDelivery> {
   const { networkId } = path;
-  const events = (await archive.read({ networkId })).sort(compareEvents);
+  // In write order already: the reader sorts what it reads (`compareEvents`).
+  const events = await archive.read({ networkId });
   const state = new MemoryStorage({ writerId: 'catch-up-replay', logger: silentLogger });
   await state.initialize();
   try {
