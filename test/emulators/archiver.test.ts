@@ -62,21 +62,23 @@ async function setUp(label: string, bucket: string) {
     );
   };
   const reader = new ArchiveReader(storage, bucket, topology.archive, { maxBatchMs: 60_000 });
-  return { pubsub, storage, subscriber, topology, subscriptionPath, publish, reader };
+  const archiverWith = (maxBatchMs: number) =>
+    new Archiver({
+      subscriber,
+      storage,
+      bucket,
+      layout: topology.archive,
+      subscriptionPath,
+      maxBatchMs,
+      logger: createMemoryLogger(),
+    });
+  return { pubsub, storage, subscriber, subscriptionPath, publish, reader, archiverWith };
 }
 
 test('a write that fails keeps its batch unacknowledged and is retried; the batch is acknowledged once written', async () => {
   const bucket = `archiver-missing-${run}`;
-  const { pubsub, storage, subscriber, topology, subscriptionPath, publish, reader } = await setUp('fail', bucket);
-  const archiver = new Archiver({
-    subscriber,
-    storage,
-    bucket,
-    layout: topology.archive,
-    subscriptionPath,
-    maxBatchMs: 100,
-    logger: createMemoryLogger(),
-  });
+  const { pubsub, storage, subscriber, publish, reader, archiverWith } = await setUp('fail', bucket);
+  const archiver = archiverWith(100);
   archiver.start();
   try {
     await publish(5);
@@ -101,18 +103,10 @@ test('a write that fails keeps its batch unacknowledged and is retried; the batc
 
 test('a clean stop writes what the archiver holds and acknowledges it: nothing is delivered again', async () => {
   const bucket = `archiver-stop-${run}`;
-  const { pubsub, storage, subscriber, topology, subscriptionPath, publish, reader } = await setUp('stop', bucket);
+  const { pubsub, storage, subscriber, subscriptionPath, publish, reader, archiverWith } = await setUp('stop', bucket);
   await storage.createBucket(bucket);
   // A batch window longer than the test: only the stop writes it.
-  const archiver = new Archiver({
-    subscriber,
-    storage,
-    bucket,
-    layout: topology.archive,
-    subscriptionPath,
-    maxBatchMs: 600_000,
-    logger: createMemoryLogger(),
-  });
+  const archiver = archiverWith(600_000);
   archiver.start();
   try {
     await publish(40);
